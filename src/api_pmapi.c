@@ -1,0 +1,1075 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * api_pmapi.c - the pmproxy /pmapi dialect: one table of commands, one
+ * handler per command, parameters parsed in one place. Answers copy
+ * pmproxy 6.0.3 byte for byte (field order, compact JSON, CRLF after each
+ * body, error texts) except where pmproxy writes invalid JSON or
+ * malformed numbers; those deviations are listed in README.md.
+ * Threads: runs in HTTP workers; reads immutable registry generations.
+ */
+#include <fnmatch.h>
+#include <math.h>
+#include <regex.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <microhttpd.h>
+
+#include "bpftraced.h"
+
+struct api;
+typedef int (*api_fn)(struct api *);
+
+struct cmd {
+	const char		*c_name;
+	enum api_endpoint	 c_ep;
+	int			 c_methods;
+	int			(*c_params_ok)(struct httpreq *);
+	api_fn			 c_run;
+};
+
+struct api {
+	struct httpreq		*a_hr;
+	struct daemon_state	*a_ds;
+	const struct cmd	*a_cmd;
+	const char		*a_ctxstr;	/* from path or ?context= */
+	uint32_t		 a_ctx;
+	struct profile		*a_prof;
+	struct ns		*a_ns;
+	struct buf		 a_out;
+};
+
+#define API_MAX_OUT	(256u * 1024 * 1024)
+#define JSON_CT		"application/json"
+
+/* --- parameters --- */
+
+static const char *
+param(struct api *a, const char *key)
+{
+	return params_get(&a->a_hr->hr_params, key);
+}
+
+static int
+has(struct httpreq *hr, const char *key)
+{
+	return params_get(&hr->hr_params, key) != NULL;
+}
+
+static int
+ok_always(struct httpreq *hr)
+{
+	return 1;
+}
+
+static int
+ok_fetch(struct httpreq *hr)
+{
+	return has(hr, "name") || has(hr, "names") || has(hr, "pmid") ||
+	    has(hr, "pmids");
+}
+
+static int
+ok_indom(struct httpreq *hr)
+{
+	return has(hr, "indom") || has(hr, "name");
+}
+
+static int
+ok_profile(struct httpreq *hr)
+{
+	return has(hr, "expr");
+}
+
+static int
+ok_store(struct httpreq *hr)
+{
+	return (has(hr, "name") || has(hr, "pmid")) &&
+	    (has(hr, "value") || strcmp(hr->hr_method, "POST") == 0);
+}
+
+static int
+ok_derive(struct httpreq *hr)
+{
+	return strcmp(hr->hr_method, "POST") == 0 || has(hr, "name") ||
+	    has(hr, "expr");
+}
+
+/* Split a comma list into a NULL-terminated array; caller frees [0], arr. */
+static char **
+split_list(const char *s, size_t *np, size_t max)
+{
+	char	**v, *copy;
+	size_t	 n = 1, i = 0;
+
+	for (const char *p = s; *p; p++)
+		if (*p == ',')
+			n++;
+	if (n > max)
+		return NULL;
+	if ((copy = strdup(s)) == NULL)
+		return NULL;
+	if ((v = calloc(n + 1, sizeof(*v))) == NULL) {
+		free(copy);
+		return NULL;
+	}
+	for (char *tok = copy, *next; tok; tok = next) {
+		if ((next = strchr(tok, ',')) != NULL)
+			*next++ = '\0';
+		v[i++] = tok;
+	}
+	*np = i;
+	return v;
+}
+
+static void
+free_list(char **v)
+{
+	if (v) {
+		free(v[0]);
+		free(v);
+	}
+}
+
+/* "D.C.I", decimal or 0x hex */
+static int
+parse_pmid(const char *s, pmID *out)
+{
+	unsigned	 d, c, i;
+	char		*end;
+	unsigned long	 v;
+	int		 n = 0;
+
+	if (sscanf(s, "%u.%u.%u%n", &d, &c, &i, &n) == 3 && s[n] == '\0') {
+		if (d > 511 || c > 4095 || i > 1023)
+			return -1;
+		*out = pmID_build(d, c, i);
+		return 0;
+	}
+	if (*s == '\0' || *s == '-')
+		return -1;
+	v = strtoul(s, &end, 0);
+	if (*end != '\0' || v > 0xffffffffUL)
+		return -1;
+	*out = (pmID)v;
+	return 0;
+}
+
+static int
+parse_indom(const char *s, pmInDom *out)
+{
+	unsigned	 d, ser;
+	char		*end;
+	unsigned long	 v;
+	int		 n = 0;
+
+	if (sscanf(s, "%u.%u%n", &d, &ser, &n) == 2 && s[n] == '\0') {
+		if (d > 511 || ser > 4194303)
+			return -1;
+		*out = pmInDom_build(d, ser);
+		return 0;
+	}
+	if (*s == '\0' || *s == '-')
+		return -1;
+	v = strtoul(s, &end, 0);
+	if (*end != '\0' || v > 0xffffffffUL)
+		return -1;
+	*out = (pmInDom)v;
+	return 0;
+}
+
+/* --- JSON answers --- */
+
+static void
+put_head(struct api *a)
+{
+	const char	*client = param(a, "client");
+
+	buf_printf(&a->a_out, "{\"context\":%u", a->a_ctx);
+	if (client) {
+		buf_puts(&a->a_out, ",\"client\":");
+		json_str(&a->a_out, client);
+	}
+}
+
+static int
+send_out(struct api *a, unsigned status)
+{
+	size_t	 len;
+	char	*body;
+
+	if (a->a_out.b_failed) {
+		buf_free(&a->a_out);
+		return http_reply_html(a->a_hr, 503, "webapi servlet",
+		    "answer too large or out of memory");
+	}
+	buf_puts(&a->a_out, "\r\n");
+	body = buf_take(&a->a_out, &len);
+	return http_reply(a->a_hr, status, JSON_CT, body, len);
+}
+
+/* {"context":N,"message":"...","success":false} with status 400 etc. */
+static int
+send_error(struct api *a, unsigned status, int with_ctx, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int
+send_error(struct api *a, unsigned status, int with_ctx, const char *fmt, ...)
+{
+	char	 msg[1024];
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	buf_reset(&a->a_out);
+	a->a_out.b_failed = 0;
+	buf_putc(&a->a_out, '{');
+	if (with_ctx == 1)
+		buf_printf(&a->a_out, "\"context\":%u,", a->a_ctx);
+	else if (with_ctx == 2) {	/* raw context text, kept valid JSON */
+		buf_puts(&a->a_out, "\"context\":");
+		json_str(&a->a_out, a->a_ctxstr);
+		buf_putc(&a->a_out, ',');
+	}
+	buf_puts(&a->a_out, "\"message\":");
+	json_str(&a->a_out, msg);
+	buf_puts(&a->a_out, ",\"success\":false}");
+	return send_out(a, status);
+}
+
+static int
+send_success(struct api *a)
+{
+	buf_reset(&a->a_out);
+	put_head(a);
+	buf_puts(&a->a_out, ",\"success\":true}");
+	return send_out(a, 200);
+}
+
+static void
+put_pmid(struct buf *b, pmID p)
+{
+	buf_printf(b, "\"%u.%u.%u\"", pmID_domain(p), pmID_cluster(p),
+	    pmID_item(p));
+}
+
+static void
+put_indom(struct buf *b, pmInDom in)
+{
+	buf_printf(b, "\"%u.%u\"", pmInDom_domain(in), pmInDom_serial(in));
+}
+
+/* Labels in pmproxy's (sorted) key order: agent, context, metric. */
+static void
+put_labels(struct api *a, const char *agent, const char *extra)
+{
+	struct buf	*b = &a->a_out;
+
+	buf_putc(b, '{');
+	if (agent)
+		buf_printf(b, "\"agent\":\"%s\",", agent);
+	buf_puts(b, a->a_ds->ctx_labels);
+	if (extra && *extra) {
+		buf_putc(b, ',');
+		buf_puts(b, extra);
+	}
+	buf_putc(b, '}');
+}
+
+static void
+put_value(struct buf *b, int type, const union value *v)
+{
+	switch (type) {
+	case PM_TYPE_32:
+		buf_printf(b, "%d", (int32_t)v->i);
+		break;
+	case PM_TYPE_U32:
+		buf_printf(b, "%u", (uint32_t)v->u);
+		break;
+	case PM_TYPE_64:
+		buf_printf(b, "%lld", (long long)v->i);
+		break;
+	case PM_TYPE_U64:
+		buf_printf(b, "%llu", (unsigned long long)v->u);
+		break;
+	case PM_TYPE_FLOAT:
+		if (isfinite(v->d))
+			buf_printf(b, "%.8g", (double)(float)v->d);
+		else
+			buf_puts(b, "null");
+		break;
+	case PM_TYPE_DOUBLE:
+		if (isfinite(v->d))
+			buf_printf(b, "%.16g", v->d);
+		else
+			buf_puts(b, "null");
+		break;
+	case PM_TYPE_STRING:
+		json_str(b, v->s);
+		break;
+	default:
+		buf_puts(b, "null");
+	}
+}
+
+/* --- snapshots for one request: one per source --- */
+
+struct snapcache {
+	int	 n;
+	struct {
+		struct source	*src;
+		struct snap	*snap;
+	} e[16];
+};
+
+static struct snap *
+snapcache_get(struct snapcache *sc, struct source *src)
+{
+	struct snap	*s;
+
+	for (int i = 0; i < sc->n; i++)
+		if (sc->e[i].src == src)
+			return sc->e[i].snap;
+	s = source_snap(src);
+	if (sc->n < 16) {
+		sc->e[sc->n].src = src;
+		sc->e[sc->n++].snap = s;
+	} else {
+		/* too many sources to cache: keep the oldest slot's life */
+		snap_release(sc->e[15].snap);
+		sc->e[15].src = src;
+		sc->e[15].snap = s;
+	}
+	return s;
+}
+
+static void
+snapcache_free(struct snapcache *sc)
+{
+	for (int i = 0; i < sc->n; i++)
+		snap_release(sc->e[i].snap);
+	sc->n = 0;
+}
+
+/* --- context --- */
+
+static int
+host_is_local(struct api *a, const char *spec)
+{
+	char		 host[256];
+	const char	*h;
+	size_t		 n;
+
+	if (strncmp(spec, "local:", 6) == 0 || strncmp(spec, "unix:", 5) == 0)
+		return 1;
+	n = strcspn(spec, "?");		/* drop ?username=... */
+	if (n >= sizeof(host))
+		return 0;
+	memcpy(host, spec, n);
+	host[n] = '\0';
+	if (host[0] != '[' && strchr(host, ':') == strrchr(host, ':') &&
+	    strchr(host, ':') != NULL &&
+	    strcmp(strchr(host, ':'), ":44321") == 0)
+		*strchr(host, ':') = '\0';	/* pmcd's own port */
+	h = host;
+	return strcmp(h, "localhost") == 0 || strcmp(h, "127.0.0.1") == 0 ||
+	    strcmp(h, "::1") == 0 || strcmp(h, "[::1]") == 0 ||
+	    strcmp(h, "localhost.localdomain") == 0 ||
+	    strcmp(h, "localhost6") == 0 ||
+	    strcmp(h, a->a_ds->hostname) == 0;
+}
+
+/*
+ * Find or create the request's context. Returns 0, or -1 after an error
+ * answer was queued (*ret holds the MHD result).
+ */
+static int
+resolve_context(struct api *a, int *ret)
+{
+	const char	*errstr, *pt, *hs;
+	double		 timeout = BT_CTX_TIMEOUT;
+	struct profile	**profp = a->a_cmd->c_ep == EP_FETCH ? &a->a_prof : NULL;
+
+	if (a->a_ctxstr) {
+		long long	 id = strtonum_ll(a->a_ctxstr, 0, UINT32_MAX,
+				    &errstr);
+
+		if (errstr) {
+			*ret = send_error(a, 400, 2,
+			    "invalid context identifier: %s", a->a_ctxstr);
+			return -1;
+		}
+		a->a_ctx = (uint32_t)id;
+		if (ctx_use(a->a_ds->ctx, a->a_ctx, profp) != CTX_OK) {
+			*ret = send_error(a, 400, 1,
+			    "unknown context identifier: %u", a->a_ctx);
+			return -1;
+		}
+		return 0;
+	}
+	if ((pt = param(a, "polltimeout")) != NULL &&
+	    (parse_double(pt, &timeout) == -1 || timeout <= 0 ||
+	    timeout > BT_CTX_TIMEOUT_MAX)) {
+		*ret = send_error(a, 400, 0,
+		    "invalid timeout requested in polltime");
+		return -1;
+	}
+	if ((hs = param(a, "hostspec")) == NULL)
+		hs = param(a, "hostname");
+	if (hs && *hs && !host_is_local(a, hs)) {
+		*ret = send_error(a, 400, 0, "cannot connect to PMCD: "
+		    "%s is not served by bpftraced (only the local host)", hs);
+		return -1;
+	}
+	switch (ctx_create(a->a_ds->ctx, timeout, &a->a_ctx)) {
+	case CTX_OK:
+		return 0;
+	default:
+		*ret = send_error(a, 503, 0, "too many contexts (limit %zu, "
+		    "see --max-contexts)", a->a_ds->cfg.max_contexts);
+		return -1;
+	}
+}
+
+static int
+run_context(struct api *a)
+{
+	struct daemon_state	*ds = a->a_ds;
+
+	put_head(a);
+	buf_printf(&a->a_out, ",\"source\":\"%s\",\"hostspec\":",
+	    ds->source_id);
+	json_str(&a->a_out, ds->hostname);
+	buf_puts(&a->a_out, ",\"labels\":");
+	put_labels(a, NULL, NULL);
+	buf_putc(&a->a_out, '}');
+	return send_out(a, 200);
+}
+
+/* --- metric --- */
+
+static void
+put_metric(struct api *a, const struct metric *m)
+{
+	struct buf	*b = &a->a_out;
+	char		 units[64];
+
+	buf_puts(b, "{\"name\":");
+	json_str(b, m->m_name);
+	buf_printf(b, ",\"series\":\"%s\",\"pmid\":", m->m_series);
+	put_pmid(b, m->m_pmid);
+	if (m->m_indom != PM_INDOM_NULL) {
+		buf_puts(b, ",\"indom\":");
+		put_indom(b, m->m_indom);
+	}
+	bt_units_str(&m->m_units, units, sizeof(units));
+	buf_printf(b, ",\"type\":\"%s\",\"sem\":\"%s\",\"units\":\"%s\","
+	    "\"labels\":", bt_type_str(m->m_type), bt_sem_str(m->m_sem), units);
+	put_labels(a, "bpftrace", m->m_labels);
+	buf_puts(b, ",\"text-oneline\":");
+	json_str(b, m->m_oneline);
+	buf_puts(b, ",\"text-help\":");
+	json_str(b, m->m_help);
+	buf_putc(b, '}');
+}
+
+static int
+run_metric(struct api *a)
+{
+	const char	*prefix = param(a, "prefix");
+	const char	*names = param(a, "names");
+	const char	*name = param(a, "name");
+	struct metric	*m;
+	size_t		 lo, n, count = 0;
+	char		**list;
+
+	if (prefix == NULL && names == NULL && name != NULL &&
+	    (m = ns_metric_by_name(a->a_ns, name)) == NULL &&
+	    !ns_is_nonleaf(a->a_ns, name))
+		return send_error(a, 400, 1, "%s traversal failed - Unknown "
+		    "metric name", name);
+	put_head(a);
+	buf_puts(&a->a_out, ",\"metrics\":[");
+	if (names != NULL && prefix == NULL) {
+		if ((list = split_list(names, &n, BT_MAX_NAMES)) == NULL)
+			return send_error(a, 400, 1, "too many metric names "
+			    "(at most %d)", BT_MAX_NAMES);
+		for (size_t i = 0; i < n; i++) {
+			if (i)
+				buf_putc(&a->a_out, ',');
+			if ((m = ns_metric_by_name(a->a_ns, list[i])) != NULL) {
+				put_metric(a, m);
+				continue;
+			}
+			buf_puts(&a->a_out, "{\"name\":");
+			json_str(&a->a_out, list[i]);
+			buf_puts(&a->a_out, ",\"message\":\"Unknown metric "
+			    "name\",\"success\":false}");
+		}
+		free_list(list);
+	} else {
+		const char	*p = prefix ? prefix : (name ? name : "");
+
+		if ((m = ns_metric_by_name(a->a_ns, p)) != NULL) {
+			put_metric(a, m);	/* a leaf traverses to itself */
+		} else {
+			n = ns_prefix_range(a->a_ns, p, &lo);
+			if (n == 0 && *p != '\0')
+				return send_error(a, 400, 1, "%s traversal "
+				    "failed - Unknown metric name", p);
+			for (size_t i = lo; i < lo + n; i++) {
+				if (count++)
+					buf_putc(&a->a_out, ',');
+				put_metric(a, a->a_ns->ns_by_name[i]);
+			}
+		}
+	}
+	buf_puts(&a->a_out, "]}");
+	return send_out(a, 200);
+}
+
+/* --- fetch --- */
+
+static void
+put_fetch_metric(struct api *a, struct metric *m, struct snapcache *sc,
+    int *count)
+{
+	struct buf		*b = &a->a_out;
+	const struct valset	*vs;
+	struct snap		*s;
+	int			 first = 1;
+
+	if (m->m_ctxval) {
+		struct buf	 v;
+
+		buf_init(&v, 0);
+		if (m->m_ctxval(m, a->a_ctx, &v) == 0) {
+			buf_puts(b, *count ? ",{\"pmid\":" : "{\"pmid\":");
+			put_pmid(b, m->m_pmid);
+			buf_puts(b, ",\"name\":");
+			json_str(b, m->m_name);
+			buf_puts(b, ",\"instances\":[{\"instance\":null,"
+			    "\"value\":");
+			json_strn(b, buf_cstr(&v), v.b_len);
+			buf_puts(b, "}]}");
+			(*count)++;
+		}
+		buf_free(&v);
+		return;
+	}
+	if (m->m_src == NULL || (s = snapcache_get(sc, m->m_src)) == NULL ||
+	    m->m_slot >= s->s_nsets)
+		return;
+	vs = &s->s_sets[m->m_slot];
+	if (vs->vs_n <= 0)
+		return;		/* pmproxy drops metrics without values */
+	for (int i = 0; i < vs->vs_n; i++) {
+		if (vs->vs_inst && !profile_allows(a->a_prof, m->m_indom,
+		    vs->vs_inst[i]))
+			continue;
+		if (first) {
+			buf_puts(b, *count ? ",{\"pmid\":" : "{\"pmid\":");
+			put_pmid(b, m->m_pmid);
+			buf_puts(b, ",\"name\":");
+			json_str(b, m->m_name);
+			buf_puts(b, ",\"instances\":[");
+			first = 0;
+		} else {
+			buf_putc(b, ',');
+		}
+		if (vs->vs_inst)
+			buf_printf(b, "{\"instance\":%u,\"value\":",
+			    vs->vs_inst[i]);
+		else
+			buf_puts(b, "{\"instance\":null,\"value\":");
+		put_value(b, m->m_type, &vs->vs_vals[i]);
+		buf_putc(b, '}');
+	}
+	if (!first) {
+		buf_puts(b, "]}");
+		(*count)++;
+	}
+}
+
+/* Resolve the fetch list: names, then pmids (singular forms are strict). */
+static int
+fetch_lookup(struct api *a, struct metric ***outp, size_t *np, int *ret)
+{
+	const char	*single = param(a, "name");
+	const char	*spmid = param(a, "pmid");
+	const char	*list = param(a, "names");
+	const char	*plist = param(a, "pmids");
+	struct metric	**out;
+	char		**v = NULL, **pv = NULL;
+	size_t		 n = 0, pn = 0, k = 0;
+	pmID		 pmid;
+
+	if (list && (v = split_list(list, &n, BT_MAX_NAMES)) == NULL)
+		goto toomany;
+	if (plist && (pv = split_list(plist, &pn, BT_MAX_NAMES)) == NULL)
+		goto toomany;
+	if ((out = calloc(n + pn + 2, sizeof(*out))) == NULL)
+		goto toomany;
+	if (single && (out[k++] = ns_metric_by_name(a->a_ns, single)) == NULL)
+		goto bad;
+	if (spmid && (parse_pmid(spmid, &pmid) == -1 ||
+	    (out[k++] = ns_metric_by_pmid(a->a_ns, pmid)) == NULL))
+		goto bad;
+	for (size_t i = 0; i < n; i++)
+		if ((out[k] = ns_metric_by_name(a->a_ns, v[i])) != NULL)
+			k++;
+	for (size_t i = 0; i < pn; i++)
+		if (parse_pmid(pv[i], &pmid) == 0 &&
+		    (out[k] = ns_metric_by_pmid(a->a_ns, pmid)) != NULL)
+			k++;
+	free_list(v);
+	free_list(pv);
+	*outp = out;
+	*np = k;
+	return 0;
+bad:
+	free(out);
+	free_list(v);
+	free_list(pv);
+	*ret = send_error(a, 400, 1, "bad parameters passed");
+	return -1;
+toomany:
+	free_list(v);
+	free_list(pv);
+	*ret = send_error(a, 400, 1, "too many metric names (at most %d)",
+	    BT_MAX_NAMES);
+	return -1;
+}
+
+static int
+run_fetch(struct api *a)
+{
+	struct snapcache	 sc = { 0 };
+	struct metric		**ms;
+	struct timespec		 ts;
+	size_t			 n;
+	int			 ret, count = 0;
+
+	if (fetch_lookup(a, &ms, &n, &ret) == -1)
+		return ret;
+	now_real(&ts);
+	put_head(a);
+	buf_printf(&a->a_out, ",\"timestamp\":%lld.%09ld,\"values\":[",
+	    (long long)ts.tv_sec, ts.tv_nsec);
+	for (size_t i = 0; i < n; i++)
+		put_fetch_metric(a, ms[i], &sc, &count);
+	buf_puts(&a->a_out, "]}");
+	snapcache_free(&sc);
+	free(ms);
+	return send_out(a, 200);
+}
+
+/* --- instance filters shared by indom and profile --- */
+
+enum match_mode { MATCH_EXACT, MATCH_GLOB, MATCH_REGEX };
+
+struct instfilter {
+	int		 f_active;
+	char		**f_ids;
+	size_t		 f_nids;
+	char		**f_names;
+	size_t		 f_nnames;
+	enum match_mode	 f_mode;
+	regex_t		*f_re;
+	size_t		 f_nre;
+};
+
+static void
+filter_free(struct instfilter *f)
+{
+	for (size_t i = 0; i < f->f_nre; i++)
+		regfree(&f->f_re[i]);
+	free(f->f_re);
+	free_list(f->f_ids);
+	free_list(f->f_names);
+}
+
+static int
+filter_init(struct api *a, struct instfilter *f, int *ret)
+{
+	const char	*ids = param(a, "instance");
+	const char	*names = param(a, "iname");
+	const char	*match = param(a, "match");
+
+	memset(f, 0, sizeof(*f));
+	if (match == NULL || strcmp(match, "exact") == 0)
+		f->f_mode = MATCH_EXACT;
+	else if (strcmp(match, "glob") == 0)
+		f->f_mode = MATCH_GLOB;
+	else if (strcmp(match, "regex") == 0)
+		f->f_mode = MATCH_REGEX;
+	else {
+		*ret = send_error(a, 400, 1, "%s - invalid 'match' parameter "
+		    "value", match);
+		return -1;
+	}
+	if ((ids && (f->f_ids = split_list(ids, &f->f_nids,
+	    BT_MAX_NAMES)) == NULL) || (names && (f->f_names =
+	    split_list(names, &f->f_nnames, BT_MAX_NAMES)) == NULL)) {
+		filter_free(f);
+		*ret = send_error(a, 400, 1, "too many instances (at most %d)",
+		    BT_MAX_NAMES);
+		return -1;
+	}
+	f->f_active = ids != NULL || names != NULL;
+	if (f->f_mode == MATCH_REGEX && f->f_nnames) {
+		f->f_re = calloc(f->f_nnames, sizeof(regex_t));
+		for (size_t i = 0; f->f_re && i < f->f_nnames; i++) {
+			if (strlen(f->f_names[i]) > 256 || regcomp(&f->f_re[i],
+			    f->f_names[i], REG_EXTENDED | REG_NOSUB) != 0) {
+				*ret = send_error(a, 400, 1, "%s - invalid "
+				    "regular expression", f->f_names[i]);
+				filter_free(f);
+				return -1;
+			}
+			f->f_nre++;
+		}
+	}
+	return 0;
+}
+
+static int
+filter_match(const struct instfilter *f, uint32_t id, const char *name)
+{
+	if (!f->f_active)
+		return 1;
+	for (size_t i = 0; i < f->f_nids; i++) {
+		const char	*errstr;
+
+		if ((uint32_t)strtonum_ll(f->f_ids[i], 0, UINT32_MAX,
+		    &errstr) == id && errstr == NULL)
+			return 1;
+	}
+	for (size_t i = 0; i < f->f_nnames; i++) {
+		switch (f->f_mode) {
+		case MATCH_EXACT:
+			if (strcmp(f->f_names[i], name) == 0)
+				return 1;
+			break;
+		case MATCH_GLOB:
+			if (fnmatch(f->f_names[i], name, 0) == 0)
+				return 1;
+			break;
+		case MATCH_REGEX:
+			if (regexec(&f->f_re[i], name, 0, NULL, 0) == 0)
+				return 1;
+			break;
+		}
+	}
+	return 0;
+}
+
+/* indom from ?indom= or the indom of ?name=; -1 after an error answer */
+static int
+resolve_indom(struct api *a, struct indom **inp, int *ret, int profile)
+{
+	const char	*is = param(a, "indom"), *name = param(a, "name");
+	struct metric	*m;
+	pmInDom		 id;
+
+	if (is) {
+		if (parse_indom(is, &id) == -1 ||
+		    (*inp = ns_indom(a->a_ns, id)) == NULL) {
+			*ret = send_error(a, 400, 1, "failed to lookup indom "
+			    "%s", is);
+			return -1;
+		}
+		return 0;
+	}
+	if (name == NULL) {
+		*ret = send_error(a, 400, 1, "invalid %s parameters",
+		    profile ? "profile" : "indom");
+		return -1;
+	}
+	if ((m = ns_metric_by_name(a->a_ns, name)) == NULL) {
+		*ret = send_error(a, 400, 1, "%s - failed to lookup metric",
+		    name);
+		return -1;
+	}
+	if (m->m_indom == PM_INDOM_NULL ||
+	    (*inp = ns_indom(a->a_ns, m->m_indom)) == NULL) {
+		*ret = send_error(a, 400, 1, "%s - metric has null indom",
+		    name);
+		return -1;
+	}
+	return 0;
+}
+
+/* --- indom --- */
+
+static int
+run_indom(struct api *a)
+{
+	struct instfilter	 f;
+	struct indom		*in;
+	const struct instlist	*il;
+	struct snap		*s;
+	int			 ret, count = 0;
+
+	if (resolve_indom(a, &in, &ret, 0) == -1)
+		return ret;
+	if (filter_init(a, &f, &ret) == -1)
+		return ret;
+	s = in->i_src ? source_snap(in->i_src) : NULL;
+	il = snap_instances(s, in);
+	put_head(a);
+	buf_puts(&a->a_out, ",\"indom\":");
+	put_indom(&a->a_out, in->i_id);
+	buf_puts(&a->a_out, ",\"labels\":");
+	put_labels(a, NULL, NULL);
+	buf_puts(&a->a_out, ",\"text-oneline\":");
+	json_str(&a->a_out, in->i_oneline);
+	buf_puts(&a->a_out, ",\"text-help\":");
+	json_str(&a->a_out, in->i_help);
+	buf_puts(&a->a_out, ",\"instances\":[");
+	for (int i = 0; il && i < il->il_n; i++) {
+		if (!filter_match(&f, il->il_ids[i], il->il_names[i]))
+			continue;
+		buf_printf(&a->a_out, "%s{\"instance\":%u,\"name\":",
+		    count++ ? "," : "", il->il_ids[i]);
+		json_str(&a->a_out, il->il_names[i]);
+		buf_puts(&a->a_out, ",\"labels\":");
+		put_labels(a, NULL, NULL);
+		buf_putc(&a->a_out, '}');
+	}
+	buf_puts(&a->a_out, "]}");
+	snap_release(s);
+	filter_free(&f);
+	return send_out(a, 200);
+}
+
+/* --- children --- */
+
+static int
+run_children(struct api *a)
+{
+	const char	*prefix = param(a, "prefix");
+	struct buf	 leaf, nonleaf;
+	size_t		 lo, n, plen, nleaf = 0, nnon = 0;
+	const char	*last = NULL;
+	size_t		 lastlen = 0;
+
+	if (prefix == NULL)
+		prefix = "";
+	plen = strlen(prefix);
+	n = ns_prefix_range(a->a_ns, prefix, &lo);
+	if (n == 0 && plen && ns_metric_by_name(a->a_ns, prefix) == NULL)
+		return send_error(a, 400, 1, "child traversal failed - Unknown "
+		    "metric name");
+	buf_init(&leaf, API_MAX_OUT);
+	buf_init(&nonleaf, API_MAX_OUT);
+	for (size_t i = lo; i < lo + n; i++) {
+		const char	*name = a->a_ns->ns_by_name[i]->m_name;
+		const char	*comp = plen ? name + plen + 1 : name;
+		size_t		 clen = strcspn(comp, ".");
+		struct buf	*b = comp[clen] ? &nonleaf : &leaf;
+
+		if (last && clen == lastlen && strncmp(comp, last, clen) == 0)
+			continue;	/* same child as the previous name */
+		last = comp;
+		lastlen = clen;
+		buf_puts(b, (b == &leaf ? nleaf++ : nnon++) ? "," : "");
+		json_strn(b, comp, clen);
+	}
+	put_head(a);
+	buf_puts(&a->a_out, ",\"name\":");
+	json_str(&a->a_out, prefix);
+	buf_printf(&a->a_out, ",\"leaf\":[%s],\"nonleaf\":[%s]}",
+	    buf_cstr(&leaf), buf_cstr(&nonleaf));
+	if (leaf.b_failed || nonleaf.b_failed)
+		a->a_out.b_failed = 1;
+	buf_free(&leaf);
+	buf_free(&nonleaf);
+	return send_out(a, 200);
+}
+
+/* --- profile --- */
+
+static int
+run_profile(struct api *a)
+{
+	const char		*expr = param(a, "expr");
+	struct instfilter	 f;
+	struct indom		*in;
+	struct snap		*s = NULL;
+	const struct instlist	*il;
+	uint32_t		*ids = NULL;
+	size_t			 n = 0;
+	int			 add, ret;
+
+	if (strcmp(expr, "add") == 0)
+		add = 1;
+	else if (strcmp(expr, "del") == 0)
+		add = 0;
+	else
+		return send_error(a, 400, 1, "%s - invalid 'expr' parameter "
+		    "value", expr);
+	if (resolve_indom(a, &in, &ret, 1) == -1)
+		return ret;
+	if (filter_init(a, &f, &ret) == -1)
+		return ret;
+	if (f.f_active) {
+		s = in->i_src ? source_snap(in->i_src) : NULL;
+		il = snap_instances(s, in);
+		ids = calloc((il ? (size_t)il->il_n : 0) + f.f_nids + 1,
+		    sizeof(*ids));
+		for (int i = 0; ids && il && i < il->il_n; i++)
+			if (filter_match(&f, il->il_ids[i], il->il_names[i]))
+				ids[n++] = il->il_ids[i];
+		for (size_t i = 0; ids && i < f.f_nids; i++) {
+			const char	*errstr;
+			long long	 v = strtonum_ll(f.f_ids[i], 0,
+					    UINT32_MAX, &errstr);
+
+			if (errstr == NULL)
+				ids[n++] = (uint32_t)v;
+		}
+		snap_release(s);
+		if (n == 0) {	/* nothing matched: not "the whole indom" */
+			free(ids);
+			filter_free(&f);
+			return send_error(a, 400, 1, "%s - Unknown or illegal "
+			    "instance identifier", expr);
+		}
+	}
+	filter_free(&f);
+	ret = ctx_profile_change(a->a_ds->ctx, a->a_ctx, add, in->i_id, ids, n);
+	free(ids);
+	if (ret != CTX_OK)
+		return send_error(a, 400, 1, "%s - %s", expr, ret == CTX_UNKNOWN
+		    ? "unknown context" : "out of memory");
+	return send_success(a);
+}
+
+/* --- store --- */
+
+static int
+run_store(struct api *a)
+{
+	const char	*name = param(a, "name"), *spmid = param(a, "pmid");
+	const char	*value = param(a, "value");
+	struct store_req sr;
+	struct metric	*m;
+	char		 err[1024] = "";
+	pmID		 pmid;
+
+	if (name) {
+		if ((m = ns_metric_by_name(a->a_ns, name)) == NULL)
+			return send_error(a, 400, 1, "%s - failed to lookup "
+			    "metric", name);
+	} else if (parse_pmid(spmid, &pmid) == -1 ||
+	    (m = ns_metric_by_pmid(a->a_ns, pmid)) == NULL) {
+		return send_error(a, 400, 1, "%s - failed to lookup PMID",
+		    spmid);
+	}
+	memset(&sr, 0, sizeof(sr));
+	sr.sr_ctx = a->a_ctx;
+	if (value) {
+		sr.sr_value = value;
+		sr.sr_vlen = params_find(&a->a_hr->hr_params, "value")->p_vlen;
+	} else {
+		sr.sr_value = a->a_hr->hr_body ? a->a_hr->hr_body : "";
+		sr.sr_vlen = a->a_hr->hr_bodylen;
+	}
+	if (memchr(sr.sr_value, '\0', sr.sr_vlen) != NULL)
+		return send_error(a, 400, 1, "failed to store value to metric "
+		    "%s: Bad input to pmstore: value contains a NUL byte",
+		    m->m_name);
+	if (m->m_store == NULL)
+		return send_error(a, 400, 1, "failed to store value to metric "
+		    "%s: No permission to perform requested operation",
+		    m->m_name);
+	if (m->m_store(m, &sr, err, sizeof(err)) != 0)
+		return send_error(a, 400, 1, "failed to store value to metric "
+		    "%s: %s", m->m_name, err);
+	return send_success(a);
+}
+
+/* --- derive --- */
+
+static int
+run_derive(struct api *a)
+{
+	return send_error(a, 400, 1, "derived metrics are not supported by "
+	    "bpftraced");
+}
+
+/* --- the command table, matched by prefix in pmproxy's order --- */
+
+static const struct cmd cmds[] = {
+	{ "context",	EP_CONTEXT,  HTTP_GET, ok_always, run_context },
+	{ "profile",	EP_PROFILE,  HTTP_GET, ok_profile, run_profile },
+	{ "metric",	EP_METRIC,   HTTP_GET, ok_always, run_metric },
+	{ "derive",	EP_DERIVE,   HTTP_GET | HTTP_POST, ok_derive, run_derive },
+	{ "fetch",	EP_FETCH,    HTTP_GET, ok_fetch, run_fetch },
+	{ "indom",	EP_INDOM,    HTTP_GET, ok_indom, run_indom },
+	{ "store",	EP_STORE,    HTTP_GET | HTTP_POST, ok_store, run_store },
+	{ "children",	EP_CHILDREN, HTTP_GET, ok_always, run_children },
+	{ NULL, EP_OTHER, 0, NULL, NULL }
+};
+
+/* "/pmapi/[N/]cmd": sets *ctxp to the path's context text, or NULL. */
+static const struct cmd *
+lookup_cmd(const char *path, char *ctxbuf, size_t ctxlen, const char **ctxp)
+{
+	const char	*p = path + strlen("/pmapi/");
+	size_t		 digits = strspn(p, "0123456789");
+
+	*ctxp = NULL;
+	if (digits > 0 && p[digits] == '/') {
+		if (digits >= ctxlen)
+			return NULL;
+		memcpy(ctxbuf, p, digits);
+		ctxbuf[digits] = '\0';
+		*ctxp = ctxbuf;
+		p += digits + 1;
+	}
+	if (strcmp(p, "metrics") == 0 || strncmp(p, "metrics?", 8) == 0)
+		return NULL;	/* the scrape servlet: not served yet */
+	for (const struct cmd *c = cmds; c->c_name; c++)
+		if (strncmp(p, c->c_name, strlen(c->c_name)) == 0)
+			return c;
+	return NULL;
+}
+
+int
+api_pmapi(struct httpreq *hr)
+{
+	struct api	 a;
+	char		 ctxbuf[32];
+	const char	*pathctx;
+	int		 ret;
+
+	memset(&a, 0, sizeof(a));
+	a.a_hr = hr;
+	a.a_ds = hr->hr_ds;
+	if ((a.a_cmd = lookup_cmd(hr->hr_path, ctxbuf, sizeof(ctxbuf),
+	    &pathctx)) == NULL) {
+		atomic_fetch_add(&hr->hr_ds->stats.st_requests[EP_OTHER], 1);
+		return http_reply_html(hr, 400, "unknown servlet",
+		    "no handler for URL");
+	}
+	atomic_fetch_add(&hr->hr_ds->stats.st_requests[a.a_cmd->c_ep], 1);
+	if (!a.a_cmd->c_params_ok(hr))
+		return http_reply_html(hr, 400, "webapi servlet",
+		    "failed to process URL");
+	if (strcmp(hr->hr_method, "OPTIONS") == 0)
+		return http_reply_options(hr, a.a_cmd->c_methods);
+	a.a_ctxstr = pathctx ? pathctx : param(&a, "context");
+	buf_init(&a.a_out, API_MAX_OUT);
+	if (resolve_context(&a, &ret) == 0) {
+		a.a_ns = reg_acquire(hr->hr_ds->reg);
+		ret = a.a_cmd->c_run(&a);
+		ns_release(a.a_ns);
+	}
+	profile_release(a.a_prof);
+	buf_free(&a.a_out);
+	return ret;
+}

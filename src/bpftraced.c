@@ -1,0 +1,233 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * bpftraced.c - main: flags, state directory, wiring of registry, contexts,
+ * HTTP server and the main event loop (signals, periodic GC). Runs in the
+ * foreground; SIGTERM/SIGINT stop it gracefully.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "bpftraced.h"
+#include "evloop.h"
+
+struct mainctx {
+	struct daemon_state	*ds;
+	struct evloop		*loop;
+	struct evwatch		 sigw;
+};
+
+static void
+on_main_signal(struct evwatch *w, uint32_t events)
+{
+	struct mainctx			*mc = w->ew_arg;
+	struct signalfd_siginfo		 si;
+
+	while (read(w->ew_fd, &si, sizeof(si)) == sizeof(si)) {
+		switch (si.ssi_signo) {
+		case SIGTERM:
+		case SIGINT:
+			log_info("signal %d: shutting down", si.ssi_signo);
+			evloop_stop(mc->loop);
+			break;
+		case SIGHUP:
+			log_info("SIGHUP: nothing to reload yet");
+			break;
+		default:
+			break;
+		}
+	}
+}
+
+static void
+on_main_tick(void *arg)
+{
+	struct mainctx	*mc = arg;
+	size_t		 n = ctx_gc(mc->ds->ctx);
+
+	if (n)
+		log_debug("expired %zu contexts", n);
+}
+
+/* mkdir -p with mode 0700 for the leaf. */
+static int
+make_state_dir(const char *dir)
+{
+	char	 path[4096];
+	size_t	 len;
+
+	if ((len = strlen(dir)) == 0 || len >= sizeof(path)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	memcpy(path, dir, len + 1);
+	for (char *p = path + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(path, 0755) == -1 && errno != EEXIST)
+			return -1;
+		*p = '/';
+	}
+	if (mkdir(path, 0700) == -1 && errno != EEXIST)
+		return -1;
+	return access(path, W_OK | X_OK);
+}
+
+static void
+read_first_line(const char *path, char *out, size_t len)
+{
+	FILE	*f = fopen(path, "r");
+
+	out[0] = '\0';
+	if (f == NULL)
+		return;
+	if (fgets(out, (int)len, f) == NULL)
+		out[0] = '\0';
+	out[strcspn(out, "\r\n")] = '\0';
+	fclose(f);
+}
+
+/* Host identity for context answers and labels, like pmcd's. */
+static int
+host_identity(struct daemon_state *ds)
+{
+	struct buf	 b;
+	char		 ident[600];
+
+	if (gethostname(ds->hostname, sizeof(ds->hostname)) == -1)
+		snprintf(ds->hostname, sizeof(ds->hostname), "localhost");
+	ds->hostname[sizeof(ds->hostname) - 1] = '\0';
+	if (getdomainname(ds->domainname, sizeof(ds->domainname)) == -1 ||
+	    ds->domainname[0] == '\0' ||
+	    strcmp(ds->domainname, "(none)") == 0)
+		snprintf(ds->domainname, sizeof(ds->domainname), "localdomain");
+	read_first_line("/etc/machine-id", ds->machineid,
+	    sizeof(ds->machineid));
+	snprintf(ident, sizeof(ident), "bpftraced:%s:%s", ds->hostname,
+	    ds->machineid);
+	sha1_hex(ident, strlen(ident), ds->source_id);
+	buf_init(&b, 4096);
+	buf_puts(&b, "\"domainname\":");
+	json_str(&b, ds->domainname);
+	buf_puts(&b, ",\"hostname\":");
+	json_str(&b, ds->hostname);
+	if (ds->machineid[0]) {
+		buf_puts(&b, ",\"machineid\":");
+		json_str(&b, ds->machineid);
+	}
+	if (b.b_failed)
+		return -1;
+	ds->ctx_labels = buf_take(&b, NULL);
+	return 0;
+}
+
+static int
+setup_signals(struct mainctx *mc)
+{
+	sigset_t	 set;
+	int		 fd;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGPIPE);
+	/* before any thread exists, so every thread inherits the mask */
+	if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0)
+		return -1;
+	sigdelset(&set, SIGPIPE);
+	if ((fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC)) == -1)
+		return -1;
+	mc->sigw.ew_fd = fd;
+	mc->sigw.ew_events = EPOLLIN;
+	mc->sigw.ew_cb = on_main_signal;
+	mc->sigw.ew_arg = mc;
+	return evloop_add(mc->loop, &mc->sigw);
+}
+
+static int
+daemon_init(struct daemon_state *ds)
+{
+	char	 err[512];
+
+	clock_gettime(CLOCK_MONOTONIC, &ds->start_mono);
+	now_real(&ds->start_real);
+	if (make_state_dir(ds->cfg.state_dir) == -1) {
+		log_warn("state directory %s", ds->cfg.state_dir);
+		return -1;
+	}
+	if (host_identity(ds) == -1)
+		return -1;
+	if (bt_detect_version(ds->cfg.bpftrace_path, ds->bpftrace_version,
+	    sizeof(ds->bpftrace_version), err, sizeof(err)) == -1)
+		log_warnx("bpftrace unavailable: %s; scripts cannot run", err);
+	else
+		log_info("using bpftrace %s (%s)", ds->bpftrace_version,
+		    ds->cfg.bpftrace_path);
+	if ((ds->reg = reg_new()) == NULL ||
+	    (ds->ctx = ctx_new(ds->cfg.max_contexts)) == NULL)
+		return -1;
+	return self_register(ds);
+}
+
+static void
+daemon_fini(struct daemon_state *ds)
+{
+	reg_free(ds->reg);
+	ctx_free(ds->ctx);
+	source_unref(ds->self_src);
+	free(ds->ctx_labels);
+	config_free(&ds->cfg);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct daemon_state	 ds;
+	struct mainctx		 mc = { .ds = &ds };
+	struct httpd		*httpd = NULL;
+	char			 err[512];
+	int			 rv, status = 1;
+
+	memset(&ds, 0, sizeof(ds));
+	if (config_defaults(&ds.cfg) == -1)
+		return 1;
+	if ((rv = config_parse_args(&ds.cfg, argc, argv)) != 0) {
+		config_free(&ds.cfg);
+		return rv == 1 ? 0 : 2;
+	}
+	log_init(ds.cfg.log_level);
+	if ((mc.loop = evloop_new()) == NULL || setup_signals(&mc) == -1) {
+		log_warn("event loop");
+		goto done;
+	}
+	if (daemon_init(&ds) == -1)
+		goto done;
+	if (ds.cfg.check_only) {
+		printf("configuration OK\n");
+		status = 0;
+		goto done;
+	}
+	if ((httpd = httpd_start(&ds, err, sizeof(err))) == NULL) {
+		log_error("%s", err);
+		goto done;
+	}
+	log_info("bpftraced %s ready", BT_VERSION);
+	evloop_set_tick(mc.loop, 1000, on_main_tick, &mc);
+	if (evloop_run(mc.loop) == 0)
+		status = 0;
+done:
+	httpd_stop(httpd);
+	if (mc.sigw.ew_fd > 0)
+		close(mc.sigw.ew_fd);
+	evloop_free(mc.loop);
+	daemon_fini(&ds);
+	return status;
+}

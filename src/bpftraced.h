@@ -1,0 +1,318 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * bpftraced.h - the one internal header: structs, limits and every
+ * cross-file prototype, grouped by the file that defines them.
+ */
+#ifndef BPFTRACED_H
+#define BPFTRACED_H
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <pcp/pmapi.h>
+
+#include "buf.h"
+#include "log.h"
+#include "util.h"
+
+/* ---- named limits (each has a flag; see config.c) ---- */
+#define BT_DOMAIN		151
+#define BT_DEFAULT_LISTEN	"127.0.0.1:44322"
+#define BT_DEFAULT_STATE_DIR	"/var/lib/bpftraced"
+#define BT_MAX_LISTEN		8
+#define BT_MAX_URL		8192	/* pmproxy answers 414 at 8192 bytes */
+#define BT_MAX_BODY		(1024 * 1024)
+#define BT_MAX_CONNECTIONS	1024
+#define BT_MAX_CONTEXTS		16384
+#define BT_IDLE_TIMEOUT		60	/* seconds a connection may idle */
+#define BT_CTX_TIMEOUT		5.0	/* pmproxy's default polltimeout */
+#define BT_CTX_TIMEOUT_MAX	86400.0
+#define BT_MAX_NAMES		4096	/* names= list entries per request */
+#define BT_MAX_PARAMS		256
+
+/* ---- units helper ---- */
+#define BT_UNITS(ds, dt, dc, ss, st, sc) \
+	((pmUnits){ .dimSpace = (ds), .dimTime = (dt), .dimCount = (dc), \
+	    .scaleSpace = (ss), .scaleTime = (st), .scaleCount = (sc) })
+
+/* ====================================================================
+ * registry.c: the metric namespace and its values
+ * ==================================================================== */
+
+union value {
+	int64_t		 i;
+	uint64_t	 u;
+	double		 d;
+	const char	*s;
+};
+
+/* the values of one metric in one snapshot */
+struct valset {
+	int			 vs_n;		/* values present */
+	int			 vs_err;	/* PM_ERR_* when no values */
+	const uint32_t		*vs_inst;	/* NULL: singular */
+	const union value	*vs_vals;
+};
+
+/* the instances of one instance domain in one snapshot */
+struct instlist {
+	int			 il_n;
+	const uint32_t		*il_ids;
+	const char *const	*il_names;
+};
+
+/* Immutable once published; reference counted; owns an arena. */
+struct snap {
+	atomic_int		 s_refs;
+	struct timespec		 s_ts;
+	int			 s_nsets;
+	struct valset		*s_sets;
+	int			 s_nindoms;
+	struct instlist		*s_indoms;
+	struct arena		*s_arena;
+};
+
+struct source;
+struct metric;
+typedef struct snap *(*source_refresh_fn)(struct source *, void *);
+
+/* a store request, as the control paths see it */
+struct store_req {
+	uint32_t		 sr_ctx;	/* REST context id */
+	const char		*sr_value;
+	size_t			 sr_vlen;
+	const char		*sr_peer;	/* client address text */
+	const char		*sr_user;	/* authenticated user or NULL */
+};
+typedef int (*metric_store_fn)(struct metric *, const struct store_req *,
+    char *, size_t);
+/* per-context value (e.g. the answer to this context's last store) */
+typedef int (*metric_ctxval_fn)(struct metric *, uint32_t, struct buf *);
+
+/* A producer of values: the daemon itself, or one bpftrace script. */
+struct source {
+	atomic_int		 src_refs;
+	pthread_mutex_t		 src_lock;	/* guards src_cur swap only */
+	struct snap		*src_cur;
+	source_refresh_fn	 src_refresh;	/* built per fetch if set */
+	void			*src_arg;
+	atomic_llong		 src_last_fetch; /* monotonic ms */
+	char			*src_name;
+};
+
+struct metric {
+	atomic_int		 m_refs;
+	char			*m_name;
+	pmID			 m_pmid;
+	pmInDom			 m_indom;
+	int			 m_type;	/* PM_TYPE_* */
+	int			 m_sem;		/* PM_SEM_* */
+	pmUnits			 m_units;
+	char			*m_oneline;
+	char			*m_help;
+	char			*m_labels;	/* JSON members, no braces */
+	char			 m_series[41];
+	struct source		*m_src;
+	int			 m_slot;	/* index into s_sets */
+	metric_store_fn		 m_store;	/* NULL: not storable */
+	metric_ctxval_fn	 m_ctxval;	/* NULL: value from m_src */
+	void			*m_arg;
+};
+
+struct indom {
+	atomic_int		 i_refs;
+	pmInDom			 i_id;
+	char			*i_oneline;
+	char			*i_help;
+	struct source		*i_src;
+	int			 i_slot;	/* index into s_indoms */
+};
+
+/* one immutable generation of the namespace */
+struct ns {
+	atomic_int		 ns_refs;
+	size_t			 ns_nmetrics;
+	struct metric		**ns_by_name;	/* sorted by name */
+	struct metric		**ns_by_pmid;	/* sorted by pmid */
+	size_t			 ns_nindoms;
+	struct indom		**ns_indoms;	/* sorted by id */
+};
+
+struct registry;
+
+struct registry	*reg_new(void);
+void		 reg_free(struct registry *);
+struct ns	*reg_acquire(struct registry *);
+void		 ns_release(struct ns *);
+int		 reg_add(struct registry *, struct metric **, size_t,
+		    struct indom **, size_t, char *, size_t);
+int		 reg_remove_source(struct registry *, const struct source *);
+unsigned long	 reg_generation(struct registry *);
+
+struct metric	*ns_metric_by_name(const struct ns *, const char *);
+struct metric	*ns_metric_by_pmid(const struct ns *, pmID);
+struct indom	*ns_indom(const struct ns *, pmInDom);
+size_t		 ns_prefix_range(const struct ns *, const char *, size_t *);
+int		 ns_is_nonleaf(const struct ns *, const char *);
+
+struct metric	*metric_new(const char *, pmID, pmInDom, int, int, pmUnits,
+		    const char *, const char *, const char *, struct source *,
+		    int);
+void		 metric_unref(struct metric *);
+struct indom	*indom_new(pmInDom, const char *, const char *,
+		    struct source *, int);
+void		 indom_unref(struct indom *);
+
+struct source	*source_new(const char *, source_refresh_fn, void *);
+void		 source_ref(struct source *);
+void		 source_unref(struct source *);
+struct snap	*source_snap(struct source *);
+void		 source_publish(struct source *, struct snap *);
+
+struct snap	*snap_new(int, int);
+void		 snap_ref(struct snap *);
+void		 snap_release(struct snap *);
+void		*snap_alloc(struct snap *, size_t);
+const char	*snap_strdup(struct snap *, const char *);
+int		 snap_set1(struct snap *, int, union value);
+int		 snap_set_str1(struct snap *, int, const char *);
+int		 snap_set_values(struct snap *, int, int, const uint32_t *,
+		    const union value *);
+int		 snap_set_indom(struct snap *, int, int, const uint32_t *,
+		    const char *const *);
+const struct instlist *snap_instances(const struct snap *, const struct indom *);
+
+const char	*bt_type_str(int);
+const char	*bt_sem_str(int);
+void		 bt_units_str(const pmUnits *, char *, size_t);
+
+/* ====================================================================
+ * context.c: REST client contexts (polltimeout expiry, profiles)
+ * ==================================================================== */
+
+/* Immutable instance profile of one context, shared by reference. */
+struct profile;
+struct ctxtab;
+
+struct ctxtab	*ctx_new(size_t);
+void		 ctx_free(struct ctxtab *);
+int		 ctx_create(struct ctxtab *, double, uint32_t *);
+int		 ctx_use(struct ctxtab *, uint32_t, struct profile **);
+int		 ctx_profile_change(struct ctxtab *, uint32_t, int, pmInDom,
+		    const uint32_t *, size_t);
+size_t		 ctx_gc(struct ctxtab *);
+size_t		 ctx_count(struct ctxtab *);
+int		 profile_allows(const struct profile *, pmInDom, uint32_t);
+void		 profile_release(struct profile *);
+
+#define CTX_OK		0
+#define CTX_UNKNOWN	(-1)
+#define CTX_FULL	(-2)
+
+/* ====================================================================
+ * selfmetrics.c: the daemon's own metrics
+ * ==================================================================== */
+
+enum api_endpoint {
+	EP_CONTEXT, EP_METRIC, EP_FETCH, EP_INDOM, EP_CHILDREN, EP_PROFILE,
+	EP_STORE, EP_DERIVE, EP_OTHER, EP_COUNT
+};
+
+struct selfstats {
+	atomic_ullong	st_requests[EP_COUNT];
+	atomic_ullong	st_errors;
+	atomic_ullong	st_bytes_out;
+};
+
+struct daemon_state;
+int		 self_register(struct daemon_state *);
+const char	*ep_name(enum api_endpoint);
+
+/* ====================================================================
+ * bpftraced.c / config.c: daemon-wide state
+ * ==================================================================== */
+
+struct listen_addr {
+	char	la_spec[128];
+};
+
+struct config {
+	struct listen_addr	 listen[BT_MAX_LISTEN];
+	int			 nlisten;
+	char			*state_dir;
+	char			*bpftrace_path;
+	int			 log_level;
+	int			 http_threads;
+	size_t			 max_body;
+	unsigned		 max_connections;
+	unsigned		 max_conn_per_ip;
+	size_t			 max_contexts;
+	unsigned		 idle_timeout;
+	int			 check_only;
+};
+
+struct daemon_state {
+	struct config		 cfg;
+	struct registry		*reg;
+	struct ctxtab		*ctx;
+	struct selfstats	 stats;
+	struct source		*self_src;
+	struct timespec		 start_mono;
+	struct timespec		 start_real;
+	char			 hostname[256];
+	char			 machineid[64];
+	char			 domainname[256];
+	char			 source_id[41];	/* sha1 hex of our source */
+	char			*ctx_labels;	/* JSON members, no braces */
+	char			 bpftrace_version[64];	/* "" when missing */
+	atomic_int		 nscripts;
+	atomic_int		 nrunning;
+};
+
+int	 config_defaults(struct config *);
+int	 config_parse_args(struct config *, int, char **);
+void	 config_free(struct config *);
+int	 config_parse_listen(const char *, struct sockaddr_storage *,
+	    socklen_t *, char *, size_t);
+
+/* btversion.c */
+int	 bt_detect_version(const char *, char *, size_t, char *, size_t);
+
+/* ====================================================================
+ * http.c + api_pmapi.c
+ * ==================================================================== */
+
+struct MHD_Connection;
+
+/* one parsed HTTP request, as the API layers see it */
+struct httpreq {
+	struct daemon_state	*hr_ds;
+	struct MHD_Connection	*hr_conn;
+	const char		*hr_method;
+	const char		*hr_path;	/* decoded, without query */
+	struct params		 hr_params;	/* query + form body */
+	const char		*hr_body;	/* raw body (POST), or NULL */
+	size_t			 hr_bodylen;
+};
+
+#define HTTP_GET	0x01
+#define HTTP_POST	0x02
+
+struct httpd;
+struct httpd	*httpd_start(struct daemon_state *, char *, size_t);
+void		 httpd_stop(struct httpd *);
+int		 http_reply(struct httpreq *, unsigned, const char *, char *,
+		    size_t);
+int		 http_reply_html(struct httpreq *, unsigned, const char *,
+		    const char *);
+int		 http_reply_options(struct httpreq *, int);
+const char	*http_header(struct httpreq *, const char *);
+
+/* api_pmapi.c */
+int		 api_pmapi(struct httpreq *);
+
+#endif /* BPFTRACED_H */

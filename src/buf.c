@@ -1,0 +1,161 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * buf.c - capped growable buffer (see buf.h). Used for HTTP bodies,
+ * JSON answers and bpftrace output. Never allocates past b_max.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+
+/* Cannot fail; max 0 means "no cap" (SIZE_MAX / 2). */
+void
+buf_init(struct buf *b, size_t max)
+{
+	memset(b, 0, sizeof(*b));
+	b->b_max = max ? max : (size_t)-1 / 2;
+}
+
+/* Ensure room for extra bytes plus a NUL. */
+int
+buf_reserve(struct buf *b, size_t extra)
+{
+	size_t	 need, ncap;
+	char	*p;
+
+	if (b->b_failed)
+		return -1;
+	if (extra > b->b_max - b->b_len) {
+		b->b_failed = 1;
+		errno = E2BIG;
+		return -1;
+	}
+	need = b->b_len + extra + 1;
+	if (need <= b->b_cap)
+		return 0;
+	ncap = b->b_cap ? b->b_cap : 256;
+	while (ncap < need)
+		ncap *= 2;
+	if (ncap > b->b_max + 1)
+		ncap = b->b_max + 1;
+	if ((p = realloc(b->b_data, ncap)) == NULL) {
+		b->b_failed = 1;
+		return -1;
+	}
+	b->b_data = p;
+	b->b_cap = ncap;
+	return 0;
+}
+
+int
+buf_append(struct buf *b, const void *data, size_t len)
+{
+	if (buf_reserve(b, len) == -1)
+		return -1;
+	if (len)
+		memcpy(b->b_data + b->b_len, data, len);
+	b->b_len += len;
+	b->b_data[b->b_len] = '\0';
+	return 0;
+}
+
+int
+buf_puts(struct buf *b, const char *s)
+{
+	return buf_append(b, s, strlen(s));
+}
+
+int
+buf_putc(struct buf *b, char c)
+{
+	if (b->b_len + 1 < b->b_cap && !b->b_failed) {
+		b->b_data[b->b_len++] = c;
+		b->b_data[b->b_len] = '\0';
+		return 0;
+	}
+	return buf_append(b, &c, 1);
+}
+
+int
+buf_vprintf(struct buf *b, const char *fmt, va_list ap)
+{
+	va_list	 ap2;
+	int	 n;
+	size_t	 room;
+
+	if (b->b_failed)
+		return -1;
+	room = b->b_cap > b->b_len ? b->b_cap - b->b_len : 0;
+	va_copy(ap2, ap);
+	n = vsnprintf(room ? b->b_data + b->b_len : NULL, room, fmt, ap2);
+	va_end(ap2);
+	if (n < 0) {
+		b->b_failed = 1;
+		return -1;
+	}
+	if ((size_t)n < room) {
+		b->b_len += (size_t)n;
+		return 0;
+	}
+	if (buf_reserve(b, (size_t)n) == -1)
+		return -1;
+	vsnprintf(b->b_data + b->b_len, (size_t)n + 1, fmt, ap);
+	b->b_len += (size_t)n;
+	return 0;
+}
+
+int
+buf_printf(struct buf *b, const char *fmt, ...)
+{
+	va_list	 ap;
+	int	 rv;
+
+	va_start(ap, fmt);
+	rv = buf_vprintf(b, fmt, ap);
+	va_end(ap);
+	return rv;
+}
+
+/* NUL-terminated view of the contents; "" when empty. */
+const char *
+buf_cstr(struct buf *b)
+{
+	return b->b_data ? b->b_data : "";
+}
+
+/* Caller owns (and frees) the returned memory; the buffer is emptied. */
+char *
+buf_take(struct buf *b, size_t *lenp)
+{
+	char	*p = b->b_data;
+
+	if (p == NULL && (p = calloc(1, 1)) == NULL)
+		return NULL;
+	if (lenp)
+		*lenp = b->b_len;
+	b->b_data = NULL;
+	b->b_len = b->b_cap = 0;
+	b->b_failed = 0;
+	return p;
+}
+
+void
+buf_reset(struct buf *b)
+{
+	b->b_len = 0;
+	b->b_failed = 0;
+	if (b->b_data)
+		b->b_data[0] = '\0';
+}
+
+/* Accepts an already freed buffer. */
+void
+buf_free(struct buf *b)
+{
+	free(b->b_data);
+	b->b_data = NULL;
+	b->b_len = b->b_cap = 0;
+	b->b_failed = 0;
+}

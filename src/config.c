@@ -1,0 +1,368 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * config.c - command-line flags and the optional config file (--config,
+ * "key = value" lines using the long flag names). Flags given on the
+ * command line win over the file. Runs once in main before any thread.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "bpftraced.h"
+
+enum {
+	OPT_LISTEN = 256, OPT_STATE_DIR, OPT_LOG_LEVEL, OPT_CONFIG,
+	OPT_BPFTRACE, OPT_HTTP_THREADS, OPT_MAX_BODY, OPT_MAX_CONNECTIONS,
+	OPT_MAX_CONN_PER_IP, OPT_MAX_CONTEXTS, OPT_IDLE_TIMEOUT, OPT_HELP,
+	OPT_VERSION, OPT_CHECK
+};
+
+static const struct option long_opts[] = {
+	{ "listen",		required_argument, NULL, OPT_LISTEN },
+	{ "state-dir",		required_argument, NULL, OPT_STATE_DIR },
+	{ "log-level",		required_argument, NULL, OPT_LOG_LEVEL },
+	{ "config",		required_argument, NULL, OPT_CONFIG },
+	{ "bpftrace",		required_argument, NULL, OPT_BPFTRACE },
+	{ "http-threads",	required_argument, NULL, OPT_HTTP_THREADS },
+	{ "max-request-bytes",	required_argument, NULL, OPT_MAX_BODY },
+	{ "max-connections",	required_argument, NULL, OPT_MAX_CONNECTIONS },
+	{ "max-connections-per-ip", required_argument, NULL,
+	    OPT_MAX_CONN_PER_IP },
+	{ "max-contexts",	required_argument, NULL, OPT_MAX_CONTEXTS },
+	{ "idle-timeout",	required_argument, NULL, OPT_IDLE_TIMEOUT },
+	{ "check",		no_argument,	   NULL, OPT_CHECK },
+	{ "help",		no_argument,	   NULL, OPT_HELP },
+	{ "version",		no_argument,	   NULL, OPT_VERSION },
+	{ NULL, 0, NULL, 0 }
+};
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+"Usage: bpftraced [OPTION]...\n"
+"Serve bpftrace scripts as live PCP metrics over the pmproxy REST API.\n"
+"\n"
+"  --listen ADDR:PORT        listen address, repeatable; IPv6 as [ADDR]:PORT\n"
+"                            (default %s)\n"
+"  --state-dir DIR           state directory (default %s)\n"
+"  --config FILE             read options from FILE (key = value, keys are\n"
+"                            the long option names); flags win over FILE\n"
+"  --log-level LEVEL         error, warning, info or debug (default info)\n"
+"  --bpftrace PATH           bpftrace binary (default bpftrace, from PATH)\n"
+"  --http-threads N          HTTP worker threads (default: number of CPUs)\n"
+"  --max-request-bytes N     largest request body accepted (default %d)\n"
+"  --max-connections N       concurrent HTTP connections (default %d)\n"
+"  --max-connections-per-ip N  per client address, 0 = no limit (default 0)\n"
+"  --max-contexts N          live REST contexts (default %d)\n"
+"  --idle-timeout SECONDS    close idle HTTP connections after (default %d)\n"
+"  -n, --check               check the configuration, print\n"
+"                            \"configuration OK\" and exit\n"
+"  -h, --help                show this help and exit\n"
+"  -V, --version             show the version and exit\n",
+	    BT_DEFAULT_LISTEN, BT_DEFAULT_STATE_DIR, BT_MAX_BODY,
+	    BT_MAX_CONNECTIONS, BT_MAX_CONTEXTS, BT_IDLE_TIMEOUT);
+}
+
+int
+config_defaults(struct config *c)
+{
+	long	 ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+
+	memset(c, 0, sizeof(*c));
+	c->state_dir = strdup(BT_DEFAULT_STATE_DIR);
+	c->bpftrace_path = strdup("bpftrace");
+	c->log_level = BT_LOG_INFO;
+	c->http_threads = ncpu > 0 ? (int)(ncpu > 16 ? 16 : ncpu) : 2;
+	c->max_body = BT_MAX_BODY;
+	c->max_connections = BT_MAX_CONNECTIONS;
+	c->max_conn_per_ip = 0;
+	c->max_contexts = BT_MAX_CONTEXTS;
+	c->idle_timeout = BT_IDLE_TIMEOUT;
+	return c->state_dir && c->bpftrace_path ? 0 : -1;
+}
+
+void
+config_free(struct config *c)
+{
+	free(c->state_dir);
+	free(c->bpftrace_path);
+	c->state_dir = c->bpftrace_path = NULL;
+}
+
+/*
+ * "ADDR:PORT", "[V6ADDR]:PORT", "*:PORT" (all IPv4 addresses) or "PORT"
+ * (loopback). Names resolve through getaddrinfo.
+ */
+int
+config_parse_listen(const char *spec, struct sockaddr_storage *ss,
+    socklen_t *sslen, char *err, size_t errlen)
+{
+	char			 host[128], port[16];
+	const char		*colon, *h;
+	struct addrinfo		 hints, *res = NULL;
+	const char		*errstr;
+	int			 rv;
+
+	if (strlen(spec) >= sizeof(host))
+		goto bad;
+	if (spec[0] == '[') {
+		const char	*end = strchr(spec, ']');
+
+		if (end == NULL || end[1] != ':')
+			goto bad;
+		snprintf(host, sizeof(host), "%.*s", (int)(end - spec - 1),
+		    spec + 1);
+		colon = end + 1;
+	} else if ((colon = strrchr(spec, ':')) != NULL) {
+		snprintf(host, sizeof(host), "%.*s", (int)(colon - spec), spec);
+	} else {
+		snprintf(host, sizeof(host), "127.0.0.1");
+		colon = spec - 1;
+	}
+	snprintf(port, sizeof(port), "%s", colon + 1);
+	strtonum_ll(port, 1, 65535, &errstr);
+	if (errstr)
+		goto bad;
+	h = strcmp(host, "*") == 0 || host[0] == '\0' ? "0.0.0.0" : host;
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICSERV;
+	if ((rv = getaddrinfo(h, port, &hints, &res)) != 0) {
+		seterr(err, errlen, "--listen %s: %s", spec, gai_strerror(rv));
+		return -1;
+	}
+	memcpy(ss, res->ai_addr, res->ai_addrlen);
+	*sslen = res->ai_addrlen;
+	freeaddrinfo(res);
+	return 0;
+bad:
+	seterr(err, errlen, "--listen %s: expected ADDR:PORT, [ADDR]:PORT or "
+	    "PORT", spec);
+	return -1;
+}
+
+static int
+set_num(const char *name, const char *val, long long min, long long max,
+    long long *out)
+{
+	const char	*errstr;
+
+	*out = strtonum_ll(val, min, max, &errstr);
+	if (errstr) {
+		fprintf(stderr, "bpftraced: --%s %s: %s (allowed %lld..%lld)\n",
+		    name, val, errstr, min, max);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+replace_str(char **dst, const char *val)
+{
+	char	*s = strdup(val);
+
+	if (s == NULL)
+		return -1;
+	free(*dst);
+	*dst = s;
+	return 0;
+}
+
+/* Apply one option; from_file tells where it came from (listen resets). */
+static int
+config_apply(struct config *c, int opt, const char *name, const char *val,
+    int *listen_reset)
+{
+	long long	 n;
+
+	switch (opt) {
+	case OPT_LISTEN:
+		if (*listen_reset) {
+			c->nlisten = 0;
+			*listen_reset = 0;
+		}
+		if (c->nlisten >= BT_MAX_LISTEN) {
+			fprintf(stderr, "bpftraced: at most %d --listen\n",
+			    BT_MAX_LISTEN);
+			return -1;
+		}
+		snprintf(c->listen[c->nlisten++].la_spec,
+		    sizeof(c->listen[0].la_spec), "%s", val);
+		return 0;
+	case OPT_STATE_DIR:
+		return replace_str(&c->state_dir, val);
+	case OPT_BPFTRACE:
+		return replace_str(&c->bpftrace_path, val);
+	case OPT_LOG_LEVEL:
+		if ((c->log_level = log_level_parse(val)) == -1) {
+			fprintf(stderr, "bpftraced: --log-level %s: expected "
+			    "error, warning, info or debug\n", val);
+			return -1;
+		}
+		return 0;
+	case OPT_HTTP_THREADS:
+		if (set_num(name, val, 1, 256, &n) == -1)
+			return -1;
+		c->http_threads = (int)n;
+		return 0;
+	case OPT_MAX_BODY:
+		if (set_num(name, val, 1024, 1LL << 30, &n) == -1)
+			return -1;
+		c->max_body = (size_t)n;
+		return 0;
+	case OPT_MAX_CONNECTIONS:
+		if (set_num(name, val, 1, 1000000, &n) == -1)
+			return -1;
+		c->max_connections = (unsigned)n;
+		return 0;
+	case OPT_MAX_CONN_PER_IP:
+		if (set_num(name, val, 0, 1000000, &n) == -1)
+			return -1;
+		c->max_conn_per_ip = (unsigned)n;
+		return 0;
+	case OPT_MAX_CONTEXTS:
+		if (set_num(name, val, 1, 10000000, &n) == -1)
+			return -1;
+		c->max_contexts = (size_t)n;
+		return 0;
+	case OPT_IDLE_TIMEOUT:
+		if (set_num(name, val, 1, 86400, &n) == -1)
+			return -1;
+		c->idle_timeout = (unsigned)n;
+		return 0;
+	case OPT_CHECK:
+		c->check_only = 1;
+		return 0;
+	default:
+		return -1;
+	}
+}
+
+static int
+opt_by_name(const char *name)
+{
+	for (const struct option *o = long_opts; o->name; o++)
+		if (strcmp(o->name, name) == 0 && o->val != OPT_CONFIG &&
+		    o->val != OPT_HELP && o->val != OPT_VERSION)
+			return o->val;
+	return -1;
+}
+
+static char *
+trim(char *s)
+{
+	char	*e;
+
+	while (*s == ' ' || *s == '\t')
+		s++;
+	e = s + strlen(s);
+	while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\n' ||
+	    e[-1] == '\r'))
+		*--e = '\0';
+	return s;
+}
+
+static int
+config_load_file(struct config *c, const char *path, int *listen_reset)
+{
+	FILE	*f;
+	char	 line[4096];
+	int	 lineno = 0, ret = 0;
+
+	if ((f = fopen(path, "r")) == NULL) {
+		fprintf(stderr, "bpftraced: --config %s: %s\n", path,
+		    strerror(errno));
+		return -1;
+	}
+	while (fgets(line, sizeof(line), f) != NULL) {
+		char	*s = trim(line), *eq, *key, *val;
+		int	 opt;
+
+		lineno++;
+		if (*s == '\0' || *s == '#')
+			continue;
+		if ((eq = strchr(s, '=')) == NULL) {
+			fprintf(stderr, "bpftraced: %s:%d: expected key = value\n",
+			    path, lineno);
+			ret = -1;
+			break;
+		}
+		*eq = '\0';
+		key = trim(s);
+		val = trim(eq + 1);
+		if ((opt = opt_by_name(key)) == -1) {
+			fprintf(stderr, "bpftraced: %s:%d: unknown key '%s'\n",
+			    path, lineno, key);
+			ret = -1;
+			break;
+		}
+		if (opt == OPT_CHECK)
+			continue;
+		if (config_apply(c, opt, key, val, listen_reset) == -1) {
+			fprintf(stderr, "bpftraced: in %s:%d\n", path, lineno);
+			ret = -1;
+			break;
+		}
+	}
+	fclose(f);
+	return ret;
+}
+
+/*
+ * Returns 0 to run, 1 to exit successfully (--help, --version), -1 on a
+ * usage error (already reported on stderr).
+ */
+int
+config_parse_args(struct config *c, int argc, char **argv)
+{
+	const char	*cfgfile = NULL;
+	int		 opt, idx, listen_reset = 1;
+
+	opterr = 1;
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "hVn", long_opts, &idx)) != -1) {
+		if (opt == OPT_CONFIG)
+			cfgfile = optarg;
+		else if (opt == 'h' || opt == OPT_HELP) {
+			usage(stdout);
+			return 1;
+		} else if (opt == 'V' || opt == OPT_VERSION) {
+			printf("bpftraced %s\n", BT_VERSION);
+			return 1;
+		} else if (opt == '?') {
+			usage(stderr);
+			return -1;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "bpftraced: unexpected argument '%s'\n",
+		    argv[optind]);
+		return -1;
+	}
+	if (cfgfile && config_load_file(c, cfgfile, &listen_reset) == -1)
+		return -1;
+	listen_reset = 1;	/* command-line --listen replaces the file's */
+	optind = 1;
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, "hVn", long_opts, &idx)) != -1) {
+		if (opt == 'n')
+			opt = OPT_CHECK;
+		if (opt == OPT_CONFIG || opt == 'h' || opt == 'V')
+			continue;
+		if (config_apply(c, opt, long_opts[idx].name, optarg,
+		    &listen_reset) == -1)
+			return -1;
+	}
+	if (c->nlisten == 0) {
+		snprintf(c->listen[0].la_spec, sizeof(c->listen[0].la_spec),
+		    "%s", BT_DEFAULT_LISTEN);
+		c->nlisten = 1;
+	}
+	return 0;
+}

@@ -1,0 +1,483 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * http.c - the HTTP server: libmicrohttpd wiring, one baton per request,
+ * strict query parsing, body limits, CORS headers, OPTIONS/TRACE and
+ * pmproxy-shaped HTML errors. Dialects (api_*.c) see a parsed httpreq and
+ * answer through http_reply*(). Threads: MHD's worker pool runs every
+ * callback here; nothing in this file is shared mutable state except the
+ * atomic counters in daemon_state.stats.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+
+#include "bpftraced.h"
+
+#if MHD_VERSION < 0x00097002
+typedef int MHD_RESULT;
+#else
+typedef enum MHD_Result MHD_RESULT;
+#endif
+
+struct httpd {
+	struct daemon_state	*h_ds;
+	struct MHD_Daemon	*h_mhd[BT_MAX_LISTEN];
+	int			 h_fd[BT_MAX_LISTEN];
+	int			 h_n;
+};
+
+/* per-request baton, freed in on_http_completed() */
+struct baton {
+	char		*bt_uri;	/* raw request target */
+	size_t		 bt_urilen;
+	struct buf	 bt_body;
+	int		 bt_started;
+	int		 bt_too_big;
+};
+
+static const char CORS_HEADERS[] =
+    "Accept, Accept-Language, Content-Language, Content-Type";
+
+/* --- replies --- */
+
+static void
+add_cors(struct MHD_Response *r)
+{
+	MHD_add_response_header(r, "Access-Control-Allow-Origin", "*");
+	MHD_add_response_header(r, "Access-Control-Allow-Headers",
+	    CORS_HEADERS);
+	MHD_add_response_header(r, "Access-Control-Max-Age", "86400");
+}
+
+/* Takes ownership of body (malloc'd, may be NULL when len is 0). */
+int
+http_reply(struct httpreq *hr, unsigned status, const char *ctype, char *body,
+    size_t len)
+{
+	struct MHD_Response	*r;
+	int			 ret;
+
+	r = MHD_create_response_from_buffer(len, body ? body : "",
+	    body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+	if (r == NULL) {
+		free(body);
+		return MHD_NO;
+	}
+	add_cors(r);
+	if (ctype)
+		MHD_add_response_header(r, "Content-Type", ctype);
+	if (status == 401)
+		MHD_add_response_header(r, "WWW-Authenticate",
+		    "Basic realm=\"bpftraced\"");
+	if (status >= 400)
+		atomic_fetch_add(&hr->hr_ds->stats.st_errors, 1);
+	atomic_fetch_add(&hr->hr_ds->stats.st_bytes_out, len);
+	ret = MHD_queue_response(hr->hr_conn, status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+static const char *
+status_text(unsigned status)
+{
+	switch (status) {
+	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 413: return "Payload Too Large";
+	case 414: return "URI Too Long";
+	case 503: return "Service Unavailable";
+	default:  return "Error";
+	}
+}
+
+/* pmproxy's HTML error page (http.c http_error), with our server name. */
+int
+http_reply_html(struct httpreq *hr, unsigned status, const char *servlet,
+    const char *msg)
+{
+	struct buf	 b;
+
+	buf_init(&b, 4096);
+	buf_printf(&b, "<html>\r\n<head><title>%u %s</title></head>\r\n"
+	    "<body>\r\n<h1>%u %s</h1>\r\n<p><b>%s</b>: %s</p><hr>\r\n"
+	    "<p><small><i>bpftraced/%s</i></small></p>\r\n</body>\r\n"
+	    "</html>\r\n", status, status_text(status), status,
+	    status_text(status), servlet, msg, BT_VERSION);
+	return http_reply(hr, status, "text/html", buf_take(&b, NULL),
+	    b.b_failed ? 0 : strlen(b.b_data ? b.b_data : ""));
+}
+
+/*
+ * CORS preflight, as pmproxy: 405 when the requested method is not
+ * allowed, else 200 echoing the Origin.
+ */
+int
+http_reply_options(struct httpreq *hr, int allowed)
+{
+	struct MHD_Response	*r;
+	const char		*want, *origin, *reqh;
+	int			 ret, ok = 1;
+	unsigned		 status = 200;
+
+	want = http_header(hr, "Access-Control-Request-Method");
+	if (want) {
+		if (strcmp(want, "GET") == 0 || strcmp(want, "HEAD") == 0 ||
+		    strcmp(want, "TRACE") == 0 || strcmp(want, "OPTIONS") == 0)
+			ok = 1;
+		else if (strcmp(want, "POST") == 0)
+			ok = (allowed & HTTP_POST) != 0;
+		else
+			ok = 0;
+	}
+	if (!ok)
+		status = 405;
+	r = MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
+	if (r == NULL)
+		return MHD_NO;
+	if (ok) {
+		origin = http_header(hr, "Origin");
+		reqh = http_header(hr, "Access-Control-Request-Headers");
+		MHD_add_response_header(r, "Access-Control-Allow-Origin",
+		    origin ? origin : "*");
+		MHD_add_response_header(r, "Access-Control-Allow-Methods",
+		    (allowed & HTTP_POST) ?
+		    "GET, HEAD, POST, TRACE, OPTIONS" :
+		    "GET, HEAD, TRACE, OPTIONS");
+		MHD_add_response_header(r, "Access-Control-Max-Age", "86400");
+		if (reqh)
+			MHD_add_response_header(r,
+			    "Access-Control-Allow-Headers", CORS_HEADERS);
+	}
+	ret = MHD_queue_response(hr->hr_conn, status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+const char *
+http_header(struct httpreq *hr, const char *name)
+{
+	return MHD_lookup_connection_value(hr->hr_conn, MHD_HEADER_KIND, name);
+}
+
+static MHD_RESULT
+echo_header(void *cls, enum MHD_ValueKind kind, const char *key,
+    const char *value)
+{
+	MHD_add_response_header(cls, key, value ? value : "");
+	return MHD_YES;
+}
+
+static int
+reply_trace(struct httpreq *hr)
+{
+	struct MHD_Response	*r;
+	int			 ret;
+
+	r = MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
+	if (r == NULL)
+		return MHD_NO;
+	MHD_get_connection_values(hr->hr_conn, MHD_HEADER_KIND, echo_header, r);
+	ret = MHD_queue_response(hr->hr_conn, 200, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+static int
+reply_server_options(struct httpreq *hr)
+{
+	struct MHD_Response	*r;
+	int			 ret;
+
+	r = MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
+	if (r == NULL)
+		return MHD_NO;
+	MHD_add_response_header(r, "Access-Control-Allow-Methods",
+	    "GET, PUT, HEAD, POST, TRACE, OPTIONS");
+	ret = MHD_queue_response(hr->hr_conn, 200, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+/* --- request parsing and routing --- */
+
+struct route {
+	const char	*rt_prefix;
+	int		(*rt_handler)(struct httpreq *);
+};
+
+/* matched in order, by prefix (pmproxy's servlet table) */
+static const struct route routes[] = {
+	{ "/pmapi/", api_pmapi },
+	{ NULL, NULL }
+};
+
+static int
+is_form_body(struct httpreq *hr)
+{
+	const char	*ct = http_header(hr, "Content-Type");
+
+	return ct && strncasecmp(ct, "application/x-www-form-urlencoded",
+	    33) == 0;
+}
+
+/* Split the raw target into a decoded path and parameters. */
+static int
+parse_target(struct httpreq *hr, struct baton *bt, char **pathp, char *err,
+    size_t errlen)
+{
+	const char	*q = memchr(bt->bt_uri, '?', bt->bt_urilen);
+	size_t		 plen = q ? (size_t)(q - bt->bt_uri) : bt->bt_urilen;
+
+	if (pct_decode(bt->bt_uri, plen, pathp, NULL) != 0) {
+		seterr(err, errlen, "malformed percent-encoding in URL path");
+		return -1;
+	}
+	if (q && params_parse(&hr->hr_params, q + 1,
+	    bt->bt_urilen - plen - 1, err, errlen) == -1)
+		return -1;
+	return 0;
+}
+
+static int
+dispatch(struct httpreq *hr, struct baton *bt)
+{
+	char		 err[256];
+	char		*path = NULL;
+	int		 ret;
+
+	if (bt->bt_urilen >= BT_MAX_URL)
+		return http_reply_html(hr, 414, "webapi servlet",
+		    "request URL too long");
+	if (bt->bt_too_big)
+		return http_reply_html(hr, 413, "webapi servlet",
+		    "request body too large");
+	if (strcmp(hr->hr_method, "OPTIONS") == 0 &&
+	    strcmp(bt->bt_uri, "*") == 0)
+		return reply_server_options(hr);
+	if (strcmp(hr->hr_method, "TRACE") == 0)
+		return reply_trace(hr);
+	if (parse_target(hr, bt, &path, err, sizeof(err)) == -1) {
+		ret = http_reply_html(hr, 400, "webapi servlet", err);
+		goto done;
+	}
+	hr->hr_path = path;
+	hr->hr_body = bt->bt_body.b_data;
+	hr->hr_bodylen = bt->bt_body.b_len;
+	if (hr->hr_body && is_form_body(hr) &&
+	    params_parse(&hr->hr_params, hr->hr_body, hr->hr_bodylen, err,
+	    sizeof(err)) == -1) {
+		ret = http_reply_html(hr, 400, "webapi servlet", err);
+		goto done;
+	}
+	for (const struct route *rt = routes; rt->rt_prefix; rt++)
+		if (strncmp(path, rt->rt_prefix, strlen(rt->rt_prefix)) == 0) {
+			ret = rt->rt_handler(hr);
+			goto done;
+		}
+	atomic_fetch_add(&hr->hr_ds->stats.st_requests[EP_OTHER], 1);
+	ret = http_reply_html(hr, 400, "unknown servlet", "no handler for URL");
+done:
+	free(path);
+	return ret;
+}
+
+static int
+method_known(const char *m)
+{
+	return strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0 ||
+	    strcmp(m, "POST") == 0 || strcmp(m, "OPTIONS") == 0 ||
+	    strcmp(m, "TRACE") == 0 || strcmp(m, "PUT") == 0;
+}
+
+static MHD_RESULT
+on_http_request(void *cls, struct MHD_Connection *conn, const char *url,
+    const char *method, const char *version, const char *upload_data,
+    size_t *upload_data_size, void **con_cls)
+{
+	struct httpd	*h = cls;
+	struct baton	*bt = *con_cls;
+	struct httpreq	 hr;
+	int		 ret;
+
+	if (bt == NULL)		/* no URI callback ran: cannot happen */
+		return MHD_NO;
+	if (!bt->bt_started) {
+		bt->bt_started = 1;
+		return MHD_YES;
+	}
+	if (*upload_data_size > 0) {
+		if (!bt->bt_too_big && buf_append(&bt->bt_body, upload_data,
+		    *upload_data_size) == -1) {
+			bt->bt_too_big = 1;
+			buf_free(&bt->bt_body);
+		}
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+	memset(&hr, 0, sizeof(hr));
+	hr.hr_ds = h->h_ds;
+	hr.hr_conn = conn;
+	hr.hr_method = method;
+	params_init(&hr.hr_params, BT_MAX_PARAMS);
+	if (!method_known(method)) {
+		atomic_fetch_add(&h->h_ds->stats.st_requests[EP_OTHER], 1);
+		ret = http_reply_html(&hr, 405, "webapi servlet",
+		    "method not allowed");
+	} else {
+		ret = dispatch(&hr, bt);
+	}
+	params_free(&hr.hr_params);
+	return ret;
+}
+
+/* Runs before header parsing: keeps the raw target, creates the baton. */
+static void *
+on_http_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+	struct httpd	*h = cls;
+	struct baton	*bt;
+
+	if ((bt = calloc(1, sizeof(*bt))) == NULL)
+		return NULL;
+	bt->bt_urilen = strlen(uri);
+	if ((bt->bt_uri = strdup(uri)) == NULL) {
+		free(bt);
+		return NULL;
+	}
+	buf_init(&bt->bt_body, h->h_ds->cfg.max_body);
+	return bt;
+}
+
+static void
+on_http_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+    enum MHD_RequestTerminationCode toe)
+{
+	struct baton	*bt = *con_cls;
+
+	if (bt == NULL)
+		return;
+	buf_free(&bt->bt_body);
+	free(bt->bt_uri);
+	free(bt);
+	*con_cls = NULL;
+}
+
+static void
+on_http_log(void *cls, const char *fmt, va_list ap)
+{
+	char	 msg[512];
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	log_debug("http: %s", msg);
+}
+
+/* --- listening sockets --- */
+
+static int
+open_listener(const char *spec, char *err, size_t errlen)
+{
+	struct sockaddr_storage	 ss;
+	socklen_t		 sslen;
+	int			 fd, one = 1;
+
+	if (config_parse_listen(spec, &ss, &sslen, err, errlen) == -1)
+		return -1;
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd == -1) {
+		seterr(err, errlen, "socket for %s: %s", spec, strerror(errno));
+		return -1;
+	}
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (ss.ss_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&ss, sslen) == -1) {
+		seterr(err, errlen, "cannot listen on %s: %s%s", spec,
+		    strerror(errno), errno == EADDRINUSE ?
+		    " (another pmproxy or bpftraced running? use --listen)" :
+		    "");
+		close(fd);
+		return -1;
+	}
+	if (listen(fd, 1024) == -1) {
+		seterr(err, errlen, "listen on %s: %s", spec, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static struct MHD_Daemon *
+start_mhd(struct httpd *h, int fd)
+{
+	const struct config	*c = &h->h_ds->cfg;
+	unsigned		 flags = MHD_USE_INTERNAL_POLLING_THREAD |
+				    MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+
+	return MHD_start_daemon(flags, 0, NULL, NULL,
+	    on_http_request, h,
+	    MHD_OPTION_LISTEN_SOCKET, fd,
+	    MHD_OPTION_THREAD_POOL_SIZE, (unsigned)c->http_threads,
+	    MHD_OPTION_CONNECTION_LIMIT, c->max_connections,
+	    MHD_OPTION_PER_IP_CONNECTION_LIMIT, c->max_conn_per_ip,
+	    MHD_OPTION_CONNECTION_TIMEOUT, c->idle_timeout,
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
+	    MHD_OPTION_URI_LOG_CALLBACK, on_http_uri, h,
+	    MHD_OPTION_NOTIFY_COMPLETED, on_http_completed, h,
+	    MHD_OPTION_EXTERNAL_LOGGER, on_http_log, h,
+	    MHD_OPTION_END);
+}
+
+struct httpd *
+httpd_start(struct daemon_state *ds, char *err, size_t errlen)
+{
+	struct httpd	*h;
+
+	if ((h = calloc(1, sizeof(*h))) == NULL) {
+		seterr(err, errlen, "out of memory");
+		return NULL;
+	}
+	h->h_ds = ds;
+	for (int i = 0; i < ds->cfg.nlisten; i++) {
+		const char	*spec = ds->cfg.listen[i].la_spec;
+		int		 fd = open_listener(spec, err, errlen);
+
+		if (fd == -1)
+			goto fail;
+		h->h_fd[h->h_n] = fd;
+		if ((h->h_mhd[h->h_n] = start_mhd(h, fd)) == NULL) {
+			seterr(err, errlen, "cannot start HTTP server on %s",
+			    spec);
+			close(fd);
+			goto fail;
+		}
+		h->h_n++;
+		log_info("listening on %s", spec);
+	}
+	return h;
+fail:
+	httpd_stop(h);
+	return NULL;
+}
+
+void
+httpd_stop(struct httpd *h)
+{
+	if (h == NULL)
+		return;
+	for (int i = 0; i < h->h_n; i++) {
+		MHD_stop_daemon(h->h_mhd[i]);
+		close(h->h_fd[i]);
+	}
+	free(h);
+}

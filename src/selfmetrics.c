@@ -1,0 +1,193 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * selfmetrics.c - the daemon's own metrics: bpftrace.info.* (versions,
+ * script counts) and bpftrace.daemon.* (uptime, requests per endpoint,
+ * errors, contexts, memory). Values are computed per fetch from atomics, so
+ * every endpoint has real data before any script exists.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bpftraced.h"
+
+#define SELF_INDOM_ENDPOINT	pmInDom_build(BT_DOMAIN, 1)
+
+static const char *const ep_names[EP_COUNT] = {
+	"context", "metric", "fetch", "indom", "children", "profile",
+	"store", "derive", "other"
+};
+
+const char *
+ep_name(enum api_endpoint ep)
+{
+	return ep < EP_COUNT ? ep_names[ep] : "other";
+}
+
+enum self_slot {
+	S_DAEMON_VERSION, S_BPFTRACE_VERSION, S_BPFTRACE_PATH, S_NSCRIPTS,
+	S_NRUNNING, S_UPTIME, S_REQUESTS, S_ERRORS, S_CONTEXTS, S_BYTES_OUT,
+	S_RSS, S_PID, S_COUNT
+};
+
+struct self_def {
+	const char	*name;
+	int		 cluster, item;
+	int		 type, sem;
+	pmUnits		 units;
+	int		 indom;		/* 1: the endpoint indom */
+	const char	*labels;
+	const char	*oneline;
+	const char	*help;
+};
+
+#define NOUNITS		BT_UNITS(0, 0, 0, 0, 0, 0)
+#define COUNT		BT_UNITS(0, 0, 1, 0, 0, PM_COUNT_ONE)
+#define CONTROL		"\"metrictype\":\"control\""
+
+static const struct self_def self_defs[S_COUNT] = {
+	[S_DAEMON_VERSION] = { "bpftrace.info.daemon_version", 1, 3,
+	    PM_TYPE_STRING, PM_SEM_DISCRETE, NOUNITS, 0, CONTROL,
+	    "version of the bpftraced daemon", NULL },
+	[S_BPFTRACE_VERSION] = { "bpftrace.info.version", 1, 4,
+	    PM_TYPE_STRING, PM_SEM_DISCRETE, NOUNITS, 0, CONTROL,
+	    "version of the bpftrace binary in use",
+	    "Version reported by bpftrace --version, e.g. v0.17.0; the "
+	    "empty string when bpftrace was not found or did not run." },
+	[S_BPFTRACE_PATH] = { "bpftrace.info.bpftrace_path", 1, 5,
+	    PM_TYPE_STRING, PM_SEM_DISCRETE, NOUNITS, 0, CONTROL,
+	    "path of the bpftrace binary bpftraced runs", NULL },
+	[S_NSCRIPTS] = { "bpftrace.info.scripts_total", 1, 6,
+	    PM_TYPE_U32, PM_SEM_INSTANT, COUNT, 0, CONTROL,
+	    "number of registered bpftrace scripts", NULL },
+	[S_NRUNNING] = { "bpftrace.info.scripts_running", 1, 7,
+	    PM_TYPE_U32, PM_SEM_INSTANT, COUNT, 0, CONTROL,
+	    "number of bpftrace scripts currently running", NULL },
+	[S_UPTIME] = { "bpftrace.daemon.uptime", 2, 0,
+	    PM_TYPE_U64, PM_SEM_COUNTER, BT_UNITS(0, 1, 0, 0, PM_TIME_SEC, 0),
+	    0, NULL, "time since bpftraced started", NULL },
+	[S_REQUESTS] = { "bpftrace.daemon.requests", 2, 1,
+	    PM_TYPE_U64, PM_SEM_COUNTER, COUNT, 1, NULL,
+	    "HTTP API requests served, per endpoint",
+	    "Requests answered by the REST API since start, one instance per "
+	    "/pmapi endpoint; everything else is counted as \"other\"." },
+	[S_ERRORS] = { "bpftrace.daemon.errors", 2, 2,
+	    PM_TYPE_U64, PM_SEM_COUNTER, COUNT, 0, NULL,
+	    "HTTP requests answered with an error status", NULL },
+	[S_CONTEXTS] = { "bpftrace.daemon.contexts", 2, 3,
+	    PM_TYPE_U32, PM_SEM_INSTANT, COUNT, 0, NULL,
+	    "REST client contexts currently alive", NULL },
+	[S_BYTES_OUT] = { "bpftrace.daemon.bytes_out", 2, 4,
+	    PM_TYPE_U64, PM_SEM_COUNTER, BT_UNITS(1, 0, 0, PM_SPACE_BYTE, 0, 0),
+	    0, NULL, "bytes of HTTP response bodies sent", NULL },
+	[S_RSS] = { "bpftrace.daemon.rss", 2, 5,
+	    PM_TYPE_U64, PM_SEM_INSTANT, BT_UNITS(1, 0, 0, PM_SPACE_KBYTE, 0, 0),
+	    0, NULL, "resident set size of the bpftraced process", NULL },
+	[S_PID] = { "bpftrace.daemon.pid", 2, 6,
+	    PM_TYPE_U32, PM_SEM_DISCRETE, NOUNITS, 0, NULL,
+	    "process id of bpftraced", NULL },
+};
+
+static uint64_t
+self_rss_kb(void)
+{
+	FILE		*f;
+	unsigned long	 size, resident = 0;
+
+	if ((f = fopen("/proc/self/statm", "r")) == NULL)
+		return 0;
+	if (fscanf(f, "%lu %lu", &size, &resident) != 2)
+		resident = 0;
+	fclose(f);
+	return (uint64_t)resident * (uint64_t)sysconf(_SC_PAGESIZE) / 1024;
+}
+
+static int
+self_fill_requests(struct snap *s, struct daemon_state *ds)
+{
+	uint32_t	 ids[EP_COUNT];
+	union value	 vals[EP_COUNT];
+
+	for (int i = 0; i < EP_COUNT; i++) {
+		ids[i] = (uint32_t)i;
+		vals[i].u = atomic_load(&ds->stats.st_requests[i]);
+	}
+	if (snap_set_values(s, S_REQUESTS, EP_COUNT, ids, vals) == -1)
+		return -1;
+	return snap_set_indom(s, 0, EP_COUNT, ids, ep_names);
+}
+
+/* Builds a fresh snapshot per fetch; caller releases it. */
+static struct snap *
+self_refresh(struct source *src, void *arg)
+{
+	struct daemon_state	*ds = arg;
+	struct snap		*s;
+	struct timespec		 now;
+	int			 rv = 0;
+
+	if ((s = snap_new(S_COUNT, 1)) == NULL)
+		return NULL;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	rv |= snap_set_str1(s, S_DAEMON_VERSION, BT_VERSION);
+	rv |= snap_set_str1(s, S_BPFTRACE_VERSION, ds->bpftrace_version);
+	rv |= snap_set_str1(s, S_BPFTRACE_PATH, ds->cfg.bpftrace_path);
+	rv |= snap_set1(s, S_NSCRIPTS,
+	    (union value){ .u = (uint64_t)atomic_load(&ds->nscripts) });
+	rv |= snap_set1(s, S_NRUNNING,
+	    (union value){ .u = (uint64_t)atomic_load(&ds->nrunning) });
+	rv |= snap_set1(s, S_UPTIME,
+	    (union value){ .u = (uint64_t)(now.tv_sec - ds->start_mono.tv_sec) });
+	rv |= self_fill_requests(s, ds);
+	rv |= snap_set1(s, S_ERRORS,
+	    (union value){ .u = atomic_load(&ds->stats.st_errors) });
+	rv |= snap_set1(s, S_CONTEXTS,
+	    (union value){ .u = ctx_count(ds->ctx) });
+	rv |= snap_set1(s, S_BYTES_OUT,
+	    (union value){ .u = atomic_load(&ds->stats.st_bytes_out) });
+	rv |= snap_set1(s, S_RSS, (union value){ .u = self_rss_kb() });
+	rv |= snap_set1(s, S_PID, (union value){ .u = (uint64_t)getpid() });
+	if (rv != 0) {
+		snap_release(s);
+		return NULL;
+	}
+	return s;
+}
+
+int
+self_register(struct daemon_state *ds)
+{
+	struct metric	*ms[S_COUNT] = { 0 };
+	struct indom	*in = NULL;
+	char		 err[256];
+	int		 ret = -1;
+
+	ds->self_src = source_new("bpftraced", self_refresh, ds);
+	if (ds->self_src == NULL)
+		return -1;
+	for (int i = 0; i < S_COUNT; i++) {
+		const struct self_def	*d = &self_defs[i];
+
+		ms[i] = metric_new(d->name, pmID_build(BT_DOMAIN, d->cluster,
+		    d->item), d->indom ? SELF_INDOM_ENDPOINT : PM_INDOM_NULL,
+		    d->type, d->sem, d->units, d->oneline, d->help, d->labels,
+		    ds->self_src, i);
+		if (ms[i] == NULL)
+			goto done;
+	}
+	in = indom_new(SELF_INDOM_ENDPOINT, "bpftraced REST API endpoints",
+	    "One instance per /pmapi endpoint (context, metric, fetch, ...).",
+	    ds->self_src, 0);
+	if (in == NULL)
+		goto done;
+	if (reg_add(ds->reg, ms, S_COUNT, &in, 1, err, sizeof(err)) == -1) {
+		log_warnx("%s: %s", __func__, err);
+		goto done;
+	}
+	ret = 0;
+done:
+	for (int i = 0; i < S_COUNT; i++)
+		metric_unref(ms[i]);
+	indom_unref(in);
+	return ret;
+}

@@ -1,0 +1,175 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * util.c - checked number parsing, error text, clocks and JSON string
+ * escaping. JSON escaping follows pmproxy: '"', '\\' and control bytes are
+ * written as uppercase \u00XX; invalid UTF-8 bytes become U+FFFD so that
+ * every answer stays valid JSON.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "util.h"
+
+/* strtonum(3) equivalent: base 10, whole string, range checked. */
+long long
+strtonum_ll(const char *s, long long min, long long max, const char **errstr)
+{
+	char		*end;
+	long long	 v;
+
+	*errstr = NULL;
+	if (s == NULL || *s == '\0') {
+		*errstr = "empty";
+		return 0;
+	}
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (*end != '\0' || end == s) {
+		*errstr = "invalid";
+		return 0;
+	}
+	if (errno == ERANGE || v < min) {
+		*errstr = v < min ? "too small" : "too large";
+		return 0;
+	}
+	if (v > max) {
+		*errstr = "too large";
+		return 0;
+	}
+	return v;
+}
+
+/* Finite double, whole string. Returns -1 on failure. */
+int
+parse_double(const char *s, double *out)
+{
+	char	*end;
+	double	 v;
+
+	if (s == NULL || *s == '\0')
+		return -1;
+	errno = 0;
+	v = strtod(s, &end);
+	if (*end != '\0' || end == s || errno == ERANGE || !isfinite(v))
+		return -1;
+	*out = v;
+	return 0;
+}
+
+void
+seterr(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list	 ap;
+
+	if (err == NULL || errlen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+int64_t
+now_mono_ms(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void
+now_real(struct timespec *ts)
+{
+	clock_gettime(CLOCK_REALTIME, ts);
+}
+
+/* Length of the valid UTF-8 sequence at s (max n bytes), 0 if invalid. */
+static size_t
+utf8_seq(const unsigned char *s, size_t n)
+{
+	size_t		 len, i;
+	uint32_t	 cp;
+
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xC2 && s[0] <= 0xDF)
+		len = 2, cp = s[0] & 0x1F;
+	else if (s[0] >= 0xE0 && s[0] <= 0xEF)
+		len = 3, cp = s[0] & 0x0F;
+	else if (s[0] >= 0xF0 && s[0] <= 0xF4)
+		len = 4, cp = s[0] & 0x07;
+	else
+		return 0;
+	if (len > n)
+		return 0;
+	for (i = 1; i < len; i++) {
+		if ((s[i] & 0xC0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (s[i] & 0x3F);
+	}
+	if ((len == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
+	    (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
+		return 0;
+	return len;
+}
+
+int
+utf8_valid(const char *s, size_t n)
+{
+	size_t	 i = 0, k;
+
+	while (i < n) {
+		if ((k = utf8_seq((const unsigned char *)s + i, n - i)) == 0)
+			return 0;
+		i += k;
+	}
+	return 1;
+}
+
+int
+json_strn(struct buf *b, const char *s, size_t n)
+{
+	static const char	 hex[] = "0123456789ABCDEF";
+	const unsigned char	*p = (const unsigned char *)s;
+	size_t			 i = 0, run, k;
+
+	if (buf_reserve(b, n + 2) == -1)
+		return -1;
+	buf_putc(b, '"');
+	while (i < n) {
+		/* copy the longest run of plain bytes at once */
+		for (run = i; run < n && p[run] >= 0x20 && p[run] < 0x80 &&
+		    p[run] != '"' && p[run] != '\\'; run++)
+			;
+		if (run > i) {
+			buf_append(b, p + i, run - i);
+			i = run;
+			continue;
+		}
+		if (p[i] < 0x20 || p[i] == '"' || p[i] == '\\') {
+			char	 esc[6] = { '\\', 'u', '0', '0',
+			    hex[p[i] >> 4], hex[p[i] & 15] };
+			buf_append(b, esc, 6);
+			i++;
+		} else if ((k = utf8_seq(p + i, n - i)) != 0) {
+			buf_append(b, p + i, k);
+			i += k;
+		} else {
+			buf_puts(b, "\\uFFFD");
+			i++;
+		}
+	}
+	return buf_putc(b, '"');
+}
+
+int
+json_str(struct buf *b, const char *s)
+{
+	return json_strn(b, s ? s : "", s ? strlen(s) : 0);
+}

@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * util.h - small helpers no library gives us: checked number parsing,
+ * error text, clocks, pmproxy-style JSON string escaping, SHA-1, and the
+ * query-string parser. Dependency-free (no bpftraced.h).
+ */
+#ifndef BT_UTIL_H
+#define BT_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+struct buf;
+
+long long	 strtonum_ll(const char *, long long, long long, const char **);
+int		 parse_double(const char *, double *);
+void		 seterr(char *, size_t, const char *, ...)
+		    __attribute__((format(printf, 3, 4)));
+int64_t		 now_mono_ms(void);
+void		 now_real(struct timespec *);
+int		 json_str(struct buf *, const char *);
+int		 json_strn(struct buf *, const char *, size_t);
+int		 utf8_valid(const char *, size_t);
+
+/* sha1.c */
+void		 sha1_hex(const void *, size_t, char out[41]);
+
+/* query.c: strict application/x-www-form-urlencoded parsing */
+struct param {
+	char	*p_key;
+	char	*p_val;
+	size_t	 p_vlen;
+};
+
+struct params {
+	int		 n;
+	int		 cap;
+	int		 max;
+	struct param	*v;
+};
+
+void		 params_init(struct params *, int);
+void		 params_free(struct params *);
+int		 params_parse(struct params *, const char *, size_t, char *,
+		    size_t);
+int		 params_set(struct params *, const char *, const char *, size_t);
+const char	*params_get(const struct params *, const char *);
+const struct param *params_find(const struct params *, const char *);
+int		 pct_decode(const char *, size_t, char **, size_t *);
+
+#endif

@@ -1,0 +1,339 @@
+# SPDX-License-Identifier: MIT
+"""cases.py - the pmproxy /pmapi shape-conformance case table (data only).
+
+Each case is a request template plus comparison options.  Placeholders in
+"{braces}" are filled per server:
+
+  * static ones from SUBST_PMPROXY / SUBST_BPFTRACED below (URL-quoted when
+    put into a request target);
+  * dynamic ones looked up on the server at run time (see shape.py):
+      {ctx}           a fresh context, GET /pmapi/context?polltimeout=60
+      {pmid_u32}      the dotted pmid of {u32} (from /pmapi/metric)
+      {pmid_u32_num}  the same pmid as a decimal integer
+      {inst_id}       the instance number of {inst_name} in {indom_id}
+      {long_NNNN}     a target padded with 'a' to exactly NNNN bytes
+
+Case keys:
+  id        unique name, used as the TAP description and fixture key
+  method    HTTP method (default GET)
+  target    request target template (sent raw, never re-encoded)
+  headers   request headers (templates allowed in values)
+  body      request body (str) or None
+  pre       list of {"method","target"} requests sent first (same {ctx});
+            their answers are not compared
+  opts      comparison options (see shape.compare_json):
+              exact_keys     JSON keys whose string values must be equal
+                             after name substitution ("message" and
+                             "client" are always exact)
+              loose_numbers  int and float count as one kind ("number");
+                             for values of float metrics, whose %.8g
+                             output can look like an integer
+              elementwise    arrays must have equal length and are
+                             compared element by element (default: the
+                             first elements only)
+              optional_keys  keys that may be present on one side only
+                             (e.g. "indom" across a mixed metric list)
+              emptiness      (default True) an empty array must be empty
+                             on both sides; False: only element shapes
+  note      what the case checks (free text)
+
+To point the comparison at other metrics, edit the two SUBST_* dicts;
+every metric-dependent string in a case goes through them.
+"""
+
+# ---------------------------------------------------------------------------
+# Per-server substitutions.  Keep the keys of the two dicts identical.
+# ---------------------------------------------------------------------------
+
+# Real pmproxy 6.0.3 with a plain local pmcd (linux PMDA).
+SUBST_PMPROXY = {
+    "u32": "hinv.ncpu",                    # singular, PM_TYPE_U32
+    "u64_counter": "kernel.all.cpu.user",  # singular, U64, counter
+    "string": "kernel.uname.release",      # singular, STRING
+    "indom_metric": "kernel.all.load",     # has an instance domain
+    "indom_id": "60.2",                    # ... which is this one
+    "inst_name": "1 minute",               # one instance name in it
+    "inst_glob": "1*",                     # glob matching >= 1 instance
+    "inst_regex": "^1",                    # regex matching >= 1 instance
+    "prefix_mixed": "kernel.all",          # PMNS node: leaves + non-leaves
+    "prefix_leaf": "kernel.uname",         # PMNS node: leaves only
+}
+
+# bpftraced (domain 151): its own daemon metrics, always present.
+SUBST_BPFTRACED = {
+    "u32": "bpftrace.daemon.contexts",
+    "u64_counter": "bpftrace.daemon.uptime",
+    "string": "bpftrace.info.daemon_version",
+    "indom_metric": "bpftrace.daemon.requests",
+    "indom_id": "151.1",
+    # "context" always exists: the test harness polls /pmapi/context
+    # before any case runs.
+    "inst_name": "context",
+    "inst_glob": "c*",
+    "inst_regex": "^c",
+    "prefix_mixed": "bpftrace",
+    "prefix_leaf": "bpftrace.daemon",
+}
+
+ORIGIN = "http://example.com"
+UNKNOWN_CTX = "12345"   # pmproxy ids are random 31-bit; ours must not hit it
+
+# ---------------------------------------------------------------------------
+# Documented intentional deviations.  A case listed here passes when every
+# difference found matches one of "allow" (regular expressions searched in
+# the difference text); the test output names the deviation and its reason.
+# ---------------------------------------------------------------------------
+DEVIATIONS = {
+    "fetch-bad-context": {
+        "reason": "pmproxy echoes ?context=abc raw into invalid JSON "
+                  "({\"context\":abc,...}); bpftraced may write valid JSON",
+        "allow": [r"reference body is invalid JSON", r"\$\.context\b",
+                  r"^body: \$: keys "],
+    },
+}
+
+# ---------------------------------------------------------------------------
+# The cases.
+# ---------------------------------------------------------------------------
+_METRIC_EXACT = ["name", "type"]
+
+CASES = [
+    # ---- context --------------------------------------------------------
+    {"id": "context-create", "target": "/pmapi/context",
+     "note": "new context: context/source/hostspec/labels"},
+    {"id": "context-create-params",
+     "target": "/pmapi/context?hostspec=localhost&polltimeout=60&client=req42",
+     "note": "client echoed right after context"},
+    {"id": "context-client-escape", "target": "/pmapi/context?client=a%22b",
+     "note": "client value JSON-escaped"},
+    {"id": "context-hostname-alias", "target": "/pmapi/context?hostname=localhost"},
+    {"id": "context-existing-path", "target": "/pmapi/{ctx}/context"},
+    {"id": "context-existing-param", "target": "/pmapi/context?context={ctx}"},
+    {"id": "context-bad-polltimeout", "target": "/pmapi/context?polltimeout=abc",
+     "note": "400, no context key"},
+    {"id": "context-unknown", "target": "/pmapi/" + UNKNOWN_CTX + "/context"},
+    {"id": "context-head", "method": "HEAD", "target": "/pmapi/context",
+     "note": "HEAD: headers only"},
+    {"id": "context-put", "method": "PUT", "target": "/pmapi/context",
+     "note": "6.0.3 does not refuse other methods"},
+    {"id": "context-delete", "method": "DELETE", "target": "/pmapi/context"},
+
+    # ---- metric ---------------------------------------------------------
+    {"id": "metric-u32", "target": "/pmapi/metric?name={u32}",
+     "opts": {"exact_keys": _METRIC_EXACT},
+     "note": "singular metric: no indom key"},
+    {"id": "metric-u64-counter", "target": "/pmapi/metric?names={u64_counter}",
+     "opts": {"exact_keys": _METRIC_EXACT + ["sem"]}},
+    {"id": "metric-string", "target": "/pmapi/metric?names={string}",
+     "opts": {"exact_keys": _METRIC_EXACT}},
+    {"id": "metric-indom", "target": "/pmapi/metric?names={indom_metric}",
+     "opts": {"exact_keys": ["name"]},
+     "note": "indom key present, D.S string"},
+    {"id": "metric-names-multi",
+     "target": "/pmapi/metric?names={u32},{indom_metric},{string}",
+     "opts": {"elementwise": True, "exact_keys": ["name"]}},
+    {"id": "metric-names-with-unknown",
+     "target": "/pmapi/metric?names={u32},no.such.metric",
+     "opts": {"elementwise": True, "exact_keys": ["name"]},
+     "note": "200 with an in-array error element"},
+    {"id": "metric-prefix-leaf", "target": "/pmapi/metric?prefix={prefix_leaf}",
+     "opts": {"optional_keys": ["indom"]}},
+    {"id": "metric-prefix-mixed", "target": "/pmapi/metric?prefix={prefix_mixed}",
+     "opts": {"optional_keys": ["indom"]}},
+    {"id": "metric-with-context", "target": "/pmapi/{ctx}/metric?names={u32}",
+     "opts": {"exact_keys": _METRIC_EXACT}},
+    {"id": "metric-unknown-name", "target": "/pmapi/metric?name=no.such.metric",
+     "note": "400 'X traversal failed - Unknown metric name'"},
+    {"id": "metric-unknown-prefix", "target": "/pmapi/metric?prefix=no.such"},
+    {"id": "metric-unknown-context",
+     "target": "/pmapi/metric?context=" + UNKNOWN_CTX + "&names={u32}"},
+
+    # ---- fetch ----------------------------------------------------------
+    {"id": "fetch-u32", "target": "/pmapi/fetch?names={u32}",
+     "opts": {"exact_keys": ["name"]},
+     "note": "singular: instance null, integer value"},
+    {"id": "fetch-u64-counter", "target": "/pmapi/fetch?names={u64_counter}",
+     "opts": {"exact_keys": ["name"]}},
+    {"id": "fetch-string", "target": "/pmapi/fetch?names={string}",
+     "opts": {"exact_keys": ["name"]}},
+    {"id": "fetch-indom", "target": "/pmapi/fetch?names={indom_metric}",
+     "opts": {"exact_keys": ["name"], "loose_numbers": True}},
+    {"id": "fetch-multi",
+     "target": "/pmapi/fetch?names={u32},{u64_counter},{string},{indom_metric}",
+     "opts": {"elementwise": True, "exact_keys": ["name"],
+              "loose_numbers": True}},
+    {"id": "fetch-name-singular", "target": "/pmapi/fetch?name={u32}",
+     "opts": {"exact_keys": ["name"]}},
+    {"id": "fetch-pmids-dotted", "target": "/pmapi/fetch?pmids={pmid_u32}",
+     "opts": {"exact_keys": ["name"]}},
+    {"id": "fetch-pmids-numeric", "target": "/pmapi/fetch?pmids={pmid_u32_num}",
+     "opts": {"exact_keys": ["name"]}},
+    {"id": "fetch-pmid-singular", "target": "/pmapi/fetch?pmid={pmid_u32}",
+     "opts": {"exact_keys": ["name"]}},
+    {"id": "fetch-context-path", "target": "/pmapi/{ctx}/fetch?names={u32}&client=x1",
+     "opts": {"exact_keys": ["name"]}},
+    {"id": "fetch-context-param", "target": "/pmapi/fetch?context={ctx}&names={u32}",
+     "opts": {"exact_keys": ["name"]}},
+    {"id": "fetch-encoded-comma", "target": "/pmapi/fetch?names={u32}%2C{string}",
+     "opts": {"elementwise": True, "exact_keys": ["name"]},
+     "note": "percent-encoded comma in names="},
+    {"id": "fetch-unknown-names", "target": "/pmapi/fetch?names=no.such.metric",
+     "note": "200 with values:[]"},
+    {"id": "fetch-partial", "target": "/pmapi/fetch?names={u32},no.such.metric",
+     "opts": {"elementwise": True, "exact_keys": ["name"]},
+     "note": "unknown names silently dropped"},
+    {"id": "fetch-unknown-name", "target": "/pmapi/fetch?name=no.such.metric",
+     "note": "400 'bad parameters passed'"},
+    {"id": "fetch-no-params", "target": "/pmapi/fetch",
+     "note": "HTML 400 from the HTTP layer"},
+    {"id": "fetch-unknown-context",
+     "target": "/pmapi/fetch?context=" + UNKNOWN_CTX + "&names={u32}"},
+    {"id": "fetch-unknown-context-path",
+     "target": "/pmapi/" + UNKNOWN_CTX + "/fetch?names={u32}"},
+    {"id": "fetch-bad-context", "target": "/pmapi/fetch?context=abc&names={u32}",
+     "note": "pmproxy writes invalid JSON (see DEVIATIONS)"},
+    {"id": "fetch-post", "method": "POST", "target": "/pmapi/fetch?names={u32}",
+     "body": "x", "headers": {"Content-Type": "application/x-www-form-urlencoded"},
+     "opts": {"exact_keys": ["name"]},
+     "note": "POST accepted on a GET command"},
+    {"id": "fetch-command-prefix", "target": "/pmapi/fetchXYZ?names={u32}",
+     "opts": {"exact_keys": ["name"]},
+     "note": "commands are matched by prefix in 6.0.3"},
+    {"id": "fetch-bad-percent", "target": "/pmapi/fetch?names=%zz",
+     "note": "malformed percent-encoding"},
+    {"id": "fetch-truncated-percent", "target": "/pmapi/fetch?names=%"},
+
+    # ---- indom ----------------------------------------------------------
+    {"id": "indom-by-name", "target": "/pmapi/indom?name={indom_metric}"},
+    {"id": "indom-by-id", "target": "/pmapi/indom?indom={indom_id}"},
+    {"id": "indom-iname", "target": "/pmapi/indom?indom={indom_id}&iname={inst_name}",
+     "opts": {"elementwise": True, "exact_keys": ["name"]}},
+    {"id": "indom-instance", "target": "/pmapi/indom?indom={indom_id}&instance={inst_id}",
+     "opts": {"elementwise": True, "exact_keys": ["name"]}},
+    {"id": "indom-glob",
+     "target": "/pmapi/indom?indom={indom_id}&iname={inst_glob}&match=glob"},
+    {"id": "indom-regex",
+     "target": "/pmapi/indom?indom={indom_id}&iname={inst_regex}&match=regex"},
+    {"id": "indom-iname-nomatch", "target": "/pmapi/indom?indom={indom_id}&iname=nosuch",
+     "note": "200 with instances:[]"},
+    {"id": "indom-with-context", "target": "/pmapi/{ctx}/indom?indom={indom_id}"},
+    {"id": "indom-null-indom", "target": "/pmapi/indom?name={u32}",
+     "note": "400 'X - metric has null indom'"},
+    {"id": "indom-garbage", "target": "/pmapi/indom?indom=garbage"},
+    {"id": "indom-unknown-metric", "target": "/pmapi/indom?name=no.such.metric"},
+    {"id": "indom-bad-match", "target": "/pmapi/indom?indom={indom_id}&match=bogus",
+     "note": "400 without a context key"},
+    {"id": "indom-no-params", "target": "/pmapi/indom"},
+
+    # ---- children -------------------------------------------------------
+    {"id": "children-mixed", "target": "/pmapi/children?prefix={prefix_mixed}",
+     "opts": {"exact_keys": ["name"]}},
+    {"id": "children-leaf-only", "target": "/pmapi/children?prefix={prefix_leaf}",
+     "opts": {"exact_keys": ["name"]}},
+    {"id": "children-root", "target": "/pmapi/children",
+     "opts": {"exact_keys": ["name"]}, "note": "name:\"\", roots in nonleaf"},
+    {"id": "children-of-leaf", "target": "/pmapi/children?prefix={u32}",
+     "opts": {"exact_keys": ["name"]}, "note": "200, both lists empty"},
+    {"id": "children-with-context", "target": "/pmapi/{ctx}/children?prefix={prefix_mixed}",
+     "opts": {"exact_keys": ["name"]}},
+    {"id": "children-unknown", "target": "/pmapi/children?prefix=no.such"},
+
+    # ---- profile --------------------------------------------------------
+    {"id": "profile-add-iname",
+     "target": "/pmapi/{ctx}/profile?expr=add&indom={indom_id}&iname={inst_name}"},
+    {"id": "profile-add-instance",
+     "target": "/pmapi/{ctx}/profile?expr=add&indom={indom_id}&instance={inst_id}"},
+    {"id": "profile-add-by-name",
+     "target": "/pmapi/{ctx}/profile?expr=add&name={indom_metric}&iname={inst_name}"},
+    {"id": "profile-del-all", "target": "/pmapi/{ctx}/profile?expr=del&indom={indom_id}"},
+    {"id": "profile-then-fetch",
+     "pre": [{"target": "/pmapi/{ctx}/profile?expr=del&indom={indom_id}"},
+             {"target": "/pmapi/{ctx}/profile?expr=add&indom={indom_id}&iname={inst_name}"}],
+     "target": "/pmapi/{ctx}/fetch?names={indom_metric}",
+     "opts": {"elementwise": True, "exact_keys": ["name"], "loose_numbers": True},
+     "note": "the profile limits later fetches to one instance"},
+    {"id": "profile-no-context", "target": "/pmapi/profile?expr=add&indom={indom_id}"},
+    {"id": "profile-no-indom", "target": "/pmapi/{ctx}/profile?expr=add"},
+    {"id": "profile-bad-expr", "target": "/pmapi/{ctx}/profile?expr=bogus&indom={indom_id}"},
+    {"id": "profile-no-expr", "target": "/pmapi/{ctx}/profile?indom={indom_id}",
+     "note": "HTML 400: expr is mandatory"},
+    {"id": "profile-unknown-context",
+     "target": "/pmapi/" + UNKNOWN_CTX + "/profile?expr=add&indom={indom_id}"},
+
+    # ---- store (plumbing: error cases only) ------------------------------
+    {"id": "store-no-params", "target": "/pmapi/store"},
+    {"id": "store-no-value", "target": "/pmapi/store?name={u32}",
+     "note": "HTML 400: value mandatory for GET"},
+    {"id": "store-value-only", "target": "/pmapi/store?value=5"},
+    {"id": "store-unknown-metric", "target": "/pmapi/store?name=no.such.metric&value=1"},
+    {"id": "store-unknown-pmid", "target": "/pmapi/store?pmid=1.2.3&value=1"},
+    {"id": "store-bad-value", "target": "/pmapi/store?name={u32}&value=abc"},
+    {"id": "store-read-only", "target": "/pmapi/store?name={u32}&value=5"},
+    {"id": "store-unknown-context",
+     "target": "/pmapi/store?context=" + UNKNOWN_CTX + "&name={u32}&value=1"},
+
+    # ---- generic errors -------------------------------------------------
+    {"id": "unknown-command", "target": "/pmapi/bogus"},
+    {"id": "unknown-command-ping", "target": "/pmapi/ping"},
+    {"id": "pmapi-bare", "target": "/pmapi"},
+    {"id": "pmapi-slash", "target": "/pmapi/"},
+    {"id": "unknown-servlet", "target": "/nosuch"},
+    {"id": "root", "target": "/"},
+    {"id": "url-too-long-8192", "target": "{long_8192}",
+     "note": "414 at exactly 8192 bytes"},
+    {"id": "url-too-long-9000", "target": "{long_9000}"},
+
+    # ---- CORS -----------------------------------------------------------
+    {"id": "cors-get-with-origin", "target": "/pmapi/context",
+     "headers": {"Origin": ORIGIN},
+     "note": "plain GET keeps Allow-Origin *"},
+    {"id": "options-context",
+     "method": "OPTIONS", "target": "/pmapi/context",
+     "headers": {"Origin": ORIGIN, "Access-Control-Request-Method": "GET",
+                 "Access-Control-Request-Headers": "X-Foo"}},
+    {"id": "options-context-no-request-headers",
+     "method": "OPTIONS", "target": "/pmapi/context",
+     "headers": {"Origin": ORIGIN, "Access-Control-Request-Method": "GET"}},
+    {"id": "options-context-no-origin",
+     "method": "OPTIONS", "target": "/pmapi/context"},
+    {"id": "options-fetch-with-params",
+     "method": "OPTIONS", "target": "/pmapi/fetch?names={u32}",
+     "headers": {"Origin": ORIGIN, "Access-Control-Request-Method": "GET"}},
+    {"id": "options-fetch-no-params",
+     "method": "OPTIONS", "target": "/pmapi/fetch",
+     "headers": {"Origin": ORIGIN, "Access-Control-Request-Method": "GET",
+                 "Access-Control-Request-Headers": "X-Foo"},
+     "note": "mandatory-parameter check also applies to OPTIONS"},
+    {"id": "options-fetch-post-refused",
+     "method": "OPTIONS", "target": "/pmapi/fetch?names={u32}",
+     "headers": {"Origin": ORIGIN, "Access-Control-Request-Method": "POST"},
+     "note": "405, no CORS headers"},
+    {"id": "options-store-post",
+     "method": "OPTIONS", "target": "/pmapi/store?name={u32}&value=1",
+     "headers": {"Origin": ORIGIN, "Access-Control-Request-Method": "POST"},
+     "note": "store allows POST"},
+    {"id": "options-store-put-refused",
+     "method": "OPTIONS", "target": "/pmapi/store?name={u32}&value=1",
+     "headers": {"Origin": ORIGIN, "Access-Control-Request-Method": "PUT"}},
+    {"id": "options-star", "method": "OPTIONS", "target": "*",
+     "headers": {"Origin": ORIGIN}},
+]
+
+
+def case_by_id(cid):
+    for c in CASES:
+        if c["id"] == cid:
+            return c
+    raise KeyError(cid)
+
+
+def _check():
+    ids = [c["id"] for c in CASES]
+    dup = {i for i in ids if ids.count(i) > 1}
+    assert not dup, "duplicate case ids: %s" % sorted(dup)
+    assert set(SUBST_PMPROXY) == set(SUBST_BPFTRACED), "SUBST_* keys differ"
+    for d in DEVIATIONS:
+        assert d in ids, "deviation for unknown case %s" % d
+
+
+_check()

@@ -1,0 +1,212 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: MIT
+"""conformance.py - pmproxy 6.0.3 /pmapi shape conformance test (TAP).
+
+    tests/conformance/conformance.py [--reference live|fixture|auto]
+                                     [--self-test] [--case ID ...] [-v]
+
+Starts bpftraced (tests/lib/btd.py Daemon; binary from $BPFTRACED or
+src/bpftraced, extra arguments from $BPFTRACED_ARGS) and runs every case
+of cases.py against it, comparing the shape of each answer with real
+pmproxy's: live pmproxy when one answers on $PMPROXY_URL (default
+http://127.0.0.1:44322), else the recorded fixtures/pmproxy-6.0.3.json.
+With a live pmproxy, its answers are also compared with the fixture and
+any drift is reported (as a TODO test: it does not fail the run).
+
+One TAP test per case; exit status 1 on any shape difference.  Without
+the bpftraced binary it prints "1..0 # SKIP bpftraced not built".
+
+--self-test compares live pmproxy against the fixture (no bpftraced
+needed): a check of the comparator and of the recording.
+"""
+
+import argparse
+import json
+import os
+import shlex
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "lib"))
+import btd  # noqa: E402
+import cases  # noqa: E402
+import shape  # noqa: E402
+
+FIXTURE = os.path.join(HERE, "fixtures", "pmproxy-6.0.3.json")
+
+
+def pmproxy_live(url):
+    try:
+        st, _, body = btd.http("GET", url.rstrip("/") + "/pmapi/context",
+                               timeout=3.0)
+    except Exception:
+        return False
+    return st == 200 and b'"context"' in body
+
+
+def load_fixture(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+def diag_pair(tap, ref_name, ref, cand_name, cand):
+    tap.diag("  %s: %s" % (ref_name, shape.summary(ref, 200)))
+    tap.diag("  %s: %s" % (cand_name, shape.summary(cand, 200)))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--reference", choices=("auto", "live", "fixture"),
+                    default=os.environ.get("CONFORMANCE_REFERENCE", "auto"))
+    ap.add_argument("--self-test", action="store_true",
+                    help="compare live pmproxy with the fixture only")
+    ap.add_argument("--case", action="append", default=[],
+                    help="run only this case id (repeatable)")
+    ap.add_argument("--fixture", default=FIXTURE)
+    ap.add_argument("-v", "--verbose", action="store_true",
+                    help="print both answers for passing cases too")
+    args = ap.parse_args()
+
+    pmproxy_url = os.environ.get("PMPROXY_URL", "http://127.0.0.1:44322")
+    selected = [c for c in cases.CASES
+                if not args.case or c["id"] in args.case]
+    tap = btd.Tap()
+
+    fixture = load_fixture(args.fixture) if os.path.exists(args.fixture) \
+        else None
+    fx_subst = fixture["subst"] if fixture else cases.SUBST_PMPROXY
+
+    # ---- self-test: live pmproxy versus its own recording -----------------
+    if args.self_test:
+        if not fixture:
+            btd.Tap.skip_all("no fixture %s" % args.fixture)
+        if not pmproxy_live(pmproxy_url):
+            btd.Tap.skip_all("no pmproxy answering at %s" % pmproxy_url)
+        live = shape.Server("pmproxy", pmproxy_url, cases.SUBST_PMPROXY)
+        tap.diag("self-test: live pmproxy %s vs fixture recorded %s"
+                 % (pmproxy_url, fixture.get("recorded")))
+        for c in selected:
+            ref = fixture["cases"].get(c["id"])
+            if ref is None:
+                tap.ok(False, c["id"], "case missing from the fixture: "
+                       "re-run record.py")
+                continue
+            got = live.run(c)
+            diffs, notes = shape.compare(ref, got, c, fx_subst,
+                                         cases.SUBST_PMPROXY)
+            tap.ok(not diffs, c["id"],
+                   "\n".join(["  " + d for d in diffs + notes]) or None)
+            if diffs or args.verbose:
+                diag_pair(tap, "fixture", ref, "live", got)
+        tap.done()
+
+    # ---- the real test: bpftraced versus pmproxy ---------------------------
+    binary = btd.default_binary()
+    if not os.access(binary, os.X_OK):
+        btd.Tap.skip_all("bpftraced not built")
+
+    use_live = False
+    if args.reference in ("auto", "live"):
+        use_live = pmproxy_live(pmproxy_url)
+        if args.reference == "live" and not use_live:
+            print("Bail out! no pmproxy answering at %s" % pmproxy_url)
+            return 1
+    if not use_live and not fixture:
+        print("Bail out! no live pmproxy and no fixture %s" % args.fixture)
+        return 1
+
+    extra = shlex.split(os.environ.get("BPFTRACED_ARGS", ""))
+    try:
+        daemon = btd.Daemon(args=extra)
+    except btd.DaemonError as e:
+        print("Bail out! cannot start bpftraced: %s" %
+              " ".join(str(e).split()))
+        sys.stderr.write(str(e) + "\n")
+        return 1
+
+    ours = shape.Server("bpftraced", daemon.base, cases.SUBST_BPFTRACED)
+    live = shape.Server("pmproxy", pmproxy_url, cases.SUBST_PMPROXY) \
+        if use_live else None
+    ref_name = "pmproxy(live)" if use_live else "pmproxy(fixture)"
+    ref_subst = cases.SUBST_PMPROXY if use_live else fx_subst
+    tap.diag("bpftraced %s on %s; reference: %s" % (
+        binary, daemon.base, pmproxy_url if use_live else
+        "%s (recorded %s)" % (os.path.relpath(args.fixture),
+                              fixture.get("recorded"))))
+
+    drift, all_notes, failed_ids = [], {}, []
+    try:
+        for c in selected:
+            if use_live:
+                ref = live.run(c)
+                fx = fixture["cases"].get(c["id"]) if fixture else None
+                if fx is not None and "error" not in ref:
+                    d, _ = shape.compare(fx, ref, c, fx_subst,
+                                         cases.SUBST_PMPROXY)
+                    if d:
+                        drift.append((c["id"], d))
+                elif fixture:
+                    drift.append((c["id"], ["not in the fixture"]
+                                  if fx is None else [ref["error"]]))
+            else:
+                ref = fixture["cases"].get(c["id"])
+                if ref is None:
+                    tap.ok(False, c["id"], "  case missing from the fixture:"
+                           " re-run record.py")
+                    failed_ids.append(c["id"])
+                    continue
+            got = ours.run(c)
+            diffs, notes = shape.compare(ref, got, c, ref_subst,
+                                         cases.SUBST_BPFTRACED)
+            remaining, allowed = shape.apply_deviation(c["id"], diffs,
+                                                       cases.DEVIATIONS)
+            for n in notes:
+                all_notes.setdefault(n.split(":")[0], []).append(c["id"])
+            desc = "%s: %s %s" % (c["id"], c.get("method", "GET"), c["target"])
+            lines = ["  " + d for d in remaining]
+            if allowed:
+                lines.append("  allowed deviation: %s" %
+                             cases.DEVIATIONS[c["id"]]["reason"])
+                lines += ["    (allowed) " + d for d in allowed]
+            elif c["id"] in cases.DEVIATIONS and not remaining:
+                lines.append("  note: deviation listed for this case but "
+                             "not needed (answers already match)")
+            if not tap.ok(not remaining, desc, "\n".join(lines) or None):
+                failed_ids.append(c["id"])
+                diag_pair(tap, ref_name, ref, "bpftraced", got)
+            elif args.verbose:
+                diag_pair(tap, ref_name, ref, "bpftraced", got)
+            if not daemon.alive():
+                break
+    finally:
+        alive = daemon.alive()
+        tap.ok(alive, "bpftraced still running after the cases",
+               None if alive else "stderr:\n" + daemon.stderr_text()[-3000:])
+        rc = daemon.stop(cleanup=False)
+        tap.ok(rc == 0, "bpftraced exits 0 on SIGTERM (got %s)" % rc,
+               None if rc == 0 else daemon.stderr_text()[-2000:])
+        daemon.stop()
+
+    if use_live and fixture:
+        lines = []
+        for cid, d in drift:
+            lines.append("  %s:" % cid)
+            lines += ["    " + x for x in d]
+        tap.todo(not drift, "live pmproxy matches the recorded fixture",
+                 "drift is informational; re-record with record.py",
+                 "\n".join(lines) or None)
+    if all_notes:
+        tap.diag("transport notes (informational, not failures):")
+        for k, ids in sorted(all_notes.items()):
+            tap.diag("  %s differs in %d case(s): %s" % (
+                k, len(ids), ", ".join(ids[:8]) +
+                (", ..." if len(ids) > 8 else "")))
+    if failed_ids:
+        tap.diag("shape differences in %d case(s): %s" %
+                 (len(failed_ids), " ".join(failed_ids)))
+    return tap.done(exit=False)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,342 @@
+# SPDX-License-Identifier: MIT
+"""btd.py - shared helpers for the bpftraced tests (Python stdlib only).
+
+    Daemon    start/stop a bpftraced process on a free local port
+    http()    one HTTP request with a raw, never re-encoded request target
+    Tap       a minimal TAP 13 producer (plan printed at the end)
+
+Runs with /usr/bin/python3 (Debian 12's 3.11); no third-party modules.
+"""
+
+import http.client as httpclient
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+__all__ = ["Daemon", "DaemonError", "http", "connect", "split_url",
+           "Tap", "REPO_ROOT", "default_binary"]
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
+
+
+def default_binary():
+    """The bpftraced binary: $BPFTRACED, else <repo>/src/bpftraced."""
+    return os.environ.get("BPFTRACED") or os.path.join(REPO_ROOT, "src",
+                                                       "bpftraced")
+
+
+# --------------------------------------------------------------------------
+# HTTP
+# --------------------------------------------------------------------------
+
+def split_url(url):
+    """Split "http://host:port<target>" into (host, port, target).
+
+    The target is returned exactly as written (no parsing, no
+    re-encoding), so malformed percent-escapes and odd targets survive.
+    A target that does not start with "/" (e.g. "*" for OPTIONS *) is
+    kept as is; an empty one becomes "/".
+    """
+    rest = url
+    if rest.startswith("http://"):
+        rest = rest[len("http://"):]
+    elif "://" in rest:
+        raise ValueError("only http:// URLs are supported: %r" % url)
+    # the authority ends at the first "/", "?" or "*"
+    end = len(rest)
+    for sep in ("/", "?", "*"):
+        i = rest.find(sep)
+        if i != -1 and i < end:
+            end = i
+    authority, target = rest[:end], rest[end:]
+    if target.startswith("?"):
+        target = "/" + target
+    if not target:
+        target = "/"
+    host, port = authority, 80
+    if authority.startswith("["):           # [v6]:port
+        close = authority.index("]")
+        host = authority[1:close]
+        if authority[close + 1:close + 2] == ":":
+            port = int(authority[close + 2:])
+    elif ":" in authority:
+        host, p = authority.rsplit(":", 1)
+        port = int(p)
+    return host, port, target
+
+
+def connect(url, timeout=10.0):
+    """A keep-alive http.client.HTTPConnection for url's host and port."""
+    host, port, _ = split_url(url)
+    return httpclient.HTTPConnection(host, port, timeout=timeout)
+
+
+def http(method, url, body=None, headers=None, conn=None, timeout=10.0,
+         full=False):
+    """Send one request; return (status, headers, body).
+
+    headers in the result is a dict with lowercased names (repeated
+    headers joined with ", "); body is bytes.  The request target is sent
+    exactly as it appears in url.  Without conn a new connection is made
+    and closed; with conn (from connect()) that connection is reused.
+    body may be bytes or str (UTF-8); when given, Content-Length is set
+    unless the caller set it.  With full=True a fourth element is
+    returned: a dict with "version" (e.g. "HTTP/1.1"), "reason" and
+    "header_list" (the raw (name, value) pairs in order).
+    """
+    _, _, target = split_url(url)
+    own = conn is None
+    if own:
+        conn = connect(url, timeout)
+    try:
+        conn.putrequest(method, target, skip_accept_encoding=True)
+        names = set()
+        for k, v in (headers or {}).items():
+            conn.putheader(k, v)
+            names.add(k.lower())
+        if isinstance(body, str):
+            body = body.encode("utf-8")
+        if body is not None and "content-length" not in names \
+                and "transfer-encoding" not in names:
+            conn.putheader("Content-Length", str(len(body)))
+        conn.endheaders(body)
+        resp = conn.getresponse()
+        data = resp.read()
+        hdrs = {}
+        for k, v in resp.getheaders():
+            k = k.lower()
+            hdrs[k] = hdrs[k] + ", " + v if k in hdrs else v
+        if full:
+            extra = {
+                "version": "HTTP/1.0" if resp.version == 10 else "HTTP/1.1",
+                "reason": resp.reason,
+                "header_list": list(resp.getheaders()),
+            }
+            return resp.status, hdrs, data, extra
+        return resp.status, hdrs, data
+    finally:
+        if own:
+            conn.close()
+
+
+# --------------------------------------------------------------------------
+# Daemon
+# --------------------------------------------------------------------------
+
+class DaemonError(RuntimeError):
+    pass
+
+
+def _free_port():
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+    finally:
+        s.close()
+
+
+class Daemon:
+    """A bpftraced process on 127.0.0.1:<free port>.
+
+        with Daemon() as d:
+            status, hdrs, body = http("GET", d.url("/pmapi/context"))
+
+    binary: default $BPFTRACED or <repo>/src/bpftraced.  args: extra
+    command-line arguments.  env: extra environment variables.
+    state_dir: default a fresh temporary directory (removed by stop()
+    unless $BTD_KEEP is set).  The daemon's stderr goes to
+    self.stderr_path (readable with stderr_text()).
+    """
+
+    START_TIMEOUT = 10.0     # seconds for /pmapi/context to answer
+    PORT_RETRIES = 5
+    EARLY_EXIT_WINDOW = 1.0  # an exit 1 this soon means "port in use"
+
+    def __init__(self, args=(), binary=None, env=None, state_dir=None,
+                 start=True, start_timeout=None):
+        self.binary = binary or default_binary()
+        self.args = list(args)
+        self.env = dict(os.environ)
+        self.env.update(env or {})
+        self._tmp = tempfile.mkdtemp(prefix="btd-")
+        self.state_dir = state_dir or os.path.join(self._tmp, "state")
+        os.makedirs(self.state_dir, exist_ok=True)
+        self.stderr_path = os.path.join(self._tmp, "stderr.log")
+        self.start_timeout = start_timeout or self.START_TIMEOUT
+        self.proc = None
+        self.port = None
+        self.returncode = None
+        if start:
+            self.start()
+
+    # -- lifecycle ---------------------------------------------------------
+    def command(self, port):
+        return [self.binary, "--listen", "127.0.0.1:%d" % port,
+                "--state-dir", self.state_dir] + self.args
+
+    def start(self):
+        if not os.access(self.binary, os.X_OK):
+            raise DaemonError("bpftraced binary not found or not "
+                              "executable: %s" % self.binary)
+        for attempt in range(self.PORT_RETRIES):
+            port = _free_port()
+            err = open(self.stderr_path, "ab")
+            try:
+                self.proc = subprocess.Popen(
+                    self.command(port), stdin=subprocess.DEVNULL,
+                    stdout=err, stderr=err, env=self.env,
+                    cwd=self._tmp)
+            finally:
+                err.close()
+            self.port = port
+            try:
+                rc = self.proc.wait(self.EARLY_EXIT_WINDOW)
+            except subprocess.TimeoutExpired:
+                rc = None
+            if rc is None:
+                break
+            if rc == 1 and attempt + 1 < self.PORT_RETRIES:
+                continue            # most likely the port was taken
+            self.proc = None
+            raise DaemonError("bpftraced exited with %d at start:\n%s"
+                              % (rc, self.stderr_text()))
+        self._wait_ready()
+        return self
+
+    def _wait_ready(self):
+        deadline = time.monotonic() + self.start_timeout
+        last = None
+        while time.monotonic() < deadline:
+            rc = self.proc.poll()
+            if rc is not None:
+                self.returncode = rc
+                self.proc = None
+                raise DaemonError("bpftraced exited with %d before "
+                                  "answering:\n%s" % (rc, self.stderr_text()))
+            try:
+                st, _, _ = http("GET", self.url("/pmapi/context"),
+                                timeout=2.0)
+                if st:
+                    return
+            except (OSError, httpclient.HTTPException) as e:
+                last = e
+            time.sleep(0.05)
+        self.stop(cleanup=False)
+        raise DaemonError("bpftraced did not answer GET /pmapi/context "
+                          "within %.0fs (last error: %s); stderr:\n%s"
+                          % (self.start_timeout, last, self.stderr_text()))
+
+    def stop(self, timeout=10.0, cleanup=True):
+        """SIGTERM, wait; SIGKILL after timeout.  Returns the exit code."""
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                self.proc.send_signal(signal.SIGTERM)
+                try:
+                    self.proc.wait(timeout)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    self.proc.wait()
+            self.returncode = self.proc.returncode
+            self.proc = None
+        if cleanup and not os.environ.get("BTD_KEEP"):
+            shutil.rmtree(self._tmp, ignore_errors=True)
+        return self.returncode
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+        return False
+
+    # -- helpers -----------------------------------------------------------
+    @property
+    def base(self):
+        return "http://127.0.0.1:%d" % self.port
+
+    def url(self, path="/"):
+        if not path.startswith("/") and path != "*":
+            path = "/" + path
+        return self.base + path
+
+    def stderr_text(self):
+        try:
+            with open(self.stderr_path, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+
+# --------------------------------------------------------------------------
+# TAP
+# --------------------------------------------------------------------------
+
+class Tap:
+    """Minimal TAP 13 output; the plan "1..N" is printed by done()."""
+
+    def __init__(self, out=None):
+        self.out = out or sys.stdout
+        self.n = 0
+        self.failed = 0
+
+    def _line(self, s):
+        self.out.write(s + "\n")
+        self.out.flush()
+
+    @staticmethod
+    def _clean(desc):
+        # "#" would start a directive; newlines would break the stream
+        return " ".join(str(desc).replace("#", "\\#").split())
+
+    def diag(self, msg):
+        for line in str(msg).splitlines() or [""]:
+            self._line("# " + line)
+
+    def ok(self, cond, desc, diag=None):
+        self.n += 1
+        if not cond:
+            self.failed += 1
+        self._line("%s %d - %s" % ("ok" if cond else "not ok", self.n,
+                                   self._clean(desc)))
+        if diag:
+            self.diag(diag)
+        return bool(cond)
+
+    def skip(self, desc, reason):
+        self.n += 1
+        self._line("ok %d - %s # SKIP %s" % (self.n, self._clean(desc),
+                                             self._clean(reason)))
+
+    def todo(self, cond, desc, reason, diag=None):
+        """A TODO test: reported, but a failure does not fail the run."""
+        self.n += 1
+        self._line("%s %d - %s # TODO %s" % ("ok" if cond else "not ok",
+                                             self.n, self._clean(desc),
+                                             self._clean(reason)))
+        if diag:
+            self.diag(diag)
+        return bool(cond)
+
+    @staticmethod
+    def skip_all(reason, out=None):
+        out = out or sys.stdout
+        out.write("1..0 # SKIP %s\n" % reason)
+        out.flush()
+        sys.exit(0)
+
+    def done(self, exit=True):
+        self._line("1..%d" % self.n)
+        rc = 1 if self.failed else 0
+        if exit:
+            sys.exit(rc)
+        return rc
