@@ -514,6 +514,27 @@ reg_generation(struct registry *r)
 	return g;
 }
 
+/* Is any proper prefix of name ("a", "a.b" for "a.b.c") a metric? */
+static int
+ancestor_is_leaf(const struct ns *ns, const char *name)
+{
+	char	 buf[1024];
+	size_t	 n = strlen(name);
+
+	if (n >= sizeof(buf))
+		return 1;
+	memcpy(buf, name, n + 1);
+	for (size_t i = 0; i < n; i++) {
+		if (buf[i] != '.')
+			continue;
+		buf[i] = '\0';
+		if (ns_metric_by_name(ns, buf) != NULL)
+			return 1;
+		buf[i] = '.';
+	}
+	return 0;
+}
+
 /*
  * Add metrics and indoms atomically. Duplicate names, PMIDs, indoms, or a
  * name that is a leaf where a subtree exists (or vice versa) fail the whole
@@ -540,9 +561,10 @@ reg_add(struct registry *r, struct metric **ms, size_t nm, struct indom **ids,
 			    "registered", ms[i]->m_name);
 			goto done;
 		}
-		if (ns_prefix_range(cur, ms[i]->m_name, &lo) > 0) {
-			seterr(err, errlen, "metric %s would hide a subtree",
-			    ms[i]->m_name);
+		if (ns_prefix_range(cur, ms[i]->m_name, &lo) > 0 ||
+		    ancestor_is_leaf(cur, ms[i]->m_name)) {
+			seterr(err, errlen, "metric %s clashes with a PMNS "
+			    "subtree or leaf", ms[i]->m_name);
 			goto done;
 		}
 		for (size_t j = 0; j < i; j++)

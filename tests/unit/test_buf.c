@@ -1,1 +1,83 @@
-int main(void){return 0;}
+/* SPDX-License-Identifier: MIT */
+/* test_buf.c - the capped buffer: growth, caps, sticky failure, ownership. */
+#include "testhelp.h"
+#include "buf.h"
+
+static void
+buf_appends_and_terminates(void **state)
+{
+	struct buf	 b;
+
+	buf_init(&b, 0);
+	assert_int_equal(buf_puts(&b, "abc"), 0);
+	assert_int_equal(buf_putc(&b, 'd'), 0);
+	assert_int_equal(buf_printf(&b, "%d-%s", 42, "x"), 0);
+	assert_string_equal(buf_cstr(&b), "abcd42-x");
+	assert_int_equal(b.b_len, 8);
+	buf_free(&b);
+	assert_null(b.b_data);
+	buf_free(&b);		/* double free is harmless */
+}
+
+static void
+buf_grows_past_initial_capacity(void **state)
+{
+	struct buf	 b;
+
+	buf_init(&b, 0);
+	for (int i = 0; i < 10000; i++)
+		assert_int_equal(buf_printf(&b, "%05d", i), 0);
+	assert_int_equal(b.b_len, 50000);
+	assert_memory_equal(b.b_data + 49995, "09999", 5);
+	buf_free(&b);
+}
+
+static void
+buf_cap_fails_and_sticks(void **state)
+{
+	struct buf	 b;
+
+	buf_init(&b, 10);
+	assert_int_equal(buf_puts(&b, "0123456789"), 0);
+	assert_int_equal(buf_putc(&b, 'x'), -1);
+	assert_true(b.b_failed);
+	assert_int_equal(buf_puts(&b, ""), -1);	/* sticky */
+	assert_int_equal(b.b_len, 10);
+	buf_reset(&b);
+	assert_false(b.b_failed);
+	assert_int_equal(buf_printf(&b, "%s", "01234567890"), -1);
+	buf_free(&b);
+}
+
+static void
+buf_take_hands_over_memory(void **state)
+{
+	struct buf	 b;
+	size_t		 len;
+	char		*p;
+
+	buf_init(&b, 0);
+	p = buf_take(&b, &len);		/* empty buffer gives "" */
+	assert_non_null(p);
+	assert_string_equal(p, "");
+	assert_int_equal(len, 0);
+	free(p);
+	buf_puts(&b, "hello");
+	p = buf_take(&b, &len);
+	assert_string_equal(p, "hello");
+	assert_int_equal(len, 5);
+	assert_null(b.b_data);
+	free(p);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(buf_appends_and_terminates),
+		cmocka_unit_test(buf_grows_past_initial_capacity),
+		cmocka_unit_test(buf_cap_fails_and_sticks),
+		cmocka_unit_test(buf_take_hands_over_memory),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
