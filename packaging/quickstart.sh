@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# quickstart.sh - the README's two commands on a fresh Debian 12 (as root):
+#   packaging/quickstart.sh run    install what is missing, build, start bpftraced
+#   packaging/quickstart.sh test   install what is missing, run the whole suite
+#                                  plain and under ASan+UBSan, print the summary
+set -euo pipefail
+cd "$(dirname "$0")/.."
+TOP=$(pwd)
+
+BUILD_DEPS="build-essential autoconf automake libtool pkg-config libmicrohttpd-dev
+libcjson-dev libpcp3-dev libpcp-pmda3-dev libsqlite3-dev libcmocka-dev"
+RUN_DEPS="bpftrace"
+TEST_DEPS="python3 curl wrk"
+
+log() { printf '==> %s\n' "$*" >&2; }
+
+need_root() {
+	if [ "$(id -u)" != 0 ]; then
+		echo "quickstart: run as root (it installs packages with apt-get and runs bpftrace)" >&2
+		exit 1
+	fi
+}
+
+install_missing() {
+	local missing=()
+	for p in "$@"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+	done
+	[ ${#missing[@]} -eq 0 ] && return 0
+	log "installing: ${missing[*]}"
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >&2 || {
+		apt-get update -q >&2
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
+	}
+}
+
+mount_tracefs() {
+	# bpftrace needs tracefs for tracepoints; harmless when already there
+	if [ -d /sys/kernel/tracing ] && [ -z "$(ls -A /sys/kernel/tracing 2>/dev/null)" ]; then
+		mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null || true
+	fi
+	if [ ! -d /sys/kernel/debug/tracing/events ] && [ -d /sys/kernel/debug ]; then
+		mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null || true
+	fi
+}
+
+configure_build() {	# $@: extra configure flags
+	if [ ! -x configure ] || [ configure.ac -nt configure ] || [ Makefile.am -nt configure ]; then
+		log "autoreconf"
+		autoreconf -fi >&2
+	fi
+	log "configure $*"
+	./configure -q "$@" >&2
+	log "make"
+	make -j"$(nproc)" >&2
+}
+
+# run make check, echo "pass fail skip" parsed from the automake summary
+run_check() {
+	local out rc=0
+	out=$(mktemp)
+	make -j"$(nproc)" check 2>&1 | tee "$out" >&2 || rc=$?
+	local p f s e x
+	p=$(sed -n 's/^# PASS: *\([0-9]*\).*/\1/p' "$out" | tail -1)
+	f=$(sed -n 's/^# FAIL: *\([0-9]*\).*/\1/p' "$out" | tail -1)
+	s=$(sed -n 's/^# SKIP: *\([0-9]*\).*/\1/p' "$out" | tail -1)
+	e=$(sed -n 's/^# ERROR: *\([0-9]*\).*/\1/p' "$out" | tail -1)
+	x=$(sed -n 's/^# XPASS: *\([0-9]*\).*/\1/p' "$out" | tail -1)
+	rm -f "$out"
+	: "${p:=0}" "${f:=0}" "${s:=0}" "${e:=0}" "${x:=0}"
+	f=$((f + e + x))
+	if [ "$rc" != 0 ] && [ "$f" = 0 ]; then f=1; fi	# build or harness failure
+	echo "$p $f $s"
+}
+
+cmd_run() {
+	need_root
+	install_missing $BUILD_DEPS $RUN_DEPS
+	mount_tracefs
+	configure_build
+	log "starting bpftraced on 127.0.0.1:44322 (Ctrl-C stops it)"
+	exec src/bpftraced --state-dir /var/lib/bpftraced "$@"
+}
+
+cmd_test() {
+	need_root
+	install_missing $BUILD_DEPS $RUN_DEPS $TEST_DEPS
+	mount_tracefs
+	if [ -x tests/conformance/install-pcp.sh ] && [ -z "${BT_NO_PCP:-}" ]; then
+		log "installing and starting the PCP reference stack (pmcd, pmproxy)"
+		tests/conformance/install-pcp.sh >&2 || log "PCP reference stack unavailable: conformance uses recorded fixtures"
+	fi
+	local tp=0 tf=0 ts=0 r
+	[ -f Makefile ] && make distclean >/dev/null 2>&1 || true
+	log "suite 1/2: plain build (-Werror)"
+	configure_build --enable-werror
+	read -r p f s < <(run_check)
+	tp=$((tp + p)); tf=$((tf + f)); ts=$((ts + s))
+	log "plain: $p passed, $f failed, $s skipped"
+	make distclean >/dev/null 2>&1 || true
+	log "suite 2/2: AddressSanitizer + UBSan build"
+	export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:halt_on_error=1"
+	export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+	configure_build --enable-werror --enable-sanitizers
+	read -r p f s < <(run_check)
+	tp=$((tp + p)); tf=$((tf + f)); ts=$((ts + s))
+	log "sanitized: $p passed, $f failed, $s skipped"
+	unset ASAN_OPTIONS UBSAN_OPTIONS
+	make distclean >/dev/null 2>&1 || true
+	configure_build >/dev/null 2>&1 || true	# leave a plain src/bpftraced behind
+	if [ "$ts" -gt 0 ]; then
+		echo "$tp passed, $tf failed, $ts skipped"
+	else
+		echo "$tp passed, $tf failed"
+	fi
+	[ "$tf" = 0 ]
+}
+
+case "${1:-}" in
+run)	shift; cmd_run "$@" ;;
+test)	shift; cmd_test "$@" ;;
+*)	echo "usage: $0 run [bpftraced flags...] | test" >&2; exit 2 ;;
+esac
