@@ -403,7 +403,9 @@ resolve_context(struct api *a, int *ret)
 		}
 		a->a_ctx = (uint32_t)id;
 		if (ctx_use(a->a_ds->ctx, a->a_ctx, profp) != CTX_OK) {
-			*ret = send_error(a, 400, 1,
+			/* pmproxy echoes the id, except on /context */
+			*ret = send_error(a, 400,
+			    a->a_cmd->c_ep == EP_CONTEXT ? 0 : 1,
 			    "unknown context identifier: %u", a->a_ctx);
 			return -1;
 		}
@@ -475,57 +477,73 @@ put_metric(struct api *a, const struct metric *m)
 	buf_putc(b, '}');
 }
 
+/* Every metric at or below name; 0 when there is none. */
+static size_t
+put_metric_tree(struct api *a, const char *name, size_t *count)
+{
+	struct metric	*m;
+	size_t		 lo, n;
+
+	if ((m = ns_metric_by_name(a->a_ns, name)) != NULL) {
+		if ((*count)++)
+			buf_putc(&a->a_out, ',');
+		put_metric(a, m);	/* a leaf traverses to itself */
+		return 1;
+	}
+	n = ns_prefix_range(a->a_ns, name, &lo);
+	for (size_t i = lo; i < lo + n; i++) {
+		if ((*count)++)
+			buf_putc(&a->a_out, ',');
+		put_metric(a, a->a_ns->ns_by_name[i]);
+	}
+	return n;
+}
+
+/* names= (or a name= list): each name traversed, unknown ones flagged */
+static int
+metric_names(struct api *a, const char *names)
+{
+	char		**list;
+	size_t		 n, count = 0;
+
+	if ((list = split_list(names, &n, BT_MAX_NAMES)) == NULL)
+		return send_error(a, 400, 1, "too many metric names "
+		    "(at most %d)", BT_MAX_NAMES);
+	for (size_t i = 0; i < n; i++) {
+		if (put_metric_tree(a, list[i], &count) > 0)
+			continue;
+		buf_puts(&a->a_out, count++ ? ",{\"name\":" : "{\"name\":");
+		json_str(&a->a_out, list[i]);
+		buf_puts(&a->a_out, ",\"message\":\"Unknown metric "
+		    "name\",\"success\":false}");
+	}
+	free_list(list);
+	buf_puts(&a->a_out, "]}");
+	return send_out(a, 200);
+}
+
 static int
 run_metric(struct api *a)
 {
 	const char	*prefix = param(a, "prefix");
 	const char	*names = param(a, "names");
 	const char	*name = param(a, "name");
-	struct metric	*m;
-	size_t		 lo, n, count = 0;
-	char		**list;
+	const char	*p;
+	size_t		 count = 0;
 
 	if (prefix == NULL && names == NULL && name != NULL &&
-	    (m = ns_metric_by_name(a->a_ns, name)) == NULL &&
-	    !ns_is_nonleaf(a->a_ns, name))
+	    strchr(name, ',') != NULL)
+		names = name;		/* 6.0.3 splits name= like names= */
+	p = prefix ? prefix : (names ? NULL : (name ? name : ""));
+	if (p && *p && ns_metric_by_name(a->a_ns, p) == NULL &&
+	    !ns_is_nonleaf(a->a_ns, p))
 		return send_error(a, 400, 1, "%s traversal failed - Unknown "
-		    "metric name", name);
+		    "metric name", p);
 	put_head(a);
 	buf_puts(&a->a_out, ",\"metrics\":[");
-	if (names != NULL && prefix == NULL) {
-		if ((list = split_list(names, &n, BT_MAX_NAMES)) == NULL)
-			return send_error(a, 400, 1, "too many metric names "
-			    "(at most %d)", BT_MAX_NAMES);
-		for (size_t i = 0; i < n; i++) {
-			if (i)
-				buf_putc(&a->a_out, ',');
-			if ((m = ns_metric_by_name(a->a_ns, list[i])) != NULL) {
-				put_metric(a, m);
-				continue;
-			}
-			buf_puts(&a->a_out, "{\"name\":");
-			json_str(&a->a_out, list[i]);
-			buf_puts(&a->a_out, ",\"message\":\"Unknown metric "
-			    "name\",\"success\":false}");
-		}
-		free_list(list);
-	} else {
-		const char	*p = prefix ? prefix : (name ? name : "");
-
-		if ((m = ns_metric_by_name(a->a_ns, p)) != NULL) {
-			put_metric(a, m);	/* a leaf traverses to itself */
-		} else {
-			n = ns_prefix_range(a->a_ns, p, &lo);
-			if (n == 0 && *p != '\0')
-				return send_error(a, 400, 1, "%s traversal "
-				    "failed - Unknown metric name", p);
-			for (size_t i = lo; i < lo + n; i++) {
-				if (count++)
-					buf_putc(&a->a_out, ',');
-				put_metric(a, a->a_ns->ns_by_name[i]);
-			}
-		}
-	}
+	if (p == NULL)
+		return metric_names(a, names);
+	put_metric_tree(a, p, &count);
 	buf_puts(&a->a_out, "]}");
 	return send_out(a, 200);
 }
@@ -606,6 +624,10 @@ fetch_lookup(struct api *a, struct metric ***outp, size_t *np, int *ret)
 	size_t		 n = 0, pn = 0, k = 0;
 	pmID		 pmid;
 
+	if (list && *list == '\0') {
+		*ret = send_error(a, 400, 1, "Insufficient elements in list");
+		return -1;
+	}
 	if (list && (v = split_list(list, &n, BT_MAX_NAMES)) == NULL)
 		goto toomany;
 	if (plist && (pv = split_list(plist, &pn, BT_MAX_NAMES)) == NULL)
@@ -706,7 +728,7 @@ filter_init(struct api *a, struct instfilter *f, int *ret)
 	else if (strcmp(match, "regex") == 0)
 		f->f_mode = MATCH_REGEX;
 	else {
-		*ret = send_error(a, 400, 1, "%s - invalid 'match' parameter "
+		*ret = send_error(a, 400, 0, "%s - invalid 'match' parameter "
 		    "value", match);
 		return -1;
 	}
@@ -777,8 +799,12 @@ resolve_indom(struct api *a, struct indom **inp, int *ret, int profile)
 	if (is) {
 		if (parse_indom(is, &id) == -1 ||
 		    (*inp = ns_indom(a->a_ns, id)) == NULL) {
-			*ret = send_error(a, 400, 1, "failed to lookup indom "
-			    "%s", is);
+			if (profile)
+				*ret = send_error(a, 400, 1, "invalid profile "
+				    "parameters");
+			else
+				*ret = send_error(a, 400, 1, "failed to lookup "
+				    "indom %s", is);
 			return -1;
 		}
 		return 0;
@@ -911,6 +937,14 @@ run_profile(struct api *a)
 	else
 		return send_error(a, 400, 1, "%s - invalid 'expr' parameter "
 		    "value", expr);
+	if (param(a, "indom") == NULL && param(a, "name") == NULL) {
+		/* pmAddProfile/pmDelProfile(PM_INDOM_NULL): every indom */
+		if (ctx_profile_change(a->a_ds->ctx, a->a_ctx, add,
+		    PM_INDOM_NULL, NULL, 0) != CTX_OK)
+			return send_error(a, 400, 1, "%s - unknown context",
+			    expr);
+		return send_success(a);
+	}
 	if (resolve_indom(a, &in, &ret, 1) == -1)
 		return ret;
 	if (filter_init(a, &f, &ret) == -1)
@@ -950,6 +984,40 @@ run_profile(struct api *a)
 
 /* --- store --- */
 
+/* pmproxy converts the text to the metric's type before storing */
+static int
+value_fits_type(int type, const char *v, size_t len)
+{
+	char		 tmp[64];
+	const char	*errstr;
+	double		 d;
+
+	if (type == PM_TYPE_STRING)
+		return 1;
+	if (len == 0 || len >= sizeof(tmp))
+		return 0;
+	memcpy(tmp, v, len);
+	tmp[len] = '\0';
+	switch (type) {
+	case PM_TYPE_32:
+		strtonum_ll(tmp, INT32_MIN, INT32_MAX, &errstr);
+		return errstr == NULL;
+	case PM_TYPE_U32:
+		strtonum_ll(tmp, 0, UINT32_MAX, &errstr);
+		return errstr == NULL;
+	case PM_TYPE_64:
+	case PM_TYPE_U64:	/* u64 above INT64_MAX: not storable here */
+		strtonum_ll(tmp, type == PM_TYPE_64 ? INT64_MIN : 0,
+		    INT64_MAX, &errstr);
+		return errstr == NULL;
+	case PM_TYPE_FLOAT:
+	case PM_TYPE_DOUBLE:
+		return parse_double(tmp, &d) == 0;
+	default:
+		return 0;
+	}
+}
+
 static int
 run_store(struct api *a)
 {
@@ -982,6 +1050,9 @@ run_store(struct api *a)
 		return send_error(a, 400, 1, "failed to store value to metric "
 		    "%s: Bad input to pmstore: value contains a NUL byte",
 		    m->m_name);
+	if (!value_fits_type(m->m_type, sr.sr_value, sr.sr_vlen))
+		return send_error(a, 400, 1, "failed to store value to metric "
+		    "%s: Unknown or illegal metric type", m->m_name);
 	if (m->m_store == NULL)
 		return send_error(a, 400, 1, "failed to store value to metric "
 		    "%s: No permission to perform requested operation",

@@ -293,6 +293,7 @@ struct httpreq {
 	struct daemon_state	*hr_ds;
 	struct MHD_Connection	*hr_conn;
 	const char		*hr_method;
+	int			 hr_http10;	/* request was HTTP/1.0 */
 	const char		*hr_path;	/* decoded, without query */
 	struct params		 hr_params;	/* query + form body */
 	const char		*hr_body;	/* raw body (POST), or NULL */

@@ -22,6 +22,7 @@ struct prof_indom {
 
 struct profile {
 	atomic_int		 pr_refs;
+	int			 pr_default;	/* untouched indoms: 1 all, 0 none */
 	size_t			 pr_n;
 	struct prof_indom	*pr_indoms;
 };
@@ -235,7 +236,7 @@ profile_allows(const struct profile *p, pmInDom indom, uint32_t inst)
 		return pi->pi_include_all ? !list_has(pi->pi_list, pi->pi_n,
 		    inst) : list_has(pi->pi_list, pi->pi_n, inst);
 	}
-	return 1;
+	return p->pr_default;
 }
 
 /* Set union (add=1) or difference (add=0) of sorted list l with v[0..n). */
@@ -265,7 +266,7 @@ list_merge(const uint32_t *l, size_t ln, const uint32_t *v, size_t vn,
  * pmAddProfile / pmDelProfile semantics with pmproxy's twist: the first
  * "add" of an explicit list on an untouched indom restricts the indom to
  * that list (pmproxy answers only the added instances). n == 0 means the
- * whole indom. Builds a new profile; the old one stays valid for readers.
+ * whole indom; indom PM_INDOM_NULL means every indom (all or none). Builds a new profile; the old one stays valid for readers.
  */
 static struct profile *
 profile_apply(const struct profile *old, int add, pmInDom indom,
@@ -279,9 +280,16 @@ profile_apply(const struct profile *old, int add, pmInDom indom,
 	if ((p = calloc(1, sizeof(*p))) == NULL)
 		return NULL;
 	atomic_init(&p->pr_refs, 1);
+	p->pr_default = old ? old->pr_default : 1;
+	if (indom == PM_INDOM_NULL) {	/* every indom: reset to all/none */
+		p->pr_default = add;
+		oldn = 0;
+	}
 	p->pr_indoms = calloc(oldn + 1, sizeof(*p->pr_indoms));
 	if (p->pr_indoms == NULL)
 		goto fail;
+	if (indom == PM_INDOM_NULL)
+		return p;
 	for (size_t i = 0; i < oldn; i++) {
 		struct prof_indom	*d = &p->pr_indoms[p->pr_n++];
 
@@ -297,7 +305,7 @@ profile_apply(const struct profile *old, int add, pmInDom indom,
 	if (pi == NULL) {
 		pi = &p->pr_indoms[p->pr_n++];
 		pi->pi_indom = indom;
-		pi->pi_include_all = add ? 0 : 1;
+		pi->pi_include_all = add ? 0 : p->pr_default;
 		pi->pi_n = 0;
 		if ((pi->pi_list = malloc(sizeof(uint32_t))) == NULL)
 			goto fail;

@@ -48,6 +48,20 @@ static const char CORS_HEADERS[] =
 
 /* --- replies --- */
 
+/* Queue r, answering an HTTP/1.0 request in HTTP/1.0 as pmproxy does. */
+static int
+queue(struct httpreq *hr, unsigned status, struct MHD_Response *r)
+{
+	int	 ret;
+
+	if (hr->hr_http10)
+		MHD_set_response_options(r, MHD_RF_HTTP_1_0_SERVER,
+		    MHD_RO_END);
+	ret = MHD_queue_response(hr->hr_conn, status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
 static void
 add_cors(struct MHD_Response *r)
 {
@@ -63,7 +77,6 @@ http_reply(struct httpreq *hr, unsigned status, const char *ctype, char *body,
     size_t len)
 {
 	struct MHD_Response	*r;
-	int			 ret;
 
 	r = MHD_create_response_from_buffer(len, body ? body : "",
 	    body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
@@ -80,9 +93,7 @@ http_reply(struct httpreq *hr, unsigned status, const char *ctype, char *body,
 	if (status >= 400)
 		atomic_fetch_add(&hr->hr_ds->stats.st_errors, 1);
 	atomic_fetch_add(&hr->hr_ds->stats.st_bytes_out, len);
-	ret = MHD_queue_response(hr->hr_conn, status, r);
-	MHD_destroy_response(r);
-	return ret;
+	return queue(hr, status, r);
 }
 
 static const char *
@@ -127,7 +138,7 @@ http_reply_options(struct httpreq *hr, int allowed)
 {
 	struct MHD_Response	*r;
 	const char		*want, *origin, *reqh;
-	int			 ret, ok = 1;
+	int			 ok = 1;
 	unsigned		 status = 200;
 
 	want = http_header(hr, "Access-Control-Request-Method");
@@ -148,8 +159,9 @@ http_reply_options(struct httpreq *hr, int allowed)
 	if (ok) {
 		origin = http_header(hr, "Origin");
 		reqh = http_header(hr, "Access-Control-Request-Headers");
-		MHD_add_response_header(r, "Access-Control-Allow-Origin",
-		    origin ? origin : "*");
+		if (origin)
+			MHD_add_response_header(r,
+			    "Access-Control-Allow-Origin", origin);
 		MHD_add_response_header(r, "Access-Control-Allow-Methods",
 		    (allowed & HTTP_POST) ?
 		    "GET, HEAD, POST, TRACE, OPTIONS" :
@@ -159,9 +171,7 @@ http_reply_options(struct httpreq *hr, int allowed)
 			MHD_add_response_header(r,
 			    "Access-Control-Allow-Headers", CORS_HEADERS);
 	}
-	ret = MHD_queue_response(hr->hr_conn, status, r);
-	MHD_destroy_response(r);
-	return ret;
+	return queue(hr, status, r);
 }
 
 const char *
@@ -182,31 +192,31 @@ static int
 reply_trace(struct httpreq *hr)
 {
 	struct MHD_Response	*r;
-	int			 ret;
 
 	r = MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
 	if (r == NULL)
 		return MHD_NO;
 	MHD_get_connection_values(hr->hr_conn, MHD_HEADER_KIND, echo_header, r);
-	ret = MHD_queue_response(hr->hr_conn, 200, r);
-	MHD_destroy_response(r);
-	return ret;
+	return queue(hr, 200, r);
 }
 
 static int
 reply_server_options(struct httpreq *hr)
 {
 	struct MHD_Response	*r;
-	int			 ret;
+	const char		*origin;
 
 	r = MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
 	if (r == NULL)
 		return MHD_NO;
+	origin = http_header(hr, "Origin");
+	if (origin)
+		MHD_add_response_header(r, "Access-Control-Allow-Origin",
+		    origin);
 	MHD_add_response_header(r, "Access-Control-Allow-Methods",
 	    "GET, PUT, HEAD, POST, TRACE, OPTIONS");
-	ret = MHD_queue_response(hr->hr_conn, 200, r);
-	MHD_destroy_response(r);
-	return ret;
+	MHD_add_response_header(r, "Access-Control-Max-Age", "86400");
+	return queue(hr, 200, r);
 }
 
 /* --- request parsing and routing --- */
@@ -257,7 +267,7 @@ dispatch(struct httpreq *hr, struct baton *bt)
 	int		 ret;
 
 	if (bt->bt_urilen >= BT_MAX_URL)
-		return http_reply_html(hr, 414, "webapi servlet",
+		return http_reply_html(hr, 414, "unknown servlet",
 		    "request URL too long");
 	if (bt->bt_too_big)
 		return http_reply_html(hr, 413, "webapi servlet",
@@ -297,7 +307,8 @@ method_known(const char *m)
 {
 	return strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0 ||
 	    strcmp(m, "POST") == 0 || strcmp(m, "OPTIONS") == 0 ||
-	    strcmp(m, "TRACE") == 0 || strcmp(m, "PUT") == 0;
+	    strcmp(m, "TRACE") == 0 || strcmp(m, "PUT") == 0 ||
+	    strcmp(m, "DELETE") == 0;
 }
 
 static MHD_RESULT
@@ -329,6 +340,7 @@ on_http_request(void *cls, struct MHD_Connection *conn, const char *url,
 	hr.hr_ds = h->h_ds;
 	hr.hr_conn = conn;
 	hr.hr_method = method;
+	hr.hr_http10 = strcmp(version, MHD_HTTP_VERSION_1_0) == 0;
 	params_init(&hr.hr_params, BT_MAX_PARAMS);
 	if (!method_known(method)) {
 		atomic_fetch_add(&h->h_ds->stats.st_requests[EP_OTHER], 1);

@@ -8,6 +8,7 @@ record format).  compare(ref, cand, case, ref_subst, cand_subst) ->
 transport details reported for information only.
 """
 
+import itertools
 import json
 import os
 import re
@@ -22,7 +23,8 @@ import btd  # noqa: E402
 # string (longest first); instance-like ones only when they are the whole
 # string (so "context" as an instance name does not eat message words)
 SUBSTRING_KEYS = ("u32", "u64_counter", "string", "indom_metric",
-                  "prefix_mixed", "prefix_leaf", "indom_id")
+                  "prefix_mixed", "prefix_leaf", "prefix_nonleaf",
+                  "indom_id")
 WHOLE_KEYS = ("inst_name", "inst_glob", "inst_regex")
 
 ALWAYS_EXACT = ("message", "client")
@@ -70,11 +72,11 @@ class Server:
         self._case_ctx = None
 
     # -- raw requests ------------------------------------------------------
-    def raw(self, method, target, headers=None, body=None):
+    def raw(self, method, target, headers=None, body=None, version=None):
         url = self.base + (target if target.startswith("/") or
                            target == "*" else "/" + target)
         return btd.http(method, url, body=body, headers=headers,
-                        timeout=self.timeout, full=True)
+                        timeout=self.timeout, full=True, version=version)
 
     def _json(self, target):
         st, _, body, _ = self.raw("GET", target)
@@ -111,13 +113,22 @@ class Server:
                                                         st, j))
             self.dynamic[key] = str(v)
             return self.dynamic[key]
-        if key == "pmid_u32_num":
+        if key in ("pmid_u32_num", "pmid_u32_hex"):
             v = self.value("pmid_u32")
             try:
-                self.dynamic[key] = str(pmid_num(v))
+                n = pmid_num(v)
             except ValueError:
                 raise ResolveError("%s: pmid %r is not D.C.I" % (self.name, v))
+            self.dynamic[key] = str(n) if key.endswith("num") else hex(n)
             return self.dynamic[key]
+        if key in ("indom_num", "indom_hex"):
+            v = self.subst["indom_id"]
+            try:
+                d, s = (int(x) for x in v.split("."))
+            except ValueError:
+                raise ResolveError("%s: indom %r is not D.S" % (self.name, v))
+            n = (d << 22) | s
+            return str(n) if key.endswith("num") else hex(n)
         if key == "inst_id":
             st, j = self._json("/pmapi/indom?indom=%s&iname=%s" % (
                 self.q(self.subst["indom_id"]), self.q(self.subst["inst_name"])))
@@ -167,9 +178,13 @@ class Server:
             headers = {k: self.fill(v, quote=False)
                        for k, v in case.get("headers", {}).items()}
             body = case.get("body")
+            version = case.get("version")
             rec["request"] = {"method": method, "target": target,
                               "headers": headers, "body": body}
-            st, hdrs, data, extra = self.raw(method, target, headers, body)
+            if version:
+                rec["request"]["version"] = version
+            st, hdrs, data, extra = self.raw(method, target, headers, body,
+                                             version)
         except ResolveError as e:
             rec["error"] = "setup: %s" % e
             return rec
@@ -211,13 +226,32 @@ def _tokens(subst, extra_values=()):
 
 
 def normalise(s, toks):
-    for kind, v, t in toks:
-        if kind == "whole" and s == v:
+    for kind_, v, t in toks:
+        if kind_ == "whole" and s == v:
             return t
-    for kind, v, t in toks:
-        if kind == "sub" and v:
+    for kind_, v, t in toks:
+        if kind_ == "sub" and v:
             s = re.sub(r"(?<![\w])" + re.escape(v) + r"(?![\w])", t, s)
     return s
+
+
+def normalise_variants(s, toks):
+    """All normalisations of s when one value stands for several
+    placeholders (e.g. bpftraced's "bpftrace" is both prefix_mixed and
+    prefix_nonleaf): one variant per choice of token for each value."""
+    groups = {}
+    for i, (kind_, v, t) in enumerate(toks):
+        groups.setdefault((kind_, v), []).append(i)
+    dups = [g for g in groups.values() if len(g) > 1]
+    if not dups:
+        return [normalise(s, toks)]
+    out = []
+    for choice in itertools.product(*dups):
+        drop = {i for g in dups for i in g} - set(choice)
+        n = normalise(s, [x for i, x in enumerate(toks) if i not in drop])
+        if n not in out:
+            out.append(n)
+    return out
 
 
 def kind(v, loose):
@@ -273,7 +307,7 @@ def compare_json(ref, cand, opts, rtok, ctok, path="$", key=None, out=None):
                     path, "non-empty" if ref else "empty",
                     "non-empty" if cand else "empty"))
             return out
-        if opts.get("elementwise"):
+        if key in opts.get("elementwise", ()):
             if len(ref) != len(cand):
                 out.append("%s: %d elements expected, got %d" % (
                     path, len(ref), len(cand)))
@@ -290,9 +324,10 @@ def compare_json(ref, cand, opts, rtok, ctok, path="$", key=None, out=None):
                        % (path, cand, key, ref))
         exact = set(ALWAYS_EXACT) | set(opts.get("exact_keys", ()))
         if key in exact:
-            nr, nc = normalise(ref, rtok), normalise(cand, ctok)
-            if nr != nc:
-                out.append("%s: %r expected, got %r" % (path, nr, nc))
+            nr = normalise_variants(ref, rtok)
+            nc = normalise_variants(cand, ctok)
+            if not set(nr) & set(nc):
+                out.append("%s: %r expected, got %r" % (path, nr[0], nc[0]))
     elif kr == "bool":
         if ref != cand:
             out.append("%s: %s expected, got %s" % (path, _short(ref),
@@ -337,10 +372,14 @@ def compare(ref, cand, case, ref_subst, cand_subst):
     if ref["status"] != cand["status"]:
         diffs.append("status: %s expected, got %s" % (ref["status"],
                                                       cand["status"]))
+    if ref.get("version") != cand.get("version"):
+        diffs.append("status line: %s expected, got %s" % (
+            ref.get("version"), cand.get("version")))
     rh, ch = ref["headers"], cand["headers"]
-    if rh.get("content-type") != ch.get("content-type"):
-        diffs.append("header content-type: %r expected, got %r" % (
-            rh.get("content-type"), ch.get("content-type")))
+    for k in ("content-type", "content-encoding"):
+        if rh.get(k) != ch.get(k):
+            diffs.append("header %s: %r expected, got %r" % (
+                k, rh.get(k), ch.get(k)))
     cors = sorted({k for k in list(rh) + list(ch)
                    if k.startswith("access-control-")})
     for k in cors:

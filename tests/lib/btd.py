@@ -78,7 +78,7 @@ def connect(url, timeout=10.0):
 
 
 def http(method, url, body=None, headers=None, conn=None, timeout=10.0,
-         full=False):
+         full=False, version=None):
     """Send one request; return (status, headers, body).
 
     headers in the result is a dict with lowercased names (repeated
@@ -88,12 +88,16 @@ def http(method, url, body=None, headers=None, conn=None, timeout=10.0,
     body may be bytes or str (UTF-8); when given, Content-Length is set
     unless the caller set it.  With full=True a fourth element is
     returned: a dict with "version" (e.g. "HTTP/1.1"), "reason" and
-    "header_list" (the raw (name, value) pairs in order).
+    "header_list" (the raw (name, value) pairs in order).  version="HTTP/1.0"
+    sends an HTTP/1.0 request line (only on a connection made here).
     """
     _, _, target = split_url(url)
     own = conn is None
     if own:
         conn = connect(url, timeout)
+        if version == "HTTP/1.0":
+            conn._http_vsn = 10          # http.client has no public knob
+            conn._http_vsn_str = "HTTP/1.0"
     try:
         conn.putrequest(method, target, skip_accept_encoding=True)
         names = set()
