@@ -1,0 +1,108 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * btscript.h - bpftrace source analysis and rewriting: a real tokenizer
+ * (comments, strings, operators) that finds the script's metadata
+ * comments and the @variables it defines, and the rewriter that appends
+ * the periodic print block. Pure functions on text; no daemon state, so
+ * it is unit-tested alone (tests/unit/test_btscript.c).
+ */
+#ifndef BT_BTSCRIPT_H
+#define BT_BTSCRIPT_H
+
+#include <stddef.h>
+
+#define BTS_MAX_VARS		256	/* variables per script */
+#define BTS_MAX_INCLUDE		256	/* names in // include: */
+#define BTS_NAME_MAX		64	/* // name: length */
+
+/* what a variable is made of, from the first assignment that says so */
+enum bts_kind {
+	BTS_ASSIGN,		/* @x = expr, @x += 1, @x++ ... */
+	BTS_COUNT,		/* count() */
+	BTS_SUM,		/* sum() */
+	BTS_MIN,		/* min() */
+	BTS_MAX,		/* max() */
+	BTS_AVG,		/* avg(): bpftrace prints it as "stats" */
+	BTS_STATS,		/* stats(): {count, average, total} */
+	BTS_HIST,		/* hist() */
+	BTS_LHIST,		/* lhist() */
+	BTS_OUTPUT		/* the synthetic @output (printf/time/...) */
+};
+
+/* the value type a variable holds, as far as the source tells */
+enum bts_vtype {
+	BTS_V_INT,		/* signed 64-bit (bpftrace 0.17 prints i64) */
+	BTS_V_UINT,		/* counts: count(), hist/lhist buckets */
+	BTS_V_STRING		/* strings, tuples, stacks, str(), comm ... */
+};
+
+enum bts_mtype {		/* grafana-pcp's metrictype label */
+	BTS_MT_NONE,
+	BTS_MT_HISTOGRAM,
+	BTS_MT_STACKS,		/* count() keyed by kstack/ustack */
+	BTS_MT_OUTPUT
+};
+
+struct bts_var {
+	char		*v_name;	/* without '@'; bare '@' is "root" */
+	enum bts_kind	 v_kind;
+	enum bts_vtype	 v_vtype;
+	enum bts_mtype	 v_mtype;
+	int		 v_nkeys;	/* 0: scalar; else keys in [a, b, ..] */
+	int		 v_counter;	/* PCP semantics counter (else instant) */
+};
+
+/* the restart policy from "// restart: never|on-failure|always" */
+enum bts_restart {
+	BTS_RESTART_NEVER,
+	BTS_RESTART_ON_FAILURE,
+	BTS_RESTART_ALWAYS
+};
+
+struct bts_meta {
+	char		*m_name;		/* // name: or NULL */
+	char		**m_include;		/* // include: @a,@b (trimmed) */
+	size_t		 m_ninclude;		/* 0: no include list */
+	long		 m_table_retain_lines;	/* -1: not set */
+	int		 m_custom_output_block;	/* // custom-output-block */
+	enum bts_restart m_restart;		/* // restart: */
+	long		 m_interval_ms;		/* // interval: 500ms|2s; -1 */
+	int		 m_on_demand;		/* // print: on-demand (SIGUSR1) */
+};
+
+/* the analysis result; owns all its strings */
+struct bts_info {
+	struct bts_meta	 i_meta;
+	struct bts_var	*i_vars;	/* exported variables, first-use order */
+	size_t		 i_nvars;	/* includes @output when present */
+	int		 i_has_output;	/* printf/time/join/system/cat/print of
+					   a non-map value seen in code */
+};
+
+/*
+ * Analyse code[0..len). On success fills *info (caller frees with
+ * bts_info_free) and returns 0. On a script the daemon must refuse
+ * (bad // name:, non-integer table-retain-lines, unknown restart value,
+ * @output used by the script, no variables and no output, too many
+ * variables) returns -1 with a one-line reason in err; *info is then
+ * zeroed. Unterminated strings/comments are not errors here: bpftrace
+ * itself reports them with line and column.
+ */
+int	 bts_analyze(const char *code, size_t len, struct bts_info *info,
+	    char *err, size_t errlen);
+void	 bts_info_free(struct bts_info *);
+
+/*
+ * The code bpftrace runs: the original text, then (unless
+ * custom-output-block or on-demand) "\ninterval:ms:N { print(@a);
+ * print(@b); ... }\n" over every exported non-output variable. Returns a
+ * malloc'd NUL-terminated string (caller frees) and its length in *lenp,
+ * or NULL on allocation failure.
+ */
+char	*bts_rewrite(const char *code, size_t len, const struct bts_info *,
+	    long interval_ms, size_t *lenp);
+
+/* 1 when name is a valid script name ([A-Za-z_][A-Za-z0-9_]*, <= 64) */
+int	 bts_name_valid(const char *name);
+
+#endif

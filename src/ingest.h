@@ -1,0 +1,132 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ingest.h - turns bpftrace's "-f json" stdout, one line at a time, into
+ * the current typed values of one script's variables: scalars, keyed maps,
+ * hist/lhist buckets, avg/stats, and the bounded @output text ring.
+ * Owned and driven by one thread (the supervisor's event loop); the daemon
+ * copies what it needs into an immutable registry snapshot after a batch
+ * of lines. Dependency-free apart from btscript.h and buf.h, so it is
+ * unit-tested alone by replaying the real bpftrace 0.17 fixtures
+ * (tests/unit/test_ingest.c).
+ *
+ * JSON is read by a small pull reader in ingest.c instead of cJSON:
+ * cJSON keeps numbers only as doubles (bpftrace prints exact 64-bit
+ * integers), rejects nothing on duplicate keys, and cannot take the
+ * \uffffffXX escapes 0.17 writes for non-ASCII bytes.
+ */
+#ifndef BT_INGEST_H
+#define BT_INGEST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "btscript.h"
+
+struct buf;
+
+#define ING_MAX_DEPTH		32	/* JSON nesting accepted */
+#define ING_DEF_MAX_INSTANCES	10000	/* per variable */
+#define ING_DEF_OUTPUT_BYTES	(256 * 1024)
+#define ING_DEF_OUTPUT_LINES	10000
+
+struct ingest_limits {
+	size_t		 il_max_instances;	/* per variable; beyond: dropped */
+	size_t		 il_output_bytes;	/* @output ring, bytes */
+	size_t		 il_output_lines;	/* @output ring, lines */
+};
+
+enum ing_vt { ING_NONE, ING_I64, ING_U64, ING_STR };
+
+struct ing_val {
+	enum ing_vt	 t;
+	union {
+		int64_t		 i;
+		uint64_t	 u;
+		char		*s;	/* owned by the variable */
+	};
+};
+
+/*
+ * One exported variable. Instances are the current keys (maps), buckets
+ * (hist/lhist: "lo-hi", "-inf--1", "1000-inf"; keyed: "key:lo-hi"), stats
+ * parts ("count", "average", "total"; keyed: "key:count", ...). Each name
+ * gets an id the first time it is seen, never reused for another name,
+ * and stable across ingest_reset() (ids can be seeded for persistence).
+ * Instances are kept sorted: buckets by lower bound (per key), others by
+ * name (strcmp). A map print replaces the whole variable (entries not in
+ * it were deleted or cleared); a duplicate key within one print sums for
+ * counts and keeps the last value otherwise.
+ */
+struct ing_var {
+	char		*iv_name;	/* without '@' ("root" for bare '@') */
+	enum bts_kind	 iv_kind;
+	enum bts_vtype	 iv_vtype;	/* current value type (may retype) */
+	int		 iv_retyped;	/* set when iv_vtype changed because of
+					   what bpftrace printed; the daemon
+					   clears it after re-registering */
+	int		 iv_scalar;	/* 1: one value, no instance domain */
+	size_t		 iv_n;		/* current instances (or 1/0 scalar) */
+	uint32_t	*iv_ids;	/* [iv_n] instance ids */
+	char		**iv_names;	/* [iv_n] instance names */
+	struct ing_val	*iv_vals;	/* [iv_n] */
+	uint64_t	 iv_seq;	/* bumped at every change */
+	size_t		 iv_dropped;	/* instances dropped at the limit */
+	void		*iv_priv;	/* ingest.c: name -> id table */
+};
+
+struct ingest_stats {
+	uint64_t	 is_lines;	/* non-blank lines read */
+	uint64_t	 is_bad_lines;	/* lines that were not valid JSON or
+					   had an unexpected shape */
+	uint64_t	 is_unknown_types;
+	uint64_t	 is_unknown_vars;	/* maps the analysis did not find */
+	uint64_t	 is_lost_events;	/* sum of lost_events.data.events */
+	uint64_t	 is_helper_errors;
+	int		 is_probes;		/* attached_probes; -1 unknown */
+	char		 is_last_error[256];	/* last bad line's reason, or
+						   runtime_error/helper_error */
+};
+
+struct ingest;
+
+/* Takes a copy of what it needs from info; NULL on allocation failure. */
+struct ingest	*ingest_new(const struct bts_info *info,
+		    const struct ingest_limits *lim);
+void		 ingest_free(struct ingest *);
+
+/*
+ * Feed one line (without its '\n'; need not be NUL-terminated). Returns
+ * 0 when it was used, 1 when ignored (blank, or a type we skip), -1 when
+ * invalid (counted in is_bad_lines; reason in err). Never aborts: every
+ * byte sequence is safe to feed.
+ */
+int		 ingest_line(struct ingest *, const char *line, size_t len,
+		    char *err, size_t errlen);
+
+/* Forget all values, output and stats (a restart); keep instance ids. */
+void		 ingest_reset(struct ingest *);
+
+/* Changes whenever anything visible changed (values, output, stats). */
+uint64_t	 ingest_seq(const struct ingest *);
+
+size_t		 ingest_nvars(const struct ingest *);
+struct ing_var	*ingest_var(struct ingest *, size_t);
+struct ing_var	*ingest_var_by_name(struct ingest *, const char *);
+const struct ingest_stats *ingest_stats(const struct ingest *);
+
+/*
+ * The @output text: the ring's lines joined (each keeps its '\n'). With
+ * table-retain-lines N: the first line ever seen (the CSV header) plus
+ * the last N lines. Appends to out; returns 0, or -1 when out is full.
+ */
+int		 ingest_output_text(const struct ingest *, struct buf *out);
+
+/* Persistence hooks: seed a known name -> id before data arrives; list. */
+int		 ingest_seed_instance(struct ingest *, const char *var,
+		    const char *name, uint32_t id);
+typedef void	 (*ingest_inst_cb)(const char *var, const char *name,
+		    uint32_t id, void *arg);
+void		 ingest_foreach_instance(const struct ingest *, ingest_inst_cb,
+		    void *);
+
+#endif
