@@ -79,8 +79,11 @@ cmd_run() {
 	install_missing $BUILD_DEPS $RUN_DEPS
 	mount_tracefs
 	configure_build
-	log "starting bpftraced on 127.0.0.1:44322 (Ctrl-C stops it)"
-	exec src/bpftraced --state-dir /var/lib/bpftraced "$@"
+	log "starting bpftraced on 127.0.0.1:44322 with the example scripts (Ctrl-C stops it)"
+	exec src/bpftraced --state-dir /var/lib/bpftraced --control=loopback \
+	    --script packaging/examples/syscalls.bt \
+	    --script packaging/examples/runqlat.bt \
+	    --script packaging/examples/execs.bt "$@"
 }
 
 cmd_test() {

@@ -581,6 +581,20 @@ put_fetch_metric(struct api *a, struct metric *m, struct snapcache *sc,
 	    m->m_slot >= s->s_nsets)
 		return;
 	vs = &s->s_sets[m->m_slot];
+	if (vs->vs_n <= 0 && vs->vs_err == 0) {
+		/*
+		 * A known-empty set (a map with no keys yet): listed with no
+		 * instances, so grafana-pcp does not take it for a missing
+		 * metric and register the script again.
+		 */
+		buf_puts(b, *count ? ",{\"pmid\":" : "{\"pmid\":");
+		put_pmid(b, m->m_pmid);
+		buf_puts(b, ",\"name\":");
+		json_str(b, m->m_name);
+		buf_puts(b, ",\"instances\":[]}");
+		(*count)++;
+		return;
+	}
 	if (vs->vs_n <= 0)
 		return;		/* pmproxy drops metrics without values */
 	for (int i = 0; i < vs->vs_n; i++) {
@@ -1025,7 +1039,7 @@ run_store(struct api *a)
 	const char	*value = param(a, "value");
 	struct store_req sr;
 	struct metric	*m;
-	char		 err[1024] = "";
+	char		 err[1024] = "", peer[64];
 	pmID		 pmid;
 
 	if (name) {
@@ -1039,6 +1053,8 @@ run_store(struct api *a)
 	}
 	memset(&sr, 0, sizeof(sr));
 	sr.sr_ctx = a->a_ctx;
+	sr.sr_loopback = http_peer(a->a_hr, peer, sizeof(peer));
+	sr.sr_peer = peer;
 	if (value) {
 		sr.sr_value = value;
 		sr.sr_vlen = params_find(&a->a_hr->hr_params, "value")->p_vlen;

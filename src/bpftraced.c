@@ -21,6 +21,7 @@ struct mainctx {
 	struct daemon_state	*ds;
 	struct evloop		*loop;
 	struct evwatch		 sigw;
+	unsigned		 ticks;
 };
 
 static void
@@ -39,6 +40,10 @@ on_main_signal(struct evwatch *w, uint32_t events)
 		case SIGHUP:
 			log_info("SIGHUP: nothing to reload yet");
 			break;
+		case SIGCHLD:
+			if (mc->ds->scripts)
+				scripts_on_sigchld(mc->ds->scripts);
+			break;
 		default:
 			break;
 		}
@@ -49,9 +54,13 @@ static void
 on_main_tick(void *arg)
 {
 	struct mainctx	*mc = arg;
-	size_t		 n = ctx_gc(mc->ds->ctx);
+	size_t		 n;
 
-	if (n)
+	if (mc->ds->scripts)
+		scripts_tick(mc->ds->scripts);
+	if (++mc->ticks % 5 != 0)
+		return;
+	if ((n = ctx_gc(mc->ds->ctx)) != 0)
 		log_debug("expired %zu contexts", n);
 }
 
@@ -138,6 +147,7 @@ setup_signals(struct mainctx *mc)
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGCHLD);
 	sigaddset(&set, SIGPIPE);
 	/* before any thread exists, so every thread inherits the mask */
 	if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0)
@@ -174,12 +184,21 @@ daemon_init(struct daemon_state *ds)
 	if ((ds->reg = reg_new()) == NULL ||
 	    (ds->ctx = ctx_new(ds->cfg.max_contexts)) == NULL)
 		return -1;
-	return self_register(ds);
+	if (self_register(ds) == -1 || scripts_init(ds) == -1)
+		return -1;
+	for (int i = 0; i < ds->cfg.nscripts; i++)
+		if (scripts_autostart(ds->scripts, ds->cfg.scripts[i]) == -1 &&
+		    ds->cfg.check_only)
+			return -1;
+	return 0;
 }
 
 static void
 daemon_fini(struct daemon_state *ds)
 {
+	if (ds->scripts)
+		scripts_shutdown(ds->scripts, (int)ds->cfg.stop_timeout_ms);
+	scripts_fini(ds);
 	reg_free(ds->reg);
 	ctx_free(ds->ctx);
 	source_unref(ds->self_src);
@@ -208,6 +227,7 @@ main(int argc, char **argv)
 		log_warn("event loop");
 		goto done;
 	}
+	ds.loop = mc.loop;
 	if (daemon_init(&ds) == -1)
 		goto done;
 	if (ds.cfg.check_only) {
@@ -220,7 +240,7 @@ main(int argc, char **argv)
 		goto done;
 	}
 	log_info("bpftraced %s ready", BT_VERSION);
-	evloop_set_tick(mc.loop, 1000, on_main_tick, &mc);
+	evloop_set_tick(mc.loop, 200, on_main_tick, &mc);
 	if (evloop_run(mc.loop) == 0)
 		status = 0;
 done:

@@ -11,6 +11,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <time.h>
 
 #include <pcp/pmapi.h>
@@ -33,6 +34,17 @@
 #define BT_CTX_TIMEOUT_MAX	86400.0
 #define BT_MAX_NAMES		4096	/* names= list entries per request */
 #define BT_MAX_PARAMS		256
+
+#define BT_MAX_SCRIPTS		64	/* registered scripts */
+#define BT_MAX_SCRIPT_BYTES	(64 * 1024)
+#define BT_MAX_OUTPUT_RATE	(2 * 1024 * 1024) /* stdout bytes/s */
+#define BT_MAX_LINE		(8 * 1024 * 1024) /* one JSON line */
+#define BT_MAX_INSTANCES	10000	/* per variable */
+#define BT_SCRIPT_EXPIRY	60	/* s without a fetch (unnamed) */
+#define BT_PRINT_INTERVAL_MS	1000
+#define BT_STOP_TIMEOUT_MS	5000	/* SIGINT, then SIGKILL */
+#define BT_ERROR_TEXT_MAX	(16 * 1024)
+#define BT_RESTART_MAX_BACKOFF_MS 60000
 
 /* ---- units helper ---- */
 #define BT_UNITS(ds, dt, dc, ss, st, sc) \
@@ -87,6 +99,7 @@ struct store_req {
 	size_t			 sr_vlen;
 	const char		*sr_peer;	/* client address text */
 	const char		*sr_user;	/* authenticated user or NULL */
+	int			 sr_loopback;	/* client on 127/8 or ::1 */
 };
 typedef int (*metric_store_fn)(struct metric *, const struct store_req *,
     char *, size_t);
@@ -229,6 +242,8 @@ struct selfstats {
 };
 
 struct daemon_state;
+struct scripts;
+struct evloop;
 int		 self_register(struct daemon_state *);
 const char	*ep_name(enum api_endpoint);
 
@@ -253,7 +268,21 @@ struct config {
 	size_t			 max_contexts;
 	unsigned		 idle_timeout;
 	int			 check_only;
+	int			 control;	/* CONTROL_OFF/_LOOPBACK */
+	unsigned		 max_scripts;
+	size_t			 max_script_bytes;
+	size_t			 max_output_rate;
+	size_t			 max_line;
+	size_t			 max_instances;
+	unsigned		 script_expiry;	/* seconds; 0: never */
+	unsigned		 print_interval_ms;
+	unsigned		 stop_timeout_ms;
+	char			**scripts;	/* --script FILE, at start */
+	int			 nscripts;
 };
+
+#define CONTROL_OFF		0
+#define CONTROL_LOOPBACK	1
 
 struct daemon_state {
 	struct config		 cfg;
@@ -271,6 +300,8 @@ struct daemon_state {
 	char			 bpftrace_version[64];	/* "" when missing */
 	atomic_int		 nscripts;
 	atomic_int		 nrunning;
+	struct scripts		*scripts;
+	struct evloop		*loop;
 };
 
 int	 config_defaults(struct config *);
@@ -312,8 +343,48 @@ int		 http_reply_html(struct httpreq *, unsigned, const char *,
 		    const char *);
 int		 http_reply_options(struct httpreq *, int);
 const char	*http_header(struct httpreq *, const char *);
+int		 http_peer(struct httpreq *, char *, size_t);
 
 /* api_pmapi.c */
 int		 api_pmapi(struct httpreq *);
+
+/* ====================================================================
+ * sup.c: bpftrace child processes
+ * ==================================================================== */
+
+struct child {
+	pid_t		 ch_pid;		/* -1: none */
+	int		 ch_out, ch_err;	/* non-blocking pipes, -1 closed */
+	int		 ch_reaped;
+	int		 ch_exit_code;		/* 128+sig when killed */
+	int		 ch_signal;
+};
+
+typedef void	 (*sup_line_fn)(void *, const char *, size_t, int);
+int		 sup_spawn(struct child *, const char *, const char *, size_t,
+		    int, char *, size_t);
+int		 sup_signal(struct child *, int);
+int		 sup_reap(struct child *);
+ssize_t		 sup_read_lines(int, struct buf *, size_t, sup_line_fn,
+		    void *);
+void		 sup_split_lines(struct buf *, const char *, size_t,
+		    sup_line_fn, void *);
+void		 sup_close(struct child *);
+
+/* ====================================================================
+ * scripts.c + control.c: registered scripts, their lifecycle, metrics
+ * ==================================================================== */
+
+enum script_status {
+	SCRIPT_STOPPED, SCRIPT_STARTING, SCRIPT_STARTED, SCRIPT_STOPPING,
+	SCRIPT_ERROR
+};
+
+int		 scripts_init(struct daemon_state *);
+void		 scripts_fini(struct daemon_state *);
+void		 scripts_tick(struct scripts *);
+void		 scripts_on_sigchld(struct scripts *);
+void		 scripts_shutdown(struct scripts *, int);
+int		 scripts_autostart(struct scripts *, const char *);
 
 #endif /* BPFTRACED_H */

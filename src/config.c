@@ -19,7 +19,10 @@ enum {
 	OPT_LISTEN = 256, OPT_STATE_DIR, OPT_LOG_LEVEL, OPT_CONFIG,
 	OPT_BPFTRACE, OPT_HTTP_THREADS, OPT_MAX_BODY, OPT_MAX_CONNECTIONS,
 	OPT_MAX_CONN_PER_IP, OPT_MAX_CONTEXTS, OPT_IDLE_TIMEOUT, OPT_HELP,
-	OPT_VERSION, OPT_CHECK
+	OPT_VERSION, OPT_CHECK, OPT_CONTROL, OPT_MAX_SCRIPTS,
+	OPT_MAX_SCRIPT_BYTES, OPT_MAX_OUTPUT_RATE, OPT_MAX_LINE,
+	OPT_MAX_INSTANCES, OPT_SCRIPT_EXPIRY, OPT_PRINT_INTERVAL,
+	OPT_STOP_TIMEOUT, OPT_SCRIPT
 };
 
 static const struct option long_opts[] = {
@@ -35,6 +38,16 @@ static const struct option long_opts[] = {
 	    OPT_MAX_CONN_PER_IP },
 	{ "max-contexts",	required_argument, NULL, OPT_MAX_CONTEXTS },
 	{ "idle-timeout",	required_argument, NULL, OPT_IDLE_TIMEOUT },
+	{ "control",		required_argument, NULL, OPT_CONTROL },
+	{ "max-scripts",	required_argument, NULL, OPT_MAX_SCRIPTS },
+	{ "max-script-bytes",	required_argument, NULL, OPT_MAX_SCRIPT_BYTES },
+	{ "max-output-rate",	required_argument, NULL, OPT_MAX_OUTPUT_RATE },
+	{ "max-line",		required_argument, NULL, OPT_MAX_LINE },
+	{ "max-instances",	required_argument, NULL, OPT_MAX_INSTANCES },
+	{ "script-expiry",	required_argument, NULL, OPT_SCRIPT_EXPIRY },
+	{ "print-interval",	required_argument, NULL, OPT_PRINT_INTERVAL },
+	{ "stop-timeout",	required_argument, NULL, OPT_STOP_TIMEOUT },
+	{ "script",		required_argument, NULL, OPT_SCRIPT },
 	{ "check",		no_argument,	   NULL, OPT_CHECK },
 	{ "help",		no_argument,	   NULL, OPT_HELP },
 	{ "version",		no_argument,	   NULL, OPT_VERSION },
@@ -61,12 +74,33 @@ usage(FILE *f)
 "  --max-connections-per-ip N  per client address, 0 = no limit (default 0)\n"
 "  --max-contexts N          live REST contexts (default %d)\n"
 "  --idle-timeout SECONDS    close idle HTTP connections after (default %d)\n"
+"\n"
+"Scripts:\n"
+"  --control off|loopback    who may register/start/stop/deregister scripts:\n"
+"                            nobody, or clients on 127.0.0.0/8 and ::1\n"
+"                            (default off)\n"
+"  --script FILE             register FILE at start (repeatable); its name is\n"
+"                            its // name: or the file name without .bt\n"
+"  --max-scripts N           registered scripts (default %d)\n"
+"  --max-script-bytes N      largest script accepted (default %d)\n"
+"  --max-output-rate N       bpftrace stdout bytes/s before the script is\n"
+"                            stopped with an error, 0 = no limit (default %d)\n"
+"  --max-line N              longest bpftrace output line (default %d)\n"
+"  --max-instances N         instances per variable (default %d)\n"
+"  --script-expiry SECONDS   deregister unnamed scripts not fetched for this\n"
+"                            long, 0 = never (default %d)\n"
+"  --print-interval MS       how often scripts print their maps (default %d)\n"
+"  --stop-timeout MS         SIGINT to SIGKILL delay on stop (default %d)\n"
+"\n"
 "  -n, --check               check the configuration, print\n"
 "                            \"configuration OK\" and exit\n"
 "  -h, --help                show this help and exit\n"
 "  -V, --version             show the version and exit\n",
 	    BT_DEFAULT_LISTEN, BT_DEFAULT_STATE_DIR, BT_MAX_BODY,
-	    BT_MAX_CONNECTIONS, BT_MAX_CONTEXTS, BT_IDLE_TIMEOUT);
+	    BT_MAX_CONNECTIONS, BT_MAX_CONTEXTS, BT_IDLE_TIMEOUT,
+	    BT_MAX_SCRIPTS, BT_MAX_SCRIPT_BYTES, BT_MAX_OUTPUT_RATE,
+	    BT_MAX_LINE, BT_MAX_INSTANCES, BT_SCRIPT_EXPIRY,
+	    BT_PRINT_INTERVAL_MS, BT_STOP_TIMEOUT_MS);
 }
 
 int
@@ -84,6 +118,15 @@ config_defaults(struct config *c)
 	c->max_conn_per_ip = 0;
 	c->max_contexts = BT_MAX_CONTEXTS;
 	c->idle_timeout = BT_IDLE_TIMEOUT;
+	c->control = CONTROL_OFF;
+	c->max_scripts = BT_MAX_SCRIPTS;
+	c->max_script_bytes = BT_MAX_SCRIPT_BYTES;
+	c->max_output_rate = BT_MAX_OUTPUT_RATE;
+	c->max_line = BT_MAX_LINE;
+	c->max_instances = BT_MAX_INSTANCES;
+	c->script_expiry = BT_SCRIPT_EXPIRY;
+	c->print_interval_ms = BT_PRINT_INTERVAL_MS;
+	c->stop_timeout_ms = BT_STOP_TIMEOUT_MS;
 	return c->state_dir && c->bpftrace_path ? 0 : -1;
 }
 
@@ -93,6 +136,11 @@ config_free(struct config *c)
 	free(c->state_dir);
 	free(c->bpftrace_path);
 	c->state_dir = c->bpftrace_path = NULL;
+	for (int i = 0; i < c->nscripts; i++)
+		free(c->scripts[i]);
+	free(c->scripts);
+	c->scripts = NULL;
+	c->nscripts = 0;
 }
 
 /*
@@ -174,6 +222,83 @@ replace_str(char **dst, const char *val)
 	return 0;
 }
 
+static int
+set_field(const char *name, const char *val, long long min, long long max,
+    size_t *out)
+{
+	long long	 n;
+
+	if (set_num(name, val, min, max, &n) == -1)
+		return -1;
+	*out = (size_t)n;
+	return 0;
+}
+
+static int
+add_script(struct config *c, const char *path)
+{
+	char	**v = realloc(c->scripts, sizeof(*v) * ((size_t)c->nscripts + 1));
+
+	if (v == NULL)
+		return -1;
+	c->scripts = v;
+	if ((v[c->nscripts] = strdup(path)) == NULL)
+		return -1;
+	c->nscripts++;
+	return 0;
+}
+
+/* the script-related options */
+static int
+config_apply_scripts(struct config *c, int opt, const char *name,
+    const char *val)
+{
+	size_t	 n;
+	int	 rv;
+
+	switch (opt) {
+	case OPT_CONTROL:
+		if (strcmp(val, "off") == 0)
+			c->control = CONTROL_OFF;
+		else if (strcmp(val, "loopback") == 0)
+			c->control = CONTROL_LOOPBACK;
+		else {
+			fprintf(stderr, "bpftraced: --control %s: expected off "
+			    "or loopback\n", val);
+			return -1;
+		}
+		return 0;
+	case OPT_SCRIPT:
+		return add_script(c, val);
+	case OPT_MAX_SCRIPTS:
+		rv = set_field(name, val, 1, 4000, &n);
+		c->max_scripts = (unsigned)n;
+		return rv;
+	case OPT_MAX_SCRIPT_BYTES:
+		return set_field(name, val, 16, 16 << 20, &c->max_script_bytes);
+	case OPT_MAX_OUTPUT_RATE:
+		return set_field(name, val, 0, 1LL << 40, &c->max_output_rate);
+	case OPT_MAX_LINE:
+		return set_field(name, val, 65536, 1LL << 30, &c->max_line);
+	case OPT_MAX_INSTANCES:
+		return set_field(name, val, 1, 10000000, &c->max_instances);
+	case OPT_SCRIPT_EXPIRY:
+		rv = set_field(name, val, 0, 86400 * 365, &n);
+		c->script_expiry = (unsigned)n;
+		return rv;
+	case OPT_PRINT_INTERVAL:
+		rv = set_field(name, val, 100, 3600000, &n);
+		c->print_interval_ms = (unsigned)n;
+		return rv;
+	case OPT_STOP_TIMEOUT:
+		rv = set_field(name, val, 10, 600000, &n);
+		c->stop_timeout_ms = (unsigned)n;
+		return rv;
+	default:
+		return -1;
+	}
+}
+
 /* Apply one option; from_file tells where it came from (listen resets). */
 static int
 config_apply(struct config *c, int opt, const char *name, const char *val,
@@ -240,7 +365,7 @@ config_apply(struct config *c, int opt, const char *name, const char *val,
 		c->check_only = 1;
 		return 0;
 	default:
-		return -1;
+		return config_apply_scripts(c, opt, name, val);
 	}
 }
 

@@ -174,6 +174,36 @@ http_reply_options(struct httpreq *hr, int allowed)
 	return queue(hr, status, r);
 }
 
+/* The client's address as text; returns 1 when it is a loopback one. */
+int
+http_peer(struct httpreq *hr, char *out, size_t len)
+{
+	const union MHD_ConnectionInfo	*ci;
+	const struct sockaddr		*sa;
+
+	snprintf(out, len, "unknown");
+	ci = MHD_get_connection_info(hr->hr_conn,
+	    MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	if (ci == NULL || (sa = ci->client_addr) == NULL)
+		return 0;
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in	*in = (const void *)sa;
+
+		inet_ntop(AF_INET, &in->sin_addr, out, (socklen_t)len);
+		return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+	}
+	if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6	*in6 = (const void *)sa;
+		const uint8_t			*b = in6->sin6_addr.s6_addr;
+
+		inet_ntop(AF_INET6, &in6->sin6_addr, out, (socklen_t)len);
+		if (IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr))
+			return 1;
+		return IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr) && b[12] == 127;
+	}
+	return 0;
+}
+
 const char *
 http_header(struct httpreq *hr, const char *name)
 {

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include "buf.h"
 #include "util.h"
@@ -172,4 +173,15 @@ int
 json_str(struct buf *b, const char *s)
 {
 	return json_strn(b, s ? s : "", s ? strlen(s) : 0);
+}
+
+/* Fill p with random bytes (getrandom; falls back to random()). */
+void
+random_bytes(void *p, size_t len)
+{
+	unsigned char	*c = p;
+	ssize_t		 n = getrandom(p, len, 0);
+
+	for (size_t i = n < 0 ? 0 : (size_t)n; i < len; i++)
+		c[i] = (unsigned char)random();
 }

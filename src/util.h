@@ -22,6 +22,7 @@ void		 now_real(struct timespec *);
 int		 json_str(struct buf *, const char *);
 int		 json_strn(struct buf *, const char *, size_t);
 int		 utf8_valid(const char *, size_t);
+void		 random_bytes(void *, size_t);
 
 /* sha1.c */
 void		 sha1_hex(const void *, size_t, char out[41]);

@@ -1,0 +1,822 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * control.c - the PMDA's control surface: bpftrace.control.{register,
+ * deregister,start,stop} (stores, with the answer read back per context
+ * by fetching the same metric, as PCP's bpftrace PMDA does), who may use
+ * them (--control), and the info metrics bpftrace.info.scripts,
+ * scripts_json and tracepoints.
+ *
+ * Threads: stores run on libmicrohttpd threads and take ss_lock (script
+ * table) or ss_ans_lock (answers), never both at once. info_publish runs
+ * on the main thread with ss_lock held. The tracepoint list is built by a
+ * short-lived detached thread; ss_tp_lock guards it.
+ */
+#include <sys/socket.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "bpftraced.h"
+#include "scripts.h"
+
+#define ANSWERS_MAX		4096	/* kept per (context, metric) */
+#define ANSWER_TTL_MS		(10 * 60 * 1000)
+#define TP_REFRESH_MS		(10 * 60 * 1000)
+#define TP_MAX_BYTES		(16 * 1024 * 1024)
+#define SCRIPTS_INDOM		pmInDom_build(BT_DOMAIN, 0)
+
+enum ctl_item { CTL_REGISTER, CTL_DEREGISTER, CTL_START, CTL_STOP, CTL_N };
+static const char *const ctl_names[CTL_N] = {
+	"register", "deregister", "start", "stop"
+};
+
+enum info_slot { INFO_SCRIPTS, INFO_SCRIPTS_JSON, INFO_TRACEPOINTS, INFO_N };
+
+extern char **environ;
+
+/* --- per-context answers --- */
+
+struct answer {
+	uint32_t	 an_ctx;
+	int		 an_item;
+	int64_t		 an_time;
+	char		*an_text;
+};
+
+static void
+answer_set(struct scripts *ss, uint32_t ctx, int item, char *text)
+{
+	struct answer	*a = NULL;
+	int64_t		 now = now_mono_ms();
+	size_t		 oldest = 0;
+
+	pthread_mutex_lock(&ss->ss_ans_lock);
+	for (size_t i = 0; i < ss->ss_nanswers; i++) {
+		struct answer	*x = &ss->ss_answers[i];
+
+		if (x->an_ctx == ctx && x->an_item == item)
+			a = x;
+		if (x->an_time < ss->ss_answers[oldest].an_time)
+			oldest = i;
+	}
+	if (a == NULL && ss->ss_nanswers < ANSWERS_MAX)
+		a = &ss->ss_answers[ss->ss_nanswers++];
+	else if (a == NULL)
+		a = &ss->ss_answers[oldest];	/* full: recycle the oldest */
+	free(a->an_text);
+	a->an_ctx = ctx;
+	a->an_item = item;
+	a->an_time = now;
+	a->an_text = text;
+	pthread_mutex_unlock(&ss->ss_ans_lock);
+}
+
+/* The answer is consumed by reading it, as the PMDA does: next is "{}". */
+static int
+on_control_ctxval(struct metric *m, uint32_t ctx, struct buf *out)
+{
+	struct scripts	*ss = m->m_arg;
+	int		 item = (int)pmID_item(m->m_pmid);
+	int64_t		 now = now_mono_ms();
+	size_t		 i;
+
+	pthread_mutex_lock(&ss->ss_ans_lock);
+	for (i = 0; i < ss->ss_nanswers; i++) {
+		struct answer	*a = &ss->ss_answers[i];
+
+		if (now - a->an_time > ANSWER_TTL_MS) {
+			free(a->an_text);
+			*a = ss->ss_answers[--ss->ss_nanswers];
+			i--;
+			continue;
+		}
+		if (a->an_ctx == ctx && a->an_item == item) {
+			buf_puts(out, a->an_text);
+			free(a->an_text);
+			*a = ss->ss_answers[--ss->ss_nanswers];
+			break;
+		}
+	}
+	pthread_mutex_unlock(&ss->ss_ans_lock);
+	if (out->b_len == 0)
+		buf_puts(out, "{}");
+	return 0;
+}
+
+/* --- the script object, in the PMDA's JSON (Python json.dumps style) --- */
+
+static void
+put_time(struct buf *b, const struct timespec *ts)
+{
+	struct tm	 tm;
+	char		 t[64];
+
+	localtime_r(&ts->tv_sec, &tm);
+	strftime(t, sizeof(t), "%Y-%m-%dT%H:%M:%S", &tm);
+	buf_printf(b, "\"%s.%06ld\"", t, ts->tv_nsec / 1000);
+}
+
+static void
+put_nullable_str(struct buf *b, const char *s)
+{
+	if (s)
+		json_str(b, s);
+	else
+		buf_puts(b, "null");
+}
+
+static void
+put_metadata(struct buf *b, const struct bts_meta *m)
+{
+	buf_puts(b, "{\"name\": ");
+	put_nullable_str(b, m->m_name);
+	buf_puts(b, ", \"include\": ");
+	if (m->m_ninclude == 0)
+		buf_puts(b, "null");
+	else {
+		buf_putc(b, '[');
+		for (size_t i = 0; i < m->m_ninclude; i++) {
+			buf_puts(b, i ? ", \"@" : "\"@");
+			json_str(b, m->m_include[i]);
+			b->b_len -= 1;	/* reopen the string after '@' */
+			buf_putc(b, '"');
+		}
+		buf_putc(b, ']');
+	}
+	if (m->m_table_retain_lines >= 0)
+		buf_printf(b, ", \"table_retain_lines\": %ld",
+		    m->m_table_retain_lines);
+	else
+		buf_puts(b, ", \"table_retain_lines\": null");
+	buf_printf(b, ", \"custom_output_block\": %s}",
+	    m->m_custom_output_block ? "true" : "false");
+}
+
+static int
+var_datatype(const struct bts_var *v)
+{
+	return v->v_vtype == BTS_V_STRING ? PM_TYPE_STRING :
+	    v->v_vtype == BTS_V_UINT ? PM_TYPE_U64 : PM_TYPE_64;
+}
+
+static const char *
+var_mtype(enum bts_mtype mt)
+{
+	static const char *const n[] = {
+		NULL, "histogram", "stacks", "output"
+	};
+
+	return n[mt];
+}
+
+static void
+put_variables(struct buf *b, const struct bts_info *info)
+{
+	buf_putc(b, '{');
+	for (size_t i = 0; i < info->i_nvars; i++) {
+		const struct bts_var	*v = &info->i_vars[i];
+
+		buf_printf(b, "%s\"@%s\": {\"single\": %s, \"semantics\": %d, "
+		    "\"datatype\": %d, \"metrictype\": ", i ? ", " : "",
+		    strcmp(v->v_name, "root") == 0 ? "" : v->v_name,
+		    v->v_nkeys || v->v_kind == BTS_HIST ||
+		    v->v_kind == BTS_LHIST || v->v_kind == BTS_STATS ?
+		    "false" : "true",
+		    v->v_counter ? PM_SEM_COUNTER : PM_SEM_INSTANT,
+		    var_datatype(v));
+		put_nullable_str(b, var_mtype(v->v_mtype));
+		buf_putc(b, '}');
+	}
+	buf_putc(b, '}');
+}
+
+/* One script as the PMDA writes it. Lock held. */
+static void
+put_script(struct buf *b, const struct script *sc)
+{
+	struct timespec	 last = sc->sc_created;
+	int64_t		 lf = sc->sc_src ?
+			    atomic_load(&sc->sc_src->src_last_fetch) : 0;
+
+	if (lf > sc->sc_registered_ms)
+		last.tv_sec += (lf - sc->sc_registered_ms) / 1000;
+	buf_puts(b, "{\"script_id\": ");
+	json_str(b, sc->sc_id);
+	buf_puts(b, ", \"username\": ");
+	put_nullable_str(b, sc->sc_user);
+	buf_printf(b, ", \"persistent\": %s, \"created_at\": ",
+	    sc->sc_named ? "true" : "false");
+	put_time(b, &sc->sc_created);
+	buf_puts(b, ", \"last_accessed_at\": ");
+	put_time(b, &last);
+	buf_puts(b, ", \"code\": ");
+	json_strn(b, sc->sc_code, sc->sc_codelen);
+	buf_puts(b, ", \"metadata\": ");
+	put_metadata(b, &sc->sc_info.i_meta);
+	buf_puts(b, ", \"variables\": ");
+	put_variables(b, &sc->sc_info);
+	buf_printf(b, ", \"state\": {\"status\": \"%s\", \"pid\": %d, "
+	    "\"exit_code\": %d, \"error\": ",
+	    script_status_str(sc->sc_status), sc->sc_pid > 0 ?
+	    (int)sc->sc_pid : -1, sc->sc_exit_code);
+	json_str(b, buf_cstr((struct buf *)&sc->sc_error));
+	buf_printf(b, ", \"probes\": %d, \"data_bytes\": %llu}}",
+	    sc->sc_probes > 0 ? sc->sc_probes : 0,
+	    (unsigned long long)sc->sc_data_bytes);
+}
+
+/* the answer for a script refused before it existed */
+static char *
+refused_script(const char *code, size_t len, const char *reason)
+{
+	struct buf	 b;
+	struct timespec	 now;
+	char		 id[40];
+	unsigned char	 r[16];
+
+	now_real(&now);
+	random_bytes(r, sizeof(r));
+	id[0] = 's';
+	for (int i = 0; i < 16; i++)
+		snprintf(id + 1 + 2 * i, 3, "%02x", r[i]);
+	buf_init(&b, 0);
+	buf_puts(&b, "{\"script_id\": ");
+	json_str(&b, id);
+	buf_puts(&b, ", \"username\": null, \"persistent\": false, "
+	    "\"created_at\": ");
+	put_time(&b, &now);
+	buf_puts(&b, ", \"last_accessed_at\": ");
+	put_time(&b, &now);
+	buf_puts(&b, ", \"code\": ");
+	json_strn(&b, code, len);
+	buf_puts(&b, ", \"metadata\": {\"name\": null, \"include\": null, "
+	    "\"table_retain_lines\": null, \"custom_output_block\": false}, "
+	    "\"variables\": {}, \"state\": {\"status\": \"error\", "
+	    "\"pid\": -1, \"exit_code\": 0, \"error\": ");
+	json_str(&b, reason);
+	buf_puts(&b, ", \"probes\": 0, \"data_bytes\": 0}}");
+	return buf_take(&b, NULL);
+}
+
+/* --- registration --- */
+
+static struct script *
+script_new(struct scripts *ss, const char *code, size_t len,
+    struct bts_info *info, const struct store_req *sr)
+{
+	struct ingest_limits	 lim = {
+		.il_max_instances = ss->ss_ds->cfg.max_instances,
+		.il_output_bytes = ING_DEF_OUTPUT_BYTES,
+		.il_output_lines = ING_DEF_OUTPUT_LINES,
+	};
+	struct script		*sc;
+	unsigned char		 r[16];
+
+	if ((sc = calloc(1, sizeof(*sc))) == NULL)
+		return NULL;
+	sc->sc_ss = ss;
+	sc->sc_info = *info;
+	memset(info, 0, sizeof(*info));
+	sc->sc_child.ch_pid = -1;
+	sc->sc_child.ch_out = sc->sc_child.ch_err = -1;
+	sc->sc_pid = -1;
+	buf_init(&sc->sc_error, BT_ERROR_TEXT_MAX);
+	buf_init(&sc->sc_warnings, BT_ERROR_TEXT_MAX);
+	buf_init(&sc->sc_lout, ss->ss_ds->cfg.max_line);
+	buf_init(&sc->sc_lerr, 64 * 1024);
+	random_bytes(r, sizeof(r));
+	if ((sc->sc_id = malloc(34)) == NULL)
+		goto fail;
+	sc->sc_id[0] = 's';
+	for (int i = 0; i < 16; i++)
+		snprintf(sc->sc_id + 1 + 2 * i, 3, "%02x", r[i]);
+	sc->sc_named = sc->sc_info.i_meta.m_name != NULL;
+	sc->sc_name = strdup(sc->sc_named ? sc->sc_info.i_meta.m_name :
+	    sc->sc_id);
+	sc->sc_code = strndup(code, len);
+	sc->sc_codelen = len;
+	sc->sc_user = sr->sr_user ? strdup(sr->sr_user) : NULL;
+	snprintf(sc->sc_peer, sizeof(sc->sc_peer), "%s",
+	    sr->sr_peer ? sr->sr_peer : "");
+	now_real(&sc->sc_created);
+	sc->sc_registered_ms = now_mono_ms();
+	sc->sc_interval_ms = sc->sc_info.i_meta.m_interval_ms > 0 ?
+	    sc->sc_info.i_meta.m_interval_ms :
+	    (long)ss->ss_ds->cfg.print_interval_ms;
+	sc->sc_run = bts_rewrite(code, len, &sc->sc_info, sc->sc_interval_ms,
+	    &sc->sc_runlen);
+	sc->sc_ing = ingest_new(&sc->sc_info, &lim);
+	if (sc->sc_name == NULL || sc->sc_code == NULL || sc->sc_run == NULL ||
+	    sc->sc_ing == NULL)
+		goto fail;
+	return sc;
+fail:
+	script_free(sc);
+	return NULL;
+}
+
+/*
+ * Register a script; answer gets the script JSON (also on refusal, like
+ * the PMDA, so clients can read the reason back). -1 with err on refusal.
+ */
+static int
+do_register(struct scripts *ss, const struct store_req *sr, char **answer,
+    char *err, size_t errlen)
+{
+	const struct config	*cfg = &ss->ss_ds->cfg;
+	struct bts_info		 info;
+	struct script		*sc = NULL;
+	struct buf		 b;
+
+	memset(&info, 0, sizeof(info));
+	if (sr->sr_vlen > cfg->max_script_bytes) {
+		seterr(err, errlen, "script is %zu bytes, the limit is %zu "
+		    "(see --max-script-bytes)", sr->sr_vlen,
+		    cfg->max_script_bytes);
+		goto refused;
+	}
+	if (bts_analyze(sr->sr_value, sr->sr_vlen, &info, err, errlen) == -1)
+		goto refused;
+	pthread_mutex_lock(&ss->ss_lock);
+	if (ss->ss_n >= (int)cfg->max_scripts) {
+		seterr(err, errlen, "too many scripts: the limit is %u (see "
+		    "--max-scripts)", cfg->max_scripts);
+		goto refused_locked;
+	}
+	if (info.i_meta.m_name && scripts_find(ss, info.i_meta.m_name)) {
+		seterr(err, errlen, "Script name %s is already in use by "
+		    "another script.", info.i_meta.m_name);
+		goto refused_locked;
+	}
+	if ((sc = script_new(ss, sr->sr_value, sr->sr_vlen, &info, sr)) ==
+	    NULL || script_alloc_cluster(ss, &sc->sc_cluster) == -1 ||
+	    (sc->sc_src = source_new(sc->sc_name, NULL, NULL)) == NULL) {
+		seterr(err, errlen, "out of memory or PMID clusters");
+		goto refused_locked;
+	}
+	err[0] = '\0';
+	if (script_add_metrics(ss, sc, err, errlen) == -1)
+		goto refused_locked;
+	sc->sc_status = SCRIPT_STARTING;
+	sc->sc_want_run = 1;
+	script_publish(sc);
+	TAILQ_INSERT_TAIL(&ss->ss_list, sc, sc_entry);
+	atomic_store(&ss->ss_ds->nscripts, ++ss->ss_n);
+	ss->ss_info_dirty = 1;
+	buf_init(&b, 0);
+	put_script(&b, sc);
+	*answer = buf_take(&b, NULL);
+	log_info("script %s: registered from %s (cluster %u)", sc->sc_name,
+	    sc->sc_peer[0] ? sc->sc_peer : "local", sc->sc_cluster);
+	pthread_mutex_unlock(&ss->ss_lock);
+	scripts_wake(ss);
+	return 0;
+refused_locked:
+	pthread_mutex_unlock(&ss->ss_lock);
+	script_free(sc);
+refused:
+	bts_info_free(&info);
+	*answer = refused_script(sr->sr_value, sr->sr_vlen, err);
+	return -1;
+}
+
+/* Remove the script's metrics now; the main loop stops and frees it. */
+void
+script_deregister_locked(struct scripts *ss, struct script *sc)
+{
+	if (sc->sc_gone)
+		return;
+	sc->sc_gone = 1;
+	sc->sc_want_run = 0;
+	reg_remove_source(ss->ss_ds->reg, sc->sc_src);
+	ss->ss_info_dirty = 1;
+}
+
+static int
+do_deregister(struct scripts *ss, const char *list, char *err, size_t errlen)
+{
+	char		*copy, *tok, *save = NULL;
+	int		 missing = 0;
+	struct script	*sc;
+
+	if ((copy = strdup(list)) == NULL)
+		return -1;
+	pthread_mutex_lock(&ss->ss_lock);
+	for (tok = strtok_r(copy, ",", &save); tok;
+	    tok = strtok_r(NULL, ",", &save)) {
+		while (*tok == ' ')
+			tok++;
+		if ((sc = scripts_find(ss, tok)) == NULL) {
+			missing++;
+			continue;
+		}
+		log_info("script %s: deregister requested", sc->sc_name);
+		script_deregister_locked(ss, sc);
+	}
+	pthread_mutex_unlock(&ss->ss_lock);
+	free(copy);
+	scripts_wake(ss);
+	if (missing) {
+		seterr(err, errlen, "one or more scripts were not found");
+		return -1;
+	}
+	return 0;
+}
+
+static int
+do_start_stop(struct scripts *ss, const char *key, int start, char *err,
+    size_t errlen)
+{
+	struct script	*sc;
+
+	pthread_mutex_lock(&ss->ss_lock);
+	if ((sc = scripts_find(ss, key)) == NULL) {
+		pthread_mutex_unlock(&ss->ss_lock);
+		seterr(err, errlen, "script not found");
+		return -1;
+	}
+	sc->sc_want_run = start;
+	sc->sc_restart_at = 0;
+	sc->sc_backoff_ms = 0;
+	if (start && sc->sc_child.ch_pid <= 0)
+		sc->sc_status = SCRIPT_STARTING;
+	else if (!start && sc->sc_child.ch_pid > 0)
+		sc->sc_status = SCRIPT_STOPPING;
+	sc->sc_dirty = 1;
+	log_info("script %s: %s requested", sc->sc_name,
+	    start ? "start" : "stop");
+	pthread_mutex_unlock(&ss->ss_lock);
+	scripts_wake(ss);
+	return 0;
+}
+
+/* --- the store callback and who may use it --- */
+
+static int
+control_allowed(struct scripts *ss, const struct store_req *sr, char *err,
+    size_t errlen)
+{
+	switch (ss->ss_ds->cfg.control) {
+	case CONTROL_LOOPBACK:
+		if (sr->sr_loopback)
+			return 0;
+		seterr(err, errlen, "No permission to perform requested "
+		    "operation (control is limited to loopback clients)");
+		return -1;
+	default:
+		seterr(err, errlen, "No permission to perform requested "
+		    "operation (script control is off; see --control)");
+		return -1;
+	}
+}
+
+static int
+on_control_store(struct metric *m, const struct store_req *sr, char *err,
+    size_t errlen)
+{
+	struct scripts	*ss = m->m_arg;
+	int		 item = (int)pmID_item(m->m_pmid), rv;
+	char		*answer = NULL, *val, detail[512] = "";
+
+	if (control_allowed(ss, sr, err, errlen) == -1)
+		return -1;
+	if (item == CTL_REGISTER) {
+		rv = do_register(ss, sr, &answer, detail, sizeof(detail));
+	} else {
+		if ((val = strndup(sr->sr_value, sr->sr_vlen)) == NULL)
+			return -1;
+		rv = item == CTL_DEREGISTER ?
+		    do_deregister(ss, val, detail, sizeof(detail)) :
+		    do_start_stop(ss, val, item == CTL_START, detail,
+		    sizeof(detail));
+		free(val);
+		if (rv == 0)
+			answer = strdup("{\"success\": \"true\"}");
+		else {
+			struct buf	 b;
+
+			buf_init(&b, 0);
+			buf_puts(&b, "{\"error\": ");
+			json_str(&b, detail);
+			buf_putc(&b, '}');
+			answer = buf_take(&b, NULL);
+		}
+	}
+	if (answer)
+		answer_set(ss, sr->sr_ctx, item, answer);
+	if (rv == -1)
+		seterr(err, errlen, "Bad input to pmstore: %s", detail);
+	return rv;
+}
+
+/*
+ * --script FILE at start: registered like a loopback store; a script
+ * without "// name:" is named after its file ("foo.bt" -> foo).
+ */
+int
+scripts_autostart(struct scripts *ss, const char *path)
+{
+	struct store_req	 sr = { .sr_loopback = 1, .sr_peer = "--script" };
+	struct buf		 code;
+	char			*answer = NULL, err[512], stem[BTS_NAME_MAX + 1];
+	const char		*base = strrchr(path, '/');
+	FILE			*f;
+	size_t			 n;
+	char			 chunk[8192];
+	int			 rv = -1;
+
+	buf_init(&code, ss->ss_ds->cfg.max_script_bytes + 64);
+	if ((f = fopen(path, "r")) == NULL) {
+		log_warn("--script %s", path);
+		return -1;
+	}
+	base = base ? base + 1 : path;
+	snprintf(stem, sizeof(stem), "%.*s", (int)strcspn(base, "."), base);
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+		buf_append(&code, chunk, n);
+	fclose(f);
+	if (!strstr(buf_cstr(&code), "// name:") && bts_name_valid(stem)) {
+		struct buf	 named;
+
+		buf_init(&named, 0);
+		buf_printf(&named, "// name: %s\n", stem);
+		buf_append(&named, code.b_data, code.b_len);
+		buf_free(&code);
+		code = named;
+	}
+	sr.sr_value = buf_cstr(&code);
+	sr.sr_vlen = code.b_len;
+	if (code.b_failed)
+		log_warnx("--script %s: larger than --max-script-bytes", path);
+	else if ((rv = do_register(ss, &sr, &answer, err, sizeof(err))) == -1)
+		log_warnx("--script %s: %s", path, err);
+	free(answer);
+	buf_free(&code);
+	return rv;
+}
+
+/* --- info metrics --- */
+
+static int
+put_scripts_json(struct scripts *ss, struct buf *b)
+{
+	struct script	*sc;
+	int		 n = 0;
+
+	buf_putc(b, '[');
+	TAILQ_FOREACH(sc, &ss->ss_list, sc_entry) {
+		if (sc->sc_gone)
+			continue;
+		if (n++)
+			buf_puts(b, ", ");
+		put_script(b, sc);
+	}
+	buf_putc(b, ']');
+	return b->b_failed ? -1 : 0;
+}
+
+/* Rebuild the info snapshot when scripts changed. Main, lock held. */
+void
+info_publish(struct scripts *ss)
+{
+	struct script	*sc;
+	struct snap	*s;
+	struct buf	 b;
+	uint32_t	*ids;
+	const char	**names;
+	union value	*vals;
+	int		 n = 0, rv = 0;
+
+	if (!atomic_exchange(&ss->ss_info_dirty, 0))
+		return;
+	ids = calloc((size_t)ss->ss_n + 1, sizeof(*ids));
+	names = calloc((size_t)ss->ss_n + 1, sizeof(*names));
+	vals = calloc((size_t)ss->ss_n + 1, sizeof(*vals));
+	if (ids == NULL || names == NULL || vals == NULL ||
+	    (s = snap_new(INFO_N, 1)) == NULL)
+		goto done;
+	TAILQ_FOREACH(sc, &ss->ss_list, sc_entry) {
+		if (sc->sc_gone)
+			continue;
+		ids[n] = sc->sc_cluster;
+		names[n] = sc->sc_name;
+		vals[n].s = snap_strdup(s, sc->sc_code);
+		n++;
+	}
+	rv |= snap_set_values(s, INFO_SCRIPTS, n, ids, vals);
+	rv |= snap_set_indom(s, 0, n, ids, names);
+	buf_init(&b, 0);
+	rv |= put_scripts_json(ss, &b);
+	rv |= snap_set_str1(s, INFO_SCRIPTS_JSON, buf_cstr(&b));
+	buf_free(&b);
+	pthread_mutex_lock(&ss->ss_tp_lock);
+	rv |= snap_set_str1(s, INFO_TRACEPOINTS,
+	    ss->ss_tracepoints ? ss->ss_tracepoints : "");
+	pthread_mutex_unlock(&ss->ss_tp_lock);
+	if (rv)
+		snap_release(s);
+	else
+		source_publish(ss->ss_info_src, s);
+done:
+	free(ids);
+	free(names);
+	free(vals);
+}
+
+/* --- tracepoints: "bpftrace -l tracepoint:*" in a background thread --- */
+
+static char *
+run_list(const char *bpftrace)
+{
+	posix_spawn_file_actions_t	 fa;
+	char				*argv[] = { (char *)bpftrace, "-l",
+					    "tracepoint:*", NULL };
+	struct buf			 out;
+	char				 chunk[65536];
+	int				 p[2], st;
+	pid_t				 pid;
+	ssize_t				 n;
+
+	if (pipe2(p, O_CLOEXEC) == -1)
+		return NULL;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, p[1], 1);
+	posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+	if (posix_spawnp(&pid, bpftrace, &fa, NULL, argv, environ) != 0)
+		pid = -1;
+	posix_spawn_file_actions_destroy(&fa);
+	close(p[1]);
+	buf_init(&out, TP_MAX_BYTES);
+	while (pid > 0 && (n = read(p[0], chunk, sizeof(chunk))) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 || buf_append(&out, chunk, (size_t)n) == -1)
+			break;
+	}
+	close(p[0]);
+	if (pid > 0)
+		waitpid(pid, &st, 0);
+	/* one per line -> comma separated, as the PMDA serves it */
+	for (size_t i = 0; i < out.b_len; i++)
+		if (out.b_data[i] == '\n')
+			out.b_data[i] = i + 1 == out.b_len ? '\0' : ',';
+	if (out.b_len && out.b_data[out.b_len - 1] == '\0')
+		out.b_len--;
+	return out.b_failed ? (buf_free(&out), NULL) : buf_take(&out, NULL);
+}
+
+static void *
+tp_thread(void *arg)
+{
+	struct scripts	*ss = arg;
+	char		*list = run_list(ss->ss_ds->cfg.bpftrace_path);
+
+	pthread_mutex_lock(&ss->ss_tp_lock);
+	if (list) {
+		free(ss->ss_tracepoints);
+		ss->ss_tracepoints = list;
+	}
+	ss->ss_tp_busy = 0;
+	pthread_mutex_unlock(&ss->ss_tp_lock);
+	atomic_store(&ss->ss_info_dirty, 1);
+	scripts_wake(ss);
+	return NULL;
+}
+
+/* Refresh the tracepoint list when it is old. Main thread. */
+void
+control_tick(struct scripts *ss)
+{
+	pthread_t	 t;
+	int		 go;
+
+	if (ss->ss_ds->bpftrace_version[0] == '\0')
+		return;
+	pthread_mutex_lock(&ss->ss_tp_lock);
+	go = !ss->ss_tp_busy && (ss->ss_tp_time == 0 ||
+	    now_mono_ms() - ss->ss_tp_time > TP_REFRESH_MS);
+	if (go) {
+		ss->ss_tp_busy = 1;
+		ss->ss_tp_time = now_mono_ms();
+	}
+	pthread_mutex_unlock(&ss->ss_tp_lock);
+	if (go && pthread_create(&t, NULL, tp_thread, ss) == 0)
+		pthread_detach(t);
+	else if (go)
+		ss->ss_tp_busy = 0;
+}
+
+/* --- registration of the control and info metrics --- */
+
+int
+bt_version_at_least(const char *v, int major, int minor)
+{
+	int	 ma = 0, mi = 0;
+
+	if (v == NULL || sscanf(v[0] == 'v' ? v + 1 : v, "%d.%d", &ma,
+	    &mi) != 2)
+		return 1;	/* unknown format: assume new, as the PMDA */
+	return ma > major || (ma == major && mi >= minor);
+}
+
+static int
+add_control_metrics(struct scripts *ss)
+{
+	struct metric	*ms[CTL_N + INFO_N] = { 0 };
+	struct indom	*in = NULL;
+	struct source	*ctl;
+	char		 name[128], err[256];
+	int		 ret = -1, nm = 0;
+
+	if ((ctl = source_new("control", NULL, NULL)) == NULL)
+		return -1;
+	for (int i = 0; i < CTL_N; i++) {
+		snprintf(name, sizeof(name), "bpftrace.control.%s",
+		    ctl_names[i]);
+		if ((ms[nm] = metric_new(name, pmID_build(BT_DOMAIN, 0,
+		    (unsigned)i), PM_INDOM_NULL, PM_TYPE_STRING,
+		    PM_SEM_INSTANT, BT_UNITS(0, 0, 0, 0, 0, 0),
+		    i == CTL_REGISTER ? "register a bpftrace script" :
+		    i == CTL_DEREGISTER ? "deregister bpftrace scripts" :
+		    i == CTL_START ? "start a stopped bpftrace script" :
+		    "stop a running bpftrace script",
+		    "Store to act; fetch in the same context to read the "
+		    "answer (JSON text).", "\"metrictype\":\"control\"",
+		    ctl, i)) == NULL)
+			goto done;
+		ms[nm]->m_store = on_control_store;
+		ms[nm]->m_ctxval = on_control_ctxval;
+		ms[nm++]->m_arg = ss;
+	}
+	ms[nm++] = metric_new("bpftrace.info.scripts", pmID_build(BT_DOMAIN,
+	    1, 0), SCRIPTS_INDOM, PM_TYPE_STRING, PM_SEM_INSTANT,
+	    BT_UNITS(0, 0, 0, 0, 0, 0), "registered bpftrace scripts",
+	    "The code of every registered script; instance names are the "
+	    "script names.", "\"metrictype\":\"control\"", ss->ss_info_src,
+	    INFO_SCRIPTS);
+	ms[nm++] = metric_new("bpftrace.info.scripts_json", pmID_build(
+	    BT_DOMAIN, 1, 1), PM_INDOM_NULL, PM_TYPE_STRING, PM_SEM_INSTANT,
+	    BT_UNITS(0, 0, 0, 0, 0, 0), "registered bpftrace scripts as JSON",
+	    NULL, "\"metrictype\":\"control\"", ss->ss_info_src,
+	    INFO_SCRIPTS_JSON);
+	ms[nm++] = metric_new("bpftrace.info.tracepoints", pmID_build(
+	    BT_DOMAIN, 1, 2), PM_INDOM_NULL, PM_TYPE_STRING, PM_SEM_INSTANT,
+	    BT_UNITS(0, 0, 0, 0, 0, 0), "available tracepoints",
+	    "Comma-separated output of bpftrace -l 'tracepoint:*', refreshed "
+	    "every 10 minutes.", "\"metrictype\":\"control\"",
+	    ss->ss_info_src, INFO_TRACEPOINTS);
+	in = indom_new(SCRIPTS_INDOM, "registered bpftrace scripts", NULL,
+	    ss->ss_info_src, 0);
+	for (int i = 0; i < nm; i++)
+		if (ms[i] == NULL)
+			goto done;
+	if (in == NULL || reg_add(ss->ss_ds->reg, ms, (size_t)nm, &in, 1, err,
+	    sizeof(err)) == -1) {
+		log_warnx("%s: %s", __func__, err);
+		goto done;
+	}
+	ret = 0;
+done:
+	for (int i = 0; i < nm; i++)
+		metric_unref(ms[i]);
+	indom_unref(in);
+	source_unref(ctl);
+	return ret;
+}
+
+int
+control_init(struct scripts *ss)
+{
+	pthread_mutex_init(&ss->ss_ans_lock, NULL);
+	pthread_mutex_init(&ss->ss_tp_lock, NULL);
+	if ((ss->ss_answers = calloc(ANSWERS_MAX,
+	    sizeof(*ss->ss_answers))) == NULL ||
+	    (ss->ss_info_src = source_new("info", NULL, NULL)) == NULL)
+		return -1;
+	ss->ss_info_dirty = 1;
+	pthread_mutex_lock(&ss->ss_lock);
+	info_publish(ss);
+	pthread_mutex_unlock(&ss->ss_lock);
+	return add_control_metrics(ss);
+}
+
+void
+control_fini(struct scripts *ss)
+{
+	for (size_t i = 0; i < ss->ss_nanswers; i++)
+		free(ss->ss_answers[i].an_text);
+	free(ss->ss_answers);
+	source_unref(ss->ss_info_src);
+	pthread_mutex_lock(&ss->ss_tp_lock);
+	free(ss->ss_tracepoints);
+	ss->ss_tracepoints = NULL;
+	pthread_mutex_unlock(&ss->ss_tp_lock);
+}

@@ -1,0 +1,878 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * scripts.c - registered bpftrace scripts: their lifecycle (starting,
+ * started, stopping, stopped, error; restart policy with backoff; idle
+ * expiry; output-rate limit) and their metrics
+ * bpftrace.scripts.<name>.{status,pid,...,data.<var>} published as
+ * immutable registry snapshots.
+ *
+ * Threads and locks: control stores arrive on libmicrohttpd threads and
+ * take ss_lock to change what a script should do (sc_want_run, sc_gone)
+ * and to add scripts; they wake the main loop through an eventfd. The
+ * main thread does everything with processes and pipes and owns each
+ * script's ingest state (sc_ing, line buffers); it holds ss_lock while it
+ * handles an event, so every sc_ field except those marked "main" is
+ * read and written under ss_lock. Fetches never take ss_lock: they read
+ * the published snapshots.
+ */
+#include <sys/queue.h>
+#include <sys/eventfd.h>
+#include <sys/epoll.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bpftraced.h"
+#include "btscript.h"
+#include "evloop.h"
+#include "ingest.h"
+#include "scripts.h"
+
+#define SCRIPT_FIRST_CLUSTER	100
+#define SCRIPT_LAST_CLUSTER	4095
+#define READ_BUDGET		(1024 * 1024)	/* bytes per wakeup */
+#define RLIMIT_LINE		"couldn't set RLIMIT_MEMLOCK"
+
+static const char *const status_names[] = {
+	"stopped", "starting", "started", "stopping", "error"
+};
+
+const char *
+script_status_str(enum script_status st)
+{
+	return status_names[st];
+}
+
+/* --- lookup --- */
+
+/* by name or id; deregistered scripts are invisible. Lock held. */
+struct script *
+scripts_find(struct scripts *ss, const char *key)
+{
+	struct script	*sc;
+
+	TAILQ_FOREACH(sc, &ss->ss_list, sc_entry)
+		if (!sc->sc_gone && (strcmp(sc->sc_name, key) == 0 ||
+		    strcmp(sc->sc_id, key) == 0))
+			return sc;
+	return NULL;
+}
+
+static int
+cluster_in_use(struct scripts *ss, unsigned c)
+{
+	struct script	*sc;
+
+	TAILQ_FOREACH(sc, &ss->ss_list, sc_entry)
+		if (sc->sc_cluster == c)
+			return 1;
+	return 0;
+}
+
+/* Clusters go up and are not reused while others are free. Lock held. */
+int
+script_alloc_cluster(struct scripts *ss, unsigned *out)
+{
+	unsigned	 span = SCRIPT_LAST_CLUSTER - SCRIPT_FIRST_CLUSTER + 1;
+
+	for (unsigned i = 0; i < span; i++) {
+		unsigned	 c = SCRIPT_FIRST_CLUSTER +
+				    (ss->ss_next_cluster - SCRIPT_FIRST_CLUSTER +
+				    i) % span;
+
+		if (!cluster_in_use(ss, c)) {
+			*out = c;
+			ss->ss_next_cluster = c + 1 > SCRIPT_LAST_CLUSTER ?
+			    SCRIPT_FIRST_CLUSTER : c + 1;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+/* --- metrics --- */
+
+struct item_def {
+	const char	*suffix;
+	int		 type, sem;
+	pmUnits		 units;
+	const char	*oneline;
+};
+
+static const struct item_def items[SCRIPT_NITEMS] = {
+	[SI_STATUS] = { "status", PM_TYPE_STRING, PM_SEM_INSTANT,
+	    BT_UNITS(0, 0, 0, 0, 0, 0), "status of bpftrace script" },
+	[SI_PID] = { "pid", PM_TYPE_U32, PM_SEM_INSTANT,
+	    BT_UNITS(0, 0, 0, 0, 0, 0), "pid of bpftrace process" },
+	[SI_EXIT_CODE] = { "exit_code", PM_TYPE_32, PM_SEM_INSTANT,
+	    BT_UNITS(0, 0, 0, 0, 0, 0), "exit code of bpftrace process" },
+	[SI_ERROR] = { "error", PM_TYPE_STRING, PM_SEM_INSTANT,
+	    BT_UNITS(0, 0, 0, 0, 0, 0), "errors of the bpftrace script" },
+	[SI_PROBES] = { "probes", PM_TYPE_U32, PM_SEM_INSTANT,
+	    BT_UNITS(0, 0, 0, 0, 0, 0), "number of attached probes" },
+	[SI_CODE] = { "code", PM_TYPE_STRING, PM_SEM_INSTANT,
+	    BT_UNITS(0, 0, 0, 0, 0, 0), "bpftrace script" },
+	[SI_DATA_BYTES] = { "data_bytes", PM_TYPE_U32, PM_SEM_COUNTER,
+	    BT_UNITS(1, 0, 0, PM_SPACE_BYTE, 0, 0),
+	    "received bytes from bpftrace" },
+	[SI_WARNINGS] = { "warnings", PM_TYPE_STRING, PM_SEM_INSTANT,
+	    BT_UNITS(0, 0, 0, 0, 0, 0),
+	    "warnings bpftrace printed (kept apart from errors)" },
+	[SI_LOST_EVENTS] = { "lost_events", PM_TYPE_U64, PM_SEM_COUNTER,
+	    BT_UNITS(0, 0, 1, 0, 0, PM_COUNT_ONE),
+	    "events bpftrace reported lost" },
+	[SI_RESTARTS] = { "restarts", PM_TYPE_U32, PM_SEM_COUNTER,
+	    BT_UNITS(0, 0, 1, 0, 0, PM_COUNT_ONE),
+	    "automatic restarts after the script ended" },
+};
+
+static int
+var_pmtype(const struct ing_var *v)
+{
+	switch (v->iv_vtype) {
+	case BTS_V_UINT:
+		return PM_TYPE_U64;
+	case BTS_V_STRING:
+		return PM_TYPE_STRING;
+	default:
+		return PM_TYPE_64;
+	}
+}
+
+static const char *
+mtype_label(enum bts_mtype mt)
+{
+	switch (mt) {
+	case BTS_MT_HISTOGRAM:
+		return "\"metrictype\":\"histogram\"";
+	case BTS_MT_STACKS:
+		return "\"metrictype\":\"stacks\"";
+	case BTS_MT_OUTPUT:
+		return "\"metrictype\":\"output\"";
+	default:
+		return NULL;
+	}
+}
+
+pmInDom
+script_var_indom(const struct script *sc, size_t k)
+{
+	return pmInDom_build(BT_DOMAIN, sc->sc_cluster * 1000 +
+	    SCRIPT_NITEMS + (unsigned)k);
+}
+
+static struct metric *
+data_metric(struct script *sc, size_t k)
+{
+	const struct bts_var	*bv = &sc->sc_info.i_vars[k];
+	struct ing_var		*iv = ingest_var(sc->sc_ing, k);
+	char			 name[512], help[256];
+
+	snprintf(name, sizeof(name), "bpftrace.scripts.%s.data.%s",
+	    sc->sc_name, bv->v_name);
+	snprintf(help, sizeof(help), "@%s variable of bpftrace script",
+	    bv->v_name);
+	return metric_new(name, pmID_build(BT_DOMAIN, sc->sc_cluster,
+	    SCRIPT_NITEMS + (unsigned)k), bv->v_nkeys || !iv->iv_scalar ?
+	    script_var_indom(sc, k) : PM_INDOM_NULL, var_pmtype(iv),
+	    bv->v_counter ? PM_SEM_COUNTER : PM_SEM_INSTANT,
+	    BT_UNITS(0, 0, 0, 0, 0, 0), help, NULL, mtype_label(bv->v_mtype),
+	    sc->sc_src, SCRIPT_NITEMS + (int)k);
+}
+
+static void
+unref_all(struct metric **ms, size_t nm, struct indom **ins, size_t ni)
+{
+	for (size_t i = 0; i < nm; i++)
+		metric_unref(ms[i]);
+	for (size_t i = 0; i < ni; i++)
+		indom_unref(ins[i]);
+}
+
+/* Add this script's metrics and indoms to the registry. */
+int
+script_add_metrics(struct scripts *ss, struct script *sc, char *err,
+    size_t errlen)
+{
+	size_t		 nv = sc->sc_info.i_nvars, nm = 0, ni = 0;
+	struct metric	*ms[SCRIPT_NITEMS + BTS_MAX_VARS + 1];
+	struct indom	*ins[BTS_MAX_VARS + 1];
+	char		 name[512];
+	int		 ret = -1;
+
+	for (int i = 0; i < SCRIPT_NITEMS; i++) {
+		const struct item_def	*d = &items[i];
+
+		snprintf(name, sizeof(name), "bpftrace.scripts.%s.%s",
+		    sc->sc_name, d->suffix);
+		if ((ms[nm++] = metric_new(name, pmID_build(BT_DOMAIN,
+		    sc->sc_cluster, (unsigned)i), PM_INDOM_NULL, d->type, d->sem,
+		    d->units, d->oneline, NULL, "\"metrictype\":\"control\"",
+		    sc->sc_src, i)) == NULL)
+			goto fail;
+	}
+	for (size_t k = 0; k < nv; k++) {
+		if ((ms[nm] = data_metric(sc, k)) == NULL)
+			goto fail;
+		if (ms[nm++]->m_indom != PM_INDOM_NULL && (ins[ni++] =
+		    indom_new(script_var_indom(sc, k), "instances of a bpftrace "
+		    "map or histogram", NULL, sc->sc_src, (int)k)) == NULL)
+			goto fail;
+	}
+	if (reg_add(ss->ss_ds->reg, ms, nm, ins, ni, err, errlen) == -1)
+		goto fail;
+	ret = 0;
+fail:
+	if (ret == -1 && err[0] == '\0')
+		seterr(err, errlen, "out of memory");
+	unref_all(ms, nm, ins, ni);
+	return ret;
+}
+
+/* --- snapshots --- */
+
+static union value
+ing_value(struct snap *s, const struct ing_val *v, int pmtype)
+{
+	union value	 out = { .u = 0 };
+	char		 num[32];
+
+	switch (v->t) {
+	case ING_STR:
+		if (pmtype == PM_TYPE_STRING)
+			out.s = snap_strdup(s, v->s ? v->s : "");
+		break;
+	case ING_I64:
+		if (pmtype == PM_TYPE_STRING) {
+			snprintf(num, sizeof(num), "%lld", (long long)v->i);
+			out.s = snap_strdup(s, num);
+		} else
+			out.i = v->i;
+		break;
+	case ING_U64:
+		if (pmtype == PM_TYPE_STRING) {
+			snprintf(num, sizeof(num), "%llu",
+			    (unsigned long long)v->u);
+			out.s = snap_strdup(s, num);
+		} else
+			out.u = v->u;
+		break;
+	default:
+		if (pmtype == PM_TYPE_STRING)
+			out.s = "";
+		break;
+	}
+	return out;
+}
+
+static int
+snap_var(struct snap *s, struct script *sc, size_t k)
+{
+	struct ing_var	*iv = ingest_var(sc->sc_ing, k);
+	int		 slot = SCRIPT_NITEMS + (int)k, pmtype = var_pmtype(iv);
+	union value	*vals;
+	int		 rv;
+
+	if (sc->sc_info.i_vars[k].v_kind == BTS_OUTPUT) {
+		struct buf	 text;
+
+		buf_init(&text, 0);
+		rv = ingest_output_text(sc->sc_ing, &text) == -1 ? -1 :
+		    snap_set_str1(s, slot, buf_cstr(&text));
+		buf_free(&text);
+		return rv;
+	}
+	if ((vals = calloc(iv->iv_n + 1, sizeof(*vals))) == NULL)
+		return -1;
+	for (size_t i = 0; i < iv->iv_n; i++)
+		vals[i] = ing_value(s, &iv->iv_vals[i], pmtype);
+	if (iv->iv_scalar && !sc->sc_info.i_vars[k].v_nkeys)
+		rv = iv->iv_n ? snap_set_values(s, slot, 1, NULL, vals) :
+		    snap_set_values(s, slot, 0, NULL, vals);
+	else
+		rv = snap_set_values(s, slot, (int)iv->iv_n, iv->iv_ids, vals) |
+		    snap_set_indom(s, (int)k, (int)iv->iv_n, iv->iv_ids,
+		    (const char *const *)iv->iv_names);
+	free(vals);
+	return rv;
+}
+
+/* Build and publish the script's values. Main thread, lock held. */
+void
+script_publish(struct script *sc)
+{
+	size_t		 nv = sc->sc_info.i_nvars;
+	struct snap	*s;
+	int		 rv = 0;
+
+	if (sc->sc_src == NULL ||
+	    (s = snap_new(SCRIPT_NITEMS + (int)nv, (int)nv)) == NULL)
+		return;
+	rv |= snap_set_str1(s, SI_STATUS, script_status_str(sc->sc_status));
+	rv |= snap_set1(s, SI_PID, (union value){ .u = sc->sc_pid > 0 ?
+	    (uint64_t)sc->sc_pid : 0 });
+	rv |= snap_set1(s, SI_EXIT_CODE, (union value){ .i = sc->sc_exit_code });
+	rv |= snap_set_str1(s, SI_ERROR, buf_cstr(&sc->sc_error));
+	rv |= snap_set1(s, SI_PROBES, (union value){ .u = sc->sc_probes > 0 ?
+	    (uint64_t)sc->sc_probes : 0 });
+	rv |= snap_set_str1(s, SI_CODE, sc->sc_code);
+	rv |= snap_set1(s, SI_DATA_BYTES,
+	    (union value){ .u = (uint32_t)sc->sc_data_bytes });
+	rv |= snap_set_str1(s, SI_WARNINGS, buf_cstr(&sc->sc_warnings));
+	rv |= snap_set1(s, SI_LOST_EVENTS, (union value){ .u = sc->sc_lost });
+	rv |= snap_set1(s, SI_RESTARTS, (union value){ .u = sc->sc_restarts });
+	for (size_t k = 0; k < nv && rv == 0; k++)
+		rv |= snap_var(s, sc, k);
+	if (rv != 0) {
+		log_warnx("%s: %s: out of memory building values", __func__,
+		    sc->sc_name);
+		snap_release(s);
+		return;
+	}
+	source_publish(sc->sc_src, s);
+	sc->sc_pub_seq = ingest_seq(sc->sc_ing);
+	sc->sc_dirty = 0;
+	atomic_store(&sc->sc_ss->ss_info_dirty, 1);
+}
+
+/* --- freeing --- */
+
+void
+script_free(struct script *sc)
+{
+	if (sc == NULL)
+		return;
+	ingest_free(sc->sc_ing);
+	bts_info_free(&sc->sc_info);
+	source_unref(sc->sc_src);
+	buf_free(&sc->sc_error);
+	buf_free(&sc->sc_warnings);
+	buf_free(&sc->sc_lout);
+	buf_free(&sc->sc_lerr);
+	free(sc->sc_id);
+	free(sc->sc_name);
+	free(sc->sc_code);
+	free(sc->sc_run);
+	free(sc->sc_user);
+	free(sc);
+}
+
+/* --- the main thread's side: processes and pipes --- */
+
+static void	on_script_out(struct evwatch *, uint32_t);
+static void	on_script_err(struct evwatch *, uint32_t);
+
+static void
+set_error(struct script *sc, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+set_error(struct script *sc, const char *fmt, ...)
+{
+	va_list	 ap;
+
+	buf_reset(&sc->sc_error);
+	va_start(ap, fmt);
+	buf_vprintf(&sc->sc_error, fmt, ap);
+	va_end(ap);
+	sc->sc_dirty = 1;
+}
+
+static void
+watch_fd(struct scripts *ss, struct script *sc, struct evwatch *w, int fd,
+    evwatch_fn cb)
+{
+	w->ew_fd = fd;
+	w->ew_events = EPOLLIN;
+	w->ew_cb = cb;
+	w->ew_arg = sc;
+	if (evloop_add(ss->ss_ds->loop, w) == -1)
+		log_warn("%s: %s: epoll", __func__, sc->sc_name);
+}
+
+static void
+unwatch(struct scripts *ss, struct evwatch *w, int *fd)
+{
+	if (*fd < 0)
+		return;
+	evloop_del(ss->ss_ds->loop, w);
+	close(*fd);
+	*fd = -1;
+}
+
+/* Start bpftrace for sc. Main thread, lock held. */
+static void
+script_spawn(struct scripts *ss, struct script *sc)
+{
+	const struct config	*cfg = &ss->ss_ds->cfg;
+	char			 err[512];
+
+	ingest_reset(sc->sc_ing);
+	buf_reset(&sc->sc_error);
+	buf_reset(&sc->sc_warnings);
+	buf_reset(&sc->sc_lout);
+	buf_reset(&sc->sc_lerr);
+	sc->sc_probes = 0;
+	sc->sc_data_bytes = 0;
+	sc->sc_lost = 0;
+	sc->sc_exit_code = 0;
+	sc->sc_err_class = 0;
+	sc->sc_dirty = 1;
+	if (ss->ss_ds->bpftrace_version[0] == '\0') {
+		sc->sc_status = SCRIPT_ERROR;
+		sc->sc_want_run = 0;
+		set_error(sc, "bpftrace is not available (%s); see "
+		    "bpftrace.info.version", cfg->bpftrace_path);
+		return;
+	}
+	if (sup_spawn(&sc->sc_child, cfg->bpftrace_path, sc->sc_run,
+	    sc->sc_runlen, ss->ss_stdin_ok, err, sizeof(err)) == -1) {
+		sc->sc_status = SCRIPT_ERROR;
+		sc->sc_want_run = 0;
+		set_error(sc, "%s", err);
+		log_warnx("script %s: %s", sc->sc_name, err);
+		return;
+	}
+	sc->sc_pid = sc->sc_child.ch_pid;
+	sc->sc_status = SCRIPT_STARTING;
+	sc->sc_started_ms = now_mono_ms();
+	sc->sc_rate_since = sc->sc_started_ms;
+	sc->sc_rate_bytes = 0;
+	sc->sc_stop_deadline = 0;
+	sc->sc_stop_reason = STOP_NONE;
+	watch_fd(ss, sc, &sc->sc_wout, sc->sc_child.ch_out, on_script_out);
+	watch_fd(ss, sc, &sc->sc_werr, sc->sc_child.ch_err, on_script_err);
+	atomic_fetch_add(&ss->ss_ds->nrunning, 1);
+	log_info("script %s: started bpftrace pid %d", sc->sc_name,
+	    (int)sc->sc_pid);
+}
+
+/* Ask the child to stop: SIGINT now, SIGKILL at the deadline. */
+static void
+script_stop_child(struct scripts *ss, struct script *sc, enum stop_reason r)
+{
+	if (sc->sc_child.ch_pid <= 0 || sc->sc_child.ch_reaped)
+		return;
+	if (sc->sc_stop_deadline == 0) {
+		sup_signal(&sc->sc_child, SIGINT);
+		sc->sc_stop_deadline = now_mono_ms() +
+		    ss->ss_ds->cfg.stop_timeout_ms;
+		sc->sc_stop_reason = r;
+	}
+	if (sc->sc_status == SCRIPT_STARTED || sc->sc_status == SCRIPT_STARTING)
+		sc->sc_status = SCRIPT_STOPPING;
+	sc->sc_dirty = 1;
+}
+
+static void
+on_stdout_line(void *arg, const char *line, size_t len, int cut)
+{
+	struct script	*sc = arg;
+	char		 err[256];
+
+	if (cut) {
+		sc->sc_line_too_long = 1;
+		return;
+	}
+	if (ingest_line(sc->sc_ing, line, len, err, sizeof(err)) == -1)
+		log_debug("script %s: bad output line: %s", sc->sc_name, err);
+	if (sc->sc_status == SCRIPT_STARTING)
+		sc->sc_status = SCRIPT_STARTED;
+}
+
+/* stderr: RLIMIT and WARNING blocks are warnings; the rest errors. */
+static void
+on_stderr_line(void *arg, const char *line, size_t len, int cut)
+{
+	struct script	*sc = arg;
+	struct buf	*to;
+
+	(void)cut;
+	if (memmem(line, len, "WARNING:", 8) != NULL ||
+	    memmem(line, len, RLIMIT_LINE, strlen(RLIMIT_LINE)) != NULL) {
+		sc->sc_err_class = 1;
+		sc->sc_err_cont = 2;	/* the source line and its ~~~ marker */
+	} else if (memmem(line, len, "ERROR:", 6) != NULL) {
+		sc->sc_err_class = 2;
+		sc->sc_err_cont = 2;
+	} else if (sc->sc_err_cont > 0) {
+		sc->sc_err_cont--;
+	} else {
+		sc->sc_err_class = 2;
+	}
+	to = sc->sc_err_class == 1 ? &sc->sc_warnings : &sc->sc_error;
+	if (to->b_len + len + 1 < BT_ERROR_TEXT_MAX) {
+		buf_append(to, line, len);
+		buf_putc(to, '\n');
+	}
+	sc->sc_dirty = 1;
+}
+
+static void
+script_read(struct scripts *ss, struct script *sc, int err_side)
+{
+	struct child	*ch = &sc->sc_child;
+	ssize_t		 n;
+
+	if (err_side) {
+		if (sup_read_lines(ch->ch_err, &sc->sc_lerr, READ_BUDGET,
+		    on_stderr_line, sc) == -1)
+			unwatch(ss, &sc->sc_werr, &ch->ch_err);
+		return;
+	}
+	n = sup_read_lines(ch->ch_out, &sc->sc_lout, READ_BUDGET,
+	    on_stdout_line, sc);
+	if (n > 0) {
+		sc->sc_data_bytes += (uint64_t)n;
+		sc->sc_rate_bytes += (uint64_t)n;
+	}
+	if (n == -1)
+		unwatch(ss, &sc->sc_wout, &ch->ch_out);
+	if (sc->sc_line_too_long) {
+		sc->sc_line_too_long = 0;
+		set_error(sc, "bpftrace output line longer than %zu bytes "
+		    "(see --max-line)", ss->ss_ds->cfg.max_line);
+		script_stop_child(ss, sc, STOP_LIMIT);
+	}
+	sc->sc_lost = ingest_stats(sc->sc_ing)->is_lost_events;
+	sc->sc_probes = ingest_stats(sc->sc_ing)->is_probes;
+}
+
+static void
+on_script_io(struct evwatch *w, int err_side)
+{
+	struct script	*sc = w->ew_arg;
+	struct scripts	*ss = sc->sc_ss;
+
+	pthread_mutex_lock(&ss->ss_lock);
+	script_read(ss, sc, err_side);
+	if (ingest_seq(sc->sc_ing) != sc->sc_pub_seq || sc->sc_dirty)
+		script_publish(sc);
+	pthread_mutex_unlock(&ss->ss_lock);
+	if (sc->sc_child.ch_out < 0 && sc->sc_child.ch_err < 0)
+		scripts_on_sigchld(ss);	/* pipes closed: exit is near */
+}
+
+static void
+on_script_out(struct evwatch *w, uint32_t events)
+{
+	(void)events;
+	on_script_io(w, 0);
+}
+
+static void
+on_script_err(struct evwatch *w, uint32_t events)
+{
+	(void)events;
+	on_script_io(w, 1);
+}
+
+/* The child is gone: drain pipes, record why, decide what is next. */
+static void
+script_exited(struct scripts *ss, struct script *sc)
+{
+	struct child	*ch = &sc->sc_child;
+	int		 code = ch->ch_exit_code, asked = sc->sc_stop_deadline != 0;
+
+	while (ch->ch_out >= 0)
+		script_read(ss, sc, 0);
+	while (ch->ch_err >= 0)
+		script_read(ss, sc, 1);
+	sup_close(ch);
+	atomic_fetch_sub(&ss->ss_ds->nrunning, 1);
+	sc->sc_exit_code = code;
+	ch->ch_pid = -1;
+	sc->sc_stop_deadline = 0;
+	log_info("script %s: bpftrace pid %d exited with %d%s", sc->sc_name,
+	    (int)sc->sc_pid, code, asked ? " (stopped)" : "");
+	if (sc->sc_stop_reason == STOP_LIMIT) {
+		sc->sc_status = SCRIPT_ERROR;
+	} else if (asked || code == 0) {
+		sc->sc_status = SCRIPT_STOPPED;
+	} else {
+		sc->sc_status = SCRIPT_ERROR;
+		if (sc->sc_error.b_len == 0)
+			set_error(sc, "bpftrace exited with status %d%s", code,
+			    ch->ch_signal ? " (killed by a signal)" : "");
+	}
+	if (!asked)
+		script_plan_restart(sc, code);
+	else if (sc->sc_stop_reason != STOP_RESTART)
+		sc->sc_want_run = sc->sc_want_run && sc->sc_stop_reason ==
+		    STOP_NONE;
+	sc->sc_dirty = 1;
+}
+
+/* restart policy: backoff doubles up to BT_RESTART_MAX_BACKOFF_MS */
+void
+script_plan_restart(struct script *sc, int code)
+{
+	enum bts_restart	 p = sc->sc_info.i_meta.m_restart;
+	int64_t			 now = now_mono_ms();
+
+	if (!sc->sc_want_run || p == BTS_RESTART_NEVER ||
+	    (p == BTS_RESTART_ON_FAILURE && code == 0)) {
+		sc->sc_want_run = 0;
+		return;
+	}
+	if (now - sc->sc_started_ms > BT_RESTART_MAX_BACKOFF_MS)
+		sc->sc_backoff_ms = 0;	/* it ran well for a while */
+	sc->sc_backoff_ms = sc->sc_backoff_ms ? sc->sc_backoff_ms * 2 : 1000;
+	if (sc->sc_backoff_ms > BT_RESTART_MAX_BACKOFF_MS)
+		sc->sc_backoff_ms = BT_RESTART_MAX_BACKOFF_MS;
+	sc->sc_restart_at = now + sc->sc_backoff_ms;
+	log_info("script %s: restarting in %lld ms (restart policy)",
+	    sc->sc_name, (long long)sc->sc_backoff_ms);
+}
+
+/* --- reconciling wanted and actual state (main thread, lock held) --- */
+
+static void
+script_unlink(struct scripts *ss, struct script *sc)
+{
+	TAILQ_REMOVE(&ss->ss_list, sc, sc_entry);
+	ss->ss_n--;
+	atomic_store(&ss->ss_ds->nscripts, ss->ss_n);
+	log_info("script %s: deregistered", sc->sc_name);
+	script_free(sc);
+}
+
+static void
+script_check_rate(struct scripts *ss, struct script *sc, int64_t now)
+{
+	int64_t		 el = now - sc->sc_rate_since;
+	size_t		 max = ss->ss_ds->cfg.max_output_rate;
+
+	if (el < 1000)
+		return;
+	if (max && sc->sc_rate_bytes * 1000 / (uint64_t)el > max) {
+		set_error(sc, "BPFtrace output exceeds limit of %zu bytes per "
+		    "second (see --max-output-rate)", max);
+		log_warnx("script %s: output rate over %zu bytes/s; stopping",
+		    sc->sc_name, max);
+		script_stop_child(ss, sc, STOP_LIMIT);
+	}
+	sc->sc_rate_since = now;
+	sc->sc_rate_bytes = 0;
+}
+
+/*
+ * print: on-demand: no timer in the script; when someone fetched since
+ * the last dump and the data is older than the interval, SIGUSR1 makes
+ * bpftrace print every map. Fetches in between share one dump.
+ */
+static void
+script_on_demand(struct script *sc, int64_t now)
+{
+	int64_t	 last = atomic_load(&sc->sc_src->src_last_fetch);
+
+	if (!sc->sc_info.i_meta.m_on_demand || sc->sc_status != SCRIPT_STARTED)
+		return;
+	if (last > sc->sc_last_usr1 && now - sc->sc_last_usr1 >=
+	    sc->sc_interval_ms) {
+		if (kill(sc->sc_child.ch_pid, SIGUSR1) == 0)
+			sc->sc_last_usr1 = now;
+	}
+}
+
+static int
+script_expired(struct scripts *ss, struct script *sc, int64_t now)
+{
+	int64_t		 last;
+	unsigned	 exp = ss->ss_ds->cfg.script_expiry;
+
+	if (sc->sc_named || exp == 0 || sc->sc_gone)
+		return 0;
+	last = atomic_load(&sc->sc_src->src_last_fetch);
+	if (last < sc->sc_registered_ms)
+		last = sc->sc_registered_ms;
+	return now - last > (int64_t)exp * 1000;
+}
+
+static void
+script_reconcile(struct scripts *ss, struct script *sc, int64_t now)
+{
+	struct child	*ch = &sc->sc_child;
+	int		 alive = ch->ch_pid > 0;
+
+	if (script_expired(ss, sc, now)) {
+		log_info("script %s: not fetched for %u s; deregistering",
+		    sc->sc_name, ss->ss_ds->cfg.script_expiry);
+		script_deregister_locked(ss, sc);
+	}
+	if (alive && sup_reap(ch))
+		script_exited(ss, sc);
+	alive = ch->ch_pid > 0;
+	if (alive) {
+		if (!sc->sc_want_run || sc->sc_gone)
+			script_stop_child(ss, sc, sc->sc_gone ? STOP_GONE :
+			    STOP_NONE);
+		else {
+			script_check_rate(ss, sc, now);
+			script_on_demand(sc, now);
+		}
+		if (sc->sc_stop_deadline && now > sc->sc_stop_deadline) {
+			log_warnx("script %s: no exit %u ms after SIGINT; "
+			    "SIGKILL", sc->sc_name,
+			    ss->ss_ds->cfg.stop_timeout_ms);
+			sup_signal(ch, SIGKILL);
+			sc->sc_stop_deadline = now + 60000;
+		}
+	} else if (sc->sc_gone) {
+		return;		/* freed by the caller */
+	} else if (sc->sc_want_run && now >= sc->sc_restart_at) {
+		if (sc->sc_restart_at)
+			sc->sc_restarts++;
+		sc->sc_restart_at = 0;
+		script_spawn(ss, sc);
+	}
+	if (sc->sc_dirty || ingest_seq(sc->sc_ing) != sc->sc_pub_seq)
+		script_publish(sc);
+}
+
+/* Everything periodic and every wake-up ends here. Main thread. */
+void
+scripts_tick(struct scripts *ss)
+{
+	struct script	*sc, *next;
+	int64_t		 now = now_mono_ms();
+
+	pthread_mutex_lock(&ss->ss_lock);
+	for (sc = TAILQ_FIRST(&ss->ss_list); sc; sc = next) {
+		next = TAILQ_NEXT(sc, sc_entry);
+		script_reconcile(ss, sc, now);
+		if (sc->sc_gone && sc->sc_child.ch_pid <= 0)
+			script_unlink(ss, sc);
+	}
+	info_publish(ss);
+	pthread_mutex_unlock(&ss->ss_lock);
+	control_tick(ss);
+}
+
+void
+scripts_on_sigchld(struct scripts *ss)
+{
+	scripts_tick(ss);
+}
+
+static void
+on_scripts_wake(struct evwatch *w, uint32_t events)
+{
+	struct scripts	*ss = w->ew_arg;
+	uint64_t	 v;
+
+	(void)events;
+	if (read(w->ew_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		log_warn("%s: eventfd", __func__);
+	scripts_tick(ss);
+}
+
+/* Any thread: have the main loop look at the scripts soon. */
+void
+scripts_wake(struct scripts *ss)
+{
+	uint64_t	 one = 1;
+
+	if (write(ss->ss_wakefd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		log_warn("%s: eventfd", __func__);
+}
+
+/*
+ * Stop every child (SIGINT, then SIGKILL after the stop timeout) and wait
+ * for them; at daemon exit. Main thread.
+ */
+void
+scripts_shutdown(struct scripts *ss, int timeout_ms)
+{
+	struct script	*sc;
+	int64_t		 deadline = now_mono_ms() + timeout_ms;
+	int		 left;
+
+	pthread_mutex_lock(&ss->ss_lock);
+	TAILQ_FOREACH(sc, &ss->ss_list, sc_entry)
+		sup_signal(&sc->sc_child, SIGINT);
+	do {
+		left = 0;
+		TAILQ_FOREACH(sc, &ss->ss_list, sc_entry)
+			if (sc->sc_child.ch_pid > 0 && !sup_reap(&sc->sc_child))
+				left++;
+		if (left && now_mono_ms() < deadline) {
+			pthread_mutex_unlock(&ss->ss_lock);
+			usleep(10000);
+			pthread_mutex_lock(&ss->ss_lock);
+		}
+	} while (left && now_mono_ms() < deadline);
+	TAILQ_FOREACH(sc, &ss->ss_list, sc_entry)
+		if (sc->sc_child.ch_pid > 0 && !sc->sc_child.ch_reaped) {
+			sup_signal(&sc->sc_child, SIGKILL);
+			while (!sup_reap(&sc->sc_child))
+				usleep(1000);
+		}
+	pthread_mutex_unlock(&ss->ss_lock);
+}
+
+/* --- setup --- */
+
+int
+scripts_init(struct daemon_state *ds)
+{
+	struct scripts	*ss;
+
+	if ((ss = calloc(1, sizeof(*ss))) == NULL)
+		return -1;
+	ss->ss_ds = ds;
+	pthread_mutex_init(&ss->ss_lock, NULL);
+	TAILQ_INIT(&ss->ss_list);
+	ss->ss_next_cluster = SCRIPT_FIRST_CLUSTER;
+	ss->ss_stdin_ok = bt_version_at_least(ds->bpftrace_version, 0, 11);
+	if ((ss->ss_wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1)
+		goto fail;
+	ss->ss_wakew.ew_fd = ss->ss_wakefd;
+	ss->ss_wakew.ew_events = EPOLLIN;
+	ss->ss_wakew.ew_cb = on_scripts_wake;
+	ss->ss_wakew.ew_arg = ss;
+	ds->scripts = ss;
+	if (evloop_add(ds->loop, &ss->ss_wakew) == -1 ||
+	    control_init(ss) == -1)
+		goto fail;
+	return 0;
+fail:
+	log_warn("%s", __func__);
+	return -1;
+}
+
+void
+scripts_fini(struct daemon_state *ds)
+{
+	struct scripts	*ss = ds->scripts;
+	struct script	*sc;
+
+	if (ss == NULL)
+		return;
+	while ((sc = TAILQ_FIRST(&ss->ss_list)) != NULL) {
+		TAILQ_REMOVE(&ss->ss_list, sc, sc_entry);
+		sup_close(&sc->sc_child);
+		script_free(sc);
+	}
+	for (int i = 0; i < 300; i++) {	/* a running "bpftrace -l" */
+		int	 busy;
+
+		pthread_mutex_lock(&ss->ss_tp_lock);
+		busy = ss->ss_tp_busy;
+		pthread_mutex_unlock(&ss->ss_tp_lock);
+		if (!busy)
+			break;
+		usleep(10000);
+	}
+	control_fini(ss);
+	if (ss->ss_wakefd >= 0)
+		close(ss->ss_wakefd);
+	pthread_mutex_destroy(&ss->ss_lock);
+	free(ss);
+	ds->scripts = NULL;
+}

@@ -1,0 +1,128 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * scripts.h - private to scripts.c (lifecycle, metrics) and control.c
+ * (control metrics, registration, info metrics): the script table.
+ * See scripts.c for the lock story; fields marked "main" belong to the
+ * main thread alone.
+ */
+#ifndef BT_SCRIPTS_H
+#define BT_SCRIPTS_H
+
+#include <sys/queue.h>
+
+#include "btscript.h"
+#include "evloop.h"
+#include "ingest.h"
+
+/* items of a script's cluster; data variables follow from SCRIPT_NITEMS */
+enum script_item {
+	SI_STATUS, SI_PID, SI_EXIT_CODE, SI_ERROR, SI_PROBES, SI_CODE,
+	SI_DATA_BYTES, SI_WARNINGS, SI_LOST_EVENTS, SI_RESTARTS,
+	SCRIPT_NITEMS
+};
+
+enum stop_reason {
+	STOP_NONE,		/* a user stop */
+	STOP_GONE,		/* deregistered */
+	STOP_LIMIT,		/* a limit was hit: ends in error */
+	STOP_RESTART
+};
+
+struct scripts;
+
+struct script {
+	TAILQ_ENTRY(script)	 sc_entry;
+	struct scripts		*sc_ss;
+	/* set at registration, then read-only */
+	char			*sc_id;		/* "s" + 32 hex */
+	char			*sc_name;	/* // name: or sc_id */
+	int			 sc_named;
+	char			*sc_code;	/* as registered */
+	size_t			 sc_codelen;
+	char			*sc_run;	/* rewritten, what bpftrace runs */
+	size_t			 sc_runlen;
+	struct bts_info		 sc_info;
+	unsigned		 sc_cluster;
+	char			*sc_user;	/* NULL: none */
+	char			 sc_peer[64];
+	struct timespec		 sc_created;	/* wall clock */
+	int64_t			 sc_registered_ms;
+	long			 sc_interval_ms;
+	struct source		*sc_src;
+	/* under ss_lock */
+	enum script_status	 sc_status;
+	int			 sc_want_run;
+	int			 sc_gone;	/* deregistered */
+	pid_t			 sc_pid;	/* last pid, kept after exit */
+	int			 sc_exit_code;
+	struct buf		 sc_error;
+	struct buf		 sc_warnings;
+	int			 sc_probes;
+	uint64_t		 sc_data_bytes;
+	uint64_t		 sc_lost;
+	unsigned		 sc_restarts;
+	int64_t			 sc_restart_at;
+	int64_t			 sc_backoff_ms;
+	int64_t			 sc_started_ms;
+	int64_t			 sc_stop_deadline;
+	enum stop_reason	 sc_stop_reason;
+	int64_t			 sc_last_usr1;
+	int			 sc_dirty;
+	/* main */
+	struct child		 sc_child;
+	struct evwatch		 sc_wout, sc_werr;
+	struct buf		 sc_lout, sc_lerr;
+	struct ingest		*sc_ing;
+	uint64_t		 sc_pub_seq;
+	uint64_t		 sc_rate_bytes;
+	int64_t			 sc_rate_since;
+	int			 sc_line_too_long;
+	int			 sc_err_class;	/* 1 warning, 2 error */
+	int			 sc_err_cont;
+};
+
+struct answer;
+
+struct scripts {
+	struct daemon_state	*ss_ds;
+	pthread_mutex_t		 ss_lock;
+	TAILQ_HEAD(, script)	 ss_list;
+	int			 ss_n;
+	unsigned		 ss_next_cluster;
+	int			 ss_stdin_ok;	/* bpftrace >= 0.11: "-" */
+	int			 ss_wakefd;
+	struct evwatch		 ss_wakew;
+	atomic_int		 ss_info_dirty;
+	struct source		*ss_info_src;	/* bpftrace.info.scripts* */
+	/* control.c: per-context answers, under their own lock */
+	pthread_mutex_t		 ss_ans_lock;
+	struct answer		*ss_answers;
+	size_t			 ss_nanswers;
+	/* tracepoints list, refreshed in the background */
+	pthread_mutex_t		 ss_tp_lock;
+	char			*ss_tracepoints;
+	int64_t			 ss_tp_time;
+	int			 ss_tp_busy;
+};
+
+/* scripts.c */
+const char	*script_status_str(enum script_status);
+struct script	*scripts_find(struct scripts *, const char *);
+int		 script_add_metrics(struct scripts *, struct script *, char *,
+		    size_t);
+void		 script_publish(struct script *);
+void		 script_free(struct script *);
+void		 script_plan_restart(struct script *, int);
+pmInDom		 script_var_indom(const struct script *, size_t);
+void		 scripts_wake(struct scripts *);
+int		 script_alloc_cluster(struct scripts *, unsigned *);
+
+/* control.c */
+int		 control_init(struct scripts *);
+void		 control_fini(struct scripts *);
+void		 script_deregister_locked(struct scripts *, struct script *);
+void		 info_publish(struct scripts *);
+void		 control_tick(struct scripts *);
+int		 bt_version_at_least(const char *, int, int);
+
+#endif
