@@ -238,9 +238,11 @@ meta_set_include(struct bts_meta *m, const char *val, char *err,
 			    BTS_MAX_INCLUDE);
 			goto fail;
 		}
-		if ((comma = strchr(p, ',')) == NULL)
+		comma = strchr(p, ',');
+		if (comma == NULL)
 			comma = p + strlen(p);
-		if ((v[n] = include_item(p, comma - p, err, errlen)) == NULL)
+		v[n] = include_item(p, comma - p, err, errlen);
+		if (v[n] == NULL)
 			goto fail;
 		n++;
 		if (*comma == '\0')
@@ -564,8 +566,11 @@ lex_token(struct lexer *lx)
 	if (c == '$')
 		return lex_push(lx, TK_VAR, pos,
 		    scan_while_ident(s, len, pos + 1));
-	if (c == ':' && (end = scan_path(s, len, pos)) > pos + 1)
-		return lex_push(lx, TK_PATH, pos, end);
+	if (c == ':') {
+		end = scan_path(s, len, pos);
+		if (end > pos + 1)
+			return lex_push(lx, TK_PATH, pos, end);
+	}
 	return lex_push(lx, TK_PUNCT, pos, scan_punct(s, len, pos));
 }
 
@@ -575,7 +580,8 @@ lex_run(struct lexer *lx)
 	int	 rc;
 
 	while (lx->l_pos < lx->l_len) {
-		if ((rc = lex_skip(lx)) == -1)
+		rc = lex_skip(lx);
+		if (rc == -1)
 			return -1;
 		if (rc == 0 && lex_token(lx) == -1)
 			return -1;
@@ -673,7 +679,8 @@ count_commas(const struct scan *sc, size_t i)
 	int	 n = 0;
 
 	for (k = i + 1; k < close; k++) {
-		if ((inner = tok_close(sc, k)) != NONE)
+		inner = tok_close(sc, k);
+		if (inner != NONE)
 			k = inner;
 		else if (tok_is(sc, k, ","))
 			n++;
@@ -834,12 +841,14 @@ var_define(struct scan *sc, size_t i, size_t kopen, size_t rhs)
 		    "printf output; rename the variable");
 		return -1;
 	}
-	if ((v = var_find(sc, name, n, bare)) != NULL) {
+	v = var_find(sc, name, n, bare);
+	if (v != NULL) {
 		if (v->v_kind == BTS_ASSIGN && kind != BTS_ASSIGN)
 			var_settle(sc, v, kind, BTS_V_INT, kopen);
 		return 0;
 	}
-	if ((v = var_add(sc, name, n, bare)) == NULL)
+	v = var_add(sc, name, n, bare);
+	if (v == NULL)
 		return -1;
 	v->v_nkeys = key_count(sc, kopen);
 	var_settle(sc, v, kind, rhs == NONE ? BTS_V_INT : rhs_vtype(sc, rhs),
