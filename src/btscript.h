@@ -50,6 +50,9 @@ struct bts_var {
 	enum bts_mtype	 v_mtype;
 	int		 v_nkeys;	/* 0: scalar; else keys in [a, b, ..] */
 	int		 v_counter;	/* PCP semantics counter (else instant) */
+	int		 v_bare;	/* 1: the bare '@' map (v_name "root");
+					   a script may not define both @ and
+					   @root */
 };
 
 /* the restart policy from "// restart: never|on-failure|always" */
@@ -61,7 +64,9 @@ enum bts_restart {
 
 struct bts_meta {
 	char		*m_name;		/* // name: or NULL */
-	char		**m_include;		/* // include: @a,@b (trimmed) */
+	char		**m_include;		/* // include: @a, @b: names
+						   trimmed, stored without '@'
+						   ("@" alone is "root") */
 	size_t		 m_ninclude;		/* 0: no include list */
 	long		 m_table_retain_lines;	/* -1: not set */
 	int		 m_custom_output_block;	/* // custom-output-block */
@@ -76,17 +81,20 @@ struct bts_info {
 	struct bts_var	*i_vars;	/* exported variables, first-use order */
 	size_t		 i_nvars;	/* includes @output when present */
 	int		 i_has_output;	/* printf/time/join/system/cat/print of
-					   a non-map value seen in code */
+					   a non-map value seen in code, and
+					   "output" is in i_vars (not dropped
+					   by // include:) */
 };
 
 /*
  * Analyse code[0..len). On success fills *info (caller frees with
  * bts_info_free) and returns 0. On a script the daemon must refuse
  * (bad // name:, non-integer table-retain-lines, unknown restart value,
- * @output used by the script, no variables and no output, too many
- * variables) returns -1 with a one-line reason in err; *info is then
- * zeroed. Unterminated strings/comments are not errors here: bpftrace
- * itself reports them with line and column.
+ * bad // interval: or // print:, // include: naming an unknown variable,
+ * @output assigned by the script, no variables and no output, too many
+ * variables, a NUL byte in code) returns -1 with a one-line reason in
+ * err; *info is then zeroed. Unterminated strings/comments are not
+ * errors here: bpftrace itself reports them with line and column.
  */
 int	 bts_analyze(const char *code, size_t len, struct bts_info *info,
 	    char *err, size_t errlen);
@@ -95,7 +103,8 @@ void	 bts_info_free(struct bts_info *);
 /*
  * The code bpftrace runs: the original text, then (unless
  * custom-output-block or on-demand) "\ninterval:ms:N { print(@a);
- * print(@b); ... }\n" over every exported non-output variable. Returns a
+ * print(@b); ... }\n" over every exported non-output variable (none:
+ * no block). interval_ms < 1 means 1000. Returns a
  * malloc'd NUL-terminated string (caller frees) and its length in *lenp,
  * or NULL on allocation failure.
  */
