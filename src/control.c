@@ -186,7 +186,7 @@ put_variables(struct buf *b, const struct bts_info *info)
 
 		buf_printf(b, "%s\"@%s\": {\"single\": %s, \"semantics\": %d, "
 		    "\"datatype\": %d, \"metrictype\": ", i ? ", " : "",
-		    strcmp(v->v_name, "root") == 0 ? "" : v->v_name,
+		    v->v_bare ? "" : v->v_name,
 		    v->v_nkeys || v->v_kind == BTS_HIST ||
 		    v->v_kind == BTS_LHIST || v->v_kind == BTS_STATS ?
 		    "false" : "true",
