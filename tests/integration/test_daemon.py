@@ -578,18 +578,25 @@ def test_connection_flags():
         d.stop()
 
 
+def guarded(fn, *args):
+    """Run one group; an exception fails it without skipping the rest."""
+    try:
+        return fn(*args)
+    except Exception:                   # noqa: BLE001
+        import traceback
+        tap.ok(False, "%s ran without an exception" % fn.__name__,
+               traceback.format_exc())
+        return None
+
+
 def main():
-    version = test_help_version()
-    test_usage_errors()
-    test_bad_listen()
-    test_port_in_use()
-    test_two_listeners(version)
-    test_sigint()
-    test_config()
-    test_check()
-    test_state_dir()
-    test_logging()
-    test_connection_flags()
+    version = guarded(test_help_version)
+    for fn in (test_usage_errors, test_bad_listen, test_port_in_use):
+        guarded(fn)
+    guarded(test_two_listeners, version)
+    for fn in (test_sigint, test_config, test_check, test_state_dir,
+               test_logging, test_connection_flags):
+        guarded(fn)
     tap.done()
 
 

@@ -725,26 +725,32 @@ def main():
         tap.done()
     t_start = time.monotonic() - 1.5        # Daemon.start waits ~1 s
     api = Api(d)
+
+    def guarded(fn, *args):
+        """Run one group; an exception fails it without skipping the rest."""
+        try:
+            return fn(*args)
+        except Exception:               # noqa: BLE001
+            import traceback
+            tap.ok(False, "%s ran without an exception" % fn.__name__,
+                   traceback.format_exc())
+            return None
+
     try:
-        ctx = test_context(api, d) or api.context(60)
-        test_metric(api, ctx)
-        test_fetch(api, d, ctx, t_start)
-        test_counters(api, ctx)
-        test_indom(api, ctx)
-        test_children(api, ctx)
-        test_profile(api)
-        test_store(api, d, ctx)
-        test_http(api, d, ctx)
+        ctx = guarded(test_context, api, d) or api.context(60)
+        guarded(test_metric, api, ctx)
+        guarded(test_fetch, api, d, ctx, t_start)
+        guarded(test_counters, api, ctx)
+        guarded(test_indom, api, ctx)
+        guarded(test_children, api, ctx)
+        guarded(test_profile, api)
+        guarded(test_store, api, d, ctx)
+        guarded(test_http, api, d, ctx)
         o = api.json("/pmapi/%d/indom?indom=151.1" % ctx)
         idmap = {i["instance"]: i["name"] for i in o["instances"]}
-        test_concurrency(api, d, ctx, idmap)
-        test_polltimeout(api)
+        guarded(test_concurrency, api, d, ctx, idmap)
+        guarded(test_polltimeout, api)
         tap.check(d.alive(), "daemon still running at the end")
-    except Exception as e:              # noqa: BLE001
-        import traceback
-        tap.ok(False, "test script ran to the end without an exception",
-               traceback.format_exc())
-        del e
     finally:
         if tap.failed:
             tap.diag("daemon stderr:\n" + d.stderr_text()[-3000:])
