@@ -72,7 +72,7 @@ make_state_dir(const char *dir)
 	size_t	 len;
 
 	if ((len = strlen(dir)) == 0 || len >= sizeof(path)) {
-		errno = ENAMETOOLONG;
+		errno = len == 0 ? ENOENT : ENAMETOOLONG;
 		return -1;
 	}
 	memcpy(path, dir, len + 1);

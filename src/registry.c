@@ -590,7 +590,8 @@ reg_add(struct registry *r, struct metric **ms, size_t nm, struct indom **ids,
 	memcpy(all, cur->ns_by_name, sizeof(*all) * cur->ns_nmetrics);
 	memcpy(all + cur->ns_nmetrics, ms, sizeof(*all) * nm);
 	memcpy(alli, cur->ns_indoms, sizeof(*alli) * cur->ns_nindoms);
-	memcpy(alli + cur->ns_nindoms, ids, sizeof(*alli) * ni);
+	if (ni > 0)	/* ids may be NULL: memcpy(p, NULL, 0) is UB */
+		memcpy(alli + cur->ns_nindoms, ids, sizeof(*alli) * ni);
 	if ((next = ns_build(all, cur->ns_nmetrics + nm, alli,
 	    cur->ns_nindoms + ni)) == NULL) {
 		seterr(err, errlen, "out of memory");

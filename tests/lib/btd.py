@@ -4,11 +4,14 @@
     Daemon    start/stop a bpftraced process on a free local port
     http()    one HTTP request with a raw, never re-encoded request target
     Tap       a minimal TAP 13 producer (plan printed at the end)
+    raw()     send raw bytes on a new connection, read the answer
+    parse_response()  split raw answer bytes into status/headers/body
 
 Runs with /usr/bin/python3 (Debian 12's 3.11); no third-party modules.
 """
 
 import http.client as httpclient
+import json
 import os
 import shutil
 import signal
@@ -19,7 +22,8 @@ import tempfile
 import time
 
 __all__ = ["Daemon", "DaemonError", "http", "connect", "split_url",
-           "Tap", "REPO_ROOT", "default_binary"]
+           "Tap", "REPO_ROOT", "default_binary", "raw", "parse_response",
+           "free_port"]
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
@@ -129,6 +133,77 @@ def http(method, url, body=None, headers=None, conn=None, timeout=10.0,
             conn.close()
 
 
+def raw(host, port, data, timeout=5.0, shut_wr=False, family=None):
+    """Send data (bytes) on a fresh TCP connection; return what comes back.
+
+    Reads until the peer closes or nothing arrives for timeout seconds
+    (so a keep-alive answer costs one timeout: send "Connection: close"
+    when speed matters).  shut_wr=True half-closes our side after
+    sending.  Nothing is parsed or re-encoded: NUL bytes, bare LFs and
+    invalid UTF-8 go out exactly as given.
+    """
+    fam = family or (socket.AF_INET6 if ":" in host else socket.AF_INET)
+    s = socket.socket(fam, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    out = b""
+    try:
+        s.connect((host, port))
+        if data:
+            s.sendall(data)
+        if shut_wr:
+            s.shutdown(socket.SHUT_WR)
+        while True:
+            try:
+                chunk = s.recv(65536)
+            except socket.timeout:
+                break
+            except ConnectionResetError:
+                break
+            if not chunk:
+                break
+            out += chunk
+    finally:
+        s.close()
+    return out
+
+
+def parse_response(data):
+    """Split one raw HTTP answer into a dict.
+
+    Keys: "version" ("HTTP/1.1"), "status" (int), "reason", "headers"
+    (dict, lowercased names, repeats joined with ", "), "header_list",
+    "body" (bytes, Content-Length honoured when present, else the rest)
+    and "rest" (bytes after the body: a second answer on the same
+    connection).  Returns None when data holds no complete header block.
+    """
+    end = data.find(b"\r\n\r\n")
+    if end == -1:
+        return None
+    head, rest = data[:end].decode("latin-1"), data[end + 4:]
+    lines = head.split("\r\n")
+    parts = lines[0].split(" ", 2)
+    if len(parts) < 2 or not parts[1].isdigit():
+        return None
+    hdrs, hlist = {}, []
+    for line in lines[1:]:
+        k, _, v = line.partition(":")
+        k, v = k.strip(), v.strip()
+        hlist.append((k, v))
+        k = k.lower()
+        hdrs[k] = hdrs[k] + ", " + v if k in hdrs else v
+    body, after = rest, b""
+    if "content-length" in hdrs:
+        try:
+            n = int(hdrs["content-length"].split(",")[0])
+            body, after = rest[:n], rest[n:]
+        except ValueError:
+            pass
+    return {"version": parts[0], "status": int(parts[1]),
+            "reason": parts[2] if len(parts) > 2 else "",
+            "headers": hdrs, "header_list": hlist, "body": body,
+            "rest": after}
+
+
 # --------------------------------------------------------------------------
 # Daemon
 # --------------------------------------------------------------------------
@@ -137,13 +212,18 @@ class DaemonError(RuntimeError):
     pass
 
 
-def _free_port():
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+def free_port(host="127.0.0.1"):
+    """A TCP port that was free on host a moment ago."""
+    fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+    s = socket.socket(fam, socket.SOCK_STREAM)
     try:
-        s.bind(("127.0.0.1", 0))
+        s.bind((host, 0))
         return s.getsockname()[1]
     finally:
         s.close()
+
+
+_free_port = free_port          # the old private name
 
 
 class Daemon:
@@ -153,7 +233,8 @@ class Daemon:
             status, hdrs, body = http("GET", d.url("/pmapi/context"))
 
     binary: default $BPFTRACED or <repo>/src/bpftraced.  args: extra
-    command-line arguments.  env: extra environment variables.
+    command-line arguments.  env: extra environment variables (a value
+    of None removes that variable, e.g. {"JOURNAL_STREAM": None}).
     state_dir: default a fresh temporary directory (removed by stop()
     unless $BTD_KEEP is set).  The daemon's stderr goes to
     self.stderr_path (readable with stderr_text()).
@@ -168,7 +249,11 @@ class Daemon:
         self.binary = binary or default_binary()
         self.args = list(args)
         self.env = dict(os.environ)
-        self.env.update(env or {})
+        for k, v in (env or {}).items():
+            if v is None:
+                self.env.pop(k, None)
+            else:
+                self.env[k] = v
         self._tmp = tempfile.mkdtemp(prefix="btd-")
         self.state_dir = state_dir or os.path.join(self._tmp, "state")
         os.makedirs(self.state_dir, exist_ok=True)
@@ -273,6 +358,28 @@ class Daemon:
             path = "/" + path
         return self.base + path
 
+    def get_json(self, path, method="GET", **kw):
+        """(status, parsed JSON or None, raw body) for one request."""
+        st, _, body = http(method, self.url(path), **kw)
+        try:
+            obj = json.loads(body.decode("utf-8"))
+        except ValueError:
+            obj = None
+        return st, obj, body
+
+    def fetch_values(self, names, ctx=None):
+        """{metric name: {instance: value}} from one /pmapi fetch
+        (instance None for singular metrics); raises DaemonError unless
+        the answer is 200 JSON."""
+        path = ("/pmapi/%s/fetch?names=%s" % (ctx, names) if ctx
+                else "/pmapi/fetch?names=%s" % names)
+        st, obj, body = self.get_json(path)
+        if st != 200 or obj is None:
+            raise DaemonError("fetch %s: %s %r" % (names, st, body[:300]))
+        return {v["name"]: {i["instance"]: i["value"]
+                            for i in v["instances"]}
+                for v in obj["values"]}
+
     def stderr_text(self):
         try:
             with open(self.stderr_path, "rb") as f:
@@ -315,6 +422,14 @@ class Tap:
         if diag:
             self.diag(diag)
         return bool(cond)
+
+    def check(self, cond, desc, diag=None):
+        """Like ok(), but diag (a string, or a callable returning one, so
+        expensive text is only built when needed) is printed only when
+        the check fails."""
+        if not cond and callable(diag):
+            diag = diag()
+        return self.ok(cond, desc, None if cond else diag)
 
     def skip(self, desc, reason):
         self.n += 1
