@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -206,6 +207,23 @@ daemon_fini(struct daemon_state *ds)
 	config_free(&ds->cfg);
 }
 
+/* -n: every --listen value must parse (binding is not tried). */
+static int
+check_listen(const struct config *cfg)
+{
+	struct sockaddr_storage	 ss;
+	socklen_t		 len;
+	char			 err[256];
+
+	for (int i = 0; i < cfg->nlisten; i++)
+		if (config_parse_listen(cfg->listen[i].la_spec, &ss, &len, err,
+		    sizeof(err)) == -1) {
+			log_error("%s", err);
+			return -1;
+		}
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -231,6 +249,8 @@ main(int argc, char **argv)
 	if (daemon_init(&ds) == -1)
 		goto done;
 	if (ds.cfg.check_only) {
+		if (check_listen(&ds.cfg) == -1)
+			goto done;
 		printf("configuration OK\n");
 		status = 0;
 		goto done;

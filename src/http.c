@@ -296,18 +296,20 @@ dispatch(struct httpreq *hr, struct baton *bt)
 	char		*path = NULL;
 	int		 ret;
 
-	if (bt->bt_urilen >= BT_MAX_URL)
-		return http_reply_html(hr, 414, "unknown servlet",
+	if (bt->bt_urilen >= BT_MAX_URL || bt->bt_too_big) {
+		atomic_fetch_add(&hr->hr_ds->stats.st_requests[EP_OTHER], 1);
+		return bt->bt_too_big ? http_reply_html(hr, 413,
+		    "webapi servlet", "request body too large") :
+		    http_reply_html(hr, 414, "unknown servlet",
 		    "request URL too long");
-	if (bt->bt_too_big)
-		return http_reply_html(hr, 413, "webapi servlet",
-		    "request body too large");
+	}
 	if (strcmp(hr->hr_method, "OPTIONS") == 0 &&
 	    strcmp(bt->bt_uri, "*") == 0)
 		return reply_server_options(hr);
 	if (strcmp(hr->hr_method, "TRACE") == 0)
 		return reply_trace(hr);
 	if (parse_target(hr, bt, &path, err, sizeof(err)) == -1) {
+		atomic_fetch_add(&hr->hr_ds->stats.st_requests[EP_OTHER], 1);
 		ret = http_reply_html(hr, 400, "webapi servlet", err);
 		goto done;
 	}
@@ -317,6 +319,7 @@ dispatch(struct httpreq *hr, struct baton *bt)
 	if (hr->hr_body && is_form_body(hr) &&
 	    params_parse(&hr->hr_params, hr->hr_body, hr->hr_bodylen, err,
 	    sizeof(err)) == -1) {
+		atomic_fetch_add(&hr->hr_ds->stats.st_requests[EP_OTHER], 1);
 		ret = http_reply_html(hr, 400, "webapi servlet", err);
 		goto done;
 	}

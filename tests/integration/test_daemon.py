@@ -446,10 +446,9 @@ def test_check():
               "a missing nested --state-dir is created, mode 0700",
               "rc=%s mode=%s" % (r.rc, oct(mode) if mode is not None else None))
     r = Run(["-n", "--listen", "garbage", "--state-dir", sdir("check")])
-    tap.todo(r.rc not in (0, None) and "configuration OK" not in r.out,
-             "-n with an invalid --listen value fails",
-             "BUG: --check does not parse --listen (prints "
-             "'configuration OK', exit 0)", r.diag())
+    tap.check(r.rc not in (0, None) and "configuration OK" not in r.out
+              and "garbage" in r.err,
+              "-n with an invalid --listen value fails, naming it", r.diag())
 
 
 # ---------------------------------------------------------------------------
