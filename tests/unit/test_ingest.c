@@ -1,0 +1,1467 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_ingest.c - the JSON ingester against the real bpftrace 0.17 output
+ * in $BT_SHARED/fixtures/bpftrace-0.17 (read in place; tests that need
+ * them are skipped with a message when absent) and against hand-made
+ * lines for what 0.17 never prints. Expected values come from reading the
+ * fixture files, never from the ingester's own output.
+ */
+#include "testhelp.h"
+
+#include <dirent.h>
+#include <inttypes.h>
+#include <stdio.h>
+
+#include "buf.h"
+#include "ingest.h"
+
+#define FIXDIR		"/fixtures/bpftrace-0.17/"
+#define NFIXTURES	54
+
+/* --- helpers ------------------------------------------------------------- */
+
+struct tv {
+	const char	*name;
+	enum bts_kind	 kind;
+	enum bts_vtype	 vt;
+	int		 nkeys;
+};
+
+#define OUTPUT_VAR	{ "output", BTS_OUTPUT, BTS_V_STRING, 0 }
+
+/* Builds the bts_info btscript.c would give, by hand; caller frees. */
+static struct bts_info *
+info_new(const struct tv *tv, size_t n, long retain)
+{
+	struct bts_info	*info = calloc(1, sizeof(*info));
+	size_t		 i;
+
+	assert_non_null(info);
+	info->i_vars = calloc(n ? n : 1, sizeof(*info->i_vars));
+	assert_non_null(info->i_vars);
+	for (i = 0; i < n; i++) {
+		info->i_vars[i].v_name = strdup(tv[i].name);
+		info->i_vars[i].v_kind = tv[i].kind;
+		info->i_vars[i].v_vtype = tv[i].vt;
+		info->i_vars[i].v_nkeys = tv[i].nkeys;
+		if (tv[i].kind == BTS_OUTPUT)
+			info->i_has_output = 1;
+	}
+	info->i_nvars = n;
+	info->i_meta.m_table_retain_lines = retain;
+	info->i_meta.m_interval_ms = -1;
+	return info;
+}
+
+static void
+info_free(struct bts_info *info)
+{
+	size_t	 i;
+
+	for (i = 0; i < info->i_nvars; i++)
+		free(info->i_vars[i].v_name);
+	free(info->i_vars);
+	free(info);
+}
+
+static struct ingest *
+ing_new(const struct tv *tv, size_t n, long retain,
+    const struct ingest_limits *lim)
+{
+	struct bts_info	*info = info_new(tv, n, retain);
+	struct ingest	*ing = ingest_new(info, lim);
+
+	info_free(info);	/* ingest_new keeps its own copy */
+	assert_non_null(ing);
+	return ing;
+}
+
+#define ING(tvs, retain, lim) \
+	ing_new(tvs, sizeof(tvs) / sizeof(tvs[0]), retain, lim)
+
+static int
+feed(struct ingest *ing, const char *line)
+{
+	char	 err[256] = "";
+
+	return ingest_line(ing, line, strlen(line), err, sizeof(err));
+}
+
+static char *
+fixture_path(const char *name)
+{
+	const char	*shared = getenv("BT_SHARED");
+	size_t		 len;
+	char		*p;
+
+	if (shared == NULL)
+		return NULL;
+	len = strlen(shared) + strlen(FIXDIR) + strlen(name) + 1;
+	p = malloc(len);
+	assert_non_null(p);
+	snprintf(p, len, "%s%s%s", shared, FIXDIR, name);
+	return p;
+}
+
+/* The whole file, NUL-terminated; NULL when it cannot be read. */
+static char *
+slurp(const char *path, size_t *lenp)
+{
+	FILE	*f;
+	char	*s = NULL;
+	long	 n;
+
+	if (path == NULL || (f = fopen(path, "rb")) == NULL)
+		return NULL;
+	if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 &&
+	    fseek(f, 0, SEEK_SET) == 0 && (s = malloc((size_t)n + 1)) != NULL) {
+		if (fread(s, 1, (size_t)n, f) != (size_t)n) {
+			free(s);
+			s = NULL;
+		} else {
+			s[n] = '\0';
+			*lenp = (size_t)n;
+		}
+	}
+	fclose(f);
+	return s;
+}
+
+/* NAME.stdout, or skip the test when the fixtures are not there. */
+static char *
+fixture(const char *name, size_t *lenp)
+{
+	char	 file[256];
+	char	*path, *s;
+
+	snprintf(file, sizeof(file), "%s.stdout", name);
+	path = fixture_path(file);
+	s = slurp(path, lenp);
+	free(path);
+	if (s == NULL) {
+		print_message("skipped: fixture %s not found (BT_SHARED=%s)\n",
+		    file, getenv("BT_SHARED") ? getenv("BT_SHARED") : "unset");
+		skip();
+	}
+	return s;
+}
+
+/*
+ * Feeds lines first..last (1-based, 0: to the end) of NAME.stdout and
+ * fails on any line the ingester calls invalid.
+ */
+static void
+feed_fixture_lines(struct ingest *ing, const char *name, size_t first,
+    size_t last)
+{
+	char	 err[256];
+	char	*text, *p, *nl;
+	size_t	 len, no = 0;
+	int	 rv;
+
+	text = fixture(name, &len);
+	for (p = text; p < text + len; p = nl + 1) {
+		if ((nl = memchr(p, '\n', (size_t)(text + len - p))) == NULL)
+			nl = text + len;
+		no++;
+		if (no < first || (last && no > last))
+			continue;
+		err[0] = '\0';
+		rv = ingest_line(ing, p, (size_t)(nl - p), err, sizeof(err));
+		if (rv == -1)
+			fail_msg("%s.stdout line %zu: %s", name, no, err);
+	}
+	free(text);
+}
+
+static void
+feed_fixture(struct ingest *ing, const char *name)
+{
+	feed_fixture_lines(ing, name, 1, 0);
+}
+
+static const struct ing_val *
+inst(struct ingest *ing, const char *var, const char *name)
+{
+	struct ing_var	*v = ingest_var_by_name(ing, var);
+	size_t		 i;
+
+	assert_non_null(v);
+	assert_false(v->iv_scalar);
+	for (i = 0; i < v->iv_n; i++)
+		if (strcmp(v->iv_names[i], name) == 0)
+			return &v->iv_vals[i];
+	fail_msg("@%s has no instance \"%s\"", var, name);
+	return NULL;
+}
+
+static int
+has_inst(struct ingest *ing, const char *var, const char *name)
+{
+	struct ing_var	*v = ingest_var_by_name(ing, var);
+	size_t		 i;
+
+	for (i = 0; v != NULL && i < v->iv_n; i++)
+		if (strcmp(v->iv_names[i], name) == 0)
+			return 1;
+	return 0;
+}
+
+static uint64_t
+inst_u(struct ingest *ing, const char *var, const char *name)
+{
+	const struct ing_val	*v = inst(ing, var, name);
+
+	assert_int_equal(v->t, ING_U64);
+	return v->u;
+}
+
+static int64_t
+inst_i(struct ingest *ing, const char *var, const char *name)
+{
+	const struct ing_val	*v = inst(ing, var, name);
+
+	assert_int_equal(v->t, ING_I64);
+	return v->i;
+}
+
+static const char *
+inst_s(struct ingest *ing, const char *var, const char *name)
+{
+	const struct ing_val	*v = inst(ing, var, name);
+
+	assert_int_equal(v->t, ING_STR);
+	return v->s;
+}
+
+static const struct ing_val *
+scalar(struct ingest *ing, const char *var)
+{
+	struct ing_var	*v = ingest_var_by_name(ing, var);
+
+	assert_non_null(v);
+	assert_true(v->iv_scalar);
+	assert_int_equal(v->iv_n, 1);
+	return &v->iv_vals[0];
+}
+
+/* the @output text, NUL-terminated; caller frees */
+static char *
+output(struct ingest *ing)
+{
+	struct buf	 b;
+
+	buf_init(&b, 0);
+	assert_int_equal(ingest_output_text(ing, &b), 0);
+	return buf_take(&b, NULL);
+}
+
+static void
+assert_output(struct ingest *ing, const char *want)
+{
+	char	*got = output(ing);
+
+	assert_string_equal(got, want);
+	free(got);
+}
+
+/* --- numbers and scalars --------------------------------------------------- */
+
+static void
+scalar_count_from_fixture(void **state)
+{
+	struct tv	 tv[] = { { "calls", BTS_COUNT, BTS_V_UINT, 0 } };
+	struct ingest	*ing = ING(tv, -1, NULL);
+
+	assert_int_equal(ingest_var_by_name(ing, "calls")->iv_n, 0);
+	feed_fixture(ing, "scalar_count");
+	/* {"type": "map", "data": {"@calls": 379}} */
+	assert_int_equal(scalar(ing, "calls")->t, ING_U64);
+	assert_int_equal(scalar(ing, "calls")->u, 379);
+	assert_int_equal(ingest_stats(ing)->is_lines, 2);	/* 2 blank */
+	assert_int_equal(ingest_stats(ing)->is_bad_lines, 0);
+	assert_null(ingest_var_by_name(ing, "nope"));
+	assert_non_null(ingest_var(ing, 0));
+	assert_null(ingest_var(ing, 1));
+	assert_int_equal(ingest_nvars(ing), 1);
+	ingest_free(ing);
+}
+
+static void
+u64_max_printed_as_minus_one_is_u64_max(void **state)
+{
+	struct tv	 tv[] = { { "big", BTS_ASSIGN, BTS_V_UINT, 0 },
+	    { "neg", BTS_ASSIGN, BTS_V_INT, 0 },
+	    { "m", BTS_ASSIGN, BTS_V_INT, 1 } };
+	struct ingest	*ing = ING(tv, -1, NULL);
+
+	feed_fixture(ing, "negative_and_huge");
+	/* @big = 18446744073709551615 printed as -1 */
+	assert_int_equal(scalar(ing, "big")->t, ING_U64);
+	assert_true(scalar(ing, "big")->u == UINT64_MAX);
+	assert_true(scalar(ing, "neg")->i == -5);
+	assert_true(inst_i(ing, "m", "1") == -42);
+	assert_true(inst_i(ing, "m", "2") == INT64_MAX);
+	/* 0.24+ prints such integers as strings, and JSON allows > 2^63 */
+	assert_int_equal(feed(ing, "{\"type\": \"map\", \"data\": "
+	    "{\"@big\": \"18446744073709551614\"}}"), 0);
+	assert_true(scalar(ing, "big")->u == UINT64_MAX - 1);
+	assert_int_equal(feed(ing, "{\"type\": \"map\", \"data\": "
+	    "{\"@big\": 18446744073709551615}}"), 0);
+	assert_true(scalar(ing, "big")->u == UINT64_MAX);
+	assert_int_equal(feed(ing, "{\"type\": \"map\", \"data\": "
+	    "{\"@neg\": \"-9007199254740993\"}}"), 0);
+	assert_true(scalar(ing, "neg")->i == -9007199254740993LL);
+	assert_int_equal(ingest_var_by_name(ing, "neg")->iv_retyped, 0);
+	ingest_free(ing);
+}
+
+static void
+i64_min_exact(void **state)
+{
+	struct tv	 tv[] = { { "u8", BTS_ASSIGN, BTS_V_INT, 0 },
+	    { "s32", BTS_ASSIGN, BTS_V_INT, 0 },
+	    { "u32", BTS_ASSIGN, BTS_V_INT, 0 },
+	    { "i64min", BTS_ASSIGN, BTS_V_INT, 0 },
+	    { "cnt", BTS_COUNT, BTS_V_UINT, 0 },
+	    { "sum", BTS_SUM, BTS_V_INT, 0 },
+	    { "min", BTS_MIN, BTS_V_INT, 0 },
+	    { "max", BTS_MAX, BTS_V_INT, 0 },
+	    { "avgneg", BTS_AVG, BTS_V_INT, 0 },
+	    { "stneg", BTS_STATS, BTS_V_INT, 0 } };
+	struct ingest	*ing = ING(tv, -1, NULL);
+
+	feed_fixture(ing, "map_types_mixed");
+	assert_true(scalar(ing, "i64min")->i == INT64_MIN);
+	assert_true(scalar(ing, "s32")->i == -2147483648LL);
+	assert_true(scalar(ing, "u32")->i == 4294967295LL);
+	assert_true(scalar(ing, "u8")->i == 255);
+	assert_true(scalar(ing, "cnt")->u == 1);
+	assert_true(scalar(ing, "sum")->i == -3);
+	assert_true(scalar(ing, "min")->i == -5);
+	assert_true(scalar(ing, "avgneg")->i == -10);
+	assert_true(inst_i(ing, "stneg", "count") == 1);
+	assert_true(inst_i(ing, "stneg", "average") == -10);
+	assert_true(inst_i(ing, "stneg", "total") == -10);
+	/* bpftrace printed no @max line in this run */
+	assert_int_equal(ingest_var_by_name(ing, "max")->iv_n, 0);
+	/* one past the range is refused, not rounded */
+	assert_int_equal(feed(ing, "{\"type\": \"map\", \"data\": "
+	    "{\"@i64min\": -9223372036854775809}}"), -1);
+	assert_true(scalar(ing, "i64min")->i == INT64_MIN);
+	ingest_free(ing);
+}
+
+static void
+retype_on_string(void **state)
+{
+	struct tv	 tv[] = { { "s", BTS_ASSIGN, BTS_V_INT, 0 },
+	    { "sm", BTS_ASSIGN, BTS_V_UINT, 1 },
+	    { "n", BTS_ASSIGN, BTS_V_INT, 0 } };
+	struct ingest	*ing = ING(tv, -1, NULL);
+	struct ing_var	*s = ingest_var_by_name(ing, "s");
+	struct ing_var	*n = ingest_var_by_name(ing, "n");
+
+	feed(ing, "{\"type\": \"map\", \"data\": {\"@n\": \"42\"}}");
+	assert_int_equal(n->iv_retyped, 0);	/* a decimal string is a number */
+	assert_true(scalar(ing, "n")->i == 42);
+	/* string_value: {"@s": "hello"}, {"@sm": {"1": "world"}} */
+	feed_fixture(ing, "string_value");
+	assert_int_equal(s->iv_vtype, BTS_V_STRING);
+	assert_int_equal(s->iv_retyped, 1);
+	assert_string_equal(scalar(ing, "s")->s, "hello");
+	assert_int_equal(ingest_var_by_name(ing, "sm")->iv_retyped, 1);
+	assert_string_equal(inst_s(ing, "sm", "1"), "world");
+	/* once a string, numbers are stored as their text */
+	s->iv_retyped = 0;
+	feed(ing, "{\"type\": \"map\", \"data\": {\"@s\": -12}}");
+	assert_string_equal(scalar(ing, "s")->s, "-12");
+	assert_int_equal(s->iv_retyped, 0);
+	/* a decimal also retypes */
+	feed(ing, "{\"type\": \"map\", \"data\": {\"@n\": 2.5}}");
+	assert_int_equal(n->iv_retyped, 1);
+	assert_string_equal(scalar(ing, "n")->s, "2.5");
+	/* kept across a restart: the daemon already re-registered */
+	ingest_reset(ing);
+	assert_int_equal(s->iv_vtype, BTS_V_STRING);
+	assert_int_equal(s->iv_n, 0);
+	ingest_free(ing);
+}
+
+static void
+string_and_tuple_values(void **state)
+{
+	struct tv	 tv[] = { { "s", BTS_ASSIGN, BTS_V_STRING, 0 },
+	    { "sm", BTS_ASSIGN, BTS_V_STRING, 1 },
+	    { "t", BTS_ASSIGN, BTS_V_STRING, 0 },
+	    { "tm", BTS_ASSIGN, BTS_V_STRING, 1 },
+	    { "b", BTS_ASSIGN, BTS_V_INT, 0 },
+	    { "z", BTS_ASSIGN, BTS_V_STRING, 0 } };
+	struct ingest	*ing = ING(tv, -1, NULL);
+
+	feed_fixture(ing, "string_value");
+	feed_fixture(ing, "tuple_value");
+	assert_string_equal(scalar(ing, "s")->s, "hello");
+	assert_string_equal(inst_s(ing, "sm", "1"), "world");
+	/* {"@t": [1,"two",3]}, {"@tm": {"k": [4,"five"]}} */
+	assert_string_equal(scalar(ing, "t")->s, "[1,\"two\",3]");
+	assert_string_equal(inst_s(ing, "tm", "k"), "[4,\"five\"]");
+	assert_int_equal(ingest_var_by_name(ing, "t")->iv_retyped, 0);
+	/* 0.24+: booleans, null, structs */
+	feed(ing, "{\"type\": \"map\", \"data\": {\"@b\": true}}");
+	assert_true(scalar(ing, "b")->i == 1);
+	feed(ing, "{\"type\": \"map\", \"data\": {\"@z\": null}}");
+	assert_int_equal(scalar(ing, "z")->t, ING_NONE);
+	feed(ing, "{\"type\": \"map\", \"data\": {\"@t\": "
+	    "{ \"a\" : [1, \"x\\\"y\\u0001\"], \"b\": {}}}}");
+	assert_string_equal(scalar(ing, "t")->s,
+	    "{\"a\":[1,\"x\\\"y\\u0001\"],\"b\":{}}");
+	ingest_free(ing);
+}
+
+/* --- keyed maps ------------------------------------------------------------ */
+
+static void
+keyed_map_replaced_not_merged(void **state)
+{
+	struct tv	 tv[] = { { "a", BTS_ASSIGN, BTS_V_INT, 1 },
+	    { "s", BTS_ASSIGN, BTS_V_INT, 0 } };
+	struct tv	 tc[] = { { "c", BTS_COUNT, BTS_V_UINT, 1 },
+	    { "h", BTS_HIST, BTS_V_UINT, 1 } };
+	struct ingest	*ing = ING(tv, -1, NULL);
+	struct ing_var	*a = ingest_var_by_name(ing, "a");
+
+	/* what a synchronous print() would have shown before delete() */
+	feed(ing, "{\"type\": \"map\", \"data\": {\"@a\": "
+	    "{\"1\": 1, \"2\": 2, \"3\": 3}}}");
+	assert_int_equal(a->iv_n, 3);
+	feed_fixture(ing, "delete_clear");	/* {"1": 1, "3": 3, "4": 4} */
+	assert_int_equal(a->iv_n, 3);
+	assert_string_equal(a->iv_names[0], "1");
+	assert_string_equal(a->iv_names[1], "3");
+	assert_string_equal(a->iv_names[2], "4");
+	assert_true(inst_i(ing, "a", "4") == 4);
+	assert_false(has_inst(ing, "a", "2"));
+	ingest_free(ing);
+
+	ing = ING(tc, -1, NULL);
+	feed_fixture_lines(ing, "periodic_print_clear", 1, 2);
+	assert_int_equal(inst_u(ing, "c", "bpftrace"), 154);
+	feed_fixture_lines(ing, "periodic_print_clear", 3, 3);
+	assert_int_equal(inst_u(ing, "c", "bpftrace"), 27);	/* not 181 */
+	feed_fixture(ing, "periodic_print_clear");
+	assert_int_equal(inst_u(ing, "c", "memfd:sealed-91"), 6);
+	assert_int_equal(inst_u(ing, "c", "python3"), 8);
+	assert_int_equal(inst_u(ing, "c", "bpftrace"), 25);
+	ingest_free(ing);
+
+	/* print_top_div_hist: print(@c, 2) drops pmproxy from the set */
+	ing = ING(tc, -1, NULL);
+	feed_fixture_lines(ing, "print_top_div_hist", 3, 3);
+	assert_int_equal(ingest_var_by_name(ing, "c")->iv_n, 3);
+	feed_fixture_lines(ing, "print_top_div_hist", 2, 2);
+	assert_int_equal(ingest_var_by_name(ing, "c")->iv_n, 2);
+	assert_false(has_inst(ing, "c", "pmproxy"));
+	assert_int_equal(inst_u(ing, "c", "memfd:sealed-91"), 33);
+	ingest_free(ing);
+}
+
+static void
+multi_key_joined_names(void **state)
+{
+	struct tv	 tv[] = { { "m2", BTS_ASSIGN, BTS_V_INT, 2 },
+	    { "m3", BTS_ASSIGN, BTS_V_INT, 3 } };
+	struct ingest	*ing = ING(tv, -1, NULL);
+	struct ing_var	*m3;
+
+	feed_fixture(ing, "keys_multi_mixed");
+	assert_true(inst_i(ing, "m2", "a,b,1") == 10);
+	assert_true(inst_i(ing, "m2", "c,-2") == 20);
+	m3 = ingest_var_by_name(ing, "m3");
+	assert_int_equal(m3->iv_n, 2);
+	assert_string_equal(m3->iv_names[0], "p\"q,0,");	/* strcmp order */
+	assert_string_equal(m3->iv_names[1], "x,-1,y");
+	assert_true(m3->iv_vals[0].i == 40);
+	assert_true(m3->iv_vals[1].i == 30);
+	ingest_free(ing);
+
+	ing = ING(tv, -1, NULL);
+	feed_fixture(ing, "map_multi_key");
+	assert_int_equal(ingest_var_by_name(ing, "m2")->iv_n, 17);
+	assert_true(inst_i(ing, "m2", "bpftrace,257") == 1);
+	assert_true(inst_i(ing, "m2", "python3,232") == 30);
+	assert_true(inst_i(ing, "m2", "memfd:sealed-91,202") == 14);
+	assert_true(inst_i(ing, "m3", "bpftrace,14968,1") == 1);
+	ingest_free(ing);
+}
+
+static void
+duplicate_keys_summed(void **state)
+{
+	struct tv	 tv[] = { { "us", BTS_COUNT, BTS_V_UINT, 2 },
+	    { "ks", BTS_COUNT, BTS_V_UINT, 2 },
+	    { "x", BTS_ASSIGN, BTS_V_INT, 1 } };
+	struct ingest	*ing = ING(tv, -1, NULL);
+
+	feed_fixture(ing, "ustack_keys");
+	/* "\n    0x7ff6121d8ad7\n,bash": 1 appears twice in one object */
+	assert_int_equal(ingest_var_by_name(ing, "us")->iv_n, 4);
+	assert_int_equal(inst_u(ing, "us", "\n    0x7ff6121d8ad7\n,bash"), 2);
+	assert_int_equal(inst_u(ing, "us", ",swapper/0"), 67);
+	assert_int_equal(inst_u(ing, "us", "\n    free+104\n,pmproxy"), 1);
+	assert_int_equal(inst_u(ing, "ks", "pv_native_safe_halt,0"), 67);
+	/* not a count: the last one wins */
+	feed(ing, "{\"type\": \"map\", \"data\": {\"@x\": "
+	    "{\"a\": 1, \"b\": 2, \"a\": 5}}}");
+	assert_true(inst_i(ing, "x", "a") == 5);
+	assert_int_equal(ingest_var_by_name(ing, "x")->iv_n, 2);
+	ingest_free(ing);
+}
+
+/* --- hist, lhist, avg, stats ------------------------------------------------- */
+
+static void
+hist_bucket_names_pmda_compatible(void **state)
+{
+	/* hist_global.stdout, in order, with their counts */
+	static const struct {
+		const char	*name;
+		uint64_t	 count;
+	} want[] = { { "-inf--1", 24 }, { "0-0", 285 }, { "1-1", 25 },
+	    { "2-3", 2 }, { "4-7", 0 }, { "8-15", 4 }, { "16-31", 0 },
+	    { "32-63", 14 }, { "64-127", 13 }, { "128-255", 0 },
+	    { "256-511", 0 }, { "512-1023", 4 }, { "1024-2047", 0 },
+	    { "2048-4095", 0 }, { "4096-8191", 0 }, { "8192-16383", 13 } };
+	struct tv	 tv[] = { { "h", BTS_HIST, BTS_V_UINT, 0 } };
+	struct ingest	*ing = ING(tv, -1, NULL);
+	struct ing_var	*h = ingest_var_by_name(ing, "h");
+	size_t		 i;
+
+	feed_fixture(ing, "hist_global");
+	assert_false(h->iv_scalar);
+	assert_int_equal(h->iv_n, sizeof(want) / sizeof(want[0]));
+	for (i = 0; i < h->iv_n; i++) {
+		assert_string_equal(h->iv_names[i], want[i].name);
+		assert_int_equal(h->iv_vals[i].t, ING_U64);
+		assert_int_equal(h->iv_vals[i].u, want[i].count);
+	}
+	ingest_free(ing);
+}
+
+static void
+lhist_open_ends(void **state)
+{
+	static const char *const names[] = { "0-49", "50-99", "100-149",
+	    "150-199", "200-249", "250-299", "300-inf" };
+	static const uint64_t counts[] = { 67, 1, 1, 12, 111, 2, 103 };
+	struct tv	 tv[] = { { "l", BTS_LHIST, BTS_V_UINT, 0 },
+	    { "h", BTS_HIST, BTS_V_UINT, 0 } };
+	struct ingest	*ing = ING(tv, -1, NULL);
+	struct ing_var	*l = ingest_var_by_name(ing, "l");
+	struct ing_var	*h = ingest_var_by_name(ing, "h");
+	size_t		 i;
+
+	feed_fixture(ing, "lhist");
+	assert_int_equal(l->iv_n, 7);
+	for (i = 0; i < 7; i++) {
+		assert_string_equal(l->iv_names[i], names[i]);
+		assert_int_equal(l->iv_vals[i].u, counts[i]);
+	}
+	/* lhist(5|-1|99, 0, 10, 5) and hist(0|1|1000000|-7) */
+	feed_fixture(ing, "hist_empty_and_print");
+	assert_int_equal(l->iv_n, 4);
+	assert_string_equal(l->iv_names[0], "-inf--1");
+	assert_string_equal(l->iv_names[1], "0-4");
+	assert_string_equal(l->iv_names[2], "5-9");
+	assert_string_equal(l->iv_names[3], "10-inf");
+	assert_int_equal(inst_u(ing, "l", "0-4"), 0);
+	assert_int_equal(inst_u(ing, "l", "10-inf"), 1);
+	assert_string_equal(h->iv_names[0], "-inf--1");
+	assert_string_equal(h->iv_names[h->iv_n - 1], "524288-1048575");
+	assert_int_equal(inst_u(ing, "h", "524288-1048575"), 1);
+	assert_int_equal(inst_u(ing, "h", "0-0"), 1);
+	assert_int_equal(inst_u(ing, "h", "1-1"), 1);
+	/* 0.24: bounds and counts may come as strings */
+	feed(ing, "{\"type\": \"hist\", \"data\": {\"@l\": [{\"min\": "
+	    "\"18446744073709551615\", \"count\": \"3\"}, {\"max\": 0, "
+	    "\"count\": 1}]}}");
+	assert_int_equal(l->iv_n, 2);
+	assert_string_equal(l->iv_names[0], "-inf-0");
+	assert_string_equal(l->iv_names[1], "18446744073709551615-inf");
+	assert_int_equal(l->iv_vals[1].u, 3);
+	ingest_free(ing);
+}
+
+static void
+keyed_hist_instances(void **state)
+{
+	struct tv	 tv[] = { { "hk", BTS_HIST, BTS_V_UINT, 1 },
+	    { "lk", BTS_LHIST, BTS_V_UINT, 1 } };
+	struct ingest	*ing = ING(tv, -1, NULL);
+	struct ing_var	*hk = ingest_var_by_name(ing, "hk");
+
+	feed_fixture(ing, "hist_keyed");
+	/* python3: 11 buckets, memfd:sealed-91: 2, bpftrace: 16 */
+	assert_int_equal(hk->iv_n, 29);
+	assert_string_equal(hk->iv_names[0], "bpftrace:-inf--1");
+	assert_string_equal(hk->iv_names[1], "bpftrace:0-0");
+	assert_string_equal(hk->iv_names[15], "bpftrace:8192-16383");
+	assert_string_equal(hk->iv_names[16], "memfd:sealed-91:-inf--1");
+	assert_string_equal(hk->iv_names[18], "python3:0-0");
+	assert_string_equal(hk->iv_names[28], "python3:512-1023");
+	assert_int_equal(inst_u(ing, "hk", "bpftrace:-inf--1"), 4);
+	assert_int_equal(inst_u(ing, "hk", "bpftrace:0-0"), 147);
+	assert_int_equal(inst_u(ing, "hk", "bpftrace:8192-16383"), 9);
+	assert_int_equal(inst_u(ing, "hk", "memfd:sealed-91:0-0"), 28);
+	assert_int_equal(inst_u(ing, "hk", "python3:64-127"), 7);
+	feed_fixture(ing, "lhist_keyed");
+	assert_int_equal(inst_u(ing, "lk", "pmproxy:200-299"), 1);
+	assert_int_equal(inst_u(ing, "lk", "bpftrace:300-inf"), 1);
+	assert_int_equal(inst_u(ing, "lk", "mkdir:200-299"), 117);
+	ingest_free(ing);
+}
+
+static void
+hist_zeroed_empty(void **state)
+{
+	struct tv	 tv[] = { { "h", BTS_HIST, BTS_V_UINT, 0 },
+	    { "l", BTS_LHIST, BTS_V_UINT, 0 },
+	    { "hk", BTS_HIST, BTS_V_UINT, 1 } };
+	struct ingest	*ing = ING(tv, -1, NULL);
+	struct ing_var	*h = ingest_var_by_name(ing, "h");
+	uint64_t	 seq;
+
+	feed(ing, "{\"type\": \"hist\", \"data\": {\"@h\": "
+	    "[{\"min\": 4, \"max\": 7, \"count\": 1}]}}");
+	assert_int_equal(h->iv_n, 1);
+	seq = h->iv_seq;
+	feed_fixture_lines(ing, "hist_zeroed", 2, 2);	/* "@h": [] */
+	assert_int_equal(h->iv_n, 0);
+	assert_true(h->iv_seq > seq);
+	feed_fixture(ing, "hist_zeroed");
+	assert_int_equal(h->iv_n, 0);
+	assert_int_equal(ingest_var_by_name(ing, "l")->iv_n, 0);
+	assert_int_equal(ingest_var_by_name(ing, "hk")->iv_n, 0);
+	assert_int_equal(ingest_stats(ing)->is_bad_lines, 0);
+	ingest_free(ing);
+}
+
+static void
+avg_and_stats_values(void **state)
+{
+	struct tv	 tv[] = { { "a", BTS_AVG, BTS_V_INT, 0 },
+	    { "st", BTS_STATS, BTS_V_INT, 0 } };
+	struct tv	 tk[] = { { "av", BTS_AVG, BTS_V_INT, 1 },
+	    { "st", BTS_STATS, BTS_V_INT, 1 },
+	    { "cnt", BTS_COUNT, BTS_V_UINT, 1 } };
+	struct ingest	*ing = ING(tv, -1, NULL);
+	struct ing_var	*st;
+
+	feed_fixture(ing, "avg_stats");
+	/* {"@a": 199}; {"@st": {"count": 303, "average": 199, "total": 60396}} */
+	assert_true(scalar(ing, "a")->i == 199);
+	st = ingest_var_by_name(ing, "st");
+	assert_int_equal(st->iv_n, 3);
+	assert_string_equal(st->iv_names[0], "average");
+	assert_string_equal(st->iv_names[1], "count");
+	assert_string_equal(st->iv_names[2], "total");
+	assert_true(inst_i(ing, "st", "count") == 303);
+	assert_true(inst_i(ing, "st", "average") == 199);
+	assert_true(inst_i(ing, "st", "total") == 60396);
+	ingest_free(ing);
+
+	ing = ING(tk, -1, NULL);
+	feed_fixture(ing, "stats_keyed");
+	assert_true(inst_i(ing, "av", "pmproxy") == 91);
+	assert_true(inst_i(ing, "av", "bpftrace") == 136);
+	assert_int_equal(inst_u(ing, "cnt", "pmproxy"), 21);
+	st = ingest_var_by_name(ing, "st");
+	assert_int_equal(st->iv_n, 6);
+	assert_string_equal(st->iv_names[0], "bpftrace:average");
+	assert_string_equal(st->iv_names[5], "pmproxy:total");
+	assert_true(inst_i(ing, "st", "pmproxy:count") == 21);
+	assert_true(inst_i(ing, "st", "pmproxy:average") == 91);
+	assert_true(inst_i(ing, "st", "pmproxy:total") == 1926);
+	assert_true(inst_i(ing, "st", "bpftrace:count") == 21);
+	assert_true(inst_i(ing, "st", "bpftrace:average") == 136);
+	assert_true(inst_i(ing, "st", "bpftrace:total") == 2857);
+	ingest_free(ing);
+}
+
+/* --- strings and escapes ------------------------------------------------------ */
+
+static void
+nonascii_escape_repaired(void **state)
+{
+	struct tv	 tv[] = { { "k", BTS_ASSIGN, BTS_V_INT, 1 },
+	    { "v", BTS_ASSIGN, BTS_V_STRING, 1 }, OUTPUT_VAR };
+	struct ingest	*ing = ING(tv, -1, NULL);
+
+	feed_fixture(ing, "printf_special_chars");
+	assert_output(ing, "quote \" backslash \\ tab \t unicode \xc3\xa9 end\n"
+	    "multi\nline\n");
+	assert_true(inst_i(ing, "k", "a\"b") == 1);
+	assert_true(inst_i(ing, "k", "c\\d") == 2);
+	feed_fixture(ing, "keys_special_strings");
+	assert_true(inst_i(ing, "k", "caf\xc3\xa9") == 5);
+	assert_true(inst_i(ing, "k", "quote\"inside") == 1);
+	assert_true(inst_i(ing, "k", "back\\slash") == 2);
+	assert_true(inst_i(ing, "k", "tab\there") == 3);
+	assert_true(inst_i(ing, "k", "new\nline") == 4);
+	assert_true(inst_i(ing, "k", "ctl\x01\x1f") == 6);
+	assert_true(inst_i(ing, "k", "slash/and,comma") == 7);
+	assert_true(inst_i(ing, "k", "") == 8);
+	assert_true(inst_i(ing, "k", "del\x7f") == 9);
+	assert_string_equal(inst_s(ing, "v", "1"),
+	    "val \"q\" \\ \t \xc3\xa9");
+	ingest_free(ing);
+}
+
+static void
+escapes_decode_to_valid_utf8(void **state)
+{
+	static const struct {
+		const char	*json;		/* the value of @v */
+		const char	*want;
+	} cases[] = {
+		{ "\"\\ud83d\\ude00\"", "\xf0\x9f\x98\x80" },	/* pair */
+		{ "\"a\\ud800b\"", "a\xef\xbf\xbd" "b" },	/* lone high */
+		{ "\"a\\udc00b\"", "a\xef\xbf\xbd" "b" },	/* lone low */
+		{ "\"a\\u0000b\"", "a\xef\xbf\xbd" "b" },	/* NUL */
+		{ "\"\\u00e9\\u20AC\"", "\xc3\xa9\xe2\x82\xac" },
+		{ "\"\\uffffffc3(\"", "\xef\xbf\xbd(" },	/* half é */
+		{ "\"\\uFFFFFFC3\\uffffffA9\"", "\xc3\xa9" },
+		{ "\"\\uffffff7f\"", "\xef\xbf\xbf" "ff7f" },	/* not 0.17 */
+		{ "\"raw \xff\xc3(\"", "raw \xef\xbf\xbd\xef\xbf\xbd(" },
+		{ "\"\xed\xa0\x80\"", "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd" },
+		{ "\"\\/\\b\\f\\r\"", "/\b\f\r" },
+	};
+	struct tv	 tv[] = { { "v", BTS_ASSIGN, BTS_V_STRING, 0 } };
+	struct ingest	*ing = ING(tv, -1, NULL);
+	char		 line[256];
+	size_t		 i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		snprintf(line, sizeof(line),
+		    "{\"type\": \"map\", \"data\": {\"@v\": %s}}", cases[i].json);
+		assert_int_equal(feed(ing, line), 0);
+		assert_string_equal(scalar(ing, "v")->s, cases[i].want);
+	}
+	ingest_free(ing);
+}
+
+/* --- output ------------------------------------------------------------------- */
+
+static void
+printf_multiline_output(void **state)
+{
+	struct tv	 tv[] = { OUTPUT_VAR };
+	struct ingest	*ing = ING(tv, -1, NULL);
+
+	feed_fixture(ing, "printf_multiline_csv");
+	assert_output(ing, "h1,h2\n1,2\n3,4\na\"b\",c\\d,\te\n"
+	    "-1,4294967295,ff,s,A\n\r\n\x01\x1b[31mred\x1b[0m\n");
+	ingest_free(ing);
+
+	/* time() and printf() without newline continue the line */
+	ing = ING(tv, -1, NULL);
+	feed_fixture(ing, "strftime_printf");
+	assert_output(ing, "2026-11-25T05:11:28|05:11:28.265721\n"
+	    "05:11:28\n2026-11-25 05:11:28\nno-newlineno newline at end\n");
+	ingest_free(ing);
+
+	ing = ING(tv, -1, NULL);
+	feed_fixture(ing, "system_cat");	/* partial last line shown */
+	assert_output(ing, "hello from system\nsecond line\nLinux\n"
+	    "no newline");
+	feed(ing, "{\"type\": \"printf\", \"data\": \"!\\n\"}");
+	assert_output(ing, "hello from system\nsecond line\nLinux\n"
+	    "no newline!\n");
+	ingest_free(ing);
+
+	ing = ING(tv, -1, NULL);
+	feed_fixture_lines(ing, "join_exec", 1, 5);
+	assert_output(ing, "/bin/echo a b\n/bin/echo,a b\n"
+	    "/bin/true x y,z q\"uote\n/bin/true,x,y,z,q\"uote\n");
+	ingest_free(ing);
+
+	ing = ING(tv, -1, NULL);
+	feed_fixture(ing, "print_non_map");
+	assert_output(ing, "1\n-1\nstr \"q\"\n[1,\"two\",-3]\nbpftrace\n1\n"
+	    "[7,\"seven\"]\n1\n");
+	ingest_free(ing);
+}
+
+static void
+printf_ignored_without_output_var(void **state)
+{
+	struct tv	 tv[] = { { "x", BTS_ASSIGN, BTS_V_INT, 0 } };
+	struct ingest	*ing = ING(tv, -1, NULL);
+	uint64_t	 seq = ingest_seq(ing);
+
+	assert_int_equal(feed(ing, "{\"type\": \"printf\", \"data\": \"hi\\n\"}"),
+	    1);
+	assert_int_equal(ingest_seq(ing), seq);
+	assert_output(ing, "");
+	feed_fixture(ing, "quiet_flag");
+	assert_true(scalar(ing, "x")->i == 1);
+	ingest_free(ing);
+}
+
+static void
+table_retain_lines_keeps_header(void **state)
+{
+	struct tv	 tv[] = { OUTPUT_VAR };
+	struct ingest	*ing = ING(tv, 2, NULL);
+
+	feed_fixture(ing, "printf_csv");
+	assert_output(ing, "comm,pid,value\nswapper/0,0,859\n"
+	    "swapper/0,0,558\n");
+	ingest_free(ing);
+
+	ing = ING(tv, 0, NULL);
+	feed_fixture(ing, "printf_csv");
+	assert_output(ing, "comm,pid,value\n");
+	ingest_free(ing);
+
+	ing = ING(tv, 2, NULL);
+	feed_fixture(ing, "large_output");	/* 3000 printf lines */
+	assert_output(ing, "line 0,padding-padding-padding-padding,0\n"
+	    "line 2998,padding-padding-padding-padding,8988004\n"
+	    "line 2999,padding-padding-padding-padding,8994001\n");
+	/* a restart prints the header again */
+	ingest_reset(ing);
+	assert_output(ing, "");
+	feed(ing, "{\"type\": \"printf\", \"data\": \"h\\n1\\n2\\n3\\n4\"}");
+	assert_output(ing, "h\n2\n3\n4");
+	ingest_free(ing);
+}
+
+static void
+output_ring_bounded(void **state)
+{
+	struct tv		 tv[] = { OUTPUT_VAR };
+	struct ingest_limits	 lim = { 0, 100, 4 };
+	struct ingest		*ing = ING(tv, -1, &lim);
+	struct buf		 line;
+	char			 l[64], *text;
+	int			 i;
+
+	for (i = 0; i < 50; i++) {
+		snprintf(l, sizeof(l),
+		    "{\"type\": \"printf\", \"data\": \"line %02d\\n\"}", i);
+		assert_int_equal(feed(ing, l), 0);
+	}
+	assert_output(ing, "line 46\nline 47\nline 48\nline 49\n");
+	ingest_free(ing);
+
+	lim.il_output_bytes = 20;
+	lim.il_output_lines = 1000;
+	ing = ING(tv, -1, &lim);
+	for (i = 0; i < 10; i++) {
+		snprintf(l, sizeof(l),
+		    "{\"type\": \"printf\", \"data\": \"line %02d\\n\"}", i);
+		feed(ing, l);
+	}
+	assert_output(ing, "line 08\nline 09\n");
+	/* one 1 MB printf without newline: the head of it, in 20 bytes */
+	buf_init(&line, 0);
+	buf_puts(&line, "{\"type\": \"printf\", \"data\": \"");
+	for (i = 0; i < 1024 * 1024; i++)
+		buf_putc(&line, i % 64 ? 'x' : 'y');
+	buf_puts(&line, "\"}");
+	assert_int_equal(ingest_line(ing, line.b_data, line.b_len, NULL, 0), 0);
+	assert_output(ing, "yxxxxxxxxxxxxxxxxxx");
+	feed(ing, "{\"type\": \"printf\", \"data\": \"tail\\nnext\\n\"}");
+	assert_output(ing, "next\n");
+	buf_free(&line);
+	ingest_free(ing);
+
+	/* a cut never splits a UTF-8 character */
+	lim.il_output_bytes = 10;
+	ing = ING(tv, -1, &lim);
+	feed(ing, "{\"type\": \"printf\", \"data\": \"\xc3\xa9\xc3\xa9\xc3\xa9"
+	    "\xc3\xa9\xc3\xa9\xc3\xa9\"}");
+	text = output(ing);
+	assert_string_equal(text, "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9");
+	free(text);
+	ingest_free(ing);
+}
+
+/* --- instances ------------------------------------------------------------------ */
+
+static uint32_t
+id_of(struct ingest *ing, const char *var, const char *name)
+{
+	struct ing_var	*v = ingest_var_by_name(ing, var);
+	size_t		 i;
+
+	for (i = 0; i < v->iv_n; i++)
+		if (strcmp(v->iv_names[i], name) == 0)
+			return v->iv_ids[i];
+	fail_msg("no instance %s", name);
+	return 0;
+}
+
+static void
+instance_ids_stable_across_reset(void **state)
+{
+	struct tv	 tv[] = { { "c", BTS_COUNT, BTS_V_UINT, 1 } };
+	struct ingest	*ing = ING(tv, -1, NULL);
+	struct ing_var	*c = ingest_var_by_name(ing, "c");
+	uint32_t	 ib, ip, im;
+
+	feed_fixture(ing, "scalar_count");	/* attached_probes */
+	feed_fixture_lines(ing, "periodic_print_clear", 2, 2);
+	ib = id_of(ing, "c", "bpftrace");
+	ip = id_of(ing, "c", "python3");
+	im = id_of(ing, "c", "memfd:sealed-91");
+	assert_true(ib != ip && ip != im && ib != im);
+	assert_true(ib < 3 && ip < 3 && im < 3);
+	ingest_reset(ing);
+	assert_int_equal(c->iv_n, 0);
+	assert_int_equal(ingest_stats(ing)->is_probes, -1);
+	assert_int_equal(ingest_stats(ing)->is_lines, 0);
+	feed(ing, "{\"type\": \"map\", \"data\": {\"@c\": "
+	    "{\"new\": 1, \"bpftrace\": 2}}}");
+	assert_int_equal(id_of(ing, "c", "bpftrace"), ib);
+	assert_int_equal(id_of(ing, "c", "new"), 3);
+	feed_fixture_lines(ing, "periodic_print_clear", 3, 3);
+	assert_int_equal(id_of(ing, "c", "python3"), ip);
+	assert_int_equal(id_of(ing, "c", "memfd:sealed-91"), im);
+	assert_false(has_inst(ing, "c", "new"));	/* not reused */
+	ingest_free(ing);
+}
+
+struct seen {
+	int	 n;
+	int	 bash;
+};
+
+static void
+count_inst(const char *var, const char *name, uint32_t id, void *arg)
+{
+	struct seen	*s = arg;
+
+	s->n++;
+	if (strcmp(var, "c") == 0 && strcmp(name, "bash") == 0 && id == 7)
+		s->bash = 1;
+}
+
+static void
+seed_instance(void **state)
+{
+	struct tv	 tv[] = { { "c", BTS_COUNT, BTS_V_UINT, 1 },
+	    { "x", BTS_ASSIGN, BTS_V_INT, 0 } };
+	struct ingest	*ing = ING(tv, -1, NULL);
+	struct seen	 s = { 0, 0 };
+
+	assert_int_equal(ingest_seed_instance(ing, "c", "bash", 7), 0);
+	assert_int_equal(ingest_seed_instance(ing, "c", "bash", 7), 0);
+	assert_int_equal(ingest_seed_instance(ing, "c", "bash", 8), -1);
+	assert_int_equal(ingest_seed_instance(ing, "c", "zsh", 7), -1);
+	assert_int_equal(ingest_seed_instance(ing, "c", "big", 0x80000000u),
+	    -1);
+	assert_int_equal(ingest_seed_instance(ing, "nope", "bash", 1), -1);
+	assert_int_equal(ingest_seed_instance(ing, "x", "bash", 1), -1);
+	assert_int_equal(ingest_seed_instance(ing, "c", "sh", 2), 0);
+	feed(ing, "{\"type\": \"map\", \"data\": {\"@c\": "
+	    "{\"python\": 1, \"bash\": 2, \"sh\": 3}}}");
+	assert_int_equal(id_of(ing, "c", "bash"), 7);
+	assert_int_equal(id_of(ing, "c", "sh"), 2);
+	assert_int_equal(id_of(ing, "c", "python"), 8);	/* past the seed */
+	ingest_foreach_instance(ing, count_inst, &s);
+	assert_int_equal(s.n, 3);
+	assert_true(s.bash);
+	ingest_free(ing);
+}
+
+static void
+max_instances_drops(void **state)
+{
+	struct tv		 tv[] = { { "byid", BTS_COUNT, BTS_V_UINT, 1 } };
+	struct ingest_limits	 lim = { 5, 0, 0 };
+	struct ingest		*ing = ING(tv, -1, &lim);
+	struct ing_var		*v = ingest_var_by_name(ing, "byid");
+
+	feed_fixture(ing, "map_int_key");	/* 23 keys */
+	assert_int_equal(v->iv_n, 5);
+	assert_int_equal(v->iv_dropped, 18);
+	assert_string_equal(v->iv_names[0], "0");	/* first 5 by name */
+	assert_string_equal(v->iv_names[4], "186");
+	assert_int_equal(inst_u(ing, "byid", "100"), 1);
+	assert_int_equal(inst_u(ing, "byid", "186"), 12);
+	/* known names still update; new ones still dropped */
+	feed(ing, "{\"type\": \"map\", \"data\": {\"@byid\": "
+	    "{\"0\": 99, \"zzz\": 1}}}");
+	assert_int_equal(v->iv_n, 1);
+	assert_int_equal(inst_u(ing, "byid", "0"), 99);
+	assert_int_equal(v->iv_dropped, 19);
+	ingest_free(ing);
+}
+
+static void
+identical_reprint_keeps_seq(void **state)
+{
+	struct tv	 tv[] = { { "a", BTS_ASSIGN, BTS_V_INT, 0 },
+	    { "b", BTS_ASSIGN, BTS_V_INT, 1 },
+	    { "h", BTS_HIST, BTS_V_UINT, 0 } };
+	struct ingest	*ing = ING(tv, -1, NULL);
+	struct ing_var	*b = ingest_var_by_name(ing, "b");
+	uint64_t	 seq, bseq;
+
+	feed_fixture_lines(ing, "sigusr1_dump", 1, 4);
+	seq = ingest_seq(ing);
+	bseq = b->iv_seq;
+	feed_fixture_lines(ing, "sigusr1_dump", 5, 0);	/* same values */
+	assert_int_equal(ingest_seq(ing), seq);
+	assert_int_equal(b->iv_seq, bseq);
+	assert_true(inst_i(ing, "b", "k") == 8);
+	feed(ing, "{\"type\": \"map\", \"data\": {\"@b\": {\"k\": 9}}}");
+	assert_true(ingest_seq(ing) > seq);
+	assert_true(b->iv_seq > bseq);
+	ingest_free(ing);
+}
+
+/* --- other messages --------------------------------------------------------------- */
+
+static void
+attached_probes(void **state)
+{
+	struct tv	 tv[] = { { "x", BTS_COUNT, BTS_V_UINT, 0 } };
+	struct ingest	*ing = ING(tv, -1, NULL);
+
+	assert_int_equal(ingest_stats(ing)->is_probes, -1);
+	feed_fixture(ing, "quiet_flag");	/* -q: no attached_probes */
+	assert_int_equal(ingest_stats(ing)->is_probes, -1);
+	feed_fixture(ing, "kprobe_unavailable");
+	assert_int_equal(ingest_stats(ing)->is_probes, 2);
+	feed_fixture(ing, "hist_zeroed");
+	assert_int_equal(ingest_stats(ing)->is_probes, 1);
+	/* 0.9.2: top level; 0.24: "count" too; decimal string */
+	assert_int_equal(feed(ing, "{\"type\": \"attached_probes\", "
+	    "\"probes\": 5}"), 0);
+	assert_int_equal(ingest_stats(ing)->is_probes, 5);
+	assert_int_equal(feed(ing, "{\"type\": \"attached_probes\", "
+	    "\"count\": 1, \"data\": {\"probes\": \"6\"}}"), 0);
+	assert_int_equal(ingest_stats(ing)->is_probes, 6);
+	assert_int_equal(feed(ing, "{\"type\": \"attached_probes\", "
+	    "\"data\": {}}"), -1);
+	ingest_free(ing);
+}
+
+static void
+lost_events_summed(void **state)
+{
+	struct tv	 tv[] = { OUTPUT_VAR };
+	struct ingest	*ing = ING(tv, 0, NULL);
+	const char	*key = "\"events\": ";
+	char		*text, *p;
+	size_t		 len, n = 0;
+	uint64_t	 sum = 0;
+
+	/* counted independently: every "events": N in the raw text */
+	text = fixture("lost_events", &len);
+	for (p = strstr(text, key); p != NULL; p = strstr(p, key)) {
+		p += strlen(key);
+		sum += strtoull(p, NULL, 10);
+		n++;
+	}
+	free(text);
+	assert_int_equal(n, 4753);	/* as the fixture README says */
+	assert_int_equal(sum, 32152);	/* awk over the file agrees */
+	feed_fixture(ing, "lost_events");
+	assert_int_equal(ingest_stats(ing)->is_lost_events, sum);
+	assert_int_equal(ingest_stats(ing)->is_bad_lines, 0);
+	assert_int_equal(feed(ing, "{\"type\": \"lost_events\", "
+	    "\"events\": 8}"), 0);	/* 0.9.2 */
+	assert_int_equal(ingest_stats(ing)->is_lost_events, sum + 8);
+	ingest_free(ing);
+}
+
+static void
+helper_error_counted(void **state)
+{
+	struct tv	 tv[] = { { "v", BTS_ASSIGN, BTS_V_INT, 0 }, OUTPUT_VAR };
+	struct ingest	*ing = ING(tv, -1, NULL);
+	const struct ingest_stats *st = ingest_stats(ing);
+
+	feed_fixture(ing, "helper_error_k");
+	assert_int_equal(st->is_helper_errors, 2);
+	assert_int_equal(st->is_bad_lines, 0);
+	assert_non_null(strstr(st->is_last_error, "probe_read_str"));
+	assert_non_null(strstr(st->is_last_error, "-14"));
+	assert_non_null(strstr(st->is_last_error, "line 2 col 52"));
+	assert_true(scalar(ing, "v")->i == 0);
+	assert_output(ing, "|\n");
+	/* 0.24+ runtime_error and errorf carry a msg */
+	assert_int_equal(feed(ing, "{\"type\": \"runtime_error\", \"msg\": "
+	    "\"division by zero\", \"filename\": \"s.bt\", \"line\": 3, "
+	    "\"col\": 9}"), 0);
+	assert_non_null(strstr(st->is_last_error, "division by zero"));
+	assert_non_null(strstr(st->is_last_error, "runtime_error"));
+	assert_int_equal(st->is_helper_errors, 2);
+	ingest_free(ing);
+}
+
+static void
+unknown_types_and_vars_counted(void **state)
+{
+	struct tv	 tv[] = { { "a", BTS_ASSIGN, BTS_V_INT, 0 } };
+	struct ingest	*ing = ING(tv, -1, NULL);
+	const struct ingest_stats *st = ingest_stats(ing);
+
+	assert_int_equal(feed(ing, "{\"type\": \"tseries\", \"data\": []}"), 1);
+	assert_int_equal(st->is_unknown_types, 1);
+	assert_int_equal(feed(ing, "  \t\r "), 1);
+	assert_int_equal(feed(ing, ""), 1);
+	assert_int_equal(st->is_lines, 1);
+	feed_fixture(ing, "sigusr1_dump");	/* @b and @h are not known */
+	assert_int_equal(st->is_unknown_vars, 4);
+	assert_true(scalar(ing, "a")->i == 7);
+	assert_int_equal(st->is_bad_lines, 0);
+	/* bare '@' is "root"; member order does not matter */
+	ingest_free(ing);
+	{
+		struct tv	 tr[] = { { "root", BTS_ASSIGN, BTS_V_INT, 0 } };
+
+		ing = ING(tr, -1, NULL);
+		assert_int_equal(feed(ing, "{\"data\": {\"@\": 3}, "
+		    "\"type\": \"map\"}"), 0);
+		assert_true(scalar(ing, "root")->i == 3);
+		ingest_free(ing);
+	}
+}
+
+/* --- hostile input ------------------------------------------------------------------ */
+
+static void
+garbage_lines_rejected(void **state)
+{
+	static const char *const bad[] = {
+		"{",
+		"}",
+		"{\"type\": \"map\"",
+		"{\"type\": \"map\", \"data\": {\"@a\": 1}}x",
+		"{\"type\": \"map\", \"data\": {\"@a\": 1}} {}",
+		"{\"type\": \"map\", \"data\": {\"@a\": 1},}",
+		"{\"type\": \"map\" \"data\": {}}",
+		"{\"type\" \"map\"}",
+		"{type: \"map\"}",
+		"{'type': 'map'}",
+		"[\"type\", \"map\"]",
+		"\"map\"",
+		"42",
+		"{\"data\": {\"@a\": 1}}",
+		"{\"type\": 7, \"data\": {}}",
+		"{\"type\": \"map\", \"data\": [1]}",
+		"{\"type\": \"map\", \"data\": {\"@a\": 01}}",
+		"{\"type\": \"map\", \"data\": {\"@a\": 1.}}",
+		"{\"type\": \"map\", \"data\": {\"@a\": -}}",
+		"{\"type\": \"map\", \"data\": {\"@a\": +1}}",
+		"{\"type\": \"map\", \"data\": {\"@a\": 1e}}",
+		"{\"type\": \"map\", \"data\": {\"@a\": .5}}",
+		"{\"type\": \"map\", \"data\": {\"@a\": 1e999}}",
+		"{\"type\": \"map\", \"data\": {\"@a\": 18446744073709551616}}",
+		"{\"type\": \"map\", \"data\": {\"@a\": tru}}",
+		"{\"type\": \"map\", \"data\": {\"@a\": NaN}}",
+		"{\"type\": \"map\", \"data\": {\"@a\": \"x\\q\"}}",
+		"{\"type\": \"map\", \"data\": {\"@a\": \"\\u12\"}}",
+		"{\"type\": \"map\", \"data\": {\"@a\": \"\\u12G4\"}}",
+		"{\"type\": \"map\", \"data\": {\"@a\": \"tab\there\"}}",
+		"{\"type\": \"map\", \"data\": {\"@a\": \"open}}",
+		"{\"type\": \"map\", \"data\": {\"@a\": \"x\\",
+		"{\"type\": \"map\", \"data\": {\"@k\": 1}}",	/* not keyed */
+		"{\"type\": \"hist\", \"data\": {\"@h\": 5}}",
+		"{\"type\": \"hist\", \"data\": {\"@h\": [{\"min\": 1}]}}",
+		"{\"type\": \"hist\", \"data\": {\"@h\": [{\"count\": \"x\"}]}}",
+		"{\"type\": \"hist\", \"data\": {\"@h\": [1, 2]}}",
+		"{\"type\": \"stats\", \"data\": {\"@a\": {\"count\": 1}}}",
+		"{\"type\": \"printf\", \"data\": 5}",
+		"{\"type\": \"printf\"}",
+		"{\"type\": \"lost_events\", \"data\": {\"events\": \"many\"}}",
+		"\xef\xbb\xbf{\"type\": \"map\", \"data\": {}}",	/* BOM */
+	};
+	struct tv	 tv[] = { { "a", BTS_ASSIGN, BTS_V_INT, 0 },
+	    { "k", BTS_ASSIGN, BTS_V_INT, 1 },
+	    { "h", BTS_HIST, BTS_V_UINT, 0 }, OUTPUT_VAR };
+	struct ingest	*ing = ING(tv, -1, NULL);
+	const struct ingest_stats *st = ingest_stats(ing);
+	char		 err[256];
+	size_t		 i, n = sizeof(bad) / sizeof(bad[0]);
+	const char	 nul[] = "{\"type\": \"map\", \"data\": {\"@a\": \"a\0b\"}}";
+
+	assert_true(n >= 20);
+	feed(ing, "{\"type\": \"map\", \"data\": {\"@a\": 1}}");
+	for (i = 0; i < n; i++) {
+		err[0] = '\0';
+		if (ingest_line(ing, bad[i], strlen(bad[i]), err,
+		    sizeof(err)) != -1)
+			fail_msg("accepted: %s", bad[i]);
+		assert_true(err[0] != '\0');
+		assert_string_equal(st->is_last_error, err);
+	}
+	assert_int_equal(ingest_line(ing, nul, sizeof(nul) - 1, err,
+	    sizeof(err)), -1);
+	assert_int_equal(ingest_line(ing, "\0", 1, err, sizeof(err)), -1);
+	assert_int_equal(st->is_bad_lines, n + 2);
+	assert_true(scalar(ing, "a")->i == 1);	/* nothing was changed */
+	assert_int_equal(ingest_line(ing, "x", 1, NULL, 0), -1);
+	ingest_free(ing);
+}
+
+static void
+deep_nesting_rejected(void **state)
+{
+	struct tv	 tv[] = { OUTPUT_VAR };
+	struct ingest	*ing = ING(tv, -1, NULL);
+	struct buf	 b;
+	int		 i;
+
+	buf_init(&b, 0);
+	for (i = 0; i < 10000; i++)
+		buf_putc(&b, '[');
+	assert_int_equal(ingest_line(ing, b.b_data, b.b_len, NULL, 0), -1);
+	assert_non_null(strstr(ingest_stats(ing)->is_last_error, "deeper"));
+	/* the envelope is level 1, so data may nest ING_MAX_DEPTH - 1 */
+	buf_reset(&b);
+	buf_puts(&b, "{\"type\": \"value\", \"data\": ");
+	for (i = 0; i < ING_MAX_DEPTH - 1; i++)
+		buf_putc(&b, '[');
+	for (i = 0; i < ING_MAX_DEPTH - 1; i++)
+		buf_putc(&b, ']');
+	buf_putc(&b, '}');
+	assert_int_equal(ingest_line(ing, b.b_data, b.b_len, NULL, 0), 0);
+	buf_reset(&b);
+	buf_puts(&b, "{\"type\": \"value\", \"data\": ");
+	for (i = 0; i < ING_MAX_DEPTH; i++)
+		buf_putc(&b, '[');
+	for (i = 0; i < ING_MAX_DEPTH; i++)
+		buf_putc(&b, ']');
+	buf_putc(&b, '}');
+	assert_int_equal(ingest_line(ing, b.b_data, b.b_len, NULL, 0), -1);
+	buf_free(&b);
+	ingest_free(ing);
+}
+
+static void
+huge_numbers_rejected(void **state)
+{
+	struct tv	 tv[] = { { "a", BTS_ASSIGN, BTS_V_STRING, 0 } };
+	struct ingest	*ing = ING(tv, -1, NULL);
+	struct buf	 b;
+	int		 i;
+
+	buf_init(&b, 0);
+	buf_puts(&b, "{\"type\": \"map\", \"data\": {\"@a\": ");
+	for (i = 0; i < 400; i++)
+		buf_putc(&b, '9');
+	buf_puts(&b, "}}");
+	assert_int_equal(ingest_line(ing, b.b_data, b.b_len, NULL, 0), -1);
+	assert_non_null(strstr(ingest_stats(ing)->is_last_error, "range"));
+	assert_int_equal(feed(ing, "{\"type\": \"map\", \"data\": "
+	    "{\"@a\": 1e-99999}}"), 0);	/* underflows to 0: finite */
+	assert_int_equal(feed(ing, "{\"type\": \"map\", \"data\": "
+	    "{\"@a\": -1E+999999999999999999999}}"), -1);
+	assert_int_equal(feed(ing, "{\"type\": \"map\", \"data\": "
+	    "{\"@a\": 1.25e2}}"), 0);
+	assert_string_equal(scalar(ing, "a")->s, "125");
+	buf_free(&b);
+	ingest_free(ing);
+}
+
+/* xorshift, so the run is the same every time */
+static uint32_t
+rnd(uint32_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 17;
+	*s ^= *s << 5;
+	return *s;
+}
+
+static void
+any_bytes_are_safe(void **state)
+{
+	static const char *const names[] = { "hist_keyed", "stats_keyed",
+	    "keys_special_strings", "printf_special_chars", "tuple_value",
+	    "helper_error_k", "ustack_keys", "print_non_map" };
+	struct tv	 tv[] = { { "hk", BTS_HIST, BTS_V_UINT, 1 },
+	    { "st", BTS_STATS, BTS_V_INT, 1 }, { "av", BTS_AVG, BTS_V_INT, 1 },
+	    { "cnt", BTS_COUNT, BTS_V_UINT, 1 }, { "k", BTS_COUNT, BTS_V_UINT, 1 },
+	    { "v", BTS_ASSIGN, BTS_V_INT, 1 }, { "t", BTS_ASSIGN, BTS_V_INT, 0 },
+	    { "tm", BTS_ASSIGN, BTS_V_INT, 1 }, { "us", BTS_COUNT, BTS_V_UINT, 2 },
+	    OUTPUT_VAR };
+	struct ingest	*ing = ING(tv, 3, NULL);
+	char		*text, *p, *nl, *mut;
+	size_t		 len, n, cut, i, k;
+	uint32_t	 seed = 12345;
+
+	for (k = 0; k < sizeof(names) / sizeof(names[0]); k++) {
+		text = fixture(names[k], &len);
+		for (p = text; p < text + len; p = nl + 1) {
+			if ((nl = memchr(p, '\n', (size_t)(text + len - p))) == NULL)
+				nl = text + len;
+			n = (size_t)(nl - p);
+			/* every truncation of the line */
+			for (cut = 0; cut < n && cut < 4000; cut++)
+				ingest_line(ing, p, cut, NULL, 0);
+			/* random byte flips, in a copy so ASan sees the end */
+			for (i = 0; i < 200 && n > 0; i++) {
+				mut = malloc(n);
+				memcpy(mut, p, n);
+				mut[rnd(&seed) % n] = (char)rnd(&seed);
+				mut[rnd(&seed) % n] = (char)rnd(&seed);
+				ingest_line(ing, mut, n, NULL, 0);
+				free(mut);
+			}
+		}
+		free(text);
+	}
+	for (i = 0; i < 2000; i++) {
+		char	 junk[64];
+
+		for (n = 0; n < sizeof(junk); n++)
+			junk[n] = (char)rnd(&seed);
+		ingest_line(ing, junk, rnd(&seed) % sizeof(junk), NULL, 0);
+	}
+	assert_true(ingest_stats(ing)->is_bad_lines > 0);
+	ingest_reset(ing);
+	ingest_free(ing);
+}
+
+/* --- every fixture ------------------------------------------------------------------- */
+
+/*
+ * The bts_info for a fixture, from a simple scan of its text: every
+ * "@name" right after "data": {" of a map/hist/stats line, typed from
+ * the first byte of its value. Plus @output.
+ */
+static struct bts_info *
+info_from_text(const char *text)
+{
+	struct tv	 tv[BTS_MAX_VARS + 1];
+	char		 names[BTS_MAX_VARS][64];
+	const char	*p, *q, *eol, *v;
+	size_t		 n = 0, i, len;
+	int		 hist, stats;
+
+	for (p = text; (p = strstr(p, "\"data\": {\"@")) != NULL; p = eol) {
+		eol = strchr(p, '\n') ? strchr(p, '\n') : p + strlen(p);
+		for (q = p; q > text && q[-1] != '\n'; q--)
+			;
+		hist = strncmp(q, "{\"type\": \"hist\"", 15) == 0;
+		stats = strncmp(q, "{\"type\": \"stats\"", 16) == 0;
+		if (!hist && !stats && strncmp(q, "{\"type\": \"map\"", 14))
+			continue;
+		p += strlen("\"data\": {\"@");
+		len = strcspn(p, "\"");
+		for (i = 0; i < n && strncmp(names[i], p, len); i++)
+			;
+		if (i < n || n == BTS_MAX_VARS || len >= 64)
+			continue;
+		memcpy(names[n], p, len);
+		names[n][len] = '\0';
+		v = p + len + 3;	/* past "@name": */
+		tv[n].name = names[n][0] ? names[n] : "root";
+		tv[n].nkeys = *v == '{' && !stats ? 1 : 0;
+		tv[n].vt = hist ? BTS_V_UINT : *v == '"' || *v == '[' ?
+		    BTS_V_STRING : BTS_V_INT;
+		tv[n].kind = hist ? BTS_HIST : stats ?
+		    (*v == '{' ? BTS_STATS : BTS_AVG) : BTS_ASSIGN;
+		if (stats && *v == '{' && strncmp(v, "{\"count\"", 8))
+			tv[n].nkeys = 1;
+		n++;
+	}
+	tv[n].name = "output";
+	tv[n].kind = BTS_OUTPUT;
+	tv[n].vt = BTS_V_STRING;
+	tv[n].nkeys = 0;
+	return info_new(tv, n + 1, -1);
+}
+
+static void
+every_fixture_replays_without_bad_lines(void **state)
+{
+	struct bts_info	*info;
+	struct ingest	*ing;
+	struct dirent	*de;
+	DIR		*d;
+	char		*dir, *text, name[256];
+	size_t		 len, nfix = 0, nlines;
+	const char	*p;
+
+	if ((dir = fixture_path("")) == NULL || (d = opendir(dir)) == NULL) {
+		free(dir);
+		print_message("skipped: no fixture directory (BT_SHARED)\n");
+		skip();
+	}
+	while ((de = readdir(d)) != NULL) {
+		len = strlen(de->d_name);
+		if (len < 8 || strcmp(de->d_name + len - 7, ".stdout") != 0)
+			continue;
+		snprintf(name, sizeof(name), "%.*s", (int)(len - 7),
+		    de->d_name);
+		text = fixture(name, &len);
+		info = info_from_text(text);
+		ing = ingest_new(info, NULL);
+		info_free(info);
+		assert_non_null(ing);
+		feed_fixture(ing, name);
+		for (nlines = 0, p = text; *p; p++)	/* non-blank lines */
+			if (*p == '{' && (p == text || p[-1] == '\n'))
+				nlines++;
+		if (ingest_stats(ing)->is_bad_lines != 0)
+			fail_msg("%s: %s", name, ingest_stats(ing)->is_last_error);
+		assert_int_equal(ingest_stats(ing)->is_lines, nlines);
+		assert_int_equal(ingest_stats(ing)->is_unknown_types, 0);
+		assert_int_equal(ingest_stats(ing)->is_unknown_vars, 0);
+		ingest_free(ing);
+		free(text);
+		nfix++;
+	}
+	closedir(d);
+	free(dir);
+	assert_int_equal(nfix, NFIXTURES);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(scalar_count_from_fixture),
+		cmocka_unit_test(u64_max_printed_as_minus_one_is_u64_max),
+		cmocka_unit_test(i64_min_exact),
+		cmocka_unit_test(retype_on_string),
+		cmocka_unit_test(string_and_tuple_values),
+		cmocka_unit_test(keyed_map_replaced_not_merged),
+		cmocka_unit_test(multi_key_joined_names),
+		cmocka_unit_test(duplicate_keys_summed),
+		cmocka_unit_test(hist_bucket_names_pmda_compatible),
+		cmocka_unit_test(lhist_open_ends),
+		cmocka_unit_test(keyed_hist_instances),
+		cmocka_unit_test(hist_zeroed_empty),
+		cmocka_unit_test(avg_and_stats_values),
+		cmocka_unit_test(nonascii_escape_repaired),
+		cmocka_unit_test(escapes_decode_to_valid_utf8),
+		cmocka_unit_test(printf_multiline_output),
+		cmocka_unit_test(printf_ignored_without_output_var),
+		cmocka_unit_test(table_retain_lines_keeps_header),
+		cmocka_unit_test(output_ring_bounded),
+		cmocka_unit_test(instance_ids_stable_across_reset),
+		cmocka_unit_test(seed_instance),
+		cmocka_unit_test(max_instances_drops),
+		cmocka_unit_test(identical_reprint_keeps_seq),
+		cmocka_unit_test(attached_probes),
+		cmocka_unit_test(lost_events_summed),
+		cmocka_unit_test(helper_error_counted),
+		cmocka_unit_test(unknown_types_and_vars_counted),
+		cmocka_unit_test(garbage_lines_rejected),
+		cmocka_unit_test(deep_nesting_rejected),
+		cmocka_unit_test(huge_numbers_rejected),
+		cmocka_unit_test(any_bytes_are_safe),
+		cmocka_unit_test(every_fixture_replays_without_bad_lines),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
