@@ -51,6 +51,15 @@ struct answer {
 	char		*an_text;
 };
 
+/* Drop answer i: the last one moves into its slot. Lock held. */
+static void
+answer_remove(struct scripts *ss, size_t i)
+{
+	free(ss->ss_answers[i].an_text);
+	ss->ss_answers[i] = ss->ss_answers[--ss->ss_nanswers];
+	memset(&ss->ss_answers[ss->ss_nanswers], 0, sizeof(struct answer));
+}
+
 static void
 answer_set(struct scripts *ss, uint32_t ctx, int item, char *text)
 {
@@ -93,15 +102,12 @@ on_control_ctxval(struct metric *m, uint32_t ctx, struct buf *out)
 		struct answer	*a = &ss->ss_answers[i];
 
 		if (now - a->an_time > ANSWER_TTL_MS) {
-			free(a->an_text);
-			*a = ss->ss_answers[--ss->ss_nanswers];
-			i--;
+			answer_remove(ss, i--);
 			continue;
 		}
 		if (a->an_ctx == ctx && a->an_item == item) {
 			buf_puts(out, a->an_text);
-			free(a->an_text);
-			*a = ss->ss_answers[--ss->ss_nanswers];
+			answer_remove(ss, i);
 			break;
 		}
 	}
@@ -144,10 +150,11 @@ put_metadata(struct buf *b, const struct bts_meta *m)
 	else {
 		buf_putc(b, '[');
 		for (size_t i = 0; i < m->m_ninclude; i++) {
-			buf_puts(b, i ? ", \"@" : "\"@");
-			json_str(b, m->m_include[i]);
-			b->b_len -= 1;	/* reopen the string after '@' */
-			buf_putc(b, '"');
+			char	 at[BTS_NAME_MAX + 2];
+
+			snprintf(at, sizeof(at), "@%s", m->m_include[i]);
+			buf_puts(b, i ? ", " : "");
+			json_str(b, at);
 		}
 		buf_putc(b, ']');
 	}

@@ -146,8 +146,9 @@ snap_set_values(struct snap *s, int slot, int n, const uint32_t *inst,
 		return -1;
 	if (inst && (ip = snap_alloc(s, sizeof(*ip) * (size_t)n)) == NULL)
 		return -1;
-	memcpy(vp, vals, sizeof(*vp) * (size_t)n);
-	if (inst)
+	if (n > 0)
+		memcpy(vp, vals, sizeof(*vp) * (size_t)n);
+	if (inst && n > 0)
 		memcpy(ip, inst, sizeof(*ip) * (size_t)n);
 	vs->vs_n = n;
 	vs->vs_err = 0;
@@ -187,7 +188,8 @@ snap_set_indom(struct snap *s, int slot, int n, const uint32_t *ids,
 	np = snap_alloc(s, sizeof(*np) * (size_t)n);
 	if (ip == NULL || np == NULL)
 		return -1;
-	memcpy(ip, ids, sizeof(*ip) * (size_t)n);
+	if (n > 0)
+		memcpy(ip, ids, sizeof(*ip) * (size_t)n);
 	for (int i = 0; i < n; i++)
 		if ((np[i] = snap_strdup(s, names[i])) == NULL)
 			return -1;

@@ -33,6 +33,13 @@ METRIC_KEYS = ["name", "series", "pmid", "indom", "type", "sem", "units",
                "labels", "text-oneline", "text-help"]
 # README.md "Metrics it always has"
 PMIDS = {
+    "bpftrace.control.register": "151.0.0",
+    "bpftrace.control.deregister": "151.0.1",
+    "bpftrace.control.start": "151.0.2",
+    "bpftrace.control.stop": "151.0.3",
+    "bpftrace.info.scripts": "151.1.0",
+    "bpftrace.info.scripts_json": "151.1.1",
+    "bpftrace.info.tracepoints": "151.1.2",
     "bpftrace.info.daemon_version": "151.1.3",
     "bpftrace.info.version": "151.1.4",
     "bpftrace.info.bpftrace_path": "151.1.5",
@@ -271,7 +278,7 @@ def test_metric(api, ctx):
     tap.check(info == sorted(n for n in PMIDS if n.startswith(
         "bpftrace.info.")) and all(x["labels"].get("metrictype") ==
                                    "control" for x in o["metrics"]),
-              "metric prefix=bpftrace.info: the 5 info metrics, each "
+              "metric prefix=bpftrace.info: the 8 info metrics, each "
               "labelled metrictype=control", repr(info))
     o = api.json("/pmapi/%d/metric?names=bpftrace.daemon.pid,no.such.metric,"
                  "bpftrace.info.version" % ctx)
@@ -466,10 +473,11 @@ def test_indom(api, ctx):
 def test_children(api, ctx):
     cases = [
         ("", "", [], ["bpftrace"]),
-        ("?prefix=bpftrace", "bpftrace", [], ["daemon", "info"]),
+        ("?prefix=bpftrace", "bpftrace", [], ["control", "daemon", "info"]),
         ("?prefix=bpftrace.info", "bpftrace.info",
-         ["bpftrace_path", "daemon_version", "scripts_running",
-          "scripts_total", "version"], []),
+         ["bpftrace_path", "daemon_version", "scripts", "scripts_json",
+          "scripts_running", "scripts_total", "tracepoints", "version"],
+         []),
         ("?prefix=bpftrace.daemon", "bpftrace.daemon",
          ["bytes_out", "contexts", "errors", "pid", "requests", "rss",
           "uptime"], []),

@@ -41,13 +41,24 @@ def fixture_dir():
 
 
 def expected(stdout):
-    """var -> ("scalar", v) | ("keys", set) | ("hist", n) | ("stats", x)"""
+    """var -> ("scalar", v) | ("keys", set) | ("hist", n) | ("text", s)"""
     out = {}
+    text, exact = [], b"\\uffffff" not in stdout
     for raw in stdout.split(b"\n"):
         if not raw.strip():
             continue
         msg = json.loads(raw)
         t, data = msg.get("type"), msg.get("data")
+        if t in ("printf", "time", "syscall", "cat"):
+            text.append(data)
+        elif t == "join":           # a line of its own, as in text mode
+            text.append(data + "\n")
+        elif t == "value":
+            exact = False
+        if text and exact and sum(map(len, text)) < 200000:
+            out["output"] = ("text", "".join(text))
+        else:
+            out.pop("output", None)
         if t not in ("map", "hist", "stats") or not isinstance(data, dict):
             continue
         for name, val in data.items():
@@ -60,6 +71,11 @@ def expected(stdout):
             elif isinstance(val, dict) and t == "stats" and \
                     "average" in val:
                 out[var] = ("hist", 3)
+            elif isinstance(val, dict) and t == "stats" and \
+                    all(isinstance(x, dict) for x in val.values()):
+                out[var] = ("keys", {"%s:%s" % (k, part) for k in val
+                                     for part in ("count", "average",
+                                                  "total")})
             elif isinstance(val, dict):
                 out[var] = ("keys", set(val))
             else:
@@ -139,6 +155,10 @@ def check_fixture(c, fdir, name):
             if names != x:
                 bad.append("%s keys differ: %d vs %d (e.g. %r)" % (
                     var, len(names), len(x), sorted(x ^ names)[:3]))
+        elif kind == "text":
+            v = inst[0]["value"] if inst else None
+            if v != x and (v or "").count("\n") < 10000:
+                bad.append("output %r want %r" % ((v or "")[:60], x[:60]))
         elif kind == "hist" and len(inst) != x:
             bad.append("%s has %d instances, want %d" % (var, len(inst), x))
     tap.ok(ok and not bad, "%s: status %s, exit %d, %d variables match the "
