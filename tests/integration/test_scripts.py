@@ -313,6 +313,34 @@ def test_hist_and_output(c):
     c.store("bpftrace.control.deregister", "hk")
 
 
+def test_custom_output_and_on_demand(c):
+    st, j, ans = c.register("// name: cob\n// custom-output-block\n"
+                            "tracepoint:raw_syscalls:sys_enter "
+                            "{ @c = count(); }\n"
+                            "interval:ms:300 { print(@c); }\n")
+    v1 = c.wait_for(script_metric("cob", "data.c"), lambda v: v > 0)
+    time.sleep(0.8)
+    v2 = c.value(script_metric("cob", "data.c"))
+    tap.ok(v1 and v2 and v2 > v1, "custom-output-block: the script's own "
+           "print() feeds data.c (%s -> %s)" % (v1, v2))
+    c.store("bpftrace.control.deregister", "cob")
+    st, j, ans = c.register("// name: od\n// print: on-demand\n"
+                            "// interval: 200ms\n"
+                            "tracepoint:raw_syscalls:sys_enter "
+                            "{ @c = count(); }\n")
+    v1 = c.wait_for(script_metric("od", "data.c"), lambda v: v > 0)
+    tap.ok(isinstance(v1, int) and v1 > 0, "print: on-demand: a fetch makes "
+           "bpftrace print (SIGUSR1); data.c = %s" % v1)
+    time.sleep(0.6)
+    b1 = c.value(script_metric("od", "data_bytes"))
+    time.sleep(2.5)         # nobody fetches: at most the one dump b1 asked for
+    b2 = c.value(script_metric("od", "data_bytes"))
+    tap.ok(b1 and b2 is not None and 0 <= b2 - b1 < 80,
+           "print: on-demand: no dumps while nobody fetches (%s -> %s bytes)"
+           % (b1, b2))
+    c.store("bpftrace.control.deregister", "od")
+
+
 def test_limits_and_expiry():
     with btd.Daemon(["--control", "loopback", "--script-expiry", "2",
                      "--max-output-rate", "4096"]) as d:
@@ -384,6 +412,7 @@ def main():
         test_stop_start_deregister(c, pid)
         test_errors(c)
         test_hist_and_output(c)
+        test_custom_output_and_on_demand(c)
         tap.ok(d.alive(), "daemon still running after the script tests")
     test_limits_and_expiry()
     test_restart_policy()

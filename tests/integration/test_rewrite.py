@@ -1,0 +1,202 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: MIT
+"""test_rewrite.py - what bpftraced makes bpftrace run, and the script
+metadata comments, end to end (TAP).
+
+bpftraced runs with tests/lib/fake-bpftrace, which records the program it
+received ($FAKE_BPFTRACE_DUMP) and replays a fixture, so these checks run
+without root or bpftrace: the print block (interval, order, bare @,
+include, custom-output-block, print: on-demand), table-retain-lines on
+data.output, include dropping printf text, the register answer's
+metadata, and the limits on script count and size.
+"""
+
+import json
+import os
+import sys
+import tempfile
+import time
+import urllib.parse
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))), "lib"))
+import btd  # noqa: E402
+
+tap = btd.Tap()
+FAKE = os.path.join(btd.REPO_ROOT, "tests", "lib", "fake-bpftrace")
+
+
+def shared():
+    s = os.environ.get("BT_SHARED") or os.path.join(
+        os.path.dirname(btd.REPO_ROOT), "shared")
+    return s if os.path.isdir(os.path.join(s, "fixtures")) else None
+
+
+class Client:
+    def __init__(self, d):
+        self.d = d
+        self.ctx = self.getj("/pmapi/context", polltimeout=120)[1]["context"]
+
+    def getj(self, path, **params):
+        st, _, body = btd.http("GET", self.d.url(
+            path + "?" + urllib.parse.urlencode(params)), timeout=15.0)
+        try:
+            return st, json.loads(body)
+        except ValueError:
+            return st, {}
+
+    def register(self, code):
+        st, j = self.getj("/pmapi/store", context=self.ctx,
+                          name="bpftrace.control.register", value=code)
+        _, f = self.getj("/pmapi/fetch", context=self.ctx,
+                         names="bpftrace.control.register")
+        return st, j, json.loads(f["values"][0]["instances"][0]["value"])
+
+    def value(self, name):
+        st, j = self.getj("/pmapi/fetch", context=self.ctx, names=name)
+        v = j.get("values", [])
+        return v[0]["instances"][0]["value"] if v and \
+            v[0]["instances"] else None
+
+    def wait_status(self, name, want, timeout=10):
+        deadline = time.monotonic() + timeout
+        s = None
+        while time.monotonic() < deadline:
+            s = self.value("bpftrace.scripts.%s.status" % name)
+            if s == want:
+                return s
+            time.sleep(0.05)
+        return s
+
+
+def received(dump, name, timeout=5):
+    p = os.path.join(dump, name + ".bt")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if os.path.exists(p):
+            time.sleep(0.05)
+            with open(p) as f:
+                return f.read()
+        time.sleep(0.05)
+    return None
+
+
+def test_print_block(c, dump):
+    code = ("// name: pb\n// fixture: scalar_count\n"
+            "tracepoint:a:b { @z = count(); @a[comm] = sum(1); @ = 1; "
+            "printf(\"hi\\n\"); }\n")
+    c.register(code)
+    got = received(dump, "pb")
+    tap.ok(got is not None and got.startswith(code),
+           "bpftrace gets the script byte for byte", repr(got)[:200])
+    tail = got[len(code):] if got else ""
+    tap.ok(tail == "\ninterval:ms:250 { print(@z); print(@a); print(@); }\n",
+           "then one print block: --print-interval, first-use order, bare @,"
+           " no @output", repr(tail))
+
+
+def test_metadata(c, dump):
+    cases = [
+        ("iv", "// interval: 2s\n",
+         "\ninterval:ms:2000 { print(@x); print(@y); }\n"),
+        ("cob", "// custom-output-block\n", ""),
+        ("od", "// print: on-demand\n", ""),
+        ("inc", "// include: @x\n", "\ninterval:ms:250 { print(@x); }\n"),
+    ]
+    for name, meta, want in cases:
+        code = ("// name: %s\n%s// fixture: scalar_count\n"
+                "tracepoint:a:b { @x = count(); @y = max(1); }\n"
+                % (name, meta))
+        if name == "inc":
+            code = code.replace("@y = max(1);", "@y = max(1); "
+                                "printf(\"dropped\\n\");")
+        st, j, ans = c.register(code)
+        got = received(dump, name)
+        tap.ok(got == code + want, "%s: bpftrace gets %r after the code"
+               % (meta.strip(), want), repr(got[len(code):] if got else got))
+    st, j, ans = c.register("// name: meta2\n// include: @x, @output\n"
+                            "// table-retain-lines: 3\n"
+                            "// fixture: scalar_count\n"
+                            "tracepoint:a:b { @x = count(); @y = 1; "
+                            "printf(\"a\\n\"); }\n")
+    md = ans.get("metadata", {})
+    tap.ok(md == {"name": "meta2", "include": ["@x", "@output"],
+                  "table_retain_lines": 3, "custom_output_block": False},
+           "register answer metadata as the PMDA writes it", repr(md))
+    tap.ok(sorted(ans.get("variables", {})) == ["@output", "@x"],
+           "// include: with spaces keeps @x and @output only",
+           repr(ans.get("variables")))
+    st, j = c.getj("/pmapi/metric", name="bpftrace.scripts.inc.data.output")
+    tap.ok(st == 400, "include without @output: no output metric (as the "
+           "PMDA)", repr(j)[:200])
+
+
+def test_table_retain_lines(c, fx):
+    with open(os.path.join(fx, "large_output.stdout")) as f:
+        lines = [json.loads(x)["data"] for x in f if '"printf"' in x]
+    code = ("// name: trl\n// table-retain-lines: 5\n"
+            "// fixture: large_output\n" +
+            open(os.path.join(fx, "large_output.bt")).read())
+    st, j, ans = c.register(code)
+    c.wait_status("trl", "stopped")
+    out = c.value("bpftrace.scripts.trl.data.output")
+    want = lines[0] + "".join(lines[-5:])
+    tap.ok(out == want, "table-retain-lines 5: the header and the last 5 of "
+           "%d printf lines" % len(lines), repr(out)[:300])
+    st, j, ans = c.register("// name: ring\n// fixture: large_output\n" +
+                            open(os.path.join(fx, "large_output.bt")).read())
+    c.wait_status("ring", "stopped")
+    out = c.value("bpftrace.scripts.ring.data.output") or ""
+    tap.ok(out == "".join(lines), "without retain: all %d lines kept "
+           "(under the ring's limits)" % len(lines), "%d bytes" % len(out))
+
+
+def test_limits(fx):
+    d = btd.Daemon(["--control", "loopback", "--bpftrace", FAKE,
+                    "--max-scripts", "2", "--max-script-bytes", "200"],
+                   env={"BT_SHARED": os.path.dirname(os.path.dirname(fx))})
+    with d:
+        c = Client(d)
+        body = "// fixture: scalar_count\nBEGIN { @x = 1; }\n"
+        r = [c.register("// name: l%d\n%s" % (i, body))[:2]
+             for i in range(3)]
+        tap.ok(r[0][0] == 200 and r[1][0] == 200 and r[2][0] == 400 and
+               "too many scripts: the limit is 2" in r[2][1]["message"],
+               "--max-scripts 2: the third register is refused with the "
+               "reason", repr(r[2]))
+        c.getj("/pmapi/store", context=c.ctx,
+               name="bpftrace.control.deregister", value="l0,l1")
+        st, j, ans = c.register("// name: big\n" + body + "// " + "x" * 200)
+        tap.ok(st == 400 and "is 2" in j.get("message", "") and
+               "the limit is 200" in j["message"],
+               "--max-script-bytes: a bigger script is refused, saying so",
+               repr(j))
+        st, j = c.getj("/pmapi/store", context=c.ctx,
+                       name="bpftrace.control.deregister", value="l0,nosuch")
+        ans = c.value("bpftrace.control.deregister")
+        tap.ok(st == 400 and json.loads(ans) == {
+            "error": "one or more scripts were not found"},
+               "deregister of an unknown name: 400 and the PMDA's answer",
+               repr((st, j, ans)))
+
+
+def main():
+    s = shared()
+    if s is None:
+        btd.Tap.skip_all("no shared fixtures (set BT_SHARED)")
+    fx = os.path.join(s, "fixtures", "bpftrace-0.17")
+    dump = tempfile.mkdtemp(prefix="btd-dump-")
+    with btd.Daemon(["--control", "loopback", "--bpftrace", FAKE,
+                     "--print-interval", "250", "--max-output-rate", "0"],
+                    env={"BT_SHARED": s, "FAKE_BPFTRACE_DUMP": dump}) as d:
+        c = Client(d)
+        test_print_block(c, dump)
+        test_metadata(c, dump)
+        test_table_retain_lines(c, fx)
+        tap.ok(d.alive(), "daemon alive")
+    test_limits(fx)
+    tap.done()
+
+
+if __name__ == "__main__":
+    main()
