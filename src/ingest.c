@@ -25,6 +25,12 @@
  *   UTF-8 boundary); the rest of that line is dropped.
  * - ingest_seq() moves on every change of values, output or stats, but
  *   not for is_lines alone nor for a reprint of identical values.
+ * - Instance ids run from 0 to INT32_MAX (PCP instance ids are int); the
+ *   id table never shrinks, so il_max_instances bounds its memory too.
+ * - A "data" object naming several maps (bpftrace prints one) is applied
+ *   map by map; a bad one stops the line there.
+ * - join and value text get a '\n' (as bpftrace's text mode prints
+ *   them); printf, time, syscall and cat text is taken as it is.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -1260,13 +1266,15 @@ stage_convert(struct ingest *ing, struct ing_var *v, struct stage *st)
 	return 0;
 }
 
-/* Sorts and folds duplicate names, keeping the first of each. */
+/* Sorts and folds each duplicate name into one entry (ent_merge). */
 static void
 stage_fold(struct stage *st, enum bts_kind kind)
 {
 	struct ent	*e = st->e;
 	size_t		 i, m = 0;
 
+	if (st->n == 0)
+		return;
 	qsort(e, st->n, sizeof(*e), ent_cmp);
 	for (i = 0; i < st->n; i++) {
 		if (m > 0 && strcmp(e[m - 1].name, e[i].name) == 0) {

@@ -29,6 +29,7 @@ struct buf;
 #define ING_DEF_OUTPUT_BYTES	(256 * 1024)
 #define ING_DEF_OUTPUT_LINES	10000
 
+/* a zero field (or a NULL pointer to ingest_new) means the default */
 struct ingest_limits {
 	size_t		 il_max_instances;	/* per variable; beyond: dropped */
 	size_t		 il_output_bytes;	/* @output ring, bytes */
@@ -56,6 +57,8 @@ struct ing_val {
  * name (strcmp). A map print replaces the whole variable (entries not in
  * it were deleted or cleared); a duplicate key within one print sums for
  * counts and keeps the last value otherwise.
+ * The @output variable (kind BTS_OUTPUT) keeps iv_n 0: its text comes
+ * from ingest_output_text(); its iv_seq moves when the text changes.
  */
 struct ing_var {
 	char		*iv_name;	/* without '@' ("root" for bare '@') */
@@ -67,10 +70,14 @@ struct ing_var {
 	int		 iv_scalar;	/* 1: one value, no instance domain */
 	size_t		 iv_n;		/* current instances (or 1/0 scalar) */
 	uint32_t	*iv_ids;	/* [iv_n] instance ids */
-	char		**iv_names;	/* [iv_n] instance names */
+	char		**iv_names;	/* [iv_n] instance names; they belong
+					   to the id table (valid until
+					   ingest_free): do not free */
 	struct ing_val	*iv_vals;	/* [iv_n] */
 	uint64_t	 iv_seq;	/* bumped at every change */
-	size_t		 iv_dropped;	/* instances dropped at the limit */
+	size_t		 iv_dropped;	/* instances dropped at the limit
+					   (a running count; zeroed by
+					   ingest_reset) */
 	void		*iv_priv;	/* ingest.c: name -> id table */
 };
 

@@ -265,7 +265,7 @@ assert_output(struct ingest *ing, const char *want)
 	free(got);
 }
 
-/* --- numbers and scalars --------------------------------------------------- */
+/* --- numbers and scalars ------------------------------------------------- */
 
 static void
 scalar_count_from_fixture(void **state)
@@ -363,7 +363,7 @@ retype_on_string(void **state)
 	struct ing_var	*n = ingest_var_by_name(ing, "n");
 
 	feed(ing, "{\"type\": \"map\", \"data\": {\"@n\": \"42\"}}");
-	assert_int_equal(n->iv_retyped, 0);	/* a decimal string is a number */
+	assert_int_equal(n->iv_retyped, 0);	/* "42" is a number */
 	assert_true(scalar(ing, "n")->i == 42);
 	/* string_value: {"@s": "hello"}, {"@sm": {"1": "world"}} */
 	feed_fixture(ing, "string_value");
@@ -416,10 +416,18 @@ string_and_tuple_values(void **state)
 	    "{ \"a\" : [1, \"x\\\"y\\u0001\"], \"b\": {}}}}");
 	assert_string_equal(scalar(ing, "t")->s,
 	    "{\"a\":[1,\"x\\\"y\\u0001\"],\"b\":{}}");
+	feed(ing, "{\"type\": \"map\", \"data\": {\"@t\": [\"a\\tb\\nc\"]}}");
+	assert_string_equal(scalar(ing, "t")->s, "[\"a\\tb\\nc\"]");
+	feed(ing, "{\"type\": \"map\", \"data\": {\"@z\": false}}");
+	assert_string_equal(scalar(ing, "z")->s, "false");
+	feed(ing, "{\"type\": \"map\", \"data\": "
+	    "{\"@z\": 18446744073709551615}}");
+	assert_string_equal(scalar(ing, "z")->s, "18446744073709551615");
 	ingest_free(ing);
+	ingest_free(NULL);
 }
 
-/* --- keyed maps ------------------------------------------------------------ */
+/* --- keyed maps ---------------------------------------------------------- */
 
 static void
 keyed_map_replaced_not_merged(void **state)
@@ -479,7 +487,8 @@ multi_key_joined_names(void **state)
 	assert_true(inst_i(ing, "m2", "c,-2") == 20);
 	m3 = ingest_var_by_name(ing, "m3");
 	assert_int_equal(m3->iv_n, 2);
-	assert_string_equal(m3->iv_names[0], "p\"q,0,");	/* strcmp order */
+	/* strcmp order */
+	assert_string_equal(m3->iv_names[0], "p\"q,0,");
 	assert_string_equal(m3->iv_names[1], "x,-1,y");
 	assert_true(m3->iv_vals[0].i == 40);
 	assert_true(m3->iv_vals[1].i == 30);
@@ -516,9 +525,29 @@ duplicate_keys_summed(void **state)
 	assert_true(inst_i(ing, "x", "a") == 5);
 	assert_int_equal(ingest_var_by_name(ing, "x")->iv_n, 2);
 	ingest_free(ing);
+
+	/* sum() is signed and summed too; hist buckets as well */
+	{
+		struct tv	 ts[] = { { "s", BTS_SUM, BTS_V_INT, 1 },
+		    { "h", BTS_HIST, BTS_V_UINT, 1 } };
+
+		ing = ING(ts, -1, NULL);
+		feed(ing, "{\"type\": \"map\", \"data\": {\"@s\": "
+		    "{\"k\": -3, \"k\": -4}}}");
+		assert_true(inst_i(ing, "s", "k") == -7);
+		feed(ing, "{\"type\": \"hist\", \"data\": {\"@h\": "
+		    "{\"k\": [{\"min\": 9223372036854775808, \"count\": 1}, "
+		    "{\"min\": 2, \"max\": 3, \"count\": 1}], "
+		    "\"k\": [{\"min\": 2, \"max\": 3, \"count\": 4}]}}}");
+		assert_int_equal(ingest_var_by_name(ing, "h")->iv_n, 2);
+		assert_string_equal(ingest_var_by_name(ing, "h")->iv_names[1],
+		    "k:9223372036854775808-inf");
+		assert_int_equal(inst_u(ing, "h", "k:2-3"), 5);
+		ingest_free(ing);
+	}
 }
 
-/* --- hist, lhist, avg, stats ------------------------------------------------- */
+/* --- hist, lhist, avg, stats --------------------------------------------- */
 
 static void
 hist_bucket_names_pmda_compatible(void **state)
@@ -658,7 +687,8 @@ avg_and_stats_values(void **state)
 	struct ing_var	*st;
 
 	feed_fixture(ing, "avg_stats");
-	/* {"@a": 199}; {"@st": {"count": 303, "average": 199, "total": 60396}} */
+	/* {"@a": 199}
+	 * {"@st": {"count": 303, "average": 199, "total": 60396}} */
 	assert_true(scalar(ing, "a")->i == 199);
 	st = ingest_var_by_name(ing, "st");
 	assert_int_equal(st->iv_n, 3);
@@ -688,7 +718,7 @@ avg_and_stats_values(void **state)
 	ingest_free(ing);
 }
 
-/* --- strings and escapes ------------------------------------------------------ */
+/* --- strings and escapes ------------------------------------------------- */
 
 static void
 nonascii_escape_repaired(void **state)
@@ -742,15 +772,15 @@ escapes_decode_to_valid_utf8(void **state)
 	size_t		 i;
 
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		snprintf(line, sizeof(line),
-		    "{\"type\": \"map\", \"data\": {\"@v\": %s}}", cases[i].json);
+		snprintf(line, sizeof(line), "{\"type\": \"map\", "
+		    "\"data\": {\"@v\": %s}}", cases[i].json);
 		assert_int_equal(feed(ing, line), 0);
 		assert_string_equal(scalar(ing, "v")->s, cases[i].want);
 	}
 	ingest_free(ing);
 }
 
-/* --- output ------------------------------------------------------------------- */
+/* --- output -------------------------------------------------------------- */
 
 static void
 printf_multiline_output(void **state)
@@ -799,8 +829,8 @@ printf_ignored_without_output_var(void **state)
 	struct ingest	*ing = ING(tv, -1, NULL);
 	uint64_t	 seq = ingest_seq(ing);
 
-	assert_int_equal(feed(ing, "{\"type\": \"printf\", \"data\": \"hi\\n\"}"),
-	    1);
+	assert_int_equal(feed(ing, "{\"type\": \"printf\", "
+	    "\"data\": \"hi\\n\"}"), 1);
 	assert_int_equal(ingest_seq(ing), seq);
 	assert_output(ing, "");
 	feed_fixture(ing, "quiet_flag");
@@ -843,8 +873,10 @@ output_ring_bounded(void **state)
 	struct tv		 tv[] = { OUTPUT_VAR };
 	struct ingest_limits	 lim = { 0, 100, 4 };
 	struct ingest		*ing = ING(tv, -1, &lim);
+	struct ing_var		*ov = ingest_var_by_name(ing, "output");
 	struct buf		 line;
 	char			 l[64], *text;
+	uint64_t		 seq = ov->iv_seq;
 	int			 i;
 
 	for (i = 0; i < 50; i++) {
@@ -853,6 +885,8 @@ output_ring_bounded(void **state)
 		assert_int_equal(feed(ing, l), 0);
 	}
 	assert_output(ing, "line 46\nline 47\nline 48\nline 49\n");
+	assert_true(ov->iv_seq > seq);
+	assert_int_equal(ov->iv_n, 0);	/* the text is not a value */
 	ingest_free(ing);
 
 	lim.il_output_bytes = 20;
@@ -888,7 +922,7 @@ output_ring_bounded(void **state)
 	ingest_free(ing);
 }
 
-/* --- instances ------------------------------------------------------------------ */
+/* --- instances ----------------------------------------------------------- */
 
 static uint32_t
 id_of(struct ingest *ing, const char *var, const char *name)
@@ -979,7 +1013,8 @@ seed_instance(void **state)
 static void
 max_instances_drops(void **state)
 {
-	struct tv		 tv[] = { { "byid", BTS_COUNT, BTS_V_UINT, 1 } };
+	struct tv		 tv[] = {
+	    { "byid", BTS_COUNT, BTS_V_UINT, 1 } };
 	struct ingest_limits	 lim = { 5, 0, 0 };
 	struct ingest		*ing = ING(tv, -1, &lim);
 	struct ing_var		*v = ingest_var_by_name(ing, "byid");
@@ -1023,7 +1058,7 @@ identical_reprint_keeps_seq(void **state)
 	ingest_free(ing);
 }
 
-/* --- other messages --------------------------------------------------------------- */
+/* --- other messages ------------------------------------------------------ */
 
 static void
 attached_probes(void **state)
@@ -1082,7 +1117,8 @@ lost_events_summed(void **state)
 static void
 helper_error_counted(void **state)
 {
-	struct tv	 tv[] = { { "v", BTS_ASSIGN, BTS_V_INT, 0 }, OUTPUT_VAR };
+	struct tv	 tv[] = { { "v", BTS_ASSIGN, BTS_V_INT, 0 },
+	    OUTPUT_VAR };
 	struct ingest	*ing = ING(tv, -1, NULL);
 	const struct ingest_stats *st = ingest_stats(ing);
 
@@ -1123,7 +1159,8 @@ unknown_types_and_vars_counted(void **state)
 	/* bare '@' is "root"; member order does not matter */
 	ingest_free(ing);
 	{
-		struct tv	 tr[] = { { "root", BTS_ASSIGN, BTS_V_INT, 0 } };
+		struct tv	 tr[] = {
+		    { "root", BTS_ASSIGN, BTS_V_INT, 0 } };
 
 		ing = ING(tr, -1, NULL);
 		assert_int_equal(feed(ing, "{\"data\": {\"@\": 3}, "
@@ -1133,7 +1170,7 @@ unknown_types_and_vars_counted(void **state)
 	}
 }
 
-/* --- hostile input ------------------------------------------------------------------ */
+/* --- hostile input ------------------------------------------------------- */
 
 static void
 garbage_lines_rejected(void **state)
@@ -1174,13 +1211,15 @@ garbage_lines_rejected(void **state)
 		"{\"type\": \"map\", \"data\": {\"@k\": 1}}",	/* not keyed */
 		"{\"type\": \"hist\", \"data\": {\"@h\": 5}}",
 		"{\"type\": \"hist\", \"data\": {\"@h\": [{\"min\": 1}]}}",
-		"{\"type\": \"hist\", \"data\": {\"@h\": [{\"count\": \"x\"}]}}",
+		"{\"type\": \"hist\", \"data\": {\"@h\": "
+		    "[{\"count\": \"x\"}]}}",
 		"{\"type\": \"hist\", \"data\": {\"@h\": [1, 2]}}",
 		"{\"type\": \"stats\", \"data\": {\"@a\": {\"count\": 1}}}",
 		"{\"type\": \"printf\", \"data\": 5}",
 		"{\"type\": \"printf\"}",
 		"{\"type\": \"lost_events\", \"data\": {\"events\": \"many\"}}",
-		"\xef\xbb\xbf{\"type\": \"map\", \"data\": {}}",	/* BOM */
+		/* a byte order mark */
+		"\xef\xbb\xbf{\"type\": \"map\", \"data\": {}}",
 	};
 	struct tv	 tv[] = { { "a", BTS_ASSIGN, BTS_V_INT, 0 },
 	    { "k", BTS_ASSIGN, BTS_V_INT, 1 },
@@ -1189,7 +1228,8 @@ garbage_lines_rejected(void **state)
 	const struct ingest_stats *st = ingest_stats(ing);
 	char		 err[256];
 	size_t		 i, n = sizeof(bad) / sizeof(bad[0]);
-	const char	 nul[] = "{\"type\": \"map\", \"data\": {\"@a\": \"a\0b\"}}";
+	const char	 nul[] =
+	    "{\"type\": \"map\", \"data\": {\"@a\": \"a\0b\"}}";
 
 	assert_true(n >= 20);
 	feed(ing, "{\"type\": \"map\", \"data\": {\"@a\": 1}}");
@@ -1288,9 +1328,12 @@ any_bytes_are_safe(void **state)
 	    "helper_error_k", "ustack_keys", "print_non_map" };
 	struct tv	 tv[] = { { "hk", BTS_HIST, BTS_V_UINT, 1 },
 	    { "st", BTS_STATS, BTS_V_INT, 1 }, { "av", BTS_AVG, BTS_V_INT, 1 },
-	    { "cnt", BTS_COUNT, BTS_V_UINT, 1 }, { "k", BTS_COUNT, BTS_V_UINT, 1 },
-	    { "v", BTS_ASSIGN, BTS_V_INT, 1 }, { "t", BTS_ASSIGN, BTS_V_INT, 0 },
-	    { "tm", BTS_ASSIGN, BTS_V_INT, 1 }, { "us", BTS_COUNT, BTS_V_UINT, 2 },
+	    { "cnt", BTS_COUNT, BTS_V_UINT, 1 },
+	    { "k", BTS_COUNT, BTS_V_UINT, 1 },
+	    { "v", BTS_ASSIGN, BTS_V_INT, 1 },
+	    { "t", BTS_ASSIGN, BTS_V_INT, 0 },
+	    { "tm", BTS_ASSIGN, BTS_V_INT, 1 },
+	    { "us", BTS_COUNT, BTS_V_UINT, 2 },
 	    OUTPUT_VAR };
 	struct ingest	*ing = ING(tv, 3, NULL);
 	char		*text, *p, *nl, *mut;
@@ -1300,7 +1343,8 @@ any_bytes_are_safe(void **state)
 	for (k = 0; k < sizeof(names) / sizeof(names[0]); k++) {
 		text = fixture(names[k], &len);
 		for (p = text; p < text + len; p = nl + 1) {
-			if ((nl = memchr(p, '\n', (size_t)(text + len - p))) == NULL)
+			nl = memchr(p, '\n', (size_t)(text + len - p));
+			if (nl == NULL)
 				nl = text + len;
 			n = (size_t)(nl - p);
 			/* every truncation of the line */
@@ -1330,7 +1374,7 @@ any_bytes_are_safe(void **state)
 	ingest_free(ing);
 }
 
-/* --- every fixture ------------------------------------------------------------------- */
+/* --- every fixture ------------------------------------------------------- */
 
 /*
  * The bts_info for a fixture, from a simple scan of its text: every
@@ -1412,7 +1456,8 @@ every_fixture_replays_without_bad_lines(void **state)
 			if (*p == '{' && (p == text || p[-1] == '\n'))
 				nlines++;
 		if (ingest_stats(ing)->is_bad_lines != 0)
-			fail_msg("%s: %s", name, ingest_stats(ing)->is_last_error);
+			fail_msg("%s: %s", name,
+			    ingest_stats(ing)->is_last_error);
 		assert_int_equal(ingest_stats(ing)->is_lines, nlines);
 		assert_int_equal(ingest_stats(ing)->is_unknown_types, 0);
 		assert_int_equal(ingest_stats(ing)->is_unknown_vars, 0);
