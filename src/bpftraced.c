@@ -39,7 +39,9 @@ on_main_signal(struct evwatch *w, uint32_t events)
 			evloop_stop(mc->loop);
 			break;
 		case SIGHUP:
-			log_info("SIGHUP: nothing to reload yet");
+			log_info("SIGHUP: refreshing bpftrace.info.tracepoints");
+			if (mc->ds->scripts)
+				scripts_refresh_tracepoints(mc->ds->scripts);
 			break;
 		case SIGCHLD:
 			if (mc->ds->scripts)

@@ -386,5 +386,6 @@ void		 scripts_tick(struct scripts *);
 void		 scripts_on_sigchld(struct scripts *);
 void		 scripts_shutdown(struct scripts *, int);
 int		 scripts_autostart(struct scripts *, const char *);
+void		 scripts_refresh_tracepoints(struct scripts *);
 
 #endif /* BPFTRACED_H */

@@ -698,6 +698,16 @@ tp_thread(void *arg)
 	return NULL;
 }
 
+/* SIGHUP: list the tracepoints again now. Main thread. */
+void
+scripts_refresh_tracepoints(struct scripts *ss)
+{
+	pthread_mutex_lock(&ss->ss_tp_lock);
+	ss->ss_tp_time = 0;
+	pthread_mutex_unlock(&ss->ss_tp_lock);
+	control_tick(ss);
+}
+
 /* Refresh the tracepoint list when it is old. Main thread. */
 void
 control_tick(struct scripts *ss)

@@ -180,6 +180,65 @@ def test_limits(fx):
                repr((st, j, ans)))
 
 
+def test_old_and_missing_bpftrace(fx):
+    s = os.path.dirname(os.path.dirname(fx))
+    dump = tempfile.mkdtemp(prefix="btd-dump-")
+    with btd.Daemon(["--control", "loopback", "--bpftrace", FAKE],
+                    env={"BT_SHARED": s, "FAKE_BPFTRACE_DUMP": dump,
+                         "FAKE_BPFTRACE_VERSION": "v0.10.2"}) as d:
+        c = Client(d)
+        c.register("// name: old\n// fixture: scalar_count\n"
+                   "BEGIN { @x = 1; }\n")
+        c.wait_status("old", "stopped")
+        try:
+            argv = open(os.path.join(dump, "old.argv")).read()
+        except OSError:
+            argv = None
+        tap.ok(argv == "-f json -e", "bpftrace < 0.11 gets the program with "
+               "-e (no stdin programs there)", repr(argv))
+    with btd.Daemon(["--control", "loopback", "--bpftrace",
+                     "/nonexistent/bpftrace"]) as d:
+        c = Client(d)
+        tap.ok(c.value("bpftrace.info.version") == "" and
+               c.value("bpftrace.info.bpftrace_path") ==
+               "/nonexistent/bpftrace",
+               "missing bpftrace: info.version empty, info.bpftrace_path "
+               "says which")
+        st, j, ans = c.register("// name: nob\nBEGIN { @x = 1; }\n")
+        s = c.wait_status("nob", "error")
+        err = c.value("bpftrace.scripts.nob.error") or ""
+        tap.ok(st == 200 and s == "error" and "bpftrace is not available"
+               in err, "missing bpftrace: a script goes to error saying why",
+               repr((s, err)))
+
+
+def test_tracepoints_refresh(fx):
+    s = os.path.dirname(os.path.dirname(fx))
+    tp = os.path.join(tempfile.mkdtemp(prefix="btd-tp-"), "tp")
+    with btd.Daemon(["--bpftrace", FAKE], env={
+            "BT_SHARED": s, "FAKE_BPFTRACE_TP_FILE": tp}) as d:
+        c = Client(d)
+        deadline = time.monotonic() + 5
+        v = ""
+        while time.monotonic() < deadline and not v:
+            v = c.value("bpftrace.info.tracepoints") or ""
+            time.sleep(0.1)
+        tap.ok(v.split(",") == ["tracepoint:sched:sched_switch",
+                                "tracepoint:raw_syscalls:sys_enter",
+                                "tracepoint:raw_syscalls:sys_exit"],
+               "info.tracepoints: bpftrace -l output, comma separated",
+               repr(v))
+        with open(tp, "w") as f:
+            f.write("tracepoint:new:one\n")
+        d.proc.send_signal(1)       # SIGHUP
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and "new:one" not in v:
+            v = c.value("bpftrace.info.tracepoints") or ""
+            time.sleep(0.1)
+        tap.ok(v.startswith("tracepoint:new:one,"),
+               "SIGHUP lists the tracepoints again", repr(v))
+
+
 def main():
     s = shared()
     if s is None:
@@ -195,6 +254,8 @@ def main():
         test_table_retain_lines(c, fx)
         tap.ok(d.alive(), "daemon alive")
     test_limits(fx)
+    test_old_and_missing_bpftrace(fx)
+    test_tracepoints_refresh(fx)
     tap.done()
 
 
