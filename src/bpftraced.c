@@ -200,7 +200,9 @@ static void
 daemon_fini(struct daemon_state *ds)
 {
 	if (ds->scripts)
-		scripts_shutdown(ds->scripts, (int)ds->cfg.stop_timeout_ms);
+		scripts_shutdown(ds->scripts, ds->cfg.stop_timeout_ms <
+		    BT_SHUTDOWN_WAIT_MS ? (int)ds->cfg.stop_timeout_ms :
+		    BT_SHUTDOWN_WAIT_MS);
 	scripts_fini(ds);
 	reg_free(ds->reg);
 	ctx_free(ds->ctx);

@@ -414,6 +414,17 @@ def main():
         test_hist_and_output(c)
         test_custom_output_and_on_demand(c)
         tap.ok(d.alive(), "daemon still running after the script tests")
+        c.register("// name: last\ntracepoint:raw_syscalls:sys_enter "
+                   "{ @n = count(); }")
+        pid = c.wait_for(script_metric("last", "pid"), lambda v: v > 0)
+        c.wait_for(script_metric("last", "status"), lambda v: v == "started")
+        t0 = time.monotonic()
+        rc = d.stop(cleanup=False)
+        took = time.monotonic() - t0
+        time.sleep(0.2)
+        tap.ok(rc == 0 and took < 1.0 and not os.path.exists(
+            "/proc/%d" % pid), "SIGTERM with a running script: exit 0 in "
+            "%.2f s, bpftrace gone" % took)
     test_limits_and_expiry()
     test_restart_policy()
     test_autostart()
