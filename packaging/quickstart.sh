@@ -56,6 +56,18 @@ configure_build() {	# $@: extra configure flags
 	make -j"$(nproc)" >&2
 }
 
+# print the end of every failed test's log (to stderr) and keep all logs
+# in build-logs/<build>/ so a red CI run can be read afterwards
+show_failures() {
+	local trs
+	mkdir -p "build-logs/$BUILD_NAME"
+	find tests -name '*.log' -exec cp --parents {} "build-logs/$BUILD_NAME/" \; 2>/dev/null || true
+	for trs in $(grep -l -E ':test-result: (FAIL|ERROR|XPASS)' $(find tests -name '*.trs') 2>/dev/null); do
+		printf '==> %s: %s failed; end of its log:\n' "$BUILD_NAME" "${trs%.trs}" >&2
+		tail -n 60 "${trs%.trs}.log" >&2
+	done
+}
+
 # run make check, echo "pass fail skip" parsed from the automake summary
 run_check() {
 	local out rc=0
@@ -68,6 +80,7 @@ run_check() {
 	e=$(sed -n 's/^# ERROR: *\([0-9]*\).*/\1/p' "$out" | tail -1)
 	x=$(sed -n 's/^# XPASS: *\([0-9]*\).*/\1/p' "$out" | tail -1)
 	rm -f "$out"
+	show_failures
 	: "${p:=0}" "${f:=0}" "${s:=0}" "${e:=0}" "${x:=0}"
 	f=$((f + e + x))
 	if [ "$rc" != 0 ] && [ "$f" = 0 ]; then f=1; fi	# build or harness failure
@@ -96,12 +109,15 @@ cmd_test() {
 	fi
 	local tp=0 tf=0 ts=0 r
 	[ -f Makefile ] && make distclean >/dev/null 2>&1 || true
+	rm -rf build-logs
+	BUILD_NAME=plain
 	log "suite 1/2: plain build (-Werror)"
 	configure_build --enable-werror
 	read -r p f s < <(run_check)
 	tp=$((tp + p)); tf=$((tf + f)); ts=$((ts + s))
 	log "plain: $p passed, $f failed, $s skipped"
 	make distclean >/dev/null 2>&1 || true
+	BUILD_NAME=sanitized
 	log "suite 2/2: AddressSanitizer + UBSan build"
 	export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:halt_on_error=1"
 	export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"

@@ -400,6 +400,19 @@ def test_autostart():
                repr((tp or "")[:100]))
 
 
+def group(fn, *args, daemon=None):
+    """Run one test group; an exception fails it (with the daemon's
+    stderr) without stopping the others."""
+    try:
+        return fn(*args)
+    except Exception:
+        import traceback
+        tap.ok(False, "%s raised" % fn.__name__, traceback.format_exc() +
+               ("\n--- daemon stderr ---\n" + daemon.stderr_text()[-3000:]
+                if daemon else ""))
+        return None
+
+
 def main():
     test_control_off_by_default()
     why = bpftrace_usable()
@@ -408,11 +421,12 @@ def main():
         tap.done()
     with btd.Daemon(["--control", "loopback"]) as d:
         c = Client(d)
-        pid = test_register_fetch_and_read_back(c)
-        test_stop_start_deregister(c, pid)
-        test_errors(c)
-        test_hist_and_output(c)
-        test_custom_output_and_on_demand(c)
+        pid = group(test_register_fetch_and_read_back, c, daemon=d)
+        if pid:
+            group(test_stop_start_deregister, c, pid, daemon=d)
+        group(test_errors, c, daemon=d)
+        group(test_hist_and_output, c, daemon=d)
+        group(test_custom_output_and_on_demand, c, daemon=d)
         tap.ok(d.alive(), "daemon still running after the script tests")
         c.register("// name: last\ntracepoint:raw_syscalls:sys_enter "
                    "{ @n = count(); }")
@@ -425,9 +439,9 @@ def main():
         tap.ok(rc == 0 and took < 1.0 and not os.path.exists(
             "/proc/%d" % pid), "SIGTERM with a running script: exit 0 in "
             "%.2f s, bpftrace gone" % took)
-    test_limits_and_expiry()
-    test_restart_policy()
-    test_autostart()
+    group(test_limits_and_expiry)
+    group(test_restart_policy)
+    group(test_autostart)
     tap.done()
 
 
