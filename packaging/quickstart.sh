@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 TOP=$(pwd)
 
 BUILD_DEPS="build-essential autoconf automake libtool pkg-config libmicrohttpd-dev
-libcjson-dev libpcp3-dev libpcp-pmda3-dev libsqlite3-dev libcmocka-dev"
+libcjson-dev libpcp3-dev libpcp-pmda3-dev libsqlite3-dev libcmocka-dev libcrypt-dev"
 RUN_DEPS="bpftrace"
 TEST_DEPS="python3 curl wrk"
 
