@@ -36,8 +36,6 @@ enum store_stmt {
 	STMT_BEGIN,
 	STMT_COMMIT,
 	STMT_ROLLBACK,
-	STMT_SYNC_FULL,
-	STMT_SYNC_NORMAL,
 	STMT_SCRIPT_CONFLICT,
 	STMT_SCRIPT_INSERT,
 	STMT_SCRIPT_EXISTS,
@@ -54,13 +52,15 @@ enum store_stmt {
 	STMT_COUNT
 };
 
-/* Constant text only: every value is a bound parameter. */
+/*
+ * Constant text only: every value is a bound parameter. No PRAGMA here:
+ * sqlite applies "PRAGMA synchronous = ..." when it is prepared, not when
+ * it is stepped, so those run through store_pragma() each time.
+ */
 static const char *const store_stmt_sql[STMT_COUNT] = {
 	[STMT_BEGIN] = "BEGIN IMMEDIATE",
 	[STMT_COMMIT] = "COMMIT",
 	[STMT_ROLLBACK] = "ROLLBACK",
-	[STMT_SYNC_FULL] = "PRAGMA synchronous = FULL",
-	[STMT_SYNC_NORMAL] = "PRAGMA synchronous = NORMAL",
 	[STMT_SCRIPT_CONFLICT] =
 	    "SELECT script_id, name, cluster FROM scripts"
 	    " WHERE script_id = ?1 OR name = ?2 OR cluster = ?3 LIMIT 1",
@@ -108,7 +108,7 @@ struct store {
 	pthread_mutex_t	 st_lock;
 	int		 st_lock_init;
 	sqlite3_stmt	*st_stmt[STMT_COUNT];
-	int		 st_touch_failing;	/* logged; quiet until success */
+	int		 st_touch_failing;	/* logged; quiet till success */
 	int		 st_audit_failing;
 };
 
@@ -127,7 +127,8 @@ store_seterr(struct store *st, int rc, const char *what, char *err,
 	const char	*msg;
 	int		 sys;
 
-	msg = st->st_db != NULL ? sqlite3_errmsg(st->st_db) : sqlite3_errstr(rc);
+	msg = st->st_db != NULL ? sqlite3_errmsg(st->st_db) :
+	    sqlite3_errstr(rc);
 	sys = st->st_db != NULL ? sqlite3_system_errno(st->st_db) : 0;
 	if ((rc & 0xff) == SQLITE_FULL || sys == ENOSPC || sys == EDQUOT) {
 		seterr(err, errlen, "%s: %s: disk full (%s)", st->st_path, what,
@@ -458,7 +459,8 @@ store_migrate(struct store *st, const struct store_migration *mig, size_t n,
 			rc = sqlite3_exec(st->st_db, sql, NULL, NULL, NULL);
 		}
 		if (rc == SQLITE_OK)
-			rc = sqlite3_exec(st->st_db, "COMMIT", NULL, NULL, NULL);
+			rc = sqlite3_exec(st->st_db, "COMMIT", NULL, NULL,
+			    NULL);
 		if (rc != SQLITE_OK) {
 			store_seterr(st, rc, what, err, errlen);
 			if (sqlite3_get_autocommit(st->st_db) == 0)
@@ -483,6 +485,11 @@ store_open_migrations(const char *dir, const struct store_migration *mig,
 
 	if (dir == NULL || *dir == '\0') {
 		seterr(err, errlen, "no state directory given");
+		goto fail;
+	}
+	if (sqlite3_threadsafe() == 0) {	/* st_lock relies on it */
+		seterr(err, errlen, "sqlite was built without thread support "
+		    "(SQLITE_THREADSAFE=0)");
 		goto fail;
 	}
 	if (store_check_dir(dir, err, errlen) == -1)
@@ -790,7 +797,7 @@ store_script_touch(struct store *st, const char *script_id,
 		return -1;
 	store_lock(st);
 	/* Takes effect at this commit: the WAL is written, not synced. */
-	rc = store_run(st, STMT_SYNC_NORMAL);
+	rc = store_pragma(st, "PRAGMA synchronous = NORMAL", NULL, 0);
 	if (rc == SQLITE_OK)
 		rc = store_bind_str(s, 1, script_id);
 	if (rc == SQLITE_OK)
@@ -808,7 +815,7 @@ store_script_touch(struct store *st, const char *script_id,
 		ret = sqlite3_changes(st->st_db) == 0 ? -1 : 0;
 	}
 	/* Control writes after this must be synced again. */
-	rc = store_run(st, STMT_SYNC_FULL);
+	rc = store_pragma(st, "PRAGMA synchronous = FULL", NULL, 0);
 	if (rc != SQLITE_OK) {
 		store_seterr(st, rc, "restoring synchronous=FULL", err,
 		    sizeof(err));

@@ -57,7 +57,7 @@ struct store_script {
 	char		*ss_peer;
 	char		*ss_restart;
 	int		 ss_named;	/* 0 or 1 */
-	int		 ss_want_run;	/* desired state: 1 running, 0 stopped */
+	int		 ss_want_run;	/* desired: 1 running, 0 stopped */
 	unsigned	 ss_cluster;	/* 0 .. STORE_MAX_CLUSTER */
 	int64_t		 ss_created_ms;	/* unix ms */
 	int64_t		 ss_last_fetch_ms;
@@ -130,7 +130,7 @@ int		 store_audit_load(struct store *, int64_t since_ms,
 
 /* A deep copy the caller frees with store_script_free(); NULL if ENOMEM. */
 struct store_script *store_script_dup(const struct store_script *);
-void		 store_script_free(struct store_script *);	/* accepts NULL */
+void		 store_script_free(struct store_script *); /* accepts NULL */
 
 /*
  * The embedded migrations, generated from sql/NNN_*.sql into store_sql.c.
