@@ -20,6 +20,7 @@
  *     naming the database file. store_script_touch() is the one cheap
  *     write (synchronous=NORMAL): a power cut may lose the last touches,
  *     never a control write, and never leaves the file inconsistent.
+ *     store_audit() is synced like a control write.
  *   - All SQL is constant text with bound parameters.
  *   - Every function is thread-safe (one connection, one internal mutex),
  *     except store_open()/store_close(), which the caller must not run
@@ -79,15 +80,19 @@ int		 store_script_set_running(struct store *, const char *script_id,
 		    int want_run, char *err, size_t errlen);
 int		 store_script_delete(struct store *, const char *script_id,
 		    char *err, size_t errlen);		/* and its instances */
-/* Cheap (no fsync); -1 on error (logged once per failing streak). */
+/*
+ * Cheap (no fsync: a power cut may lose it); 0, or -1 for an unknown id or
+ * on error (errors logged once per failing streak).
+ */
 int		 store_script_touch(struct store *, const char *script_id,
 		    int64_t last_fetch_ms);
 
 /*
- * Calls cb for every script, in the order they were added. The rows are
- * read first and the lock released, so cb may call store functions (e.g.
- * store_instances_load()). A non-zero return from cb stops the walk.
- * Returns 0, -1 with err set, or the non-zero value cb returned.
+ * Calls cb for every script, oldest ss_created_ms first (ties: the order
+ * they were added). The rows are read first and the lock released, so cb
+ * may call store functions (e.g. store_instances_load()). A non-zero
+ * return from cb stops the walk. Returns 0, -1 with err set, or the
+ * non-zero value cb returned.
  */
 typedef int	(*store_script_cb)(const struct store_script *, void *arg);
 int		 store_scripts_load(struct store *, store_script_cb, void *arg,
@@ -102,7 +107,11 @@ int		 store_scripts_load(struct store *, store_script_cb, void *arg,
 int		 store_instances_add(struct store *, const char *script_id,
 		    const char *var, size_t n, const char *const *names,
 		    const uint32_t *ids, char *err, size_t errlen);
-/* cb runs with the store locked: it must not call store functions. */
+/*
+ * Calls cb for every instance of the script, ordered by variable and id,
+ * with the store locked (cb must not call store functions); the strings
+ * live only for the call. An unknown script has no instances: 0.
+ */
 typedef void	(*store_inst_cb)(const char *var, const char *name, uint32_t id,
 		    void *arg);
 int		 store_instances_load(struct store *, const char *script_id,
@@ -119,8 +128,9 @@ int		 store_audit(struct store *, const char *user, const char *peer,
 		    const char *message);
 /*
  * Calls cb for every audit entry at or after since_ms, oldest first, with
- * the store locked (cb must not call store functions); non-zero from cb
- * stops the walk. Returns 0, -1 (logged), or cb's non-zero value.
+ * the store locked (cb must not call store functions; the strings live
+ * only for the call); non-zero from cb stops the walk. Returns 0, -1
+ * (logged), or cb's non-zero value.
  */
 typedef int	(*store_audit_cb)(int64_t time_ms, const char *user,
 		    const char *peer, const char *action, const char *target,
