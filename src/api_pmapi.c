@@ -1041,6 +1041,7 @@ run_store(struct api *a)
 	struct metric	*m;
 	char		 err[1024] = "", peer[64];
 	pmID		 pmid;
+	int		 rv;
 
 	if (name) {
 		if ((m = ns_metric_by_name(a->a_ns, name)) == NULL)
@@ -1055,6 +1056,8 @@ run_store(struct api *a)
 	sr.sr_ctx = a->a_ctx;
 	sr.sr_loopback = http_peer(a->a_hr, peer, sizeof(peer));
 	sr.sr_peer = peer;
+	sr.sr_user = a->a_hr->hr_authed ? a->a_hr->hr_user : NULL;
+	sr.sr_roles = a->a_hr->hr_roles;
 	if (value) {
 		sr.sr_value = value;
 		sr.sr_vlen = params_find(&a->a_hr->hr_params, "value")->p_vlen;
@@ -1073,9 +1076,9 @@ run_store(struct api *a)
 		return send_error(a, 400, 1, "failed to store value to metric "
 		    "%s: No permission to perform requested operation",
 		    m->m_name);
-	if (m->m_store(m, &sr, err, sizeof(err)) != 0)
-		return send_error(a, 400, 1, "failed to store value to metric "
-		    "%s: %s", m->m_name, err);
+	if ((rv = m->m_store(m, &sr, err, sizeof(err))) != 0)
+		return send_error(a, rv < -1 ? (unsigned)-rv : 400, 1,
+		    "failed to store value to metric %s: %s", m->m_name, err);
 	return send_success(a);
 }
 

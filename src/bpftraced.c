@@ -15,8 +15,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "bpftraced.h"
 #include "evloop.h"
+#include "store.h"
 
 struct mainctx {
 	struct daemon_state	*ds;
@@ -165,6 +167,23 @@ setup_signals(struct mainctx *mc)
 	return evloop_add(mc->loop, &mc->sigw);
 }
 
+/* -n: the script files must exist and be readable. */
+static int
+check_scripts(struct daemon_state *ds)
+{
+	for (int i = 0; i < ds->cfg.nscripts; i++)
+		if (access(ds->cfg.scripts[i], R_OK) == -1) {
+			log_warn("--script %s", ds->cfg.scripts[i]);
+			return -1;
+		}
+	if (ds->cfg.scripts_dir && access(ds->cfg.scripts_dir, R_OK | X_OK) ==
+	    -1) {
+		log_warn("--scripts-dir %s", ds->cfg.scripts_dir);
+		return -1;
+	}
+	return 0;
+}
+
 static int
 daemon_init(struct daemon_state *ds)
 {
@@ -187,12 +206,30 @@ daemon_init(struct daemon_state *ds)
 	if ((ds->reg = reg_new()) == NULL ||
 	    (ds->ctx = ctx_new(ds->cfg.max_contexts)) == NULL)
 		return -1;
+	pthread_mutex_init(&ds->auth_lock, NULL);
+	if (ds->cfg.auth_file && (ds->auth = auth_load(ds->cfg.auth_file, err,
+	    sizeof(err))) == NULL) {
+		log_error("%s", err);
+		return -1;
+	}
+	if (ds->cfg.control == CONTROL_LOOPBACK)
+		log_warnx("--control=loopback: any local user may run bpftrace "
+		    "scripts as root; use --control=auth on shared machines");
+	if ((ds->store = store_open(ds->cfg.state_dir, err, sizeof(err))) ==
+	    NULL) {
+		log_error("%s", err);
+		return -1;
+	}
 	if (self_register(ds) == -1 || scripts_init(ds) == -1)
 		return -1;
+	if (ds->cfg.check_only)
+		return check_scripts(ds);
+	if (scripts_restore(ds->scripts) == -1)
+		return -1;
 	for (int i = 0; i < ds->cfg.nscripts; i++)
-		if (scripts_autostart(ds->scripts, ds->cfg.scripts[i]) == -1 &&
-		    ds->cfg.check_only)
-			return -1;
+		scripts_autostart(ds->scripts, ds->cfg.scripts[i]);
+	if (ds->cfg.scripts_dir)
+		scripts_autostart_dir(ds->scripts, ds->cfg.scripts_dir);
 	return 0;
 }
 
@@ -204,6 +241,8 @@ daemon_fini(struct daemon_state *ds)
 		    BT_SHUTDOWN_WAIT_MS ? (int)ds->cfg.stop_timeout_ms :
 		    BT_SHUTDOWN_WAIT_MS);
 	scripts_fini(ds);
+	store_close(ds->store);
+	auth_unref(ds->auth);
 	reg_free(ds->reg);
 	ctx_free(ds->ctx);
 	source_unref(ds->self_src);

@@ -36,6 +36,7 @@
 #define BT_MAX_PARAMS		256
 
 #define BT_MAX_SCRIPTS		64	/* registered scripts */
+#define BT_MAX_SCRIPTS_PER_USER	16	/* per authenticated user */
 #define BT_MAX_SCRIPT_BYTES	(64 * 1024)
 #define BT_MAX_OUTPUT_RATE	(2 * 1024 * 1024) /* stdout bytes/s */
 #define BT_MAX_LINE		(8 * 1024 * 1024) /* one JSON line */
@@ -100,8 +101,10 @@ struct store_req {
 	size_t			 sr_vlen;
 	const char		*sr_peer;	/* client address text */
 	const char		*sr_user;	/* authenticated user or NULL */
+	unsigned		 sr_roles;	/* AUTH_ROLE_* of sr_user */
 	int			 sr_loopback;	/* client on 127/8 or ::1 */
 };
+/* 0 stored; -1 refused (400), or -401/-403 for who is asking */
 typedef int (*metric_store_fn)(struct metric *, const struct store_req *,
     char *, size_t);
 /* per-context value (e.g. the answer to this context's last store) */
@@ -244,6 +247,8 @@ struct selfstats {
 
 struct daemon_state;
 struct scripts;
+struct auth_db;
+struct store;
 struct evloop;
 int		 self_register(struct daemon_state *);
 const char	*ep_name(enum api_endpoint);
@@ -280,10 +285,17 @@ struct config {
 	unsigned		 stop_timeout_ms;
 	char			**scripts;	/* --script FILE, at start */
 	int			 nscripts;
+	char			*scripts_dir;	/* --scripts-dir: *.bt at start */
+	char			*auth_file;
+	int			 auth_reads;	/* reads need credentials too */
+	unsigned		 max_scripts_per_user;
+	char			*tls_cert;
+	char			*tls_key;
 };
 
 #define CONTROL_OFF		0
 #define CONTROL_LOOPBACK	1
+#define CONTROL_AUTH		2
 
 struct daemon_state {
 	struct config		 cfg;
@@ -303,6 +315,9 @@ struct daemon_state {
 	atomic_int		 nrunning;
 	struct scripts		*scripts;
 	struct evloop		*loop;
+	struct store		*store;		/* state database */
+	pthread_mutex_t		 auth_lock;	/* guards the auth pointer swap */
+	struct auth_db		*auth;		/* --auth-file, or NULL */
 };
 
 int	 config_defaults(struct config *);
@@ -326,6 +341,9 @@ struct httpreq {
 	struct MHD_Connection	*hr_conn;
 	const char		*hr_method;
 	int			 hr_http10;	/* request was HTTP/1.0 */
+	int			 hr_authed;	/* hr_user holds a checked user */
+	char			 hr_user[65];
+	unsigned		 hr_roles;
 	const char		*hr_path;	/* decoded, without query */
 	struct params		 hr_params;	/* query + form body */
 	const char		*hr_body;	/* raw body (POST), or NULL */
@@ -345,6 +363,7 @@ int		 http_reply_html(struct httpreq *, unsigned, const char *,
 int		 http_reply_options(struct httpreq *, int);
 const char	*http_header(struct httpreq *, const char *);
 int		 http_peer(struct httpreq *, char *, size_t);
+int		 http_reply_error(struct httpreq *, unsigned, const char *);
 
 /* api_pmapi.c */
 int		 api_pmapi(struct httpreq *);
@@ -387,6 +406,8 @@ void		 scripts_tick(struct scripts *);
 void		 scripts_on_sigchld(struct scripts *);
 void		 scripts_shutdown(struct scripts *, int);
 int		 scripts_autostart(struct scripts *, const char *);
+int		 scripts_autostart_dir(struct scripts *, const char *);
+int		 scripts_restore(struct scripts *);
 void		 scripts_refresh_tracepoints(struct scripts *);
 
 #endif /* BPFTRACED_H */

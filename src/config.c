@@ -22,7 +22,8 @@ enum {
 	OPT_VERSION, OPT_CHECK, OPT_CONTROL, OPT_MAX_SCRIPTS,
 	OPT_MAX_SCRIPT_BYTES, OPT_MAX_OUTPUT_RATE, OPT_MAX_LINE,
 	OPT_MAX_INSTANCES, OPT_SCRIPT_EXPIRY, OPT_PRINT_INTERVAL,
-	OPT_STOP_TIMEOUT, OPT_SCRIPT
+	OPT_STOP_TIMEOUT, OPT_SCRIPT, OPT_SCRIPTS_DIR, OPT_AUTH_FILE,
+	OPT_AUTH_READS, OPT_MAX_SCRIPTS_PER_USER, OPT_TLS_CERT, OPT_TLS_KEY
 };
 
 static const struct option long_opts[] = {
@@ -48,6 +49,13 @@ static const struct option long_opts[] = {
 	{ "print-interval",	required_argument, NULL, OPT_PRINT_INTERVAL },
 	{ "stop-timeout",	required_argument, NULL, OPT_STOP_TIMEOUT },
 	{ "script",		required_argument, NULL, OPT_SCRIPT },
+	{ "scripts-dir",	required_argument, NULL, OPT_SCRIPTS_DIR },
+	{ "auth-file",		required_argument, NULL, OPT_AUTH_FILE },
+	{ "auth-reads",		no_argument,	   NULL, OPT_AUTH_READS },
+	{ "max-scripts-per-user", required_argument, NULL,
+	    OPT_MAX_SCRIPTS_PER_USER },
+	{ "tls-cert",		required_argument, NULL, OPT_TLS_CERT },
+	{ "tls-key",		required_argument, NULL, OPT_TLS_KEY },
 	{ "check",		no_argument,	   NULL, OPT_CHECK },
 	{ "help",		no_argument,	   NULL, OPT_HELP },
 	{ "version",		no_argument,	   NULL, OPT_VERSION },
@@ -76,9 +84,18 @@ usage(FILE *f)
 "  --idle-timeout SECONDS    close idle HTTP connections after (default %d)\n"
 "\n"
 "Scripts:\n"
-"  --control off|loopback    who may register/start/stop/deregister scripts:\n"
-"                            nobody, or clients on 127.0.0.0/8 and ::1\n"
-"                            (default off)\n"
+"  --control off|loopback|auth  who may register/start/stop/deregister\n"
+"                            scripts: nobody (default), anonymous clients on\n"
+"                            127.0.0.0/8 and ::1, or users of --auth-file\n"
+"                            with the control or admin role (HTTP Basic)\n"
+"  --auth-file FILE          users file: name:crypt-hash[:roles] lines, roles\n"
+"                            control,admin,read; mode 0600 (bpftraced-passwd)\n"
+"  --auth-reads              reads need credentials too (role read, control\n"
+"                            or admin)\n"
+"  --max-scripts-per-user N  scripts one user may have registered (default %d)\n"
+"  --tls-cert FILE, --tls-key FILE  serve HTTPS (PEM files)\n"
+"  --scripts-dir DIR         register every DIR/*.bt at start; DIR and files\n"
+"                            must be writable only by root\n"
 "  --script FILE             register FILE at start (repeatable); its name is\n"
 "                            its // name: or the file name without .bt\n"
 "  --max-scripts N           registered scripts (default %d)\n"
@@ -98,7 +115,7 @@ usage(FILE *f)
 "  -V, --version             show the version and exit\n",
 	    BT_DEFAULT_LISTEN, BT_DEFAULT_STATE_DIR, BT_MAX_BODY,
 	    BT_MAX_CONNECTIONS, BT_MAX_CONTEXTS, BT_IDLE_TIMEOUT,
-	    BT_MAX_SCRIPTS, BT_MAX_SCRIPT_BYTES, BT_MAX_OUTPUT_RATE,
+	    BT_MAX_SCRIPTS_PER_USER, BT_MAX_SCRIPTS, BT_MAX_SCRIPT_BYTES, BT_MAX_OUTPUT_RATE,
 	    BT_MAX_LINE, BT_MAX_INSTANCES, BT_SCRIPT_EXPIRY,
 	    BT_PRINT_INTERVAL_MS, BT_STOP_TIMEOUT_MS);
 }
@@ -127,6 +144,7 @@ config_defaults(struct config *c)
 	c->script_expiry = BT_SCRIPT_EXPIRY;
 	c->print_interval_ms = BT_PRINT_INTERVAL_MS;
 	c->stop_timeout_ms = BT_STOP_TIMEOUT_MS;
+	c->max_scripts_per_user = BT_MAX_SCRIPTS_PER_USER;
 	return c->state_dir && c->bpftrace_path ? 0 : -1;
 }
 
@@ -136,6 +154,11 @@ config_free(struct config *c)
 	free(c->state_dir);
 	free(c->bpftrace_path);
 	c->state_dir = c->bpftrace_path = NULL;
+	free(c->scripts_dir);
+	free(c->auth_file);
+	free(c->tls_cert);
+	free(c->tls_key);
+	c->scripts_dir = c->auth_file = c->tls_cert = c->tls_key = NULL;
 	for (int i = 0; i < c->nscripts; i++)
 		free(c->scripts[i]);
 	free(c->scripts);
@@ -262,14 +285,32 @@ config_apply_scripts(struct config *c, int opt, const char *name,
 			c->control = CONTROL_OFF;
 		else if (strcmp(val, "loopback") == 0)
 			c->control = CONTROL_LOOPBACK;
+		else if (strcmp(val, "auth") == 0)
+			c->control = CONTROL_AUTH;
 		else {
-			fprintf(stderr, "bpftraced: --control %s: expected off "
-			    "or loopback\n", val);
+			fprintf(stderr, "bpftraced: --control %s: expected off, "
+			    "loopback or auth\n", val);
 			return -1;
 		}
 		return 0;
 	case OPT_SCRIPT:
 		return add_script(c, val);
+	case OPT_SCRIPTS_DIR:
+		return replace_str(&c->scripts_dir, val);
+	case OPT_AUTH_FILE:
+		return replace_str(&c->auth_file, val);
+	case OPT_AUTH_READS:	/* a flag; "auth-reads = no" in a file */
+		c->auth_reads = val == NULL || !(strcmp(val, "0") == 0 ||
+		    strcmp(val, "no") == 0 || strcmp(val, "false") == 0);
+		return 0;
+	case OPT_TLS_CERT:
+		return replace_str(&c->tls_cert, val);
+	case OPT_TLS_KEY:
+		return replace_str(&c->tls_key, val);
+	case OPT_MAX_SCRIPTS_PER_USER:
+		rv = set_field(name, val, 1, 4000, &n);
+		c->max_scripts_per_user = (unsigned)n;
+		return rv;
 	case OPT_MAX_SCRIPTS:
 		rv = set_field(name, val, 1, 4000, &n);
 		c->max_scripts = (unsigned)n;
@@ -439,6 +480,24 @@ config_load_file(struct config *c, const char *path, int *listen_reset)
 	return ret;
 }
 
+/* Options that only make sense together. */
+static int
+config_check(const struct config *c)
+{
+	if ((c->control == CONTROL_AUTH || c->auth_reads) &&
+	    c->auth_file == NULL) {
+		fprintf(stderr, "bpftraced: --control=auth and --auth-reads "
+		    "need --auth-file\n");
+		return -1;
+	}
+	if ((c->tls_cert == NULL) != (c->tls_key == NULL)) {
+		fprintf(stderr, "bpftraced: --tls-cert and --tls-key go "
+		    "together\n");
+		return -1;
+	}
+	return 0;
+}
+
 /*
  * Returns 0 to run, 1 to exit successfully (--help, --version), -1 on a
  * usage error (already reported on stderr).
@@ -489,5 +548,5 @@ config_parse_args(struct config *c, int argc, char **argv)
 		    "%s", BT_DEFAULT_LISTEN);
 		c->nlisten = 1;
 	}
-	return 0;
+	return config_check(c);
 }

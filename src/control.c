@@ -12,7 +12,9 @@
  * short-lived detached thread; ss_tp_lock guards it.
  */
 #include <sys/socket.h>
+#include <sys/stat.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -24,8 +26,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "bpftraced.h"
 #include "scripts.h"
+#include "store.h"
 
 #define ANSWERS_MAX		4096	/* kept per (context, metric) */
 #define ANSWER_TTL_MS		(10 * 60 * 1000)
@@ -277,7 +281,8 @@ refused_script(const char *code, size_t len, const char *reason)
 
 static struct script *
 script_new(struct scripts *ss, const char *code, size_t len,
-    struct bts_info *info, const struct store_req *sr)
+    struct bts_info *info, const struct store_req *sr,
+    const struct store_script *row)
 {
 	struct ingest_limits	 lim = {
 		.il_max_instances = ss->ss_ds->cfg.max_instances,
@@ -305,6 +310,11 @@ script_new(struct scripts *ss, const char *code, size_t len,
 	sc->sc_id[0] = 's';
 	for (int i = 0; i < 16; i++)
 		snprintf(sc->sc_id + 1 + 2 * i, 3, "%02x", r[i]);
+	if (row) {		/* restored: same id, cluster and birth */
+		snprintf(sc->sc_id, 34, "%s", row->ss_script_id);
+		sc->sc_cluster = row->ss_cluster;
+	}
+	sc->sc_inst_saved = calloc(sc->sc_info.i_nvars + 1, sizeof(size_t));
 	sc->sc_named = sc->sc_info.i_meta.m_name != NULL;
 	sc->sc_name = strdup(sc->sc_named ? sc->sc_info.i_meta.m_name :
 	    sc->sc_id);
@@ -314,6 +324,11 @@ script_new(struct scripts *ss, const char *code, size_t len,
 	snprintf(sc->sc_peer, sizeof(sc->sc_peer), "%s",
 	    sr->sr_peer ? sr->sr_peer : "");
 	now_real(&sc->sc_created);
+	if (row) {
+		sc->sc_created.tv_sec = (time_t)(row->ss_created_ms / 1000);
+		sc->sc_created.tv_nsec = (long)(row->ss_created_ms % 1000) *
+		    1000000;
+	}
 	sc->sc_registered_ms = now_mono_ms();
 	sc->sc_interval_ms = sc->sc_info.i_meta.m_interval_ms > 0 ?
 	    sc->sc_info.i_meta.m_interval_ms :
@@ -322,7 +337,7 @@ script_new(struct scripts *ss, const char *code, size_t len,
 	    &sc->sc_runlen);
 	sc->sc_ing = ingest_new(&sc->sc_info, &lim);
 	if (sc->sc_name == NULL || sc->sc_code == NULL || sc->sc_run == NULL ||
-	    sc->sc_ing == NULL)
+	    sc->sc_ing == NULL || sc->sc_inst_saved == NULL)
 		goto fail;
 	return sc;
 fail:
@@ -331,12 +346,128 @@ fail:
 }
 
 /*
+ * One control action for the audit trail: who (user or address), what,
+ * on which script, and how it ended. Logged, and kept in the state
+ * database when there is one.
+ */
+void
+script_audit(struct scripts *ss, const struct store_req *sr,
+    const char *action, const char *target, int ok, const char *msg)
+{
+	const char	*who = sr->sr_user ? sr->sr_user : "anonymous";
+	const char	*peer = sr->sr_peer ? sr->sr_peer : "";
+
+	log_info("audit: %s from %s: %s %s: %s%s%s", who, peer, action,
+	    target ? target : "-", ok ? "ok" : "refused", msg ? ": " : "",
+	    msg ? msg : "");
+	if (ss->ss_ds->store)
+		store_audit(ss->ss_ds->store, sr->sr_user, peer, action,
+		    target, ok, msg);
+}
+
+/* Live scripts owned by user. Lock held. */
+static unsigned
+user_scripts(struct scripts *ss, const char *user)
+{
+	struct script	*sc;
+	unsigned	 n = 0;
+
+	TAILQ_FOREACH(sc, &ss->ss_list, sc_entry)
+		if (!sc->sc_gone && sc->sc_user && strcmp(sc->sc_user,
+		    user) == 0)
+			n++;
+	return n;
+}
+
+static const char	*restart_str(enum bts_restart);
+
+/* Commit the new script to the state database before it is answered. */
+static int
+script_persist(struct scripts *ss, struct script *sc, char *err,
+    size_t errlen)
+{
+	struct store_script	 row = {
+		.ss_script_id = sc->sc_id, .ss_name = sc->sc_name,
+		.ss_code = sc->sc_code, .ss_codelen = sc->sc_codelen,
+		.ss_owner = sc->sc_user, .ss_peer = sc->sc_peer,
+		.ss_restart = (char *)restart_str(sc->sc_info.i_meta.m_restart),
+		.ss_named = sc->sc_named, .ss_want_run = sc->sc_want_run,
+		.ss_cluster = sc->sc_cluster,
+		.ss_created_ms = (int64_t)sc->sc_created.tv_sec * 1000 +
+		    sc->sc_created.tv_nsec / 1000000,
+		.ss_last_fetch_ms = 0,
+	};
+	char			 serr[512];
+
+	if (ss->ss_ds->store == NULL)
+		return 0;
+	if (store_script_add(ss->ss_ds->store, &row, serr, sizeof(serr)) ==
+	    -1) {
+		log_warnx("script %s: %s", sc->sc_name, serr);
+		seterr(err, errlen, "cannot save the script: %s", serr);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+on_restore_instance(const char *var, const char *name, uint32_t id,
+    void *arg)
+{
+	struct script	*sc = arg;
+
+	if (ingest_seed_instance(sc->sc_ing, var, name, id) == -1)
+		log_warnx("script %s: cannot restore instance %s of @%s",
+		    sc->sc_name, name, var);
+}
+
+/* Seed the ids saved earlier; they count as saved. Lock held. */
+static void
+script_restore_instances(struct scripts *ss, struct script *sc)
+{
+	char	 err[256];
+
+	if (store_instances_load(ss->ss_ds->store, sc->sc_id,
+	    on_restore_instance, sc, err, sizeof(err)) == -1)
+		log_warnx("script %s: %s", sc->sc_name, err);
+	for (size_t k = 0; k < sc->sc_info.i_nvars; k++)
+		sc->sc_inst_saved[k] = ingest_var_known(ingest_var(sc->sc_ing,
+		    k));
+}
+
+static const char *
+restart_str(enum bts_restart r)
+{
+	return r == BTS_RESTART_ALWAYS ? "always" :
+	    r == BTS_RESTART_ON_FAILURE ? "on-failure" : "never";
+}
+
+/*
+ * With --control=auth only the owner of a script or an admin may act on
+ * it; anonymous (loopback) control has no owners. Lock held.
+ */
+static int
+may_act_on(struct scripts *ss, const struct script *sc,
+    const struct store_req *sr, char *err, size_t errlen)
+{
+	if (ss->ss_ds->cfg.control != CONTROL_AUTH ||
+	    (sr->sr_roles & AUTH_ROLE_ADMIN) ||
+	    (sc->sc_user && sr->sr_user && strcmp(sc->sc_user,
+	    sr->sr_user) == 0))
+		return 0;
+	seterr(err, errlen, "No permission to perform requested operation "
+	    "(script %s belongs to %s)", sc->sc_name,
+	    sc->sc_user ? sc->sc_user : "nobody");
+	return -1;
+}
+
+/*
  * Register a script; answer gets the script JSON (also on refusal, like
  * the PMDA, so clients can read the reason back). -1 with err on refusal.
  */
 static int
-do_register(struct scripts *ss, const struct store_req *sr, char **answer,
-    char *err, size_t errlen)
+do_register(struct scripts *ss, const struct store_req *sr,
+    const struct store_script *row, char **answer, char *err, size_t errlen)
 {
 	const struct config	*cfg = &ss->ss_ds->cfg;
 	struct bts_info		 info;
@@ -358,13 +489,21 @@ do_register(struct scripts *ss, const struct store_req *sr, char **answer,
 		    "--max-scripts)", cfg->max_scripts);
 		goto refused_locked;
 	}
+	if (row == NULL && sr->sr_user && cfg->control == CONTROL_AUTH &&
+	    user_scripts(ss, sr->sr_user) >= cfg->max_scripts_per_user) {
+		seterr(err, errlen, "user %s has %u scripts, the limit is %u "
+		    "(see --max-scripts-per-user)", sr->sr_user,
+		    user_scripts(ss, sr->sr_user), cfg->max_scripts_per_user);
+		goto refused_locked;
+	}
 	if (info.i_meta.m_name && scripts_find(ss, info.i_meta.m_name)) {
 		seterr(err, errlen, "Script name %s is already in use by "
 		    "another script.", info.i_meta.m_name);
 		goto refused_locked;
 	}
-	if ((sc = script_new(ss, sr->sr_value, sr->sr_vlen, &info, sr)) ==
-	    NULL || script_alloc_cluster(ss, &sc->sc_cluster) == -1 ||
+	if ((sc = script_new(ss, sr->sr_value, sr->sr_vlen, &info, sr,
+	    row)) == NULL || (row == NULL &&
+	    script_alloc_cluster(ss, &sc->sc_cluster) == -1) ||
 	    (sc->sc_src = source_new(sc->sc_name, NULL, NULL)) == NULL) {
 		seterr(err, errlen, "out of memory or PMID clusters");
 		goto refused_locked;
@@ -372,8 +511,14 @@ do_register(struct scripts *ss, const struct store_req *sr, char **answer,
 	err[0] = '\0';
 	if (script_add_metrics(ss, sc, err, errlen) == -1)
 		goto refused_locked;
-	sc->sc_status = SCRIPT_STARTING;
-	sc->sc_want_run = 1;
+	sc->sc_want_run = row ? row->ss_want_run : 1;
+	sc->sc_status = sc->sc_want_run ? SCRIPT_STARTING : SCRIPT_STOPPED;
+	if (row == NULL && script_persist(ss, sc, err, errlen) == -1) {
+		reg_remove_source(ss->ss_ds->reg, sc->sc_src);
+		goto refused_locked;
+	}
+	if (row)
+		script_restore_instances(ss, sc);
 	script_publish(sc);
 	TAILQ_INSERT_TAIL(&ss->ss_list, sc, sc_entry);
 	atomic_store(&ss->ss_ds->nscripts, ++ss->ss_n);
@@ -381,8 +526,11 @@ do_register(struct scripts *ss, const struct store_req *sr, char **answer,
 	buf_init(&b, 0);
 	put_script(&b, sc);
 	*answer = buf_take(&b, NULL);
-	log_info("script %s: registered from %s (cluster %u)", sc->sc_name,
-	    sc->sc_peer[0] ? sc->sc_peer : "local", sc->sc_cluster);
+	log_info("script %s: %s from %s (cluster %u)", sc->sc_name,
+	    row ? "restored" : "registered", sc->sc_peer[0] ? sc->sc_peer :
+	    "local", sc->sc_cluster);
+	script_audit(ss, sr, row ? "restore" : "register", sc->sc_name, 1,
+	    NULL);
 	pthread_mutex_unlock(&ss->ss_lock);
 	scripts_wake(ss);
 	return 0;
@@ -392,6 +540,7 @@ refused_locked:
 refused:
 	bts_info_free(&info);
 	*answer = refused_script(sr->sr_value, sr->sr_vlen, err);
+	script_audit(ss, sr, row ? "restore" : "register", NULL, 0, err);
 	return -1;
 }
 
@@ -399,18 +548,24 @@ refused:
 void
 script_deregister_locked(struct scripts *ss, struct script *sc)
 {
+	char	 err[512];
+
 	if (sc->sc_gone)
 		return;
 	sc->sc_gone = 1;
 	sc->sc_want_run = 0;
 	reg_remove_source(ss->ss_ds->reg, sc->sc_src);
 	ss->ss_info_dirty = 1;
+	if (ss->ss_ds->store && store_script_delete(ss->ss_ds->store,
+	    sc->sc_id, err, sizeof(err)) == -1)
+		log_warnx("script %s: %s", sc->sc_name, err);
 }
 
 static int
-do_deregister(struct scripts *ss, const char *list, char *err, size_t errlen)
+do_deregister(struct scripts *ss, const struct store_req *sr,
+    const char *list, char *err, size_t errlen)
 {
-	char		*copy, *tok, *save = NULL;
+	char		*copy, *tok, *save = NULL, denied[512] = "";
 	int		 missing = 0;
 	struct script	*sc;
 
@@ -425,12 +580,20 @@ do_deregister(struct scripts *ss, const char *list, char *err, size_t errlen)
 			missing++;
 			continue;
 		}
-		log_info("script %s: deregister requested", sc->sc_name);
+		if (may_act_on(ss, sc, sr, denied, sizeof(denied)) == -1)
+			continue;
+		log_info("script %s: deregister requested by %s", sc->sc_name,
+		    sr->sr_user ? sr->sr_user : sr->sr_peer);
+		script_audit(ss, sr, "deregister", sc->sc_name, 1, NULL);
 		script_deregister_locked(ss, sc);
 	}
 	pthread_mutex_unlock(&ss->ss_lock);
 	free(copy);
 	scripts_wake(ss);
+	if (denied[0]) {
+		seterr(err, errlen, "%s", denied);
+		return -403;
+	}
 	if (missing) {
 		seterr(err, errlen, "one or more scripts were not found");
 		return -1;
@@ -439,8 +602,8 @@ do_deregister(struct scripts *ss, const char *list, char *err, size_t errlen)
 }
 
 static int
-do_start_stop(struct scripts *ss, const char *key, int start, char *err,
-    size_t errlen)
+do_start_stop(struct scripts *ss, const struct store_req *sr,
+    const char *key, int start, char *err, size_t errlen)
 {
 	struct script	*sc;
 
@@ -450,6 +613,17 @@ do_start_stop(struct scripts *ss, const char *key, int start, char *err,
 		seterr(err, errlen, "script not found");
 		return -1;
 	}
+	if (may_act_on(ss, sc, sr, err, errlen) == -1) {
+		pthread_mutex_unlock(&ss->ss_lock);
+		return -403;
+	}
+	script_audit(ss, sr, start ? "start" : "stop", sc->sc_name, 1, NULL);
+	if (ss->ss_ds->store && store_script_set_running(ss->ss_ds->store,
+	    sc->sc_id, start, err, errlen) == -1) {
+		pthread_mutex_unlock(&ss->ss_lock);
+		log_warnx("script %s: %s", sc->sc_name, err);
+		return -500;
+	}
 	sc->sc_want_run = start;
 	sc->sc_restart_at = 0;
 	sc->sc_backoff_ms = 0;
@@ -458,8 +632,8 @@ do_start_stop(struct scripts *ss, const char *key, int start, char *err,
 	else if (!start && sc->sc_child.ch_pid > 0)
 		sc->sc_status = SCRIPT_STOPPING;
 	sc->sc_dirty = 1;
-	log_info("script %s: %s requested", sc->sc_name,
-	    start ? "start" : "stop");
+	log_info("script %s: %s requested by %s", sc->sc_name,
+	    start ? "start" : "stop", sr->sr_user ? sr->sr_user : sr->sr_peer);
 	pthread_mutex_unlock(&ss->ss_lock);
 	scripts_wake(ss);
 	return 0;
@@ -472,6 +646,19 @@ control_allowed(struct scripts *ss, const struct store_req *sr, char *err,
     size_t errlen)
 {
 	switch (ss->ss_ds->cfg.control) {
+	case CONTROL_AUTH:
+		if (sr->sr_user == NULL) {
+			seterr(err, errlen, "No permission to perform requested "
+			    "operation (authentication required)");
+			return -401;
+		}
+		if ((sr->sr_roles & (AUTH_ROLE_CONTROL | AUTH_ROLE_ADMIN)) == 0) {
+			seterr(err, errlen, "No permission to perform requested "
+			    "operation (user %s has neither the control nor the "
+			    "admin role)", sr->sr_user);
+			return -403;
+		}
+		return 0;
 	case CONTROL_LOOPBACK:
 		if (sr->sr_loopback)
 			return 0;
@@ -493,16 +680,18 @@ on_control_store(struct metric *m, const struct store_req *sr, char *err,
 	int		 item = (int)pmID_item(m->m_pmid), rv;
 	char		*answer = NULL, *val, detail[512] = "";
 
-	if (control_allowed(ss, sr, err, errlen) == -1)
-		return -1;
+	if ((rv = control_allowed(ss, sr, err, errlen)) != 0) {
+		script_audit(ss, sr, ctl_names[item], NULL, 0, err);
+		return rv;
+	}
 	if (item == CTL_REGISTER) {
-		rv = do_register(ss, sr, &answer, detail, sizeof(detail));
+		rv = do_register(ss, sr, NULL, &answer, detail, sizeof(detail));
 	} else {
 		if ((val = strndup(sr->sr_value, sr->sr_vlen)) == NULL)
 			return -1;
 		rv = item == CTL_DEREGISTER ?
-		    do_deregister(ss, val, detail, sizeof(detail)) :
-		    do_start_stop(ss, val, item == CTL_START, detail,
+		    do_deregister(ss, sr, val, detail, sizeof(detail)) :
+		    do_start_stop(ss, sr, val, item == CTL_START, detail,
 		    sizeof(detail));
 		free(val);
 		if (rv == 0)
@@ -519,9 +708,150 @@ on_control_store(struct metric *m, const struct store_req *sr, char *err,
 	}
 	if (answer)
 		answer_set(ss, sr->sr_ctx, item, answer);
-	if (rv == -1)
+	if (rv == -403)		/* already "No permission ..." */
+		seterr(err, errlen, "%s", detail);
+	else if (rv != 0)
 		seterr(err, errlen, "Bad input to pmstore: %s", detail);
 	return rv;
+}
+
+static int
+on_restore_script(const struct store_script *row, void *arg)
+{
+	struct scripts		*ss = arg;
+	struct store_req	 sr = {
+		.sr_value = row->ss_code, .sr_vlen = row->ss_codelen,
+		.sr_user = row->ss_owner, .sr_peer = row->ss_peer,
+		.sr_loopback = 1, .sr_roles = AUTH_ROLE_ADMIN,
+	};
+	char			*answer = NULL, err[512];
+
+	if (do_register(ss, &sr, row, &answer, err, sizeof(err)) == -1)
+		log_warnx("cannot restore script %s (%s): %s", row->ss_name ?
+		    row->ss_name : row->ss_script_id, row->ss_script_id, err);
+	free(answer);
+	return 0;
+}
+
+/* At start: every saved script again, with its ids, in its state. */
+int
+scripts_restore(struct scripts *ss)
+{
+	char	 err[512];
+
+	if (ss->ss_ds->store == NULL)
+		return 0;
+	if (store_scripts_load(ss->ss_ds->store, on_restore_script, ss, err,
+	    sizeof(err)) == -1) {
+		log_error("%s", err);
+		return -1;
+	}
+	if (ss->ss_n)
+		log_info("restored %d scripts from %s", ss->ss_n,
+		    store_path(ss->ss_ds->store));
+	return 0;
+}
+
+/*
+ * An autostart file whose script is already there (restored from the
+ * state database) is left alone when the code is the same; a changed
+ * file replaces it. Returns 1 when nothing is left to do.
+ */
+static int
+autostart_known(struct scripts *ss, const char *name, const char *code,
+    size_t len)
+{
+	struct script	*sc;
+	int		 same;
+
+	pthread_mutex_lock(&ss->ss_lock);
+	if ((sc = scripts_find(ss, name)) == NULL) {
+		pthread_mutex_unlock(&ss->ss_lock);
+		return 0;
+	}
+	same = sc->sc_codelen == len && memcmp(sc->sc_code, code, len) == 0;
+	if (!same) {
+		log_info("script %s: its file changed; replacing it", name);
+		script_deregister_locked(ss, sc);	/* name free at once */
+	}
+	pthread_mutex_unlock(&ss->ss_lock);
+	return same;
+}
+
+/* The script's // name:, into out; 0 when it has none (or is refused). */
+static int
+autostart_name(const char *code, size_t len, char *out, size_t outlen)
+{
+	struct bts_info	 info;
+	char		 err[256];
+	int		 ok;
+
+	if (bts_analyze(code, len, &info, err, sizeof(err)) == -1)
+		return 0;
+	if ((ok = info.i_meta.m_name != NULL))
+		snprintf(out, outlen, "%s", info.i_meta.m_name);
+	bts_info_free(&info);
+	return ok;
+}
+
+/*
+ * Like the PMDA's autostart directories: a file others could have
+ * written is not run as root. Owner root; no group write unless the
+ * group is root; no world write.
+ */
+static int
+root_only(const char *path, const struct stat *st)
+{
+	if (st->st_uid != 0 || (st->st_mode & S_IWOTH) ||
+	    ((st->st_mode & S_IWGRP) && st->st_gid != 0)) {
+		log_warnx("--scripts-dir: %s is writable by others than root "
+		    "(owner %u, mode %o); skipped", path, (unsigned)st->st_uid,
+		    (unsigned)(st->st_mode & 07777));
+		return 0;
+	}
+	return 1;
+}
+
+static int
+is_bt_file(const struct dirent *d)
+{
+	size_t	 n = strlen(d->d_name);
+
+	return n > 3 && d->d_name[0] != '.' &&
+	    strcmp(d->d_name + n - 3, ".bt") == 0;
+}
+
+/* --scripts-dir DIR: every DIR/NAME.bt, in name order. */
+int
+scripts_autostart_dir(struct scripts *ss, const char *dir)
+{
+	struct dirent	**ents = NULL;
+	struct stat	 st;
+	char		 path[4096];
+	int		 n, bad = 0;
+
+	if (stat(dir, &st) == -1 || !S_ISDIR(st.st_mode)) {
+		log_warnx("--scripts-dir %s: %s", dir, S_ISDIR(st.st_mode) ?
+		    strerror(errno) : "not a directory");
+		return -1;
+	}
+	if (!root_only(dir, &st))
+		return -1;
+	if ((n = scandir(dir, &ents, is_bt_file, alphasort)) == -1) {
+		log_warn("--scripts-dir %s", dir);
+		return -1;
+	}
+	for (int i = 0; i < n; i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, ents[i]->d_name);
+		if (lstat(path, &st) == 0 && S_ISREG(st.st_mode) &&
+		    root_only(path, &st))
+			bad |= scripts_autostart(ss, path) == -1;
+		else
+			bad = 1;
+		free(ents[i]);
+	}
+	free(ents);
+	return bad ? -1 : 0;
 }
 
 /*
@@ -563,7 +893,11 @@ scripts_autostart(struct scripts *ss, const char *path)
 	sr.sr_vlen = code.b_len;
 	if (code.b_failed)
 		log_warnx("--script %s: larger than --max-script-bytes", path);
-	else if ((rv = do_register(ss, &sr, &answer, err, sizeof(err))) == -1)
+	else if (autostart_name(sr.sr_value, sr.sr_vlen, stem, sizeof(stem)) &&
+	    autostart_known(ss, stem, sr.sr_value, sr.sr_vlen))
+		rv = 0;		/* restored from the state database */
+	else if ((rv = do_register(ss, &sr, NULL, &answer, err,
+	    sizeof(err))) == -1)
 		log_warnx("--script %s: %s", path, err);
 	free(answer);
 	buf_free(&code);

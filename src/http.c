@@ -19,6 +19,7 @@
 
 #include <microhttpd.h>
 
+#include "auth.h"
 #include "bpftraced.h"
 
 #if MHD_VERSION < 0x00097002
@@ -29,6 +30,8 @@ typedef enum MHD_Result MHD_RESULT;
 
 struct httpd {
 	struct daemon_state	*h_ds;
+	char			*h_tls_cert;	/* PEM text, --tls-cert */
+	char			*h_tls_key;
 	struct MHD_Daemon	*h_mhd[BT_MAX_LISTEN];
 	int			 h_fd[BT_MAX_LISTEN];
 	int			 h_n;
@@ -249,6 +252,78 @@ reply_server_options(struct httpreq *hr)
 	return queue(hr, 200, r);
 }
 
+/* {"message":...,"success":false} with our CORS headers. */
+int
+http_reply_error(struct httpreq *hr, unsigned status, const char *msg)
+{
+	struct buf	 b;
+
+	buf_init(&b, 4096);
+	buf_puts(&b, "{\"message\":");
+	json_str(&b, msg);
+	buf_puts(&b, ",\"success\":false}\r\n");
+	if (b.b_failed) {
+		buf_free(&b);
+		return MHD_NO;
+	}
+	return http_reply(hr, status, "application/json", buf_take(&b, NULL),
+	    b.b_len);
+}
+
+/* --- who is asking --- */
+
+/*
+ * With --auth-file, a request that carries credentials is checked (and
+ * with --auth-reads every request must); hr_user/hr_roles are filled in.
+ * Returns 0 to go on, or -1 after an error answer was queued in *ret.
+ */
+static int
+authenticate(struct httpreq *hr, int *ret)
+{
+	struct daemon_state	*ds = hr->hr_ds;
+	const char		*hdr = http_header(hr, "Authorization");
+	struct auth_db		*db;
+	struct auth_user	 u;
+	char			 err[256], msg[512];
+	enum auth_result	 r;
+
+	if (ds->auth == NULL || (hdr == NULL && !ds->cfg.auth_reads))
+		return 0;
+	pthread_mutex_lock(&ds->auth_lock);
+	db = auth_ref(ds->auth);
+	pthread_mutex_unlock(&ds->auth_lock);
+	r = auth_check_basic(db, hdr, &u, err, sizeof(err));
+	auth_unref(db);
+	if (r == AUTH_OK && ds->cfg.auth_reads && (u.au_roles &
+	    (AUTH_ROLE_READ | AUTH_ROLE_CONTROL | AUTH_ROLE_ADMIN)) == 0) {
+		snprintf(msg, sizeof(msg), "user %s may not read metrics "
+		    "(no read role)", u.au_name);
+		*ret = http_reply_error(hr, 403, msg);
+		return -1;
+	}
+	switch (r) {
+	case AUTH_OK:
+		snprintf(hr->hr_user, sizeof(hr->hr_user), "%s", u.au_name);
+		hr->hr_roles = u.au_roles;
+		hr->hr_authed = 1;
+		return 0;
+	case AUTH_MALFORMED:
+		snprintf(msg, sizeof(msg), "malformed Authorization header: %s",
+		    err);
+		*ret = http_reply_error(hr, 400, msg);
+		return -1;
+	case AUTH_ERROR:
+		log_warnx("authentication: %s", err);
+		*ret = http_reply_error(hr, 500, "authentication failed: "
+		    "internal error");
+		return -1;
+	default:
+		snprintf(msg, sizeof(msg), "authentication required: %s", err);
+		*ret = http_reply_error(hr, 401, msg);
+		return -1;
+	}
+}
+
 /* --- request parsing and routing --- */
 
 struct route {
@@ -311,6 +386,11 @@ dispatch(struct httpreq *hr, struct baton *bt)
 	if (parse_target(hr, bt, &path, err, sizeof(err)) == -1) {
 		atomic_fetch_add(&hr->hr_ds->stats.st_requests[EP_OTHER], 1);
 		ret = http_reply_html(hr, 400, "webapi servlet", err);
+		goto done;
+	}
+	if (strcmp(hr->hr_method, "OPTIONS") != 0 &&
+	    authenticate(hr, &ret) == -1) {
+		atomic_fetch_add(&hr->hr_ds->stats.st_requests[EP_OTHER], 1);
 		goto done;
 	}
 	hr->hr_path = path;
@@ -469,6 +549,21 @@ start_mhd(struct httpd *h, int fd)
 	unsigned		 flags = MHD_USE_INTERNAL_POLLING_THREAD |
 				    MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
 
+	if (h->h_tls_cert)
+		return MHD_start_daemon(flags | MHD_USE_TLS, 0, NULL, NULL,
+		    on_http_request, h,
+		    MHD_OPTION_HTTPS_MEM_CERT, h->h_tls_cert,
+		    MHD_OPTION_HTTPS_MEM_KEY, h->h_tls_key,
+		    MHD_OPTION_LISTEN_SOCKET, fd,
+		    MHD_OPTION_THREAD_POOL_SIZE, (unsigned)c->http_threads,
+		    MHD_OPTION_CONNECTION_LIMIT, c->max_connections,
+		    MHD_OPTION_PER_IP_CONNECTION_LIMIT, c->max_conn_per_ip,
+		    MHD_OPTION_CONNECTION_TIMEOUT, c->idle_timeout,
+		    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
+		    MHD_OPTION_URI_LOG_CALLBACK, on_http_uri, h,
+		    MHD_OPTION_NOTIFY_COMPLETED, on_http_completed, h,
+		    MHD_OPTION_EXTERNAL_LOGGER, on_http_log, h,
+		    MHD_OPTION_END);
 	return MHD_start_daemon(flags, 0, NULL, NULL,
 	    on_http_request, h,
 	    MHD_OPTION_LISTEN_SOCKET, fd,
@@ -483,6 +578,45 @@ start_mhd(struct httpd *h, int fd)
 	    MHD_OPTION_END);
 }
 
+/* Read a PEM file whole; caller frees. */
+static char *
+read_pem(const char *path, char *err, size_t errlen)
+{
+	struct buf	 b;
+	char		 chunk[4096];
+	size_t		 n;
+	FILE		*f;
+
+	if ((f = fopen(path, "r")) == NULL) {
+		seterr(err, errlen, "%s: %s", path, strerror(errno));
+		return NULL;
+	}
+	buf_init(&b, 1024 * 1024);
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+		buf_append(&b, chunk, n);
+	fclose(f);
+	if (b.b_failed || b.b_len == 0) {
+		seterr(err, errlen, "%s: empty or larger than 1 MiB", path);
+		buf_free(&b);
+		return NULL;
+	}
+	return buf_take(&b, NULL);
+}
+
+static int
+load_tls(struct httpd *h, const struct config *c, char *err, size_t errlen)
+{
+	if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+		seterr(err, errlen, "--tls-cert: this libmicrohttpd has no TLS "
+		    "support");
+		return -1;
+	}
+	if ((h->h_tls_cert = read_pem(c->tls_cert, err, errlen)) == NULL ||
+	    (h->h_tls_key = read_pem(c->tls_key, err, errlen)) == NULL)
+		return -1;
+	return 0;
+}
+
 struct httpd *
 httpd_start(struct daemon_state *ds, char *err, size_t errlen)
 {
@@ -493,6 +627,8 @@ httpd_start(struct daemon_state *ds, char *err, size_t errlen)
 		return NULL;
 	}
 	h->h_ds = ds;
+	if (ds->cfg.tls_cert && load_tls(h, &ds->cfg, err, errlen) == -1)
+		goto fail;
 	for (int i = 0; i < ds->cfg.nlisten; i++) {
 		const char	*spec = ds->cfg.listen[i].la_spec;
 		int		 fd = open_listener(spec, err, errlen);
@@ -524,5 +660,9 @@ httpd_stop(struct httpd *h)
 		MHD_stop_daemon(h->h_mhd[i]);
 		close(h->h_fd[i]);
 	}
+	if (h->h_tls_key)	/* private key material: wipe before free */
+		explicit_bzero(h->h_tls_key, strlen(h->h_tls_key));
+	free(h->h_tls_key);
+	free(h->h_tls_cert);
 	free(h);
 }

@@ -2157,6 +2157,24 @@ ingest_seed_instance(struct ingest *ing, const char *var, const char *name,
 	return 0;
 }
 
+size_t
+ingest_var_known(const struct ing_var *v)
+{
+	const struct idtab	*t = v->iv_priv;
+
+	return t ? t->n : 0;
+}
+
+void
+ingest_var_instance_at(const struct ing_var *v, size_t k, const char **name,
+    uint32_t *id)
+{
+	const struct idtab	*t = v->iv_priv;
+
+	*name = t->e[k].name;
+	*id = t->e[k].id;
+}
+
 /* Every name -> id ever given, per variable, in the order given. */
 void
 ingest_foreach_instance(const struct ingest *ing, ingest_inst_cb cb,

@@ -128,7 +128,15 @@ const struct ingest_stats *ingest_stats(const struct ingest *);
  */
 int		 ingest_output_text(const struct ingest *, struct buf *out);
 
-/* Persistence hooks: seed a known name -> id before data arrives; list. */
+/*
+ * Persistence hooks: seed a known name -> id before data arrives; list.
+ * A variable's names are kept in the order they got their ids, so
+ * ingest_var_known()/ingest_var_instance_at() let a caller save only the
+ * ones added since it last looked.
+ */
+size_t		 ingest_var_known(const struct ing_var *);
+void		 ingest_var_instance_at(const struct ing_var *, size_t,
+		    const char **, uint32_t *);
 int		 ingest_seed_instance(struct ingest *, const char *var,
 		    const char *name, uint32_t id);
 typedef void	 (*ingest_inst_cb)(const char *var, const char *name,

@@ -32,6 +32,7 @@
 #include "evloop.h"
 #include "ingest.h"
 #include "scripts.h"
+#include "store.h"
 
 #define SCRIPT_FIRST_CLUSTER	100
 #define SCRIPT_LAST_CLUSTER	4095
@@ -338,6 +339,43 @@ script_publish(struct script *sc)
 	sc->sc_pub_seq = ingest_seq(sc->sc_ing);
 	sc->sc_dirty = 0;
 	atomic_store(&sc->sc_ss->ss_info_dirty, 1);
+	script_save_instances(sc->sc_ss, sc);
+}
+
+/*
+ * Save the instance ids given out since the last save, so a restart
+ * serves every name with the id it had. Main thread, lock held.
+ */
+void
+script_save_instances(struct scripts *ss, struct script *sc)
+{
+	struct store	*st = ss->ss_ds->store;
+	char		 err[256];
+
+	if (st == NULL || sc->sc_gone || sc->sc_inst_saved == NULL)
+		return;
+	for (size_t k = 0; k < sc->sc_info.i_nvars; k++) {
+		struct ing_var	*iv = ingest_var(sc->sc_ing, k);
+		size_t		 known = ingest_var_known(iv), from, n;
+		const char	**names;
+		uint32_t	*ids;
+
+		if ((from = sc->sc_inst_saved[k]) >= known)
+			continue;
+		n = known - from;
+		names = calloc(n, sizeof(*names));
+		ids = calloc(n, sizeof(*ids));
+		for (size_t i = 0; names && ids && i < n; i++)
+			ingest_var_instance_at(iv, from + i, &names[i], &ids[i]);
+		if (names && ids && store_instances_add(st, sc->sc_id,
+		    iv->iv_name, n, names, ids, err, sizeof(err)) == 0)
+			sc->sc_inst_saved[k] = known;
+		else
+			log_warnx("script %s: cannot save instance ids: %s",
+			    sc->sc_name, names && ids ? err : "out of memory");
+		free(names);
+		free(ids);
+	}
 }
 
 /* --- freeing --- */
@@ -359,6 +397,7 @@ script_free(struct script *sc)
 	free(sc->sc_code);
 	free(sc->sc_run);
 	free(sc->sc_user);
+	free(sc->sc_inst_saved);
 	free(sc);
 }
 

@@ -79,6 +79,7 @@ struct script {
 	int			 sc_line_too_long;
 	int			 sc_err_class;	/* 1 warning, 2 error */
 	int			 sc_err_cont;
+	size_t			*sc_inst_saved;	/* per variable, in the store */
 };
 
 struct answer;
@@ -115,12 +116,15 @@ void		 script_free(struct script *);
 void		 script_plan_restart(struct script *, int);
 pmInDom		 script_var_indom(const struct script *, size_t);
 void		 scripts_wake(struct scripts *);
+void		 script_save_instances(struct scripts *, struct script *);
 int		 script_alloc_cluster(struct scripts *, unsigned *);
 
 /* control.c */
 int		 control_init(struct scripts *);
 void		 control_fini(struct scripts *);
 void		 script_deregister_locked(struct scripts *, struct script *);
+void		 script_audit(struct scripts *, const struct store_req *,
+		    const char *, const char *, int, const char *);
 void		 info_publish(struct scripts *);
 void		 control_tick(struct scripts *);
 int		 bt_version_at_least(const char *, int, int);
