@@ -73,8 +73,9 @@ on_main_tick(void *arg)
 static int
 make_state_dir(const char *dir)
 {
-	char	 path[4096];
-	size_t	 len;
+	char		 path[4096];
+	size_t		 len;
+	struct stat	 st;
 
 	if ((len = strlen(dir)) == 0 || len >= sizeof(path)) {
 		errno = len == 0 ? ENOENT : ENAMETOOLONG;
@@ -91,6 +92,12 @@ make_state_dir(const char *dir)
 	}
 	if (mkdir(path, 0700) == -1 && errno != EEXIST)
 		return -1;
+	if (stat(path, &st) == -1)
+		return -1;
+	if (!S_ISDIR(st.st_mode)) {
+		errno = ENOTDIR;
+		return -1;
+	}
 	return access(path, W_OK | X_OK);
 }
 

@@ -473,6 +473,7 @@ do_register(struct scripts *ss, const struct store_req *sr,
 	struct bts_info		 info;
 	struct script		*sc = NULL;
 	struct buf		 b;
+	int			 rv = -1;
 
 	memset(&info, 0, sizeof(info));
 	if (sr->sr_vlen > cfg->max_script_bytes) {
@@ -515,6 +516,7 @@ do_register(struct scripts *ss, const struct store_req *sr,
 	sc->sc_status = sc->sc_want_run ? SCRIPT_STARTING : SCRIPT_STOPPED;
 	if (row == NULL && script_persist(ss, sc, err, errlen) == -1) {
 		reg_remove_source(ss->ss_ds->reg, sc->sc_src);
+		rv = -500;	/* our failure, not the script's */
 		goto refused_locked;
 	}
 	if (row)
@@ -541,7 +543,7 @@ refused:
 	bts_info_free(&info);
 	*answer = refused_script(sr->sr_value, sr->sr_vlen, err);
 	script_audit(ss, sr, row ? "restore" : "register", NULL, 0, err);
-	return -1;
+	return rv;
 }
 
 /* Remove the script's metrics now; the main loop stops and frees it. */
@@ -708,7 +710,7 @@ on_control_store(struct metric *m, const struct store_req *sr, char *err,
 	}
 	if (answer)
 		answer_set(ss, sr->sr_ctx, item, answer);
-	if (rv == -403)		/* already "No permission ..." */
+	if (rv == -403 || rv == -500)	/* "No permission ...", or ours */
 		seterr(err, errlen, "%s", detail);
 	else if (rv != 0)
 		seterr(err, errlen, "Bad input to pmstore: %s", detail);
