@@ -326,6 +326,9 @@ void	 config_free(struct config *);
 int	 config_parse_listen(const char *, struct sockaddr_storage *,
 	    socklen_t *, char *, size_t);
 
+/* privs.c */
+int	 privs_drop(void);
+
 /* btversion.c */
 int	 bt_detect_version(const char *, char *, size_t, char *, size_t);
 

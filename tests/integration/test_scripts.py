@@ -313,6 +313,32 @@ def test_hist_and_output(c):
     c.store("bpftrace.control.deregister", "hk")
 
 
+def capbnd(pid):
+    for line in open("/proc/%d/status" % pid):
+        if line.startswith("CapBnd:"):
+            return int(line.split()[1], 16)
+    return None
+
+
+def test_capabilities(c, d):
+    """Once bound, the daemon and its bpftrace keep only what bpftrace
+    needs: no CAP_NET_BIND_SERVICE (10), CAP_NET_ADMIN (12),
+    CAP_SYS_MODULE (16), CAP_SYS_RAWIO (17), CAP_SETUID (7)."""
+    gone = [7, 10, 12, 16, 17]
+    kept = [21]                                 # CAP_SYS_ADMIN
+    b = capbnd(d.proc.pid)
+    tap.ok(b is not None and not any(b >> x & 1 for x in gone) and
+           all(b >> x & 1 for x in kept),
+           "the daemon's bounding set keeps CAP_SYS_ADMIN and drops "
+           "module loading, raw I/O, network admin, setuid and low ports",
+           "CapBnd=%x" % (b or 0))
+    pid = c.value(script_metric("sysc", "pid"))
+    bb = capbnd(pid) if pid and os.path.exists("/proc/%d" % pid) else None
+    tap.ok(bb is not None and bb == b, "bpftrace runs under the same "
+           "bounding set (and its script still works)", "CapBnd=%x" %
+           (bb or 0))
+
+
 def test_custom_output_and_on_demand(c):
     st, j, ans = c.register("// name: cob\n// custom-output-block\n"
                             "tracepoint:raw_syscalls:sys_enter "
@@ -422,6 +448,7 @@ def main():
     with btd.Daemon(["--control", "loopback"]) as d:
         c = Client(d)
         pid = group(test_register_fetch_and_read_back, c, daemon=d)
+        group(test_capabilities, c, d, daemon=d)
         if pid:
             group(test_stop_start_deregister, c, pid, daemon=d)
         group(test_errors, c, daemon=d)
