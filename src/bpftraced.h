@@ -47,6 +47,7 @@
 #define BT_SHUTDOWN_WAIT_MS	700	/* at exit: stop within 1 s */
 #define BT_ERROR_TEXT_MAX	(16 * 1024)
 #define BT_RESTART_MAX_BACKOFF_MS 60000
+#define BT_TOUCH_INTERVAL_MS	30000	/* last-fetch times saved */
 
 /* ---- units helper ---- */
 #define BT_UNITS(ds, dt, dc, ss, st, sc) \

@@ -774,6 +774,28 @@ script_reconcile(struct scripts *ss, struct script *sc, int64_t now)
 		script_publish(sc);
 }
 
+/*
+ * Save when each script was last fetched, at most every
+ * BT_TOUCH_INTERVAL_MS: cheap writes (no fsync), for the audit of who
+ * still uses what; expiry itself runs on the in-memory time.
+ */
+static void
+script_touch(struct scripts *ss, struct script *sc, int64_t now)
+{
+	int64_t		 last = atomic_load(&sc->sc_src->src_last_fetch);
+	struct timespec	 wall;
+
+	if (ss->ss_ds->store == NULL || sc->sc_gone ||
+	    last <= sc->sc_touched_ms ||
+	    now - sc->sc_touched_ms < BT_TOUCH_INTERVAL_MS)
+		return;
+	now_real(&wall);
+	store_script_touch(ss->ss_ds->store, sc->sc_id,
+	    (int64_t)wall.tv_sec * 1000 + wall.tv_nsec / 1000000 -
+	    (now - last));
+	sc->sc_touched_ms = now;
+}
+
 /* Everything periodic and every wake-up ends here. Main thread. */
 void
 scripts_tick(struct scripts *ss)
@@ -785,6 +807,7 @@ scripts_tick(struct scripts *ss)
 	for (sc = TAILQ_FIRST(&ss->ss_list); sc; sc = next) {
 		next = TAILQ_NEXT(sc, sc_entry);
 		script_reconcile(ss, sc, now);
+		script_touch(ss, sc, now);
 		if (sc->sc_gone && sc->sc_child.ch_pid <= 0)
 			script_unlink(ss, sc);
 	}

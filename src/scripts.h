@@ -80,6 +80,7 @@ struct script {
 	int			 sc_err_class;	/* 1 warning, 2 error */
 	int			 sc_err_cont;
 	size_t			*sc_inst_saved;	/* per variable, in the store */
+	int64_t			 sc_touched_ms;	/* last fetch saved (mono) */
 };
 
 struct answer;

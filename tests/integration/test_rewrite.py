@@ -239,6 +239,48 @@ def test_tracepoints_refresh(fx):
                "SIGHUP lists the tracepoints again", repr(v))
 
 
+def test_scripts_dir(fx):
+    s = os.path.dirname(os.path.dirname(fx))
+    if os.geteuid() != 0:
+        tap.skip("--scripts-dir: root-only files run, others are skipped",
+                 "needs root to own the files")
+        return
+    d = tempfile.mkdtemp(prefix="btd-auto-")
+    os.chmod(d, 0o755)
+    body = "// fixture: scalar_count\n// fake: hold\nBEGIN { @x = 1; }\n"
+    for name, mode in (("good", 0o644), ("open", 0o666), ("grpw", 0o664)):
+        p = os.path.join(d, name + ".bt")
+        with open(p, "w") as f:
+            f.write(body)
+        os.chmod(p, mode)
+    os.chown(os.path.join(d, "grpw.bt"), 0, 100)    # group write, gid 100
+    with open(os.path.join(d, "skip.txt"), "w") as f:
+        f.write(body)
+    with btd.Daemon(["--bpftrace", FAKE, "--scripts-dir", d],
+                    env={"BT_SHARED": s}) as dm:
+        c = Client(dm)
+        st = c.wait_status("good", "started")
+        names = sorted(x["metadata"]["name"] for x in json.loads(
+            c.value("bpftrace.info.scripts_json")))
+        err = dm.stderr_text()
+        tap.ok(st == "started" and names == ["good"],
+               "--scripts-dir: DIR/good.bt runs under its file name; "
+               "world- or group-writable files and non-.bt files do not",
+               repr((st, names)))
+        tap.ok("open.bt is writable by others than root" in err and
+               "grpw.bt is writable by others than root" in err,
+               "the skipped files are named in the log", err[-600:])
+    os.chmod(d, 0o777)
+    with btd.Daemon(["--bpftrace", FAKE, "--scripts-dir", d],
+                    env={"BT_SHARED": s}) as dm:
+        c = Client(dm)
+        time.sleep(0.5)
+        n = c.value("bpftrace.info.scripts_total")
+        tap.ok(n == 0 and "is writable by others than root" in
+               dm.stderr_text(), "a world-writable --scripts-dir is not "
+               "read at all", repr(n))
+
+
 def main():
     s = shared()
     if s is None:
@@ -256,6 +298,7 @@ def main():
     test_limits(fx)
     test_old_and_missing_bpftrace(fx)
     test_tracepoints_refresh(fx)
+    test_scripts_dir(fx)
     tap.done()
 
 
