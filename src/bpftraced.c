@@ -199,7 +199,8 @@ daemon_init(struct daemon_state *ds)
 	clock_gettime(CLOCK_MONOTONIC, &ds->start_mono);
 	now_real(&ds->start_real);
 	if (make_state_dir(ds->cfg.state_dir) == -1) {
-		log_warn("state directory %s", ds->cfg.state_dir);
+		log_error("state directory %s: %s", ds->cfg.state_dir,
+		    strerror(errno));
 		return -1;
 	}
 	if (host_identity(ds) == -1)

@@ -238,6 +238,20 @@ def test_faults(sh):
     expect_start_error(["--state-dir", notdir], env, "Not a directory",
                        "a state dir that is a file: exit non-zero, 'Not a "
                        "directory' naming it")
+    ro = tempfile.mkdtemp(prefix="btd-ro-")
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs",
+                        ro], capture_output=True)
+    if r.returncode != 0:
+        tap.skip("read-only state dir: exit non-zero naming it",
+                 "cannot mount a tmpfs here")
+    else:
+        try:
+            expect_start_error(["--state-dir", ro], env,
+                               "Read-only file system",
+                               "a read-only state dir: exit non-zero, "
+                               "'Read-only file system' naming it")
+        finally:
+            subprocess.run(["umount", "-l", ro], capture_output=True)
     mnt = tempfile.mkdtemp(prefix="btd-full-")
     r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs",
                         mnt], capture_output=True)
