@@ -312,6 +312,7 @@ struct daemon_state {
 	char			 source_id[41];	/* sha1 hex of our source */
 	char			*ctx_labels;	/* JSON members, no braces */
 	char			 bpftrace_version[64];	/* "" when missing */
+	char			 pcp_version[32];	/* libpcp's */
 	atomic_int		 nscripts;
 	atomic_int		 nrunning;
 	struct scripts		*scripts;

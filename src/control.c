@@ -209,6 +209,27 @@ put_variables(struct buf *b, const struct bts_info *info)
 	buf_putc(b, '}');
 }
 
+/*
+ * The fields the 2019 grafana-pcp datasource reads from the register
+ * answer (the PMDA of that time wrote them): name, vars without '@',
+ * status, exit_code, output. Extra keys are harmless to newer clients.
+ */
+static void
+put_legacy(struct buf *b, const char *name, const struct bts_info *info,
+    const char *status, int exit_code, const char *output)
+{
+	buf_puts(b, ", \"name\": ");
+	json_str(b, name);
+	buf_puts(b, ", \"vars\": [");
+	for (size_t i = 0; info && i < info->i_nvars; i++) {
+		buf_puts(b, i ? ", " : "");
+		json_str(b, info->i_vars[i].v_name);
+	}
+	buf_printf(b, "], \"status\": \"%s\", \"exit_code\": %d, "
+	    "\"output\": ", status, exit_code);
+	json_str(b, output);
+}
+
 /* One script as the PMDA writes it. Lock held. */
 static void
 put_script(struct buf *b, const struct script *sc)
@@ -239,9 +260,13 @@ put_script(struct buf *b, const struct script *sc)
 	    script_status_str(sc->sc_status), sc->sc_pid > 0 ?
 	    (int)sc->sc_pid : -1, sc->sc_exit_code);
 	json_str(b, buf_cstr((struct buf *)&sc->sc_error));
-	buf_printf(b, ", \"probes\": %d, \"data_bytes\": %llu}}",
+	buf_printf(b, ", \"probes\": %d, \"data_bytes\": %llu}",
 	    sc->sc_probes > 0 ? sc->sc_probes : 0,
 	    (unsigned long long)sc->sc_data_bytes);
+	put_legacy(b, sc->sc_name, &sc->sc_info, script_status_str(
+	    sc->sc_status), sc->sc_exit_code, buf_cstr((struct buf *)
+	    &sc->sc_error));
+	buf_putc(b, '}');
 }
 
 /* the answer for a script refused before it existed */
@@ -273,7 +298,10 @@ refused_script(const char *code, size_t len, const char *reason)
 	    "\"variables\": {}, \"state\": {\"status\": \"error\", "
 	    "\"pid\": -1, \"exit_code\": 0, \"error\": ");
 	json_str(&b, reason);
-	buf_puts(&b, ", \"probes\": 0, \"data_bytes\": 0}}");
+	buf_puts(&b, ", \"probes\": 0, \"data_bytes\": 0}");
+	/* the 2019 client takes stopped + a non-zero exit code as failed */
+	put_legacy(&b, id, NULL, "stopped", 1, reason);
+	buf_putc(&b, '}');
 	return buf_take(&b, NULL);
 }
 

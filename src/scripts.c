@@ -100,34 +100,38 @@ script_alloc_cluster(struct scripts *ss, unsigned *out)
 
 struct item_def {
 	const char	*suffix;
+	unsigned	 item;		/* PMID item */
 	int		 type, sem;
 	pmUnits		 units;
 	const char	*oneline;
 };
 
 static const struct item_def items[SCRIPT_NITEMS] = {
-	[SI_STATUS] = { "status", PM_TYPE_STRING, PM_SEM_INSTANT,
+	[SI_STATUS] = { "status", 0, PM_TYPE_STRING, PM_SEM_INSTANT,
 	    BT_UNITS(0, 0, 0, 0, 0, 0), "status of bpftrace script" },
-	[SI_PID] = { "pid", PM_TYPE_U32, PM_SEM_INSTANT,
+	[SI_PID] = { "pid", 1, PM_TYPE_U32, PM_SEM_INSTANT,
 	    BT_UNITS(0, 0, 0, 0, 0, 0), "pid of bpftrace process" },
-	[SI_EXIT_CODE] = { "exit_code", PM_TYPE_32, PM_SEM_INSTANT,
+	[SI_EXIT_CODE] = { "exit_code", 2, PM_TYPE_32, PM_SEM_INSTANT,
 	    BT_UNITS(0, 0, 0, 0, 0, 0), "exit code of bpftrace process" },
-	[SI_ERROR] = { "error", PM_TYPE_STRING, PM_SEM_INSTANT,
+	[SI_ERROR] = { "error", 3, PM_TYPE_STRING, PM_SEM_INSTANT,
 	    BT_UNITS(0, 0, 0, 0, 0, 0), "errors of the bpftrace script" },
-	[SI_PROBES] = { "probes", PM_TYPE_U32, PM_SEM_INSTANT,
+	[SI_PROBES] = { "probes", 4, PM_TYPE_U32, PM_SEM_INSTANT,
 	    BT_UNITS(0, 0, 0, 0, 0, 0), "number of attached probes" },
-	[SI_CODE] = { "code", PM_TYPE_STRING, PM_SEM_INSTANT,
+	[SI_CODE] = { "code", 5, PM_TYPE_STRING, PM_SEM_INSTANT,
 	    BT_UNITS(0, 0, 0, 0, 0, 0), "bpftrace script" },
-	[SI_DATA_BYTES] = { "data_bytes", PM_TYPE_U32, PM_SEM_COUNTER,
+	[SI_DATA_BYTES] = { "data_bytes", 6, PM_TYPE_U32, PM_SEM_COUNTER,
 	    BT_UNITS(1, 0, 0, PM_SPACE_BYTE, 0, 0),
 	    "received bytes from bpftrace" },
-	[SI_WARNINGS] = { "warnings", PM_TYPE_STRING, PM_SEM_INSTANT,
+	[SI_WARNINGS] = { "warnings", 1020, PM_TYPE_STRING, PM_SEM_INSTANT,
 	    BT_UNITS(0, 0, 0, 0, 0, 0),
 	    "warnings bpftrace printed (kept apart from errors)" },
-	[SI_LOST_EVENTS] = { "lost_events", PM_TYPE_U64, PM_SEM_COUNTER,
+	[SI_LOST_EVENTS] = { "lost_events", 1021, PM_TYPE_U64, PM_SEM_COUNTER,
 	    BT_UNITS(0, 0, 1, 0, 0, PM_COUNT_ONE),
 	    "events bpftrace reported lost" },
-	[SI_RESTARTS] = { "restarts", PM_TYPE_U32, PM_SEM_COUNTER,
+	[SI_OUTPUT] = { "output", 1019, PM_TYPE_STRING, PM_SEM_INSTANT,
+	    BT_UNITS(0, 0, 0, 0, 0, 0),
+	    "bpftrace's error output (the 2019 grafana-pcp reads it)" },
+	[SI_RESTARTS] = { "restarts", 1022, PM_TYPE_U32, PM_SEM_COUNTER,
 	    BT_UNITS(0, 0, 1, 0, 0, PM_COUNT_ONE),
 	    "automatic restarts after the script ended" },
 };
@@ -164,7 +168,7 @@ pmInDom
 script_var_indom(const struct script *sc, size_t k)
 {
 	return pmInDom_build(BT_DOMAIN, sc->sc_cluster * 1000 +
-	    SCRIPT_NITEMS + (unsigned)k);
+	    SCRIPT_DATA_ITEM + (unsigned)k);
 }
 
 static struct metric *
@@ -179,7 +183,7 @@ data_metric(struct script *sc, size_t k)
 	snprintf(help, sizeof(help), "@%s variable of bpftrace script",
 	    bv->v_name);
 	return metric_new(name, pmID_build(BT_DOMAIN, sc->sc_cluster,
-	    SCRIPT_NITEMS + (unsigned)k), bv->v_nkeys || !iv->iv_scalar ?
+	    SCRIPT_DATA_ITEM + (unsigned)k), bv->v_nkeys || !iv->iv_scalar ?
 	    script_var_indom(sc, k) : PM_INDOM_NULL, var_pmtype(iv),
 	    bv->v_counter ? PM_SEM_COUNTER : PM_SEM_INSTANT,
 	    BT_UNITS(0, 0, 0, 0, 0, 0), help, NULL, mtype_label(bv->v_mtype),
@@ -212,7 +216,7 @@ script_add_metrics(struct scripts *ss, struct script *sc, char *err,
 		snprintf(name, sizeof(name), "bpftrace.scripts.%s.%s",
 		    sc->sc_name, d->suffix);
 		if ((ms[nm++] = metric_new(name, pmID_build(BT_DOMAIN,
-		    sc->sc_cluster, (unsigned)i), PM_INDOM_NULL, d->type, d->sem,
+		    sc->sc_cluster, d->item), PM_INDOM_NULL, d->type, d->sem,
 		    d->units, d->oneline, NULL, "\"metrictype\":\"control\"",
 		    sc->sc_src, i)) == NULL)
 			goto fail;
@@ -327,6 +331,7 @@ script_publish(struct script *sc)
 	rv |= snap_set_str1(s, SI_WARNINGS, buf_cstr(&sc->sc_warnings));
 	rv |= snap_set1(s, SI_LOST_EVENTS, (union value){ .u = sc->sc_lost });
 	rv |= snap_set1(s, SI_RESTARTS, (union value){ .u = sc->sc_restarts });
+	rv |= snap_set_str1(s, SI_OUTPUT, buf_cstr(&sc->sc_error));
 	for (size_t k = 0; k < nv && rv == 0; k++)
 		rv |= snap_var(s, sc, k);
 	if (rv != 0) {

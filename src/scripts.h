@@ -14,12 +14,18 @@
 #include "evloop.h"
 #include "ingest.h"
 
-/* items of a script's cluster; data variables follow from SCRIPT_NITEMS */
+/*
+ * Value slots of a script's snapshot; data variables follow from
+ * SCRIPT_NITEMS. The PMID items are in scripts.c: the PMDA's 0..6, data
+ * variables from SCRIPT_DATA_ITEM (10, as the PMDA), our additions at the
+ * top of the item range so they never collide with variables.
+ */
 enum script_item {
 	SI_STATUS, SI_PID, SI_EXIT_CODE, SI_ERROR, SI_PROBES, SI_CODE,
-	SI_DATA_BYTES, SI_WARNINGS, SI_LOST_EVENTS, SI_RESTARTS,
+	SI_DATA_BYTES, SI_WARNINGS, SI_LOST_EVENTS, SI_RESTARTS, SI_OUTPUT,
 	SCRIPT_NITEMS
 };
+#define SCRIPT_DATA_ITEM	10
 
 enum stop_reason {
 	STOP_NONE,		/* a user stop */

@@ -27,8 +27,10 @@ ep_name(enum api_endpoint ep)
 enum self_slot {
 	S_DAEMON_VERSION, S_BPFTRACE_VERSION, S_BPFTRACE_PATH, S_NSCRIPTS,
 	S_NRUNNING, S_UPTIME, S_REQUESTS, S_ERRORS, S_CONTEXTS, S_BYTES_OUT,
-	S_RSS, S_PID, S_COUNT
+	S_RSS, S_PID, S_PMCD_HOSTNAME, S_PMCD_VERSION, S_COUNT
 };
+
+#define PMCD_DOMAIN	2	/* pmcd's own PMDA, for clients that ask it */
 
 struct self_def {
 	const char	*name;
@@ -39,6 +41,7 @@ struct self_def {
 	const char	*labels;
 	const char	*oneline;
 	const char	*help;
+	int		 domain;	/* 0: BT_DOMAIN */
 };
 
 #define NOUNITS		BT_UNITS(0, 0, 0, 0, 0, 0)
@@ -86,6 +89,16 @@ static const struct self_def self_defs[S_COUNT] = {
 	[S_PID] = { "bpftrace.daemon.pid", 2, 6,
 	    PM_TYPE_U32, PM_SEM_DISCRETE, NOUNITS, 0, NULL,
 	    "process id of bpftraced", NULL },
+	/* grafana-pcp's "Save & Test" and version checks fetch these */
+	[S_PMCD_HOSTNAME] = { "pmcd.hostname", 0, 21,
+	    PM_TYPE_STRING, PM_SEM_DISCRETE, NOUNITS, 0, NULL,
+	    "local hostname", "The host name bpftraced serves metrics for "
+	    "(what pmcd.hostname is in pmcd).", PMCD_DOMAIN },
+	[S_PMCD_VERSION] = { "pmcd.version", 0, 7,
+	    PM_TYPE_STRING, PM_SEM_DISCRETE, NOUNITS, 0, NULL,
+	    "PMCD version", "The PCP version whose protocol bpftraced speaks: "
+	    "the version of the libpcp it was built with. Clients use it for "
+	    "feature checks.", PMCD_DOMAIN },
 };
 
 static uint64_t
@@ -147,6 +160,8 @@ self_refresh(struct source *src, void *arg)
 	    (union value){ .u = atomic_load(&ds->stats.st_bytes_out) });
 	rv |= snap_set1(s, S_RSS, (union value){ .u = self_rss_kb() });
 	rv |= snap_set1(s, S_PID, (union value){ .u = (uint64_t)getpid() });
+	rv |= snap_set_str1(s, S_PMCD_HOSTNAME, ds->hostname);
+	rv |= snap_set_str1(s, S_PMCD_VERSION, ds->pcp_version);
 	if (rv != 0) {
 		snap_release(s);
 		return NULL;
@@ -162,13 +177,17 @@ self_register(struct daemon_state *ds)
 	char		 err[256];
 	int		 ret = -1;
 
+	/* libpcp's version ("6.0.3"), read once before any thread */
+	snprintf(ds->pcp_version, sizeof(ds->pcp_version), "%s",
+	    pmGetConfig("PCP_VERSION"));
 	ds->self_src = source_new("bpftraced", self_refresh, ds);
 	if (ds->self_src == NULL)
 		return -1;
 	for (int i = 0; i < S_COUNT; i++) {
 		const struct self_def	*d = &self_defs[i];
 
-		ms[i] = metric_new(d->name, pmID_build(BT_DOMAIN, d->cluster,
+		ms[i] = metric_new(d->name, pmID_build(d->domain ? d->domain :
+		    BT_DOMAIN, d->cluster,
 		    d->item), d->indom ? SELF_INDOM_ENDPOINT : PM_INDOM_NULL,
 		    d->type, d->sem, d->units, d->oneline, d->help, d->labels,
 		    ds->self_src, i);

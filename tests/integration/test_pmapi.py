@@ -472,7 +472,7 @@ def test_indom(api, ctx):
 
 def test_children(api, ctx):
     cases = [
-        ("", "", [], ["bpftrace"]),
+        ("", "", [], ["bpftrace", "pmcd"]),
         ("?prefix=bpftrace", "bpftrace", [], ["control", "daemon", "info"]),
         ("?prefix=bpftrace.info", "bpftrace.info",
          ["bpftrace_path", "daemon_version", "scripts", "scripts_json",
