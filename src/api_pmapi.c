@@ -364,6 +364,10 @@ host_is_local(struct api *a, const char *spec)
 
 	if (strncmp(spec, "local:", 6) == 0 || strncmp(spec, "unix:", 5) == 0)
 		return 1;
+	if (strncmp(spec, "pcp://", 6) == 0)	/* grafana-pcp's default */
+		spec += 6;
+	else if (strncmp(spec, "pcps://", 7) == 0)
+		spec += 7;
 	n = strcspn(spec, "?");		/* drop ?username=... */
 	if (n >= sizeof(host))
 		return 0;
