@@ -307,6 +307,37 @@ snap_var(struct snap *s, struct script *sc, size_t k)
 	return rv;
 }
 
+/*
+ * A variable the source did not type right (a string where a number was
+ * expected) is retyped by the ingester: register the script's metrics
+ * again with the new type, same names and PMIDs. Lock held.
+ */
+static void
+script_retype(struct script *sc)
+{
+	struct scripts	*ss = sc->sc_ss;
+	char		 err[256] = "";
+	int		 any = 0;
+
+	for (size_t k = 0; k < sc->sc_info.i_nvars; k++) {
+		struct ing_var	*iv = ingest_var(sc->sc_ing, k);
+
+		if (iv->iv_retyped) {
+			iv->iv_retyped = 0;
+			any = 1;
+		}
+	}
+	if (!any || sc->sc_gone)
+		return;
+	reg_remove_source(ss->ss_ds->reg, sc->sc_src);
+	if (script_add_metrics(ss, sc, err, sizeof(err)) == -1)
+		log_warnx("script %s: re-registering retyped metrics: %s",
+		    sc->sc_name, err);
+	else
+		log_info("script %s: a variable holds strings; its metric is "
+		    "now a string", sc->sc_name);
+}
+
 /* Build and publish the script's values. Main thread, lock held. */
 void
 script_publish(struct script *sc)
@@ -315,8 +346,10 @@ script_publish(struct script *sc)
 	struct snap	*s;
 	int		 rv = 0;
 
-	if (sc->sc_src == NULL ||
-	    (s = snap_new(SCRIPT_NITEMS + (int)nv, (int)nv)) == NULL)
+	if (sc->sc_src == NULL)
+		return;
+	script_retype(sc);
+	if ((s = snap_new(SCRIPT_NITEMS + (int)nv, (int)nv)) == NULL)
 		return;
 	rv |= snap_set_str1(s, SI_STATUS, script_status_str(sc->sc_status));
 	rv |= snap_set1(s, SI_PID, (union value){ .u = sc->sc_pid > 0 ?

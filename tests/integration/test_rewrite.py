@@ -151,6 +151,33 @@ def test_table_retain_lines(c, fx):
            "(under the ring's limits)" % len(lines), "%d bytes" % len(out))
 
 
+def test_retype(c):
+    """The source cannot tell @s holds a string ($v); bpftrace prints one:
+    the metric is registered again as a string, same PMID."""
+    c.register("// name: rt\n// fixture: string_value\n// fake: hold\n"
+               "BEGIN { $v = \"hello\"; @s = $v; $w = \"world\"; "
+               "@sm[1] = $w; }\n")
+    st, j = c.getj("/pmapi/metric", name="bpftrace.scripts.rt.data.s")
+    before = (j.get("metrics") or [{}])[0]
+    deadline = time.monotonic() + 5
+    v = None
+    while time.monotonic() < deadline and v != "hello":
+        v = c.value("bpftrace.scripts.rt.data.s")
+        time.sleep(0.1)
+    st, j = c.getj("/pmapi/metric", name="bpftrace.scripts.rt.data.s")
+    after = (j.get("metrics") or [{}])[0]
+    tap.ok(before.get("type") == "64" and v == "hello" and
+           after.get("type") == "string" and after.get("pmid") ==
+           before.get("pmid"), "a variable typed from the source as a "
+           "number that holds strings is served as a string (same PMID)",
+           repr((before.get("type"), v, after.get("type"))))
+    st, j = c.getj("/pmapi/fetch", context=c.ctx,
+                   names="bpftrace.scripts.rt.data.sm")
+    inst = j["values"][0]["instances"] if j.get("values") else []
+    tap.ok(inst and inst[0]["value"] == "world",
+           "the keyed one too", repr(inst))
+
+
 def test_limits(fx):
     d = btd.Daemon(["--control", "loopback", "--bpftrace", FAKE,
                     "--max-scripts", "2", "--max-script-bytes", "200"],
@@ -294,6 +321,7 @@ def main():
         test_print_block(c, dump)
         test_metadata(c, dump)
         test_table_retain_lines(c, fx)
+        test_retype(c)
         tap.ok(d.alive(), "daemon alive")
     test_limits(fx)
     test_old_and_missing_bpftrace(fx)
