@@ -43,12 +43,6 @@ import btd  # noqa: E402
 
 # rows showing a bug not fixed yet: description prefix -> why (TODO)
 BUGS = {
-    "audit (--control auth): one audit line": "refused start/stop/"
-    "deregister (not the owner, no such script) are not audited",
-    "audit: bob's refused stop": "owner refusals are not audited",
-    "audit: bob's refused deregister": "owner refusals are not audited",
-    "audit: bob's refused start": "owner refusals are not audited",
-    "audit: a stop of an unknown script": "not audited",
     "audit: a refused stop names": "refused before routing: target '-'",
     "audit: a refused start names": "refused before routing: target '-'",
     "audit: a refused stop's client-supplied": "target '-'",
