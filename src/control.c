@@ -713,9 +713,13 @@ on_control_store(struct metric *m, const struct store_req *sr, char *err,
 	struct scripts	*ss = m->m_arg;
 	int		 item = (int)pmID_item(m->m_pmid), rv;
 	char		*answer = NULL, *val, detail[512] = "";
+	char		 t[BTS_NAME_MAX + 1];
 
 	if ((rv = control_allowed(ss, sr, err, errlen)) != 0) {
-		script_audit(ss, sr, ctl_names[item], NULL, 0, err);
+		/* a register's value is code: its name is not known yet */
+		script_audit(ss, sr, ctl_names[item], item == CTL_REGISTER ?
+		    NULL : audit_target(sr->sr_value, sr->sr_vlen, t,
+		    sizeof(t)), 0, err);
 		return rv;
 	}
 	if (item == CTL_REGISTER) {

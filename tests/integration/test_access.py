@@ -43,9 +43,6 @@ import btd  # noqa: E402
 
 # rows showing a bug not fixed yet: description prefix -> why (TODO)
 BUGS = {
-    "audit: a refused stop names": "refused before routing: target '-'",
-    "audit: a refused start names": "refused before routing: target '-'",
-    "audit: a refused stop's client-supplied": "target '-'",
     "--auth-reads: an anonymous": "says 'authentication required: "
     "authentication required'",
 }
