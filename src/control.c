@@ -393,6 +393,28 @@ script_audit(struct scripts *ss, const struct store_req *sr,
 		    target, ok, msg);
 }
 
+/*
+ * A client-supplied script name or id as an audit target: at most
+ * BTS_NAME_MAX bytes, anything but [A-Za-z0-9_,] shown as '?', so a value
+ * cannot pass for another field or line of the audit trail.
+ */
+static const char *
+audit_target(const char *v, size_t len, char *out, size_t outlen)
+{
+	size_t	 n = 0;
+
+	for (size_t i = 0; i < len && n + 1 < outlen && n < BTS_NAME_MAX;
+	    i++) {
+		unsigned char	 c = (unsigned char)v[i];
+
+		out[n++] = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || c == '_' || c == ',' ? (char)c :
+		    '?';
+	}
+	out[n] = '\0';
+	return n ? out : "-";
+}
+
 /* Live scripts owned by user. Lock held. */
 static unsigned
 user_scripts(struct scripts *ss, const char *user)
@@ -607,11 +629,18 @@ do_deregister(struct scripts *ss, const struct store_req *sr,
 		while (*tok == ' ')
 			tok++;
 		if ((sc = scripts_find(ss, tok)) == NULL) {
+			char	 t[BTS_NAME_MAX + 1];
+
+			script_audit(ss, sr, "deregister", audit_target(tok,
+			    strlen(tok), t, sizeof(t)), 0, "script not found");
 			missing++;
 			continue;
 		}
-		if (may_act_on(ss, sc, sr, denied, sizeof(denied)) == -1)
+		if (may_act_on(ss, sc, sr, denied, sizeof(denied)) == -1) {
+			script_audit(ss, sr, "deregister", sc->sc_name, 0,
+			    denied);
 			continue;
+		}
 		log_info("script %s: deregister requested by %s", sc->sc_name,
 		    sr->sr_user ? sr->sr_user : sr->sr_peer);
 		script_audit(ss, sr, "deregister", sc->sc_name, 1, NULL);
@@ -635,19 +664,24 @@ static int
 do_start_stop(struct scripts *ss, const struct store_req *sr,
     const char *key, int start, char *err, size_t errlen)
 {
+	const char	*action = start ? "start" : "stop";
 	struct script	*sc;
+	char		 t[BTS_NAME_MAX + 1];
 
 	pthread_mutex_lock(&ss->ss_lock);
 	if ((sc = scripts_find(ss, key)) == NULL) {
 		pthread_mutex_unlock(&ss->ss_lock);
 		seterr(err, errlen, "script not found");
+		script_audit(ss, sr, action, audit_target(key, strlen(key), t,
+		    sizeof(t)), 0, err);
 		return -1;
 	}
 	if (may_act_on(ss, sc, sr, err, errlen) == -1) {
+		script_audit(ss, sr, action, sc->sc_name, 0, err);
 		pthread_mutex_unlock(&ss->ss_lock);
 		return -403;
 	}
-	script_audit(ss, sr, start ? "start" : "stop", sc->sc_name, 1, NULL);
+	script_audit(ss, sr, action, sc->sc_name, 1, NULL);
 	if (ss->ss_ds->store && store_script_set_running(ss->ss_ds->store,
 	    sc->sc_id, start, err, errlen) == -1) {
 		pthread_mutex_unlock(&ss->ss_lock);
@@ -709,9 +743,13 @@ on_control_store(struct metric *m, const struct store_req *sr, char *err,
 	struct scripts	*ss = m->m_arg;
 	int		 item = (int)pmID_item(m->m_pmid), rv;
 	char		*answer = NULL, *val, detail[512] = "";
+	char		 t[BTS_NAME_MAX + 1];
 
 	if ((rv = control_allowed(ss, sr, err, errlen)) != 0) {
-		script_audit(ss, sr, ctl_names[item], NULL, 0, err);
+		/* a register's value is code: its name is not known yet */
+		script_audit(ss, sr, ctl_names[item], item == CTL_REGISTER ?
+		    NULL : audit_target(sr->sr_value, sr->sr_vlen, t,
+		    sizeof(t)), 0, err);
 		return rv;
 	}
 	if (item == CTL_REGISTER) {

@@ -20,6 +20,8 @@ struct evloop {
 	int64_t		 el_next_tick;
 	evloop_tick_fn	 el_tick;
 	void		*el_tick_arg;
+	struct epoll_event *el_batch;	/* the events being dispatched */
+	int		 el_nbatch;
 };
 
 struct evloop *
@@ -54,9 +56,16 @@ evloop_add(struct evloop *el, struct evwatch *w)
 	return epoll_ctl(el->el_epfd, EPOLL_CTL_ADD, w->ew_fd, &ev);
 }
 
+/*
+ * A callback may remove (and free) another watcher whose event is still
+ * pending in the batch being dispatched: that event is dropped.
+ */
 int
 evloop_del(struct evloop *el, struct evwatch *w)
 {
+	for (int i = 0; i < el->el_nbatch; i++)
+		if (el->el_batch[i].data.ptr == w)
+			el->el_batch[i].data.ptr = NULL;
 	return epoll_ctl(el->el_epfd, EPOLL_CTL_DEL, w->ew_fd, NULL);
 }
 
@@ -91,11 +100,15 @@ evloop_run(struct evloop *el)
 		n = epoll_wait(el->el_epfd, evs, 32, timeout);
 		if (n == -1 && errno != EINTR)
 			return -1;
+		el->el_batch = evs;
+		el->el_nbatch = n > 0 ? n : 0;
 		for (int i = 0; i < n && !el->el_stop; i++) {
 			struct evwatch	*w = evs[i].data.ptr;
 
-			w->ew_cb(w, evs[i].events);
+			if (w != NULL)		/* removed meanwhile */
+				w->ew_cb(w, evs[i].events);
 		}
+		el->el_nbatch = 0;
 		if (el->el_tick && now_mono_ms() >= el->el_next_tick) {
 			el->el_next_tick = now_mono_ms() + el->el_tick_ms;
 			el->el_tick(el->el_tick_arg);

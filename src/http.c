@@ -317,6 +317,9 @@ authenticate(struct httpreq *hr, int *ret)
 		*ret = http_reply_error(hr, 500, "authentication failed: "
 		    "internal error");
 		return -1;
+	case AUTH_MISSING:	/* err is "authentication required" already */
+		*ret = http_reply_error(hr, 401, err);
+		return -1;
 	default:
 		snprintf(msg, sizeof(msg), "authentication required: %s", err);
 		*ret = http_reply_error(hr, 401, msg);
