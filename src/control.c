@@ -575,6 +575,7 @@ do_register(struct scripts *ss, const struct store_req *sr,
 	TAILQ_INSERT_TAIL(&ss->ss_list, sc, sc_entry);
 	atomic_store(&ss->ss_ds->nscripts, ++ss->ss_n);
 	ss->ss_info_dirty = 1;
+	info_publish(ss);	/* scripts_json lists it when we answer */
 	buf_init(&b, 0);
 	put_script(&b, sc);
 	*answer = buf_take(&b, NULL);
@@ -608,6 +609,7 @@ script_deregister_locked(struct scripts *ss, struct script *sc)
 	sc->sc_want_run = 0;
 	reg_remove_source(ss->ss_ds->reg, sc->sc_src);
 	ss->ss_info_dirty = 1;
+	info_publish(ss);	/* and no longer lists it */
 	if (ss->ss_ds->store && store_script_delete(ss->ss_ds->store,
 	    sc->sc_id, err, sizeof(err)) == -1)
 		log_warnx("script %s: %s", sc->sc_name, err);
@@ -681,13 +683,14 @@ do_start_stop(struct scripts *ss, const struct store_req *sr,
 		pthread_mutex_unlock(&ss->ss_lock);
 		return -403;
 	}
-	script_audit(ss, sr, action, sc->sc_name, 1, NULL);
 	if (ss->ss_ds->store && store_script_set_running(ss->ss_ds->store,
 	    sc->sc_id, start, err, errlen) == -1) {
+		script_audit(ss, sr, action, sc->sc_name, 0, err);
 		pthread_mutex_unlock(&ss->ss_lock);
 		log_warnx("script %s: %s", sc->sc_name, err);
 		return -500;
 	}
+	script_audit(ss, sr, action, sc->sc_name, 1, NULL);
 	sc->sc_want_run = start;
 	sc->sc_restart_at = 0;
 	sc->sc_backoff_ms = 0;
@@ -992,7 +995,10 @@ put_scripts_json(struct scripts *ss, struct buf *b)
 	return b->b_failed ? -1 : 0;
 }
 
-/* Rebuild the info snapshot when scripts changed. Main, lock held. */
+/*
+ * Rebuild the info snapshot when scripts changed. Any thread, ss_lock
+ * held (the snapshot swap itself is atomic for readers).
+ */
 void
 info_publish(struct scripts *ss)
 {

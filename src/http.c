@@ -321,6 +321,13 @@ authenticate(struct httpreq *hr, int *ret)
 		*ret = http_reply_error(hr, 401, err);
 		return -1;
 	default:
+		if (r == AUTH_BAD) {	/* failed logins are worth a line */
+			char	 peer[64];
+
+			http_peer(hr, peer, sizeof(peer));
+			log_warnx("authentication failed from %s: %s", peer,
+			    err);
+		}
 		snprintf(msg, sizeof(msg), "authentication required: %s", err);
 		*ret = http_reply_error(hr, 401, msg);
 		return -1;
