@@ -7,6 +7,7 @@
  * malformed numbers; those deviations are listed in README.md.
  * Threads: runs in HTTP workers; reads immutable registry generations.
  */
+#include <errno.h>
 #include <fnmatch.h>
 #include <math.h>
 #include <regex.h>
@@ -18,35 +19,13 @@
 
 #include "bpftraced.h"
 
-struct api;
-typedef int (*api_fn)(struct api *);
-
-struct cmd {
-	const char		*c_name;
-	enum api_endpoint	 c_ep;
-	int			 c_methods;
-	int			(*c_params_ok)(struct httpreq *);
-	api_fn			 c_run;
-};
-
-struct api {
-	struct httpreq		*a_hr;
-	struct daemon_state	*a_ds;
-	const struct cmd	*a_cmd;
-	const char		*a_ctxstr;	/* from path or ?context= */
-	uint32_t		 a_ctx;
-	struct profile		*a_prof;
-	struct ns		*a_ns;
-	struct buf		 a_out;
-};
-
 #define API_MAX_OUT	(256u * 1024 * 1024)
 #define JSON_CT		"application/json"
 
 /* --- parameters --- */
 
-static const char *
-param(struct api *a, const char *key)
+const char *
+api_param(struct api *a, const char *key)
 {
 	return params_get(&a->a_hr->hr_params, key);
 }
@@ -57,40 +36,40 @@ has(struct httpreq *hr, const char *key)
 	return params_get(&hr->hr_params, key) != NULL;
 }
 
-static int
-ok_always(struct httpreq *hr)
+int
+api_ok_always(struct httpreq *hr)
 {
 	return 1;
 }
 
-static int
-ok_fetch(struct httpreq *hr)
+int
+api_ok_fetch(struct httpreq *hr)
 {
 	return has(hr, "name") || has(hr, "names") || has(hr, "pmid") ||
 	    has(hr, "pmids");
 }
 
-static int
-ok_indom(struct httpreq *hr)
+int
+api_ok_indom(struct httpreq *hr)
 {
 	return has(hr, "indom") || has(hr, "name");
 }
 
-static int
-ok_profile(struct httpreq *hr)
+int
+api_ok_profile(struct httpreq *hr)
 {
 	return has(hr, "expr");
 }
 
-static int
-ok_store(struct httpreq *hr)
+int
+api_ok_store(struct httpreq *hr)
 {
 	return (has(hr, "name") || has(hr, "pmid")) &&
 	    (has(hr, "value") || strcmp(hr->hr_method, "POST") == 0);
 }
 
-static int
-ok_derive(struct httpreq *hr)
+int
+api_ok_derive(struct httpreq *hr)
 {
 	return strcmp(hr->hr_method, "POST") == 0 || has(hr, "name") ||
 	    has(hr, "expr");
@@ -184,7 +163,7 @@ parse_indom(const char *s, pmInDom *out)
 static void
 put_head(struct api *a)
 {
-	const char	*client = param(a, "client");
+	const char	*client = api_param(a, "client");
 
 	buf_printf(&a->a_out, "{\"context\":%u", a->a_ctx);
 	if (client) {
@@ -193,8 +172,8 @@ put_head(struct api *a)
 	}
 }
 
-static int
-send_out(struct api *a, unsigned status)
+int
+api_send_out(struct api *a, unsigned status)
 {
 	size_t	 len;
 	char	*body;
@@ -209,17 +188,23 @@ send_out(struct api *a, unsigned status)
 	return http_reply(a->a_hr, status, JSON_CT, body, len);
 }
 
-/* {"context":N,"message":"...","success":false} with status 400 etc. */
-static int
-send_error(struct api *a, unsigned status, int with_ctx, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int
-send_error(struct api *a, unsigned status, int with_ctx, const char *fmt, ...)
+/*
+ * {"context":N,"message":"...","success":false} with status 400 etc.
+ * pmcode is the PCP (or -errno) code of the failure: the pmwebd dialect
+ * answers with it alone ("PMWEBD error, code -12357: ..."), as pmwebd
+ * did; the pmproxy dialect with the message.
+ */
+int
+api_error(struct api *a, unsigned status, int with_ctx, int pmcode,
+    const char *fmt, ...)
 {
 	char	 msg[1024];
 	va_list	 ap;
 
+	if (API_PMWEBD(a)) {
+		buf_reset(&a->a_out);
+		return api_pmwebd_error(a->a_hr, status, pmcode);
+	}
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
@@ -236,8 +221,13 @@ send_error(struct api *a, unsigned status, int with_ctx, const char *fmt, ...)
 	buf_puts(&a->a_out, "\"message\":");
 	json_str(&a->a_out, msg);
 	buf_puts(&a->a_out, ",\"success\":false}");
-	return send_out(a, status);
+	return api_send_out(a, status);
 }
+
+/* an error whose code does not matter to pmwebd clients: -EINVAL */
+#define send_error(a, status, with_ctx, ...) \
+	api_error((a), (status), (with_ctx), -EINVAL, __VA_ARGS__)
+#define send_out	api_send_out
 
 static int
 send_success(struct api *a)
@@ -248,17 +238,25 @@ send_success(struct api *a)
 	return send_out(a, 200);
 }
 
+/* pmproxy writes "D.C.I"; its compat mode and pmwebd the u32 */
 static void
-put_pmid(struct buf *b, pmID p)
+put_pmid(struct api *a, pmID p)
 {
-	buf_printf(b, "\"%u.%u.%u\"", pmID_domain(p), pmID_cluster(p),
-	    pmID_item(p));
+	if (API_PMWEBD(a))
+		buf_printf(&a->a_out, "%u", (unsigned)p);
+	else
+		buf_printf(&a->a_out, "\"%u.%u.%u\"", pmID_domain(p),
+		    pmID_cluster(p), pmID_item(p));
 }
 
 static void
-put_indom(struct buf *b, pmInDom in)
+put_indom(struct api *a, pmInDom in)
 {
-	buf_printf(b, "\"%u.%u\"", pmInDom_domain(in), pmInDom_serial(in));
+	if (API_PMWEBD(a))
+		buf_printf(&a->a_out, "%u", (unsigned)in);
+	else
+		buf_printf(&a->a_out, "\"%u.%u\"", pmInDom_domain(in),
+		    pmInDom_serial(in));
 }
 
 /* Labels in pmproxy's (sorted) key order: agent, context, metric. */
@@ -355,8 +353,8 @@ snapcache_free(struct snapcache *sc)
 
 /* --- context --- */
 
-static int
-host_is_local(struct api *a, const char *spec)
+int
+api_host_is_local(struct api *a, const char *spec)
 {
 	char		 host[256];
 	const char	*h;
@@ -401,40 +399,42 @@ resolve_context(struct api *a, int *ret)
 				    &errstr);
 
 		if (errstr) {
-			*ret = send_error(a, 400, 2,
+			*ret = api_error(a, 400, 2, -EINVAL,
 			    "invalid context identifier: %s", a->a_ctxstr);
 			return -1;
 		}
 		a->a_ctx = (uint32_t)id;
 		if (ctx_use(a->a_ds->ctx, a->a_ctx, profp) != CTX_OK) {
 			/* pmproxy echoes the id, except on /context */
-			*ret = send_error(a, 400,
+			*ret = api_error(a, 400,
 			    a->a_cmd->c_ep == EP_CONTEXT ? 0 : 1,
-			    "unknown context identifier: %u", a->a_ctx);
+			    PM_ERR_NOCONTEXT, "unknown context identifier: %u",
+			    a->a_ctx);
 			return -1;
 		}
 		return 0;
 	}
-	if ((pt = param(a, "polltimeout")) != NULL &&
+	if ((pt = api_param(a, "polltimeout")) != NULL &&
 	    (parse_double(pt, &timeout) == -1 || timeout <= 0 ||
 	    timeout > BT_CTX_TIMEOUT_MAX)) {
 		*ret = send_error(a, 400, 0,
 		    "invalid timeout requested in polltime");
 		return -1;
 	}
-	if ((hs = param(a, "hostspec")) == NULL)
-		hs = param(a, "hostname");
-	if (hs && *hs && !host_is_local(a, hs)) {
-		*ret = send_error(a, 400, 0, "cannot connect to PMCD: "
-		    "%s is not served by bpftraced (only the local host)", hs);
+	if ((hs = api_param(a, "hostspec")) == NULL)
+		hs = api_param(a, "hostname");
+	if (hs && *hs && !api_host_is_local(a, hs)) {
+		*ret = api_error(a, 400, 0, -ECONNREFUSED, "cannot connect to "
+		    "PMCD: %s is not served by bpftraced (only the local host)",
+		    hs);
 		return -1;
 	}
 	switch (ctx_create(a->a_ds->ctx, timeout, &a->a_ctx)) {
 	case CTX_OK:
 		return 0;
 	default:
-		*ret = send_error(a, 503, 0, "too many contexts (limit %zu, "
-		    "see --max-contexts)", a->a_ds->cfg.max_contexts);
+		*ret = api_error(a, 503, 0, -EMFILE, "too many contexts (limit "
+		    "%zu, see --max-contexts)", a->a_ds->cfg.max_contexts);
 		return -1;
 	}
 }
@@ -465,10 +465,10 @@ put_metric(struct api *a, const struct metric *m)
 	buf_puts(b, "{\"name\":");
 	json_str(b, m->m_name);
 	buf_printf(b, ",\"series\":\"%s\",\"pmid\":", m->m_series);
-	put_pmid(b, m->m_pmid);
+	put_pmid(a, m->m_pmid);
 	if (m->m_indom != PM_INDOM_NULL) {
 		buf_puts(b, ",\"indom\":");
-		put_indom(b, m->m_indom);
+		put_indom(a, m->m_indom);
 	}
 	bt_units_str(&m->m_units, units, sizeof(units));
 	buf_printf(b, ",\"type\":\"%s\",\"sem\":\"%s\",\"units\":\"%s\","
@@ -511,7 +511,7 @@ metric_names(struct api *a, const char *names)
 	size_t		 n, count = 0;
 
 	if ((list = split_list(names, &n, BT_MAX_NAMES)) == NULL)
-		return send_error(a, 400, 1, "too many metric names "
+		return api_error(a, 400, 1, -E2BIG, "too many metric names "
 		    "(at most %d)", BT_MAX_NAMES);
 	for (size_t i = 0; i < n; i++) {
 		if (put_metric_tree(a, list[i], &count) > 0)
@@ -526,12 +526,12 @@ metric_names(struct api *a, const char *names)
 	return send_out(a, 200);
 }
 
-static int
-run_metric(struct api *a)
+int
+api_run_metric(struct api *a)
 {
-	const char	*prefix = param(a, "prefix");
-	const char	*names = param(a, "names");
-	const char	*name = param(a, "name");
+	const char	*prefix = api_param(a, "prefix");
+	const char	*names = api_param(a, "names");
+	const char	*name = api_param(a, "name");
 	const char	*p;
 	size_t		 count = 0;
 
@@ -540,9 +540,20 @@ run_metric(struct api *a)
 		names = name;		/* 6.0.3 splits name= like names= */
 	p = prefix ? prefix : (names ? NULL : (name ? name : ""));
 	if (p && *p && ns_metric_by_name(a->a_ns, p) == NULL &&
-	    !ns_is_nonleaf(a->a_ns, p))
-		return send_error(a, 400, 1, "%s traversal failed - Unknown "
-		    "metric name", p);
+	    !ns_is_nonleaf(a->a_ns, p)) {
+		/*
+		 * pmwebd traverses an unknown prefix to an empty list (the
+		 * 2019 datasource asks _metric?prefix= once per metric and
+		 * treats an error as fatal); pmproxy refuses it.
+		 */
+		if (API_PMWEBD(a) && prefix != NULL) {
+			put_head(a);
+			buf_puts(&a->a_out, ",\"metrics\":[]}");
+			return send_out(a, 200);
+		}
+		return api_error(a, 400, 1, PM_ERR_NAME, "%s traversal failed "
+		    "- Unknown metric name", p);
+	}
 	put_head(a);
 	buf_puts(&a->a_out, ",\"metrics\":[");
 	if (p == NULL)
@@ -569,11 +580,11 @@ put_fetch_metric(struct api *a, struct metric *m, struct snapcache *sc,
 		buf_init(&v, 0);
 		if (m->m_ctxval(m, a->a_ctx, &v) == 0) {
 			buf_puts(b, *count ? ",{\"pmid\":" : "{\"pmid\":");
-			put_pmid(b, m->m_pmid);
+			put_pmid(a, m->m_pmid);
 			buf_puts(b, ",\"name\":");
 			json_str(b, m->m_name);
-			buf_puts(b, ",\"instances\":[{\"instance\":null,"
-			    "\"value\":");
+			buf_printf(b, ",\"instances\":[{\"instance\":%s,"
+			    "\"value\":", API_PMWEBD(a) ? "-1" : "null");
 			json_strn(b, buf_cstr(&v), v.b_len);
 			buf_puts(b, "}]}");
 			(*count)++;
@@ -592,7 +603,7 @@ put_fetch_metric(struct api *a, struct metric *m, struct snapcache *sc,
 		 * metric and register the script again.
 		 */
 		buf_puts(b, *count ? ",{\"pmid\":" : "{\"pmid\":");
-		put_pmid(b, m->m_pmid);
+		put_pmid(a, m->m_pmid);
 		buf_puts(b, ",\"name\":");
 		json_str(b, m->m_name);
 		buf_puts(b, ",\"instances\":[]}");
@@ -607,7 +618,7 @@ put_fetch_metric(struct api *a, struct metric *m, struct snapcache *sc,
 			continue;
 		if (first) {
 			buf_puts(b, *count ? ",{\"pmid\":" : "{\"pmid\":");
-			put_pmid(b, m->m_pmid);
+			put_pmid(a, m->m_pmid);
 			buf_puts(b, ",\"name\":");
 			json_str(b, m->m_name);
 			buf_puts(b, ",\"instances\":[");
@@ -619,7 +630,8 @@ put_fetch_metric(struct api *a, struct metric *m, struct snapcache *sc,
 			buf_printf(b, "{\"instance\":%u,\"value\":",
 			    vs->vs_inst[i]);
 		else
-			buf_puts(b, "{\"instance\":null,\"value\":");
+			buf_printf(b, "{\"instance\":%s,\"value\":",
+			    API_PMWEBD(a) ? "-1" : "null");
 		put_value(b, m->m_type, &vs->vs_vals[i]);
 		buf_putc(b, '}');
 	}
@@ -630,20 +642,22 @@ put_fetch_metric(struct api *a, struct metric *m, struct snapcache *sc,
 }
 
 /* Resolve the fetch list: names, then pmids (singular forms are strict). */
-static int
-fetch_lookup(struct api *a, struct metric ***outp, size_t *np, int *ret)
+int
+api_fetch_lookup(struct api *a, struct metric ***outp, size_t *np, int *ret)
 {
-	const char	*single = param(a, "name");
-	const char	*spmid = param(a, "pmid");
-	const char	*list = param(a, "names");
-	const char	*plist = param(a, "pmids");
+	const char	*single = api_param(a, "name");
+	const char	*spmid = api_param(a, "pmid");
+	const char	*list = api_param(a, "names");
+	const char	*plist = api_param(a, "pmids");
 	struct metric	**out;
 	char		**v = NULL, **pv = NULL;
 	size_t		 n = 0, pn = 0, k = 0;
 	pmID		 pmid;
+	int		 code = 0;
 
 	if (list && *list == '\0') {
-		*ret = send_error(a, 400, 1, "Insufficient elements in list");
+		*ret = api_error(a, 400, 1, PM_ERR_TOOSMALL,
+		    "Insufficient elements in list");
 		return -1;
 	}
 	if (list && (v = split_list(list, &n, BT_MAX_NAMES)) == NULL)
@@ -652,11 +666,15 @@ fetch_lookup(struct api *a, struct metric ***outp, size_t *np, int *ret)
 		goto toomany;
 	if ((out = calloc(n + pn + 2, sizeof(*out))) == NULL)
 		goto toomany;
-	if (single && (out[k++] = ns_metric_by_name(a->a_ns, single)) == NULL)
+	if (single && (out[k++] = ns_metric_by_name(a->a_ns, single)) == NULL) {
+		code = PM_ERR_NAME;
 		goto bad;
+	}
 	if (spmid && (parse_pmid(spmid, &pmid) == -1 ||
-	    (out[k++] = ns_metric_by_pmid(a->a_ns, pmid)) == NULL))
+	    (out[k++] = ns_metric_by_pmid(a->a_ns, pmid)) == NULL)) {
+		code = PM_ERR_PMID;
 		goto bad;
+	}
 	for (size_t i = 0; i < n; i++)
 		if ((out[k] = ns_metric_by_name(a->a_ns, v[i])) != NULL)
 			k++;
@@ -673,35 +691,44 @@ bad:
 	free(out);
 	free_list(v);
 	free_list(pv);
-	*ret = send_error(a, 400, 1, "bad parameters passed");
+	*ret = api_error(a, 400, 1, code, "bad parameters passed");
 	return -1;
 toomany:
 	free_list(v);
 	free_list(pv);
-	*ret = send_error(a, 400, 1, "too many metric names (at most %d)",
-	    BT_MAX_NAMES);
+	*ret = api_error(a, 400, 1, -E2BIG, "too many metric names (at most "
+	    "%d)", BT_MAX_NAMES);
 	return -1;
+}
+
+/* The members of a fetch's "values" array, in the request's order. */
+void
+api_put_fetch_values(struct api *a, struct metric **ms, size_t n)
+{
+	struct snapcache	 sc = { 0 };
+	int			 count = 0;
+
+	for (size_t i = 0; i < n; i++)
+		put_fetch_metric(a, ms[i], &sc, &count);
+	snapcache_free(&sc);
 }
 
 static int
 run_fetch(struct api *a)
 {
-	struct snapcache	 sc = { 0 };
 	struct metric		**ms;
 	struct timespec		 ts;
 	size_t			 n;
-	int			 ret, count = 0;
+	int			 ret;
 
-	if (fetch_lookup(a, &ms, &n, &ret) == -1)
+	if (api_fetch_lookup(a, &ms, &n, &ret) == -1)
 		return ret;
 	now_real(&ts);
 	put_head(a);
 	buf_printf(&a->a_out, ",\"timestamp\":%lld.%09ld,\"values\":[",
 	    (long long)ts.tv_sec, ts.tv_nsec);
-	for (size_t i = 0; i < n; i++)
-		put_fetch_metric(a, ms[i], &sc, &count);
+	api_put_fetch_values(a, ms, n);
 	buf_puts(&a->a_out, "]}");
-	snapcache_free(&sc);
 	free(ms);
 	return send_out(a, 200);
 }
@@ -734,9 +761,9 @@ filter_free(struct instfilter *f)
 static int
 filter_init(struct api *a, struct instfilter *f, int *ret)
 {
-	const char	*ids = param(a, "instance");
-	const char	*names = param(a, "iname");
-	const char	*match = param(a, "match");
+	const char	*ids = api_param(a, "instance");
+	const char	*names = api_param(a, "iname");
+	const char	*match = api_param(a, "match");
 
 	memset(f, 0, sizeof(*f));
 	if (match == NULL || strcmp(match, "exact") == 0)
@@ -754,8 +781,8 @@ filter_init(struct api *a, struct instfilter *f, int *ret)
 	    BT_MAX_NAMES)) == NULL) || (names && (f->f_names =
 	    split_list(names, &f->f_nnames, BT_MAX_NAMES)) == NULL)) {
 		filter_free(f);
-		*ret = send_error(a, 400, 1, "too many instances (at most %d)",
-		    BT_MAX_NAMES);
+		*ret = api_error(a, 400, 1, -E2BIG, "too many instances (at "
+		    "most %d)", BT_MAX_NAMES);
 		return -1;
 	}
 	f->f_active = ids != NULL || names != NULL;
@@ -810,7 +837,8 @@ filter_match(const struct instfilter *f, uint32_t id, const char *name)
 static int
 resolve_indom(struct api *a, struct indom **inp, int *ret, int profile)
 {
-	const char	*is = param(a, "indom"), *name = param(a, "name");
+	const char	*is = api_param(a, "indom");
+	const char	*name = api_param(a, "name");
 	struct metric	*m;
 	pmInDom		 id;
 
@@ -818,11 +846,11 @@ resolve_indom(struct api *a, struct indom **inp, int *ret, int profile)
 		if (parse_indom(is, &id) == -1 ||
 		    (*inp = ns_indom(a->a_ns, id)) == NULL) {
 			if (profile)
-				*ret = send_error(a, 400, 1, "invalid profile "
-				    "parameters");
+				*ret = api_error(a, 400, 1, PM_ERR_INDOM,
+				    "invalid profile parameters");
 			else
-				*ret = send_error(a, 400, 1, "failed to lookup "
-				    "indom %s", is);
+				*ret = api_error(a, 400, 1, PM_ERR_INDOM,
+				    "failed to lookup indom %s", is);
 			return -1;
 		}
 		return 0;
@@ -833,14 +861,14 @@ resolve_indom(struct api *a, struct indom **inp, int *ret, int profile)
 		return -1;
 	}
 	if ((m = ns_metric_by_name(a->a_ns, name)) == NULL) {
-		*ret = send_error(a, 400, 1, "%s - failed to lookup metric",
-		    name);
+		*ret = api_error(a, 400, 1, PM_ERR_NAME, "%s - failed to "
+		    "lookup metric", name);
 		return -1;
 	}
 	if (m->m_indom == PM_INDOM_NULL ||
 	    (*inp = ns_indom(a->a_ns, m->m_indom)) == NULL) {
-		*ret = send_error(a, 400, 1, "%s - metric has null indom",
-		    name);
+		*ret = api_error(a, 400, 1, PM_ERR_INDOM, "%s - metric has "
+		    "null indom", name);
 		return -1;
 	}
 	return 0;
@@ -848,8 +876,8 @@ resolve_indom(struct api *a, struct indom **inp, int *ret, int profile)
 
 /* --- indom --- */
 
-static int
-run_indom(struct api *a)
+int
+api_run_indom(struct api *a)
 {
 	struct instfilter	 f;
 	struct indom		*in;
@@ -863,9 +891,13 @@ run_indom(struct api *a)
 		return ret;
 	s = in->i_src ? source_snap(in->i_src) : NULL;
 	il = snap_instances(s, in);
-	put_head(a);
-	buf_puts(&a->a_out, ",\"indom\":");
-	put_indom(&a->a_out, in->i_id);
+	if (API_PMWEBD(a))	/* pmproxy's compat mode: no context key */
+		buf_puts(&a->a_out, "{\"indom\":");
+	else {
+		put_head(a);
+		buf_puts(&a->a_out, ",\"indom\":");
+	}
+	put_indom(a, in->i_id);
 	buf_puts(&a->a_out, ",\"labels\":");
 	put_labels(a, NULL, NULL);
 	buf_puts(&a->a_out, ",\"text-oneline\":");
@@ -891,10 +923,10 @@ run_indom(struct api *a)
 
 /* --- children --- */
 
-static int
-run_children(struct api *a)
+int
+api_run_children(struct api *a)
 {
-	const char	*prefix = param(a, "prefix");
+	const char	*prefix = api_param(a, "prefix");
 	struct buf	 leaf, nonleaf;
 	size_t		 lo, n, plen, nleaf = 0, nnon = 0;
 	const char	*last = NULL;
@@ -905,8 +937,8 @@ run_children(struct api *a)
 	plen = strlen(prefix);
 	n = ns_prefix_range(a->a_ns, prefix, &lo);
 	if (n == 0 && plen && ns_metric_by_name(a->a_ns, prefix) == NULL)
-		return send_error(a, 400, 1, "child traversal failed - Unknown "
-		    "metric name");
+		return api_error(a, 400, 1, PM_ERR_NAME, "child traversal "
+		    "failed - Unknown metric name");
 	buf_init(&leaf, API_MAX_OUT);
 	buf_init(&nonleaf, API_MAX_OUT);
 	for (size_t i = lo; i < lo + n; i++) {
@@ -936,10 +968,10 @@ run_children(struct api *a)
 
 /* --- profile --- */
 
-static int
-run_profile(struct api *a)
+int
+api_run_profile(struct api *a)
 {
-	const char		*expr = param(a, "expr");
+	const char		*expr = api_param(a, "expr");
 	struct instfilter	 f;
 	struct indom		*in;
 	struct snap		*s = NULL;
@@ -955,12 +987,12 @@ run_profile(struct api *a)
 	else
 		return send_error(a, 400, 1, "%s - invalid 'expr' parameter "
 		    "value", expr);
-	if (param(a, "indom") == NULL && param(a, "name") == NULL) {
+	if (api_param(a, "indom") == NULL && api_param(a, "name") == NULL) {
 		/* pmAddProfile/pmDelProfile(PM_INDOM_NULL): every indom */
 		if (ctx_profile_change(a->a_ds->ctx, a->a_ctx, add,
 		    PM_INDOM_NULL, NULL, 0) != CTX_OK)
-			return send_error(a, 400, 1, "%s - unknown context",
-			    expr);
+			return api_error(a, 400, 1, PM_ERR_NOCONTEXT,
+			    "%s - unknown context", expr);
 		return send_success(a);
 	}
 	if (resolve_indom(a, &in, &ret, 1) == -1)
@@ -987,8 +1019,8 @@ run_profile(struct api *a)
 		if (n == 0) {	/* nothing matched: not "the whole indom" */
 			free(ids);
 			filter_free(&f);
-			return send_error(a, 400, 1, "%s - Unknown or illegal "
-			    "instance identifier", expr);
+			return api_error(a, 400, 1, PM_ERR_INST, "%s - Unknown "
+			    "or illegal instance identifier", expr);
 		}
 	}
 	filter_free(&f);
@@ -1036,11 +1068,23 @@ value_fits_type(int type, const char *v, size_t len)
 	}
 }
 
+/* the PCP code of a refused store, for pmwebd's error answers */
 static int
-run_store(struct api *a)
+store_code(int rv, const char *err)
 {
-	const char	*name = param(a, "name"), *spmid = param(a, "pmid");
-	const char	*value = param(a, "value");
+	if (rv == -500)
+		return -EIO;		/* ours: the state database */
+	if (rv < -1 || strncmp(err, "No permission", 13) == 0)
+		return PM_ERR_PERMISSION;
+	return PM_ERR_BADSTORE;
+}
+
+int
+api_run_store(struct api *a)
+{
+	const char	*name = api_param(a, "name");
+	const char	*spmid = api_param(a, "pmid");
+	const char	*value = api_param(a, "value");
 	struct store_req sr;
 	struct metric	*m;
 	char		 err[1024] = "", peer[64];
@@ -1049,12 +1093,12 @@ run_store(struct api *a)
 
 	if (name) {
 		if ((m = ns_metric_by_name(a->a_ns, name)) == NULL)
-			return send_error(a, 400, 1, "%s - failed to lookup "
-			    "metric", name);
+			return api_error(a, 400, 1, PM_ERR_NAME, "%s - failed "
+			    "to lookup metric", name);
 	} else if (parse_pmid(spmid, &pmid) == -1 ||
 	    (m = ns_metric_by_pmid(a->a_ns, pmid)) == NULL) {
-		return send_error(a, 400, 1, "%s - failed to lookup PMID",
-		    spmid);
+		return api_error(a, 400, 1, PM_ERR_PMID, "%s - failed to "
+		    "lookup PMID", spmid);
 	}
 	memset(&sr, 0, sizeof(sr));
 	sr.sr_ctx = a->a_ctx;
@@ -1070,26 +1114,28 @@ run_store(struct api *a)
 		sr.sr_vlen = a->a_hr->hr_bodylen;
 	}
 	if (memchr(sr.sr_value, '\0', sr.sr_vlen) != NULL)
-		return send_error(a, 400, 1, "failed to store value to metric "
-		    "%s: Bad input to pmstore: value contains a NUL byte",
-		    m->m_name);
+		return api_error(a, 400, 1, PM_ERR_BADSTORE, "failed to store "
+		    "value to metric %s: Bad input to pmstore: value contains "
+		    "a NUL byte", m->m_name);
 	if (!value_fits_type(m->m_type, sr.sr_value, sr.sr_vlen))
-		return send_error(a, 400, 1, "failed to store value to metric "
-		    "%s: Unknown or illegal metric type", m->m_name);
-	if (m->m_store == NULL)
-		return send_error(a, 400, 1, "failed to store value to metric "
-		    "%s: No permission to perform requested operation",
+		return api_error(a, 400, 1, PM_ERR_TYPE, "failed to store "
+		    "value to metric %s: Unknown or illegal metric type",
 		    m->m_name);
+	if (m->m_store == NULL)
+		return api_error(a, 400, 1, PM_ERR_PERMISSION, "failed to "
+		    "store value to metric %s: No permission to perform "
+		    "requested operation", m->m_name);
 	if ((rv = m->m_store(m, &sr, err, sizeof(err))) != 0)
-		return send_error(a, rv < -1 ? (unsigned)-rv : 400, 1,
-		    "failed to store value to metric %s: %s", m->m_name, err);
+		return api_error(a, rv < -1 ? (unsigned)-rv : 400, 1,
+		    store_code(rv, err), "failed to store value to metric "
+		    "%s: %s", m->m_name, err);
 	return send_success(a);
 }
 
 /* --- derive --- */
 
-static int
-run_derive(struct api *a)
+int
+api_run_derive(struct api *a)
 {
 	return send_error(a, 400, 1, "derived metrics are not supported by "
 	    "bpftraced");
@@ -1097,24 +1143,34 @@ run_derive(struct api *a)
 
 /* --- the command table, matched by prefix in pmproxy's order --- */
 
+#define GP	(HTTP_GET | HTTP_POST)
 static const struct cmd cmds[] = {
-	{ "context",	EP_CONTEXT,  HTTP_GET, ok_always, run_context },
-	{ "profile",	EP_PROFILE,  HTTP_GET, ok_profile, run_profile },
-	{ "metric",	EP_METRIC,   HTTP_GET, ok_always, run_metric },
-	{ "derive",	EP_DERIVE,   HTTP_GET | HTTP_POST, ok_derive, run_derive },
-	{ "fetch",	EP_FETCH,    HTTP_GET, ok_fetch, run_fetch },
-	{ "indom",	EP_INDOM,    HTTP_GET, ok_indom, run_indom },
-	{ "store",	EP_STORE,    HTTP_GET | HTTP_POST, ok_store, run_store },
-	{ "children",	EP_CHILDREN, HTTP_GET, ok_always, run_children },
-	{ NULL, EP_OTHER, 0, NULL, NULL }
+	{ "context",  EP_CONTEXT,  HTTP_GET, api_ok_always, run_context, 0 },
+	{ "profile",  EP_PROFILE,  HTTP_GET, api_ok_profile, api_run_profile,
+	    0 },
+	{ "metric",   EP_METRIC,   HTTP_GET, api_ok_always, api_run_metric, 0 },
+	{ "derive",   EP_DERIVE,   GP, api_ok_derive, api_run_derive, 0 },
+	{ "fetch",    EP_FETCH,    HTTP_GET, api_ok_fetch, run_fetch, 0 },
+	{ "indom",    EP_INDOM,    HTTP_GET, api_ok_indom, api_run_indom, 0 },
+	{ "store",    EP_STORE,    GP, api_ok_store, api_run_store, 0 },
+	{ "children", EP_CHILDREN, HTTP_GET, api_ok_always, api_run_children,
+	    0 },
+	{ NULL, EP_OTHER, 0, NULL, NULL, 0 }
 };
+#undef GP
 
-/* "/pmapi/[N/]cmd": sets *ctxp to the path's context text, or NULL. */
+/*
+ * "/pmapi/[N/][_]cmd": sets *ctxp to the path's context text, or NULL.
+ * A "_" command is pmproxy's compat mode, the pmwebd dialect
+ * (api_pmwebd.c), and so is "/pmapi/X/_cmd" with a non-numeric X,
+ * which pmwebd refused as a bad URL.
+ */
 static const struct cmd *
 lookup_cmd(const char *path, char *ctxbuf, size_t ctxlen, const char **ctxp)
 {
 	const char	*p = path + strlen("/pmapi/");
 	size_t		 digits = strspn(p, "0123456789");
+	size_t		 seg = strcspn(p, "/");
 
 	*ctxp = NULL;
 	if (digits > 0 && p[digits] == '/') {
@@ -1124,7 +1180,11 @@ lookup_cmd(const char *path, char *ctxbuf, size_t ctxlen, const char **ctxp)
 		ctxbuf[digits] = '\0';
 		*ctxp = ctxbuf;
 		p += digits + 1;
+	} else if (p[seg] == '/' && p[seg + 1] == '_') {
+		return api_pmwebd_bad_url();
 	}
+	if (*p == '_')
+		return api_pmwebd_lookup(p);
 	if (strcmp(p, "metrics") == 0 || strncmp(p, "metrics?", 8) == 0)
 		return NULL;	/* the scrape servlet: not served yet */
 	for (const struct cmd *c = cmds; c->c_name; c++)
@@ -1151,13 +1211,26 @@ api_pmapi(struct httpreq *hr)
 		    "no handler for URL");
 	}
 	atomic_fetch_add(&hr->hr_ds->stats.st_requests[a.a_cmd->c_ep], 1);
+	if (a.a_cmd->c_flags & CMD_NOCTX)	/* pmwebd's bad URL */
+		return a.a_cmd->c_run(&a);
 	if (!a.a_cmd->c_params_ok(hr))
 		return http_reply_html(hr, 400, "webapi servlet",
 		    "failed to process URL");
 	if (strcmp(hr->hr_method, "OPTIONS") == 0)
 		return http_reply_options(hr, a.a_cmd->c_methods);
-	a.a_ctxstr = pathctx ? pathctx : param(&a, "context");
+	a.a_ctxstr = pathctx ? pathctx : api_param(&a, "context");
 	buf_init(&a.a_out, API_MAX_OUT);
+	if (a.a_cmd->c_ep == EP_CONTEXT && a.a_ctxstr == NULL &&
+	    !API_PMWEBD(&a)) {
+		const struct cmd	*w = api_pmwebd_context_form(hr);
+
+		if (w != NULL) {	/* pmwebd's own context creation */
+			a.a_cmd = w;
+			ret = w->c_run(&a);
+			buf_free(&a.a_out);
+			return ret;
+		}
+	}
 	if (resolve_context(&a, &ret) == 0) {
 		a.a_ns = reg_acquire(hr->hr_ds->reg);
 		ret = a.a_cmd->c_run(&a);

@@ -370,8 +370,65 @@ const char	*http_header(struct httpreq *, const char *);
 int		 http_peer(struct httpreq *, char *, size_t);
 int		 http_reply_error(struct httpreq *, unsigned, const char *);
 
-/* api_pmapi.c */
+/*
+ * api_pmapi.c: the pmproxy dialect, and the pieces the pmwebd dialect
+ * (api_pmwebd.c: the "_"-prefixed commands) reuses from it.
+ */
+struct api;
+typedef int (*api_fn)(struct api *);
+
+struct cmd {
+	const char		*c_name;
+	enum api_endpoint	 c_ep;
+	int			 c_methods;
+	int			(*c_params_ok)(struct httpreq *);
+	api_fn			 c_run;
+	int			 c_flags;	/* CMD_* */
+};
+#define CMD_PMWEBD	0x01	/* pmwebd shapes and PMWEBD errors */
+#define CMD_NOCTX	0x02	/* runs before/without context lookup */
+
+struct api {
+	struct httpreq		*a_hr;
+	struct daemon_state	*a_ds;
+	const struct cmd	*a_cmd;
+	const char		*a_ctxstr;	/* from path or ?context= */
+	uint32_t		 a_ctx;
+	struct profile		*a_prof;
+	struct ns		*a_ns;
+	struct buf		 a_out;
+};
+
+#define API_PMWEBD(a)	((a)->a_cmd && ((a)->a_cmd->c_flags & CMD_PMWEBD))
+
 int		 api_pmapi(struct httpreq *);
+const char	*api_param(struct api *, const char *);
+int		 api_ok_always(struct httpreq *);
+int		 api_ok_fetch(struct httpreq *);
+int		 api_ok_indom(struct httpreq *);
+int		 api_ok_profile(struct httpreq *);
+int		 api_ok_store(struct httpreq *);
+int		 api_ok_derive(struct httpreq *);
+int		 api_host_is_local(struct api *, const char *);
+int		 api_send_out(struct api *, unsigned);
+int		 api_error(struct api *, unsigned, int, int, const char *, ...)
+		    __attribute__((format(printf, 5, 6)));
+int		 api_fetch_lookup(struct api *, struct metric ***, size_t *,
+		    int *);
+void		 api_put_fetch_values(struct api *, struct metric **, size_t);
+int		 api_run_metric(struct api *);
+int		 api_run_indom(struct api *);
+int		 api_run_children(struct api *);
+int		 api_run_profile(struct api *);
+int		 api_run_store(struct api *);
+int		 api_run_derive(struct api *);
+
+/* api_pmwebd.c */
+#define BT_PMWEBD_CTX_TIMEOUT	300	/* pmwebd's -t default, seconds */
+const struct cmd *api_pmwebd_lookup(const char *);
+const struct cmd *api_pmwebd_bad_url(void);
+const struct cmd *api_pmwebd_context_form(struct httpreq *);
+int		 api_pmwebd_error(struct httpreq *, unsigned, int);
 
 /* ====================================================================
  * sup.c: bpftrace child processes

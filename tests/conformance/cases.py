@@ -91,6 +91,24 @@ UNKNOWN_CTX = "12345"   # pmproxy ids are random 31-bit; ours must not hit it
 # difference found matches one of "allow" (regular expressions searched in
 # the difference text); the test output names the deviation and its reason.
 # ---------------------------------------------------------------------------
+_PMWEBD_ALLOW = [r"^header content-type: 'application/json' expected, "
+                 r"got 'text/plain'",
+                 r"^body: candidate body is not valid JSON",
+                 r"^body: ends with CRLF expected yes, got no"]
+_PMWEBD_ERROR = {
+    "reason": "a pmwebd-dialect error: pmwebd's 400 text/plain 'PMWEBD "
+              "error, code N: text', not pmproxy compat mode's JSON",
+    "allow": _PMWEBD_ALLOW,
+}
+_PMWEBD_BAD_URL = {
+    "reason": "pmwebd answers a bad URL with 'PMWEBD error, code -22: "
+              "Invalid argument' (400 text/plain); pmproxy with its HTML "
+              "'unknown servlet' page (also 400)",
+    "allow": [r"^header content-type: 'text/html' expected, got "
+              r"'text/plain'", r"^body: ends with CRLF expected yes, got no",
+              r"^body: HTML differs"],
+}
+
 DEVIATIONS = {
     "fetch-bad-context": {
         "reason": "pmproxy echoes ?context=abc raw into invalid JSON "
@@ -107,6 +125,43 @@ DEVIATIONS = {
     "fetch-truncated-percent": {
         "reason": "as fetch-bad-percent",
         "allow": [r"^body: HTML differs"],
+    },
+    # -- the pmwebd dialect ("_" commands), see src/api_pmwebd.c ----------
+    # pmproxy's compat mode answers errors in its own JSON; bpftraced
+    # answers them as pmwebd did (400 text/plain "PMWEBD error, code N:
+    # text"), the only form pmwebd clients read (the 2019 grafana-pcp
+    # datasource recreates its context on "12376" in a text body).
+    "compat-fetch-names-empty": _PMWEBD_ERROR,
+    "compat-fetch-unknown-name": _PMWEBD_ERROR,
+    "compat-fetch-unknown-context": _PMWEBD_ERROR,
+    "compat-fetch-unknown-context-param": _PMWEBD_ERROR,
+    "compat-metric-unknown-name": _PMWEBD_ERROR,
+    "compat-indom-null-indom": _PMWEBD_ERROR,
+    "compat-indom-unknown-metric": _PMWEBD_ERROR,
+    "compat-children-unknown": _PMWEBD_ERROR,
+    "compat-store-unknown-metric": _PMWEBD_ERROR,
+    "compat-store-bad-value": _PMWEBD_ERROR,
+    "compat-context-unknown": _PMWEBD_ERROR,
+    "compat-fetch-unknown-names": {
+        "reason": "pmwebd answers a fetch with no valid name with pmFetch's "
+                  "error (400 'PMWEBD error, code -12443: Insufficient "
+                  "elements in list'); pmproxy's compat mode with 200 and "
+                  "no values",
+        "allow": _PMWEBD_ALLOW + [r"^status: 200 expected, got 400"],
+    },
+    "compat-metric-unknown-prefix": {
+        "reason": "pmwebd traverses an unknown prefix to an empty list "
+                  "(200); pmproxy refuses it (400). The 2019 datasource "
+                  "asks _metric?prefix= per metric and fails on an error",
+        "allow": [r"^status: 400 expected, got 200", r"^body: \$: keys "],
+    },
+    "compat-unknown-command": _PMWEBD_BAD_URL,
+    "compat-non-numeric-context": _PMWEBD_BAD_URL,
+    "context-local": {
+        "reason": "local= is a pmwebd-only parameter: bpftraced answers "
+                  "pmwebd's exact '{ \"context\": N }' (pmproxy ignores "
+                  "local= and answers its own form)",
+        "allow": [r"^body: \$: keys ", r"^body: ends with CRLF"],
     },
 }
 
@@ -357,6 +412,80 @@ CASES = [
     {"id": "url-too-long-8192", "target": "{long_8192}",
      "note": "414 at exactly 8192 bytes"},
     {"id": "url-too-long-9000", "target": "{long_9000}"},
+
+    # ---- compat mode: the pmwebd dialect ("_" commands) ----------------
+    {"id": "compat-context", "target": "/pmapi/_context",
+     "note": "{\"context\":N} only"},
+    {"id": "compat-context-existing", "target": "/pmapi/{ctx}/_context?client=x",
+     "note": "no client key either"},
+    {"id": "compat-context-unknown", "target": "/pmapi/" + UNKNOWN_CTX + "/_context"},
+    {"id": "context-local", "target": "/pmapi/context?local=1",
+     "note": "pmwebd's local context form"},
+    {"id": "compat-fetch-u32", "target": "/pmapi/{ctx}/_fetch?names={u32}",
+     "opts": {"exact_keys": ["name"]},
+     "note": "{timestamp:{s,us}}, numeric pmid, instance -1, no context"},
+    {"id": "compat-fetch-multi",
+     "target": "/pmapi/{ctx}/_fetch?names={u32},{u64_counter},{string},{indom_metric}",
+     "opts": {"elementwise": ["values"], "exact_keys": ["name"],
+              "loose_numbers": True}},
+    {"id": "compat-fetch-name", "target": "/pmapi/{ctx}/_fetch?name={u32}",
+     "opts": {"exact_keys": ["name"]}},
+    {"id": "compat-fetch-pmids", "target": "/pmapi/{ctx}/_fetch?pmids={pmid_u32_num}",
+     "opts": {"exact_keys": ["name"]}},
+    {"id": "compat-fetch-no-context", "target": "/pmapi/_fetch?names={u32}",
+     "opts": {"exact_keys": ["name"]}, "note": "a throwaway context"},
+    {"id": "compat-fetch-command-prefix",
+     "target": "/pmapi/{ctx}/_fetchXYZ?names={u32}",
+     "opts": {"exact_keys": ["name"]}},
+    {"id": "compat-fetch-partial",
+     "target": "/pmapi/{ctx}/_fetch?names={u32},no.such.metric",
+     "opts": {"elementwise": ["values"], "exact_keys": ["name"]}},
+    {"id": "compat-fetch-unknown-names",
+     "target": "/pmapi/{ctx}/_fetch?names=no.such.metric"},
+    {"id": "compat-fetch-names-empty", "target": "/pmapi/{ctx}/_fetch?names="},
+    {"id": "compat-fetch-unknown-name",
+     "target": "/pmapi/{ctx}/_fetch?name=no.such.metric"},
+    {"id": "compat-fetch-no-params", "target": "/pmapi/{ctx}/_fetch",
+     "note": "HTML 400 from the HTTP layer, as the bare command"},
+    {"id": "compat-fetch-unknown-context",
+     "target": "/pmapi/" + UNKNOWN_CTX + "/_fetch?names={u32}"},
+    {"id": "compat-fetch-unknown-context-param",
+     "target": "/pmapi/_fetch?context=" + UNKNOWN_CTX + "&names={u32}"},
+    {"id": "compat-metric", "target": "/pmapi/{ctx}/_metric?names={indom_metric}",
+     "opts": {"exact_keys": ["name"]}, "note": "numeric pmid and indom"},
+    {"id": "compat-metric-u32", "target": "/pmapi/{ctx}/_metric?names={u32}",
+     "opts": {"exact_keys": _METRIC_EXACT}, "note": "no indom key"},
+    {"id": "compat-metric-prefix-leaf", "target": "/pmapi/{ctx}/_metric?prefix={u32}",
+     "opts": {"elementwise": ["metrics"], "exact_keys": _METRIC_EXACT},
+     "note": "the 2019 datasource's form"},
+    {"id": "compat-metric-names-with-unknown",
+     "target": "/pmapi/{ctx}/_metric?names={u32},no.such.metric",
+     "opts": {"elementwise": ["metrics"], "exact_keys": ["name"]}},
+    {"id": "compat-metric-unknown-prefix",
+     "target": "/pmapi/{ctx}/_metric?prefix=no.such.metric"},
+    {"id": "compat-metric-unknown-name",
+     "target": "/pmapi/{ctx}/_metric?name=no.such.metric"},
+    {"id": "compat-indom", "target": "/pmapi/{ctx}/_indom?name={indom_metric}",
+     "note": "numeric indom, no context"},
+    {"id": "compat-indom-by-number", "target": "/pmapi/{ctx}/_indom?indom={indom_num}"},
+    {"id": "compat-indom-iname",
+     "target": "/pmapi/{ctx}/_indom?indom={indom_id}&iname={inst_name}",
+     "opts": {"elementwise": ["instances"], "exact_keys": ["name"]}},
+    {"id": "compat-indom-null-indom", "target": "/pmapi/{ctx}/_indom?name={u32}"},
+    {"id": "compat-indom-unknown-metric",
+     "target": "/pmapi/{ctx}/_indom?name=no.such.metric"},
+    {"id": "compat-children", "target": "/pmapi/{ctx}/_children?prefix={prefix_leaf}",
+     "opts": {"exact_keys": ["name"]}, "note": "as the bare command"},
+    {"id": "compat-children-unknown", "target": "/pmapi/{ctx}/_children?prefix=no.such"},
+    {"id": "compat-profile-add",
+     "target": "/pmapi/{ctx}/_profile?expr=add&indom={indom_id}&iname={inst_name}"},
+    {"id": "compat-store-unknown-metric",
+     "target": "/pmapi/{ctx}/_store?name=no.such.metric&value=1"},
+    {"id": "compat-store-bad-value", "target": "/pmapi/{ctx}/_store?name={u32}&value=abc"},
+    {"id": "compat-store-no-value", "target": "/pmapi/{ctx}/_store?name={u32}",
+     "note": "HTML 400 from the HTTP layer"},
+    {"id": "compat-unknown-command", "target": "/pmapi/{ctx}/_bogus"},
+    {"id": "compat-non-numeric-context", "target": "/pmapi/abc/_fetch?names={u32}"},
 
     # ---- CORS -----------------------------------------------------------
     {"id": "cors-get-with-origin", "target": "/pmapi/context",

@@ -42,6 +42,7 @@ PREFLIGHT_DELETE = {"Origin": "http://a.example",
 #                text, "success" false (for status >= 400)
 #   kind "html": text/html, body contains text
 #   kind "empty": no body
+#   kind "text": text/plain, the body is text exactly (pmwebd's errors)
 # {ctx} is a live context; {long:N} a target of exactly N bytes.
 TABLE = [
     # unknown servlets and commands
@@ -57,8 +58,11 @@ TABLE = [
     ("/pmapi/metrics (scrape not served)", "GET",
      "/pmapi/metrics?names=bpftrace.daemon.pid", None, None, 400, "html",
      UNKNOWN_SERVLET),
-    ("pmwebd compat _fetch (not served)", "GET", "/pmapi/_fetch?names=x",
-     None, None, 400, "html", UNKNOWN_SERVLET),
+    ("pmwebd _fetch of no known name", "GET", "/pmapi/_fetch?names=x",
+     None, None, 400, "text",
+     "PMWEBD error, code -12443: Insufficient elements in list"),
+    ("pmwebd unknown _ command", "GET", "/pmapi/_bogus", None, None, 400,
+     "text", "PMWEBD error, code -22: Invalid argument"),
     ("non-numeric context in path", "GET", "/pmapi/abc/fetch?names=x", None,
      None, 400, "html", UNKNOWN_SERVLET),
     ("40-digit context in path", "GET", "/pmapi/" + "9" * 40 +
@@ -285,7 +289,13 @@ def check_row(d, ctx, row):
     elif kind == "empty":
         if data:
             problems.append("non-empty body")
-    what = {"json": "JSON", "html": "HTML", "empty": "empty"}[kind]
+    elif kind == "text":
+        if ctype != "text/plain":
+            problems.append("content-type %r" % ctype)
+        if data != text.encode():
+            problems.append("body is not %r" % text)
+    what = {"json": "JSON", "html": "HTML", "empty": "empty",
+            "text": "text"}[kind]
     tap.check(not problems, "%s: %s -> %d %s%s" % (
         desc, method, want_st, what, (" '%s'" % text) if text else ""),
         lambda: "%s\nanswer: %r" % ("; ".join(problems), data[:300]))

@@ -1,0 +1,208 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * api_pmwebd.c - the legacy pmwebd dialect: the "_"-prefixed commands of
+ * PCP 3.x/4.x pmwebd (/pmapi/N/_fetch, _metric, _indom, _store), as
+ * pmproxy 5/6 still serves them in its compat mode, plus pmwebd's own
+ * context creation. api_pmapi.c routes "/pmapi/[N/]_cmd" here; the
+ * handlers that only differ in how ids are written are api_pmapi.c's,
+ * run with CMD_PMWEBD set (numeric pmid/indom, instance -1).
+ *
+ * Which form answers what:
+ *  - A successful answer is pmproxy 6.0.3's compat mode, byte for byte:
+ *    _fetch {"timestamp":{"s":S,"us":US},"values":[...]} without a
+ *    context key, u32 pmids and "instance":-1 for singular metrics;
+ *    _metric the metric answer with u32 pmid/indom; _indom without a
+ *    context key and with a u32 indom; _context {"context":N}; _store,
+ *    _profile and _children as the bare commands. These are supersets
+ *    of pmwebd's shapes: pmwebd clients read only pmwebd's fields.
+ *  - An error is pmwebd's: text/plain "PMWEBD error, code -N: <pmErrStr>"
+ *    with status 400 (401/403/500/503 where bpftraced refuses for who is
+ *    asking or for its own limits). pmproxy's compat mode answers its
+ *    JSON errors instead, which pmwebd clients cannot read: the 2019
+ *    grafana-pcp datasource only recreates an expired context when the
+ *    text body holds "12376", and tells store failures apart by -12357
+ *    and -12400.
+ *  - Where pmwebd and pmproxy's compat mode behave differently, pmwebd's
+ *    behaviour wins: a fetch with no valid name is -12443 "Insufficient
+ *    elements in list" (pmproxy: 200 with no values); _metric?prefix= of
+ *    an unknown name is an empty list (pmproxy: 400); an unknown "_"
+ *    command or a non-numeric context in "/pmapi/X/_cmd" is -22
+ *    "Invalid argument" (pmproxy: its HTML "unknown servlet" page).
+ *    HTTP-layer refusals (a missing mandatory parameter, URL too long)
+ *    stay pmproxy's HTML pages, as for the bare commands.
+ *
+ * Context creation (api_pmwebd_context_form): /pmapi/context answers in
+ * pmwebd's form, exactly "{ "context": N }" with pmwebd's 300 s default
+ * polltimeout, only when the request names no existing context and
+ * carries a parameter that only pmwebd knows: local= (a local context)
+ * or archivefile= (refused: no archives here). hostspec= and hostname=
+ * are pmproxy parameters too, so such requests get pmproxy's answer with
+ * "source": both grafana-pcp generations send hostspec= and the 2019
+ * one picks the pmproxy dialect from that key.
+ *
+ * Threads: runs in HTTP workers, like api_pmapi.c.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bpftraced.h"
+
+/* "PMWEBD error, code -12376: Attempt to use an illegal context" */
+int
+api_pmwebd_error(struct httpreq *hr, unsigned status, int code)
+{
+	char		 text[PM_MAXERRMSGLEN];
+	struct buf	 b;
+
+	pmErrStr_r(code, text, sizeof(text));
+	buf_init(&b, 4096);
+	buf_printf(&b, "PMWEBD error, code %d: %s", code, text);
+	if (b.b_failed) {
+		buf_free(&b);
+		return http_reply(hr, status, "text/plain", NULL, 0);
+	}
+	return http_reply(hr, status, "text/plain", buf_take(&b, NULL),
+	    b.b_len);
+}
+
+/* _context: {"context":N}, no client, no source (pmproxy compat) */
+static int
+run_context(struct api *a)
+{
+	buf_printf(&a->a_out, "{\"context\":%u}", a->a_ctx);
+	return api_send_out(a, 200);
+}
+
+/* _fetch: pmwebd's timestamp and ids; no valid name is pmFetch's error */
+static int
+run_fetch(struct api *a)
+{
+	struct metric	**ms;
+	struct timespec	 ts;
+	size_t		 n;
+	int		 ret;
+
+	if (api_fetch_lookup(a, &ms, &n, &ret) == -1)
+		return ret;
+	if (n == 0) {
+		free(ms);
+		return api_error(a, 400, 1, PM_ERR_TOOSMALL,
+		    "Insufficient elements in list");
+	}
+	now_real(&ts);
+	buf_printf(&a->a_out, "{\"timestamp\":{\"s\":%lld,\"us\":%ld},"
+	    "\"values\":[", (long long)ts.tv_sec, ts.tv_nsec / 1000);
+	api_put_fetch_values(a, ms, n);
+	buf_puts(&a->a_out, "]}");
+	free(ms);
+	return api_send_out(a, 200);
+}
+
+static int
+run_bad_url(struct api *a)
+{
+	return api_pmwebd_error(a->a_hr, 400, -EINVAL);
+}
+
+/* pmwebd's polltimeout: whole seconds; bad or out of range is the max */
+static double
+pmwebd_timeout(const char *s)
+{
+	char	*end;
+	long	 v;
+
+	if (s == NULL || *s == '\0')
+		return BT_PMWEBD_CTX_TIMEOUT;
+	errno = 0;
+	v = strtol(s, &end, 0);
+	if (errno != 0 || *end != '\0' || v <= 0 || v > BT_PMWEBD_CTX_TIMEOUT)
+		return BT_PMWEBD_CTX_TIMEOUT;
+	return (double)v;
+}
+
+/* /pmapi/context?local=1 (or archivefile=, hostspec=): pmwebd's answer */
+static int
+run_new_context(struct api *a)
+{
+	const char	*hs = api_param(a, "hostspec");
+	uint32_t	 id;
+	struct buf	 b;
+
+	if (hs == NULL || *hs == '\0')
+		hs = api_param(a, "hostname");
+	if (hs && *hs) {		/* pmwebd looks at a hostspec first */
+		if (!api_host_is_local(a, hs))
+			return api_pmwebd_error(a->a_hr, 400, -ECONNREFUSED);
+	} else if (api_param(a, "archivefile") != NULL) {
+		return api_pmwebd_error(a->a_hr, 400, -ENOENT);
+	}
+	if (ctx_create(a->a_ds->ctx, pmwebd_timeout(api_param(a,
+	    "polltimeout")), &id) != CTX_OK)
+		return api_pmwebd_error(a->a_hr, 503, -EMFILE);
+	buf_init(&b, 64);
+	buf_printf(&b, "{ \"context\": %u }", id);
+	if (b.b_failed) {
+		buf_free(&b);
+		return api_pmwebd_error(a->a_hr, 503, -ENOMEM);
+	}
+	return http_reply(a->a_hr, 200, "application/json", buf_take(&b, NULL),
+	    b.b_len);
+}
+
+#define GP	(HTTP_GET | HTTP_POST)
+#define W	CMD_PMWEBD
+/* matched by prefix in pmproxy's order, like the bare commands */
+static const struct cmd cmds[] = {
+	{ "_context",  EP_CONTEXT,  HTTP_GET, api_ok_always, run_context, W },
+	{ "_profile",  EP_PROFILE,  HTTP_GET, api_ok_profile, api_run_profile,
+	    W },
+	{ "_metric",   EP_METRIC,   HTTP_GET, api_ok_always, api_run_metric, W },
+	{ "_derive",   EP_DERIVE,   GP, api_ok_derive, api_run_derive, W },
+	{ "_fetch",    EP_FETCH,    HTTP_GET, api_ok_fetch, run_fetch, W },
+	{ "_indom",    EP_INDOM,    HTTP_GET, api_ok_indom, api_run_indom, W },
+	{ "_store",    EP_STORE,    GP, api_ok_store, api_run_store, W },
+	{ "_children", EP_CHILDREN, HTTP_GET, api_ok_always, api_run_children,
+	    W },
+	{ NULL, EP_OTHER, 0, NULL, NULL, 0 }
+};
+
+static const struct cmd bad_url = {
+	"_", EP_OTHER, HTTP_GET, api_ok_always, run_bad_url, W | CMD_NOCTX
+};
+
+static const struct cmd new_context = {
+	"context", EP_CONTEXT, HTTP_GET, api_ok_always, run_new_context,
+	W | CMD_NOCTX
+};
+#undef W
+#undef GP
+
+/* p is the command part of the path, starting with "_" */
+const struct cmd *
+api_pmwebd_lookup(const char *p)
+{
+	if (strcmp(p, "_metrics") == 0)
+		return NULL;	/* compat scrape: not served, as metrics */
+	for (const struct cmd *c = cmds; c->c_name; c++)
+		if (strncmp(p, c->c_name, strlen(c->c_name)) == 0)
+			return c;
+	return &bad_url;
+}
+
+const struct cmd *
+api_pmwebd_bad_url(void)
+{
+	return &bad_url;
+}
+
+/* The rule is in the comment at the top of this file. */
+const struct cmd *
+api_pmwebd_context_form(struct httpreq *hr)
+{
+	if (params_get(&hr->hr_params, "local") != NULL ||
+	    params_get(&hr->hr_params, "archivefile") != NULL)
+		return &new_context;
+	return NULL;
+}
