@@ -48,6 +48,8 @@ struct baton {
 
 static const char CORS_HEADERS[] =
     "Accept, Accept-Language, Content-Language, Content-Type";
+static const char CORS_HEADERS_AUTH[] =
+    "Accept, Accept-Language, Content-Language, Content-Type, Authorization";
 
 /* --- replies --- */
 
@@ -65,10 +67,25 @@ queue(struct httpreq *hr, unsigned status, struct MHD_Response *r)
 	return ret;
 }
 
+/*
+ * pmproxy's CORS headers. A browser that sends credentials (Grafana in
+ * browser access mode with Basic auth) only accepts an answer naming its
+ * Origin and allowing credentials, so such requests get that instead of
+ * "*" (pmproxy has no authentication, hence no such case).
+ */
 static void
-add_cors(struct MHD_Response *r)
+add_cors(struct httpreq *hr, struct MHD_Response *r)
 {
-	MHD_add_response_header(r, "Access-Control-Allow-Origin", "*");
+	const char	*origin = http_header(hr, "Origin");
+
+	if (origin && http_header(hr, "Authorization")) {
+		MHD_add_response_header(r, "Access-Control-Allow-Origin",
+		    origin);
+		MHD_add_response_header(r, "Access-Control-Allow-Credentials",
+		    "true");
+		MHD_add_response_header(r, "Vary", "Origin");
+	} else
+		MHD_add_response_header(r, "Access-Control-Allow-Origin", "*");
 	MHD_add_response_header(r, "Access-Control-Allow-Headers",
 	    CORS_HEADERS);
 	MHD_add_response_header(r, "Access-Control-Max-Age", "86400");
@@ -87,7 +104,7 @@ http_reply(struct httpreq *hr, unsigned status, const char *ctype, char *body,
 		free(body);
 		return MHD_NO;
 	}
-	add_cors(r);
+	add_cors(hr, r);
 	if (ctype)
 		MHD_add_response_header(r, "Content-Type", ctype);
 	if (status == 401)
@@ -170,7 +187,13 @@ http_reply_options(struct httpreq *hr, int allowed)
 		    "GET, HEAD, POST, TRACE, OPTIONS" :
 		    "GET, HEAD, TRACE, OPTIONS");
 		MHD_add_response_header(r, "Access-Control-Max-Age", "86400");
-		if (reqh)
+		if (reqh && strcasestr(reqh, "authorization")) {
+			/* a browser about to send Basic credentials */
+			MHD_add_response_header(r,
+			    "Access-Control-Allow-Headers", CORS_HEADERS_AUTH);
+			MHD_add_response_header(r,
+			    "Access-Control-Allow-Credentials", "true");
+		} else if (reqh)
 			MHD_add_response_header(r,
 			    "Access-Control-Allow-Headers", CORS_HEADERS);
 	}

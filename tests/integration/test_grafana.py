@@ -255,6 +255,49 @@ def beacon_flow(d, name):
            "with the ids as a text/plain body works", body[:200])
 
 
+def browser_auth_flow(sh):
+    """Grafana in browser access mode with Basic auth: the preflight must
+    allow the Authorization header and credentials, and the answers must
+    name the Origin (a browser refuses "*" with credentials)."""
+    import subprocess
+    import tempfile
+    users = os.path.join(tempfile.mkdtemp(prefix="btd-users-"), "users")
+    pw = subprocess.run([os.environ.get("BPFTRACED_PASSWD", os.path.join(
+        btd.REPO_ROOT, "src", "bpftraced-passwd")), "grafana"],
+        input=b"secret\n", capture_output=True)
+    if pw.returncode != 0:
+        tap.skip("browser mode with Basic auth", "bpftraced-passwd failed")
+        return
+    with open(users, "wb") as f:
+        f.write(pw.stdout)
+    os.chmod(users, 0o600)
+    import base64
+    cred = "Basic " + base64.b64encode(b"grafana:secret").decode()
+    origin = "http://grafana.example:3000"
+    with btd.Daemon(["--control", "auth", "--auth-file", users,
+                     "--bpftrace", FAKE], env={"BT_SHARED": sh}) as d:
+        st, h, _ = btd.http("OPTIONS", d.url(
+            "/pmapi/store?name=bpftrace.control.register&value=x"), headers={
+            "Origin": origin, "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization,content-type"})
+        tap.ok(st == 200 and "Authorization" in
+               h.get("access-control-allow-headers", "") and
+               h.get("access-control-allow-credentials") == "true" and
+               h.get("access-control-allow-origin") == origin,
+               "browser preflight allows Authorization with credentials",
+               repr(h))
+        st, h, body = btd.http("GET", d.url(
+            "/pmapi/context?hostspec=pcp://127.0.0.1&polltimeout=11"),
+            headers={"Origin": origin, "Authorization": cred})
+        tap.ok(st == 200 and h.get("access-control-allow-origin") == origin
+               and h.get("access-control-allow-credentials") == "true",
+               "a credentialed answer names the Origin, not *", repr(h))
+        st, h, body = btd.http("GET", d.url("/pmapi/context"),
+                               headers={"Origin": origin})
+        tap.ok(h.get("access-control-allow-origin") == "*",
+               "without credentials the answer stays pmproxy's '*'")
+
+
 def main():
     sh = shared()
     if sh is None:
@@ -265,6 +308,7 @@ def main():
         name = old_flow(d)
         beacon_flow(d, name)
         tap.ok(d.alive(), "daemon alive after the flows")
+    browser_auth_flow(sh)
     tap.done()
 
 
