@@ -42,644 +42,12 @@
 
 #include "buf.h"
 #include "ingest.h"
+#include "jsonr.h"
 
 #define ING_SCRATCH_KEEP	(64 * 1024)	/* scratch kept between lines */
 #define ING_MAX_ID		INT32_MAX	/* PCP instance ids are int */
 
-/* --- JSON pull reader ------------------------------------------------ */
-
-struct jr {
-	const char	*p;
-	const char	*end;
-	const char	*start;		/* of the line, for error offsets */
-	int		 depth;
-	char		*err;		/* first error wins */
-	size_t		 errlen;
-};
-
-/* a scalar as read from JSON; s is owned */
-enum rk { R_NULL, R_BOOL, R_I64, R_U64, R_DBL, R_STR, R_JSON };
-
-struct raw {
-	enum rk		 k;
-	int64_t		 i;	/* R_I64, R_BOOL */
-	uint64_t	 u;	/* R_U64 */
-	double		 d;	/* R_DBL */
-	char		*s;	/* R_STR, R_JSON (compact JSON text) */
-};
-
-static int
-jr_fail(struct jr *r, const char *what)
-{
-	if (r->err != NULL && r->err[0] == '\0')
-		snprintf(r->err, r->errlen, "invalid JSON at byte %zu: %s",
-		    (size_t)(r->p - r->start), what);
-	return -1;
-}
-
-static int
-jr_oom(struct jr *r)
-{
-	if (r->err != NULL && r->err[0] == '\0')
-		snprintf(r->err, r->errlen, "out of memory");
-	return -1;
-}
-
-static int
-is_ws(char c)
-{
-	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
-}
-
-/* Skips whitespace; returns the next byte, or -1 at the end. */
-static int
-jr_peek(struct jr *r)
-{
-	while (r->p < r->end && is_ws(*r->p))
-		r->p++;
-	return r->p < r->end ? (unsigned char)*r->p : -1;
-}
-
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-static int
-hex4(const char *p, const char *end, uint32_t *out)
-{
-	int	 i, h;
-
-	if (end - p < 4)
-		return -1;
-	*out = 0;
-	for (i = 0; i < 4; i++) {
-		if ((h = hexval(p[i])) < 0)
-			return -1;
-		*out = *out << 4 | (uint32_t)h;
-	}
-	return 0;
-}
-
-/*
- * bpftrace 0.17+ writes a byte >= 0x80 as \uffffffXX (a sign-extended
- * char through %04x). p points at the backslash; returns the byte or -1.
- */
-static int
-sext_byte(const char *p, const char *end)
-{
-	int	 i, hi, lo;
-
-	if (end - p < 10)
-		return -1;
-	for (i = 2; i < 8; i++)
-		if (p[i] != 'f' && p[i] != 'F')
-			return -1;
-	hi = hexval(p[8]);
-	lo = hexval(p[9]);
-	if (hi < 8 || lo < 0)
-		return -1;
-	return hi << 4 | lo;
-}
-
-static int
-put_utf8(struct buf *b, uint32_t cp)
-{
-	char	 s[4];
-	size_t	 n;
-
-	if (cp < 0x80) {
-		s[0] = (char)cp;
-		n = 1;
-	} else if (cp < 0x800) {
-		s[0] = (char)(0xc0 | cp >> 6);
-		s[1] = (char)(0x80 | (cp & 0x3f));
-		n = 2;
-	} else if (cp < 0x10000) {
-		s[0] = (char)(0xe0 | cp >> 12);
-		s[1] = (char)(0x80 | (cp >> 6 & 0x3f));
-		s[2] = (char)(0x80 | (cp & 0x3f));
-		n = 3;
-	} else {
-		s[0] = (char)(0xf0 | cp >> 18);
-		s[1] = (char)(0x80 | (cp >> 12 & 0x3f));
-		s[2] = (char)(0x80 | (cp >> 6 & 0x3f));
-		s[3] = (char)(0x80 | (cp & 0x3f));
-		n = 4;
-	}
-	return buf_append(b, s, n);
-}
-
-/* Length of the valid UTF-8 sequence at s (n > 0 bytes left), or 0. */
-static size_t
-utf8_seq(const unsigned char *s, size_t n)
-{
-	unsigned char	 lo = 0x80, hi = 0xbf;
-	size_t		 len, i;
-
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf)
-		len = 2;
-	else if (s[0] >= 0xe0 && s[0] <= 0xef) {
-		len = 3;
-		lo = s[0] == 0xe0 ? 0xa0 : 0x80;
-		hi = s[0] == 0xed ? 0x9f : 0xbf;
-	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-		len = 4;
-		lo = s[0] == 0xf0 ? 0x90 : 0x80;
-		hi = s[0] == 0xf4 ? 0x8f : 0xbf;
-	} else
-		return 0;
-	if (n < len || s[1] < lo || s[1] > hi)
-		return 0;
-	for (i = 2; i < len; i++)
-		if (s[i] < 0x80 || s[i] > 0xbf)
-			return 0;
-	return len;
-}
-
-/* Replaces each invalid byte in b[from..] by U+FFFD. -1: no memory. */
-static int
-utf8_fix(struct buf *b, size_t from)
-{
-	const unsigned char	*s;
-	unsigned char		*tail;
-	size_t			 i, n, len;
-	int			 rv = 0;
-
-	for (i = from; i < b->b_len; i += len) {
-		s = (const unsigned char *)b->b_data;
-		if ((len = utf8_seq(s + i, b->b_len - i)) == 0)
-			break;
-	}
-	if (i >= b->b_len)
-		return 0;
-	n = b->b_len - i;
-	if ((tail = malloc(n)) == NULL)
-		return -1;
-	memcpy(tail, b->b_data + i, n);
-	b->b_len = i;
-	for (i = 0; i < n && rv == 0; i += len) {
-		if ((len = utf8_seq(tail + i, n - i)) != 0)
-			rv = buf_append(b, tail + i, len);
-		else {
-			rv = put_utf8(b, 0xfffd);
-			len = 1;
-		}
-	}
-	free(tail);
-	return rv;
-}
-
-/* r->p at a backslash inside a string; out may be NULL (validate). */
-static int
-jr_escape(struct jr *r, struct buf *out)
-{
-	static const char	 in[] = "\"\\/bfnrt";
-	static const char	 to[] = "\"\\/\b\f\n\r\t";
-	const char		*c;
-	uint32_t		 cp, lo;
-	int			 byte, rv = 0;
-
-	if (r->end - r->p < 2)
-		return jr_fail(r, "truncated escape");
-	if (r->p[1] != 'u') {
-		if (r->p[1] == '\0' || (c = strchr(in, r->p[1])) == NULL)
-			return jr_fail(r, "bad escape");
-		r->p += 2;
-		return out ? buf_putc(out, to[c - in]) : 0;
-	}
-	if ((byte = sext_byte(r->p, r->end)) >= 0) {
-		r->p += 10;
-		if (out) {
-			char ch = (char)byte;
-			rv = buf_append(out, &ch, 1);
-		}
-		return rv;
-	}
-	if (hex4(r->p + 2, r->end, &cp) == -1)
-		return jr_fail(r, "bad \\u escape");
-	r->p += 6;
-	if (cp >= 0xd800 && cp <= 0xdbff && r->end - r->p >= 6 &&
-	    r->p[0] == '\\' && r->p[1] == 'u' &&
-	    hex4(r->p + 2, r->end, &lo) == 0 && lo >= 0xdc00 && lo <= 0xdfff) {
-		cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
-		r->p += 6;
-	} else if ((cp >= 0xd800 && cp <= 0xdfff) || cp == 0)
-		cp = 0xfffd;
-	return out ? put_utf8(out, cp) : 0;
-}
-
-/* Decodes the string at r->p, appending it to out (NULL: validate). */
-static int
-jr_string(struct jr *r, struct buf *out)
-{
-	const char	*q;
-	size_t		 from = out ? out->b_len : 0;
-
-	if (r->p >= r->end || *r->p != '"')
-		return jr_fail(r, "expected a string");
-	r->p++;
-	for (;;) {
-		if (r->p >= r->end)
-			return jr_fail(r, "unterminated string");
-		if (*r->p == '"')
-			break;
-		if ((unsigned char)*r->p < 0x20)
-			return jr_fail(r, "control byte in string");
-		if (*r->p == '\\') {
-			if (jr_escape(r, out) == -1)
-				return out && out->b_failed ? jr_oom(r) : -1;
-			continue;
-		}
-		for (q = r->p; q < r->end && *q != '"' && *q != '\\' &&
-		    (unsigned char)*q >= 0x20; q++)
-			;
-		if (out && buf_append(out, r->p, (size_t)(q - r->p)) == -1)
-			return jr_oom(r);
-		r->p = q;
-	}
-	r->p++;
-	if (out && utf8_fix(out, from) == -1)
-		return jr_oom(r);
-	return 0;
-}
-
-/*
- * Integer text "-?[0-9]+" to R_I64 (when it fits) or R_U64. -1 when it
- * is not such text or is outside both 64-bit ranges.
- */
-static int
-parse_int(const char *s, size_t n, struct raw *out)
-{
-	uint64_t	 mag = 0;
-	unsigned	 d;
-	size_t		 i = 0;
-	int		 neg = 0;
-
-	if (n > 0 && s[0] == '-') {
-		neg = 1;
-		i = 1;
-	}
-	if (i == n)
-		return -1;
-	for (; i < n; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return -1;
-		d = (unsigned)(s[i] - '0');
-		if (mag > (UINT64_MAX - d) / 10)
-			return -1;
-		mag = mag * 10 + d;
-	}
-	if (neg && mag > (uint64_t)INT64_MAX + 1)
-		return -1;
-	if (neg) {
-		out->k = R_I64;
-		out->i = mag == 0 ? 0 : -(int64_t)(mag - 1) - 1;
-	} else if (mag <= (uint64_t)INT64_MAX) {
-		out->k = R_I64;
-		out->i = (int64_t)mag;
-	} else {
-		out->k = R_U64;
-		out->u = mag;
-	}
-	return 0;
-}
-
-static int
-is_digit(const char *p, const char *end)
-{
-	return p < end && *p >= '0' && *p <= '9';
-}
-
-static const char *
-skip_digits(const char *p, const char *end)
-{
-	while (is_digit(p, end))
-		p++;
-	return p;
-}
-
-/* Decimal with a fraction or exponent: via strtod, must be finite. */
-static int
-jr_decimal(struct jr *r, const char *s, size_t n, struct raw *out)
-{
-	char	*tmp;
-	double	 d;
-
-	if ((tmp = malloc(n + 1)) == NULL)
-		return jr_oom(r);
-	memcpy(tmp, s, n);
-	tmp[n] = '\0';
-	d = strtod(tmp, NULL);
-	free(tmp);
-	if (!isfinite(d))
-		return jr_fail(r, "number out of range");
-	if (out) {
-		out->k = R_DBL;
-		out->d = d;
-	}
-	return 0;
-}
-
-/* The JSON number at r->p; integers never go through a double. */
-static int
-jr_number(struct jr *r, struct raw *out)
-{
-	const char	*s = r->p, *q = r->p, *end = r->end;
-	struct raw	 tmp = { .k = R_NULL };
-	int		 isint = 1;
-
-	if (q < end && *q == '-')
-		q++;
-	if (!is_digit(q, end))
-		return jr_fail(r, "unexpected byte");
-	q = *q == '0' ? q + 1 : skip_digits(q, end);
-	if (q < end && *q == '.') {
-		isint = 0;
-		if (!is_digit(++q, end))
-			return jr_fail(r, "bad number");
-		q = skip_digits(q, end);
-	}
-	if (q < end && (*q == 'e' || *q == 'E')) {
-		isint = 0;
-		if (++q < end && (*q == '+' || *q == '-'))
-			q++;
-		if (!is_digit(q, end))
-			return jr_fail(r, "bad number");
-		q = skip_digits(q, end);
-	}
-	if (!isint) {
-		r->p = q;
-		return jr_decimal(r, s, (size_t)(q - s), out);
-	}
-	if (parse_int(s, (size_t)(q - s), &tmp) == -1)
-		return jr_fail(r, "integer out of 64-bit range");
-	r->p = q;
-	if (out)
-		*out = tmp;
-	return 0;
-}
-
-static int
-jr_literal(struct jr *r, struct raw *out)
-{
-	static const struct {
-		const char	*word;
-		enum rk		 k;
-		int		 v;
-	} lits[] = { { "true", R_BOOL, 1 }, { "false", R_BOOL, 0 },
-	    { "null", R_NULL, 0 } };
-	size_t	 i, n;
-
-	for (i = 0; i < sizeof(lits) / sizeof(lits[0]); i++) {
-		n = strlen(lits[i].word);
-		if ((size_t)(r->end - r->p) >= n &&
-		    memcmp(r->p, lits[i].word, n) == 0) {
-			r->p += n;
-			if (out) {
-				out->k = lits[i].k;
-				out->i = lits[i].v;
-			}
-			return 0;
-		}
-	}
-	return jr_fail(r, "unexpected byte");
-}
-
-/* Enters the object or array at r->p. */
-static int
-jr_open(struct jr *r)
-{
-	if (++r->depth > ING_MAX_DEPTH)
-		return jr_fail(r, "nested deeper than ING_MAX_DEPTH");
-	r->p++;
-	return 0;
-}
-
-/*
- * Steps to the next element of the container opened last. Returns 1
- * with r->p at the value (for an object, the member name decoded into
- * key, which may be NULL), 0 after the closing bracket, -1 on error.
- * *idx counts the elements seen; start it at 0.
- */
-static int
-jr_next(struct jr *r, char close, size_t *idx, struct buf *key)
-{
-	int	 c = jr_peek(r);
-
-	if (c == close) {
-		r->p++;
-		r->depth--;
-		return 0;
-	}
-	if (*idx > 0) {
-		if (c != ',')
-			return jr_fail(r, c < 0 ? "unexpected end" :
-			    "expected ',' or a closing bracket");
-		r->p++;
-		c = jr_peek(r);
-	}
-	if (close == '}') {
-		if (c != '"')
-			return jr_fail(r, "expected a member name");
-		if (key)
-			buf_reset(key);
-		if (jr_string(r, key) == -1)
-			return -1;
-		if (jr_peek(r) != ':')
-			return jr_fail(r, "expected ':'");
-		r->p++;
-	}
-	jr_peek(r);
-	(*idx)++;
-	return 1;
-}
-
-static int	 jr_skip(struct jr *);
-
-static int
-jr_skip_container(struct jr *r)
-{
-	char	 close = *r->p == '{' ? '}' : ']';
-	size_t	 idx = 0;
-	int	 rv;
-
-	if (jr_open(r) == -1)
-		return -1;
-	while ((rv = jr_next(r, close, &idx, NULL)) == 1)
-		if (jr_skip(r) == -1)
-			return -1;
-	return rv;
-}
-
-/* Validates and skips any value; recursion is bounded by the depth. */
-static int
-jr_skip(struct jr *r)
-{
-	int	 c = jr_peek(r);
-
-	if (c == '{' || c == '[')
-		return jr_skip_container(r);
-	if (c == '"')
-		return jr_string(r, NULL);
-	if (c == 't' || c == 'f' || c == 'n')
-		return jr_literal(r, NULL);
-	if (c < 0)
-		return jr_fail(r, "unexpected end");
-	return jr_number(r, NULL);
-}
-
-/* Appends s as a JSON string: '"', '\\' and control bytes escaped. */
-static int
-json_quote(struct buf *out, const char *s, size_t n)
-{
-	static const char	 hex[] = "0123456789abcdef";
-	unsigned char		 c;
-	size_t			 i;
-
-	buf_putc(out, '"');
-	for (i = 0; i < n; i++) {
-		c = (unsigned char)s[i];
-		if (c == '"' || c == '\\') {
-			buf_putc(out, '\\');
-			buf_putc(out, (char)c);
-		} else if (c == '\n')
-			buf_puts(out, "\\n");
-		else if (c == '\t')
-			buf_puts(out, "\\t");
-		else if (c < 0x20) {
-			buf_puts(out, "\\u00");
-			buf_putc(out, hex[c >> 4]);
-			buf_putc(out, hex[c & 15]);
-		} else
-			buf_putc(out, (char)c);
-	}
-	return buf_putc(out, '"');
-}
-
-/*
- * Re-writes the value at r->p as compact JSON into out (tuples, structs
- * shown as text). Strings are decoded and re-escaped (so \uffffffXX is
- * repaired); numbers and literals are copied verbatim. tmp is scratch.
- */
-static int
-jr_compact(struct jr *r, struct buf *out, struct buf *tmp)
-{
-	const char	*s;
-	size_t		 idx = 0;
-	char		 close;
-	int		 c = jr_peek(r), rv;
-
-	if (c == '"') {
-		buf_reset(tmp);
-		if (jr_string(r, tmp) == -1)
-			return -1;
-		json_quote(out, tmp->b_data ? tmp->b_data : "", tmp->b_len);
-	} else if (c == '{' || c == '[') {
-		close = c == '{' ? '}' : ']';
-		if (jr_open(r) == -1)
-			return -1;
-		buf_putc(out, (char)c);
-		while ((rv = jr_next(r, close, &idx, tmp)) == 1) {
-			if (idx > 1)
-				buf_putc(out, ',');
-			if (close == '}') {
-				json_quote(out, buf_cstr(tmp), tmp->b_len);
-				buf_putc(out, ':');
-			}
-			if (jr_compact(r, out, tmp) == -1)
-				return -1;
-		}
-		if (rv == -1)
-			return -1;
-		buf_putc(out, close);
-	} else {
-		s = r->p;
-		if (jr_skip(r) == -1)
-			return -1;
-		buf_append(out, s, (size_t)(r->p - s));
-	}
-	return out->b_failed ? jr_oom(r) : 0;
-}
-
 /* --- values ------------------------------------------------------------ */
-
-static void
-raw_free(struct raw *v)
-{
-	free(v->s);
-	v->s = NULL;
-}
-
-static char *
-memdup_str(const char *s, size_t n)
-{
-	char	*p;
-
-	if ((p = malloc(n + 1)) == NULL)
-		return NULL;
-	if (n)
-		memcpy(p, s, n);
-	p[n] = '\0';
-	return p;
-}
-
-/* Reads any value into v (v->s owned); containers become JSON text. */
-static int
-jr_raw(struct jr *r, struct raw *v, struct buf *sb, struct buf *tmp)
-{
-	int	 c = jr_peek(r);
-
-	memset(v, 0, sizeof(*v));
-	if (c == '"' || c == '{' || c == '[') {
-		buf_reset(sb);
-		if (c == '"' ? jr_string(r, sb) : jr_compact(r, sb, tmp))
-			return -1;
-		v->k = c == '"' ? R_STR : R_JSON;
-		if ((v->s = memdup_str(buf_cstr(sb), sb->b_len)) == NULL)
-			return jr_oom(r);
-		return 0;
-	}
-	if (c == 't' || c == 'f' || c == 'n')
-		return jr_literal(r, v);
-	if (c < 0)
-		return jr_fail(r, "unexpected end");
-	return jr_number(r, v);
-}
-
-/* An integer, or an integer given as a decimal string (0.24+). */
-static int
-raw_int(const struct raw *v, struct raw *out)
-{
-	if (v->k == R_I64 || v->k == R_U64) {
-		*out = *v;
-		out->s = NULL;
-		return 0;
-	}
-	if (v->k == R_STR)
-		return parse_int(v->s, strlen(v->s), out);
-	return -1;
-}
-
-/* 1 when v cannot be stored in an INT/UINT variable. */
-static int
-raw_needs_string(const struct raw *v)
-{
-	struct raw	 n;
-
-	if (v->k == R_DBL || v->k == R_JSON)
-		return 1;
-	return v->k == R_STR && raw_int(v, &n) == -1;
-}
 
 static void
 val_free(struct ing_val *v)
@@ -699,7 +67,7 @@ raw_text(const struct raw *v)
 	switch (v->k) {
 	case R_STR:
 	case R_JSON:
-		return memdup_str(v->s, strlen(v->s));
+		return jr_memdup(v->s, strlen(v->s));
 	case R_BOOL:
 		snprintf(tmp, sizeof(tmp), "%s", v->i ? "true" : "false");
 		break;
@@ -715,7 +83,7 @@ raw_text(const struct raw *v)
 	default:
 		tmp[0] = '\0';
 	}
-	return memdup_str(tmp, strlen(tmp));
+	return jr_memdup(tmp, strlen(tmp));
 }
 
 /* Converts v for a variable of type vt. -1 on no memory. */
@@ -736,7 +104,7 @@ raw_to_val(const struct raw *v, enum bts_vtype vt, struct ing_val *out)
 	}
 	if (v->k == R_BOOL)
 		n = *v, n.k = R_I64;
-	else if (raw_int(v, &n) == -1)
+	else if (jr_raw_int(v, &n) == -1)
 		return 0;	/* not reached: retyped before */
 	if (vt == BTS_V_UINT) {
 		out->t = ING_U64;
@@ -1007,7 +375,7 @@ out_line_done(struct oring *o)
 	if (buf_putc(&o->part, '\n') == -1)
 		return -1;
 	len = o->part.b_len;
-	if ((s = memdup_str(o->part.b_data, len)) == NULL)
+	if ((s = jr_memdup(o->part.b_data, len)) == NULL)
 		return -1;
 	buf_reset(&o->part);
 	o->ptrunc = 0;
@@ -1152,7 +520,7 @@ stage_free(struct stage *st)
 
 	for (i = 0; i < st->n; i++) {
 		free(st->e[i].name);
-		raw_free(&st->e[i].raw);
+		jr_raw_free(&st->e[i].raw);
 		val_free(&st->e[i].val);
 	}
 	free(st->e);
@@ -1170,7 +538,7 @@ stage_add(struct stage *st, char *name, struct raw *raw)
 		ncap = st->cap ? st->cap * 2 : 16;
 		if ((e = realloc(st->e, ncap * sizeof(*e))) == NULL) {
 			free(name);
-			raw_free(raw);
+			jr_raw_free(raw);
 			return -1;
 		}
 		st->e = e;
@@ -1243,7 +611,7 @@ ent_merge(struct ent *a, struct ent *b, enum bts_kind kind)
 	}
 	free(b->name);
 	b->name = NULL;
-	raw_free(&b->raw);
+	jr_raw_free(&b->raw);
 	val_free(&b->val);
 }
 
@@ -1254,14 +622,14 @@ stage_convert(struct ingest *ing, struct ing_var *v, struct stage *st)
 	size_t	 i;
 
 	for (i = 0; i < st->n && v->iv_vtype != BTS_V_STRING; i++)
-		if (raw_needs_string(&st->e[i].raw)) {
+		if (jr_raw_needs_string(&st->e[i].raw)) {
 			v->iv_vtype = BTS_V_STRING;
 			v->iv_retyped = 1;
 		}
 	for (i = 0; i < st->n; i++) {
 		if (raw_to_val(&st->e[i].raw, v->iv_vtype, &st->e[i].val))
 			return ing_fail(ing, "out of memory");
-		raw_free(&st->e[i].raw);
+		jr_raw_free(&st->e[i].raw);
 	}
 	return 0;
 }
@@ -1428,7 +796,7 @@ fill_map(struct ingest *ing, struct jr *r, struct ing_var *v,
 	if (jr_open(r) == -1)
 		return -1;
 	while ((rv = jr_next(r, '}', &idx, &ing->kbuf)) == 1) {
-		if ((name = memdup_str(buf_cstr(&ing->kbuf),
+		if ((name = jr_memdup(buf_cstr(&ing->kbuf),
 		    ing->kbuf.b_len)) == NULL)
 			return ing_fail(ing, "out of memory");
 		if (jr_raw(r, &raw, &ing->sbuf, &ing->tbuf) == -1) {
@@ -1465,9 +833,9 @@ read_bucket(struct ingest *ing, struct jr *r, struct ent *b, int *hasmax,
 		}
 		if (jr_raw(r, &tmp, &ing->sbuf, &ing->tbuf) == -1)
 			return -1;
-		rv = raw_int(&tmp, which == 1 ? &b->lo : which == 2 ? hi :
+		rv = jr_raw_int(&tmp, which == 1 ? &b->lo : which == 2 ? hi :
 		    &b->raw);
-		raw_free(&tmp);
+		jr_raw_free(&tmp);
 		if (rv == -1)
 			return ing_fail(ing, "hist bucket %s is not an integer",
 			    which == 1 ? "min" : which == 2 ? "max" : "count");
@@ -1558,7 +926,7 @@ fill_hist(struct ingest *ing, struct jr *r, struct ing_var *v,
 	if (jr_open(r) == -1)
 		return -1;
 	while ((rv = jr_next(r, '}', &idx, &ing->kbuf)) == 1) {
-		if ((key = memdup_str(buf_cstr(&ing->kbuf),
+		if ((key = jr_memdup(buf_cstr(&ing->kbuf),
 		    ing->kbuf.b_len)) == NULL)
 			return ing_fail(ing, "out of memory");
 		rv = fill_buckets(ing, r, st, key, strlen(key), 1);
@@ -1583,7 +951,7 @@ fill_stats_obj(struct ingest *ing, struct jr *r, struct stage *st,
 		return -1;
 	while ((rv = jr_next(r, '}', &idx, &ing->kbuf)) == 1) {
 		if (prefix == NULL && jr_peek(r) == '{') {
-			if ((name = memdup_str(buf_cstr(&ing->kbuf),
+			if ((name = jr_memdup(buf_cstr(&ing->kbuf),
 			    ing->kbuf.b_len)) == NULL)
 				return ing_fail(ing, "out of memory");
 			rv = fill_stats_obj(ing, r, st, name);
@@ -1679,15 +1047,15 @@ on_text(struct ingest *ing, struct jr *r, enum msgtype t)
 	if (jr_raw(r, &raw, &ing->sbuf, &ing->tbuf) == -1)
 		return -1;
 	if (t != M_VALUE && raw.k != R_STR) {
-		raw_free(&raw);
+		jr_raw_free(&raw);
 		return ing_fail(ing, "data is not a string");
 	}
 	if (ing->outvar == SIZE_MAX) {
-		raw_free(&raw);
+		jr_raw_free(&raw);
 		return 1;
 	}
-	s = raw.k == R_NULL ? memdup_str("", 0) : raw_text(&raw);
-	raw_free(&raw);
+	s = raw.k == R_NULL ? jr_memdup("", 0) : raw_text(&raw);
+	jr_raw_free(&raw);
 	if (s == NULL)
 		return ing_fail(ing, "out of memory");
 	rv = out_append(&ing->out, s, strlen(s), &changed);
@@ -1716,8 +1084,8 @@ member_int(struct ingest *ing, const char *line, const char *p,
 	jr_at(&r, ing, line, p, end);
 	if (jr_raw(&r, &raw, &ing->sbuf, &ing->tbuf) == -1)
 		return -1;
-	rv = raw_int(&raw, out);
-	raw_free(&raw);
+	rv = jr_raw_int(&raw, out);
+	jr_raw_free(&raw);
 	return rv;
 }
 
@@ -1914,7 +1282,7 @@ line_blank(const char *s, size_t n)
 	size_t	 i;
 
 	for (i = 0; i < n; i++)
-		if (!is_ws(s[i]))
+		if (!jr_is_ws(s[i]))
 			return 0;
 	return 1;
 }
@@ -1980,7 +1348,7 @@ var_init(struct ing_var *iv, const struct bts_var *bv)
 	const char	*name = bv->v_name ? bv->v_name : "";
 
 	memset(iv, 0, sizeof(*iv));
-	iv->iv_name = memdup_str(name, strlen(name));
+	iv->iv_name = jr_memdup(name, strlen(name));
 	iv->iv_priv = calloc(1, sizeof(struct idtab));
 	if (iv->iv_name == NULL || iv->iv_priv == NULL)
 		return -1;
@@ -2148,7 +1516,7 @@ ingest_seed_instance(struct ingest *ing, const char *var, const char *name,
 	kid = idtab_find_id(t, id);
 	if (k != SIZE_MAX || kid != SIZE_MAX)
 		return k == kid ? 0 : -1;
-	if ((s = memdup_str(name, strlen(name))) == NULL)
+	if ((s = jr_memdup(name, strlen(name))) == NULL)
 		return -1;
 	if (idtab_add(t, s, id) == -1) {
 		free(s);
