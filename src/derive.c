@@ -152,8 +152,12 @@ lex(struct parser *p)
 			char	 op[3] = { c, 0, 0 };
 			char	 n = p->pos < p->len ? s[p->pos] : 0;
 
-			if ((c == '=' && n != '=') || (c == '&' && n != '&') ||
-			    (c == '|' && n != '|'))
+			if (c == '=' && n != '=') {
+				/* libpcp: a token no rule takes, no reason */
+				p->t = T_ERR;
+				return;
+			}
+			if ((c == '&' && n != '&') || (c == '|' && n != '|'))
 				break;		/* libpcp: Illegal character */
 			if ((strchr("<>!=", c) && n == '=') ||
 			    (c == '&' && n == '&') || (c == '|' && n == '|')) {
