@@ -79,7 +79,7 @@ run_context(struct api *a)
 static int
 run_fetch(struct api *a)
 {
-	struct metric	**ms;
+	struct fitem	*ms;
 	struct timespec	 ts;
 	size_t		 n;
 	int		 ret;
