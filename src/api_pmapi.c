@@ -266,6 +266,18 @@ put_pmid(struct api *a, pmID p)
 		    pmID_cluster(p), pmID_item(p));
 }
 
+/*
+ * A derived metric's pmid: libpcp sets the top ("derived") bit of its
+ * dynamic pmids, which only the u32 form shows (pmproxy's compat mode
+ * writes 511.2047.1023 as 4292870143).
+ */
+static void
+put_dpmid(struct api *a, pmID p)
+{
+	put_pmid(a, API_PMWEBD(a) ? (pmID)((unsigned)p | DERIVE_PMID_FLAG) :
+	    p);
+}
+
 static void
 put_indom(struct api *a, pmInDom in)
 {
@@ -585,7 +597,7 @@ put_derived(struct api *a, const struct dmetric *dm, const struct ddesc *d)
 	buf_puts(b, "{\"name\":");
 	json_str(b, dm->dm_name);
 	buf_printf(b, ",\"series\":\"%s\",\"pmid\":", dm->dm_series);
-	put_pmid(a, dm->dm_pmid);
+	put_dpmid(a, dm->dm_pmid);
 	if (d->dd_indom != PM_INDOM_NULL) {
 		buf_puts(b, ",\"indom\":");
 		put_indom(a, d->dd_indom);
@@ -802,7 +814,7 @@ put_fetch_derived(struct api *a, const struct dmetric *dm,
 		return;		/* an operand has no value: no value */
 	}
 	buf_puts(b, *count ? ",{\"pmid\":" : "{\"pmid\":");
-	put_pmid(a, dm->dm_pmid);
+	put_dpmid(a, dm->dm_pmid);
 	buf_puts(b, ",\"name\":");
 	json_str(b, dm->dm_name);
 	buf_puts(b, ",\"instances\":[");
@@ -838,9 +850,33 @@ fitem_by_name(struct api *a, const char *name, struct fitem *it)
 }
 
 /*
+ * A derived metric is found by pmid only in the u32 form with libpcp's
+ * derived bit (4292870143 for 511.2047.1023), as in pmproxy 6.0.3: its
+ * "D.C.I" form lacks the bit and finds nothing there either.
+ */
+static int
+fitem_by_pmid(struct api *a, pmID pmid, struct fitem *it)
+{
+	it->dm = NULL;
+	if ((it->m = ns_metric_by_pmid(a->a_ns, pmid)) != NULL)
+		return 0;
+	if (((unsigned)pmid & DERIVE_PMID_FLAG) == 0)
+		return -1;
+	for (size_t i = 0; a->a_dset && i < a->a_dset->ds_n; i++) {
+		const struct dmetric	*dm = a->a_dset->ds_v[i];
+
+		if (((unsigned)dm->dm_pmid | DERIVE_PMID_FLAG) ==
+		    (unsigned)pmid)
+			return (it->dm = derived_visible(a, dm->dm_name, NULL,
+			    NULL)) ? 0 : -1;
+	}
+	return -1;
+}
+
+/*
  * Resolve the fetch list: names, then pmids (singular forms are strict).
- * Derived metrics are found by name only: pmproxy 6.0.3 does not find
- * them by pmid either (pmids= drops them, pmid= fails).
+ * Derived metrics are found by name, and by pmid in the u32 form only
+ * (fitem_by_pmid).
  */
 int
 api_fetch_lookup(struct api *a, struct fitem **outp, size_t *np, int *ret)
@@ -871,7 +907,7 @@ api_fetch_lookup(struct api *a, struct fitem **outp, size_t *np, int *ret)
 		goto bad;
 	}
 	if (spmid && (parse_pmid(spmid, &pmid) == -1 ||
-	    (out[k++].m = ns_metric_by_pmid(a->a_ns, pmid)) == NULL)) {
+	    fitem_by_pmid(a, pmid, &out[k++]) == -1)) {
 		code = PM_ERR_PMID;
 		goto bad;
 	}
@@ -880,7 +916,7 @@ api_fetch_lookup(struct api *a, struct fitem **outp, size_t *np, int *ret)
 			k++;
 	for (size_t i = 0; i < pn; i++)
 		if (parse_pmid(pv[i], &pmid) == 0 &&
-		    (out[k].m = ns_metric_by_pmid(a->a_ns, pmid)) != NULL)
+		    fitem_by_pmid(a, pmid, &out[k]) == 0)
 			k++;
 	free_list(v);
 	free_list(pv);

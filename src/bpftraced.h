@@ -54,6 +54,7 @@
 #define DERIVE_MAX_DEPTH	256	/* nesting of ( and unary - */
 #define DERIVE_MAX_NODES	4096	/* operators and operands */
 #define DERIVE_DOMAIN		511	/* libpcp's DYNAMIC_PMID */
+#define DERIVE_PMID_FLAG	0x80000000u	/* libpcp's derived bit (u32) */
 
 /* ---- units helper ---- */
 #define BT_UNITS(ds, dt, dc, ss, st, sc) \

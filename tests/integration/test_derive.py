@@ -304,9 +304,101 @@ def test_operand_disappears(sh):
         tap.ok(d.alive(), "daemon alive after its operand went away")
 
 
+def test_pmwebd_dialect():
+    """Derived metrics of a context, read with the "_" (pmwebd) commands:
+    pmproxy 6.0.3's compat answers (u32 pmid with libpcp's derived bit,
+    u32 indom, instance -1), pmwebd's text errors."""
+    with btd.Daemon() as d:
+        c = Client(d)
+        C = "/pmapi/%d/" % c.ctx
+        c.derive("my.req2", REQ + " * 2")
+        c.derive("my.pid1", "bpftrace.daemon.pid + 1")
+        c.derive("my.gone", "no.such.metric * 2")
+        st, j = c.getj(C + "_fetch", names="my.req2,bpftrace.daemon.pid,"
+                       "my.pid1")
+        vals = {v["name"]: v for v in j.get("values", [])}
+        pid1 = vals.get("my.pid1", {})
+        req2 = vals.get("my.req2", {})
+        tap.ok(st == 200 and list(j) == ["timestamp", "values"] and
+               [v["name"] for v in j["values"]] ==
+               ["my.req2", "bpftrace.daemon.pid", "my.pid1"],
+               "_fetch answers derived names next to plain ones, in order",
+               repr(j)[:300])
+        tap.ok(pid1.get("pmid") == 4292870142 and
+               req2.get("pmid") == 4292870143,
+               "_fetch: u32 pmids with libpcp's derived bit (4292870143 is "
+               "511.2047.1023), as pmproxy's compat mode writes them",
+               repr(j)[:300])
+        tap.ok(pid1.get("instances") == [{"instance": -1,
+                                          "value": d.proc.pid + 1}],
+               "_fetch: a singular derived value has instance -1",
+               repr(pid1))
+        tap.ok(len(req2.get("instances", [])) == 9 and
+               all(isinstance(i["instance"], int) and i["instance"] >= 0
+                   for i in req2["instances"]),
+               "_fetch: per-instance derived values keep their ids",
+               repr(req2)[:300])
+        for q, desc in ((dict(pmids="4292870143"), "_fetch?pmids="),
+                        (dict(pmid="4292870143"), "_fetch?pmid=")):
+            st, j = c.getj(C + "_fetch", **q)
+            tap.ok(st == 200 and [v["name"] for v in j.get("values", [])] ==
+                   ["my.req2"], "%s of the u32 derived pmid finds it "
+                   "(as pmproxy)" % desc, repr(j)[:300])
+        st, j = c.getj("/pmapi/fetch", context=c.ctx, pmids="4292870143")
+        tap.ok(st == 200 and [(v["name"], v["pmid"]) for v in
+                              j.get("values", [])] ==
+               [("my.req2", "511.2047.1023")], "fetch?pmids= of the u32 "
+               "derived pmid finds it too, written 511.2047.1023",
+               repr(j)[:300])
+        st, j = c.getj(C + "_metric", names="my.req2,my.pid1")
+        ms = {m["name"]: m for m in j.get("metrics", [])}
+        tap.ok(st == 200 and ms.get("my.req2", {}).get("pmid") ==
+               4292870143 and ms["my.req2"].get("indom") == 633339905 and
+               ms.get("my.pid1", {}).get("pmid") == 4292870142 and
+               "indom" not in ms["my.pid1"],
+               "_metric: u32 pmid and indom of derived metrics",
+               repr(j)[:400])
+        st, j = c.getj(C + "_metric", prefix="my")
+        tap.ok(st == 200 and sorted(m["name"] for m in j.get("metrics", []))
+               == ["my.pid1", "my.req2"],
+               "_metric?prefix= of a derived non-leaf lists the visible ones",
+               repr(j)[:300])
+        st, j = c.getj(C + "_children", prefix="my")
+        tap.ok(st == 200 and sorted(j.get("leaf", [])) == ["pid1", "req2"],
+               "_children of a derived non-leaf", repr(j))
+        st, j = c.getj(C + "_indom", name="my.req2")
+        tap.ok(st == 200 and list(j)[0] == "indom" and
+               j["indom"] == 633339905 and len(j.get("instances", [])) == 9,
+               "_indom of a derived metric: its operands' u32 indom",
+               repr(j)[:300])
+        for q, code, text, desc in (
+                ("_indom?name=my.pid1", -12359, "Unknown or illegal "
+                 "instance domain identifier", "_indom of a singular derived "
+                 "metric"),
+                ("_indom?name=my.gone", -12357, "Unknown metric name",
+                 "_indom of a derived metric without its operands"),
+                ("_fetch?name=my.gone", -12357, "Unknown metric name",
+                 "_fetch?name= of an invisible derived metric"),
+                ("_fetch?names=my.gone", -12443, "Insufficient elements in "
+                 "list", "_fetch?names= of only an invisible derived metric"),
+                ("_fetch?pmids=511.2047.1023", -12443, "Insufficient "
+                 "elements in list", "_fetch?pmids= of a derived pmid "
+                 "without the derived bit finds nothing (as pmproxy)"),
+                ("_children?prefix=my.gone", -12357, "Unknown metric name",
+                 "_children of an invisible derived metric"),
+                ("_derive?name=my.x&expr=1", -22, "Invalid argument",
+                 "_derive: pmwebd had no derived metrics")):
+            st, h, b = btd.http("GET", d.url(C + q), timeout=15.0)
+            want = "PMWEBD error, code %d: %s" % (code, text)
+            tap.ok(st == 400 and b.decode(errors="replace") == want,
+                   "%s: %s" % (desc, want), repr(b)[:200])
+        tap.ok(d.alive(), "daemon alive")
+
+
 def main():
     test_vector_flow()
     test_errors_and_forms()
+    test_pmwebd_dialect()
     s = os.environ.get("BT_SHARED") or os.path.join(
         os.path.dirname(btd.REPO_ROOT), "shared")
     if os.path.isdir(os.path.join(s, "fixtures")):
