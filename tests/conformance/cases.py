@@ -157,6 +157,14 @@ DEVIATIONS = {
     },
     "compat-unknown-command": _PMWEBD_BAD_URL,
     "compat-non-numeric-context": _PMWEBD_BAD_URL,
+    "compat-derive": {
+        "reason": "pmwebd had no derived metrics: bpftraced refuses _derive "
+                  "with 'PMWEBD error, code -22: Invalid argument'; "
+                  "pmproxy's compat mode registers the metric (200). "
+                  "Metrics registered with derive are served by the _ "
+                  "commands (compat-derive-*)",
+        "allow": _PMWEBD_ALLOW + [r"^status: 200 expected, got 400"],
+    },
     "context-local": {
         "reason": "local= is a pmwebd-only parameter: bpftraced answers "
                   "pmwebd's exact '{ \"context\": N }' (pmproxy ignores "
@@ -559,6 +567,34 @@ CASES = [
      "note": "HTML 400 from the HTTP layer"},
     {"id": "compat-unknown-command", "target": "/pmapi/{ctx}/_bogus"},
     {"id": "compat-non-numeric-context", "target": "/pmapi/abc/_fetch?names={u32}"},
+    # derived metrics of a context (registered with derive), read with "_"
+    {"id": "compat-derive-then-fetch",
+     "pre": [{"target": "/pmapi/{ctx}/derive?name=cf.d&expr={u32}*2"},
+             {"target": "/pmapi/{ctx}/derive?name=cf.i&expr={indom_metric}*2"}],
+     "target": "/pmapi/{ctx}/_fetch?names=cf.d,{u32},cf.i",
+     "opts": {"elementwise": ["values"], "exact_keys": ["name"],
+              "loose_numbers": True},
+     "note": "u32 pmid with libpcp's derived bit (4292870143), instance -1"},
+    {"id": "compat-derive-fetch-by-pmid",
+     "pre": [{"target": "/pmapi/{ctx}/derive?name=cf.d&expr=7"}],
+     "target": "/pmapi/{ctx}/_fetch?pmids=4292870143",
+     "opts": {"exact_keys": ["name"]},
+     "note": "the u32 form with the derived bit finds it (D.C.I does not)"},
+    {"id": "compat-derive-then-metric",
+     "pre": [{"target": "/pmapi/{ctx}/derive?name=cf.i&expr={indom_metric}*2"}],
+     "target": "/pmapi/{ctx}/_metric?names=cf.i",
+     "opts": {"exact_keys": ["name", "text-oneline", "text-help"]},
+     "note": "u32 pmid and indom, no agent label, empty help texts (the "
+             "type follows the operand: float there, u64 here)"},
+    {"id": "compat-derive-indom",
+     "pre": [{"target": "/pmapi/{ctx}/derive?name=cf.i&expr={indom_metric}*2"}],
+     "target": "/pmapi/{ctx}/_indom?name=cf.i"},
+    {"id": "compat-derive-children",
+     "pre": [{"target": "/pmapi/{ctx}/derive?name=cf.d&expr={u32}*2"}],
+     "target": "/pmapi/{ctx}/_children?prefix=cf",
+     "opts": {"exact_keys": ["leaf"]}},
+    {"id": "compat-derive", "target": "/pmapi/{ctx}/_derive?name=cf.d&expr={u32}*2",
+     "note": "pmproxy's compat mode registers it; pmwebd had no derive"},
 
     # ---- CORS -----------------------------------------------------------
     {"id": "cors-get-with-origin", "target": "/pmapi/context",
