@@ -7,6 +7,7 @@
  * malformed numbers; those deviations are listed in README.md.
  * Threads: runs in HTTP workers; reads immutable registry generations.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <fnmatch.h>
 #include <math.h>
@@ -229,6 +230,22 @@ api_error(struct api *a, unsigned status, int with_ctx, int pmcode,
 	api_error((a), (status), (with_ctx), -EINVAL, __VA_ARGS__)
 #define send_out	api_send_out
 
+/* api_error() for a preformatted message of any length */
+static int
+send_error_msg(struct api *a, unsigned status, int pmcode, const char *msg)
+{
+	if (API_PMWEBD(a)) {
+		buf_reset(&a->a_out);
+		return api_pmwebd_error(a->a_hr, status, pmcode);
+	}
+	buf_reset(&a->a_out);
+	a->a_out.b_failed = 0;
+	buf_printf(&a->a_out, "{\"context\":%u,\"message\":", a->a_ctx);
+	json_str(&a->a_out, msg);
+	buf_puts(&a->a_out, ",\"success\":false}");
+	return send_out(a, status);
+}
+
 static int
 send_success(struct api *a)
 {
@@ -247,6 +264,18 @@ put_pmid(struct api *a, pmID p)
 	else
 		buf_printf(&a->a_out, "\"%u.%u.%u\"", pmID_domain(p),
 		    pmID_cluster(p), pmID_item(p));
+}
+
+/*
+ * A derived metric's pmid: libpcp sets the top ("derived") bit of its
+ * dynamic pmids, which only the u32 form shows (pmproxy's compat mode
+ * writes 511.2047.1023 as 4292870143).
+ */
+static void
+put_dpmid(struct api *a, pmID p)
+{
+	put_pmid(a, API_PMWEBD(a) ? (pmID)((unsigned)p | DERIVE_PMID_FLAG) :
+	    p);
 }
 
 static void
@@ -351,6 +380,81 @@ snapcache_free(struct snapcache *sc)
 	sc->n = 0;
 }
 
+/* --- derived metrics: the context's set, bound to the current namespace --- */
+
+static const struct metric *
+derive_find(void *arg, const char *name)
+{
+	struct api	*a = arg;
+
+	return ns_metric_by_name(a->a_ns, name);
+}
+
+struct dfetch {
+	struct api		*a;
+	struct snapcache	*sc;
+};
+
+/* an operand's values: only plain (snapshot) metrics have them */
+static const struct valset *
+derive_values(void *arg, const char *name)
+{
+	struct dfetch		*f = arg;
+	const struct metric	*m = ns_metric_by_name(f->a->a_ns, name);
+	struct snap		*s;
+
+	if (m == NULL || m->m_ctxval || m->m_src == NULL ||
+	    (s = snapcache_get(f->sc, m->m_src)) == NULL ||
+	    m->m_slot >= s->s_nsets)
+		return NULL;
+	return &s->s_sets[m->m_slot];
+}
+
+/*
+ * A derived metric of this context that is visible under name now: not
+ * shadowed by a real metric (those win, as in libpcp), registered without
+ * a semantic error, and with every operand present and consistent. With
+ * boundp, the caller gets the bound tree to free.
+ */
+static const struct dmetric *
+derived_visible(struct api *a, const char *name, struct ddesc *desc,
+    struct dexpr **boundp)
+{
+	const struct dmetric	*dm;
+	struct dexpr		*bound;
+	struct ddesc		 d;
+	const char		*why;
+
+	if (a->a_dset == NULL || ns_metric_by_name(a->a_ns, name) != NULL ||
+	    (dm = dset_find(a->a_dset, name)) == NULL || dm->dm_dead)
+		return NULL;
+	if (derive_bind(dm->dm_expr, derive_find, a, &bound, &d, &why) != 0)
+		return NULL;
+	if (desc)
+		*desc = d;
+	if (boundp)
+		*boundp = bound;
+	else
+		derive_free(bound);
+	return dm;
+}
+
+/* name is a strict prefix (a non-leaf) of some visible derived metric */
+static int
+derived_nonleaf(struct api *a, const char *name)
+{
+	size_t	 n = strlen(name);
+
+	for (size_t i = 0; a->a_dset && i < a->a_dset->ds_n; i++) {
+		const char	*dn = a->a_dset->ds_v[i]->dm_name;
+
+		if ((n == 0 || (strncmp(dn, name, n) == 0 && dn[n] == '.')) &&
+		    derived_visible(a, dn, NULL, NULL))
+			return 1;
+	}
+	return 0;
+}
+
 /* --- context --- */
 
 int
@@ -393,6 +497,8 @@ resolve_context(struct api *a, int *ret)
 	const char	*errstr, *pt, *hs;
 	double		 timeout = BT_CTX_TIMEOUT;
 	struct profile	**profp = a->a_cmd->c_ep == EP_FETCH ? &a->a_prof : NULL;
+	struct dset	**dsetp = a->a_cmd->c_ep == EP_CONTEXT ||
+			    a->a_cmd->c_ep == EP_STORE ? NULL : &a->a_dset;
 
 	if (a->a_ctxstr) {
 		long long	 id = strtonum_ll(a->a_ctxstr, 0, UINT32_MAX,
@@ -404,7 +510,7 @@ resolve_context(struct api *a, int *ret)
 			return -1;
 		}
 		a->a_ctx = (uint32_t)id;
-		if (ctx_use(a->a_ds->ctx, a->a_ctx, profp) != CTX_OK) {
+		if (ctx_use(a->a_ds->ctx, a->a_ctx, profp, dsetp) != CTX_OK) {
 			/* pmproxy echoes the id, except on /context */
 			*ret = api_error(a, 400,
 			    a->a_cmd->c_ep == EP_CONTEXT ? 0 : 1,
@@ -481,6 +587,53 @@ put_metric(struct api *a, const struct metric *m)
 	buf_putc(b, '}');
 }
 
+/* pmproxy's answer for a derived metric: no agent label, no help text */
+static void
+put_derived(struct api *a, const struct dmetric *dm, const struct ddesc *d)
+{
+	struct buf	*b = &a->a_out;
+	char		 units[64];
+
+	buf_puts(b, "{\"name\":");
+	json_str(b, dm->dm_name);
+	buf_printf(b, ",\"series\":\"%s\",\"pmid\":", dm->dm_series);
+	put_dpmid(a, dm->dm_pmid);
+	if (d->dd_indom != PM_INDOM_NULL) {
+		buf_puts(b, ",\"indom\":");
+		put_indom(a, d->dd_indom);
+	}
+	bt_units_str(&d->dd_units, units, sizeof(units));
+	buf_printf(b, ",\"type\":\"%s\",\"sem\":\"%s\",\"units\":\"%s\","
+	    "\"labels\":", bt_type_str(d->dd_type), bt_sem_str(d->dd_sem),
+	    units);
+	put_labels(a, NULL, NULL);
+	buf_puts(b, ",\"text-oneline\":\"\",\"text-help\":\"\"}");
+}
+
+/* the visible derived metrics named name or below it, in registration order */
+static size_t
+put_derived_tree(struct api *a, const char *name, size_t *count)
+{
+	size_t	 n = strlen(name), put = 0;
+
+	for (size_t i = 0; a->a_dset && i < a->a_dset->ds_n; i++) {
+		const struct dmetric	*dm = a->a_dset->ds_v[i];
+		struct ddesc		 d;
+
+		if (n && strcmp(dm->dm_name, name) != 0 &&
+		    (strncmp(dm->dm_name, name, n) != 0 ||
+		    dm->dm_name[n] != '.'))
+			continue;
+		if (derived_visible(a, dm->dm_name, &d, NULL) == NULL)
+			continue;
+		if ((*count)++)
+			buf_putc(&a->a_out, ',');
+		put_derived(a, dm, &d);
+		put++;
+	}
+	return put;
+}
+
 /* Every metric at or below name; 0 when there is none. */
 static size_t
 put_metric_tree(struct api *a, const char *name, size_t *count)
@@ -500,7 +653,7 @@ put_metric_tree(struct api *a, const char *name, size_t *count)
 			buf_putc(&a->a_out, ',');
 		put_metric(a, a->a_ns->ns_by_name[i]);
 	}
-	return n;
+	return n + put_derived_tree(a, name, count);
 }
 
 /* names= (or a name= list): each name traversed, unknown ones flagged */
@@ -540,7 +693,8 @@ api_run_metric(struct api *a)
 		names = name;		/* 6.0.3 splits name= like names= */
 	p = prefix ? prefix : (names ? NULL : (name ? name : ""));
 	if (p && *p && ns_metric_by_name(a->a_ns, p) == NULL &&
-	    !ns_is_nonleaf(a->a_ns, p)) {
+	    !ns_is_nonleaf(a->a_ns, p) && !derived_visible(a, p, NULL, NULL) &&
+	    !derived_nonleaf(a, p)) {
 		/*
 		 * pmwebd traverses an unknown prefix to an empty list (the
 		 * 2019 datasource asks _metric?prefix= once per metric and
@@ -641,15 +795,97 @@ put_fetch_metric(struct api *a, struct metric *m, struct snapcache *sc,
 	}
 }
 
-/* Resolve the fetch list: names, then pmids (singular forms are strict). */
+/* one derived metric's values, computed from this request's snapshots */
+static void
+put_fetch_derived(struct api *a, const struct dmetric *dm,
+    struct snapcache *sc, int *count)
+{
+	struct buf	*b = &a->a_out;
+	struct dfetch	 f = { a, sc };
+	struct dexpr	*bound;
+	struct ddesc	 d;
+	struct dvals	 v;
+	int		 first = 1;
+
+	if (derived_visible(a, dm->dm_name, &d, &bound) == NULL)
+		return;
+	if (derive_eval(bound, derive_values, &f, &v) == -1) {
+		derive_free(bound);
+		return;		/* an operand has no value: no value */
+	}
+	buf_puts(b, *count ? ",{\"pmid\":" : "{\"pmid\":");
+	put_dpmid(a, dm->dm_pmid);
+	buf_puts(b, ",\"name\":");
+	json_str(b, dm->dm_name);
+	buf_puts(b, ",\"instances\":[");
+	for (int i = 0; i < v.dv_n; i++) {
+		if (v.dv_inst && !profile_allows(a->a_prof, d.dd_indom,
+		    v.dv_inst[i]))
+			continue;
+		if (!first)
+			buf_putc(b, ',');
+		first = 0;
+		if (v.dv_inst)
+			buf_printf(b, "{\"instance\":%u,\"value\":",
+			    v.dv_inst[i]);
+		else
+			buf_printf(b, "{\"instance\":%s,\"value\":",
+			    API_PMWEBD(a) ? "-1" : "null");
+		put_value(b, v.dv_type, &v.dv_vals[i]);
+		buf_putc(b, '}');
+	}
+	buf_puts(b, "]}");
+	(*count)++;
+	dvals_free(&v);
+	derive_free(bound);
+}
+
+static int
+fitem_by_name(struct api *a, const char *name, struct fitem *it)
+{
+	it->dm = NULL;
+	if ((it->m = ns_metric_by_name(a->a_ns, name)) != NULL)
+		return 0;
+	return (it->dm = derived_visible(a, name, NULL, NULL)) ? 0 : -1;
+}
+
+/*
+ * A derived metric is found by pmid only in the u32 form with libpcp's
+ * derived bit (4292870143 for 511.2047.1023), as in pmproxy 6.0.3: its
+ * "D.C.I" form lacks the bit and finds nothing there either.
+ */
+static int
+fitem_by_pmid(struct api *a, pmID pmid, struct fitem *it)
+{
+	it->dm = NULL;
+	if ((it->m = ns_metric_by_pmid(a->a_ns, pmid)) != NULL)
+		return 0;
+	if (((unsigned)pmid & DERIVE_PMID_FLAG) == 0)
+		return -1;
+	for (size_t i = 0; a->a_dset && i < a->a_dset->ds_n; i++) {
+		const struct dmetric	*dm = a->a_dset->ds_v[i];
+
+		if (((unsigned)dm->dm_pmid | DERIVE_PMID_FLAG) ==
+		    (unsigned)pmid)
+			return (it->dm = derived_visible(a, dm->dm_name, NULL,
+			    NULL)) ? 0 : -1;
+	}
+	return -1;
+}
+
+/*
+ * Resolve the fetch list: names, then pmids (singular forms are strict).
+ * Derived metrics are found by name, and by pmid in the u32 form only
+ * (fitem_by_pmid).
+ */
 int
-api_fetch_lookup(struct api *a, struct metric ***outp, size_t *np, int *ret)
+api_fetch_lookup(struct api *a, struct fitem **outp, size_t *np, int *ret)
 {
 	const char	*single = api_param(a, "name");
 	const char	*spmid = api_param(a, "pmid");
 	const char	*list = api_param(a, "names");
 	const char	*plist = api_param(a, "pmids");
-	struct metric	**out;
+	struct fitem	*out;
 	char		**v = NULL, **pv = NULL;
 	size_t		 n = 0, pn = 0, k = 0;
 	pmID		 pmid;
@@ -666,21 +902,21 @@ api_fetch_lookup(struct api *a, struct metric ***outp, size_t *np, int *ret)
 		goto toomany;
 	if ((out = calloc(n + pn + 2, sizeof(*out))) == NULL)
 		goto toomany;
-	if (single && (out[k++] = ns_metric_by_name(a->a_ns, single)) == NULL) {
+	if (single && fitem_by_name(a, single, &out[k++]) == -1) {
 		code = PM_ERR_NAME;
 		goto bad;
 	}
 	if (spmid && (parse_pmid(spmid, &pmid) == -1 ||
-	    (out[k++] = ns_metric_by_pmid(a->a_ns, pmid)) == NULL)) {
+	    fitem_by_pmid(a, pmid, &out[k++]) == -1)) {
 		code = PM_ERR_PMID;
 		goto bad;
 	}
 	for (size_t i = 0; i < n; i++)
-		if ((out[k] = ns_metric_by_name(a->a_ns, v[i])) != NULL)
+		if (fitem_by_name(a, v[i], &out[k]) == 0)
 			k++;
 	for (size_t i = 0; i < pn; i++)
 		if (parse_pmid(pv[i], &pmid) == 0 &&
-		    (out[k] = ns_metric_by_pmid(a->a_ns, pmid)) != NULL)
+		    fitem_by_pmid(a, pmid, &out[k]) == 0)
 			k++;
 	free_list(v);
 	free_list(pv);
@@ -701,22 +937,29 @@ toomany:
 	return -1;
 }
 
-/* The members of a fetch's "values" array, in the request's order. */
+/*
+ * The members of a fetch's "values" array, in the request's order; a
+ * derived metric's values are computed from the same snapshots as the
+ * plain metrics of this request.
+ */
 void
-api_put_fetch_values(struct api *a, struct metric **ms, size_t n)
+api_put_fetch_values(struct api *a, const struct fitem *ms, size_t n)
 {
 	struct snapcache	 sc = { 0 };
 	int			 count = 0;
 
 	for (size_t i = 0; i < n; i++)
-		put_fetch_metric(a, ms[i], &sc, &count);
+		if (ms[i].m)
+			put_fetch_metric(a, ms[i].m, &sc, &count);
+		else
+			put_fetch_derived(a, ms[i].dm, &sc, &count);
 	snapcache_free(&sc);
 }
 
 static int
 run_fetch(struct api *a)
 {
-	struct metric		**ms;
+	struct fitem		*ms;
 	struct timespec		 ts;
 	size_t			 n;
 	int			 ret;
@@ -861,8 +1104,19 @@ resolve_indom(struct api *a, struct indom **inp, int *ret, int profile)
 		return -1;
 	}
 	if ((m = ns_metric_by_name(a->a_ns, name)) == NULL) {
-		*ret = api_error(a, 400, 1, PM_ERR_NAME, "%s - failed to "
-		    "lookup metric", name);
+		struct ddesc	 d;
+
+		/* a derived metric has its operands' instance domain */
+		if (derived_visible(a, name, &d, NULL) == NULL) {
+			*ret = api_error(a, 400, 1, PM_ERR_NAME, "%s - failed "
+			    "to lookup metric", name);
+			return -1;
+		}
+		if (d.dd_indom != PM_INDOM_NULL &&
+		    (*inp = ns_indom(a->a_ns, d.dd_indom)) != NULL)
+			return 0;
+		*ret = api_error(a, 400, 1, PM_ERR_INDOM, "%s - metric has "
+		    "null indom", name);
 		return -1;
 	}
 	if (m->m_indom == PM_INDOM_NULL ||
@@ -923,6 +1177,57 @@ api_run_indom(struct api *a)
 
 /* --- children --- */
 
+/* the context's derived metrics below prefix, after the real ones */
+static void
+put_derived_children(struct api *a, const char *prefix, struct buf *leaf,
+    size_t *nleaf, struct buf *nonleaf, size_t *nnon)
+{
+	size_t	 plen = strlen(prefix);
+
+	for (size_t i = 0; a->a_dset && i < a->a_dset->ds_n; i++) {
+		const char	*name = a->a_dset->ds_v[i]->dm_name;
+		const char	*comp = plen ? name + plen + 1 : name;
+		size_t		 clen;
+		int		 isleaf, seen = 0;
+		char		*child;
+
+		if (plen && (strncmp(name, prefix, plen) != 0 ||
+		    name[plen] != '.'))
+			continue;
+		if (derived_visible(a, name, NULL, NULL) == NULL)
+			continue;
+		clen = strcspn(comp, ".");
+		isleaf = comp[clen] == '\0';
+		/* listed already: a real metric, or an earlier derived one */
+		for (size_t j = 0; j < i && !seen; j++) {
+			const char	*o = a->a_dset->ds_v[j]->dm_name;
+			const char	*oc = plen ? o + plen + 1 : o;
+
+			seen = (!plen || (strncmp(o, prefix, plen) == 0 &&
+			    o[plen] == '.')) && strncmp(oc, comp, clen) == 0 &&
+			    (oc[clen] == '\0') == isleaf &&
+			    (oc[clen] == '\0' || oc[clen] == '.') &&
+			    derived_visible(a, o, NULL, NULL) != NULL;
+		}
+		if (seen || (child = strndup(name, (size_t)(comp - name) +
+		    clen)) == NULL)
+			continue;
+		if (isleaf ? ns_metric_by_name(a->a_ns, child) != NULL :
+		    ns_is_nonleaf(a->a_ns, child))
+			seen = 1;
+		free(child);
+		if (seen)
+			continue;
+		if (isleaf) {
+			buf_puts(leaf, (*nleaf)++ ? "," : "");
+			json_strn(leaf, comp, clen);
+		} else {
+			buf_puts(nonleaf, (*nnon)++ ? "," : "");
+			json_strn(nonleaf, comp, clen);
+		}
+	}
+}
+
 int
 api_run_children(struct api *a)
 {
@@ -936,7 +1241,9 @@ api_run_children(struct api *a)
 		prefix = "";
 	plen = strlen(prefix);
 	n = ns_prefix_range(a->a_ns, prefix, &lo);
-	if (n == 0 && plen && ns_metric_by_name(a->a_ns, prefix) == NULL)
+	if (n == 0 && plen && ns_metric_by_name(a->a_ns, prefix) == NULL &&
+	    !derived_nonleaf(a, prefix) &&
+	    !derived_visible(a, prefix, NULL, NULL))
 		return api_error(a, 400, 1, PM_ERR_NAME, "child traversal "
 		    "failed - Unknown metric name");
 	buf_init(&leaf, API_MAX_OUT);
@@ -954,6 +1261,7 @@ api_run_children(struct api *a)
 		buf_puts(b, (b == &leaf ? nleaf++ : nnon++) ? "," : "");
 		json_strn(b, comp, clen);
 	}
+	put_derived_children(a, prefix, &leaf, &nleaf, &nonleaf, &nnon);
 	put_head(a);
 	buf_puts(&a->a_out, ",\"name\":");
 	json_str(&a->a_out, prefix);
@@ -1134,11 +1442,208 @@ api_run_store(struct api *a)
 
 /* --- derive --- */
 
+/* libpcp's wording for errors that are PMAPI codes, not parse errors */
+static void
+derive_pmapi_text(struct buf *err, const char *name, const char *why)
+{
+	buf_printf(err, "Error: pmAddDerivedMetric(\"%s\", ...): returns %d\n"
+	    "%s\n", name, PM_ERR_BADDERIVE, why);
+}
+
+/*
+ * pmAddDerivedMetric() on this context, in libpcp's order: the limit,
+ * a duplicate name, the syntax; then the metric takes the next pmid, and
+ * a semantic error keeps it (name and pmid stay used, as in libpcp).
+ * An operand that is not known (yet) is no error: pmproxy answers
+ * success and the metric stays invisible until its operands exist.
+ */
+static int
+derive_one(struct api *a, const char *name, const char *expr,
+    struct buf *err)
+{
+	struct ctxtab	*ct = a->a_ds->ctx;
+	size_t		 max = a->a_ds->cfg.max_derived;
+	struct dexpr	*tree, *bound = NULL;
+	struct dmetric	*dm;
+	struct ddesc	 d;
+	const char	*why = NULL;
+	char		 lim[128];
+	int		 rc;
+
+	snprintf(lim, sizeof(lim), "Too many per-context derived metrics "
+	    "(bpftraced limit %zu, see --max-derived)", max);
+	if (strlen(name) > DERIVE_MAX_EXPR) {
+		derive_pmapi_text(err, "...", "Derived metric name too long");
+		return -1;
+	}
+	if (a->a_dset && a->a_dset->ds_n >= max) {
+		derive_pmapi_text(err, name, lim);
+		return -1;
+	}
+	if (dset_find(a->a_dset, name)) {
+		derive_pmapi_text(err, name, "Duplicate per-context derived "
+		    "metric name");
+		return -1;
+	}
+	if (derive_parse(name, expr, &tree, err) == -1)
+		return -1;
+	rc = derive_bind(tree, derive_find, a, &bound, &d, &why);
+	derive_free(bound);
+	if ((dm = dmetric_new(name, expr, tree, rc == -1)) == NULL) {
+		derive_free(tree);
+		derive_pmapi_text(err, name, "Out of memory");
+		return -1;
+	}
+	rc = rc == -1 ? -1 : 0;
+	switch (ctx_derive_add(ct, a->a_ctx, dm, max)) {
+	case CTX_OK:
+		break;
+	case CTX_DUP:
+		derive_pmapi_text(err, name, "Duplicate per-context derived "
+		    "metric name");
+		rc = -2;
+		break;
+	case CTX_LIMIT:
+		derive_pmapi_text(err, name, lim);
+		rc = -2;
+		break;
+	case CTX_UNKNOWN:
+		buf_printf(err, "unknown context identifier: %u", a->a_ctx);
+		rc = -2;
+		break;
+	default:
+		derive_pmapi_text(err, name, "Out of memory");
+		rc = -2;
+		break;
+	}
+	if (rc == -1)
+		derive_semantic_text(err, name, expr, why);
+	dmetric_unref(dm);
+	/* later lines of a config see this one */
+	dset_release(a->a_dset);
+	a->a_dset = NULL;
+	ctx_use(ct, a->a_ctx, NULL, &a->a_dset);
+	return rc < 0 ? -1 : 0;
+}
+
+static int
+is_marker(char c)
+{
+	return c == '\r' || c == '\n' || c == '&' || c == ';';
+}
+
+/*
+ * pmproxy's "configuration file" form (webgroup.c): "name = expr" lines,
+ * '#' comments, every line ending in a newline (or & or ;); the first
+ * error stops it, earlier lines stay registered. Line numbers count the
+ * way pmproxy counts them (from 0, blank lines included).
+ */
+static int
+derive_config(struct api *a, const char *s, size_t len, struct buf *err)
+{
+	unsigned	 line = 0;
+	size_t		 p = 0, ns, ne, es;
+	char		*name, *expr;
+	struct buf	 sub;
+	int		 rc;
+
+	while (p < len) {
+		if (isspace((unsigned char)s[p])) {
+			if (s[p++] == '\n')
+				line++;
+			continue;
+		}
+		if (s[p] == '#') {
+			while (p < len && !is_marker(s[p]))
+				p++;
+			if (p == len)
+				break;
+			line++;
+			p++;
+			continue;
+		}
+		ns = p;
+		while (p < len && !isspace((unsigned char)s[p]) && s[p] != '=')
+			p++;
+		if (p == len) {
+			ne = len;
+			goto incomplete;
+		}
+		ne = p++;
+		while (p < len && ((isspace((unsigned char)s[p]) &&
+		    !is_marker(s[p])) || s[p] == '='))
+			p++;
+		es = p;
+		while (p < len && !is_marker(s[p]))
+			p++;
+		if (p == len)
+			goto incomplete;
+		name = strndup(s + ns, ne - ns);
+		expr = strndup(s + es, p - es);
+		buf_init(&sub, 0);
+		rc = name && expr ? derive_one(a, name, expr, &sub) : -1;
+		if (rc == -1)
+			buf_printf(err, "failed to create derived metric \"%s\" "
+			    "on line %u from: %s\n%s", name ? name : "", line,
+			    expr ? expr : "", buf_cstr(&sub));
+		buf_free(&sub);
+		free(name);
+		free(expr);
+		if (rc == -1)
+			return -1;
+		line++;
+		p++;
+	}
+	return 0;
+incomplete:
+	name = strndup(s + ns, ne - ns);
+	buf_printf(err, "failed to parse derived metric \"%s\" on line %u - "
+	    "incomplete expression\n", name ? name : "", line);
+	free(name);
+	return -1;
+}
+
+/*
+ * GET name= and expr=: one metric. expr= alone, or a POST body when there
+ * is no expr= (pmproxy adds the body as expr unless one is there): the
+ * configuration form. A POST body with name= is that metric's expression.
+ */
 int
 api_run_derive(struct api *a)
 {
-	return send_error(a, 400, 1, "derived metrics are not supported by "
-	    "bpftraced");
+	const char	*name = api_param(a, "name");
+	const char	*expr = api_param(a, "expr");
+	struct httpreq	*hr = a->a_hr;
+	struct buf	 err;
+	char		*body = NULL;
+	int		 rc;
+
+	/* pmwebd had no derived metrics: "_derive" is a bad request there */
+	if (API_PMWEBD(a))
+		return send_error(a, 400, 1, "derived metrics are not served "
+		    "in the pmwebd dialect");
+	if (expr == NULL && strcmp(hr->hr_method, "POST") == 0 &&
+	    hr->hr_body && hr->hr_bodylen > 0) {
+		if ((body = strndup(hr->hr_body, hr->hr_bodylen)) == NULL)
+			return api_error(a, 503, 1, -ENOMEM,
+			    "out of memory");
+		expr = body;
+	}
+	if (expr == NULL) {
+		free(body);
+		return send_error(a, 400, 1, "invalid derive parameters");
+	}
+	buf_init(&err, 0);
+	if (name)
+		rc = derive_one(a, name, expr, &err);
+	else
+		rc = derive_config(a, expr, body ? hr->hr_bodylen :
+		    strlen(expr), &err);
+	free(body);
+	rc = rc == 0 ? send_success(a) : send_error_msg(a, 400,
+	    PM_ERR_BADDERIVE, buf_cstr(&err));
+	buf_free(&err);
+	return rc;
 }
 
 /* --- the command table, matched by prefix in pmproxy's order --- */
@@ -1237,6 +1742,7 @@ api_pmapi(struct httpreq *hr)
 		ns_release(a.a_ns);
 	}
 	profile_release(a.a_prof);
+	dset_release(a.a_dset);
 	buf_free(&a.a_out);
 	return ret;
 }

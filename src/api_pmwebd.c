@@ -27,7 +27,11 @@
  *    elements in list" (pmproxy: 200 with no values); _metric?prefix= of
  *    an unknown name is an empty list (pmproxy: 400); an unknown "_"
  *    command or a non-numeric context in "/pmapi/X/_cmd" is -22
- *    "Invalid argument" (pmproxy: its HTML "unknown servlet" page).
+ *    "Invalid argument" (pmproxy: its HTML "unknown servlet" page);
+ *    _derive is -22 too, pmwebd having had no derived metrics (pmproxy's
+ *    compat mode registers them). Derived metrics registered with
+ *    /pmapi/N/derive are served by _fetch, _metric, _indom and _children
+ *    of that context (u32 pmids with libpcp's derived bit).
  *    HTTP-layer refusals (a missing mandatory parameter, URL too long)
  *    stay pmproxy's HTML pages, as for the bare commands.
  *
@@ -79,7 +83,7 @@ run_context(struct api *a)
 static int
 run_fetch(struct api *a)
 {
-	struct metric	**ms;
+	struct fitem	*ms;
 	struct timespec	 ts;
 	size_t		 n;
 	int		 ret;

@@ -48,6 +48,13 @@
 #define BT_ERROR_TEXT_MAX	(16 * 1024)
 #define BT_RESTART_MAX_BACKOFF_MS 60000
 #define BT_TOUCH_INTERVAL_MS	30000	/* last-fetch times saved */
+#define BT_MAX_DERIVED		256	/* derived metrics per context */
+#define BT_MAX_DERIVED_LIMIT	65536	/* highest --max-derived */
+#define DERIVE_MAX_EXPR		8192	/* bytes of one expression */
+#define DERIVE_MAX_DEPTH	256	/* nesting of ( and unary - */
+#define DERIVE_MAX_NODES	4096	/* operators and operands */
+#define DERIVE_DOMAIN		511	/* libpcp's DYNAMIC_PMID */
+#define DERIVE_PMID_FLAG	0x80000000u	/* libpcp's derived bit (u32) */
 
 /* ---- units helper ---- */
 #define BT_UNITS(ds, dt, dc, ss, st, sc) \
@@ -209,6 +216,67 @@ const char	*bt_sem_str(int);
 void		 bt_units_str(const pmUnits *, char *, size_t);
 
 /* ====================================================================
+ * derive.c: per-context derived metrics
+ * ==================================================================== */
+
+struct dexpr;
+
+/* a derived metric's descriptor, as libpcp computes it */
+struct ddesc {
+	int		 dd_type;
+	int		 dd_sem;
+	pmUnits		 dd_units;
+	pmInDom		 dd_indom;
+};
+
+/* values of an expression: singular (dv_inst NULL) or per instance */
+struct dvals {
+	int		 dv_type;
+	int		 dv_n;
+	uint32_t	*dv_inst;
+	union value	*dv_vals;
+};
+
+/* one registered derived metric; immutable, reference counted */
+struct dmetric {
+	atomic_int	 dm_refs;
+	char		*dm_name;
+	char		*dm_text;	/* the expression as registered */
+	struct dexpr	*dm_expr;
+	pmID		 dm_pmid;
+	int		 dm_dead;	/* semantic error: name kept, no value */
+	char		 dm_series[41];
+};
+
+/* a context's derived metrics; immutable, replaced copy-on-write */
+struct dset {
+	atomic_int	 ds_refs;
+	size_t		 ds_n;
+	struct dmetric	**ds_v;		/* registration order */
+};
+
+typedef const struct metric *(*derive_find_fn)(void *, const char *);
+typedef const struct valset *(*derive_values_fn)(void *, const char *);
+
+int		 derive_parse(const char *, const char *, struct dexpr **,
+		    struct buf *);
+int		 derive_bind(const struct dexpr *, derive_find_fn, void *,
+		    struct dexpr **, struct ddesc *, const char **);
+void		 derive_semantic_text(struct buf *, const char *,
+		    const char *, const char *);
+int		 derive_eval(const struct dexpr *, derive_values_fn, void *,
+		    struct dvals *);
+int		 derive_is_name(const struct dexpr *);
+void		 derive_free(struct dexpr *);
+void		 dvals_free(struct dvals *);
+pmID		 derive_pmid(unsigned);
+struct dmetric	*dmetric_new(const char *, const char *, struct dexpr *, int);
+void		 dmetric_unref(struct dmetric *);
+struct dset	*dset_add(const struct dset *, struct dmetric *);
+void		 dset_release(struct dset *);
+const struct dmetric *dset_find(const struct dset *, const char *);
+
+/* ====================================================================
  * context.c: REST client contexts (polltimeout expiry, profiles)
  * ==================================================================== */
 
@@ -219,7 +287,10 @@ struct ctxtab;
 struct ctxtab	*ctx_new(size_t);
 void		 ctx_free(struct ctxtab *);
 int		 ctx_create(struct ctxtab *, double, uint32_t *);
-int		 ctx_use(struct ctxtab *, uint32_t, struct profile **);
+int		 ctx_use(struct ctxtab *, uint32_t, struct profile **,
+		    struct dset **);
+int		 ctx_derive_add(struct ctxtab *, uint32_t, struct dmetric *,
+		    size_t);
 int		 ctx_profile_change(struct ctxtab *, uint32_t, int, pmInDom,
 		    const uint32_t *, size_t);
 size_t		 ctx_gc(struct ctxtab *);
@@ -230,6 +301,8 @@ void		 profile_release(struct profile *);
 #define CTX_OK		0
 #define CTX_UNKNOWN	(-1)
 #define CTX_FULL	(-2)
+#define CTX_DUP		(-3)	/* derived name already in this context */
+#define CTX_LIMIT	(-4)	/* --max-derived reached */
 
 /* ====================================================================
  * selfmetrics.c: the daemon's own metrics
@@ -273,6 +346,7 @@ struct config {
 	unsigned		 max_connections;
 	unsigned		 max_conn_per_ip;
 	size_t			 max_contexts;
+	size_t			 max_derived;	/* per context */
 	unsigned		 idle_timeout;
 	int			 check_only;
 	int			 control;	/* CONTROL_OFF/_LOOPBACK */
@@ -395,8 +469,15 @@ struct api {
 	const char		*a_ctxstr;	/* from path or ?context= */
 	uint32_t		 a_ctx;
 	struct profile		*a_prof;
+	struct dset		*a_dset;	/* this context's derived */
 	struct ns		*a_ns;
 	struct buf		 a_out;
+};
+
+/* a fetch target: a real metric, or one of the context's derived */
+struct fitem {
+	struct metric		*m;
+	const struct dmetric	*dm;
 };
 
 #define API_PMWEBD(a)	((a)->a_cmd && ((a)->a_cmd->c_flags & CMD_PMWEBD))
@@ -413,9 +494,9 @@ int		 api_host_is_local(struct api *, const char *);
 int		 api_send_out(struct api *, unsigned);
 int		 api_error(struct api *, unsigned, int, int, const char *, ...)
 		    __attribute__((format(printf, 5, 6)));
-int		 api_fetch_lookup(struct api *, struct metric ***, size_t *,
-		    int *);
-void		 api_put_fetch_values(struct api *, struct metric **, size_t);
+int		 api_fetch_lookup(struct api *, struct fitem **, size_t *, int *);
+void		 api_put_fetch_values(struct api *, const struct fitem *,
+		    size_t);
 int		 api_run_metric(struct api *);
 int		 api_run_indom(struct api *);
 int		 api_run_children(struct api *);

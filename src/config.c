@@ -18,7 +18,7 @@
 enum {
 	OPT_LISTEN = 256, OPT_STATE_DIR, OPT_LOG_LEVEL, OPT_CONFIG,
 	OPT_BPFTRACE, OPT_HTTP_THREADS, OPT_MAX_BODY, OPT_MAX_CONNECTIONS,
-	OPT_MAX_CONN_PER_IP, OPT_MAX_CONTEXTS, OPT_IDLE_TIMEOUT, OPT_HELP,
+	OPT_MAX_CONN_PER_IP, OPT_MAX_CONTEXTS, OPT_MAX_DERIVED, OPT_IDLE_TIMEOUT, OPT_HELP,
 	OPT_VERSION, OPT_CHECK, OPT_CONTROL, OPT_MAX_SCRIPTS,
 	OPT_MAX_SCRIPT_BYTES, OPT_MAX_OUTPUT_RATE, OPT_MAX_LINE,
 	OPT_MAX_INSTANCES, OPT_SCRIPT_EXPIRY, OPT_PRINT_INTERVAL,
@@ -38,6 +38,7 @@ static const struct option long_opts[] = {
 	{ "max-connections-per-ip", required_argument, NULL,
 	    OPT_MAX_CONN_PER_IP },
 	{ "max-contexts",	required_argument, NULL, OPT_MAX_CONTEXTS },
+	{ "max-derived",	required_argument, NULL, OPT_MAX_DERIVED },
 	{ "idle-timeout",	required_argument, NULL, OPT_IDLE_TIMEOUT },
 	{ "control",		required_argument, NULL, OPT_CONTROL },
 	{ "max-scripts",	required_argument, NULL, OPT_MAX_SCRIPTS },
@@ -81,6 +82,7 @@ usage(FILE *f)
 "  --max-connections N       concurrent HTTP connections (default %d)\n"
 "  --max-connections-per-ip N  per client address, 0 = no limit (default 0)\n"
 "  --max-contexts N          live REST contexts (default %d)\n"
+"  --max-derived N           derived metrics per context (default %d)\n"
 "  --idle-timeout SECONDS    close idle HTTP connections after (default %d)\n"
 "\n"
 "Scripts:\n"
@@ -114,7 +116,7 @@ usage(FILE *f)
 "  -h, --help                show this help and exit\n"
 "  -V, --version             show the version and exit\n",
 	    BT_DEFAULT_LISTEN, BT_DEFAULT_STATE_DIR, BT_MAX_BODY,
-	    BT_MAX_CONNECTIONS, BT_MAX_CONTEXTS, BT_IDLE_TIMEOUT,
+	    BT_MAX_CONNECTIONS, BT_MAX_CONTEXTS, BT_MAX_DERIVED, BT_IDLE_TIMEOUT,
 	    BT_MAX_SCRIPTS_PER_USER, BT_MAX_SCRIPTS, BT_MAX_SCRIPT_BYTES, BT_MAX_OUTPUT_RATE,
 	    BT_MAX_LINE, BT_MAX_INSTANCES, BT_SCRIPT_EXPIRY,
 	    BT_PRINT_INTERVAL_MS, BT_STOP_TIMEOUT_MS);
@@ -134,6 +136,7 @@ config_defaults(struct config *c)
 	c->max_connections = BT_MAX_CONNECTIONS;
 	c->max_conn_per_ip = 0;
 	c->max_contexts = BT_MAX_CONTEXTS;
+	c->max_derived = BT_MAX_DERIVED;
 	c->idle_timeout = BT_IDLE_TIMEOUT;
 	c->control = CONTROL_OFF;
 	c->max_scripts = BT_MAX_SCRIPTS;
@@ -396,6 +399,11 @@ config_apply(struct config *c, int opt, const char *name, const char *val,
 		if (set_num(name, val, 1, 10000000, &n) == -1)
 			return -1;
 		c->max_contexts = (size_t)n;
+		return 0;
+	case OPT_MAX_DERIVED:
+		if (set_num(name, val, 0, BT_MAX_DERIVED_LIMIT, &n) == -1)
+			return -1;
+		c->max_derived = (size_t)n;
 		return 0;
 	case OPT_IDLE_TIMEOUT:
 		if (set_num(name, val, 1, 86400, &n) == -1)

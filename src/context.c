@@ -2,9 +2,9 @@
 /*
  * context.c - REST client contexts, as pmproxy keeps them: a random
  * 31-bit id, a polltimeout after which an unused context is forgotten, and
- * per-context instance profiles. Profiles are immutable and reference
- * counted: a change builds a new one, so a fetch holds its profile without
- * holding the table lock. Threads: HTTP workers and the main loop (GC);
+ * per-context instance profiles and derived metrics. Both are immutable
+ * and reference counted: a change builds a new one, so a request holds
+ * them without holding the table lock, and both go with their context. Threads: HTTP workers and the main loop (GC);
  * everything below is guarded by ct_lock, held only for table operations.
  */
 #include <stdlib.h>
@@ -32,6 +32,7 @@ struct rctx {
 	int64_t		 rc_timeout_ms;
 	int64_t		 rc_expires;	/* monotonic ms */
 	struct profile	*rc_prof;	/* NULL: everything included */
+	struct dset	*rc_derived;	/* NULL: none registered */
 	struct rctx	*rc_next;	/* hash chain */
 };
 
@@ -60,6 +61,7 @@ static void
 rctx_free(struct rctx *c)
 {
 	profile_release(c->rc_prof);
+	dset_release(c->rc_derived);
 	free(c);
 }
 
@@ -135,10 +137,12 @@ ctx_create(struct ctxtab *ct, double timeout_s, uint32_t *idp)
 
 /*
  * Use a context: re-arms its timer. If profp is set, *profp gets a
- * reference to its profile (or NULL); the caller releases it.
+ * reference to its profile (or NULL); if dsetp is set, *dsetp gets one to
+ * its derived metrics (or NULL). The caller releases them.
  */
 int
-ctx_use(struct ctxtab *ct, uint32_t id, struct profile **profp)
+ctx_use(struct ctxtab *ct, uint32_t id, struct profile **profp,
+    struct dset **dsetp)
 {
 	struct rctx	*c;
 	int64_t		 now = now_mono_ms();
@@ -154,8 +158,44 @@ ctx_use(struct ctxtab *ct, uint32_t id, struct profile **profp)
 		if (*profp)
 			atomic_fetch_add(&(*profp)->pr_refs, 1);
 	}
+	if (dsetp) {
+		*dsetp = c->rc_derived;
+		if (*dsetp)
+			atomic_fetch_add(&(*dsetp)->ds_refs, 1);
+	}
 	pthread_mutex_unlock(&ct->ct_lock);
 	return CTX_OK;
+}
+
+/*
+ * Add a derived metric to a context (copy-on-write; readers keep the old
+ * set). The duplicate and limit checks happen here, under the lock, so
+ * two racing registrations of one name cannot both succeed. On CTX_OK
+ * dm->dm_pmid is set and the context holds its own reference.
+ */
+int
+ctx_derive_add(struct ctxtab *ct, uint32_t id, struct dmetric *dm,
+    size_t max)
+{
+	struct rctx	*c;
+	struct dset	*ns;
+	int		 ret = CTX_OK;
+
+	pthread_mutex_lock(&ct->ct_lock);
+	if ((c = ctx_find_locked(ct, id, now_mono_ms())) == NULL)
+		ret = CTX_UNKNOWN;
+	else if (c->rc_derived && c->rc_derived->ds_n >= max)
+		ret = CTX_LIMIT;
+	else if (dset_find(c->rc_derived, dm->dm_name) != NULL)
+		ret = CTX_DUP;
+	else if ((ns = dset_add(c->rc_derived, dm)) == NULL)
+		ret = CTX_FULL;
+	else {
+		dset_release(c->rc_derived);
+		c->rc_derived = ns;
+	}
+	pthread_mutex_unlock(&ct->ct_lock);
+	return ret;
 }
 
 size_t

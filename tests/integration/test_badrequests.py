@@ -199,8 +199,12 @@ TABLE = [
     ("store POST body with a NUL byte", "POST",
      "/pmapi/store?name=bpftrace.info.version", None, b"a\x00b", 400, "json",
      "value contains a NUL byte"),
-    ("derive (not supported)", "GET", "/pmapi/derive?name=a&expr=b", None,
-     None, 400, "json", "derived metrics are not supported"),
+    ("derive syntax error", "GET", "/pmapi/derive?name=a&expr=b%20%2B", None,
+     None, 400, "json", "Syntax Error: pmAddDerivedMetric"),
+    ("derive name without expr", "GET", "/pmapi/derive?name=a", None,
+     None, 400, "json", "invalid derive parameters"),
+    ("derive garbage bytes", "GET", "/pmapi/derive?name=a&expr=%01%FF%80",
+     None, None, 400, "json", "Illegal character"),
     # sizes and counts
     ("300 query parameters", "GET", "/pmapi/fetch?" + "&".join(
         "p%d=1" % i for i in range(300)), None, None, 400, "html",

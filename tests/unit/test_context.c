@@ -20,8 +20,8 @@ context_ids_are_unique_31bit(void **state)
 			assert_int_not_equal(ids[i], ids[j]);
 	}
 	assert_int_equal(ctx_count(ct), 200);
-	assert_int_equal(ctx_use(ct, ids[7], NULL), CTX_OK);
-	assert_int_equal(ctx_use(ct, 0, NULL), CTX_UNKNOWN);
+	assert_int_equal(ctx_use(ct, ids[7], NULL, NULL), CTX_OK);
+	assert_int_equal(ctx_use(ct, 0, NULL, NULL), CTX_UNKNOWN);
 	ctx_free(ct);
 }
 
@@ -34,13 +34,13 @@ context_expires_after_polltimeout(void **state)
 	assert_int_equal(ctx_create(ct, 0.2, &a), CTX_OK);
 	assert_int_equal(ctx_create(ct, 30, &b), CTX_OK);
 	usleep(120 * 1000);
-	assert_int_equal(ctx_use(ct, a, NULL), CTX_OK);	/* re-arms */
+	assert_int_equal(ctx_use(ct, a, NULL, NULL), CTX_OK);	/* re-arms */
 	usleep(120 * 1000);
-	assert_int_equal(ctx_use(ct, a, NULL), CTX_OK);
+	assert_int_equal(ctx_use(ct, a, NULL, NULL), CTX_OK);
 	usleep(250 * 1000);
 	assert_int_equal(ctx_gc(ct), 1);
-	assert_int_equal(ctx_use(ct, a, NULL), CTX_UNKNOWN);
-	assert_int_equal(ctx_use(ct, b, NULL), CTX_OK);
+	assert_int_equal(ctx_use(ct, a, NULL, NULL), CTX_UNKNOWN);
+	assert_int_equal(ctx_use(ct, b, NULL, NULL), CTX_OK);
 	ctx_free(ct);
 }
 
@@ -64,20 +64,20 @@ profile_add_restricts_then_del_excludes(void **state)
 	uint32_t	 id, one = 1, five = 5, fifteen = 15;
 
 	ctx_create(ct, 5, &id);
-	assert_int_equal(ctx_use(ct, id, &p), CTX_OK);
+	assert_int_equal(ctx_use(ct, id, &p, NULL), CTX_OK);
 	assert_null(p);			/* default: everything */
 	assert_true(profile_allows(p, INDOM, 5));
 	/* pmproxy: adding a list on an untouched indom restricts to it */
 	assert_int_equal(ctx_profile_change(ct, id, 1, INDOM, &one, 1),
 	    CTX_OK);
-	ctx_use(ct, id, &p);
+	ctx_use(ct, id, &p, NULL);
 	assert_true(profile_allows(p, INDOM, 1));
 	assert_false(profile_allows(p, INDOM, 5));
 	assert_true(profile_allows(p, pmInDom_build(BT_DOMAIN, 6), 5));
 	profile_release(p);
 	ctx_profile_change(ct, id, 1, INDOM, &fifteen, 1);
 	ctx_profile_change(ct, id, 0, INDOM, &one, 1);
-	ctx_use(ct, id, &p);
+	ctx_use(ct, id, &p, NULL);
 	assert_false(profile_allows(p, INDOM, 1));
 	assert_true(profile_allows(p, INDOM, 15));
 	assert_false(profile_allows(p, INDOM, 5));
@@ -85,13 +85,13 @@ profile_add_restricts_then_del_excludes(void **state)
 	/* add with no list: the whole indom again; del with a list excludes */
 	ctx_profile_change(ct, id, 1, INDOM, NULL, 0);
 	ctx_profile_change(ct, id, 0, INDOM, &five, 1);
-	ctx_use(ct, id, &p);
+	ctx_use(ct, id, &p, NULL);
 	assert_true(profile_allows(p, INDOM, 1));
 	assert_false(profile_allows(p, INDOM, 5));
 	profile_release(p);
 	/* del all */
 	ctx_profile_change(ct, id, 0, INDOM, NULL, 0);
-	ctx_use(ct, id, &p);
+	ctx_use(ct, id, &p, NULL);
 	assert_false(profile_allows(p, INDOM, 15));
 	profile_release(p);
 	assert_int_equal(ctx_profile_change(ct, 12345, 1, INDOM, NULL, 0),
@@ -108,7 +108,7 @@ profile_held_by_reader_is_immutable(void **state)
 
 	ctx_create(ct, 5, &id);
 	ctx_profile_change(ct, id, 1, INDOM, &one, 1);
-	ctx_use(ct, id, &held);
+	ctx_use(ct, id, &held, NULL);
 	ctx_profile_change(ct, id, 1, INDOM, NULL, 0);
 	assert_false(profile_allows(held, INDOM, 2));	/* unchanged */
 	ctx_free(ct);		/* the reader's reference outlives it */
