@@ -575,6 +575,7 @@ do_register(struct scripts *ss, const struct store_req *sr,
 	TAILQ_INSERT_TAIL(&ss->ss_list, sc, sc_entry);
 	atomic_store(&ss->ss_ds->nscripts, ++ss->ss_n);
 	ss->ss_info_dirty = 1;
+	ss->ss_info_last_ms = 0;
 	info_publish(ss);	/* scripts_json lists it when we answer */
 	buf_init(&b, 0);
 	put_script(&b, sc);
@@ -609,6 +610,7 @@ script_deregister_locked(struct scripts *ss, struct script *sc)
 	sc->sc_want_run = 0;
 	reg_remove_source(ss->ss_ds->reg, sc->sc_src);
 	ss->ss_info_dirty = 1;
+	ss->ss_info_last_ms = 0;
 	info_publish(ss);	/* and no longer lists it */
 	if (ss->ss_ds->store && store_script_delete(ss->ss_ds->store,
 	    sc->sc_id, err, sizeof(err)) == -1)
@@ -1010,8 +1012,11 @@ info_publish(struct scripts *ss)
 	union value	*vals;
 	int		 n = 0, rv = 0;
 
+	if (ss->ss_info_last_ms && now_mono_ms() - ss->ss_info_last_ms < 1000)
+		return;		/* counters only: at most once a second */
 	if (!atomic_exchange(&ss->ss_info_dirty, 0))
 		return;
+	ss->ss_info_last_ms = now_mono_ms();
 	ids = calloc((size_t)ss->ss_n + 1, sizeof(*ids));
 	names = calloc((size_t)ss->ss_n + 1, sizeof(*names));
 	vals = calloc((size_t)ss->ss_n + 1, sizeof(*vals));

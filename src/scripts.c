@@ -338,6 +338,30 @@ script_retype(struct script *sc)
 		    "now a string", sc->sc_name);
 }
 
+/*
+ * bpftrace.info.scripts_json carries each script's state: a change of
+ * status, pid, exit code, probes or error is published at once (clients
+ * poll it next to the data and must not see data from a script the list
+ * still calls "starting"); counters like data_bytes ride along with the
+ * next periodic rebuild (at most one per second). Lock held.
+ */
+static void
+script_info_changed(struct script *sc)
+{
+	uint64_t	 sig = (uint64_t)sc->sc_status ^
+			    ((uint64_t)(uint32_t)sc->sc_pid << 8) ^
+			    ((uint64_t)(uint32_t)sc->sc_exit_code << 40) ^
+			    ((uint64_t)(uint32_t)sc->sc_probes << 48) ^
+			    ((uint64_t)sc->sc_error.b_len << 24);
+
+	atomic_store(&sc->sc_ss->ss_info_dirty, 1);
+	if (sig != sc->sc_info_sig) {
+		sc->sc_info_sig = sig;
+		sc->sc_ss->ss_info_last_ms = 0;		/* now, not later */
+		info_publish(sc->sc_ss);
+	}
+}
+
 /* Build and publish the script's values. Main thread, lock held. */
 void
 script_publish(struct script *sc)
@@ -376,7 +400,7 @@ script_publish(struct script *sc)
 	source_publish(sc->sc_src, s);
 	sc->sc_pub_seq = ingest_seq(sc->sc_ing);
 	sc->sc_dirty = 0;
-	atomic_store(&sc->sc_ss->ss_info_dirty, 1);
+	script_info_changed(sc);
 	script_save_instances(sc->sc_ss, sc);
 }
 

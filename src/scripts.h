@@ -87,6 +87,7 @@ struct script {
 	int			 sc_err_cont;
 	size_t			*sc_inst_saved;	/* per variable, in the store */
 	int64_t			 sc_touched_ms;	/* last fetch saved (mono) */
+	uint64_t		 sc_info_sig;	/* state last in scripts_json */
 };
 
 struct answer;
@@ -101,6 +102,7 @@ struct scripts {
 	int			 ss_wakefd;
 	struct evwatch		 ss_wakew;
 	atomic_int		 ss_info_dirty;
+	int64_t			 ss_info_last_ms; /* last info rebuild (mono) */
 	struct source		*ss_info_src;	/* bpftrace.info.scripts* */
 	/* control.c: per-context answers, under their own lock */
 	pthread_mutex_t		 ss_ans_lock;
