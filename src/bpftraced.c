@@ -315,7 +315,7 @@ main(int argc, char **argv)
 		log_error("--pmda on: %s", err);
 		goto done;
 	}
-	if (privs_drop() == -1)
+	if (privs_drop(pmda_active()) == -1)
 		log_warn("cannot drop capabilities (running with all of them)");
 	log_info("bpftraced %s ready", BT_VERSION);
 	evloop_set_tick(mc.loop, 200, on_main_tick, &mc);

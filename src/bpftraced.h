@@ -342,11 +342,12 @@ int	 config_parse_listen(const char *, struct sockaddr_storage *,
  */
 int	 pmda_start(struct daemon_state *, char *, size_t);
 void	 pmda_stop(void);
+int	 pmda_active(void);
 /* pmcd client contexts as store_req/m_ctxval ids; REST ids stay below */
 #define PMDA_CTX_BIT		0x80000000u
 
 /* privs.c */
-int	 privs_drop(void);
+int	 privs_drop(int);	/* 1: keep what PMDA mode needs */
 
 /* btversion.c */
 int	 bt_detect_version(const char *, char *, size_t, char *, size_t);

@@ -80,6 +80,7 @@ extern int	__pmSetVersionIPC(int, int);
 #define HANDSHAKE_MS		5000
 
 #define PMDA_LISTEN_BACKLOG	4
+#define PMDA_RECHECK_MS		250	/* socket file still there? */
 
 struct pctx {
 	int		 pc_ctx;		/* pmcd's client context */
@@ -103,6 +104,7 @@ static struct {
 	int			 running;
 	uid_t			 pcp_uid;
 	int			 has_pcp_uid;
+	int			 listed;	/* pmcd.conf names P.path */
 	dev_t			 sock_dev;	/* the socket file we made */
 	ino_t			 sock_ino;
 	/* PMDA thread only from here on */
@@ -856,9 +858,9 @@ wait_fd(int fd, int ms)
 	do
 		rv = poll(p, 2, ms);
 	while (rv == -1 && errno == EINTR);
-	if (rv <= 0 || (p[1].revents & POLLIN))
-		return -1;	/* timeout, error or stop */
-	return 0;
+	if (rv == -1 || (p[1].revents & POLLIN))
+		return -1;	/* error or stop */
+	return rv == 0 ? 1 : 0;	/* 1: timeout */
 }
 
 static int
@@ -869,7 +871,7 @@ read_full(int fd, void *buf, size_t len)
 	while (len > 0) {
 		ssize_t	 n;
 
-		if (wait_fd(fd, HANDSHAKE_MS) == -1)
+		if (wait_fd(fd, HANDSHAKE_MS) != 0)
 			return -1;
 		if ((n = read(fd, p, len)) <= 0) {
 			if (n == -1 && errno == EINTR)
@@ -929,7 +931,7 @@ serve(int fd)
 	pe->e_infd = pe->e_outfd = fd;
 	pe->e_flags |= PMDA_EXT_CONNECTED;
 	for (;;) {
-		if (wait_fd(fd, -1) == -1)
+		if (wait_fd(fd, -1) != 0)
 			break;
 		if (__pmdaMainPDU(&P.dispatch) < 0)
 			break;
@@ -937,6 +939,44 @@ serve(int fd)
 	pe->e_flags &= ~PMDA_EXT_CONNECTED;
 	pe->e_infd = pe->e_outfd = -1;
 	P.nctxs = 0;		/* pmcd's contexts went with it */
+}
+
+static int	 open_socket(char *, size_t);
+static void	 poke_pmcd(void);
+
+/* Is the socket file at P.path still the one we listen on? */
+static int
+socket_is_ours(void)
+{
+	struct stat	 st;
+
+	return P.lfd != -1 && stat(P.path, &st) == 0 &&
+	    st.st_dev == P.sock_dev && st.st_ino == P.sock_ino;
+}
+
+/*
+ * pmcd removes a socket agent's Unix socket when it drops the agent (at
+ * its shutdown, or after a protocol error): make a new one and ask pmcd
+ * to connect. Logs a failure once until it works again.
+ */
+static int
+reopen(void)
+{
+	static int	 failing;
+	char		 err[256];
+
+	if (open_socket(err, sizeof(err)) == -1) {
+		if (!failing)
+			log_warnx("pmda: cannot re-create %s (%s); trying again",
+			    P.path, err);
+		failing = 1;
+		return -1;
+	}
+	failing = 0;
+	log_info("pmda: re-created %s (pmcd had removed it)", P.path);
+	if (P.listed)
+		poke_pmcd();
+	return 0;
 }
 
 static int
@@ -978,10 +1018,22 @@ pmda_thread(void *arg)
 		return NULL;
 	}
 	while (!stopping()) {
-		int	 fd, version;
+		int	 fd, version, w;
 
-		if (wait_fd(P.lfd, -1) == -1)
+		if (!socket_is_ours()) {	/* pmcd unlinked it */
+			if (P.lfd != -1)
+				close(P.lfd);
+			P.lfd = -1;
+		}
+		if (P.lfd == -1 && reopen() == -1) {
+			if (wait_fd(P.wake[0], PMDA_RECHECK_MS) == -1)
+				break;
+			continue;
+		}
+		if ((w = wait_fd(P.lfd, PMDA_RECHECK_MS)) == -1)
 			break;
+		if (w == 1)
+			continue;	/* see that the socket is still there */
 		if ((fd = accept4(P.lfd, NULL, NULL, SOCK_CLOEXEC)) == -1) {
 			if (errno != EINTR && errno != EAGAIN &&
 			    errno != ECONNABORTED)
@@ -1163,7 +1215,18 @@ poke_pmcd(void)
 	fclose(f);
 	line[strcspn(line, "\r\n")] = '\0';
 	pid = strtonum_ll(line, 2, INT32_MAX, &errstr);
-	if (errstr == NULL && kill((pid_t)pid, SIGHUP) == 0)
+	if (errstr != NULL)
+		return;
+	/* a stale pid file must not make us signal someone else */
+	snprintf(path, sizeof(path), "/proc/%lld/comm", pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return;
+	if (fgets(line, sizeof(line), f) == NULL)
+		line[0] = '\0';
+	fclose(f);
+	if (strcmp(line, "pmcd\n") != 0)
+		return;
+	if (kill((pid_t)pid, SIGHUP) == 0)
 		log_info("pmda: asked pmcd (pid %lld) to connect (SIGHUP)", pid);
 }
 
@@ -1204,9 +1267,16 @@ pmda_start(struct daemon_state *ds, char *err, size_t errlen)
 	listed = conf && in_pmcd_conf(conf, P.path);
 	log_info("PMDA mode: domain %d on %s for pmcd%s", BT_DOMAIN, P.path,
 	    listed ? "" : " (not in pmcd.conf: see packaging/pcp/Install)");
+	P.listed = listed;
 	if (listed)
 		poke_pmcd();
 	return 0;
+}
+
+int
+pmda_active(void)
+{
+	return P.running;
 }
 
 void
