@@ -396,7 +396,11 @@ def part_pmlogger():
 
 def part_daemon_restart(d, sock):
     """bpftraced restarts; pmcd is asked to connect again (SIGHUP)."""
-    d.stop(cleanup=False)
+    rc = d.stop(cleanup=False)
+    err = d.stderr_text()
+    tap.ok(rc == 0 and "Sanitizer" not in err and "runtime error" not in err,
+           "bpftraced with a pmcd connection exits 0 on SIGTERM, no "
+           "sanitizer reports", "rc %s %s" % (rc, err[-800:]))
     args = ["--control", "loopback", "--pmda", "on", "--pmda-socket", sock]
     real = shutil.which("bpftrace")
     d2 = btd.Daemon(args + (["--bpftrace", real] if real else
@@ -429,7 +433,10 @@ def part_daemon_restart(d, sock):
         tap.ok(st and ticks, "a real bpftrace script registered with "
                "pmstore counts in pminfo")
     finally:
-        d2.stop()
+        rc = d2.stop(cleanup=False)
+        err = d2.stderr_text()
+        tap.ok(rc == 0 and "Sanitizer" not in err, "the second bpftraced "
+               "exits 0 too", "rc %s %s" % (rc, err[-800:]))
 
 
 if __name__ == "__main__":
