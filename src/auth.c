@@ -732,6 +732,24 @@ auth_find_user(const struct auth_db *db, const char *name)
 	return (size_t)-1;
 }
 
+/*
+ * The roles the file gives name, for a user someone else authenticated
+ * (pmcd: a SASL login or a local socket's peer uid). The password is not
+ * looked at. -1 when name is not in the file.
+ */
+int
+auth_user_roles(const struct auth_db *db, const char *name, unsigned *roles)
+{
+	size_t	 i;
+
+	*roles = 0;
+	if (db == NULL || name == NULL ||
+	    (i = auth_find_user(db, name)) == (size_t)-1)
+		return -1;
+	*roles = db->ad_users[i].ae_roles;
+	return 0;
+}
+
 const char *
 auth_result_str(enum auth_result r)
 {

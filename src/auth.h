@@ -100,6 +100,9 @@ enum auth_result auth_check_basic(struct auth_db *, const char *,
 		    struct auth_user *, char *, size_t);
 const char	*auth_result_str(enum auth_result);
 int		 auth_has_role(const struct auth_user *, const char *);
+/* roles of a user authenticated elsewhere (pmcd): -1 when not listed */
+int		 auth_user_roles(const struct auth_db *, const char *,
+		    unsigned *);
 
 int		 auth_name_valid(const char *);
 int		 auth_parse_roles(const char *, unsigned *, char *, size_t);

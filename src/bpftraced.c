@@ -310,13 +310,19 @@ main(int argc, char **argv)
 		log_error("%s", err);
 		goto done;
 	}
-	if (privs_drop() == -1)
+	/* binds and chowns the socket: before the capabilities go */
+	if (pmda_start(&ds, err, sizeof(err)) == -1) {
+		log_error("--pmda on: %s", err);
+		goto done;
+	}
+	if (privs_drop(pmda_active()) == -1)
 		log_warn("cannot drop capabilities (running with all of them)");
 	log_info("bpftraced %s ready", BT_VERSION);
 	evloop_set_tick(mc.loop, 200, on_main_tick, &mc);
 	if (evloop_run(mc.loop) == 0)
 		status = 0;
 done:
+	pmda_stop();
 	httpd_stop(httpd);
 	if (mc.sigw.ew_fd > 0)
 		close(mc.sigw.ew_fd);

@@ -366,7 +366,13 @@ struct config {
 	unsigned		 max_scripts_per_user;
 	char			*tls_cert;
 	char			*tls_key;
+	int			 pmda;		/* PMDA_AUTO/_ON/_OFF */
+	char			*pmda_socket;	/* NULL: $PCP_RUN_DIR/... */
 };
+
+#define PMDA_AUTO		0
+#define PMDA_ON			1
+#define PMDA_OFF		2
 
 #define CONTROL_OFF		0
 #define CONTROL_LOOPBACK	1
@@ -402,8 +408,20 @@ void	 config_free(struct config *);
 int	 config_parse_listen(const char *, struct sockaddr_storage *,
 	    socklen_t *, char *, size_t);
 
+/*
+ * pmda.c: PMDA mode. pmda_start() runs on the main thread before
+ * privs_drop() (it binds and chowns the socket) and starts the PMDA
+ * thread; pmda_stop() joins it. Every libpcp_pmda call happens on that
+ * one thread. pmda_start: 0 running or off (auto), -1 fatal.
+ */
+int	 pmda_start(struct daemon_state *, char *, size_t);
+void	 pmda_stop(void);
+int	 pmda_active(void);
+/* pmcd client contexts as store_req/m_ctxval ids; REST ids stay below */
+#define PMDA_CTX_BIT		0x80000000u
+
 /* privs.c */
-int	 privs_drop(void);
+int	 privs_drop(int);	/* 1: keep what PMDA mode needs */
 
 /* btversion.c */
 int	 bt_detect_version(const char *, char *, size_t, char *, size_t);

@@ -23,7 +23,8 @@ enum {
 	OPT_MAX_SCRIPT_BYTES, OPT_MAX_OUTPUT_RATE, OPT_MAX_LINE,
 	OPT_MAX_INSTANCES, OPT_SCRIPT_EXPIRY, OPT_PRINT_INTERVAL,
 	OPT_STOP_TIMEOUT, OPT_SCRIPT, OPT_SCRIPTS_DIR, OPT_AUTH_FILE,
-	OPT_AUTH_READS, OPT_MAX_SCRIPTS_PER_USER, OPT_TLS_CERT, OPT_TLS_KEY
+	OPT_AUTH_READS, OPT_MAX_SCRIPTS_PER_USER, OPT_TLS_CERT, OPT_TLS_KEY,
+	OPT_PMDA, OPT_PMDA_SOCKET
 };
 
 static const struct option long_opts[] = {
@@ -57,6 +58,8 @@ static const struct option long_opts[] = {
 	    OPT_MAX_SCRIPTS_PER_USER },
 	{ "tls-cert",		required_argument, NULL, OPT_TLS_CERT },
 	{ "tls-key",		required_argument, NULL, OPT_TLS_KEY },
+	{ "pmda",		required_argument, NULL, OPT_PMDA },
+	{ "pmda-socket",	required_argument, NULL, OPT_PMDA_SOCKET },
 	{ "check",		no_argument,	   NULL, OPT_CHECK },
 	{ "help",		no_argument,	   NULL, OPT_HELP },
 	{ "version",		no_argument,	   NULL, OPT_VERSION },
@@ -111,6 +114,14 @@ usage(FILE *f)
 "  --print-interval MS       how often scripts print their maps (default %d)\n"
 "  --stop-timeout MS         SIGINT to SIGKILL delay on stop (default %d)\n"
 "\n"
+"PCP (PMDA mode, see bpftraced(8)):\n"
+"  --pmda auto|on|off        serve domain 151 to a local pmcd as a socket\n"
+"                            PMDA: auto (default) listens when PCP is set\n"
+"                            up and carries on without it, on makes a\n"
+"                            socket error fatal, off never listens\n"
+"  --pmda-socket PATH        the Unix socket pmcd connects to (default\n"
+"                            $PCP_RUN_DIR/bpftraced.socket, /run/pcp/...)\n"
+"\n"
 "  -n, --check               check the configuration, print\n"
 "                            \"configuration OK\" and exit\n"
 "  -h, --help                show this help and exit\n"
@@ -148,6 +159,7 @@ config_defaults(struct config *c)
 	c->print_interval_ms = BT_PRINT_INTERVAL_MS;
 	c->stop_timeout_ms = BT_STOP_TIMEOUT_MS;
 	c->max_scripts_per_user = BT_MAX_SCRIPTS_PER_USER;
+	c->pmda = PMDA_AUTO;
 	return c->state_dir && c->bpftrace_path ? 0 : -1;
 }
 
@@ -161,6 +173,8 @@ config_free(struct config *c)
 	free(c->auth_file);
 	free(c->tls_cert);
 	free(c->tls_key);
+	free(c->pmda_socket);
+	c->pmda_socket = NULL;
 	c->scripts_dir = c->auth_file = c->tls_cert = c->tls_key = NULL;
 	for (int i = 0; i < c->nscripts; i++)
 		free(c->scripts[i]);
@@ -310,6 +324,26 @@ config_apply_scripts(struct config *c, int opt, const char *name,
 		return replace_str(&c->tls_cert, val);
 	case OPT_TLS_KEY:
 		return replace_str(&c->tls_key, val);
+	case OPT_PMDA:
+		if (strcmp(val, "auto") == 0)
+			c->pmda = PMDA_AUTO;
+		else if (strcmp(val, "on") == 0)
+			c->pmda = PMDA_ON;
+		else if (strcmp(val, "off") == 0)
+			c->pmda = PMDA_OFF;
+		else {
+			fprintf(stderr, "bpftraced: --pmda %s: expected auto, on "
+			    "or off\n", val);
+			return -1;
+		}
+		return 0;
+	case OPT_PMDA_SOCKET:
+		if (val[0] != '/' || strlen(val) >= 108) {
+			fprintf(stderr, "bpftraced: --pmda-socket %s: expected an "
+			    "absolute path shorter than 108 bytes\n", val);
+			return -1;
+		}
+		return replace_str(&c->pmda_socket, val);
 	case OPT_MAX_SCRIPTS_PER_USER:
 		rv = set_field(name, val, 1, 4000, &n);
 		c->max_scripts_per_user = (unsigned)n;

@@ -7,6 +7,13 @@
  * modules, changing the network, raw I/O and the rest are gone for good:
  * the bounding set is lowered, so no exec can get them back.
  * Runs once on the main thread before the scripts start.
+ *
+ * PMDA mode (pmda.c) also keeps, in the daemon's own sets only (they are
+ * out of the bounding set, so no bpftrace gets them), what re-creating
+ * the PMDA socket needs after pmcd unlinks it (pmcd removes a socket
+ * agent's Unix socket when it drops the agent): CAP_DAC_OVERRIDE to bind
+ * in PCP_RUN_DIR (owned by PCP_USER), CAP_CHOWN to hand the socket to
+ * PCP_USER, and CAP_KILL to SIGHUP pmcd so it connects again.
  */
 #include <errno.h>
 #include <linux/capability.h>
@@ -37,6 +44,9 @@ static const int keep_caps[] = {
 	CAP_DAC_READ_SEARCH,	/* debugfs/tracefs, /proc of others */
 };
 
+/* daemon-only, PMDA mode */
+static const int pmda_caps[] = { CAP_DAC_OVERRIDE, CAP_CHOWN, CAP_KILL };
+
 static int
 kept(int cap)
 {
@@ -65,7 +75,7 @@ last_cap(void)
  * Not root: nothing to do. Returns -1 (errno set) when a step failed.
  */
 int
-privs_drop(void)
+privs_drop(int pmda)
 {
 	struct __user_cap_header_struct	 hdr = {
 		.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0
@@ -96,6 +106,11 @@ privs_drop(void)
 			continue;
 		data[c / 32].effective |= 1u << (c % 32);
 		data[c / 32].permitted |= 1u << (c % 32);
+	}
+	for (size_t i = 0; pmda && i < sizeof(pmda_caps) / sizeof(pmda_caps[0]);
+	    i++) {
+		data[pmda_caps[i] / 32].effective |= 1u << (pmda_caps[i] % 32);
+		data[pmda_caps[i] / 32].permitted |= 1u << (pmda_caps[i] % 32);
 	}
 	for (int i = 0; i < 2; i++) {	/* a container may give us less */
 		data[i].permitted &= have[i].permitted;

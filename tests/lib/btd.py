@@ -267,8 +267,11 @@ class Daemon:
 
     # -- lifecycle ---------------------------------------------------------
     def command(self, port):
+        # PMDA mode stays off unless a test asks for it: a test daemon
+        # must not take the PMDA socket of a real one
+        pmda = [] if "--pmda" in self.args else ["--pmda", "off"]
         return [self.binary, "--listen", "127.0.0.1:%d" % port,
-                "--state-dir", self.state_dir] + self.args
+                "--state-dir", self.state_dir] + pmda + self.args
 
     def start(self):
         if not os.access(self.binary, os.X_OK):

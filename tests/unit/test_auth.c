@@ -10,6 +10,7 @@
 
 #include <crypt.h>
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <spawn.h>
@@ -221,9 +222,15 @@ run(char *const argv[], const char *input, char *out, size_t outlen)
 	posix_spawn_file_actions_destroy(&fa);
 	close(in[0]);
 	close(op[1]);
-	if (input != NULL)
-		assert_int_equal(write(in[1], input, strlen(input)),
-		    (ssize_t)strlen(input));
+	if (input != NULL) {
+		/* a child that refuses its arguments exits without reading */
+		void	(*old)(int) = signal(SIGPIPE, SIG_IGN);
+		ssize_t	 w = write(in[1], input, strlen(input));
+
+		assert_true(w == (ssize_t)strlen(input) ||
+		    (w == -1 && errno == EPIPE));
+		signal(SIGPIPE, old);
+	}
 	close(in[1]);
 	while (n + 1 < outlen && (k = read(op[0], out + n, outlen - n - 1)) > 0)
 		n += (size_t)k;
