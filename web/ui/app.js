@@ -61,6 +61,7 @@ const state = {
   scripts: [], // parsed scripts_json
   selected: null, // script name
   selectedListed: false, // ... and it was in the list once
+  selectedAt: 0, // when it was selected (ms)
   views: new Map(), // variable -> view
   viewsKey: '', // variables of the selected script, to rebuild on change
   seenStart: new Map(), // name -> {pid, t}: uptime when the daemon has no start time
@@ -149,9 +150,9 @@ function renderList() {
   for (const tr of [...$('#list tbody').rows]) if (!names.has(tr.dataset.name)) tr.remove();
   $('#empty').hidden = state.scripts.length > 0;
   // a script just registered may not be listed yet: drop the selection
-  // only once the selected script was listed and is gone
+  // once the selected script was listed and is gone, or never came
   if (state.selected && names.has(state.selected)) state.selectedListed = true;
-  else if (state.selected && state.selectedListed) select(null);
+  else if (state.selected && (state.selectedListed || Date.now() - state.selectedAt > 5000)) select(null);
 }
 
 // --- views of one variable ---
@@ -475,7 +476,10 @@ function renderDetail() {
 }
 
 function select(name) {
-  if (name !== state.selected) state.selectedListed = false;
+  if (name !== state.selected) {
+    state.selectedListed = false;
+    state.selectedAt = Date.now();
+  }
   state.selected = name;
   if (name) location.hash = '#' + encodeURIComponent(name);
   else if (location.hash) history.replaceState(null, '', location.pathname + location.search);
@@ -592,6 +596,12 @@ document.addEventListener('keydown', (e) => {
   if (e.key === 'l') { e.preventDefault(); const b = $('#list tbody button'); if (b) b.focus(); }
   if (e.key === 'Escape' && state.selected) select(null);
 });
-if (location.hash.length > 1) state.selected = decodeURIComponent(location.hash.slice(1));
+$('#name').addEventListener('keydown', (e) => {
+  if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) { e.preventDefault(); register(); }
+});
+if (location.hash.length > 1) {
+  state.selected = decodeURIComponent(location.hash.slice(1));
+  state.selectedAt = Date.now();
+}
 poll();
 loadInfo();
