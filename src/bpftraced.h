@@ -462,6 +462,32 @@ const char	*http_header(struct httpreq *, const char *);
 int		 http_peer(struct httpreq *, char *, size_t);
 int		 http_reply_error(struct httpreq *, unsigned, const char *);
 
+/* an extra response header for http_reply_static() */
+struct http_hdr {
+	const char	*hh_name;
+	const char	*hh_value;
+};
+int		 http_reply_static(struct httpreq *, unsigned, const void *,
+		    size_t, const struct http_hdr *, size_t);
+
+/*
+ * api_ui.c: the built-in web page ("/" and "/ui/<file>"), served from
+ * ui_assets[], which src/ui_embed.sh generates from web/ui/ at build time.
+ */
+struct ui_asset {
+	const char		*ua_name;	/* basename, served as /ui/<name> */
+	const unsigned char	*ua_data;
+	size_t			 ua_len;
+	const char		*ua_etag;	/* quoted: "\"crc-size\"" */
+};
+extern const struct ui_asset	ui_assets[];
+extern const size_t		ui_nassets;
+
+#define UI_INDEX	"index.html"	/* what "/" serves */
+
+int		 api_ui(struct httpreq *);
+const struct ui_asset *ui_asset_find(const char *);
+
 /*
  * api_pmapi.c: the pmproxy dialect, and the pieces the pmwebd dialect
  * (api_pmwebd.c: the "_"-prefixed commands) reuses from it.

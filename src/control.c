@@ -134,6 +134,27 @@ put_time(struct buf *b, const struct timespec *ts)
 	buf_printf(b, "\"%s.%06ld\"", t, ts->tv_nsec / 1000);
 }
 
+/*
+ * When the running child started, in Unix seconds (null when none runs):
+ * the web page shows the uptime from it. A bpftraced extension to the
+ * PMDA's state; fixed while the child runs, so the snapshot stays valid.
+ */
+static void
+put_started_at(struct buf *b, const struct script *sc)
+{
+	struct timespec	 now;
+	double		 t;
+
+	if (sc->sc_pid <= 0 || sc->sc_started_ms == 0) {
+		buf_puts(b, ", \"started_at\": null");
+		return;
+	}
+	now_real(&now);
+	t = (double)now.tv_sec + now.tv_nsec / 1e9 -
+	    (double)(now_mono_ms() - sc->sc_started_ms) / 1000.0;
+	buf_printf(b, ", \"started_at\": %.3f", t);
+}
+
 static void
 put_nullable_str(struct buf *b, const char *s)
 {
@@ -260,9 +281,11 @@ put_script(struct buf *b, const struct script *sc)
 	    script_status_str(sc->sc_status), sc->sc_pid > 0 ?
 	    (int)sc->sc_pid : -1, sc->sc_exit_code);
 	json_str(b, buf_cstr((struct buf *)&sc->sc_error));
-	buf_printf(b, ", \"probes\": %d, \"data_bytes\": %llu}",
+	buf_printf(b, ", \"probes\": %d, \"data_bytes\": %llu",
 	    sc->sc_probes > 0 ? sc->sc_probes : 0,
 	    (unsigned long long)sc->sc_data_bytes);
+	put_started_at(b, sc);
+	buf_putc(b, '}');
 	put_legacy(b, sc->sc_name, &sc->sc_info, script_status_str(
 	    sc->sc_status), sc->sc_exit_code, buf_cstr((struct buf *)
 	    &sc->sc_error));

@@ -116,6 +116,30 @@ http_reply(struct httpreq *hr, unsigned status, const char *ctype, char *body,
 	return queue(hr, status, r);
 }
 
+/*
+ * A reply whose body is static, never freed (the embedded web UI), with
+ * extra headers; no CORS headers: the page is for its own origin only.
+ * A HEAD request gets the same headers without the body (MHD drops it).
+ */
+int
+http_reply_static(struct httpreq *hr, unsigned status, const void *body,
+    size_t len, const struct http_hdr *hdrs, size_t nhdrs)
+{
+	struct MHD_Response	*r;
+
+	r = MHD_create_response_from_buffer(len, (void *)(uintptr_t)body,
+	    MHD_RESPMEM_PERSISTENT);
+	if (r == NULL)
+		return MHD_NO;
+	for (size_t i = 0; i < nhdrs; i++)
+		MHD_add_response_header(r, hdrs[i].hh_name, hdrs[i].hh_value);
+	if (status >= 400)
+		atomic_fetch_add(&hr->hr_ds->stats.st_errors, 1);
+	if (strcmp(hr->hr_method, "HEAD") != 0)
+		atomic_fetch_add(&hr->hr_ds->stats.st_bytes_out, len);
+	return queue(hr, status, r);
+}
+
 static const char *
 status_text(unsigned status)
 {
@@ -362,12 +386,18 @@ authenticate(struct httpreq *hr, int *ret)
 struct route {
 	const char	*rt_prefix;
 	int		(*rt_handler)(struct httpreq *);
+	int		 rt_exact;	/* the whole path, not a prefix */
 };
 
-/* matched in order, by prefix (pmproxy's servlet table) */
+/*
+ * Matched in order, by prefix (pmproxy's servlet table). "/" alone is the
+ * web page; every other path pmproxy does not know stays its HTML 400.
+ */
 static const struct route routes[] = {
-	{ "/pmapi/", api_pmapi },
-	{ NULL, NULL }
+	{ "/pmapi/", api_pmapi, 0 },
+	{ "/", api_ui, 1 },
+	{ "/ui/", api_ui, 0 },
+	{ NULL, NULL, 0 }
 };
 
 static int
@@ -437,7 +467,8 @@ dispatch(struct httpreq *hr, struct baton *bt)
 		goto done;
 	}
 	for (const struct route *rt = routes; rt->rt_prefix; rt++)
-		if (strncmp(path, rt->rt_prefix, strlen(rt->rt_prefix)) == 0) {
+		if (rt->rt_exact ? strcmp(path, rt->rt_prefix) == 0 :
+		    strncmp(path, rt->rt_prefix, strlen(rt->rt_prefix)) == 0) {
 			ret = rt->rt_handler(hr);
 			goto done;
 		}

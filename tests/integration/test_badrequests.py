@@ -48,7 +48,10 @@ TABLE = [
     # unknown servlets and commands
     ("unknown servlet", "GET", "/nosuch", None, None, 400, "html",
      UNKNOWN_SERVLET),
-    ("root URL", "GET", "/", None, None, 400, "html", UNKNOWN_SERVLET),
+    # "/" is the web page (tests/integration/test_ui.py); "/ui" without the
+    # slash is nothing, as in pmproxy
+    ("/ui without slash", "GET", "/ui", None, None, 400, "html",
+     UNKNOWN_SERVLET),
     ("/pmapi without slash", "GET", "/pmapi", None, None, 400, "html",
      UNKNOWN_SERVLET),
     ("unknown /pmapi command", "GET", "/pmapi/bogus", None, None, 400,
