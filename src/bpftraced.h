@@ -277,6 +277,44 @@ void		 dset_release(struct dset *);
 const struct dmetric *dset_find(const struct dset *, const char *);
 
 /* ====================================================================
+ * pmcd.c: passthrough of the metrics bpftraced does not own to a pmcd
+ * ==================================================================== */
+
+#define PMCD_NONE	0	/* off, or no local pmcd found (yet) */
+#define PMCD_UP		1
+#define PMCD_DOWN	2	/* configured or found, not answering now */
+#define PMCD_ECONN	(-100001)	/* pmcd unreachable: pmcd_error_text() */
+#define PMCD_LABELS_METRIC	0
+#define PMCD_LABELS_INDOM	1
+#define PMCD_LABELS_INSTANCES	2
+
+/* the instances of one pmcd instance domain */
+struct pmcd_indom {
+	int	 pi_n;
+	int	*pi_ids;
+	char	**pi_names;	/* one block (pmGetInDom) */
+	char	**pi_labels;	/* merged JSON objects, or NULL */
+};
+
+int		 pmcd_init(const char *);
+void		 pmcd_fini(void);
+int		 pmcd_mode(void);
+int		 pmcd_owned_name(const char *);
+int		 pmcd_conn_error(int);
+const char	*pmcd_error_text(void);
+int		 pmcd_error_code(void);
+int		 pmcd_lookup(const char *, pmID *, pmDesc *);
+int		 pmcd_lookup_pmid(pmID, char **, pmDesc *);
+char		*pmcd_text(int, unsigned, int);
+char		*pmcd_labels(int, pmID, pmInDom);
+int		 pmcd_indom(pmInDom, struct pmcd_indom *, int);
+void		 pmcd_indom_free(struct pmcd_indom *);
+int		 pmcd_children(const char *, char ***, int **);
+int		 pmcd_traverse(const char *, char ***, size_t *);
+void		 pmcd_names_free(char **, size_t);
+int		 pmcd_fetch(int, pmID *, pmResult **);
+
+/* ====================================================================
  * context.c: REST client contexts (polltimeout expiry, profiles)
  * ==================================================================== */
 
@@ -366,6 +404,7 @@ struct config {
 	unsigned		 max_scripts_per_user;
 	char			*tls_cert;
 	char			*tls_key;
+	char			*pmcd_host;	/* --pmcd; NULL: local if it answers */
 };
 
 #define CONTROL_OFF		0
