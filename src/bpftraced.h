@@ -511,12 +511,16 @@ struct api {
 	struct dset		*a_dset;	/* this context's derived */
 	struct ns		*a_ns;
 	struct buf		 a_out;
+	int			 a_pcmode;	/* PMCD_*, -1: not asked yet */
+	int			 a_pcerr;	/* pmcd failed (pmcd_error_text) */
+	struct pcbatch		*a_pcb;		/* pmcd metrics of this request */
 };
 
 /* a fetch target: a real metric, or one of the context's derived */
 struct fitem {
 	struct metric		*m;
 	const struct dmetric	*dm;
+	struct pcitem		*pc;	/* a metric read from pmcd */
 };
 
 #define API_PMWEBD(a)	((a)->a_cmd && ((a)->a_cmd->c_flags & CMD_PMWEBD))

@@ -642,15 +642,8 @@ op_labels(void *arg)
 		ADD(pmGetItemLabels(o->pmid, &o->base[o->nsets]));
 	}
 #undef ADD
-	if (o->kind == PMCD_LABELS_INSTANCES) {
-		if ((rc = pmGetInstancesLabels(o->indom, &o->inst)) < 0 &&
-		    pmcd_conn_error(rc))
-			return rc;
-		o->ninst = rc > 0 ? rc : 0;
-		if (rc < 0)
-			o->inst = NULL;
-		return 0;
-	}
+	if (o->kind == PMCD_LABELS_INSTANCES)
+		return 0;	/* the caller merges per instance */
 	for (int i = 0; i < o->nsets; i++)
 		if (o->nbase[i] > 0 && o->base[i])
 			sets[n++] = o->base[i];
@@ -708,8 +701,9 @@ pmcd_indom_free(struct pmcd_indom *pi)
 }
 
 /*
- * The instances of indom, with each one's merged labels when labels is
- * set (context, domain and instance labels, as pmproxy lists them).
+ * The instances of indom, with each one's labels when labels is set:
+ * the context's and the agent's merged, which is what pmproxy 6.0.3
+ * lists for every instance (it leaves the instance's own labels out).
  */
 int
 pmcd_indom(pmInDom indom, struct pmcd_indom *pi, int labels)
@@ -740,11 +734,6 @@ pmcd_indom(pmInDom indom, struct pmcd_indom *pi, int labels)
 		for (int k = 0; k < ol.nsets; k++)
 			if (ol.nbase[k] > 0 && ol.base[k])
 				sets[n++] = ol.base[k];
-		for (int k = 0; k < ol.ninst; k++)
-			if (ol.inst[k].inst == (unsigned)o.ids[i]) {
-				sets[n++] = &ol.inst[k];
-				break;
-			}
 		if (merge(sets, n, &pi->pi_labels[i]) < 0)
 			pi->pi_labels[i] = NULL;
 	}
