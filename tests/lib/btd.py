@@ -236,7 +236,10 @@ class Daemon:
     command-line arguments.  env: extra environment variables (a value
     of None removes that variable, e.g. {"JOURNAL_STREAM": None}).
     state_dir: default a fresh temporary directory (removed by stop()
-    unless $BTD_KEEP is set).  The daemon's stderr goes to
+    unless $BTD_KEEP is set).  pmcd: False (default) adds "--pmcd off"
+    so a test sees bpftraced's own metrics only, whatever pmcd the host
+    runs; None leaves the default (the local pmcd if it answers); a
+    string is passed as --pmcd.  Ignored when args name --pmcd.  The daemon's stderr goes to
     self.stderr_path (readable with stderr_text()).
     """
 
@@ -245,9 +248,15 @@ class Daemon:
     EARLY_EXIT_WINDOW = 1.0  # an exit 1 this soon means "port in use"
 
     def __init__(self, args=(), binary=None, env=None, state_dir=None,
-                 start=True, start_timeout=None):
+                 start=True, start_timeout=None, pmcd=False):
         self.binary = binary or default_binary()
         self.args = list(args)
+        if not any(a == "--pmcd" or a.startswith("--pmcd=")
+                   for a in self.args):
+            if pmcd is False:
+                self.args += ["--pmcd", "off"]
+            elif pmcd:
+                self.args += ["--pmcd", pmcd]
         self.env = dict(os.environ)
         for k, v in (env or {}).items():
             if v is None:
