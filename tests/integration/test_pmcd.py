@@ -285,6 +285,9 @@ with btd.Daemon() as off:      # btd's default: --pmcd off
            lambda: repr(obj))
 
 # ---- pmcd stopped, then started again ---------------------------------------
+# (the conformance run holds the shared lock while it needs pmcd)
+lock = btd.pmcd_lock(exclusive=True)
+lock.__enter__()
 d = btd.Daemon(pmcd="localhost")
 try:
     st, obj, _ = d.get_json("/pmapi/context")
@@ -323,6 +326,7 @@ try:
                lambda: repr(obj))
 finally:
     pmcd_start()
+    lock.__exit__(None, None, None)
 try:
     back = poll(lambda: d.get_json("/pmapi/%d/fetch?names=hinv.ncpu" % ctx)[0]
                 == 200, timeout=20)

@@ -10,6 +10,8 @@
 Runs with /usr/bin/python3 (Debian 12's 3.11); no third-party modules.
 """
 
+import contextlib
+import fcntl
 import http.client as httpclient
 import json
 import os
@@ -207,6 +209,23 @@ def parse_response(data):
 # --------------------------------------------------------------------------
 # Daemon
 # --------------------------------------------------------------------------
+
+PMCD_LOCK = os.path.join(tempfile.gettempdir(), "bpftraced-tests-pmcd.lock")
+
+
+@contextlib.contextmanager
+def pmcd_lock(exclusive=False):
+    """Serialise the tests that stop the local pmcd (exclusive) with the
+    ones that need it running throughout (shared), across processes:
+    make check -j runs them side by side."""
+    f = open(PMCD_LOCK, "a")
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        yield
+    finally:
+        fcntl.flock(f, fcntl.LOCK_UN)
+        f.close()
+
 
 class DaemonError(RuntimeError):
     pass
