@@ -380,14 +380,277 @@ snapcache_free(struct snapcache *sc)
 	sc->n = 0;
 }
 
+/* --- metrics read from pmcd (pmcd.c): per-request batch --- */
+
+#define PMCD_OWN_DOMAIN	2	/* pmcd's own PMDA: pmcd.* */
+
+/* one pmcd metric this request uses: its descriptor, then its values */
+struct pcitem {
+	char		*name;
+	pmID		 pmid;
+	pmDesc		 desc;
+	struct metric	 m;		/* descriptor view for derive_bind */
+	int		 fetched;
+	struct valset	 vs;
+	uint32_t	*inst;
+	union value	*vals;
+	char		**strs;
+	int		 nstrs;
+};
+
+struct pcbatch {
+	size_t		 n, cap;
+	struct pcitem	**v;
+};
+
+static int
+pcmode(struct api *a)
+{
+	if (a->a_pcmode < 0)
+		a->a_pcmode = pmcd_mode();
+	return a->a_pcmode;
+}
+
+/* a local metric pmcd serves instead: ours are kept for when it is gone */
+static int
+hidden(struct api *a, const struct metric *m)
+{
+	return m && pmID_domain(m->m_pmid) == PMCD_OWN_DOMAIN &&
+	    pcmode(a) == PMCD_UP;
+}
+
+static struct metric *
+local_by_name(struct api *a, const char *name)
+{
+	struct metric	*m = ns_metric_by_name(a->a_ns, name);
+
+	return hidden(a, m) ? NULL : m;
+}
+
+static struct metric *
+local_by_pmid(struct api *a, pmID pmid)
+{
+	struct metric	*m = ns_metric_by_pmid(a->a_ns, pmid);
+
+	return hidden(a, m) ? NULL : m;
+}
+
+static void
+pcitem_free(struct pcitem *it)
+{
+	for (int i = 0; i < it->nstrs; i++)
+		free(it->strs[i]);
+	free(it->strs);
+	free(it->inst);
+	free(it->vals);
+	free(it->name);
+	free(it);
+}
+
+static void
+pcbatch_free(struct pcbatch *b)
+{
+	if (b == NULL)
+		return;
+	for (size_t i = 0; i < b->n; i++)
+		pcitem_free(b->v[i]);
+	free(b->v);
+	free(b);
+}
+
+static struct pcitem *
+pc_add(struct api *a, char *name, const pmDesc *desc)
+{
+	struct pcbatch	*b = a->a_pcb;
+	struct pcitem	*it, **nv;
+
+	if (b == NULL && (b = a->a_pcb = calloc(1, sizeof(*b))) == NULL)
+		return NULL;
+	if (b->n == b->cap) {
+		b->cap = b->cap ? b->cap * 2 : 8;
+		if ((nv = realloc(b->v, b->cap * sizeof(*nv))) == NULL)
+			return NULL;
+		b->v = nv;
+	}
+	if ((it = calloc(1, sizeof(*it))) == NULL)
+		return NULL;
+	it->name = name;
+	it->pmid = desc->pmid;
+	it->desc = *desc;
+	it->m.m_name = it->name;
+	it->m.m_pmid = desc->pmid;
+	it->m.m_indom = desc->indom;
+	it->m.m_type = desc->type;
+	it->m.m_sem = desc->sem;
+	it->m.m_units = desc->units;
+	it->m.m_slot = -1;
+	b->v[b->n++] = it;
+	return it;
+}
+
+static void
+pc_failed(struct api *a, int rc)
+{
+	if (rc == PMCD_ECONN)
+		a->a_pcerr = 1;
+}
+
+/* a metric bpftraced does not own, from pmcd; NULL: none (a_pcerr) */
+static struct pcitem *
+pc_by_name(struct api *a, const char *name)
+{
+	pmDesc	 desc;
+	pmID	 pmid;
+	char	*copy;
+	int	 rc;
+
+	for (size_t i = 0; a->a_pcb && i < a->a_pcb->n; i++)
+		if (strcmp(a->a_pcb->v[i]->name, name) == 0)
+			return a->a_pcb->v[i];
+	if (pcmode(a) == PMCD_NONE || pmcd_owned_name(name))
+		return NULL;
+	if ((rc = pmcd_lookup(name, &pmid, &desc)) < 0) {
+		pc_failed(a, rc);
+		return NULL;
+	}
+	if ((copy = strdup(name)) == NULL)
+		return NULL;
+	return pc_add(a, copy, &desc);
+}
+
+static struct pcitem *
+pc_by_pmid(struct api *a, pmID pmid)
+{
+	pmDesc	 desc;
+	char	*name;
+	int	 rc;
+
+	for (size_t i = 0; a->a_pcb && i < a->a_pcb->n; i++)
+		if (a->a_pcb->v[i]->pmid == pmid)
+			return a->a_pcb->v[i];
+	if (pcmode(a) == PMCD_NONE)
+		return NULL;
+	if ((rc = pmcd_lookup_pmid(pmid, &name, &desc)) < 0) {
+		pc_failed(a, rc);
+		return NULL;
+	}
+	return pc_add(a, name, &desc);
+}
+
+static void
+pc_store_values(struct pcitem *it, const pmValueSet *vset)
+{
+	int	 n = vset->numval;
+
+	it->fetched = 1;
+	if (n < 0) {
+		it->vs.vs_err = n;
+		return;
+	}
+	it->inst = calloc((size_t)n + 1, sizeof(*it->inst));
+	it->vals = calloc((size_t)n + 1, sizeof(*it->vals));
+	it->strs = calloc((size_t)n + 1, sizeof(*it->strs));
+	if (it->inst == NULL || it->vals == NULL || it->strs == NULL) {
+		it->vs.vs_err = -ENOMEM;
+		return;
+	}
+	for (int i = 0; i < n; i++) {
+		pmAtomValue	 av;
+		int		 t = it->desc.type;
+
+		it->inst[i] = (uint32_t)vset->vlist[i].inst;
+		memset(&av, 0, sizeof(av));
+		if (t < PM_TYPE_32 || t > PM_TYPE_STRING ||
+		    pmExtractValue(vset->valfmt, &vset->vlist[i], t, &av,
+		    t) < 0) {
+			it->vals[i].u = 0;
+			continue;
+		}
+		switch (t) {
+		case PM_TYPE_32:	it->vals[i].i = av.l; break;
+		case PM_TYPE_U32:	it->vals[i].u = av.ul; break;
+		case PM_TYPE_64:	it->vals[i].i = av.ll; break;
+		case PM_TYPE_U64:	it->vals[i].u = av.ull; break;
+		case PM_TYPE_FLOAT:	it->vals[i].d = av.f; break;
+		case PM_TYPE_DOUBLE:	it->vals[i].d = av.d; break;
+		case PM_TYPE_STRING:
+			it->strs[it->nstrs++] = av.cp;
+			it->vals[i].s = av.cp;
+			break;
+		}
+	}
+	it->vs.vs_n = n;
+	/* a singular metric has one value, instance PM_IN_NULL */
+	it->vs.vs_inst = it->desc.indom == PM_INDOM_NULL ? NULL : it->inst;
+	it->vs.vs_vals = it->vals;
+}
+
+/* one pmFetch for every item of the batch not fetched yet */
+static void
+pc_fetch(struct api *a)
+{
+	struct pcbatch	*b = a->a_pcb;
+	pmResult	*res;
+	pmID		*pmids;
+	int		 n = 0, rc;
+
+	if (b == NULL)
+		return;
+	if ((pmids = calloc(b->n + 1, sizeof(*pmids))) == NULL)
+		return;
+	for (size_t i = 0; i < b->n; i++)
+		if (!b->v[i]->fetched)
+			pmids[n++] = b->v[i]->pmid;
+	if (n == 0) {
+		free(pmids);
+		return;
+	}
+	if ((rc = pmcd_fetch(n, pmids, &res)) < 0) {
+		pc_failed(a, rc);
+		for (size_t i = 0; i < b->n; i++)
+			if (!b->v[i]->fetched) {
+				b->v[i]->fetched = 1;
+				b->v[i]->vs.vs_err = rc;
+			}
+		free(pmids);
+		return;
+	}
+	for (size_t i = 0; i < b->n; i++) {
+		if (b->v[i]->fetched)
+			continue;
+		for (int k = 0; k < res->numpmid; k++)
+			if (res->vset[k]->pmid == b->v[i]->pmid) {
+				pc_store_values(b->v[i], res->vset[k]);
+				break;
+			}
+		b->v[i]->fetched = 1;
+		if (b->v[i]->vs.vs_n == 0 && b->v[i]->vs.vs_err == 0)
+			b->v[i]->vs.vs_err = PM_ERR_VALUE;
+	}
+	pmFreeResult(res);
+	free(pmids);
+}
+
+/* pmproxy's answer when pmcd failed under this request */
+static int
+pc_error(struct api *a, int with_ctx)
+{
+	return api_error(a, 400, with_ctx, pmcd_error_code(), "%s",
+	    pmcd_error_text());
+}
+
 /* --- derived metrics: the context's set, bound to the current namespace --- */
 
 static const struct metric *
 derive_find(void *arg, const char *name)
 {
-	struct api	*a = arg;
+	struct api		*a = arg;
+	const struct metric	*m = local_by_name(a, name);
+	struct pcitem		*it;
 
-	return ns_metric_by_name(a->a_ns, name);
+	if (m == NULL && (it = pc_by_name(a, name)) != NULL)
+		m = &it->m;	/* a pmcd metric is an operand too */
+	return m;
 }
 
 struct dfetch {
@@ -400,9 +663,15 @@ static const struct valset *
 derive_values(void *arg, const char *name)
 {
 	struct dfetch		*f = arg;
-	const struct metric	*m = ns_metric_by_name(f->a->a_ns, name);
+	const struct metric	*m = local_by_name(f->a, name);
 	struct snap		*s;
+	struct pcitem		*it;
 
+	if (m == NULL && (it = pc_by_name(f->a, name)) != NULL) {
+		if (!it->fetched)
+			pc_fetch(f->a);
+		return &it->vs;
+	}
 	if (m == NULL || m->m_ctxval || m->m_src == NULL ||
 	    (s = snapcache_get(f->sc, m->m_src)) == NULL ||
 	    m->m_slot >= s->s_nsets)
@@ -425,7 +694,7 @@ derived_visible(struct api *a, const char *name, struct ddesc *desc,
 	struct ddesc		 d;
 	const char		*why;
 
-	if (a->a_dset == NULL || ns_metric_by_name(a->a_ns, name) != NULL ||
+	if (a->a_dset == NULL || local_by_name(a, name) != NULL ||
 	    (dm = dset_find(a->a_dset, name)) == NULL || dm->dm_dead)
 		return NULL;
 	if (derive_bind(dm->dm_expr, derive_find, a, &bound, &d, &why) != 0)
@@ -634,14 +903,84 @@ put_derived_tree(struct api *a, const char *name, size_t *count)
 	return put;
 }
 
+/* a pmcd metric, as pmproxy describes it (labels merged by pmcd.c) */
+static void
+put_pmcd_metric(struct api *a, const char *name, const pmDesc *desc)
+{
+	struct buf	*b = &a->a_out;
+	char		 units[64], ident[1200], series[41];
+	char		*labels, *oneline, *help;
+
+	bt_units_str(&desc->units, units, sizeof(units));
+	snprintf(ident, sizeof(ident), "pmcd:%s:%s:%s:%s:%s",
+	    a->a_ds->hostname, name, bt_type_str(desc->type),
+	    bt_sem_str(desc->sem), units);
+	sha1_hex(ident, strlen(ident), series);
+	labels = pmcd_labels(PMCD_LABELS_METRIC, desc->pmid, desc->indom);
+	oneline = pmcd_text(0, desc->pmid, 0);
+	help = pmcd_text(0, desc->pmid, 1);
+	buf_puts(b, "{\"name\":");
+	json_str(b, name);
+	buf_printf(b, ",\"series\":\"%s\",\"pmid\":", series);
+	put_pmid(a, desc->pmid);
+	if (desc->indom != PM_INDOM_NULL) {
+		buf_puts(b, ",\"indom\":");
+		put_indom(a, desc->indom);
+	}
+	buf_printf(b, ",\"type\":\"%s\",\"sem\":\"%s\",\"units\":\"%s\","
+	    "\"labels\":%s,\"text-oneline\":", bt_type_str(desc->type),
+	    bt_sem_str(desc->sem), units, labels ? labels : "{}");
+	json_str(b, oneline);
+	buf_puts(b, ",\"text-help\":");
+	json_str(b, help && *help ? help : oneline);
+	buf_putc(b, '}');
+	free(labels);
+	free(oneline);
+	free(help);
+}
+
+/* pmcd's metrics at or below name (after ours): how many were listed */
+static size_t
+put_pmcd_tree(struct api *a, const char *name, size_t *count)
+{
+	char	**names;
+	size_t	 n, put = 0;
+	pmDesc	 desc;
+	pmID	 pmid;
+	int	 rc;
+
+	if (pcmode(a) == PMCD_NONE || pmcd_owned_name(name))
+		return 0;
+	if ((rc = pmcd_traverse(name, &names, &n)) < 0) {
+		pc_failed(a, rc);
+		return 0;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (local_by_name(a, names[i]) != NULL)
+			continue;	/* ours wins */
+		if ((rc = pmcd_lookup(names[i], &pmid, &desc)) < 0) {
+			pc_failed(a, rc);
+			if (rc == PMCD_ECONN)
+				break;
+			continue;
+		}
+		if ((*count)++)
+			buf_putc(&a->a_out, ',');
+		put_pmcd_metric(a, names[i], &desc);
+		put++;
+	}
+	pmcd_names_free(names, n);
+	return put;
+}
+
 /* Every metric at or below name; 0 when there is none. */
 static size_t
 put_metric_tree(struct api *a, const char *name, size_t *count)
 {
 	struct metric	*m;
-	size_t		 lo, n;
+	size_t		 lo, n, put = 0;
 
-	if ((m = ns_metric_by_name(a->a_ns, name)) != NULL) {
+	if ((m = local_by_name(a, name)) != NULL) {
 		if ((*count)++)
 			buf_putc(&a->a_out, ',');
 		put_metric(a, m);	/* a leaf traverses to itself */
@@ -649,11 +988,15 @@ put_metric_tree(struct api *a, const char *name, size_t *count)
 	}
 	n = ns_prefix_range(a->a_ns, name, &lo);
 	for (size_t i = lo; i < lo + n; i++) {
+		if (hidden(a, a->a_ns->ns_by_name[i]))
+			continue;
 		if ((*count)++)
 			buf_putc(&a->a_out, ',');
 		put_metric(a, a->a_ns->ns_by_name[i]);
+		put++;
 	}
-	return n + put_derived_tree(a, name, count);
+	put += put_derived_tree(a, name, count);
+	return put + put_pmcd_tree(a, name, count);
 }
 
 /* names= (or a name= list): each name traversed, unknown ones flagged */
@@ -667,12 +1010,16 @@ metric_names(struct api *a, const char *names)
 		return api_error(a, 400, 1, -E2BIG, "too many metric names "
 		    "(at most %d)", BT_MAX_NAMES);
 	for (size_t i = 0; i < n; i++) {
+		a->a_pcerr = 0;
 		if (put_metric_tree(a, list[i], &count) > 0)
 			continue;
 		buf_puts(&a->a_out, count++ ? ",{\"name\":" : "{\"name\":");
 		json_str(&a->a_out, list[i]);
-		buf_puts(&a->a_out, ",\"message\":\"Unknown metric "
-		    "name\",\"success\":false}");
+		buf_puts(&a->a_out, ",\"message\":");
+		/* pmcd unreachable: its error for this name, pmproxy's text */
+		json_str(&a->a_out, a->a_pcerr ? pmcd_error_text() :
+		    "Unknown metric name");
+		buf_puts(&a->a_out, ",\"success\":false}");
 	}
 	free_list(list);
 	buf_puts(&a->a_out, "]}");
@@ -692,15 +1039,20 @@ api_run_metric(struct api *a)
 	    strchr(name, ',') != NULL)
 		names = name;		/* 6.0.3 splits name= like names= */
 	p = prefix ? prefix : (names ? NULL : (name ? name : ""));
-	if (p && *p && ns_metric_by_name(a->a_ns, p) == NULL &&
-	    !ns_is_nonleaf(a->a_ns, p) && !derived_visible(a, p, NULL, NULL) &&
-	    !derived_nonleaf(a, p)) {
+	put_head(a);
+	buf_puts(&a->a_out, ",\"metrics\":[");
+	if (p == NULL)
+		return metric_names(a, names);
+	if (put_metric_tree(a, p, &count) == 0 && *p) {
+		if (a->a_pcerr)		/* pmcd is gone: pmproxy's error */
+			return pc_error(a, 1);
 		/*
 		 * pmwebd traverses an unknown prefix to an empty list (the
 		 * 2019 datasource asks _metric?prefix= once per metric and
 		 * treats an error as fatal); pmproxy refuses it.
 		 */
 		if (API_PMWEBD(a) && prefix != NULL) {
+			buf_reset(&a->a_out);
 			put_head(a);
 			buf_puts(&a->a_out, ",\"metrics\":[]}");
 			return send_out(a, 200);
@@ -708,11 +1060,6 @@ api_run_metric(struct api *a)
 		return api_error(a, 400, 1, PM_ERR_NAME, "%s traversal failed "
 		    "- Unknown metric name", p);
 	}
-	put_head(a);
-	buf_puts(&a->a_out, ",\"metrics\":[");
-	if (p == NULL)
-		return metric_names(a, names);
-	put_metric_tree(a, p, &count);
 	buf_puts(&a->a_out, "]}");
 	return send_out(a, 200);
 }
@@ -840,13 +1187,54 @@ put_fetch_derived(struct api *a, const struct dmetric *dm,
 	derive_free(bound);
 }
 
+/* a pmcd metric's values: pmproxy drops one without values */
+static void
+put_fetch_pc(struct api *a, const struct pcitem *it, int *count)
+{
+	struct buf		*b = &a->a_out;
+	const struct valset	*vs = &it->vs;
+	int			 first = 1;
+
+	for (int i = 0; i < vs->vs_n; i++) {
+		if (vs->vs_inst && !profile_allows(a->a_prof, it->desc.indom,
+		    vs->vs_inst[i]))
+			continue;
+		if (first) {
+			buf_puts(b, *count ? ",{\"pmid\":" : "{\"pmid\":");
+			put_pmid(a, it->pmid);
+			buf_puts(b, ",\"name\":");
+			json_str(b, it->name);
+			buf_puts(b, ",\"instances\":[");
+			first = 0;
+		} else {
+			buf_putc(b, ',');
+		}
+		if (vs->vs_inst)
+			buf_printf(b, "{\"instance\":%u,\"value\":",
+			    vs->vs_inst[i]);
+		else
+			buf_printf(b, "{\"instance\":%s,\"value\":",
+			    API_PMWEBD(a) ? "-1" : "null");
+		put_value(b, it->desc.type, &vs->vs_vals[i]);
+		buf_putc(b, '}');
+	}
+	if (!first) {
+		buf_puts(b, "]}");
+		(*count)++;
+	}
+}
+
+/* ours first, then this context's derived metrics, then pmcd's */
 static int
 fitem_by_name(struct api *a, const char *name, struct fitem *it)
 {
 	it->dm = NULL;
-	if ((it->m = ns_metric_by_name(a->a_ns, name)) != NULL)
+	it->pc = NULL;
+	if ((it->m = local_by_name(a, name)) != NULL)
 		return 0;
-	return (it->dm = derived_visible(a, name, NULL, NULL)) ? 0 : -1;
+	if ((it->dm = derived_visible(a, name, NULL, NULL)) != NULL)
+		return 0;
+	return (it->pc = pc_by_name(a, name)) ? 0 : -1;
 }
 
 /*
@@ -858,10 +1246,11 @@ static int
 fitem_by_pmid(struct api *a, pmID pmid, struct fitem *it)
 {
 	it->dm = NULL;
-	if ((it->m = ns_metric_by_pmid(a->a_ns, pmid)) != NULL)
+	it->pc = NULL;
+	if ((it->m = local_by_pmid(a, pmid)) != NULL)
 		return 0;
 	if (((unsigned)pmid & DERIVE_PMID_FLAG) == 0)
-		return -1;
+		return (it->pc = pc_by_pmid(a, pmid)) ? 0 : -1;
 	for (size_t i = 0; a->a_dset && i < a->a_dset->ds_n; i++) {
 		const struct dmetric	*dm = a->a_dset->ds_v[i];
 
@@ -911,6 +1300,7 @@ api_fetch_lookup(struct api *a, struct fitem **outp, size_t *np, int *ret)
 		code = PM_ERR_PMID;
 		goto bad;
 	}
+	a->a_pcerr = 0;	/* a single name's failure only counts above */
 	for (size_t i = 0; i < n; i++)
 		if (fitem_by_name(a, v[i], &out[k]) == 0)
 			k++;
@@ -920,6 +1310,23 @@ api_fetch_lookup(struct api *a, struct fitem **outp, size_t *np, int *ret)
 			k++;
 	free_list(v);
 	free_list(pv);
+	/*
+	 * One pmFetch for every pmcd metric (derived operands included).
+	 * When pmcd failed and nothing of ours was asked for, the answer
+	 * is pmproxy's error; otherwise ours are served without pmcd's.
+	 */
+	pc_fetch(a);
+	if (a->a_pcerr) {
+		size_t	 ours = 0;
+
+		for (size_t i = 0; i < k; i++)
+			ours += out[i].pc == NULL;
+		if (ours == 0) {
+			free(out);
+			*ret = pc_error(a, 1);
+			return -1;
+		}
+	}
 	*outp = out;
 	*np = k;
 	return 0;
@@ -927,7 +1334,8 @@ bad:
 	free(out);
 	free_list(v);
 	free_list(pv);
-	*ret = api_error(a, 400, 1, code, "bad parameters passed");
+	*ret = a->a_pcerr ? pc_error(a, 1) :
+	    api_error(a, 400, 1, code, "bad parameters passed");
 	return -1;
 toomany:
 	free_list(v);
@@ -951,6 +1359,8 @@ api_put_fetch_values(struct api *a, const struct fitem *ms, size_t n)
 	for (size_t i = 0; i < n; i++)
 		if (ms[i].m)
 			put_fetch_metric(a, ms[i].m, &sc, &count);
+		else if (ms[i].pc)
+			put_fetch_pc(a, ms[i].pc, &count);
 		else
 			put_fetch_derived(a, ms[i].dm, &sc, &count);
 	snapcache_free(&sc);
@@ -1076,56 +1486,153 @@ filter_match(const struct instfilter *f, uint32_t id, const char *name)
 	return 0;
 }
 
-/* indom from ?indom= or the indom of ?name=; -1 after an error answer */
+/*
+ * indom from ?indom= or the indom of ?name=; -1 after an error answer.
+ * *inp is ours, or NULL with *pcp the indom of a pmcd metric (its
+ * existence is checked when its instances are read).
+ */
 static int
-resolve_indom(struct api *a, struct indom **inp, int *ret, int profile)
+resolve_indom(struct api *a, struct indom **inp, pmInDom *pcp, int *ret,
+    int profile)
 {
 	const char	*is = api_param(a, "indom");
 	const char	*name = api_param(a, "name");
 	struct metric	*m;
+	struct pcitem	*pc;
 	pmInDom		 id;
 
+	*inp = NULL;
+	*pcp = PM_INDOM_NULL;
 	if (is) {
-		if (parse_indom(is, &id) == -1 ||
-		    (*inp = ns_indom(a->a_ns, id)) == NULL) {
-			if (profile)
-				*ret = api_error(a, 400, 1, PM_ERR_INDOM,
-				    "invalid profile parameters");
-			else
-				*ret = api_error(a, 400, 1, PM_ERR_INDOM,
-				    "failed to lookup indom %s", is);
-			return -1;
+		if (parse_indom(is, &id) == 0 &&
+		    (*inp = ns_indom(a->a_ns, id)) != NULL)
+			return 0;
+		if (parse_indom(is, &id) == 0 && id != PM_INDOM_NULL &&
+		    pmInDom_domain(id) != BT_DOMAIN &&
+		    pcmode(a) != PMCD_NONE) {
+			*pcp = id;
+			return 0;
 		}
-		return 0;
+		if (profile)
+			*ret = api_error(a, 400, 1, PM_ERR_INDOM,
+			    "invalid profile parameters");
+		else
+			*ret = api_error(a, 400, 1, PM_ERR_INDOM,
+			    "failed to lookup indom %s", is);
+		return -1;
 	}
 	if (name == NULL) {
 		*ret = send_error(a, 400, 1, "invalid %s parameters",
 		    profile ? "profile" : "indom");
 		return -1;
 	}
-	if ((m = ns_metric_by_name(a->a_ns, name)) == NULL) {
+	if ((m = local_by_name(a, name)) == NULL) {
 		struct ddesc	 d;
 
 		/* a derived metric has its operands' instance domain */
-		if (derived_visible(a, name, &d, NULL) == NULL) {
+		if (derived_visible(a, name, &d, NULL) != NULL) {
+			if (d.dd_indom == PM_INDOM_NULL)
+				goto null;
+			if ((*inp = ns_indom(a->a_ns, d.dd_indom)) == NULL)
+				*pcp = d.dd_indom;
+			return 0;
+		}
+		if ((pc = pc_by_name(a, name)) != NULL) {
+			if (pc->desc.indom == PM_INDOM_NULL)
+				goto null;
+			*pcp = pc->desc.indom;
+			return 0;
+		}
+		if (a->a_pcerr)
+			*ret = pc_error(a, 1);
+		else
 			*ret = api_error(a, 400, 1, PM_ERR_NAME, "%s - failed "
 			    "to lookup metric", name);
-			return -1;
-		}
-		if (d.dd_indom != PM_INDOM_NULL &&
-		    (*inp = ns_indom(a->a_ns, d.dd_indom)) != NULL)
-			return 0;
-		*ret = api_error(a, 400, 1, PM_ERR_INDOM, "%s - metric has "
-		    "null indom", name);
 		return -1;
 	}
 	if (m->m_indom == PM_INDOM_NULL ||
-	    (*inp = ns_indom(a->a_ns, m->m_indom)) == NULL) {
-		*ret = api_error(a, 400, 1, PM_ERR_INDOM, "%s - metric has "
-		    "null indom", name);
-		return -1;
-	}
+	    (*inp = ns_indom(a->a_ns, m->m_indom)) == NULL)
+		goto null;
 	return 0;
+null:
+	*ret = api_error(a, 400, 1, PM_ERR_INDOM, "%s - metric has "
+	    "null indom", name);
+	return -1;
+}
+
+/*
+ * The instances of a pmcd indom: 0, or -1 after pmproxy's error answer
+ * (an indom pmcd does not know, or pmcd gone).
+ */
+static int
+pc_indom(struct api *a, pmInDom id, struct pmcd_indom *pi, int labels,
+    int *ret, int profile)
+{
+	int	 rc = pmcd_indom(id, pi, labels);
+
+	if (rc >= 0)
+		return 0;
+	pmcd_indom_free(pi);
+	if (rc == PMCD_ECONN) {
+		a->a_pcerr = 1;
+		*ret = pc_error(a, 1);
+	} else if (profile) {
+		*ret = api_error(a, 400, 1, PM_ERR_INDOM,
+		    "invalid profile parameters");
+	} else if (api_param(a, "indom")) {
+		*ret = api_error(a, 400, 1, PM_ERR_INDOM,
+		    "failed to lookup indom %s", api_param(a, "indom"));
+	} else {
+		*ret = api_error(a, 400, 1, PM_ERR_INDOM, "%s - metric has "
+		    "null indom", api_param(a, "name"));
+	}
+	return -1;
+}
+
+/* /indom for a pmcd instance domain: pmcd's texts and merged labels */
+static int
+run_pcindom(struct api *a, pmInDom id, struct instfilter *f)
+{
+	struct pmcd_indom	 pi;
+	char			*labels, *oneline, *help;
+	int			 ret, count = 0;
+
+	if (pc_indom(a, id, &pi, 1, &ret, 0) == -1) {
+		filter_free(f);
+		return ret;
+	}
+	labels = pmcd_labels(PMCD_LABELS_INDOM, PM_ID_NULL, id);
+	oneline = pmcd_text(1, id, 0);
+	help = pmcd_text(1, id, 1);
+	if (API_PMWEBD(a))
+		buf_puts(&a->a_out, "{\"indom\":");
+	else {
+		put_head(a);
+		buf_puts(&a->a_out, ",\"indom\":");
+	}
+	put_indom(a, id);
+	buf_printf(&a->a_out, ",\"labels\":%s,\"text-oneline\":",
+	    labels ? labels : "{}");
+	json_str(&a->a_out, oneline);
+	buf_puts(&a->a_out, ",\"text-help\":");
+	json_str(&a->a_out, help && *help ? help : oneline);
+	buf_puts(&a->a_out, ",\"instances\":[");
+	for (int i = 0; i < pi.pi_n; i++) {
+		if (!filter_match(f, (uint32_t)pi.pi_ids[i], pi.pi_names[i]))
+			continue;
+		buf_printf(&a->a_out, "%s{\"instance\":%u,\"name\":",
+		    count++ ? "," : "", (uint32_t)pi.pi_ids[i]);
+		json_str(&a->a_out, pi.pi_names[i]);
+		buf_printf(&a->a_out, ",\"labels\":%s}", pi.pi_labels &&
+		    pi.pi_labels[i] ? pi.pi_labels[i] : "{}");
+	}
+	buf_puts(&a->a_out, "]}");
+	free(labels);
+	free(oneline);
+	free(help);
+	pmcd_indom_free(&pi);
+	filter_free(f);
+	return send_out(a, 200);
 }
 
 /* --- indom --- */
@@ -1137,12 +1644,15 @@ api_run_indom(struct api *a)
 	struct indom		*in;
 	const struct instlist	*il;
 	struct snap		*s;
+	pmInDom			 pcid;
 	int			 ret, count = 0;
 
-	if (resolve_indom(a, &in, &ret, 0) == -1)
+	if (resolve_indom(a, &in, &pcid, &ret, 0) == -1)
 		return ret;
 	if (filter_init(a, &f, &ret) == -1)
 		return ret;
+	if (in == NULL)
+		return run_pcindom(a, pcid, &f);
 	s = in->i_src ? source_snap(in->i_src) : NULL;
 	il = snap_instances(s, in);
 	if (API_PMWEBD(a))	/* pmproxy's compat mode: no context key */
@@ -1228,24 +1738,74 @@ put_derived_children(struct api *a, const char *prefix, struct buf *leaf,
 	}
 }
 
+/* a child component already listed (ours come first) */
+struct seen {
+	size_t		 n, cap;
+	char		**v;
+};
+
+static int
+seen_has(const struct seen *sn, const char *c, size_t len)
+{
+	for (size_t i = 0; i < sn->n; i++)
+		if (strlen(sn->v[i]) == len && strncmp(sn->v[i], c, len) == 0)
+			return 1;
+	return 0;
+}
+
+static void
+seen_add(struct seen *sn, const char *c, size_t len)
+{
+	char	**nv;
+
+	if (sn->n == sn->cap) {
+		sn->cap = sn->cap ? sn->cap * 2 : 16;
+		if ((nv = realloc(sn->v, sn->cap * sizeof(*nv))) == NULL)
+			return;
+		sn->v = nv;
+	}
+	if ((sn->v[sn->n] = strndup(c, len)) != NULL)
+		sn->n++;
+}
+
+static void
+seen_free(struct seen *sn)
+{
+	for (size_t i = 0; i < sn->n; i++)
+		free(sn->v[i]);
+	free(sn->v);
+}
+
 int
 api_run_children(struct api *a)
 {
 	const char	*prefix = api_param(a, "prefix");
 	struct buf	 leaf, nonleaf;
-	size_t		 lo, n, plen, nleaf = 0, nnon = 0;
+	size_t		 lo, n, plen, nleaf = 0, nnon = 0, shown = 0;
 	const char	*last = NULL;
 	size_t		 lastlen = 0;
+	struct seen	 sn = { 0 };
+	char		**pcn = NULL;
+	int		*pcs = NULL, pn = PM_ERR_NAME, known;
 
 	if (prefix == NULL)
 		prefix = "";
 	plen = strlen(prefix);
 	n = ns_prefix_range(a->a_ns, prefix, &lo);
-	if (n == 0 && plen && ns_metric_by_name(a->a_ns, prefix) == NULL &&
-	    !derived_nonleaf(a, prefix) &&
-	    !derived_visible(a, prefix, NULL, NULL))
-		return api_error(a, 400, 1, PM_ERR_NAME, "child traversal "
-		    "failed - Unknown metric name");
+	for (size_t i = lo; i < lo + n; i++)
+		shown += !hidden(a, a->a_ns->ns_by_name[i]);
+	known = shown > 0 || !plen || local_by_name(a, prefix) != NULL ||
+	    derived_nonleaf(a, prefix) ||
+	    derived_visible(a, prefix, NULL, NULL);
+	/* pmcd's children of the same node, after ours */
+	if (pcmode(a) != PMCD_NONE && !pmcd_owned_name(prefix) &&
+	    local_by_name(a, prefix) == NULL &&
+	    (pn = pmcd_children(prefix, &pcn, &pcs)) < 0)
+		pc_failed(a, pn);
+	if (!known && pn < 0)
+		return a->a_pcerr ? pc_error(a, 1) : api_error(a, 400, 1,
+		    PM_ERR_NAME, "child traversal failed - Unknown metric "
+		    "name");
 	buf_init(&leaf, API_MAX_OUT);
 	buf_init(&nonleaf, API_MAX_OUT);
 	for (size_t i = lo; i < lo + n; i++) {
@@ -1254,14 +1814,28 @@ api_run_children(struct api *a)
 		size_t		 clen = strcspn(comp, ".");
 		struct buf	*b = comp[clen] ? &nonleaf : &leaf;
 
+		if (hidden(a, a->a_ns->ns_by_name[i]))
+			continue;	/* pmcd lists its own pmcd.* */
 		if (last && clen == lastlen && strncmp(comp, last, clen) == 0)
 			continue;	/* same child as the previous name */
 		last = comp;
 		lastlen = clen;
+		seen_add(&sn, comp, clen);
 		buf_puts(b, (b == &leaf ? nleaf++ : nnon++) ? "," : "");
 		json_strn(b, comp, clen);
 	}
 	put_derived_children(a, prefix, &leaf, &nleaf, &nonleaf, &nnon);
+	for (int i = 0; i < pn; i++) {
+		struct buf	*b = pcs[i] == PMNS_LEAF_STATUS ? &leaf : &nonleaf;
+
+		if (seen_has(&sn, pcn[i], strlen(pcn[i])))
+			continue;
+		buf_puts(b, (b == &leaf ? nleaf++ : nnon++) ? "," : "");
+		json_str(b, pcn[i]);
+	}
+	free(pcn);
+	free(pcs);
+	seen_free(&sn);
 	put_head(a);
 	buf_puts(&a->a_out, ",\"name\":");
 	json_str(&a->a_out, prefix);
@@ -1287,6 +1861,9 @@ api_run_profile(struct api *a)
 	uint32_t		*ids = NULL;
 	size_t			 n = 0;
 	int			 add, ret;
+	pmInDom			 pcid;
+	struct pmcd_indom	 pi = { 0 };
+	struct instlist		 pil = { 0 };
 
 	if (strcmp(expr, "add") == 0)
 		add = 1;
@@ -1303,13 +1880,23 @@ api_run_profile(struct api *a)
 			    "%s - unknown context", expr);
 		return send_success(a);
 	}
-	if (resolve_indom(a, &in, &ret, 1) == -1)
+	if (resolve_indom(a, &in, &pcid, &ret, 1) == -1)
 		return ret;
 	if (filter_init(a, &f, &ret) == -1)
 		return ret;
+	if (in == NULL) {
+		/* a pmcd indom: the same filter over pmcd's instances */
+		if (pc_indom(a, pcid, &pi, 0, &ret, 1) == -1) {
+			filter_free(&f);
+			return ret;
+		}
+		pil.il_n = pi.pi_n;
+		pil.il_ids = (const uint32_t *)pi.pi_ids;
+		pil.il_names = (const char *const *)pi.pi_names;
+	}
 	if (f.f_active) {
-		s = in->i_src ? source_snap(in->i_src) : NULL;
-		il = snap_instances(s, in);
+		s = in && in->i_src ? source_snap(in->i_src) : NULL;
+		il = in ? snap_instances(s, in) : &pil;
 		ids = calloc((il ? (size_t)il->il_n : 0) + f.f_nids + 1,
 		    sizeof(*ids));
 		for (int i = 0; ids && il && i < il->il_n; i++)
@@ -1327,12 +1914,15 @@ api_run_profile(struct api *a)
 		if (n == 0) {	/* nothing matched: not "the whole indom" */
 			free(ids);
 			filter_free(&f);
+			pmcd_indom_free(&pi);
 			return api_error(a, 400, 1, PM_ERR_INST, "%s - Unknown "
 			    "or illegal instance identifier", expr);
 		}
 	}
 	filter_free(&f);
-	ret = ctx_profile_change(a->a_ds->ctx, a->a_ctx, add, in->i_id, ids, n);
+	pmcd_indom_free(&pi);
+	ret = ctx_profile_change(a->a_ds->ctx, a->a_ctx, add, in ? in->i_id :
+	    pcid, ids, n);
 	free(ids);
 	if (ret != CTX_OK)
 		return send_error(a, 400, 1, "%s - %s", expr, ret == CTX_UNKNOWN
@@ -1400,11 +1990,11 @@ api_run_store(struct api *a)
 	int		 rv;
 
 	if (name) {
-		if ((m = ns_metric_by_name(a->a_ns, name)) == NULL)
+		if ((m = local_by_name(a, name)) == NULL)
 			return api_error(a, 400, 1, PM_ERR_NAME, "%s - failed "
 			    "to lookup metric", name);
 	} else if (parse_pmid(spmid, &pmid) == -1 ||
-	    (m = ns_metric_by_pmid(a->a_ns, pmid)) == NULL) {
+	    (m = local_by_pmid(a, pmid)) == NULL) {
 		return api_error(a, 400, 1, PM_ERR_PMID, "%s - failed to "
 		    "lookup PMID", spmid);
 	}
@@ -1707,6 +2297,7 @@ api_pmapi(struct httpreq *hr)
 	int		 ret;
 
 	memset(&a, 0, sizeof(a));
+	a.a_pcmode = -1;
 	a.a_hr = hr;
 	a.a_ds = hr->hr_ds;
 	if ((a.a_cmd = lookup_cmd(hr->hr_path, ctxbuf, sizeof(ctxbuf),
@@ -1743,6 +2334,7 @@ api_pmapi(struct httpreq *hr)
 	}
 	profile_release(a.a_prof);
 	dset_release(a.a_dset);
+	pcbatch_free(a.a_pcb);
 	buf_free(&a.a_out);
 	return ret;
 }

@@ -230,6 +230,8 @@ daemon_init(struct daemon_state *ds)
 	}
 	if (self_register(ds) == -1 || scripts_init(ds) == -1)
 		return -1;
+	if (!ds->cfg.check_only && pmcd_init(ds->cfg.pmcd_host) == -1)
+		return -1;
 	if (ds->cfg.check_only)
 		return check_scripts(ds);
 	if (scripts_restore(ds->scripts) == -1)
@@ -249,6 +251,7 @@ daemon_fini(struct daemon_state *ds)
 		    BT_SHUTDOWN_WAIT_MS ? (int)ds->cfg.stop_timeout_ms :
 		    BT_SHUTDOWN_WAIT_MS);
 	scripts_fini(ds);
+	pmcd_fini();
 	store_close(ds->store);
 	auth_unref(ds->auth);
 	reg_free(ds->reg);

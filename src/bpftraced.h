@@ -277,6 +277,44 @@ void		 dset_release(struct dset *);
 const struct dmetric *dset_find(const struct dset *, const char *);
 
 /* ====================================================================
+ * pmcd.c: passthrough of the metrics bpftraced does not own to a pmcd
+ * ==================================================================== */
+
+#define PMCD_NONE	0	/* off, or no local pmcd found (yet) */
+#define PMCD_UP		1
+#define PMCD_DOWN	2	/* configured or found, not answering now */
+#define PMCD_ECONN	(-100001)	/* pmcd unreachable: pmcd_error_text() */
+#define PMCD_LABELS_METRIC	0
+#define PMCD_LABELS_INDOM	1
+#define PMCD_LABELS_INSTANCES	2
+
+/* the instances of one pmcd instance domain */
+struct pmcd_indom {
+	int	 pi_n;
+	int	*pi_ids;
+	char	**pi_names;	/* one block (pmGetInDom) */
+	char	**pi_labels;	/* merged JSON objects, or NULL */
+};
+
+int		 pmcd_init(const char *);
+void		 pmcd_fini(void);
+int		 pmcd_mode(void);
+int		 pmcd_owned_name(const char *);
+int		 pmcd_conn_error(int);
+const char	*pmcd_error_text(void);
+int		 pmcd_error_code(void);
+int		 pmcd_lookup(const char *, pmID *, pmDesc *);
+int		 pmcd_lookup_pmid(pmID, char **, pmDesc *);
+char		*pmcd_text(int, unsigned, int);
+char		*pmcd_labels(int, pmID, pmInDom);
+int		 pmcd_indom(pmInDom, struct pmcd_indom *, int);
+void		 pmcd_indom_free(struct pmcd_indom *);
+int		 pmcd_children(const char *, char ***, int **);
+int		 pmcd_traverse(const char *, char ***, size_t *);
+void		 pmcd_names_free(char **, size_t);
+int		 pmcd_fetch(int, pmID *, pmResult **);
+
+/* ====================================================================
  * context.c: REST client contexts (polltimeout expiry, profiles)
  * ==================================================================== */
 
@@ -368,6 +406,7 @@ struct config {
 	char			*tls_key;
 	int			 pmda;		/* PMDA_AUTO/_ON/_OFF */
 	char			*pmda_socket;	/* NULL: $PCP_RUN_DIR/... */
+	char			*pmcd_host;	/* --pmcd; NULL: local if it answers */
 };
 
 #define PMDA_AUTO		0
@@ -516,12 +555,16 @@ struct api {
 	struct dset		*a_dset;	/* this context's derived */
 	struct ns		*a_ns;
 	struct buf		 a_out;
+	int			 a_pcmode;	/* PMCD_*, -1: not asked yet */
+	int			 a_pcerr;	/* pmcd failed (pmcd_error_text) */
+	struct pcbatch		*a_pcb;		/* pmcd metrics of this request */
 };
 
 /* a fetch target: a real metric, or one of the context's derived */
 struct fitem {
 	struct metric		*m;
 	const struct dmetric	*dm;
+	struct pcitem		*pc;	/* a metric read from pmcd */
 };
 
 #define API_PMWEBD(a)	((a)->a_cmd && ((a)->a_cmd->c_flags & CMD_PMWEBD))

@@ -24,7 +24,7 @@ enum {
 	OPT_MAX_INSTANCES, OPT_SCRIPT_EXPIRY, OPT_PRINT_INTERVAL,
 	OPT_STOP_TIMEOUT, OPT_SCRIPT, OPT_SCRIPTS_DIR, OPT_AUTH_FILE,
 	OPT_AUTH_READS, OPT_MAX_SCRIPTS_PER_USER, OPT_TLS_CERT, OPT_TLS_KEY,
-	OPT_PMDA, OPT_PMDA_SOCKET
+	OPT_PMDA, OPT_PMDA_SOCKET, OPT_PMCD
 };
 
 static const struct option long_opts[] = {
@@ -60,6 +60,7 @@ static const struct option long_opts[] = {
 	{ "tls-key",		required_argument, NULL, OPT_TLS_KEY },
 	{ "pmda",		required_argument, NULL, OPT_PMDA },
 	{ "pmda-socket",	required_argument, NULL, OPT_PMDA_SOCKET },
+	{ "pmcd",		required_argument, NULL, OPT_PMCD },
 	{ "check",		no_argument,	   NULL, OPT_CHECK },
 	{ "help",		no_argument,	   NULL, OPT_HELP },
 	{ "version",		no_argument,	   NULL, OPT_VERSION },
@@ -87,6 +88,10 @@ usage(FILE *f)
 "  --max-contexts N          live REST contexts (default %d)\n"
 "  --max-derived N           derived metrics per context (default %d)\n"
 "  --idle-timeout SECONDS    close idle HTTP connections after (default %d)\n"
+"  --pmcd HOST|off           serve the metrics bpftraced does not own\n"
+"                            (kernel.*, disk.*, ...) from the pmcd on HOST;\n"
+"                            off: bpftrace metrics only (default: the local\n"
+"                            pmcd if it answers, checked again every 30 s)\n"
 "\n"
 "Scripts:\n"
 "  --control off|loopback|auth  who may register/start/stop/deregister\n"
@@ -175,6 +180,8 @@ config_free(struct config *c)
 	free(c->tls_key);
 	free(c->pmda_socket);
 	c->pmda_socket = NULL;
+	free(c->pmcd_host);
+	c->pmcd_host = NULL;
 	c->scripts_dir = c->auth_file = c->tls_cert = c->tls_key = NULL;
 	for (int i = 0; i < c->nscripts; i++)
 		free(c->scripts[i]);
@@ -344,6 +351,13 @@ config_apply_scripts(struct config *c, int opt, const char *name,
 			return -1;
 		}
 		return replace_str(&c->pmda_socket, val);
+	case OPT_PMCD:
+		if (val == NULL || *val == '\0' || strlen(val) > 255) {
+			fprintf(stderr, "bpftraced: --pmcd: a host name or "
+			    "\"off\" is required\n");
+			return -1;
+		}
+		return replace_str(&c->pmcd_host, val);
 	case OPT_MAX_SCRIPTS_PER_USER:
 		rv = set_field(name, val, 1, 4000, &n);
 		c->max_scripts_per_user = (unsigned)n;

@@ -10,6 +10,8 @@
 Runs with /usr/bin/python3 (Debian 12's 3.11); no third-party modules.
 """
 
+import contextlib
+import fcntl
 import http.client as httpclient
 import json
 import os
@@ -208,6 +210,23 @@ def parse_response(data):
 # Daemon
 # --------------------------------------------------------------------------
 
+PMCD_LOCK = os.path.join(tempfile.gettempdir(), "bpftraced-tests-pmcd.lock")
+
+
+@contextlib.contextmanager
+def pmcd_lock(exclusive=False):
+    """Serialise the tests that stop the local pmcd (exclusive) with the
+    ones that need it running throughout (shared), across processes:
+    make check -j runs them side by side."""
+    f = open(PMCD_LOCK, "a")
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        yield
+    finally:
+        fcntl.flock(f, fcntl.LOCK_UN)
+        f.close()
+
+
 class DaemonError(RuntimeError):
     pass
 
@@ -236,7 +255,10 @@ class Daemon:
     command-line arguments.  env: extra environment variables (a value
     of None removes that variable, e.g. {"JOURNAL_STREAM": None}).
     state_dir: default a fresh temporary directory (removed by stop()
-    unless $BTD_KEEP is set).  The daemon's stderr goes to
+    unless $BTD_KEEP is set).  pmcd: False (default) adds "--pmcd off"
+    so a test sees bpftraced's own metrics only, whatever pmcd the host
+    runs; None leaves the default (the local pmcd if it answers); a
+    string is passed as --pmcd.  Ignored when args name --pmcd.  The daemon's stderr goes to
     self.stderr_path (readable with stderr_text()).
     """
 
@@ -245,9 +267,15 @@ class Daemon:
     EARLY_EXIT_WINDOW = 1.0  # an exit 1 this soon means "port in use"
 
     def __init__(self, args=(), binary=None, env=None, state_dir=None,
-                 start=True, start_timeout=None):
+                 start=True, start_timeout=None, pmcd=False):
         self.binary = binary or default_binary()
         self.args = list(args)
+        if not any(a == "--pmcd" or a.startswith("--pmcd=")
+                   for a in self.args):
+            if pmcd is False:
+                self.args += ["--pmcd", "off"]
+            elif pmcd:
+                self.args += ["--pmcd", pmcd]
         self.env = dict(os.environ)
         for k, v in (env or {}).items():
             if v is None:
