@@ -91,12 +91,6 @@ check_state(struct ingest *ing, const struct ingest_limits *lim)
 				    strcmp(v->iv_names[j], v->iv_names[i]) != 0,
 				    "@%s: instance %zu repeats %zu",
 				    v->iv_name, i, j);
-			if (i > 0 && v->iv_kind != BTS_HIST &&
-			    v->iv_kind != BTS_LHIST)
-				FZ_CHECK(strcmp(v->iv_names[i - 1],
-				    v->iv_names[i]) < 0, "@%s: instances not "
-				    "sorted: \"%s\" before \"%s\"", v->iv_name,
-				    v->iv_names[i - 1], v->iv_names[i]);
 		}
 		for (size_t i = 0; i < ingest_var_known(v); i++) {
 			const char	*name = NULL;
