@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <sys/stat.h>
@@ -221,9 +222,13 @@ run(char *const argv[], const char *input, char *out, size_t outlen)
 	posix_spawn_file_actions_destroy(&fa);
 	close(in[0]);
 	close(op[1]);
-	if (input != NULL)
-		assert_int_equal(write(in[1], input, strlen(input)),
-		    (ssize_t)strlen(input));
+	if (input != NULL) {
+		ssize_t	 w = write(in[1], input, strlen(input));
+
+		/* a child refusing its arguments may exit before reading */
+		assert_true(w == (ssize_t)strlen(input) ||
+		    (w == -1 && errno == EPIPE));
+	}
 	close(in[1]);
 	while (n + 1 < outlen && (k = read(op[0], out + n, outlen - n - 1)) > 0)
 		n += (size_t)k;
@@ -1108,5 +1113,6 @@ main(void)
 		cmocka_unit_test(passwd_program_refuses_empty_password),
 	};
 
+	signal(SIGPIPE, SIG_IGN);	/* see run() */
 	return cmocka_run_group_tests(tests, make_tmpdir, remove_tmpdir);
 }
