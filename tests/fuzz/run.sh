@@ -29,7 +29,9 @@ FIX=$SHARED/fixtures/bpftrace-0.17
 mkdir -p "$LOGDIR"
 LOGDIR=$(cd "$LOGDIR" && pwd)
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/btfuzz.XXXXXX") || exit 99
-trap 'rm -rf "$TMP"' EXIT INT TERM
+trap 'rm -rf "$TMP"' EXIT
+# stopped: stop the harnesses too
+trap 'kill $(cat "$TMP"/*.pid 2>/dev/null) $(jobs -p) 2>/dev/null; exit 130' INT TERM
 
 maxlen() {
 	case $1 in
@@ -72,8 +74,11 @@ run_one() {	# $1 harness; writes $TMP/$1.result
 	start=$(date +%s)
 	"$bin" -max_total_time="$SECS" -max_len="$(maxlen "$h")" -timeout=25 \
 	    -rss_limit_mb=4096 -print_final_stats=1 \
-	    -artifact_prefix="$LOGDIR/$h-" "$dir" > "$log" 2>&1
+	    -artifact_prefix="$LOGDIR/$h-" "$dir" > "$log" 2>&1 &
+	echo $! > "$TMP/$h.pid"
+	wait $!
 	rc=$?
+	rm -f "$TMP/$h.pid"
 	took=$(( $(date +%s) - start ))
 	execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
 	cov=$(grep -E '^#[0-9]+[[:space:]]+(DONE|INITED|NEW|REDUCE|pulse)' "$log" | tail -n 1 | sed -n 's/.*cov: \([0-9]*\) ft: \([0-9]*\) corp: \([0-9]*\).*/cov \1 ft \2, corpus \3/p')
