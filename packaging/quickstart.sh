@@ -11,7 +11,7 @@ TOP=$(pwd)
 BUILD_DEPS="build-essential autoconf automake libtool pkg-config libmicrohttpd-dev
 libcjson-dev libpcp3-dev libpcp-pmda3-dev libsqlite3-dev libcmocka-dev libcrypt-dev"
 RUN_DEPS="bpftrace"
-TEST_DEPS="python3 curl wrk"
+TEST_DEPS="python3 curl wrk clang-14 libclang-rt-14-dev"
 
 log() { printf '==> %s\n' "$*" >&2; }
 

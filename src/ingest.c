@@ -918,6 +918,10 @@ fill_hist(struct ingest *ing, struct jr *r, struct ing_var *v,
 	char	*key;
 	int	 rv, c = jr_peek(r);
 
+	/* buckets are instances: a scalar has no room for them */
+	if (v->iv_scalar)
+		return ing_fail(ing, "@%s: hist value does not match the "
+		    "variable", v->iv_name);
 	if (c == '[')
 		return fill_buckets(ing, r, st, "", 0, 0);
 	if (c != '{')

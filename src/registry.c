@@ -516,6 +516,15 @@ reg_generation(struct registry *r)
 	return g;
 }
 
+/* Is name in the subtree of leaf ("a.b.c" under "a.b")? */
+static int
+name_under(const char *name, const char *leaf)
+{
+	size_t	 n = strlen(leaf);
+
+	return strncmp(name, leaf, n) == 0 && name[n] == '.';
+}
+
 /* Is any proper prefix of name ("a", "a.b" for "a.b.c") a metric? */
 static int
 ancestor_is_leaf(const struct ns *ns, const char *name)
@@ -569,13 +578,20 @@ reg_add(struct registry *r, struct metric **ms, size_t nm, struct indom **ids,
 			    "subtree or leaf", ms[i]->m_name);
 			goto done;
 		}
-		for (size_t j = 0; j < i; j++)
+		for (size_t j = 0; j < i; j++) {
 			if (strcmp(ms[i]->m_name, ms[j]->m_name) == 0 ||
 			    ms[i]->m_pmid == ms[j]->m_pmid) {
 				seterr(err, errlen, "duplicate metric %s",
 				    ms[i]->m_name);
 				goto done;
 			}
+			if (name_under(ms[i]->m_name, ms[j]->m_name) ||
+			    name_under(ms[j]->m_name, ms[i]->m_name)) {
+				seterr(err, errlen, "metric %s clashes with a "
+				    "PMNS subtree or leaf", ms[i]->m_name);
+				goto done;
+			}
+		}
 	}
 	for (size_t i = 0; i < ni; i++)
 		if (ns_indom(cur, ids[i]->i_id)) {

@@ -96,15 +96,19 @@ def head_flow(d):
            md["sem"] == "counter" and md["labels"]["metrictype"] ==
            "histogram", "HEAD #2: metadata: indom, u64 counter, "
            "labels.metrictype=histogram", repr(md)[:300])
+    # scripts_json says "started" a moment after the first values (it is
+    # republished on the main loop's tick): wait for both, under load too
     deadline = time.monotonic() + 6
-    vals = []
-    while time.monotonic() < deadline and not vals:
+    vals, sj = [], []
+    while time.monotonic() < deadline and not (vals and any(
+            s["script_id"] == sid and s["state"]["status"] == "started"
+            for s in sj)):
         st, _, j = g.get("/pmapi/fetch", context=c1,
                          names=m + ",bpftrace.info.scripts_json")
         f = fetched(j)
         vals = f.get(m, [])
+        sj = json.loads(f["bpftrace.info.scripts_json"][0]["value"])
         time.sleep(0.2)
-    sj = json.loads(f["bpftrace.info.scripts_json"][0]["value"])
     tap.ok(isinstance(j["timestamp"], float) and vals and
            any(s["script_id"] == sid and s["state"]["status"] == "started"
                for s in sj), "HEAD #3/#7: fetch of data + scripts_json: "

@@ -13,6 +13,7 @@
 #include <signal.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <sys/stat.h>
@@ -1115,5 +1116,6 @@ main(void)
 		cmocka_unit_test(passwd_program_refuses_empty_password),
 	};
 
+	signal(SIGPIPE, SIG_IGN);	/* see run() */
 	return cmocka_run_group_tests(tests, make_tmpdir, remove_tmpdir);
 }

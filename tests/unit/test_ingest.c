@@ -1172,6 +1172,36 @@ unknown_types_and_vars_counted(void **state)
 
 /* --- hostile input ------------------------------------------------------- */
 
+/*
+ * Found by tests/fuzz/fuzz_ingest (input: tests/fuzz/regressions/
+ * ingest/hist-for-scalar): a "hist" print for a variable the analysis found scalar
+ * (@h = 1) read an empty bucket list into it and then its first entry,
+ * which did not exist (a NULL dereference). Now refused, like stats.
+ */
+static void
+hist_print_for_scalar_refused(void **state)
+{
+	static const struct tv	 tvs[] = {
+		{ "h", BTS_ASSIGN, BTS_V_INT, 0 },
+	};
+	struct ingest	*ing = ING(tvs, -1, NULL);
+	struct ing_var	*v = ingest_var_by_name(ing, "h");
+
+	assert_int_equal(feed(ing, "{\"type\": \"hist\", \"data\": "
+	    "{\"@h\": []}}"), -1);
+	assert_int_equal(feed(ing, "{\"type\": \"hist\", \"data\": "
+	    "{\"@h\": [{\"min\": 1, \"max\": 1, \"count\": 3}]}}"), -1);
+	assert_int_equal(feed(ing, "{\"type\": \"hist\", \"data\": "
+	    "{\"@h\": {\"k\": []}}}"), -1);
+	assert_int_equal(ingest_stats(ing)->is_bad_lines, 3);
+	assert_int_equal(v->iv_n, 0);
+	assert_int_equal(feed(ing, "{\"type\": \"map\", \"data\": "
+	    "{\"@h\": 5}}"), 0);
+	assert_int_equal(v->iv_n, 1);
+	assert_int_equal(v->iv_vals[0].i, 5);
+	ingest_free(ing);
+}
+
 static void
 garbage_lines_rejected(void **state)
 {
@@ -1502,6 +1532,7 @@ main(void)
 		cmocka_unit_test(helper_error_counted),
 		cmocka_unit_test(unknown_types_and_vars_counted),
 		cmocka_unit_test(garbage_lines_rejected),
+		cmocka_unit_test(hist_print_for_scalar_refused),
 		cmocka_unit_test(deep_nesting_rejected),
 		cmocka_unit_test(huge_numbers_rejected),
 		cmocka_unit_test(any_bytes_are_safe),

@@ -53,6 +53,42 @@ registry_lookup_by_name_and_pmid(void **state)
 	reg_free(r);
 }
 
+/*
+ * Found by tests/fuzz/fuzz_pmns (input: tests/fuzz/regressions/pmns/
+ * leaf-and-subtree-in-one-batch): reg_add() checked new names against
+ * the namespace but not against each other, so one batch could make
+ * "x" both a leaf and the subtree of "x.y". The whole batch is refused.
+ */
+static void
+registry_batch_leaf_and_subtree_refused(void **state)
+{
+	struct registry	*r = reg_new();
+	struct metric	*ms[3];
+	struct ns	*ns;
+	char		 err[128];
+
+	ms[0] = mk("x.y", 1, NULL, 0);
+	ms[1] = mk("q", 2, NULL, 1);
+	ms[2] = mk("x", 3, NULL, 2);
+	assert_int_equal(reg_add(r, ms, 3, NULL, 0, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "clashes"));
+	ns = reg_acquire(r);
+	assert_int_equal(ns->ns_nmetrics, 0);
+	ns_release(ns);
+	metric_unref(ms[2]);
+	ms[2] = mk("x.y.z", 3, NULL, 2);	/* under the leaf x.y */
+	assert_int_equal(reg_add(r, ms, 3, NULL, 0, err, sizeof(err)), -1);
+	assert_int_equal(reg_add(r, ms, 2, NULL, 0, err, sizeof(err)), 0);
+	ns = reg_acquire(r);
+	assert_int_equal(ns->ns_nmetrics, 2);
+	assert_true(ns_is_nonleaf(ns, "x"));
+	assert_null(ns_metric_by_name(ns, "x"));
+	ns_release(ns);
+	for (int i = 0; i < 3; i++)
+		metric_unref(ms[i]);
+	reg_free(r);
+}
+
 static void
 registry_prefix_ranges_are_subtrees(void **state)
 {
@@ -211,6 +247,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(registry_lookup_by_name_and_pmid),
 		cmocka_unit_test(registry_prefix_ranges_are_subtrees),
+		cmocka_unit_test(registry_batch_leaf_and_subtree_refused),
 		cmocka_unit_test(registry_rejects_duplicates_without_change),
 		cmocka_unit_test(registry_old_generation_survives_removal),
 		cmocka_unit_test(snapshot_publish_replaces_atomically),

@@ -1,0 +1,179 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * fuzz_ingest.c - libFuzzer harness for the bpftrace JSON line ingester
+ * (src/ingest.c, src/jsonr.c). The input is
+ *
+ *	SCRIPT "\n//--ingest--\n" LINES
+ *
+ * (the seeds are the bpftrace 0.17 fixtures: NAME.bt, the separator, then
+ * NAME.stdout), or only LINES, which are then read for a built-in script
+ * that has a variable of every kind. Each line goes to ingest_line() with
+ * small limits (so the instance and @output bounds are reached), then the
+ * state is read back the way the daemon does and checked against what
+ * ingest.h promises; then ingest_reset() and the lines again.
+ */
+#include "fuzzhelp.h"
+#include "btscript.h"
+#include "buf.h"
+#include "ingest.h"
+#include "log.h"
+
+#define SEP		"\n//--ingest--\n"
+#define MAX_INST	40
+
+static const char default_script[] =
+	"// table-retain-lines: 3\n"
+	"BEGIN { @c = count(); @s = sum(1); @mi = min(1); @ma = max(1);\n"
+	"  @a = avg(1); @st = stats(1); @h = hist(1); @l = lhist(1, 0, 100, 10);\n"
+	"  @m[comm] = count(); @mk[comm, pid] = sum(1); @hk[comm] = hist(1);\n"
+	"  @lk[comm] = lhist(1, 0, 10, 1); @stk[comm] = stats(1);\n"
+	"  @avk[comm] = avg(1); @str = comm; @t = (1, \"a\");\n"
+	"  @ks[kstack] = count(); @ = count(); @x = 1; @neg = -1;\n"
+	"  @us[ustack] = count(); @smap[\"k\"] = \"v\";\n"
+	"  printf(\"x\\n\"); time(); }\n";
+
+static struct bts_info	 default_info;
+
+int
+LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	char	 err[256];
+
+	log_init(-1);
+	if (bts_analyze(default_script, strlen(default_script), &default_info,
+	    err, sizeof(err)) == -1) {
+		fprintf(stderr, "fuzz_ingest: built-in script refused: %s\n",
+		    err);
+		abort();
+	}
+	return 0;
+}
+
+static void
+on_instance(const char *var, const char *name, uint32_t id, void *arg)
+{
+	size_t	*n = arg;
+
+	FZ_CHECK(var != NULL && name != NULL, "instance without a name");
+	(*n)++;
+}
+
+static void
+check_state(struct ingest *ing, const struct ingest_limits *lim)
+{
+	struct buf	 out;
+	size_t		 known = 0, seen = 0;
+
+	for (size_t k = 0; k < ingest_nvars(ing); k++) {
+		struct ing_var	*v = ingest_var(ing, k);
+
+		FZ_CHECK(v != NULL && v->iv_name != NULL, "variable %zu", k);
+		FZ_CHECK(ingest_var_by_name(ing, v->iv_name) == v,
+		    "variable %s not found by name", v->iv_name);
+		if (v->iv_kind == BTS_OUTPUT) {
+			FZ_CHECK(v->iv_n == 0, "@output has instances");
+			continue;
+		}
+		FZ_CHECK(v->iv_n <= lim->il_max_instances || v->iv_scalar,
+		    "@%s has %zu instances, the limit is %zu", v->iv_name,
+		    v->iv_n, lim->il_max_instances);
+		for (size_t i = 0; i < v->iv_n; i++) {
+			const struct ing_val	*val = &v->iv_vals[i];
+
+			FZ_CHECK(val->t != ING_STR || val->s != NULL,
+			    "@%s: string value NULL", v->iv_name);
+			if (v->iv_scalar)
+				continue;
+			FZ_CHECK(v->iv_names[i] != NULL, "@%s: instance %zu "
+			    "unnamed", v->iv_name, i);
+			for (size_t j = 0; j < i; j++)
+				FZ_CHECK(v->iv_ids[j] != v->iv_ids[i] &&
+				    strcmp(v->iv_names[j], v->iv_names[i]) != 0,
+				    "@%s: instance %zu repeats %zu",
+				    v->iv_name, i, j);
+		}
+		for (size_t i = 0; i < ingest_var_known(v); i++) {
+			const char	*name = NULL;
+			uint32_t	 id = 0;
+
+			ingest_var_instance_at(v, i, &name, &id);
+			FZ_CHECK(name != NULL, "@%s: known %zu unnamed",
+			    v->iv_name, i);
+			known++;
+		}
+	}
+	ingest_foreach_instance(ing, on_instance, &seen);
+	FZ_CHECK(seen == known, "foreach saw %zu instances, %zu known", seen,
+	    known);
+	buf_init(&out, lim->il_output_bytes * 2 + 4096);
+	FZ_CHECK(ingest_output_text(ing, &out) == 0, "output text overflows");
+	buf_free(&out);
+	(void)ingest_seq(ing);
+	(void)ingest_stats(ing)->is_last_error[0];
+}
+
+static void
+feed_lines(struct ingest *ing, const char *p, size_t n)
+{
+	char	 err[256];
+
+	while (n > 0) {
+		const char	*nl = memchr(p, '\n', n);
+		size_t		 len = nl ? (size_t)(nl - p) : n;
+		int		 rv;
+
+		err[0] = '\0';
+		rv = ingest_line(ing, p, len, err, sizeof(err));
+		FZ_CHECK(rv >= -1 && rv <= 1, "ingest_line returned %d", rv);
+		FZ_CHECK(memchr(err, '\0', sizeof(err)) != NULL,
+		    "error text not terminated");
+		if (rv == -1)
+			FZ_CHECK(err[0] != '\0', "invalid line without reason");
+		p += len;
+		n -= len;
+		if (nl) {
+			p++;
+			n--;
+		}
+	}
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	const char		*text = (const char *)data, *lines = text;
+	const char		*sep;
+	size_t			 nlines = size;
+	struct bts_info		 info, *ip = &default_info;
+	struct ingest_limits	 lim = {
+		.il_max_instances = MAX_INST,
+		.il_output_bytes = 2048,
+		.il_output_lines = 16,
+	};
+	struct ingest		*ing;
+	char			 err[256];
+	int			 own = 0;
+
+	sep = memmem(text, size, SEP, strlen(SEP));
+	if (sep != NULL) {
+		if (bts_analyze(text, (size_t)(sep - text), &info, err,
+		    sizeof(err)) == -1)
+			return 0;
+		ip = &info;
+		own = 1;
+		lines = sep + strlen(SEP);
+		nlines = size - (size_t)(lines - text);
+	}
+	if ((ing = ingest_new(ip, &lim)) == NULL)
+		abort();
+	if (own)
+		bts_info_free(&info);
+	feed_lines(ing, lines, nlines);
+	check_state(ing, &lim);
+	ingest_reset(ing);
+	check_state(ing, &lim);
+	feed_lines(ing, lines, nlines);
+	check_state(ing, &lim);
+	ingest_free(ing);
+	return 0;
+}
