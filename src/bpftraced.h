@@ -45,6 +45,7 @@
 #define BT_PRINT_INTERVAL_MS	1000
 #define BT_STOP_TIMEOUT_MS	5000	/* SIGINT, then SIGKILL */
 #define BT_SHUTDOWN_WAIT_MS	700	/* at exit: stop within 1 s */
+#define BT_EOF_GRACE_MS		2000	/* stdout closed, still running */
 #define BT_ERROR_TEXT_MAX	(16 * 1024)
 #define BT_RESTART_MAX_BACKOFF_MS 60000
 #define BT_TOUCH_INTERVAL_MS	30000	/* last-fetch times saved */

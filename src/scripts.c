@@ -546,6 +546,7 @@ script_spawn(struct scripts *ss, struct script *sc)
 	sc->sc_rate_bytes = 0;
 	sc->sc_stop_deadline = 0;
 	sc->sc_stop_reason = STOP_NONE;
+	sc->sc_eof_at = 0;
 	watch_fd(ss, sc, &sc->sc_wout, sc->sc_child.ch_out, on_script_out);
 	watch_fd(ss, sc, &sc->sc_werr, sc->sc_child.ch_err, on_script_err);
 	atomic_fetch_add(&ss->ss_ds->nrunning, 1);
@@ -607,7 +608,9 @@ on_stderr_line(void *arg, const char *line, size_t len, int cut)
 		sc->sc_err_class = 2;
 	}
 	to = sc->sc_err_class == 1 ? &sc->sc_warnings : &sc->sc_error;
-	if (to->b_len + len + 1 < BT_ERROR_TEXT_MAX) {
+	if (to->b_len + len + 2 < BT_ERROR_TEXT_MAX) {
+		if (to->b_len && to->b_data[to->b_len - 1] != '\n')
+			buf_putc(to, '\n');	/* after our own message */
 		buf_append(to, line, len);
 		buf_putc(to, '\n');
 	}
@@ -632,8 +635,11 @@ script_read(struct scripts *ss, struct script *sc, int err_side)
 		sc->sc_data_bytes += (uint64_t)n;
 		sc->sc_rate_bytes += (uint64_t)n;
 	}
-	if (n == -1)
+	if (n == -1) {
 		unwatch(ss, &sc->sc_wout, &ch->ch_out);
+		if (sc->sc_stop_deadline == 0)	/* it should exit now */
+			sc->sc_eof_at = now_mono_ms();
+	}
 	if (sc->sc_line_too_long) {
 		sc->sc_line_too_long = 0;
 		set_error(sc, "bpftrace output line longer than %zu bytes "
@@ -813,6 +819,16 @@ script_reconcile(struct scripts *ss, struct script *sc, int64_t now)
 		if (!sc->sc_want_run || sc->sc_gone)
 			script_stop_child(ss, sc, sc->sc_gone ? STOP_GONE :
 			    STOP_NONE);
+		else if (sc->sc_eof_at && now - sc->sc_eof_at >
+		    BT_EOF_GRACE_MS && sc->sc_stop_deadline == 0) {
+			/* no output can reach us any more: a wedged child */
+			set_error(sc, "bpftrace closed its output but kept "
+			    "running; stopped it");
+			log_warnx("script %s: stdout closed, pid %d still "
+			    "running; stopping it", sc->sc_name,
+			    (int)ch->ch_pid);
+			script_stop_child(ss, sc, STOP_LIMIT);
+		}
 		else {
 			script_check_rate(ss, sc, now);
 			script_on_demand(sc, now);

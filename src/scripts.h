@@ -83,6 +83,7 @@ struct script {
 	uint64_t		 sc_rate_bytes;
 	int64_t			 sc_rate_since;
 	int			 sc_line_too_long;
+	int64_t			 sc_eof_at;	/* stdout closed at (mono) */
 	int			 sc_err_class;	/* 1 warning, 2 error */
 	int			 sc_err_cont;
 	size_t			*sc_inst_saved;	/* per variable, in the store */
