@@ -261,6 +261,33 @@ def test_errors(c):
     tap.ok(s == "error" and "tracepoint not found" in err,
            "unknown tracepoint: status error with the reason", repr(err))
     c.store("bpftrace.control.deregister", "tp")
+    # bpftraced never passes --unsafe: system() is refused by bpftrace
+    st, j, ans = c.register("// name: unsafe\nBEGIN { system(\"id\"); "
+                            "@x = 1; }")
+    s = c.wait_for(script_metric("unsafe", "status"), lambda v: v == "error")
+    err = c.value(script_metric("unsafe", "error")) or ""
+    tap.ok(s == "error" and "unsafe" in err,
+           "system() needs --unsafe, which bpftraced never passes: the "
+           "script fails with bpftrace's reason", repr(err)[:200])
+    c.store("bpftrace.control.deregister", "unsafe")
+    for body, why in (("", "no bpftrace variables"),
+                      ("BEGIN { @x = 1; }\x00\x01\xff", "NUL byte"),
+                      ("BEGIN { @x = 1; } //" + "y" * (1 << 20),
+                       "the limit is")):
+        # as a POST form, so big and binary texts reach the store itself
+        st, _, raw = btd.http("POST", c.d.url("/pmapi/store"),
+                              body=urllib.parse.urlencode({
+                                  "context": c.ctx,
+                                  "name": "bpftrace.control.register",
+                                  "value": body}).encode("utf-8",
+                                                         "surrogateescape"),
+                              headers={"Content-Type": "application/"
+                                       "x-www-form-urlencoded"})
+        text = raw.decode(errors="replace")
+        tap.ok(st in (400, 413) and (why in text or st == 413) and
+               c.value("bpftrace.info.scripts_total") is not None,
+               "bad script text (%d bytes) refused: %s" % (len(body), why),
+               text[:200])
 
 
 def test_hist_and_output(c):
