@@ -271,7 +271,7 @@ def test_errors(c):
            "script fails with bpftrace's reason", repr(err)[:200])
     c.store("bpftrace.control.deregister", "unsafe")
     for body, why in (("", "no bpftrace variables"),
-                      ("BEGIN { @x = 1; }\x00\x01\xff", "NUL byte"),
+                      ("BEGIN { @x = 1; }\x00\x01\xff", "percent-encoding"),
                       ("BEGIN { @x = 1; } //" + "y" * (1 << 20),
                        "the limit is")):
         # as a POST form, so big and binary texts reach the store itself
