@@ -804,7 +804,8 @@ resolve_context(struct api *a, int *ret)
 		    hs);
 		return -1;
 	}
-	switch (ctx_create(a->a_ds->ctx, timeout, &a->a_ctx)) {
+	switch ((a->a_cmd->c_ep == EP_CONTEXT ? ctx_create :
+	    ctx_create_implicit)(a->a_ds->ctx, timeout, &a->a_ctx)) {
 	case CTX_OK:
 		return 0;
 	default:

@@ -326,6 +326,7 @@ struct ctxtab;
 struct ctxtab	*ctx_new(size_t);
 void		 ctx_free(struct ctxtab *);
 int		 ctx_create(struct ctxtab *, double, uint32_t *);
+int		 ctx_create_implicit(struct ctxtab *, double, uint32_t *);
 int		 ctx_use(struct ctxtab *, uint32_t, struct profile **,
 		    struct dset **);
 int		 ctx_derive_add(struct ctxtab *, uint32_t, struct dmetric *,

@@ -33,6 +33,8 @@ struct rctx {
 	int64_t		 rc_expires;	/* monotonic ms */
 	struct profile	*rc_prof;	/* NULL: everything included */
 	struct dset	*rc_derived;	/* NULL: none registered */
+	int		 rc_implicit;	/* made for a request without one */
+	int		 rc_used;	/* asked for by id since */
 	struct rctx	*rc_next;	/* hash chain */
 };
 
@@ -43,6 +45,14 @@ struct ctxtab {
 	struct rctx	*ct_bucket[CT_BUCKETS];
 	size_t		 ct_count;
 	size_t		 ct_max;
+	/*
+	 * Implicit contexts (a fetch without a context makes one, as in
+	 * pmproxy) in creation order, so a full table can drop the oldest
+	 * one nobody asked for again instead of refusing: under load,
+	 * context-less clients would otherwise fill the table in seconds.
+	 */
+	uint32_t	*ct_ring;
+	size_t		 ct_ring_head, ct_ring_len;
 };
 
 struct ctxtab *
@@ -54,6 +64,10 @@ ctx_new(size_t max)
 		return NULL;
 	pthread_mutex_init(&ct->ct_lock, NULL);
 	ct->ct_max = max;
+	if ((ct->ct_ring = calloc(max + 1, sizeof(*ct->ct_ring))) == NULL) {
+		free(ct);
+		return NULL;
+	}
 	return ct;
 }
 
@@ -78,6 +92,7 @@ ctx_free(struct ctxtab *ct)
 			rctx_free(c);
 		}
 	pthread_mutex_destroy(&ct->ct_lock);
+	free(ct->ct_ring);
 	free(ct);
 }
 
@@ -103,9 +118,73 @@ ctx_find_locked(struct ctxtab *ct, uint32_t id, int64_t now)
 	return NULL;
 }
 
+static int	ctx_create2(struct ctxtab *, double, int, uint32_t *);
+
+/* Unlink and free context id if it is there. Lock held. */
+static int
+ctx_drop_locked(struct ctxtab *ct, uint32_t id, int only_unused)
+{
+	struct rctx	**pp = &ct->ct_bucket[id % CT_BUCKETS];
+
+	for (; *pp; pp = &(*pp)->rc_next) {
+		struct rctx	*c = *pp;
+
+		if (c->rc_id != id)
+			continue;
+		if (only_unused && c->rc_used)
+			return 0;
+		*pp = c->rc_next;
+		ct->ct_count--;
+		rctx_free(c);
+		return 1;
+	}
+	return 0;
+}
+
+/* Make room by dropping the oldest implicit context not used since. */
+static int
+ctx_evict_locked(struct ctxtab *ct)
+{
+	while (ct->ct_ring_len > 0) {
+		uint32_t	 id = ct->ct_ring[ct->ct_ring_head];
+
+		ct->ct_ring_head = (ct->ct_ring_head + 1) % (ct->ct_max + 1);
+		ct->ct_ring_len--;
+		if (ctx_drop_locked(ct, id, 1))
+			return 1;
+	}
+	return 0;
+}
+
+static void
+ctx_ring_push_locked(struct ctxtab *ct, uint32_t id)
+{
+	size_t	 cap = ct->ct_max + 1;
+
+	if (ct->ct_ring_len == cap) {	/* stale ids only: forget one */
+		ct->ct_ring_head = (ct->ct_ring_head + 1) % cap;
+		ct->ct_ring_len--;
+	}
+	ct->ct_ring[(ct->ct_ring_head + ct->ct_ring_len) % cap] = id;
+	ct->ct_ring_len++;
+}
+
 /* New context with a random id in 1..INT32_MAX. */
 int
 ctx_create(struct ctxtab *ct, double timeout_s, uint32_t *idp)
+{
+	return ctx_create2(ct, timeout_s, 0, idp);
+}
+
+/* A context made for a request that named none (may be evicted). */
+int
+ctx_create_implicit(struct ctxtab *ct, double timeout_s, uint32_t *idp)
+{
+	return ctx_create2(ct, timeout_s, 1, idp);
+}
+
+static int
+ctx_create2(struct ctxtab *ct, double timeout_s, int implicit, uint32_t *idp)
 {
 	struct rctx	*c;
 	uint32_t	 id;
@@ -115,8 +194,9 @@ ctx_create(struct ctxtab *ct, double timeout_s, uint32_t *idp)
 		return CTX_FULL;
 	c->rc_timeout_ms = (int64_t)(timeout_s * 1000.0);
 	c->rc_expires = now + c->rc_timeout_ms;
+	c->rc_implicit = implicit;
 	pthread_mutex_lock(&ct->ct_lock);
-	if (ct->ct_count >= ct->ct_max) {
+	if (ct->ct_count >= ct->ct_max && !ctx_evict_locked(ct)) {
 		pthread_mutex_unlock(&ct->ct_lock);
 		free(c);
 		return CTX_FULL;
@@ -130,6 +210,8 @@ ctx_create(struct ctxtab *ct, double timeout_s, uint32_t *idp)
 	c->rc_next = ct->ct_bucket[id % CT_BUCKETS];
 	ct->ct_bucket[id % CT_BUCKETS] = c;
 	ct->ct_count++;
+	if (implicit)
+		ctx_ring_push_locked(ct, id);
 	pthread_mutex_unlock(&ct->ct_lock);
 	*idp = id;
 	return CTX_OK;
@@ -153,6 +235,7 @@ ctx_use(struct ctxtab *ct, uint32_t id, struct profile **profp,
 		return CTX_UNKNOWN;
 	}
 	c->rc_expires = now + c->rc_timeout_ms;
+	c->rc_used = 1;
 	if (profp) {
 		*profp = c->rc_prof;
 		if (*profp)

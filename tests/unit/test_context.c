@@ -57,6 +57,30 @@ context_table_is_bounded(void **state)
 }
 
 static void
+full_table_evicts_oldest_unused_implicit_context(void **state)
+{
+	struct ctxtab	*ct = ctx_new(3);
+	uint32_t	 kept, used, a, b, c;
+
+	(void)state;
+	assert_int_equal(ctx_create(ct, 60, &kept), CTX_OK);	/* explicit */
+	assert_int_equal(ctx_create_implicit(ct, 60, &used), CTX_OK);
+	assert_int_equal(ctx_create_implicit(ct, 60, &a), CTX_OK);
+	assert_int_equal(ctx_use(ct, used, NULL, NULL), CTX_OK);
+	/* full: the oldest implicit one nobody used again (a) makes room */
+	assert_int_equal(ctx_create_implicit(ct, 60, &b), CTX_OK);
+	assert_int_equal(ctx_use(ct, a, NULL, NULL), CTX_UNKNOWN);
+	assert_int_equal(ctx_use(ct, used, NULL, NULL), CTX_OK);
+	assert_int_equal(ctx_use(ct, kept, NULL, NULL), CTX_OK);
+	assert_int_equal(ctx_use(ct, b, NULL, NULL), CTX_OK);
+	/* all three used or explicit now: nothing may be evicted */
+	assert_int_equal(ctx_create_implicit(ct, 60, &c), CTX_FULL);
+	assert_int_equal(ctx_create(ct, 60, &c), CTX_FULL);
+	assert_int_equal(ctx_count(ct), 3);
+	ctx_free(ct);
+}
+
+static void
 profile_add_restricts_then_del_excludes(void **state)
 {
 	struct ctxtab	*ct = ctx_new(10);
@@ -123,6 +147,7 @@ main(void)
 		cmocka_unit_test(context_ids_are_unique_31bit),
 		cmocka_unit_test(context_expires_after_polltimeout),
 		cmocka_unit_test(context_table_is_bounded),
+		cmocka_unit_test(full_table_evicts_oldest_unused_implicit_context),
 		cmocka_unit_test(profile_add_restricts_then_del_excludes),
 		cmocka_unit_test(profile_held_by_reader_is_immutable),
 	};
