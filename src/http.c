@@ -28,8 +28,25 @@ typedef int MHD_RESULT;
 typedef enum MHD_Result MHD_RESULT;
 #endif
 
+/*
+ * Connections per client address (--max-connections-per-ip). Our own
+ * table rather than libmicrohttpd's option, whose count is kept per
+ * worker thread in thread-pool mode (so N threads let N times as many
+ * through). Guarded by ip_lock; the accept callback and the connection
+ * notifications run on libmicrohttpd's threads.
+ */
+#define IP_BUCKETS	1024
+
+struct ipcount {
+	uint8_t		 ic_addr[16];
+	unsigned	 ic_n;
+	struct ipcount	*ic_next;
+};
+
 struct httpd {
 	struct daemon_state	*h_ds;
+	pthread_mutex_t		 ip_lock;
+	struct ipcount		*ip_bucket[IP_BUCKETS];
 	char			*h_tls_cert;	/* PEM text, --tls-cert */
 	char			*h_tls_key;
 	struct MHD_Daemon	*h_mhd[BT_MAX_LISTEN];
@@ -606,34 +623,120 @@ open_listener(const char *spec, char *err, size_t errlen)
 	return fd;
 }
 
+/* 16 bytes naming the client: IPv6, or IPv4 mapped; 0 for others */
+static int
+ip_key(const struct sockaddr *sa, uint8_t key[16])
+{
+	memset(key, 0, 16);
+	if (sa->sa_family == AF_INET) {
+		key[10] = key[11] = 0xff;
+		memcpy(key + 12, &((const struct sockaddr_in *)(const void *)sa)->
+		    sin_addr, 4);
+		return 1;
+	}
+	if (sa->sa_family == AF_INET6) {
+		memcpy(key, &((const struct sockaddr_in6 *)(const void *)sa)->
+		    sin6_addr, 16);
+		return 1;
+	}
+	return 0;
+}
+
+static unsigned
+ip_hash(const uint8_t key[16])
+{
+	unsigned	 h = 2166136261u;
+
+	for (int i = 0; i < 16; i++)
+		h = (h ^ key[i]) * 16777619u;
+	return h % IP_BUCKETS;
+}
+
+/* Add delta to the address's count; returns the count before. */
+static unsigned
+ip_count(struct httpd *h, const struct sockaddr *sa, int delta)
+{
+	struct ipcount	**pp, *e;
+	uint8_t		 key[16];
+	unsigned	 before = 0;
+
+	if (sa == NULL || !ip_key(sa, key))
+		return 0;
+	pthread_mutex_lock(&h->ip_lock);
+	for (pp = &h->ip_bucket[ip_hash(key)]; (e = *pp) != NULL;
+	    pp = &e->ic_next)
+		if (memcmp(e->ic_addr, key, 16) == 0)
+			break;
+	if (e)
+		before = e->ic_n;
+	if (delta > 0 && e == NULL && (e = calloc(1, sizeof(*e))) != NULL) {
+		memcpy(e->ic_addr, key, 16);
+		*pp = e;
+	}
+	if (e && delta != 0) {
+		e->ic_n = delta < 0 && e->ic_n == 0 ? 0 : e->ic_n + delta;
+		if (e->ic_n == 0) {
+			*pp = e->ic_next;
+			free(e);
+		}
+	}
+	pthread_mutex_unlock(&h->ip_lock);
+	return before;
+}
+
+static MHD_RESULT
+on_http_accept(void *cls, const struct sockaddr *sa, socklen_t len)
+{
+	struct httpd	*h = cls;
+
+	(void)len;
+	return ip_count(h, sa, 0) < h->h_ds->cfg.max_conn_per_ip ? MHD_YES :
+	    MHD_NO;
+}
+
+static void
+on_http_connection(void *cls, struct MHD_Connection *conn, void **sctx,
+    enum MHD_ConnectionNotificationCode toe)
+{
+	const union MHD_ConnectionInfo	*ci;
+
+	(void)sctx;
+	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	if (ci && ci->client_addr)
+		ip_count(cls, ci->client_addr,
+		    toe == MHD_CONNECTION_NOTIFY_STARTED ? 1 : -1);
+}
+
 static struct MHD_Daemon *
 start_mhd(struct httpd *h, int fd)
 {
 	const struct config	*c = &h->h_ds->cfg;
 	unsigned		 flags = MHD_USE_INTERNAL_POLLING_THREAD |
 				    MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+	MHD_AcceptPolicyCallback apc = c->max_conn_per_ip ? on_http_accept :
+				    NULL;
 
 	if (h->h_tls_cert)
-		return MHD_start_daemon(flags | MHD_USE_TLS, 0, NULL, NULL,
+		return MHD_start_daemon(flags | MHD_USE_TLS, 0, apc, h,
 		    on_http_request, h,
 		    MHD_OPTION_HTTPS_MEM_CERT, h->h_tls_cert,
 		    MHD_OPTION_HTTPS_MEM_KEY, h->h_tls_key,
 		    MHD_OPTION_LISTEN_SOCKET, fd,
 		    MHD_OPTION_THREAD_POOL_SIZE, (unsigned)c->http_threads,
 		    MHD_OPTION_CONNECTION_LIMIT, c->max_connections,
-		    MHD_OPTION_PER_IP_CONNECTION_LIMIT, c->max_conn_per_ip,
+		    MHD_OPTION_NOTIFY_CONNECTION, on_http_connection, h,
 		    MHD_OPTION_CONNECTION_TIMEOUT, c->idle_timeout,
 		    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
 		    MHD_OPTION_URI_LOG_CALLBACK, on_http_uri, h,
 		    MHD_OPTION_NOTIFY_COMPLETED, on_http_completed, h,
 		    MHD_OPTION_EXTERNAL_LOGGER, on_http_log, h,
 		    MHD_OPTION_END);
-	return MHD_start_daemon(flags, 0, NULL, NULL,
+	return MHD_start_daemon(flags, 0, apc, h,
 	    on_http_request, h,
 	    MHD_OPTION_LISTEN_SOCKET, fd,
 	    MHD_OPTION_THREAD_POOL_SIZE, (unsigned)c->http_threads,
 	    MHD_OPTION_CONNECTION_LIMIT, c->max_connections,
-	    MHD_OPTION_PER_IP_CONNECTION_LIMIT, c->max_conn_per_ip,
+	    MHD_OPTION_NOTIFY_CONNECTION, on_http_connection, h,
 	    MHD_OPTION_CONNECTION_TIMEOUT, c->idle_timeout,
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
 	    MHD_OPTION_URI_LOG_CALLBACK, on_http_uri, h,
@@ -691,6 +794,7 @@ httpd_start(struct daemon_state *ds, char *err, size_t errlen)
 		return NULL;
 	}
 	h->h_ds = ds;
+	pthread_mutex_init(&h->ip_lock, NULL);
 	if (ds->cfg.tls_cert && load_tls(h, &ds->cfg, err, errlen) == -1)
 		goto fail;
 	for (int i = 0; i < ds->cfg.nlisten; i++) {
@@ -724,6 +828,14 @@ httpd_stop(struct httpd *h)
 		MHD_stop_daemon(h->h_mhd[i]);
 		close(h->h_fd[i]);
 	}
+	for (int i = 0; i < IP_BUCKETS; i++)
+		while (h->ip_bucket[i]) {
+			struct ipcount	*e = h->ip_bucket[i];
+
+			h->ip_bucket[i] = e->ic_next;
+			free(e);
+		}
+	pthread_mutex_destroy(&h->ip_lock);
 	if (h->h_tls_key)	/* private key material: wipe before free */
 		explicit_bzero(h->h_tls_key, strlen(h->h_tls_key));
 	free(h->h_tls_key);

@@ -62,9 +62,11 @@ CFLAGS="-std=gnu17 -g -O1 -Wall -Wno-unused-parameter $SAN $LIBCFLAGS \
 	-include $BUILDDIR/config.h -I$SRCDIR/src -I$OUT -DBT_SYSCONFDIR=\"/etc\""
 
 # --- the daemon's sources, once ---
-SRCS="log buf util store btscript jsonr ingest sha1 query evloop auth registry
-context selfmetrics btversion sup scripts control privs config http api_pmapi
-api_pmwebd"
+# every .c of CORE_SOURCES in Makefile.am, so new files are never missed
+SRCS=$(sed -n '/^CORE_SOURCES *=/,/^$/p' "$SRCDIR/Makefile.am" |
+	tr ' \t\\' '\n\n\n' | sed -n 's|^src/\(.*\)\.c$|\1|p')
+UI_ASSETS=$(sed -n '/^UI_ASSETS *=/,/^$/p' "$SRCDIR/Makefile.am" |
+	tr ' \t\\' '\n\n\n' | grep '^web/' || true)
 (cd "$SRCDIR" && sh src/store_embed.sh sql/[0-9][0-9][0-9]_*.sql) > "$OUT/store_sql.c.tmp"
 if ! cmp -s "$OUT/store_sql.c.tmp" "$OUT/store_sql.c" 2>/dev/null; then
 	mv -f "$OUT/store_sql.c.tmp" "$OUT/store_sql.c"
@@ -85,12 +87,24 @@ for s in $SRCS; do
 		rebuild=1
 	fi
 done
-obj=$OUT/obj/store_sql.o
-objs="$objs $obj"
-if [ ! -f "$obj" ] || [ "$OUT/store_sql.c" -nt "$obj" ]; then
-	$CC $CFLAGS -c "$OUT/store_sql.c" -o "$obj"
-	rebuild=1
+if [ -n "$UI_ASSETS" ]; then
+	# shellcheck disable=SC2086
+	(cd "$SRCDIR" && sh src/ui_embed.sh $UI_ASSETS) > "$OUT/ui_assets.c.tmp"
+	if ! cmp -s "$OUT/ui_assets.c.tmp" "$OUT/ui_assets.c" 2>/dev/null; then
+		mv -f "$OUT/ui_assets.c.tmp" "$OUT/ui_assets.c"
+	else
+		rm -f "$OUT/ui_assets.c.tmp"
+	fi
 fi
+for gen in store_sql ui_assets; do
+	[ -f "$OUT/$gen.c" ] || continue
+	obj=$OUT/obj/$gen.o
+	objs="$objs $obj"
+	if [ ! -f "$obj" ] || [ "$OUT/$gen.c" -nt "$obj" ]; then
+		$CC $CFLAGS -c "$OUT/$gen.c" -o "$obj"
+		rebuild=1
+	fi
+done
 if [ -n "$rebuild" ] || [ ! -f "$OUT/libbtd-fuzz.a" ]; then
 	rm -f "$OUT/libbtd-fuzz.a"
 	ar rcs "$OUT/libbtd-fuzz.a" $objs
