@@ -235,6 +235,9 @@ def main():
                "/etc/default/bpftraced" in conff,
                "configuration files are conffiles", conff)
         spec = os.path.join(SRC, "packaging", "rpm", "bpftraced.spec")
+        if shutil.which("rpmspec"):
+            rc, out = run(["rpmspec", "-P", spec])
+            tap.check(rc == 0, "rpmspec -P parses the RPM spec", out[-2000:])
         if os.path.exists(spec):
             a, b = norm(files, "deb"), norm(spec_files(spec), "rpm")
             tap.check(a == b, "the RPM spec's %files match the .deb",
