@@ -440,8 +440,38 @@ def test_parser_rejects():
         tap.ok(False, "parser accepts a valid OpenMetrics text", str(e))
 
 
+def test_auth_reads():
+    pw = os.environ.get("BPFTRACED_PASSWD") or os.path.join(
+        os.path.dirname(BIN), "bpftraced-passwd")
+    if not os.access(pw, os.X_OK):
+        tap.skip("--auth-reads covers /metrics", "no bpftraced-passwd")
+        return
+    tmp = tempfile.mkdtemp(prefix="btd-metrics-auth-")
+    users = os.path.join(tmp, "users")
+    import subprocess
+    line = subprocess.run([pw, "--roles", "read", "prom"], input=b"s3cret\n",
+                          stdout=subprocess.PIPE, check=True).stdout
+    with open(users, "wb") as f:
+        f.write(line)
+    os.chmod(users, 0o600)
+    import base64
+    cred = "Basic " + base64.b64encode(b"prom:s3cret").decode()
+    with btd.Daemon(["--pmcd", "off", "--auth-file", users,
+                     "--auth-reads"]) as d:
+        st, hdrs, _ = get(d, "/metrics")
+        st2, _, body = btd.http("GET", d.url("/metrics"),
+                                headers={"Authorization": cred})
+        tap.ok(st == 401 and "www-authenticate" in hdrs and st2 == 200 and
+               b"bpftrace_daemon_uptime" in body,
+               "--auth-reads: /metrics needs credentials (401, then 200)",
+               (st, st2))
+    import shutil
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
 def main():
     test_parser_rejects()
+    test_auth_reads()
     sd = scripts_dir()
     args = ["--bpftrace", FAKE, "--pmcd", "off"]
     for s in SCRIPTS:
