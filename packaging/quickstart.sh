@@ -11,7 +11,10 @@ TOP=$(pwd)
 BUILD_DEPS="build-essential autoconf automake libtool pkg-config libmicrohttpd-dev
 libcjson-dev libpcp3-dev libpcp-pmda3-dev libsqlite3-dev libcmocka-dev libcrypt-dev"
 RUN_DEPS="bpftrace"
-TEST_DEPS="python3 curl wrk clang-14 libclang-rt-14-dev"
+# fuzzing (clang libFuzzer) and the packaging tests (man pages, systemd-analyze
+# verify, the .deb, rpmspec)
+TEST_DEPS="python3 curl wrk clang-14 libclang-rt-14-dev man-db systemd dpkg-dev
+debhelper fakeroot lintian rpm"
 
 log() { printf '==> %s\n' "$*" >&2; }
 

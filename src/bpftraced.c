@@ -318,13 +318,17 @@ main(int argc, char **argv)
 		log_error("--pmda on: %s", err);
 		goto done;
 	}
+	notify_open();		/* connects: before the capabilities go */
 	if (privs_drop(pmda_active()) == -1)
 		log_warn("cannot drop capabilities (running with all of them)");
 	log_info("bpftraced %s ready", BT_VERSION);
+	notify_send("READY=1");
 	evloop_set_tick(mc.loop, 200, on_main_tick, &mc);
 	if (evloop_run(mc.loop) == 0)
 		status = 0;
+	notify_send("STOPPING=1");
 done:
+	notify_close();
 	pmda_stop();
 	httpd_stop(httpd);
 	if (mc.sigw.ew_fd > 0)

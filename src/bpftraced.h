@@ -461,6 +461,11 @@ int	 pmda_active(void);
 /* pmcd client contexts as store_req/m_ctxval ids; REST ids stay below */
 #define PMDA_CTX_BIT		0x80000000u
 
+/* notify.c: sd_notify(3) over $NOTIFY_SOCKET, without libsystemd */
+int	 notify_open(void);
+void	 notify_send(const char *);
+void	 notify_close(void);
+
 /* privs.c */
 int	 privs_drop(int);	/* 1: keep what PMDA mode needs */
 
@@ -527,6 +532,9 @@ extern const size_t		ui_nassets;
 #define UI_INDEX	"index.html"	/* what "/" serves */
 
 int		 api_ui(struct httpreq *);
+
+/* api_metrics.c: GET /metrics, Prometheus/OpenMetrics text */
+int		 api_metrics(struct httpreq *);
 const struct ui_asset *ui_asset_find(const char *);
 
 /*

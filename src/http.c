@@ -412,6 +412,7 @@ struct route {
  */
 static const struct route routes[] = {
 	{ "/pmapi/", api_pmapi, 0 },
+	{ "/metrics", api_metrics, 1 },
 	{ "/", api_ui, 1 },
 	{ "/ui/", api_ui, 0 },
 	{ NULL, NULL, 0 }
