@@ -110,7 +110,30 @@ struct store {
 	sqlite3_stmt	*st_stmt[STMT_COUNT];
 	int		 st_touch_failing;	/* logged; quiet till success */
 	int		 st_audit_failing;
+	dev_t		 st_dev;		/* the file we opened */
+	ino_t		 st_ino;
 };
+
+/*
+ * 1 (with err) when the database file we hold is no longer the one at
+ * st_path (the state directory was removed or replaced while running):
+ * a write would go to an unlinked file and be lost at the next start.
+ */
+static int
+store_file_gone(struct store *st, char *err, size_t errlen)
+{
+	struct stat	 sb;
+
+	if (st->st_ino == 0)
+		return 0;
+	if (stat(st->st_path, &sb) == 0 && sb.st_dev == st->st_dev &&
+	    sb.st_ino == st->st_ino)
+		return 0;
+	seterr(err, errlen, "%s: the state database was removed or replaced "
+	    "while bpftraced runs; refusing to write where it would be lost "
+	    "(restart bpftraced)", st->st_path);
+	return 1;
+}
 
 /* --- errors --- */
 
@@ -569,8 +592,16 @@ fail:
 struct store *
 store_open(const char *dir, char *err, size_t errlen)
 {
-	return store_open_migrations(dir, store_migrations, store_nmigrations,
+	struct store	*st;
+	struct stat	 sb;
+
+	st = store_open_migrations(dir, store_migrations, store_nmigrations,
 	    err, errlen);
+	if (st && stat(st->st_path, &sb) == 0) {	/* see store_file_gone */
+		st->st_dev = sb.st_dev;
+		st->st_ino = sb.st_ino;
+	}
+	return st;
 }
 
 void
@@ -671,7 +702,8 @@ store_script_add(struct store *st, const struct store_script *ss, char *err,
 	sqlite3_stmt	*s = store_stmt(st, STMT_SCRIPT_INSERT);
 	int		 rc, ret = -1;
 
-	if (store_script_valid(ss, err, errlen) == -1)
+	if (store_script_valid(ss, err, errlen) == -1 ||
+	    store_file_gone(st, err, errlen))
 		return -1;
 	store_lock(st);
 	rc = store_begin(st);
@@ -754,6 +786,8 @@ store_script_set_running(struct store *st, const char *script_id,
 		seterr(err, errlen, "%s: no script id", what);
 		return -1;
 	}
+	if (store_file_gone(st, err, errlen))
+		return -1;
 	store_lock(st);
 	rc = store_begin(st);
 	if (rc != SQLITE_OK)
@@ -838,6 +872,8 @@ store_script_delete(struct store *st, const char *script_id, char *err,
 		seterr(err, errlen, "%s: no script id", what);
 		return -1;
 	}
+	if (store_file_gone(st, err, errlen))
+		return -1;
 	store_lock(st);
 	rc = store_begin(st);
 	if (rc != SQLITE_OK)

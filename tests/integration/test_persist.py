@@ -216,6 +216,26 @@ def test_bytes_kept(sh):
                repr(got))
 
 
+def test_state_dir_removed(sh):
+    import shutil
+    state = tempfile.mkdtemp(prefix="btd-state-")
+    with daemon(state, sh) as d:
+        c = Client(d)
+        st, j = c.store("bpftrace.control.register",
+                        "// name: early\n" + HOLD + MAP_CODE)
+        shutil.rmtree(state)
+        st, j = c.store("bpftrace.control.register",
+                        "// name: late\n" + HOLD + MAP_CODE)
+        tap.ok(st == 500 and "removed or replaced" in j.get("message", ""),
+               "state dir removed while running: a register is refused "
+               "with 500 instead of being written where it would be lost",
+               repr((st, j))[:300])
+        st, j = c.getj("/pmapi/metric", name="bpftrace.scripts.late.status")
+        tap.ok(st == 400 and c.value("bpftrace.scripts.early.status") and
+               d.alive(), "nothing of it registered; the running script and "
+               "the daemon carry on")
+
+
 def expect_start_error(args, env, want, desc):
     r = subprocess.run([btd.default_binary(), "--listen",
                         "127.0.0.1:%d" % btd._free_port()] + args,
@@ -304,6 +324,7 @@ def main():
     test_kill9_restart(sh)
     test_burst_kill(sh)
     test_bytes_kept(sh)
+    test_state_dir_removed(sh)
     test_faults(sh)
     tap.done()
 
