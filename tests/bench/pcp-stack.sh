@@ -44,7 +44,7 @@ W
 	fi
 	i=0
 	while [ $i -lt 30 ]; do
-		pminfo -f bpftrace.info.version 2>/dev/null | grep -q 'value "v' && {
+		pminfo -f bpftrace.info.scripts_json 2>/dev/null | grep -q 'value "' && {
 			echo "PMDA installed: $(grep '^bpftrace' "$PMCDCONF")"; exit 0; }
 		sleep 1; i=$((i + 1))
 	done
