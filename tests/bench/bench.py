@@ -517,6 +517,21 @@ def ingest_bench():
 # 3. footprint
 # --------------------------------------------------------------------------
 
+def mem_detail(pid):
+    """"RssAnon / Pss" of one process now (shared library pages are in
+    VmRSS in full, in Pss shared out)."""
+    anon = pss = 0
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("RssAnon:"):
+                anon = int(line.split()[1])
+    with open("/proc/%d/smaps_rollup" % pid) as f:
+        for line in f:
+            if line.startswith("Pss:"):
+                pss = int(line.split()[1])
+    return "anon %s, PSS %s" % (mib(anon), mib(pss))
+
+
 def settle_rss(pid, secs=3.0):
     """the highest RSS seen over secs (transients included)."""
     hi = 0
@@ -533,7 +548,8 @@ def footprint_bench():
     with daemon(fake=False) as d:
         time.sleep(2)
         idle = settle_rss(d.proc.pid)
-        rows.append(["bpftraced idle (no scripts)", mib(idle), load()])
+        rows.append(["bpftraced idle (no scripts)", mib(idle),
+                     mem_detail(d.proc.pid), load()])
     with daemon(args=["--max-scripts", "32"]) as d:
         ctx = new_context(d.base)
         for i in range(20):
@@ -546,7 +562,8 @@ def footprint_bench():
         time.sleep(3)
         twenty = settle_rss(d.proc.pid)
         rows.append(["bpftraced, 20 scripts (fake bpftrace, 100-key map "
-                     "each, printed every s)", mib(twenty), load()])
+                     "each, printed every s)", mib(twenty),
+                     mem_detail(d.proc.pid), load()])
     with daemon(args=["--max-instances", "100000"]) as d:
         ctx = new_context(d.base)
         register(d.base, ctx, "// bench: map 100000 1000 big\n" + BIG_SCRIPT)
@@ -555,17 +572,19 @@ def footprint_bench():
                  >= 100000, 60, 0.5, "100,000 keys")
         big_fake = settle_rss(d.proc.pid, 5)
         rows.append(["bpftraced, one 100,000-key map (fake bpftrace, "
-                     "printed every s)", mib(big_fake), load()])
+                     "printed every s)", mib(big_fake),
+                     mem_detail(d.proc.pid), load()])
     env = {"BPFTRACE_MAP_KEYS_MAX": "200000"}
     with daemon(fake=False, args=["--max-instances", "100000"],
                 env=env) as d:
         ctx = new_context(d.base)
         register(d.base, ctx, FETCH_SCRIPT)
-        register(d.base, ctx, BIG_SCRIPT)
         wait_for(lambda: n_instances(d.base, ctx,
                                      "bpftrace.scripts.bench.data.map")
                  >= 1000, 60, 0.5, "bench map")
+        time.sleep(3)
         one = settle_rss(d.proc.pid)
+        register(d.base, ctx, BIG_SCRIPT)
 
         def full():
             drive_syscalls(1000000)
@@ -574,6 +593,7 @@ def footprint_bench():
         wait_for(full, 120, 0, "100,000 keys (real bpftrace)")
         time.sleep(2)
         big_real = settle_rss(d.proc.pid, 5)
+        big_detail = mem_detail(d.proc.pid)
         nbig = n_instances(d.base, ctx, "bpftrace.scripts.big.data.big")
         ld = load()
     pcp_rows = []
@@ -632,9 +652,9 @@ def footprint_bench():
              "%.1f%%" % (100.0 * big_real / pbig) if pbig else "-"],
         ]
     table("footprint: bpftraced's RSS (highest VmRSS over 3-5 s)",
-          ["case", "RSS", "load"], rows + [
+          ["case", "RSS", "of which", "load"], rows + [
               ["bpftraced, fetch script + 100,000-key map (real bpftrace)",
-               "%s (%d keys)" % (mib(big_real), nbig), ld]])
+               "%s (%d keys)" % (mib(big_real), nbig), big_detail, ld]])
     if pcp_rows:
         table("footprint: bpftraced vs the PCP stack (pmcd + pmproxy + "
               "Python PMDA; bpftrace processes excluded on both sides), "
