@@ -305,21 +305,45 @@ put_labels(struct api *a, const char *agent, const char *extra)
 	buf_putc(b, '}');
 }
 
+/* integers in decimal without printf: a fetch of a big map writes one per
+   instance, and vfprintf was two thirds of its CPU */
+static void
+put_u64(struct buf *b, uint64_t u)
+{
+	char	 d[24], *p = d + sizeof(d);
+
+	do {
+		*--p = (char)('0' + u % 10);
+		u /= 10;
+	} while (u != 0);
+	buf_append(b, p, (size_t)(d + sizeof(d) - p));
+}
+
+static void
+put_i64(struct buf *b, int64_t i)
+{
+	if (i < 0) {
+		buf_putc(b, '-');
+		put_u64(b, (uint64_t)0 - (uint64_t)i);
+	} else
+		put_u64(b, (uint64_t)i);
+}
+
 static void
 put_value(struct buf *b, int type, const union value *v)
 {
 	switch (type) {
 	case PM_TYPE_32:
-		buf_printf(b, "%d", (int32_t)v->i);
+		put_i64(b, (int32_t)v->i);
 		break;
 	case PM_TYPE_U32:
-		buf_printf(b, "%u", (uint32_t)v->u);
+		put_u64(b, (uint32_t)v->u);
 		break;
 	case PM_TYPE_64:
-		buf_printf(b, "%lld", (long long)v->i);
+		put_i64(b, (int64_t)v->i);
 		break;
 	case PM_TYPE_U64:
-		buf_printf(b, "%llu", (unsigned long long)v->u);
+		put_u64(b, (uint64_t)v->u);
 		break;
 	case PM_TYPE_FLOAT:
 		if (isfinite(v->d))
@@ -1128,10 +1152,11 @@ put_fetch_metric(struct api *a, struct metric *m, struct snapcache *sc,
 		} else {
 			buf_putc(b, ',');
 		}
-		if (vs->vs_inst)
-			buf_printf(b, "{\"instance\":%u,\"value\":",
-			    vs->vs_inst[i]);
-		else
+		if (vs->vs_inst) {
+			buf_puts(b, "{\"instance\":");
+			put_u64(b, vs->vs_inst[i]);
+			buf_puts(b, ",\"value\":");
+		} else
 			buf_printf(b, "{\"instance\":%s,\"value\":",
 			    API_PMWEBD(a) ? "-1" : "null");
 		put_value(b, m->m_type, &vs->vs_vals[i]);

@@ -197,7 +197,8 @@ sup_reap(struct child *ch)
 
 /*
  * Read what is available on fd into lb and hand out complete lines.
- * Returns bytes read (>= 0), or -1 at EOF/error (fd is done). A line
+ * Returns bytes read (>= 0), or -1 at EOF/error (fd is done) when this
+ * call read nothing before it (so every byte read is counted). A line
  * longer than lb's cap is cut: the callback gets it with truncated=1.
  * At most `budget` bytes per call so one noisy child cannot starve the
  * loop.
@@ -216,6 +217,10 @@ sup_read_lines(int fd, struct buf *lb, size_t budget, sup_line_fn fn,
 			continue;
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 			return (ssize_t)total;
+		if (n <= 0 && total > 0)
+			return (ssize_t)total;	/* count these bytes now; the
+						   EOF or error comes again on
+						   the next call */
 		if (n <= 0) {
 			if (lb->b_len > 0)	/* last line without '\n' */
 				fn(arg, lb->b_data, lb->b_len, 0);

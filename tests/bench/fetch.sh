@@ -1,0 +1,4 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# tests/bench/fetch.sh - see tests/bench/README.md
+exec /usr/bin/python3 "$(dirname "$0")/bench.py" fetch "$@"
