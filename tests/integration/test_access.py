@@ -49,7 +49,7 @@ class Tap(btd.Tap):
 
 
 tap = Tap()
-FAKE = os.path.join(btd.REPO_ROOT, "tests", "lib", "fake-bpftrace")
+FAKE = btd.FAKE_BPFTRACE
 NOPERM = "No permission to perform requested operation"
 BADCRED = "authentication required: unknown user or wrong password"
 ACTIONS = ("register", "stop", "start", "deregister", "fetch")
@@ -68,10 +68,7 @@ USERS = [("alice", "control"), ("bob", "control"), ("rita", "read"),
 
 
 
-def shared():
-    s = os.environ.get("BT_SHARED") or os.path.join(
-        os.path.dirname(btd.REPO_ROOT), "shared")
-    return s if os.path.isdir(os.path.join(s, "fixtures")) else None
+shared = btd.shared_dir
 
 
 def passwd_binary():

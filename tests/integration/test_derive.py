@@ -26,7 +26,7 @@ tap = btd.Tap()
 if not os.access(btd.default_binary(), os.X_OK):
     btd.Tap.skip_all("bpftraced not built (%s)" % btd.default_binary())
 
-FAKE = os.path.join(btd.REPO_ROOT, "tests", "lib", "fake-bpftrace")
+FAKE = btd.FAKE_BPFTRACE
 REQ = "bpftrace.daemon.requests"
 
 

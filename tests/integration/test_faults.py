@@ -21,13 +21,10 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(
 import btd  # noqa: E402
 
 tap = btd.Tap()
-FAKE = os.path.join(btd.REPO_ROOT, "tests", "lib", "fake-bpftrace")
+FAKE = btd.FAKE_BPFTRACE
 
 
-def shared():
-    s = os.environ.get("BT_SHARED") or os.path.join(
-        os.path.dirname(btd.REPO_ROOT), "shared")
-    return s if os.path.isdir(os.path.join(s, "fixtures")) else None
+shared = btd.shared_dir
 
 
 class C:

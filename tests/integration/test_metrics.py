@@ -24,7 +24,7 @@ import btd  # noqa: E402
 import openmetrics  # noqa: E402
 
 BIN = btd.default_binary()
-FAKE = os.path.join(btd.REPO_ROOT, "tests", "lib", "fake-bpftrace")
+FAKE = btd.FAKE_BPFTRACE
 SHARED = os.environ.get("BT_SHARED") or os.path.join(
     os.path.dirname(btd.REPO_ROOT), "shared")
 FIX = os.path.join(SHARED, "fixtures", "bpftrace-0.17")

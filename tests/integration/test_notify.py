@@ -17,7 +17,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(
 import btd  # noqa: E402
 
 BIN = btd.default_binary()
-FAKE = os.path.join(btd.REPO_ROOT, "tests", "lib", "fake-bpftrace")
+FAKE = btd.FAKE_BPFTRACE
 tap = btd.Tap()
 if not os.access(BIN, os.X_OK):
     btd.Tap.skip_all("bpftraced not built (%s)" % BIN)

@@ -30,15 +30,12 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(
 import btd  # noqa: E402
 
 tap = btd.Tap()
-FAKE = os.path.join(btd.REPO_ROOT, "tests", "lib", "fake-bpftrace")
+FAKE = btd.FAKE_BPFTRACE
 INSTALL = os.path.join(btd.REPO_ROOT, "packaging", "pcp", "Install")
 REMOVE = os.path.join(btd.REPO_ROOT, "packaging", "pcp", "Remove")
 
 
-def shared():
-    s = os.environ.get("BT_SHARED") or os.path.join(
-        os.path.dirname(btd.REPO_ROOT), "shared")
-    return s if os.path.isdir(os.path.join(s, "fixtures")) else None
+shared = btd.shared_dir
 
 
 def run(argv, timeout=30, **kw):

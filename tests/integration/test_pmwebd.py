@@ -27,7 +27,7 @@ tap = btd.Tap()
 if not os.access(btd.default_binary(), os.X_OK):
     btd.Tap.skip_all("bpftraced not built (%s)" % btd.default_binary())
 
-FAKE = os.path.join(btd.REPO_ROOT, "tests", "lib", "fake-bpftrace")
+FAKE = btd.FAKE_BPFTRACE
 U32 = "bpftrace.daemon.contexts"        # singular u32
 U64 = "bpftrace.daemon.uptime"          # singular u64 counter
 STR = "bpftrace.info.daemon_version"    # singular string
@@ -36,10 +36,7 @@ IND = "bpftrace.daemon.requests"        # instance domain 151.1
 PMWEBD_CT = "text/plain"
 
 
-def shared():
-    s = os.environ.get("BT_SHARED") or os.path.join(
-        os.path.dirname(btd.REPO_ROOT), "shared")
-    return s if os.path.isdir(os.path.join(s, "fixtures")) else None
+shared = btd.shared_dir
 
 
 def pmid_u32(dotted):

@@ -25,10 +25,21 @@ import time
 
 __all__ = ["Daemon", "DaemonError", "http", "connect", "split_url",
            "Tap", "REPO_ROOT", "default_binary", "raw", "parse_response",
-           "free_port"]
+           "free_port", "shared_dir", "FAKE_BPFTRACE"]
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
+
+
+FAKE_BPFTRACE = os.path.join(REPO_ROOT, "tests", "lib", "fake-bpftrace")
+
+
+def shared_dir():
+    """The shared test data ($BT_SHARED, else ../shared beside the repo)
+    when its fixtures are there, else None."""
+    s = os.environ.get("BT_SHARED") or os.path.join(
+        os.path.dirname(REPO_ROOT), "shared")
+    return s if os.path.isdir(os.path.join(s, "fixtures")) else None
 
 
 def default_binary():
