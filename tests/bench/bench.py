@@ -542,8 +542,47 @@ def settle_rss(pid, secs=3.0):
     return hi
 
 
+def build_floor(with_pcp):
+    exe = os.path.join(tempfile.gettempdir(),
+                       "bench-floor" + ("-pcp" if with_pcp else ""))
+    src = os.path.join(HERE, "floor.c")
+    if not os.path.exists(exe) or \
+            os.path.getmtime(exe) < os.path.getmtime(src):
+        argv = ["cc", "-O2", "-o", exe, src, "-lmicrohttpd", "-lsqlite3",
+                "-lcrypt", "-lpthread"]
+        if with_pcp:
+            argv += ["-DWITH_PCP", "-lpcp_pmda", "-lpcp"]
+        subprocess.run(argv, check=True)
+    return exe
+
+
+def floor_rss(with_pcp):
+    """idle RSS of floor.c: the libraries bpftraced links, doing nothing
+    of bpftraced's own (tests/bench/floor.c)."""
+    exe = build_floor(with_pcp)
+    port = btd.free_port()
+    tmp = tempfile.mkdtemp(prefix="bench-floor.")
+    p = subprocess.Popen([exe, str(port), os.path.join(tmp, "db"), "2"],
+                         stdout=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: _connects(port), 5, 0.02, "floor")
+        get("http://127.0.0.1:%d/" % port)
+        time.sleep(1)
+        return settle_rss(p.pid), mem_detail(p.pid)
+    finally:
+        p.terminate()
+        p.wait()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def footprint_bench():
     rows = []
+    for with_pcp in (False, True):
+        rss, detail = floor_rss(with_pcp)
+        rows.append(["floor: libmicrohttpd (+GnuTLS), sqlite3, libcrypt%s, "
+                     "no bpftraced code (tests/bench/floor.c)" %
+                     (", libpcp, libpcp_pmda" if with_pcp else ""),
+                     mib(rss), detail, load()])
     # bpftraced: idle (real bpftrace binary: --version, tracepoint list)
     with daemon(fake=False) as d:
         time.sleep(2)
