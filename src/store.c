@@ -274,6 +274,44 @@ store_rollback(struct store *st)
 }
 
 /*
+ * The statements of one write transaction. Returns SQLITE_OK, an sqlite
+ * error code (store_write words it), or STORE_FAILED when it refused for
+ * a reason of its own, already written to err.
+ */
+#define STORE_FAILED	(-1)	/* no sqlite result code is negative */
+typedef int	(*store_body)(struct store *, const void *arg, char *err,
+		    size_t errlen);
+
+/*
+ * Runs body in one transaction under st_lock: commits what it did, or
+ * rolls it all back and leaves the reason in err ("what: ..."). Every
+ * statement is reset and unbound afterwards. 0 or -1.
+ */
+static int
+store_write(struct store *st, const char *what, store_body body,
+    const void *arg, char *err, size_t errlen)
+{
+	int	 rc, ret = -1;
+
+	store_lock(st);
+	rc = store_begin(st);
+	if (rc == SQLITE_OK)
+		rc = body(st, arg, err, errlen);
+	if (rc == SQLITE_OK)
+		rc = store_commit(st);
+	if (rc == SQLITE_OK)
+		ret = 0;
+	else {
+		if (rc != STORE_FAILED)
+			store_seterr(st, rc, what, err, errlen);
+		store_rollback(st);
+	}
+	store_reset_all(st);
+	store_unlock(st);
+	return ret;
+}
+
+/*
  * Copies column col (NULL stays NULL) into *out, NUL-terminated; *lenp
  * gets the byte count if not NULL. Returns -1 on ENOMEM. Caller frees.
  */
@@ -695,22 +733,16 @@ store_script_valid(const struct store_script *ss, char *err, size_t errlen)
 	return 0;
 }
 
-int
-store_script_add(struct store *st, const struct store_script *ss, char *err,
+static int
+store_script_insert(struct store *st, const void *arg, char *err,
     size_t errlen)
 {
-	sqlite3_stmt	*s = store_stmt(st, STMT_SCRIPT_INSERT);
-	int		 rc, ret = -1;
+	const struct store_script	*ss = arg;
+	sqlite3_stmt			*s = store_stmt(st, STMT_SCRIPT_INSERT);
+	int				 rc;
 
-	if (store_script_valid(ss, err, errlen) == -1 ||
-	    store_file_gone(st, err, errlen))
-		return -1;
-	store_lock(st);
-	rc = store_begin(st);
-	if (rc != SQLITE_OK)
-		goto sqlfail;
 	if (store_script_conflict(st, ss, err, errlen) == -1)
-		goto fail;
+		return STORE_FAILED;
 	rc = store_bind_str(s, 1, ss->ss_script_id);
 	if (rc == SQLITE_OK)
 		rc = store_bind_str(s, 2, ss->ss_name);
@@ -736,21 +768,18 @@ store_script_add(struct store *st, const struct store_script *ss, char *err,
 		rc = sqlite3_bind_int64(s, 11, ss->ss_cluster);
 	if (rc == SQLITE_OK)
 		rc = store_run(st, STMT_SCRIPT_INSERT);
-	if (rc == SQLITE_OK)
-		rc = store_commit(st);
-	if (rc != SQLITE_OK)
-		goto sqlfail;
-	ret = 0;
-	goto done;
+	return rc;
+}
 
-sqlfail:
-	store_seterr(st, rc, "adding a script", err, errlen);
-fail:
-	store_rollback(st);
-done:
-	store_reset_all(st);
-	store_unlock(st);
-	return ret;
+int
+store_script_add(struct store *st, const struct store_script *ss, char *err,
+    size_t errlen)
+{
+	if (store_script_valid(ss, err, errlen) == -1 ||
+	    store_file_gone(st, err, errlen))
+		return -1;
+	return store_write(st, "adding a script", store_script_insert, ss, err,
+	    errlen);
 }
 
 /* 1 if script_id is stored, 0 if not, -1 with err set. */
@@ -773,50 +802,58 @@ store_script_exists(struct store *st, const char *script_id, const char *what,
 	return -1;
 }
 
+/* What a one-script write transaction is about. */
+struct store_one {
+	const char	*so_id;
+	const char	*so_what;
+	int		 so_want_run;
+};
+
+/* STORE_FAILED (err set) when the last statement changed no row. */
+static int
+store_changed(struct store *st, const struct store_one *so, char *err,
+    size_t errlen)
+{
+	if (sqlite3_changes(st->st_db) != 0)
+		return SQLITE_OK;
+	seterr(err, errlen, "%s: no stored script %s", so->so_what, so->so_id);
+	return STORE_FAILED;
+}
+
+static int
+store_script_run_flag(struct store *st, const void *arg, char *err,
+    size_t errlen)
+{
+	const struct store_one	*so = arg;
+	sqlite3_stmt		*s = store_stmt(st, STMT_SCRIPT_SET_RUNNING);
+	int			 rc;
+
+	rc = store_bind_str(s, 1, so->so_id);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int(s, 2, so->so_want_run != 0);
+	if (rc == SQLITE_OK)
+		rc = store_run(st, STMT_SCRIPT_SET_RUNNING);
+	if (rc == SQLITE_OK)
+		rc = store_changed(st, so, err, errlen);
+	return rc;
+}
+
 int
 store_script_set_running(struct store *st, const char *script_id,
     int want_run, char *err, size_t errlen)
 {
-	sqlite3_stmt	*s = store_stmt(st, STMT_SCRIPT_SET_RUNNING);
-	const char	*what = want_run ? "recording a start" :
-			    "recording a stop";
-	int		 rc, ret = -1;
+	struct store_one	 so = { script_id, want_run ?
+				    "recording a start" : "recording a stop",
+				    want_run };
 
 	if (script_id == NULL) {
-		seterr(err, errlen, "%s: no script id", what);
+		seterr(err, errlen, "%s: no script id", so.so_what);
 		return -1;
 	}
 	if (store_file_gone(st, err, errlen))
 		return -1;
-	store_lock(st);
-	rc = store_begin(st);
-	if (rc != SQLITE_OK)
-		goto sqlfail;
-	rc = store_bind_str(s, 1, script_id);
-	if (rc == SQLITE_OK)
-		rc = sqlite3_bind_int(s, 2, want_run != 0);
-	if (rc == SQLITE_OK)
-		rc = store_run(st, STMT_SCRIPT_SET_RUNNING);
-	if (rc != SQLITE_OK)
-		goto sqlfail;
-	if (sqlite3_changes(st->st_db) == 0) {
-		seterr(err, errlen, "%s: no stored script %s", what, script_id);
-		goto fail;
-	}
-	rc = store_commit(st);
-	if (rc != SQLITE_OK)
-		goto sqlfail;
-	ret = 0;
-	goto done;
-
-sqlfail:
-	store_seterr(st, rc, what, err, errlen);
-fail:
-	store_rollback(st);
-done:
-	store_reset_all(st);
-	store_unlock(st);
-	return ret;
+	return store_write(st, so.so_what, store_script_run_flag, &so, err,
+	    errlen);
 }
 
 int
@@ -861,51 +898,40 @@ store_script_touch(struct store *st, const char *script_id,
 	return ret;
 }
 
-int
-store_script_delete(struct store *st, const char *script_id, char *err,
+static int
+store_script_remove(struct store *st, const void *arg, char *err,
     size_t errlen)
 {
-	const char	*what = "deleting a script";
-	int		 rc, ret = -1;
+	const struct store_one	*so = arg;
+	int			 rc;
 
-	if (script_id == NULL) {
-		seterr(err, errlen, "%s: no script id", what);
-		return -1;
-	}
-	if (store_file_gone(st, err, errlen))
-		return -1;
-	store_lock(st);
-	rc = store_begin(st);
-	if (rc != SQLITE_OK)
-		goto sqlfail;
-	rc = store_bind_str(store_stmt(st, STMT_INST_DELETE), 1, script_id);
+	rc = store_bind_str(store_stmt(st, STMT_INST_DELETE), 1, so->so_id);
 	if (rc == SQLITE_OK)
 		rc = store_run(st, STMT_INST_DELETE);
 	if (rc == SQLITE_OK)
 		rc = store_bind_str(store_stmt(st, STMT_SCRIPT_DELETE), 1,
-		    script_id);
+		    so->so_id);
 	if (rc == SQLITE_OK)
 		rc = store_run(st, STMT_SCRIPT_DELETE);
-	if (rc != SQLITE_OK)
-		goto sqlfail;
-	if (sqlite3_changes(st->st_db) == 0) {
-		seterr(err, errlen, "%s: no stored script %s", what, script_id);
-		goto fail;
-	}
-	rc = store_commit(st);
-	if (rc != SQLITE_OK)
-		goto sqlfail;
-	ret = 0;
-	goto done;
+	if (rc == SQLITE_OK)
+		rc = store_changed(st, so, err, errlen);
+	return rc;
+}
 
-sqlfail:
-	store_seterr(st, rc, what, err, errlen);
-fail:
-	store_rollback(st);
-done:
-	store_reset_all(st);
-	store_unlock(st);
-	return ret;
+int
+store_script_delete(struct store *st, const char *script_id, char *err,
+    size_t errlen)
+{
+	struct store_one	 so = { script_id, "deleting a script", 0 };
+
+	if (script_id == NULL) {
+		seterr(err, errlen, "%s: no script id", so.so_what);
+		return -1;
+	}
+	if (store_file_gone(st, err, errlen))
+		return -1;
+	return store_write(st, so.so_what, store_script_remove, &so, err,
+	    errlen);
 }
 
 /* Frees what ss points to, not ss; leaves ss zeroed. */
@@ -1052,15 +1078,79 @@ store_inst_same(struct store *st, const char *script_id, const char *var,
 	return -1;
 }
 
+/* What store_instances_add writes. */
+struct store_insts {
+	const char		 *si_id;
+	const char		 *si_var;
+	size_t			  si_n;
+	const char *const	 *si_names;
+	const uint32_t		 *si_ids;
+};
+
+/* Inserts instance i; STORE_FAILED (err set) if its id or name clash. */
+static int
+store_instance_insert(struct store *st, const struct store_insts *si,
+    size_t i, char *err, size_t errlen)
+{
+	sqlite3_stmt	*s = store_stmt(st, STMT_INST_INSERT);
+	int		 rc;
+
+	rc = store_bind_str(s, 3, si->si_names[i]);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(s, 4, si->si_ids[i]);
+	if (rc == SQLITE_OK)
+		rc = store_run(st, STMT_INST_INSERT);
+	if (rc == SQLITE_CONSTRAINT_UNIQUE) {
+		seterr(err, errlen, "adding instances: script %s variable %s: "
+		    "instance id %" PRIu32 " is stored for another name than "
+		    "\"%s\"", si->si_id, si->si_var, si->si_ids[i],
+		    si->si_names[i]);
+		return STORE_FAILED;
+	}
+	if (rc == SQLITE_OK && sqlite3_changes(st->st_db) == 0 &&
+	    store_inst_same(st, si->si_id, si->si_var, si->si_names[i],
+	    si->si_ids[i], err, errlen) == -1)
+		return STORE_FAILED;
+	return rc;
+}
+
+static int
+store_instances_insert(struct store *st, const void *arg, char *err,
+    size_t errlen)
+{
+	const struct store_insts	*si = arg;
+	sqlite3_stmt			*s = store_stmt(st, STMT_INST_INSERT);
+	size_t				 i;
+	int				 rc;
+
+	switch (store_script_exists(st, si->si_id, "adding instances", err,
+	    errlen)) {
+	case 1:
+		break;
+	case 0:
+		seterr(err, errlen, "adding instances: no stored script %s",
+		    si->si_id);
+		/* FALLTHROUGH */
+	default:
+		return STORE_FAILED;
+	}
+	/* The same statement for every row: bind the constant part once. */
+	rc = store_bind_str(s, 1, si->si_id);
+	if (rc == SQLITE_OK)
+		rc = store_bind_str(s, 2, si->si_var);
+	for (i = 0; i < si->si_n && rc == SQLITE_OK; i++)
+		rc = store_instance_insert(st, si, i, err, errlen);
+	return rc;
+}
+
 int
 store_instances_add(struct store *st, const char *script_id, const char *var,
     size_t n, const char *const *names, const uint32_t *ids, char *err,
     size_t errlen)
 {
-	sqlite3_stmt	*s = store_stmt(st, STMT_INST_INSERT);
-	const char	*what = "adding instances";
-	size_t		 i;
-	int		 rc, ret = -1;
+	struct store_insts	 si = { script_id, var, n, names, ids };
+	const char		*what = "adding instances";
+	size_t			 i;
 
 	if (script_id == NULL || var == NULL || (n != 0 &&
 	    (names == NULL || ids == NULL))) {
@@ -1075,58 +1165,8 @@ store_instances_add(struct store *st, const char *script_id, const char *var,
 			    i);
 			return -1;
 		}
-	store_lock(st);
-	rc = store_begin(st);
-	if (rc != SQLITE_OK)
-		goto sqlfail;
-	switch (store_script_exists(st, script_id, what, err, errlen)) {
-	case 1:
-		break;
-	case 0:
-		seterr(err, errlen, "%s: no stored script %s", what, script_id);
-		/* FALLTHROUGH */
-	default:
-		goto fail;
-	}
-	/* The same statement for every row: bind the constant part once. */
-	rc = store_bind_str(s, 1, script_id);
-	if (rc == SQLITE_OK)
-		rc = store_bind_str(s, 2, var);
-	for (i = 0; i < n && rc == SQLITE_OK; i++) {
-		rc = store_bind_str(s, 3, names[i]);
-		if (rc == SQLITE_OK)
-			rc = sqlite3_bind_int64(s, 4, ids[i]);
-		if (rc == SQLITE_OK)
-			rc = store_run(st, STMT_INST_INSERT);
-		if (rc == SQLITE_CONSTRAINT_UNIQUE) {
-			seterr(err, errlen, "%s: script %s variable %s: "
-			    "instance id %" PRIu32 " is stored for another "
-			    "name than \"%s\"", what, script_id, var, ids[i],
-			    names[i]);
-			goto fail;
-		}
-		if (rc == SQLITE_OK && sqlite3_changes(st->st_db) == 0 &&
-		    store_inst_same(st, script_id, var, names[i], ids[i], err,
-		    errlen) == -1)
-			goto fail;
-	}
-	if (rc == SQLITE_OK)
-		rc = store_commit(st);
-	if (rc != SQLITE_OK)
-		goto sqlfail;
-	ret = 0;
-	goto done;
-
-sqlfail:
-	store_seterr(st, rc, what, err, errlen);
-fail:
-	store_rollback(st);
-done:
-	store_reset_all(st);
-	store_unlock(st);
-	return ret;
+	return store_write(st, what, store_instances_insert, &si, err, errlen);
 }
-
 int
 store_instances_load(struct store *st, const char *script_id,
     store_inst_cb cb, void *arg, char *err, size_t errlen)
