@@ -42,12 +42,18 @@
  * indoms of domain 151 never go to pmcd, and pmcd answers in domain 151
  * (a pmcd that runs bpftraced's PMDA) are ignored, so there is no loop.
  */
+#include <sys/socket.h>
+
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "bpftraced.h"
+#include "pcplib.h"
 
 #define PMCD_POOL		4
 #define PMCD_BACKOFF_MIN_MS	1000
@@ -81,7 +87,7 @@ static struct {
 	.cv = PTHREAD_COND_INITIALIZER,
 };
 
-static _Thread_local char	 last_text[PM_MAXERRMSGLEN + 64];
+static _Thread_local char	 last_text[320];
 static _Thread_local int	 last_code;
 
 /* ---- the cache ---- */
@@ -198,9 +204,12 @@ pmcd_conn_error(int rc)
 static int
 set_error(int code, const char *prefix)
 {
-	char	 e[PM_MAXERRMSGLEN];
+	char	 e[256];
 
-	pmErrStr_r(code, e, sizeof(e));
+	if (code == PM_ERR_NYI && !pcplib_loaded())
+		snprintf(e, sizeof(e), "%s", pcplib_error());
+	else
+		pmErrStr_r(code, e, sizeof(e));
 	snprintf(last_text, sizeof(last_text), "%s%s", prefix, e);
 	last_code = code;
 	return PMCD_ECONN;
@@ -226,6 +235,67 @@ backoff_locked(void)
 	pool.backoff_ms = pool.backoff_ms * 2 > PMCD_BACKOFF_MAX_MS ?
 	    PMCD_BACKOFF_MAX_MS : pool.backoff_ms * 2;
 	atomic_store(&pool.up, 0);
+}
+
+/* set once the missing libpcp was logged: once is enough */
+static atomic_int	 libpcp_warned;
+
+/* 1 if something accepts on pmcd's TCP port ($PMCD_PORT, 44321) here */
+static int
+local_port_open(void)
+{
+	const char		*env = getenv("PMCD_PORT");
+	const char		*errstr = NULL;
+	struct sockaddr_in	 sa = { .sin_family = AF_INET };
+	long long		 port = 44321;
+	char			 first[16];
+	int			 fd, ok;
+
+	if (env != NULL && *env != '\0') {
+		snprintf(first, sizeof(first), "%.*s", (int)strcspn(env, ","),
+		    env);
+		port = strtonum_ll(first, 1, 65535, &errstr);
+		if (errstr != NULL)
+			port = 44321;
+	}
+	sa.sin_port = htons((uint16_t)port);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		return 0;
+	ok = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+	close(fd);
+	return ok;
+}
+
+/*
+ * Before a first context: libpcp is loaded only when there is a pmcd to
+ * talk to (the default mode: something listens on pmcd's port here;
+ * --pmcd HOST: always). 0, or an error for set_error.
+ */
+static int
+need_libpcp(void)
+{
+	char	 err[256];
+
+	if (pcplib_loaded())
+		return 0;
+	if (pool.cfg == CFG_AUTO && strcmp(pool.host, "localhost") == 0 &&
+	    !local_port_open())
+		return -ECONNREFUSED;
+	if (pcplib_load(err, sizeof(err)) == 0)
+		return 0;
+	if (atomic_exchange(&libpcp_warned, 1) == 0)
+		log_warnx("pmcd passthrough: %s (Debian: apt-get install "
+		    "libpcp3)", err);
+	return PM_ERR_NYI;
+}
+
+/* what a thread that has not tried yet reports while others back off */
+static int
+no_libpcp_code(void)
+{
+	return !pcplib_loaded() && pcplib_error()[0] != '\0' ? PM_ERR_NYI :
+	    -ECONNREFUSED;
 }
 
 /* a slot with a usable context, current in this thread; PMCD_ECONN */
@@ -258,13 +328,14 @@ acquire(struct slot **sp)
 		s->busy = 0;
 		pthread_cond_signal(&pool.cv);
 		pthread_mutex_unlock(&pool.lock);
-		return isnew ? set_error(last_code ? last_code : -ECONNREFUSED,
-		    "cannot connect to PMCD: ") : set_error(-ETIMEDOUT,
-		    "cannot reconnect context: ");
+		return isnew ? set_error(last_code ? last_code :
+		    no_libpcp_code(), "cannot connect to PMCD: ") :
+		    set_error(-ETIMEDOUT, "cannot reconnect context: ");
 	}
 	pthread_mutex_unlock(&pool.lock);
-	rc = isnew ? pmNewContext(PM_CONTEXT_HOST, pool.host) :
-	    pmReconnectContext(s->ctx);
+	if ((rc = isnew ? need_libpcp() : 0) == 0)
+		rc = isnew ? pmNewContext(PM_CONTEXT_HOST, pool.host) :
+		    pmReconnectContext(s->ctx);
 	pthread_mutex_lock(&pool.lock);
 	if (rc < 0) {
 		backoff_locked();
@@ -341,7 +412,7 @@ typedef int (*op_fn)(void *);
 static int
 run(op_fn op, void *arg)
 {
-	struct slot	*s;
+	struct slot	*s = NULL;
 	int		 rc;
 
 	for (int tries = 0; ; tries++) {

@@ -66,11 +66,12 @@
 #include <pcp/pmapi.h>
 #include <pcp/pmda.h>
 
+#include "pcplib.h"
+
 #include "auth.h"
 #include "bpftraced.h"
 
 /* libpcp exports this (pmdaConnect's version exchange uses it) */
-extern int	__pmSetVersionIPC(int, int);
 
 /* the wire constants of the credentials exchange (PCP protocol 2) */
 #define WIRE_PDU_CREDS		0x700c
@@ -1249,6 +1250,14 @@ pmda_start(struct daemon_state *ds, char *err, size_t errlen)
 	    -1)) {
 		log_info("no pmcd: PMDA mode off (%s not found)", conf ? conf :
 		    "pcp.conf");
+		return 0;
+	}
+	/* PCP is set up (or PMDA mode was asked for): libpcp_pmda now */
+	if (pcplib_load(err, errlen) == -1) {
+		if (ds->cfg.pmda == PMDA_ON)
+			return -1;
+		log_info("PMDA mode off: %s (Debian: apt-get install "
+		    "libpcp3 libpcp-pmda3)", err);
 		return 0;
 	}
 	if (open_socket(err, errlen) == -1) {

@@ -216,9 +216,13 @@ def main():
             tap.skip("lintian: no errors", "lintian not installed")
         rc, dep = run(["dpkg-deb", "-f", deb, "Depends"])
         tap.check(all(d in dep for d in ("bpftrace", "libmicrohttpd12",
-                                      "libsqlite3-0", "libpcp3",
-                                      "libcrypt1")),
-               "Depends: bpftrace and the shared libraries (shlibs)", dep)
+                                      "libsqlite3-0", "libcrypt1")) and
+                  "libpcp" not in dep,
+                  "Depends: bpftrace and the linked shared libraries "
+                  "(shlibs), not libpcp (loaded when used)", dep)
+        rc, rec = run(["dpkg-deb", "-f", deb, "Recommends"])
+        tap.check("libpcp3" in rec and "libpcp-pmda3" in rec,
+                  "Recommends: libpcp3, libpcp-pmda3", rec)
         files = deb_files(deb)
         want = {"/usr/sbin/bpftraced", "/usr/sbin/bpftraced-passwd",
                 "/usr/share/man/man8/bpftraced.8.gz",
