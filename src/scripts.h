@@ -111,7 +111,7 @@ struct scripts {
 	size_t			 ss_nanswers;
 	/* control.c: failed logins written to the audit table, this minute */
 	pthread_mutex_t		 ss_login_lock;
-	int64_t			 ss_login_window;	/* start (mono ms) */
+	int64_t			 ss_login_window;	/* start, mono ms */
 	unsigned		 ss_login_rows;
 	unsigned long		 ss_login_dropped;
 	/* tracepoints list, refreshed in the background */

@@ -119,9 +119,10 @@ int		 store_instances_load(struct store *, const char *script_id,
 
 /*
  * Appends one control action (register, start, stop, deregister, expire,
- * restore, or login: a failed login on a control store) stamped with the current time. user, peer, target and message
- * may be NULL. Returns 0, or -1 (logged) if the action is unknown or the
- * write failed: an audit failure must not fail the action itself.
+ * restore, or login: a failed login on a control store) stamped with
+ * the current time. user, peer, target and message may be NULL. Returns
+ * 0, or -1 (logged) if the action is unknown or the write failed: an
+ * audit failure must not fail the action itself.
  */
 int		 store_audit(struct store *, const char *user, const char *peer,
 		    const char *action, const char *target, int ok,
