@@ -22,6 +22,7 @@ on a state directory that outlives each daemon:
 import collections
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -236,6 +237,7 @@ def test_load_kill(sh):
         load_kill(d, sh, state, args, tag1, tag2)
     finally:
         d.stop()            # no-op after the kill; on an exception, ends it
+        shutil.rmtree(state, ignore_errors=True)
 
 
 def load_kill(d, sh, state, args, tag1, tag2):
