@@ -11,10 +11,10 @@ TOP=$(pwd)
 BUILD_DEPS="build-essential autoconf automake libtool pkg-config libmicrohttpd-dev
 libcjson-dev libpcp3-dev libpcp-pmda3-dev libsqlite3-dev libcmocka-dev libcrypt-dev"
 RUN_DEPS="bpftrace"
-# fuzzing (clang libFuzzer) and the packaging tests (man pages, systemd-analyze
-# verify, the .deb, rpmspec)
+# fuzzing (clang libFuzzer), the packaging tests (man pages, systemd-analyze
+# verify, the .deb, rpmspec) and the wall-clock jump test (libfaketime)
 TEST_DEPS="python3 curl wrk clang-14 libclang-rt-14-dev man-db systemd dpkg-dev
-debhelper fakeroot lintian rpm"
+debhelper fakeroot lintian rpm libfaketime"
 
 log() { printf '==> %s\n' "$*" >&2; }
 

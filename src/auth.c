@@ -883,6 +883,14 @@ done:
 		memcpy(out->au_name, db->ad_users[user].ae_name,
 		    sizeof(out->au_name));
 		out->au_roles = db->ad_users[user].ae_roles;
+	} else if (ret == AUTH_BAD) {
+		/* for the audit trail; dec holds "user\0password" here */
+		size_t	 n = strnlen((const char *)dec,
+		    sizeof(out->au_tried) - 1);
+
+		memcpy(out->au_tried, dec, n);
+		out->au_tried[n] = '\0';
+		atomic_fetch_add(&db->ad_failures, 1);
 	} else
 		atomic_fetch_add(&db->ad_failures, 1);
 	if (cd != NULL) {

@@ -77,6 +77,8 @@ enum auth_result {
 struct auth_user {
 	char		 au_name[AUTH_NAME_MAX + 1];
 	unsigned	 au_roles;	/* AUTH_ROLE_* bits */
+	/* AUTH_BAD only: the user name that was tried (client text, cut) */
+	char		 au_tried[AUTH_NAME_MAX + 1];
 };
 
 struct auth_stats {

@@ -49,6 +49,9 @@
 #define BT_ERROR_TEXT_MAX	(16 * 1024)
 #define BT_RESTART_MAX_BACKOFF_MS 60000
 #define BT_TOUCH_INTERVAL_MS	30000	/* last-fetch times saved */
+/* failed logins on control stores in the audit table: rows a minute, kept */
+#define BT_AUDIT_LOGINS_PER_MIN	60
+#define BT_AUDIT_LOGIN_ROWS	1000
 #define BT_MAX_DERIVED		256	/* derived metrics per context */
 #define BT_MAX_DERIVED_LIMIT	65536	/* highest --max-derived */
 #define DERIVE_MAX_EXPR		8192	/* bytes of one expression */
@@ -649,5 +652,7 @@ int		 scripts_autostart(struct scripts *, const char *);
 int		 scripts_autostart_dir(struct scripts *, const char *);
 int		 scripts_restore(struct scripts *);
 void		 scripts_refresh_tracepoints(struct scripts *);
+void		 control_audit_login(struct scripts *, const char *,
+		    const char *, const char *, const char *);
 
 #endif /* BPFTRACED_H */

@@ -438,6 +438,60 @@ audit_target(const char *v, size_t len, char *out, size_t outlen)
 	return n ? out : "-";
 }
 
+/*
+ * A failed login (unknown user or wrong password) on a store to
+ * bpftrace.control.<item>: audit action "login", the user name that was
+ * tried and the control item, both client text shown like a target.
+ * Logged every time; written to the state database at most
+ * BT_AUDIT_LOGINS_PER_MIN times a minute (one more row then counts the
+ * ones left out) and only the newest BT_AUDIT_LOGIN_ROWS login rows are
+ * kept, so a client guessing passwords can neither grow the table
+ * without bound nor make us sync the database once per guess.
+ * libmicrohttpd's threads; takes ss_login_lock, then the store's lock.
+ */
+void
+control_audit_login(struct scripts *ss, const char *peer, const char *user,
+    const char *item, const char *why)
+{
+	char		 u[BTS_NAME_MAX + 1], t[BTS_NAME_MAX + 1], msg[160];
+	struct store	*st = ss->ss_ds->store;
+	int64_t		 now = now_mono_ms();
+	unsigned long	 dropped = 0;
+	int		 keep;
+
+	user = audit_target(user, strlen(user), u, sizeof(u));
+	item = audit_target(item, strlen(item), t, sizeof(t));
+	log_info("audit: %s from %s: login %s: refused: %s", user, peer, item,
+	    why);
+	if (st == NULL)
+		return;
+	pthread_mutex_lock(&ss->ss_login_lock);
+	if (now - ss->ss_login_window >= 60000) {
+		dropped = ss->ss_login_dropped;
+		ss->ss_login_window = now;
+		ss->ss_login_rows = 0;
+		ss->ss_login_dropped = 0;
+	}
+	keep = ss->ss_login_rows < BT_AUDIT_LOGINS_PER_MIN;
+	if (keep)
+		ss->ss_login_rows++;
+	else if (ss->ss_login_dropped++ == 0)
+		log_warnx("audit: over %d failed logins this minute; the "
+		    "rest are logged but not written to the audit table",
+		    BT_AUDIT_LOGINS_PER_MIN);
+	pthread_mutex_unlock(&ss->ss_login_lock);
+	if (dropped) {
+		snprintf(msg, sizeof(msg), "%lu more failed logins in the "
+		    "minute before not written (over %d a minute)", dropped,
+		    BT_AUDIT_LOGINS_PER_MIN);
+		store_audit(st, NULL, NULL, "login", NULL, 0, msg);
+	}
+	if (!keep)
+		return;
+	store_audit(st, user, peer, "login", item, 0, why);
+	store_audit_prune(st, "login", BT_AUDIT_LOGIN_ROWS);
+}
+
 /* Live scripts owned by user. Lock held. */
 static unsigned
 user_scripts(struct scripts *ss, const char *user)
@@ -1250,6 +1304,7 @@ control_init(struct scripts *ss)
 {
 	pthread_mutex_init(&ss->ss_ans_lock, NULL);
 	pthread_mutex_init(&ss->ss_tp_lock, NULL);
+	pthread_mutex_init(&ss->ss_login_lock, NULL);
 	if ((ss->ss_answers = calloc(ANSWERS_MAX,
 	    sizeof(*ss->ss_answers))) == NULL ||
 	    (ss->ss_info_src = source_new("info", NULL, NULL)) == NULL)

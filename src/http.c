@@ -336,13 +336,45 @@ http_reply_error(struct httpreq *hr, unsigned status, const char *msg)
 
 /* --- who is asking --- */
 
+static int	is_form_body(struct httpreq *);
+
+/*
+ * A failed login on a store to bpftrace.control.* (query or form body)
+ * goes to the audit trail, like the control actions themselves.
+ */
+static void
+audit_failed_login(struct httpreq *hr, struct baton *bt, const char *path,
+    const char *tried, const char *why)
+{
+	static const char	 ctl[] = "bpftrace.control.";
+	struct params		 body;
+	const char		*name, *slash = strrchr(path, '/');
+	char			 peer[64], err[64];
+
+	if (hr->hr_ds->scripts == NULL || strncmp(path, "/pmapi/", 7) != 0 ||
+	    slash == NULL || strcmp(slash, "/store") != 0)
+		return;
+	params_init(&body, BT_MAX_PARAMS);
+	name = params_get(&hr->hr_params, "name");
+	if (name == NULL && bt->bt_body.b_data && is_form_body(hr) &&
+	    params_parse(&body, bt->bt_body.b_data, bt->bt_body.b_len, err,
+	    sizeof(err)) == 0)
+		name = params_get(&body, "name");
+	if (name != NULL && strncmp(name, ctl, sizeof(ctl) - 1) == 0) {
+		http_peer(hr, peer, sizeof(peer));
+		control_audit_login(hr->hr_ds->scripts, peer, tried,
+		    name + sizeof(ctl) - 1, why);
+	}
+	params_free(&body);
+}
+
 /*
  * With --auth-file, a request that carries credentials is checked (and
  * with --auth-reads every request must); hr_user/hr_roles are filled in.
  * Returns 0 to go on, or -1 after an error answer was queued in *ret.
  */
 static int
-authenticate(struct httpreq *hr, int *ret)
+authenticate(struct httpreq *hr, struct baton *bt, const char *path, int *ret)
 {
 	struct daemon_state	*ds = hr->hr_ds;
 	const char		*hdr = http_header(hr, "Authorization");
@@ -391,6 +423,7 @@ authenticate(struct httpreq *hr, int *ret)
 			http_peer(hr, peer, sizeof(peer));
 			log_warnx("authentication failed from %s: %s", peer,
 			    err);
+			audit_failed_login(hr, bt, path, u.au_tried, err);
 		}
 		snprintf(msg, sizeof(msg), "authentication required: %s", err);
 		*ret = http_reply_error(hr, 401, msg);
@@ -470,7 +503,7 @@ dispatch(struct httpreq *hr, struct baton *bt)
 		goto done;
 	}
 	if (strcmp(hr->hr_method, "OPTIONS") != 0 &&
-	    authenticate(hr, &ret) == -1) {
+	    authenticate(hr, bt, path, &ret) == -1) {
 		atomic_fetch_add(&hr->hr_ds->stats.st_requests[EP_OTHER], 1);
 		goto done;
 	}

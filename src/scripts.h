@@ -109,6 +109,11 @@ struct scripts {
 	pthread_mutex_t		 ss_ans_lock;
 	struct answer		*ss_answers;
 	size_t			 ss_nanswers;
+	/* control.c: failed logins written to the audit table, this minute */
+	pthread_mutex_t		 ss_login_lock;
+	int64_t			 ss_login_window;	/* start, mono ms */
+	unsigned		 ss_login_rows;
+	unsigned long		 ss_login_dropped;
 	/* tracepoints list, refreshed in the background */
 	pthread_mutex_t		 ss_tp_lock;
 	char			*ss_tracepoints;

@@ -49,6 +49,7 @@ enum store_stmt {
 	STMT_INST_SELECT,
 	STMT_AUDIT_INSERT,
 	STMT_AUDIT_SELECT,
+	STMT_AUDIT_PRUNE,
 	STMT_COUNT
 };
 
@@ -95,11 +96,16 @@ static const char *const store_stmt_sql[STMT_COUNT] = {
 	[STMT_AUDIT_SELECT] =
 	    "SELECT time_ms, user, peer, action, target, ok, message"
 	    " FROM audit WHERE time_ms >= ?1 ORDER BY seq",
+	[STMT_AUDIT_PRUNE] =
+	    "DELETE FROM audit WHERE action = ?1 AND seq <= (SELECT seq"
+	    " FROM audit WHERE action = ?1 ORDER BY seq DESC LIMIT 1"
+	    " OFFSET ?2)",
 };
 
 /* Adding one is a one-line change here; the column is plain TEXT. */
 static const char *const store_audit_actions[] = {
-	"register", "start", "stop", "deregister", "expire", "restore", NULL
+	"register", "start", "stop", "deregister", "expire", "restore",
+	"login", NULL
 };
 
 struct store {
@@ -1261,6 +1267,29 @@ store_audit(struct store *st, const char *user, const char *peer,
 		st->st_audit_failing = 0;
 		ret = 0;
 	}
+	store_reset_all(st);
+	store_unlock(st);
+	return ret;
+}
+
+int
+store_audit_prune(struct store *st, const char *action, int64_t keep)
+{
+	sqlite3_stmt	*s = store_stmt(st, STMT_AUDIT_PRUNE);
+	char		 err[512];
+	int		 rc, ret = -1;
+
+	store_lock(st);
+	rc = store_bind_str(s, 1, action);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(s, 2, keep);
+	if (rc == SQLITE_OK)
+		rc = store_run(st, STMT_AUDIT_PRUNE);
+	if (rc != SQLITE_OK) {
+		store_seterr(st, rc, "pruning the audit log", err, sizeof(err));
+		log_warnx("%s", err);
+	} else
+		ret = sqlite3_changes(st->st_db);
 	store_reset_all(st);
 	store_unlock(st);
 	return ret;

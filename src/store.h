@@ -119,13 +119,21 @@ int		 store_instances_load(struct store *, const char *script_id,
 
 /*
  * Appends one control action (register, start, stop, deregister, expire,
- * restore) stamped with the current time. user, peer, target and message
- * may be NULL. Returns 0, or -1 (logged) if the action is unknown or the
- * write failed: an audit failure must not fail the action itself.
+ * restore, or login: a failed login on a control store) stamped with
+ * the current time. user, peer, target and message may be NULL. Returns
+ * 0, or -1 (logged) if the action is unknown or the write failed: an
+ * audit failure must not fail the action itself.
  */
 int		 store_audit(struct store *, const char *user, const char *peer,
 		    const char *action, const char *target, int ok,
 		    const char *message);
+/*
+ * Deletes all but the newest keep audit rows of one action (the failed
+ * logins, whose count a client could otherwise grow without bound).
+ * Returns the number of rows deleted, or -1 (logged).
+ */
+int		 store_audit_prune(struct store *, const char *action,
+		    int64_t keep);
 /*
  * Calls cb for every audit entry at or after since_ms, oldest first, with
  * the store locked (cb must not call store functions; the strings live

@@ -47,15 +47,23 @@ fail:
 	return -1;
 }
 
-/* In the child: only async-signal-safe calls until exec. */
+/*
+ * In the child: only async-signal-safe calls until exec. parent is the
+ * daemon's pid from before the fork: if it died before PR_SET_PDEATHSIG
+ * took effect, no signal will come, so give up rather than run bpftrace
+ * as init's orphan.
+ */
 static void __attribute__((noreturn))
-child_exec(char *const argv[], int in, int out, int err, int report)
+child_exec(char *const argv[], int in, int out, int err, int report,
+    pid_t parent)
 {
 	sigset_t	 none;
 	int		 e;
 
 	setpgid(0, 0);
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != parent)
+		_exit(127);
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	signal(SIGPIPE, SIG_DFL);
@@ -103,7 +111,7 @@ sup_spawn(struct child *ch, const char *bpftrace, const char *code,
 	int	 fds[7] = { -1, -1, -1, -1, -1, -1, -1 };
 	char	*argv[6];
 	int	 e, n = 0;
-	pid_t	 pid;
+	pid_t	 pid, parent = getpid();
 
 	memset(ch, 0, sizeof(*ch));
 	ch->ch_pid = -1;
@@ -127,7 +135,7 @@ sup_spawn(struct child *ch, const char *bpftrace, const char *code,
 		goto fail;
 	}
 	if (pid == 0)
-		child_exec(argv, fds[0], fds[2], fds[4], fds[6]);
+		child_exec(argv, fds[0], fds[2], fds[4], fds[6], parent);
 	close(fds[6]);
 	fds[6] = -1;
 	if ((e = exec_result(fds[5])) != 0) {

@@ -30,6 +30,7 @@ import os
 import re
 import shutil
 import socket
+import sqlite3
 import ssl
 import subprocess
 import sys
@@ -317,10 +318,10 @@ def run_matrix(d, mode, tag_mode, mode_label, auth_reads, endpoints,
                           "status": d.status(target)}
                 value = code_for(name) if action == "register" else target
                 got = ep.store(action, value, cred)
-                # refused in http.c (bad credentials, --auth-reads
-                # without any) never reaches the control code
-                if principal not in ("wrong password", "unknown user") \
-                        and not (auth_reads and cred is None):
+                # refused in http.c without credentials (--auth-reads)
+                # never reaches the control code; bad credentials are
+                # refused there too, but audited as a failed login
+                if not (auth_reads and cred is None):
                     sent += 1
                 ok, why = check_answer(got, want)
                 if want[0] == 200:
@@ -497,6 +498,61 @@ def test_same_answer_for_bad_credentials(ep):
            msg_of(a[3]) == BADCRED, "auth: wrong password and unknown user "
            "get the same 401 answer, byte for byte", "%r / %r" % (a[2],
                                                                  b[2]))
+    return 2                    # both audited as failed logins
+
+
+def audit_rows(d, where="1"):
+    """Rows of the daemon's audit table (read beside the running daemon)."""
+    db = sqlite3.connect("file:%s?mode=ro" % os.path.join(
+        d.state_dir, "bpftraced.db"), uri=True, timeout=10)
+    try:
+        return db.execute("SELECT user, peer, action, target, ok, message "
+                          "FROM audit WHERE " + where + " ORDER BY seq"
+                          ).fetchall()
+    finally:
+        db.close()
+
+
+def test_failed_login_rows(d):
+    """Failed logins on control stores are rows of the audit table."""
+    rows = audit_rows(d, "action = 'login'")
+    tap.ok(("alice", "127.0.0.1", "login", "register", 0,
+            "unknown user or wrong password") in rows and
+           ("mallory", "127.0.0.1", "login", "stop", 0,
+            "unknown user or wrong password") in rows and
+           ("nosuchuser", "127.0.0.1", "login", "stop", 0,
+            "unknown user or wrong password") in rows,
+           "audit table: failed logins on control stores are rows (action "
+           "login, the user name tried, address, the control item)",
+           "\n".join(map(repr, rows)))
+
+
+def test_failed_login_bound(s, users):
+    """A burst of guesses on a fresh daemon: every one is logged, at most
+    BT_AUDIT_LOGINS_PER_MIN (60) a minute are written to the table."""
+    with Daemon(["--control", "auth", "--auth-file", users], s) as d:
+        ep = d.endpoint()
+        n = 70
+        t0 = time.monotonic()
+        st = [ep.store("start", "x", ("u%d" % i, "guess"))[0]
+              for i in range(n)]
+        dt = time.monotonic() - t0
+        rows = audit_rows(d, "action = 'login'")
+        lines = [ln for ln in d.audit_lines()
+                 if ": login start: refused" in ln]
+        if dt >= 55:
+            tap.skip("audit table: failed logins bounded to 60 rows a "
+                     "minute", "the burst took %.0f s, not within one "
+                     "minute" % dt)
+            return
+        tap.ok(st == [401] * n and len(lines) == n and len(rows) == 60 and
+               [r[0] for r in rows] == ["u%d" % i for i in range(60)] and
+               "audit: over 60 failed logins this minute" in
+               d.stderr_text(),
+               "audit table: %d failed logins in %.1f s are all logged, "
+               "only the first 60 are written as rows" % (n, dt),
+               "statuses %r, log lines %d, rows %d" % (set(st), len(lines),
+                                                      len(rows)))
 
 
 def test_options_does_not_store(d, ep):
@@ -675,7 +731,7 @@ def run(s, tmp):
         ep = d.endpoint()
         test_malformed(d, ep)
         test_options_does_not_store(d, ep)
-        test_same_answer_for_bad_credentials(ep)
+        sent += test_same_answer_for_bad_credentials(ep)
         sent += test_owners(d, ep)
         sent += test_quota(d, ep)
         sent += test_audit_forgery(d, ep)
@@ -711,12 +767,18 @@ def run(s, tmp):
              r"user alice has 2 scripts"),
         ]:
             tap.ok(has_line(lines, pat), "audit: " + desc, pat)
-        tap.todo(has_line(lines, r"audit: alice from 127\.0\.0\.1: "
-                          r"register .*refused.*wrong password"),
-                 "audit: a control store with a wrong password is audited",
-                 "design question: credentials are refused (401) in "
-                 "http.c before the store is routed, so failed logins on "
-                 "control stores leave no audit line")
+        tap.ok(has_line(lines, r"audit: alice from 127\.0\.0\.1: "
+                        r"login register: refused: unknown user or wrong "
+                        r"password$"),
+               "audit: a control store with a wrong password is audited "
+               "as a failed login (the user name tried, the control item)")
+        tap.ok(has_line(lines, r"audit: mallory from 127\.0\.0\.1: "
+                        r"login deregister: refused: unknown user or wrong "
+                        r"password$"),
+               "audit: a control store by an unknown user is audited "
+               "alike")
+        test_failed_login_rows(d)
+    test_failed_login_bound(s, users)
 
     # ---- auth over TLS ----
     tls, why = make_cert(tmp)

@@ -10,13 +10,19 @@ on a state directory that outlives each daemon:
     script stays stopped; a deregistered one stays gone;
   * kill -9 in the middle of a burst of registrations: the database opens
     and every acknowledged script is there;
+  * kill -9 while four keep-alive clients fetch a live map and another
+    registers: no bpftrace child outlives the daemon, every acknowledged
+    registration is back, the pid metrics name the new daemon's live
+    children, and the clients see connection errors, then normal answers;
   * code and names shaped like SQL injection come back byte for byte;
   * a corrupted database file, a state dir that is a file, and a full
     disk each give the documented error.
 """
 
+import collections
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -195,6 +201,225 @@ def test_burst_kill(sh):
         d2.stop()
 
 
+def tagged(tag):
+    """{pid: (ppid, state, cmdline)} of live processes whose environment
+    holds BTD_TEST_TAG=tag: a daemon's bpftrace children, found even when
+    they were reparented (other tests' children have other tags)."""
+    want = ("BTD_TEST_TAG=%s" % tag).encode()
+    out = {}
+    for e in os.listdir("/proc"):
+        if not e.isdigit():
+            continue
+        try:
+            with open("/proc/%s/environ" % e, "rb") as f:
+                if want not in f.read().split(b"\0"):
+                    continue
+            with open("/proc/%s/stat" % e) as f:
+                st = f.read().rsplit(")", 1)[1].split()
+            with open("/proc/%s/cmdline" % e, "rb") as f:
+                cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        out[int(e)] = (int(st[1]), st[0], cmd.strip())
+    return out
+
+
+def test_load_kill(sh):
+    """kill -9 while four keep-alive clients fetch a live map and another
+    client registers scripts; restart on the same state directory."""
+    state = tempfile.mkdtemp(prefix="btd-state-")
+    tag1, tag2 = "load1-%d" % os.getpid(), "load2-%d" % os.getpid()
+    args = ["--control", "loopback", "--bpftrace", FAKE,
+            "--max-scripts", "300"]
+    d = btd.Daemon(args, env={"BT_SHARED": sh, "BTD_TEST_TAG": tag1},
+                   state_dir=state)
+    try:
+        load_kill(d, sh, state, args, tag1, tag2)
+    finally:
+        d.stop()            # no-op after the kill; on an exception, ends it
+        shutil.rmtree(state, ignore_errors=True)
+
+
+def load_kill(d, sh, state, args, tag1, tag2):
+    c = Client(d)
+    c.store("bpftrace.control.register", "// name: live\n" + HOLD + MAP_CODE)
+    c.wait("bpftrace.scripts.live.status", lambda v: v == "started")
+    live = "bpftrace.scripts.live.data.bycomm"
+    deadline = time.monotonic() + 10
+    want = []
+    while time.monotonic() < deadline and len(want) != 4:
+        want = sorted((i["instance"], i["value"])
+                      for i in c.fetch(live).get(live) or [])
+        time.sleep(0.05)
+    want_pmid = c.pmids(live).get(live)
+    stop = threading.Event()
+    killed = threading.Event()
+    events = [[] for _ in range(4)]     # per client: (phase, outcome)
+
+    def fetcher(k):
+        conn = None
+        while not stop.is_set():
+            try:
+                if conn is None:
+                    conn = btd.connect(d.url("/"), timeout=5)
+                st, _, body = btd.http(
+                    "GET", d.url("/pmapi/fetch?names=" + live), conn=conn)
+                got = pmid = None
+                if st == 200:
+                    j = json.loads(body)
+                    pmid = j["values"][0]["pmid"]
+                    got = sorted((i["instance"], i["value"]) for i in
+                                 j["values"][0]["instances"])
+                if st == 200 and pmid == want_pmid and got == want:
+                    out = "ok"
+                elif st == 200 and pmid == want_pmid and got == []:
+                    out = "empty"       # restored, no output from it yet
+                else:
+                    out = "http %d %s" % (st, body[:300])
+            except (OSError, btd.httpclient.HTTPException, ValueError,
+                    KeyError, IndexError) as e:
+                out = "conn " + type(e).__name__
+            # the phase is when the answer (or error) came
+            events[k].append(("after" if killed.is_set() else "before",
+                              out))
+            if out.startswith("conn "):
+                if conn is not None:
+                    conn.close()
+                conn = None
+                time.sleep(0.05)
+        if conn is not None:
+            conn.close()
+
+    acked = []
+
+    def registrar():
+        for i in range(250):
+            if killed.is_set():
+                return
+            try:
+                st, j = c.store("bpftrace.control.register",
+                                "// name: r%03d\n%s" % (i, HOLD + MAP_CODE))
+            except Exception:       # noqa: BLE001 - the daemon died
+                return
+            if st == 200:
+                acked.append("r%03d" % i)
+
+    threads = [threading.Thread(target=fetcher, args=(k,), daemon=True)
+               for k in range(4)]
+    threads.append(threading.Thread(target=registrar, daemon=True))
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and (len(acked) < 12 or min(
+            len(e) for e in events) < 20):
+        time.sleep(0.02)
+    old_kids = tagged(tag1)
+    killed.set()
+    d.proc.kill()                           # kill -9 mid-load
+    d.proc.wait()
+    n_acked = len(acked)
+    # the children go with it (PR_SET_PDEATHSIG): none left reparented
+    deadline = time.monotonic() + 5
+    left = tagged(tag1)
+    while time.monotonic() < deadline and any(
+            v[1] != "Z" for v in left.values()):
+        time.sleep(0.05)
+        left = tagged(tag1)
+    orphans = {p: v for p, v in left.items() if v[1] != "Z"}
+    tap.check(n_acked >= 12 and len(old_kids) >= 2 and not orphans,
+           "kill -9 under load (4 fetching clients, %d registrations "
+           "acknowledged): none of the old daemon's %d bpftrace children "
+           "is left running (checked /proc for 5 s)" % (n_acked,
+                                                         len(old_kids)),
+           "orphans (pid: ppid, state, cmdline): %r" % orphans)
+    t0 = time.monotonic()
+    d2 = btd.Daemon(args, env={"BT_SHARED": sh, "BTD_TEST_TAG": tag2},
+                    state_dir=state, port=d.port)   # where clients look
+    try:
+        c2 = Client(d2)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and min(sum(
+                1 for ph, o in e if ph == "after" and o == "ok")
+                for e in events) < 20:
+            time.sleep(0.05)
+        restart_s = time.monotonic() - t0
+        stop.set()
+        for t in threads:
+            t.join(30)
+        # per client: before the kill all good; from the kill on: answers
+        # the old daemon still gave (that instant), connection errors,
+        # then the new daemon's: the restored metric (same PMID) without
+        # values until its new bpftrace child prints, then the same values
+        rows, good, empties = [], True, []
+        for k, e in enumerate(events):
+            before = [o for ph, o in e if ph == "before"]
+            after = [o for ph, o in e if ph == "after"]
+            i = 0
+            while i < len(after) and after[i] == "ok":
+                i += 1
+            j = i
+            while j < len(after) and after[j] != "ok":
+                j += 1
+            n_err = 0
+            while n_err < j - i and after[i + n_err].startswith("conn "):
+                n_err += 1
+            empty, rest = after[i + n_err:j], after[j:]
+            good = good and before.count("ok") == len(before) >= 20 and \
+                n_err > 0 and empty.count("empty") == len(empty) and \
+                rest.count("ok") == len(rest) >= 20
+            rows.append("client %d: %d/%d good before, %d good in flight, "
+                        "errors %s, %d without values yet, then %d/%d good; "
+                        "unexpected: %r" % (
+                            k, before.count("ok"), len(before), i,
+                            dict(collections.Counter(after[i:i + n_err])),
+                            empty.count("empty"), rest.count("ok"),
+                            len(rest), [o for o in empty + rest
+                                        if o not in ("ok", "empty")][:3]))
+            empties.append(empty.count("empty"))
+        tap.ok(good, "each fetching client: all answers good before the "
+               "kill; then connection errors; then from the restarted "
+               "daemon on the same port the restored metric, same PMID, "
+               "without values until its new child prints (%s answers), "
+               "then the same values (%.1f s from restart to 20 good "
+               "fetches each); no other answer" % (
+                   "/".join(map(str, empties)), restart_s),
+               "\n".join(rows))
+        names = {x["metadata"]["name"] for x in json.loads(
+            c2.value("bpftrace.info.scripts_json"))}
+        missing = [n for n in ["live"] + acked[:n_acked] if n not in names]
+        tap.check(not missing, "every acknowledged registration is back "
+               "(%d acknowledged, %d scripts after restart)"
+               % (n_acked, len(names)), "missing %r" % missing[:10])
+        # restored scripts run as new children of the new daemon, and their
+        # pid metrics say so
+        deadline = time.monotonic() + 20
+        bad = names
+        while time.monotonic() < deadline and bad:
+            kids = tagged(tag2)
+            pids = {n: c2.value("bpftrace.scripts.%s.pid" % n)
+                    for n in sorted(names)}
+            bad = {n: p for n, p in pids.items()
+                   if not (isinstance(p, int) and p in kids and
+                           kids[p][0] == d2.proc.pid and kids[p][1] != "Z"
+                           and p not in old_kids)}
+            if bad:
+                time.sleep(0.2)
+        tap.check(not bad, "the pid metric of each of the %d restored scripts "
+               "is a live child of the new daemon (pid %d), none an old "
+               "pid" % (len(names), d2.proc.pid),
+               "bad: %r" % dict(list(bad.items())[:5]))
+        err = d2.stderr_text()
+        tap.ok(d2.alive() and "Sanitizer" not in err and
+               "runtime error" not in err, "the restarted daemon is "
+               "alive; no sanitizer report", err[-1500:])
+    finally:
+        stop.set()
+        d2.stop()
+    tap.ok(not [p for p, v in tagged(tag2).items() if v[1] != "Z"],
+           "after its clean stop, none of the new daemon's children is "
+           "left")
+
+
 def test_bytes_kept(sh):
     state = tempfile.mkdtemp(prefix="btd-state-")
     code = ("// name: sqli_ok\n" + HOLD +
@@ -320,6 +545,7 @@ def main():
         btd.Tap.skip_all("no shared fixtures (set BT_SHARED)")
     test_kill9_restart(sh)
     test_burst_kill(sh)
+    test_load_kill(sh)
     test_bytes_kept(sh)
     test_state_dir_removed(sh)
     test_faults(sh)

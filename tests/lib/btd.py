@@ -270,7 +270,8 @@ class Daemon:
     so a test sees bpftraced's own metrics only, whatever pmcd the host
     runs; None leaves the default (the local pmcd if it answers); a
     string is passed as --pmcd.  Ignored when args name --pmcd.  The daemon's stderr goes to
-    self.stderr_path (readable with stderr_text()).
+    self.stderr_path (readable with stderr_text()).  port: listen on this
+    port (e.g. a restart where the last daemon was) instead of a free one.
     """
 
     START_TIMEOUT = 10.0     # seconds for /pmapi/context to answer
@@ -278,7 +279,8 @@ class Daemon:
     EARLY_EXIT_WINDOW = 1.0  # an exit 1 this soon means "port in use"
 
     def __init__(self, args=(), binary=None, env=None, state_dir=None,
-                 start=True, start_timeout=None, pmcd=False):
+                 start=True, start_timeout=None, pmcd=False, port=None):
+        self.fixed_port = port
         self.binary = binary or default_binary()
         self.args = list(args)
         if not any(a == "--pmcd" or a.startswith("--pmcd=")
@@ -316,8 +318,8 @@ class Daemon:
         if not os.access(self.binary, os.X_OK):
             raise DaemonError("bpftraced binary not found or not "
                               "executable: %s" % self.binary)
-        for attempt in range(self.PORT_RETRIES):
-            port = _free_port()
+        for attempt in range(1 if self.fixed_port else self.PORT_RETRIES):
+            port = self.fixed_port or _free_port()
             err = open(self.stderr_path, "ab")
             try:
                 self.proc = subprocess.Popen(

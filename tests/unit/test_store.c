@@ -1321,6 +1321,41 @@ killed_writer_loses_no_committed_script(void **state)
 	store_close(st);
 }
 
+/* The failed-login rows are capped: only the newest keep of one action. */
+static void
+audit_prune_keeps_newest_rows_of_one_action(void **state)
+{
+	struct fx	*fx = *state;
+	struct store	*st = open_ok(fx);
+	struct audits	 a = { 0 };
+	char		 user[16];
+
+	assert_int_equal(store_audit(st, "root", NULL, "register", "s01", 1,
+	    NULL), 0);
+	for (int i = 0; i < 7; i++) {
+		snprintf(user, sizeof(user), "u%d", i);
+		assert_int_equal(store_audit(st, user, "10.0.0.9", "login",
+		    "register", 0, "unknown user or wrong password"), 0);
+	}
+	assert_int_equal(store_audit(st, "root", NULL, "stop", "s01", 1,
+	    NULL), 0);
+	assert_int_equal(store_audit_prune(st, "login", 10), 0);
+	assert_int_equal(store_audit_prune(st, "login", 3), 4);
+	assert_int_equal(store_audit_prune(st, "login", 3), 0);
+	store_close(st);
+	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM audit"
+	    " WHERE action = 'login'"), 3);
+	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM audit"
+	    " WHERE action = 'login' AND user IN ('u4', 'u5', 'u6')"), 3);
+	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM audit"
+	    " WHERE action != 'login'"), 2);
+	st = open_ok(fx);
+	assert_int_equal(store_audit_load(st, 0, collect_audit, &a), 0);
+	assert_int_equal(a.n, 5);
+	assert_string_equal(a.last, "root|-|stop|s01|1|-");
+	store_close(st);
+}
+
 int
 main(void)
 {
@@ -1345,6 +1380,7 @@ main(void)
 		T(instances_conflict_refuses_whole_batch),
 		T(scripts_load_callback_may_call_store),
 		T(audit_append_and_load),
+		T(audit_prune_keeps_newest_rows_of_one_action),
 		T(garbage_file_refused_as_not_a_database),
 		T(malformed_database_refused_as_corrupted),
 		T(state_dir_that_is_a_file_refused),
