@@ -5,9 +5,15 @@
  * Runs on one thread (the supervisor's event loop); takes no locks and
  * keeps no global mutable state: everything lives in struct ingest.
  *
- * Each line is read twice by a small JSON pull reader: a first pass
- * validates all of it (syntax, depth, number ranges, trailing bytes), a
- * second pass reads the content. So a malformed line changes nothing.
+ * A line of the shape bpftrace prints for maps (plain ASCII names,
+ * integer values) is read in one pass, in place (fast_line). Any other
+ * line is read twice by a small JSON pull reader: a first pass validates
+ * all of it (syntax, depth, number ranges, trailing bytes), a second pass
+ * reads the content. Either way a malformed line changes nothing, and
+ * both stage a print the same way: entries in one reused stage, names
+ * pointing into the line, committed at the end. A print of the same names
+ * as the last one only updates values, so instances are sorted only when
+ * the set of names changed.
  *
  * Decisions the callers may rely on:
  * - Strings: \u0000, lone surrogates and invalid UTF-8 become U+FFFD, so
@@ -41,6 +47,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "idtab.h"
 #include "ingest.h"
 #include "jsonr.h"
 
@@ -132,147 +139,6 @@ val_equal(const struct ing_val *a, const struct ing_val *b)
 		return 1;
 	}
 }
-
-/* --- instance ids ------------------------------------------------------ */
-
-struct inst {
-	char		*name;
-	uint32_t	 id;
-};
-
-/* name -> id, never shrinks; two open-addressing indexes into e[] */
-struct idtab {
-	struct inst	*e;
-	size_t		 n, cap;
-	size_t		*byname;	/* entry index + 1; 0 is empty */
-	size_t		*byid;
-	size_t		 nslots;	/* power of two */
-	uint64_t	 next;		/* next id to give out */
-};
-
-static size_t
-hash_name(const char *s)
-{
-	uint64_t	 h = 14695981039346656037ULL;
-
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-	return (size_t)(h ^ h >> 29);
-}
-
-static size_t
-hash_id(uint32_t id)
-{
-	uint64_t	 h = (uint64_t)id * 0x9e3779b97f4a7c15ULL;
-
-	return (size_t)(h ^ h >> 32);
-}
-
-static size_t
-idtab_find(const struct idtab *t, const char *name)
-{
-	size_t	 i, k;
-
-	if (t->nslots == 0)
-		return SIZE_MAX;
-	for (i = hash_name(name) & (t->nslots - 1); (k = t->byname[i]) != 0;
-	    i = (i + 1) & (t->nslots - 1))
-		if (strcmp(t->e[k - 1].name, name) == 0)
-			return k - 1;
-	return SIZE_MAX;
-}
-
-static size_t
-idtab_find_id(const struct idtab *t, uint32_t id)
-{
-	size_t	 i, k;
-
-	if (t->nslots == 0)
-		return SIZE_MAX;
-	for (i = hash_id(id) & (t->nslots - 1); (k = t->byid[i]) != 0;
-	    i = (i + 1) & (t->nslots - 1))
-		if (t->e[k - 1].id == id)
-			return k - 1;
-	return SIZE_MAX;
-}
-
-static void
-idtab_index(struct idtab *t, size_t k)
-{
-	size_t	 m = t->nslots - 1, i;
-
-	for (i = hash_name(t->e[k].name) & m; t->byname[i]; i = (i + 1) & m)
-		;
-	t->byname[i] = k + 1;
-	for (i = hash_id(t->e[k].id) & m; t->byid[i]; i = (i + 1) & m)
-		;
-	t->byid[i] = k + 1;
-}
-
-/* Room for one more entry, at most 3/4 of the slots used. */
-static int
-idtab_grow(struct idtab *t)
-{
-	struct inst	*e;
-	size_t		*a, *b, ns, k;
-
-	if (t->n == t->cap) {
-		k = t->cap ? t->cap * 2 : 16;
-		if ((e = realloc(t->e, k * sizeof(*e))) == NULL)
-			return -1;
-		t->e = e;
-		t->cap = k;
-	}
-	if ((t->n + 1) * 4 <= t->nslots * 3)
-		return 0;
-	ns = t->nslots ? t->nslots * 2 : 32;
-	a = calloc(ns, sizeof(*a));
-	b = calloc(ns, sizeof(*b));
-	if (a == NULL || b == NULL) {
-		free(a);
-		free(b);
-		return -1;
-	}
-	free(t->byname);
-	free(t->byid);
-	t->byname = a;
-	t->byid = b;
-	t->nslots = ns;
-	for (k = 0; k < t->n; k++)
-		idtab_index(t, k);
-	return 0;
-}
-
-/* Takes ownership of name on success (0); -1 on no memory. */
-static int
-idtab_add(struct idtab *t, char *name, uint32_t id)
-{
-	if (idtab_grow(t) == -1)
-		return -1;
-	t->e[t->n].name = name;
-	t->e[t->n].id = id;
-	idtab_index(t, t->n);
-	if ((uint64_t)id + 1 > t->next)
-		t->next = (uint64_t)id + 1;
-	t->n++;
-	return 0;
-}
-
-static void
-idtab_free(struct idtab *t)
-{
-	size_t	 k;
-
-	if (t == NULL)
-		return;
-	for (k = 0; k < t->n; k++)
-		free(t->e[k].name);
-	free(t->e);
-	free(t->byname);
-	free(t->byid);
-	free(t);
-}
-
 /* --- @output ring -------------------------------------------------------- */
 
 struct oline {
@@ -456,6 +322,71 @@ struct msg {
 	const char	*line, *col, *msgtext;
 };
 
+/*
+ * One entry of a print being read: its name as printed (in the line, or
+ * in the stage's chunks), the id-table entry of that name when it has
+ * one, and its value, first as read (rk, v) and then converted (vt, v).
+ */
+struct sent {
+	const char	*se_name;	/* NULL: a scalar's one value */
+	uint32_t	 se_len;
+	uint32_t	 se_k;		/* id-table entry, or IDTAB_NONE */
+	uint32_t	 se_hash;	/* of the name, when se_k is NONE */
+	uint8_t		 se_rk;		/* enum rk, as read */
+	uint8_t		 se_vt;		/* enum ing_vt, once converted */
+	uint8_t		 se_dup;	/* a later entry of a name seen
+					   before in this print */
+	union {
+		int64_t		 i;
+		uint64_t	 u;
+		double		 d;
+		char		*s;	/* as read: in the chunks; converted:
+					   ING_STR, owned by the entry */
+	}		 se_v;
+};
+
+/* hist prints: what buckets sort by, beside each entry */
+struct shist {
+	uint32_t	 sh_klen;	/* length of the key part */
+	uint8_t		 sh_lominf;	/* no lower bound */
+	uint8_t		 sh_lok;	/* R_I64 or R_U64 */
+	union {
+		int64_t		 i;
+		uint64_t	 u;
+	}		 sh_lo;
+};
+
+/*
+ * The print being read, for one variable. Reused for every print (reset,
+ * not freed), so a print allocates nothing per key: names that are not
+ * in the line as they are (escaped, or built like hist buckets) and text
+ * values go to the chunks.
+ */
+struct stage {
+	struct sent	*st_e;
+	size_t		 st_n, st_cap;
+	struct shist	*st_h;		/* [st_cap] when st_hist */
+	size_t		 st_hcap;
+	int		 st_hist;	/* a hist print (bucket order) */
+	int		 st_strs;	/* entries may own strings */
+	int		 st_predict;	/* still in the last print's order */
+	size_t		 st_nadd;	/* names not among the current ones */
+	size_t		 st_ncur;	/* current names seen (once each) */
+	struct idchunk	*st_chunks;
+	uint32_t	*st_idx;	/* commit: entries in instance order */
+	size_t		 st_idxcap;
+};
+
+/* the private part of an ing_var */
+struct vpriv {
+	struct idtab	 vp_tab;
+	uint32_t	 vp_gen;	/* print generation (ident.ie_mark) */
+	int		 vp_hist;	/* the current order is bucket order */
+	uint32_t	*vp_prev;	/* the last print's id-table entries, */
+	size_t		 vp_nprev;	/* in the order printed */
+	size_t		 vp_prevcap;
+};
+
 struct ingest {
 	struct ing_var		*vars;
 	size_t			 nvars;
@@ -465,24 +396,8 @@ struct ingest {
 	uint64_t		 seq;
 	struct oring		 out;
 	struct buf		 kbuf, sbuf, tbuf;	/* scratch */
+	struct stage		 stage;
 	char			 ebuf[256];	/* the current line's error */
-};
-
-/* one entry of a map print being built */
-struct ent {
-	char		*name;		/* owned until handed to the id table */
-	size_t		 klen;		/* hist: length of the key part */
-	int		 hist;
-	int		 lominf;	/* hist: no lower bound */
-	struct raw	 lo;		/* hist: lower bound (R_I64/R_U64) */
-	size_t		 ord;		/* position in the message */
-	struct raw	 raw;
-	struct ing_val	 val;
-};
-
-struct stage {
-	struct ent	*e;
-	size_t		 n, cap;
 };
 
 static int	 ing_fail(struct ingest *, const char *, ...)
@@ -513,78 +428,318 @@ jr_at(struct jr *r, struct ingest *ing, const char *line, const char *p,
 	r->errlen = sizeof(ing->ebuf);
 }
 
+/* --- the stage ----------------------------------------------------------- */
+
+static struct vpriv *
+vpriv(const struct ing_var *v)
+{
+	return v->iv_priv;
+}
+
+/* Starts a print of v: a new generation of marks in v's id table. */
 static void
-stage_free(struct stage *st)
+stage_begin(struct stage *st, struct ing_var *v, int hist)
+{
+	struct vpriv	*vp = vpriv(v);
+	uint32_t	 k;
+
+	if (++vp->vp_gen == 0) {	/* wrapped: no stale mark may match */
+		for (k = 0; k < vp->vp_tab.it_n; k++)
+			vp->vp_tab.it_e[k].ie_mark = 0;
+		vp->vp_gen = 1;
+	}
+	st->st_n = 0;
+	st->st_hist = hist;
+	st->st_predict = 1;
+	st->st_nadd = st->st_ncur = 0;
+}
+
+/* Frees what the entries own; keeps the arrays and one chunk. */
+static void
+stage_reset(struct stage *st)
 {
 	size_t	 i;
 
-	for (i = 0; i < st->n; i++) {
-		free(st->e[i].name);
-		jr_raw_free(&st->e[i].raw);
-		val_free(&st->e[i].val);
-	}
-	free(st->e);
+	if (st->st_strs)
+		for (i = 0; i < st->st_n; i++)
+			if (st->st_e[i].se_vt == ING_STR)
+				free(st->st_e[i].se_v.s);
+	st->st_strs = 0;
+	st->st_n = 0;
+	idchunk_reset(&st->st_chunks, ING_SCRATCH_KEEP);
+}
+
+static void
+stage_free(struct stage *st)
+{
+	stage_reset(st);
+	idchunk_free(&st->st_chunks);
+	free(st->st_e);
+	free(st->st_h);
+	free(st->st_idx);
 	memset(st, 0, sizeof(*st));
 }
 
-/* Takes ownership of name and raw->s, also on failure. */
 static int
-stage_add(struct stage *st, char *name, struct raw *raw)
+stage_grow(struct stage *st)
 {
-	struct ent	*e;
+	struct sent	*e;
+	struct shist	*h;
 	size_t		 ncap;
 
-	if (st->n == st->cap) {
-		ncap = st->cap ? st->cap * 2 : 16;
-		if ((e = realloc(st->e, ncap * sizeof(*e))) == NULL) {
-			free(name);
-			jr_raw_free(raw);
+	if (st->st_n == st->st_cap) {
+		ncap = st->st_cap ? st->st_cap * 2 : 64;
+		if ((e = realloc(st->st_e, ncap * sizeof(*e))) == NULL)
 			return -1;
-		}
-		st->e = e;
-		st->cap = ncap;
+		st->st_e = e;
+		st->st_cap = ncap;
 	}
-	e = &st->e[st->n];
-	memset(e, 0, sizeof(*e));
-	e->name = name;
-	e->raw = *raw;
-	e->ord = st->n++;
-	raw->s = NULL;
+	if (st->st_hist && st->st_hcap < st->st_cap) {
+		if ((h = realloc(st->st_h, st->st_cap * sizeof(*h))) == NULL)
+			return -1;
+		st->st_h = h;
+		st->st_hcap = st->st_cap;
+	}
 	return 0;
 }
 
 static int
-bound_cmp(const struct ent *a, const struct ent *b)
+ident_current(const struct ing_var *v, const struct ident *e)
 {
-	if (a->lominf || b->lominf)
-		return b->lominf - a->lominf;
-	if (a->lo.k == R_U64 || b->lo.k == R_U64) {
-		if (a->lo.k != b->lo.k)
-			return a->lo.k == R_U64 ? 1 : -1;
-		return (a->lo.u > b->lo.u) - (a->lo.u < b->lo.u);
-	}
-	return (a->lo.i > b->lo.i) - (a->lo.i < b->lo.i);
+	return e->ie_pos < v->iv_n && v->iv_ids[e->ie_pos] == e->ie_id;
 }
 
-/* hist buckets: by key, then lower bound; others by name; then order */
-static int
-ent_cmp(const void *pa, const void *pb)
+/*
+ * The id-table entry of name, or IDTAB_NONE (*hash set then). Tries the
+ * entry printed at the same place last time first: maps printed in the
+ * same order skip hashing; the first miss ends that for this print.
+ */
+static uint32_t
+stage_lookup(struct stage *st, struct vpriv *vp, const char *name, size_t n,
+    uint32_t *hash)
 {
-	const struct ent	*a = pa, *b = pb;
-	size_t			 n = a->klen < b->klen ? a->klen : b->klen;
-	int			 c;
+	const struct ident	*e;
+	uint32_t		 k;
 
-	if (a->hist && b->hist) {
-		if ((c = memcmp(a->name, b->name, n)) == 0)
-			c = (a->klen > b->klen) - (a->klen < b->klen);
-		if (c == 0)
-			c = bound_cmp(a, b);
-		if (c != 0)
-			return c;
+	if (st->st_predict && st->st_n < vp->vp_nprev &&
+	    (k = vp->vp_prev[st->st_n]) != IDTAB_NONE) {
+		e = &vp->vp_tab.it_e[k];
+		if (e->ie_len == n && memcmp(e->ie_name, name, n) == 0)
+			return k;
 	}
-	if ((c = strcmp(a->name, b->name)) != 0)
-		return c;
-	return (a->ord > b->ord) - (a->ord < b->ord);
+	st->st_predict = 0;
+	*hash = idtab_hash(name, n);
+	return idtab_find(&vp->vp_tab, name, n, *hash);
+}
+
+/* Adds an entry (name NULL for a scalar). -1 on no memory. */
+static int
+stage_put(struct ingest *ing, struct ing_var *v, const char *name, size_t n,
+    const struct raw *raw)
+{
+	struct stage	*st = &ing->stage;
+	struct vpriv	*vp = vpriv(v);
+	struct ident	*ie;
+	struct sent	*e;
+
+	if (n > UINT32_MAX || stage_grow(st) == -1)
+		return ing_fail(ing, "out of memory");
+	e = &st->st_e[st->st_n];
+	e->se_name = name;
+	e->se_len = (uint32_t)n;
+	e->se_k = IDTAB_NONE;
+	e->se_hash = 0;
+	e->se_rk = (uint8_t)raw->k;
+	e->se_vt = ING_NONE;
+	e->se_dup = 0;
+	if (raw->k == R_U64)
+		e->se_v.u = raw->u;
+	else if (raw->k == R_DBL)
+		e->se_v.d = raw->d;
+	else if (raw->k == R_STR || raw->k == R_JSON)
+		e->se_v.s = raw->s;
+	else
+		e->se_v.i = raw->i;
+	if (name != NULL &&
+	    (e->se_k = stage_lookup(st, vp, name, n, &e->se_hash)) !=
+	    IDTAB_NONE) {
+		ie = &vp->vp_tab.it_e[e->se_k];
+		if (ie->ie_mark == vp->vp_gen)
+			e->se_dup = 1;
+		else {
+			ie->ie_mark = vp->vp_gen;
+			ie->ie_first = (uint32_t)st->st_n;
+			if (ident_current(v, ie))
+				st->st_ncur++;
+			else
+				st->st_nadd++;
+		}
+	} else if (name != NULL)
+		st->st_nadd++;
+	st->st_n++;
+	return 0;
+}
+
+/* A hist bucket entry: stage_put plus what buckets sort by. */
+static int
+stage_put_bucket(struct ingest *ing, struct ing_var *v, const char *name,
+    size_t n, const struct raw *count, size_t klen, int lominf,
+    const struct raw *lo)
+{
+	struct shist	*h;
+
+	if (stage_put(ing, v, name, n, count) == -1)
+		return -1;
+	h = &ing->stage.st_h[ing->stage.st_n - 1];
+	h->sh_klen = (uint32_t)klen;
+	h->sh_lominf = (uint8_t)lominf;
+	h->sh_lok = (uint8_t)(lominf ? R_I64 : lo->k);
+	if (lo->k == R_U64)
+		h->sh_lo.u = lo->u;
+	else
+		h->sh_lo.i = lominf ? 0 : lo->i;
+	return 0;
+}
+
+/* A NUL-terminated copy in the stage's chunks; NULL on no memory. */
+static char *
+stage_strdup(struct ingest *ing, const char *s, size_t n)
+{
+	char	*p;
+
+	if ((p = idchunk_strdup(&ing->stage.st_chunks, s, n)) == NULL)
+		ing_fail(ing, "out of memory");
+	return p;
+}
+
+/* Decimal text of an integer raw; returns its length. */
+static size_t
+fmt_int(char *out, const struct raw *n)
+{
+	char		 tmp[24];
+	uint64_t	 u = n->k == R_U64 ? n->u : n->i < 0 ?
+			    0 - (uint64_t)n->i : (uint64_t)n->i;
+	size_t		 len = 0, i = sizeof(tmp);
+
+	do {
+		tmp[--i] = (char)('0' + u % 10);
+		u /= 10;
+	} while (u != 0);
+	if (n->k != R_U64 && n->i < 0)
+		out[len++] = '-';
+	memcpy(out + len, tmp + i, sizeof(tmp) - i);
+	return len + sizeof(tmp) - i;
+}
+
+/* "key:lo-hi" (or "lo-hi" unkeyed), -inf/inf for a missing bound. */
+static char *
+bucket_name(struct ingest *ing, const char *key, size_t klen, int keyed,
+    const struct raw *lo, const struct raw *hi, size_t *np)
+{
+	struct buf	*b = &ing->tbuf;
+	char		 num[24];
+
+	buf_reset(b);
+	if (keyed) {
+		buf_append(b, key, klen);
+		buf_putc(b, ':');
+	}
+	if (lo == NULL)
+		buf_append(b, "-inf", 4);
+	else
+		buf_append(b, num, fmt_int(num, lo));
+	buf_putc(b, '-');
+	if (hi == NULL)
+		buf_append(b, "inf", 3);
+	else
+		buf_append(b, num, fmt_int(num, hi));
+	if (b->b_failed) {
+		ing_fail(ing, "out of memory");
+		return NULL;
+	}
+	*np = b->b_len;
+	return stage_strdup(ing, b->b_data, b->b_len);
+}
+
+/* --- committing a print -------------------------------------------------- */
+
+static void
+sent_raw(const struct sent *e, struct raw *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->k = (enum rk)e->se_rk;
+	if (r->k == R_U64)
+		r->u = e->se_v.u;
+	else if (r->k == R_DBL)
+		r->d = e->se_v.d;
+	else if (r->k == R_STR || r->k == R_JSON)
+		r->s = e->se_v.s;
+	else
+		r->i = e->se_v.i;
+}
+
+static struct ing_val
+sent_val(const struct sent *e)
+{
+	struct ing_val	 v;
+
+	v.t = (enum ing_vt)e->se_vt;
+	v.u = e->se_v.u;
+	return v;
+}
+
+/* The entry's value now belongs to the caller. */
+static struct ing_val
+sent_take(struct sent *e)
+{
+	struct ing_val	 v = sent_val(e);
+
+	e->se_vt = ING_NONE;
+	e->se_v.s = NULL;
+	return v;
+}
+
+static void
+sent_set(struct sent *e, struct ing_val v)
+{
+	e->se_vt = (uint8_t)v.t;
+	e->se_v.u = v.u;
+}
+
+/* Retypes v when a value cannot be an integer; converts all values. */
+static int
+stage_convert(struct ingest *ing, struct ing_var *v, struct stage *st)
+{
+	struct ing_val	 val;
+	struct raw	 raw;
+	size_t		 i;
+	enum ing_vt	 it = v->iv_vtype == BTS_V_UINT ? ING_U64 : ING_I64;
+
+	for (i = 0; i < st->st_n && v->iv_vtype != BTS_V_STRING; i++) {
+		if (st->st_e[i].se_rk == R_I64 || st->st_e[i].se_rk == R_U64)
+			continue;
+		sent_raw(&st->st_e[i], &raw);
+		if (jr_raw_needs_string(&raw)) {
+			v->iv_vtype = BTS_V_STRING;
+			v->iv_retyped = 1;
+		}
+	}
+	for (i = 0; i < st->st_n; i++) {
+		/* an integer for an integer variable: the same 64 bits */
+		if ((st->st_e[i].se_rk == R_I64 ||
+		    st->st_e[i].se_rk == R_U64) &&
+		    v->iv_vtype != BTS_V_STRING) {
+			st->st_e[i].se_vt = (uint8_t)it;
+			continue;
+		}
+		sent_raw(&st->st_e[i], &raw);
+		if (raw_to_val(&raw, v->iv_vtype, &val) == -1)
+			return ing_fail(ing, "out of memory");
+		sent_set(&st->st_e[i], val);
+		if (val.t == ING_STR)
+			st->st_strs = 1;
+	}
+	return 0;
 }
 
 static int
@@ -596,118 +751,141 @@ kind_sums(enum bts_kind k)
 
 /* b has the same name as a and came later: fold it into a. */
 static void
-ent_merge(struct ent *a, struct ent *b, enum bts_kind kind)
+sent_merge(struct sent *a, struct sent *b, enum bts_kind kind)
 {
-	if (kind_sums(kind) && a->val.t == b->val.t && a->val.t == ING_U64)
-		a->val.u += b->val.u;
-	else if (kind_sums(kind) && a->val.t == b->val.t &&
-	    a->val.t == ING_I64)
-		a->val.i = (int64_t)((uint64_t)a->val.i + (uint64_t)b->val.i);
+	struct ing_val	 bv;
+
+	if (kind_sums(kind) && a->se_vt == b->se_vt && a->se_vt == ING_U64)
+		a->se_v.u += b->se_v.u;
+	else if (kind_sums(kind) && a->se_vt == b->se_vt &&
+	    a->se_vt == ING_I64)
+		a->se_v.i = (int64_t)((uint64_t)a->se_v.i +
+		    (uint64_t)b->se_v.i);
 	else {
-		val_free(&a->val);
-		a->val = b->val;
-		b->val.t = ING_NONE;
-		b->val.s = NULL;
+		bv = sent_take(b);
+		if (a->se_vt == ING_STR)
+			free(a->se_v.s);
+		sent_set(a, bv);
 	}
-	free(b->name);
-	b->name = NULL;
-	jr_raw_free(&b->raw);
-	val_free(&b->val);
+	if (b->se_vt == ING_STR)
+		free(b->se_v.s);
+	b->se_vt = ING_NONE;
+	b->se_dup = 1;
 }
 
-/* Retypes v when a value cannot be an integer; converts all values. */
-static int
-stage_convert(struct ingest *ing, struct ing_var *v, struct stage *st)
-{
-	size_t	 i;
-
-	for (i = 0; i < st->n && v->iv_vtype != BTS_V_STRING; i++)
-		if (jr_raw_needs_string(&st->e[i].raw)) {
-			v->iv_vtype = BTS_V_STRING;
-			v->iv_retyped = 1;
-		}
-	for (i = 0; i < st->n; i++) {
-		if (raw_to_val(&st->e[i].raw, v->iv_vtype, &st->e[i].val))
-			return ing_fail(ing, "out of memory");
-		jr_raw_free(&st->e[i].raw);
-	}
-	return 0;
-}
-
-/* Sorts and folds each duplicate name into one entry (ent_merge). */
+/* Folds each later entry of a name already in the id table into the
+ * first one (the others are folded after sorting). */
 static void
-stage_fold(struct stage *st, enum bts_kind kind)
+stage_fold_known(struct ing_var *v, struct stage *st)
 {
-	struct ent	*e = st->e;
-	size_t		 i, m = 0;
+	const struct ident	*ie;
+	size_t			 i;
 
-	if (st->n == 0)
-		return;
-	qsort(e, st->n, sizeof(*e), ent_cmp);
-	for (i = 0; i < st->n; i++) {
-		if (m > 0 && strcmp(e[m - 1].name, e[i].name) == 0) {
-			ent_merge(&e[m - 1], &e[i], kind);
-			continue;
+	for (i = 0; i < st->st_n; i++)
+		if (st->st_e[i].se_dup) {
+			ie = &vpriv(v)->vp_tab.it_e[st->st_e[i].se_k];
+			sent_merge(&st->st_e[ie->ie_first], &st->st_e[i],
+			    v->iv_kind);
 		}
-		if (m != i) {
-			e[m] = e[i];
-			memset(&e[i], 0, sizeof(e[i]));
-		}
-		m++;
+}
+
+static int
+bound_cmp(const struct shist *a, const struct shist *b)
+{
+	if (a->sh_lominf || b->sh_lominf)
+		return b->sh_lominf - a->sh_lominf;
+	if (a->sh_lok == R_U64 || b->sh_lok == R_U64) {
+		if (a->sh_lok != b->sh_lok)
+			return a->sh_lok == R_U64 ? 1 : -1;
+		return (a->sh_lo.u > b->sh_lo.u) - (a->sh_lo.u < b->sh_lo.u);
 	}
-	st->n = m;
+	return (a->sh_lo.i > b->sh_lo.i) - (a->sh_lo.i < b->sh_lo.i);
+}
+
+/* strcmp order (names hold no NUL) */
+static int
+name_cmp(const char *a, size_t an, const char *b, size_t bn)
+{
+	int	 c = memcmp(a, b, an < bn ? an : bn);
+
+	return c != 0 ? c : (an > bn) - (an < bn);
+}
+
+/* hist buckets: by key, then lower bound; others by name; then order */
+static int
+sent_cmp(const void *pa, const void *pb, void *arg)
+{
+	const struct stage	*st = arg;
+	uint32_t		 ia = *(const uint32_t *)pa;
+	uint32_t		 ib = *(const uint32_t *)pb;
+	const struct sent	*a = &st->st_e[ia], *b = &st->st_e[ib];
+	const struct shist	*ha, *hb;
+	int			 c;
+
+	if (st->st_hist) {
+		ha = &st->st_h[ia];
+		hb = &st->st_h[ib];
+		c = name_cmp(a->se_name, ha->sh_klen, b->se_name, hb->sh_klen);
+		if (c == 0)
+			c = bound_cmp(ha, hb);
+		if (c != 0)
+			return c;
+	}
+	if ((c = name_cmp(a->se_name, a->se_len, b->se_name, b->se_len)))
+		return c;
+	return (ia > ib) - (ia < ib);
+}
+
+static int
+same_name(const struct sent *a, const struct sent *b)
+{
+	return a->se_len == b->se_len &&
+	    memcmp(a->se_name, b->se_name, a->se_len) == 0;
 }
 
 /*
- * Moves the values of st into ids/names/vals (names point into the id
- * table), giving new names an id; names over the limit are dropped.
- * *np is how many were kept. -1 on no memory.
+ * Sorts the entries that are not folded yet into st_idx and folds names
+ * printed more than once that were new. *np: how many are left.
  */
 static int
-stage_ids(struct ingest *ing, struct ing_var *v, struct stage *st,
-    uint32_t *ids, char **names, struct ing_val *vals, size_t *np)
+stage_sort(struct ingest *ing, struct ing_var *v, struct stage *st,
+    size_t *np)
 {
-	struct idtab	*t = v->iv_priv;
-	struct ent	*e;
-	size_t		 i, m = 0, k;
+	uint32_t	*idx;
+	size_t		 i, n = 0, m = 0;
 
-	stage_fold(st, v->iv_kind);
-	for (i = 0; i < st->n; i++) {
-		e = &st->e[i];
-		if ((k = idtab_find(t, e->name)) == SIZE_MAX) {
-			if (t->n >= ing->lim.il_max_instances ||
-			    t->next > ING_MAX_ID) {
-				v->iv_dropped++;
-				continue;
-			}
-			if (idtab_add(t, e->name, (uint32_t)t->next) == -1)
-				return ing_fail(ing, "out of memory");
-			e->name = NULL;
-			k = t->n - 1;
+	if (st->st_idxcap < st->st_n) {
+		if ((idx = realloc(st->st_idx, st->st_n * sizeof(*idx))) ==
+		    NULL)
+			return ing_fail(ing, "out of memory");
+		st->st_idx = idx;
+		st->st_idxcap = st->st_n;
+	}
+	idx = st->st_idx;
+	for (i = 0; i < st->st_n; i++)
+		if (!st->st_e[i].se_dup)
+			idx[n++] = (uint32_t)i;
+	if (n > 1)
+		qsort_r(idx, n, sizeof(*idx), sent_cmp, st);
+	for (i = 0; i < n; i++) {
+		if (m > 0 && same_name(&st->st_e[idx[m - 1]],
+		    &st->st_e[idx[i]])) {
+			sent_merge(&st->st_e[idx[m - 1]], &st->st_e[idx[i]],
+			    v->iv_kind);
+			continue;
 		}
-		ids[m] = t->e[k].id;
-		names[m] = t->e[k].name;
-		vals[m++] = e->val;
-		e->val.t = ING_NONE;
-		e->val.s = NULL;
+		idx[m++] = idx[i];
 	}
 	*np = m;
 	return 0;
 }
 
 static int
-var_same(const struct ing_var *v, size_t n, const uint32_t *ids,
-    const struct ing_val *vals)
+vals_same(const struct ing_val *a, const struct sent *b)
 {
-	size_t	 i;
+	struct ing_val	 bv = sent_val(b);
 
-	if (v->iv_n != n)
-		return 0;
-	for (i = 0; i < n; i++)
-		if ((ids && v->iv_ids[i] != ids[i]) ||
-		    !val_equal(&v->iv_vals[i], &vals[i]))
-			return 0;
-	return 1;
+	return val_equal(a, &bv);
 }
 
 static void
@@ -720,75 +898,230 @@ var_clear(struct ing_var *v)
 	free(v->iv_vals);
 	free(v->iv_ids);
 	free(v->iv_names);
+	if (v->iv_n > 0 || v->iv_ids != NULL)
+		v->iv_iseq++;
 	v->iv_vals = NULL;
 	v->iv_ids = NULL;
 	v->iv_names = NULL;
 	v->iv_n = 0;
 }
 
-/* Replaces v's values by what st holds (a full print of the map). */
-static int
-var_commit(struct ingest *ing, struct ing_var *v, struct stage *st)
+/*
+ * The print has exactly the current names (each once, or folded), in the
+ * same order class: only the values can change, in place, and the order
+ * is kept as it is (it was sorted for these same names).
+ */
+static void
+commit_same_names(struct ingest *ing, struct ing_var *v, struct stage *st)
 {
+	const struct ident	*te = vpriv(v)->vp_tab.it_e;
+	struct sent		*e;
+	size_t			 i;
+
+	for (i = 0; i < st->st_n; i++) {
+		e = &st->st_e[i];
+		if (!e->se_dup &&
+		    !vals_same(&v->iv_vals[te[e->se_k].ie_pos], e))
+			break;
+	}
+	if (i == st->st_n)
+		return;		/* a reprint of the same values */
+	for (i = 0; i < st->st_n; i++) {
+		e = &st->st_e[i];
+		if (e->se_dup)
+			continue;
+		val_free(&v->iv_vals[te[e->se_k].ie_pos]);
+		v->iv_vals[te[e->se_k].ie_pos] = sent_take(e);
+	}
+	v->iv_seq++;
+	ing->seq++;
+}
+
+/*
+ * A print with other names than the current ones: sort, give new names
+ * ids in that order (dropping those over the limit), and replace v's
+ * instances. -1 on no memory.
+ */
+static int
+commit_new_names(struct ingest *ing, struct ing_var *v, struct stage *st)
+{
+	struct vpriv	*vp = vpriv(v);
+	struct idtab	*t = &vp->vp_tab;
 	struct ing_val	*vals = NULL;
-	uint32_t	*ids = NULL;
+	uint32_t	*ids = NULL, k;
 	char		**names = NULL;
-	size_t		 i, n = st->n ? st->n : 1;
+	struct sent	*e;
+	size_t		 i, j, n = 0, m = 0;
 	int		 ret = -1;
 
-	if (stage_convert(ing, v, st) == -1)
-		goto fail;
-	vals = calloc(n, sizeof(*vals));
-	if (!v->iv_scalar) {
-		ids = calloc(n, sizeof(*ids));
-		names = calloc(n, sizeof(*names));
-	}
-	if (vals == NULL || (!v->iv_scalar && (ids == NULL || names == NULL))) {
+	if (stage_sort(ing, v, st, &n) == -1)
+		return -1;
+	vals = calloc(n ? n : 1, sizeof(*vals));
+	ids = calloc(n ? n : 1, sizeof(*ids));
+	names = calloc(n ? n : 1, sizeof(*names));
+	if (vals == NULL || ids == NULL || names == NULL) {
 		ing_fail(ing, "out of memory");
 		goto fail;
 	}
-	if (v->iv_scalar) {
-		vals[0] = st->e[0].val;
-		st->e[0].val.t = ING_NONE;
-		n = 1;
-	} else if (stage_ids(ing, v, st, ids, names, vals, &n) == -1)
-		goto fail;
-	if (var_same(v, n, ids, vals)) {
-		for (i = 0; i < n; i++)
-			val_free(&vals[i]);
-		ret = 0;
-		goto fail;
+	for (i = 0; i < n; i++) {
+		e = &st->st_e[st->st_idx[i]];
+		if ((k = e->se_k) == IDTAB_NONE) {
+			if (t->it_n >= ing->lim.il_max_instances ||
+			    t->it_next > ING_MAX_ID) {
+				v->iv_dropped++;
+				continue;
+			}
+			if ((k = idtab_add(t, e->se_name, e->se_len,
+			    e->se_hash, (uint32_t)t->it_next)) == IDTAB_NONE) {
+				ing_fail(ing, "out of memory");
+				goto fail;
+			}
+			e->se_k = k;
+		}
+		ids[m] = t->it_e[k].ie_id;
+		names[m] = (char *)t->it_e[k].ie_name;
+		t->it_e[k].ie_pos = (uint32_t)m;	/* checked by iv_ids */
+		vals[m++] = sent_take(e);
+	}
+	vp->vp_hist = st->st_hist;
+	if (v->iv_n == m && memcmp(v->iv_ids, ids, m * sizeof(*ids)) == 0) {
+		for (j = 0; j < m && val_equal(&v->iv_vals[j], &vals[j]); j++)
+			;
+		if (j == m) {	/* a reprint of the same values */
+			for (j = 0; j < m; j++)
+				val_free(&vals[j]);
+			ret = 0;
+			goto fail;
+		}
 	}
 	var_clear(v);
 	v->iv_vals = vals;
 	v->iv_ids = ids;
 	v->iv_names = names;
-	v->iv_n = n;
+	v->iv_n = m;
 	v->iv_seq++;
 	ing->seq++;
 	return 0;
 fail:
+	for (j = 0; ret == -1 && vals != NULL && j < m; j++)
+		val_free(&vals[j]);
 	free(vals);
 	free(ids);
 	free(names);
 	return ret;
 }
 
+/* Remembers the order of this print to predict the next one. */
+static void
+stage_remember(struct ing_var *v, struct stage *st)
+{
+	struct vpriv	*vp = vpriv(v);
+	uint32_t	*p;
+	size_t		 i;
+
+	if (st->st_predict && st->st_n == vp->vp_nprev)
+		return;		/* printed in the same order again */
+	if (vp->vp_prevcap < st->st_n) {
+		if ((p = realloc(vp->vp_prev, st->st_n * sizeof(*p))) == NULL) {
+			vp->vp_nprev = 0;	/* only a hint */
+			return;
+		}
+		vp->vp_prev = p;
+		vp->vp_prevcap = st->st_n;
+	}
+	for (i = 0; i < st->st_n; i++)
+		vp->vp_prev[i] = st->st_e[i].se_k;
+	vp->vp_nprev = st->st_n;
+}
+
+/* A scalar: its one value. -1 on no memory. */
+static int
+commit_scalar(struct ingest *ing, struct ing_var *v, struct stage *st)
+{
+	struct ing_val	 val;
+
+	if (st->st_n == 0)
+		return 0;
+	val = sent_take(&st->st_e[0]);
+	if (v->iv_n == 1 && val_equal(&v->iv_vals[0], &val)) {
+		val_free(&val);
+		return 0;
+	}
+	if (v->iv_vals == NULL &&
+	    (v->iv_vals = calloc(1, sizeof(*v->iv_vals))) == NULL) {
+		val_free(&val);
+		return ing_fail(ing, "out of memory");
+	}
+	val_free(&v->iv_vals[0]);
+	v->iv_vals[0] = val;
+	v->iv_n = 1;
+	v->iv_seq++;
+	ing->seq++;
+	return 0;
+}
+
+/*
+ * Replaces v's values by what the stage holds (a full print of the map).
+ * A print of the current names in the same kind of order only updates
+ * values; otherwise the names are sorted. -1 on no memory.
+ */
+static int
+var_commit(struct ingest *ing, struct ing_var *v)
+{
+	struct stage	*st = &ing->stage;
+
+	if (stage_convert(ing, v, st) == -1)
+		return -1;
+	if (v->iv_scalar)
+		return commit_scalar(ing, v, st);
+	stage_fold_known(v, st);
+	if (st->st_nadd == 0 && st->st_ncur == v->iv_n &&
+	    (vpriv(v)->vp_hist == st->st_hist || v->iv_n == 0))
+		commit_same_names(ing, v, st);
+	else if (commit_new_names(ing, v, st) == -1)
+		return -1;
+	stage_remember(v, st);
+	return 0;
+}
+
+/* --- reading a print: the generic path ----------------------------------- */
+
+/*
+ * The value at r->p, any JSON; a string or container's text is copied to
+ * the stage's chunks.
+ */
+static int
+read_value(struct ingest *ing, struct jr *r, struct raw *raw)
+{
+	if (jr_value(r, raw, &ing->sbuf, &ing->tbuf) == -1)
+		return -1;
+	if (raw->s != NULL && (raw->s = stage_strdup(ing, raw->s,
+	    ing->sbuf.b_len)) == NULL)
+		return -1;
+	return 0;
+}
+
+/* The member name just read (in kbuf), copied to the stage's chunks. */
+static char *
+key_copy(struct ingest *ing, size_t *np)
+{
+	*np = ing->kbuf.b_len;
+	return stage_strdup(ing, buf_cstr(&ing->kbuf), ing->kbuf.b_len);
+}
+
 /* The value of a "@name" member: a keyed map, or one scalar value. */
 static int
-fill_map(struct ingest *ing, struct jr *r, struct ing_var *v,
-    struct stage *st)
+fill_map(struct ingest *ing, struct jr *r, struct ing_var *v)
 {
 	struct raw	 raw;
-	size_t		 idx = 0;
+	size_t		 idx = 0, n;
 	char		*name;
 	int		 rv;
 
 	if (v->iv_scalar) {
-		if (jr_raw(r, &raw, &ing->sbuf, &ing->tbuf) == -1)
+		if (read_value(ing, r, &raw) == -1)
 			return -1;
-		return stage_add(st, NULL, &raw) == -1 ?
-		    ing_fail(ing, "out of memory") : 0;
+		return stage_put(ing, v, NULL, 0, &raw);
 	}
 	if (jr_peek(r) != '{')
 		return ing_fail(ing, "@%s: keyed map without keys",
@@ -796,23 +1129,18 @@ fill_map(struct ingest *ing, struct jr *r, struct ing_var *v,
 	if (jr_open(r) == -1)
 		return -1;
 	while ((rv = jr_next(r, '}', &idx, &ing->kbuf)) == 1) {
-		if ((name = jr_memdup(buf_cstr(&ing->kbuf),
-		    ing->kbuf.b_len)) == NULL)
-			return ing_fail(ing, "out of memory");
-		if (jr_raw(r, &raw, &ing->sbuf, &ing->tbuf) == -1) {
-			free(name);
+		if ((name = key_copy(ing, &n)) == NULL ||
+		    read_value(ing, r, &raw) == -1 ||
+		    stage_put(ing, v, name, n, &raw) == -1)
 			return -1;
-		}
-		if (stage_add(st, name, &raw) == -1)
-			return ing_fail(ing, "out of memory");
 	}
 	return rv;
 }
 
-/* hist bucket {"min"?, "max"?, "count"}: count in raw, bounds as given */
+/* hist bucket {"min"?, "max"?, "count"}: the count and bounds as given */
 static int
-read_bucket(struct ingest *ing, struct jr *r, struct ent *b, int *hasmax,
-    struct raw *hi)
+read_bucket(struct ingest *ing, struct jr *r, struct raw *lo, int *haslo,
+    struct raw *hi, int *hashi, struct raw *count)
 {
 	struct raw	 tmp;
 	size_t		 idx = 0;
@@ -831,18 +1159,16 @@ read_bucket(struct ingest *ing, struct jr *r, struct ent *b, int *hasmax,
 				return -1;
 			continue;
 		}
-		if (jr_raw(r, &tmp, &ing->sbuf, &ing->tbuf) == -1)
+		if (jr_value(r, &tmp, &ing->sbuf, &ing->tbuf) == -1)
 			return -1;
-		rv = jr_raw_int(&tmp, which == 1 ? &b->lo : which == 2 ? hi :
-		    &b->raw);
-		jr_raw_free(&tmp);
-		if (rv == -1)
+		if (jr_raw_int(&tmp, which == 1 ? lo : which == 2 ? hi :
+		    count) == -1)
 			return ing_fail(ing, "hist bucket %s is not an integer",
 			    which == 1 ? "min" : which == 2 ? "max" : "count");
 		if (which == 1)
-			b->lominf = 0;
+			*haslo = 1;
 		else if (which == 2)
-			*hasmax = 1;
+			*hashi = 1;
 		else
 			hascount = 1;
 	}
@@ -851,103 +1177,88 @@ read_bucket(struct ingest *ing, struct jr *r, struct ent *b, int *hasmax,
 	return rv;
 }
 
-static void
-put_num(struct buf *b, const struct raw *n)
-{
-	if (n->k == R_U64)
-		buf_printf(b, "%" PRIu64, n->u);
-	else
-		buf_printf(b, "%" PRId64, n->i);
-}
-
 /* Buckets of one hist: instances "key:lo-hi" (or "lo-hi" unkeyed). */
 static int
-fill_buckets(struct ingest *ing, struct jr *r, struct stage *st,
+fill_buckets(struct ingest *ing, struct jr *r, struct ing_var *v,
     const char *key, size_t klen, int keyed)
 {
-	struct ent	 b;
-	struct raw	 hi;
-	struct buf	 nb;
-	size_t		 idx = 0;
+	struct raw	 lo, hi, count;
+	size_t		 idx = 0, n;
 	char		*name;
-	int		 rv, hasmax;
+	int		 rv, haslo, hashi;
 
 	if (jr_peek(r) != '[')
 		return ing_fail(ing, "hist value is not an array");
 	if (jr_open(r) == -1)
 		return -1;
 	while ((rv = jr_next(r, ']', &idx, NULL)) == 1) {
-		memset(&b, 0, sizeof(b));
+		memset(&lo, 0, sizeof(lo));
 		memset(&hi, 0, sizeof(hi));
-		b.lominf = 1;
-		hasmax = 0;
-		if (read_bucket(ing, r, &b, &hasmax, &hi) == -1)
+		haslo = hashi = 0;
+		if (read_bucket(ing, r, &lo, &haslo, &hi, &hashi, &count) == -1)
 			return -1;
-		buf_init(&nb, 0);
-		if (keyed) {
-			buf_append(&nb, key, klen);
-			buf_putc(&nb, ':');
-		}
-		if (b.lominf)
-			buf_puts(&nb, "-inf");
-		else
-			put_num(&nb, &b.lo);
-		buf_putc(&nb, '-');
-		if (hasmax)
-			put_num(&nb, &hi);
-		else
-			buf_puts(&nb, "inf");
-		name = nb.b_failed ? NULL : buf_take(&nb, NULL);
-		buf_free(&nb);
-		if (name == NULL || stage_add(st, name, &b.raw) == -1)
-			return ing_fail(ing, "out of memory");
-		st->e[st->n - 1].hist = 1;
-		st->e[st->n - 1].klen = keyed ? klen : 0;
-		st->e[st->n - 1].lominf = b.lominf;
-		st->e[st->n - 1].lo = b.lo;
+		if ((name = bucket_name(ing, key, klen, keyed,
+		    haslo ? &lo : NULL, hashi ? &hi : NULL, &n)) == NULL ||
+		    stage_put_bucket(ing, v, name, n, &count, keyed ? klen : 0,
+		    !haslo, &lo) == -1)
+			return -1;
 	}
 	return rv;
 }
 
 /* A hist: an array of buckets, or an object key -> array of buckets. */
 static int
-fill_hist(struct ingest *ing, struct jr *r, struct ing_var *v,
-    struct stage *st)
+fill_hist(struct ingest *ing, struct jr *r, struct ing_var *v)
 {
-	size_t	 idx = 0;
+	size_t	 idx = 0, n;
 	char	*key;
-	int	 rv, c = jr_peek(r);
+	int	 c = jr_peek(r), rv;
 
 	/* buckets are instances: a scalar has no room for them */
 	if (v->iv_scalar)
 		return ing_fail(ing, "@%s: hist value does not match the "
 		    "variable", v->iv_name);
 	if (c == '[')
-		return fill_buckets(ing, r, st, "", 0, 0);
+		return fill_buckets(ing, r, v, "", 0, 0);
 	if (c != '{')
 		return ing_fail(ing, "@%s: hist value is not an array or "
 		    "object", v->iv_name);
 	if (jr_open(r) == -1)
 		return -1;
 	while ((rv = jr_next(r, '}', &idx, &ing->kbuf)) == 1) {
-		if ((key = jr_memdup(buf_cstr(&ing->kbuf),
-		    ing->kbuf.b_len)) == NULL)
-			return ing_fail(ing, "out of memory");
-		rv = fill_buckets(ing, r, st, key, strlen(key), 1);
-		free(key);
-		if (rv == -1)
+		if ((key = key_copy(ing, &n)) == NULL ||
+		    fill_buckets(ing, r, v, key, n, 1) == -1)
 			return -1;
 	}
 	return rv;
 }
 
+/* "prefix:name" in the stage's chunks */
+static char *
+joined_name(struct ingest *ing, const char *prefix, size_t plen,
+    const char *name, size_t nlen, size_t *np)
+{
+	struct buf	*b = &ing->tbuf;
+
+	buf_reset(b);
+	buf_append(b, prefix, plen);
+	buf_putc(b, ':');
+	buf_append(b, name, nlen);
+	if (b->b_failed) {
+		ing_fail(ing, "out of memory");
+		return NULL;
+	}
+	*np = b->b_len;
+	return stage_strdup(ing, b->b_data, b->b_len);
+}
+
 /* Members of a stats object: "name" -> number, or "name:sub" -> number. */
 static int
-fill_stats_obj(struct ingest *ing, struct jr *r, struct stage *st,
-    const char *prefix)
+fill_stats_obj(struct ingest *ing, struct jr *r, struct ing_var *v,
+    const char *prefix, size_t plen)
 {
 	struct raw	 raw;
-	size_t		 idx = 0, len;
+	size_t		 idx = 0, n;
 	char		*name;
 	int		 rv;
 
@@ -955,44 +1266,368 @@ fill_stats_obj(struct ingest *ing, struct jr *r, struct stage *st,
 		return -1;
 	while ((rv = jr_next(r, '}', &idx, &ing->kbuf)) == 1) {
 		if (prefix == NULL && jr_peek(r) == '{') {
-			if ((name = jr_memdup(buf_cstr(&ing->kbuf),
-			    ing->kbuf.b_len)) == NULL)
-				return ing_fail(ing, "out of memory");
-			rv = fill_stats_obj(ing, r, st, name);
-			free(name);
-			if (rv == -1)
+			if ((name = key_copy(ing, &n)) == NULL ||
+			    fill_stats_obj(ing, r, v, name, n) == -1)
 				return -1;
 			continue;
 		}
-		len = prefix ? strlen(prefix) + ing->kbuf.b_len + 2 :
-		    ing->kbuf.b_len + 1;
-		if ((name = malloc(len)) == NULL)
-			return ing_fail(ing, "out of memory");
-		snprintf(name, len, "%s%s%s", prefix ? prefix : "",
-		    prefix ? ":" : "", buf_cstr(&ing->kbuf));
-		if (jr_raw(r, &raw, &ing->sbuf, &ing->tbuf) == -1) {
-			free(name);
+		name = prefix ? joined_name(ing, prefix, plen,
+		    buf_cstr(&ing->kbuf), ing->kbuf.b_len, &n) :
+		    key_copy(ing, &n);
+		if (name == NULL || read_value(ing, r, &raw) == -1 ||
+		    stage_put(ing, v, name, n, &raw) == -1)
 			return -1;
-		}
-		if (stage_add(st, name, &raw) == -1)
-			return ing_fail(ing, "out of memory");
 	}
 	return rv;
 }
 
 /* avg: a number (or key -> number); stats(): {count, average, total}. */
 static int
-fill_stats(struct ingest *ing, struct jr *r, struct ing_var *v,
-    struct stage *st)
+fill_stats(struct ingest *ing, struct jr *r, struct ing_var *v)
 {
 	if (v->iv_scalar && jr_peek(r) != '{')
-		return fill_map(ing, r, v, st);
+		return fill_map(ing, r, v);
 	if (v->iv_scalar || jr_peek(r) != '{')
 		return ing_fail(ing, "@%s: stats value does not match the "
 		    "variable", v->iv_name);
-	return fill_stats_obj(ing, r, st, NULL);
+	return fill_stats_obj(ing, r, v, NULL, 0);
 }
 
+/* --- reading a print: the fast path -------------------------------------- */
+
+/*
+ * One pass over a line of the shape bpftrace prints for map, hist and
+ * stats, {"type": "T", "data": {"@name": VALUE}}, with plain ASCII member
+ * names (no escapes) and integer values: keys are staged where they are
+ * in the line, numbers are read once. It stages exactly what the generic
+ * path would for such a line. At anything else (escapes, other bytes,
+ * decimals, strings, more members, any error) it stops before anything
+ * changed and the line takes the generic path, which validates it and
+ * says what is wrong.
+ */
+
+struct fcur {
+	const char	*p, *end;
+};
+
+static inline void
+f_ws(struct fcur *f)
+{
+	while (f->p < f->end && jr_is_ws(*f->p))
+		f->p++;
+}
+
+/* The next non-blank byte is c: steps over it. */
+static inline int
+f_eat(struct fcur *f, char c)
+{
+	f_ws(f);
+	if (f->p < f->end && *f->p == c) {
+		f->p++;
+		return 0;
+	}
+	return -1;
+}
+
+/* The next non-blank byte, not consumed; -1 at the end. */
+static inline int
+f_peek(struct fcur *f)
+{
+	f_ws(f);
+	return f->p < f->end ? (unsigned char)*f->p : -1;
+}
+
+static inline int
+f_plain(unsigned char c)
+{
+	return c >= 0x20 && c < 0x7f && c != '"' && c != '\\';
+}
+
+/* A string of plain ASCII: where it is in the line. */
+static inline int
+f_string(struct fcur *f, const char **s, size_t *n)
+{
+	const char	*q;
+
+	if (f_eat(f, '"') == -1)
+		return -1;
+	for (q = f->p; q < f->end && f_plain((unsigned char)*q); q++)
+		;
+	if (q >= f->end || *q != '"')
+		return -1;
+	*s = f->p;
+	*n = (size_t)(q - f->p);
+	f->p = q + 1;
+	return 0;
+}
+
+/* A member name and its ':'. */
+static inline int
+f_key(struct fcur *f, const char **s, size_t *n)
+{
+	if (f_string(f, s, n) == -1 || f_eat(f, ':') == -1)
+		return -1;
+	return 0;
+}
+
+/* An integer, read as jr_number and parse_int read it. */
+static int
+f_int(struct fcur *f, struct raw *out)
+{
+	const char	*q, *end = f->end;
+	uint64_t	 mag = 0;
+	unsigned	 d, nd = 0;
+	int		 neg = 0;
+
+	f_ws(f);
+	q = f->p;
+	if (q < end && *q == '-') {
+		neg = 1;
+		q++;
+	}
+	if (q >= end || *q < '0' || *q > '9')
+		return -1;
+	if (*q == '0')
+		q++;
+	else
+		for (; q < end && *q >= '0' && *q <= '9'; q++) {
+			d = (unsigned)(*q - '0');
+			if (++nd > 19 && mag > (UINT64_MAX - d) / 10)
+				return -1;
+			mag = mag * 10 + d;
+		}
+	if (q < end && ((*q >= '0' && *q <= '9') || *q == '.' || *q == 'e' ||
+	    *q == 'E'))
+		return -1;
+	if (neg && mag > (uint64_t)INT64_MAX + 1)
+		return -1;
+	out->k = R_I64;
+	if (neg)
+		out->i = mag == 0 ? 0 : -(int64_t)(mag - 1) - 1;
+	else if (mag <= (uint64_t)INT64_MAX)
+		out->i = (int64_t)mag;
+	else {
+		out->k = R_U64;
+		out->u = mag;
+	}
+	f->p = q;
+	return 0;
+}
+
+/* The next member of an object: 1 after ',', 0 after the '}'. */
+static inline int
+f_more(struct fcur *f, char close)
+{
+	if (f_eat(f, ',') == 0)
+		return 1;
+	return f_eat(f, close) == 0 ? 0 : -1;
+}
+
+/* Opens an object or array: 1 when it has members, 0 when empty. */
+static inline int
+f_open(struct fcur *f, char open, char close)
+{
+	if (f_eat(f, open) == -1)
+		return -1;
+	return f_eat(f, close) == 0 ? 0 : 1;
+}
+
+static int
+fast_map(struct ingest *ing, struct fcur *f, struct ing_var *v)
+{
+	struct raw	 raw;
+	const char	*s;
+	size_t		 n;
+	int		 rv;
+
+	if (v->iv_scalar)
+		return f_int(f, &raw) == -1 ? -1 :
+		    stage_put(ing, v, NULL, 0, &raw);
+	if ((rv = f_open(f, '{', '}')) <= 0)
+		return rv;
+	do {
+		if (f_key(f, &s, &n) == -1 || f_int(f, &raw) == -1 ||
+		    stage_put(ing, v, s, n, &raw) == -1)
+			return -1;
+	} while ((rv = f_more(f, '}')) == 1);
+	return rv;
+}
+
+static int
+fast_bucket(struct ingest *ing, struct fcur *f, struct ing_var *v,
+    const char *key, size_t klen, int keyed)
+{
+	struct raw	 lo, hi, count, x;
+	const char	*s;
+	size_t		 n;
+	char		*name;
+	int		 rv, haslo = 0, hashi = 0, hascount = 0;
+
+	memset(&lo, 0, sizeof(lo));
+	if (f_eat(f, '{') == -1)
+		return -1;
+	do {
+		if (f_key(f, &s, &n) == -1 || f_int(f, &x) == -1)
+			return -1;
+		if (n == 3 && memcmp(s, "min", 3) == 0) {
+			lo = x;
+			haslo = 1;
+		} else if (n == 3 && memcmp(s, "max", 3) == 0) {
+			hi = x;
+			hashi = 1;
+		} else if (n == 5 && memcmp(s, "count", 5) == 0) {
+			count = x;
+			hascount = 1;
+		} else
+			return -1;
+	} while ((rv = f_more(f, '}')) == 1);
+	if (rv == -1 || !hascount)
+		return -1;
+	if ((name = bucket_name(ing, key, klen, keyed, haslo ? &lo : NULL,
+	    hashi ? &hi : NULL, &n)) == NULL)
+		return -1;
+	return stage_put_bucket(ing, v, name, n, &count, keyed ? klen : 0,
+	    !haslo, &lo);
+}
+
+static int
+fast_buckets(struct ingest *ing, struct fcur *f, struct ing_var *v,
+    const char *key, size_t klen, int keyed)
+{
+	int	 rv;
+
+	if ((rv = f_open(f, '[', ']')) <= 0)
+		return rv;
+	do {
+		if (fast_bucket(ing, f, v, key, klen, keyed) == -1)
+			return -1;
+	} while ((rv = f_more(f, ']')) == 1);
+	return rv;
+}
+
+static int
+fast_hist(struct ingest *ing, struct fcur *f, struct ing_var *v)
+{
+	const char	*s;
+	size_t		 n;
+	int		 rv;
+
+	if (v->iv_scalar)
+		return -1;
+	if (f_peek(f) == '[')
+		return fast_buckets(ing, f, v, "", 0, 0);
+	if ((rv = f_open(f, '{', '}')) <= 0)
+		return rv;
+	do {
+		if (f_key(f, &s, &n) == -1 ||
+		    fast_buckets(ing, f, v, s, n, 1) == -1)
+			return -1;
+	} while ((rv = f_more(f, '}')) == 1);
+	return rv;
+}
+
+/* {"sub": n, ...} of a keyed stats(): instances "key:sub" */
+static int
+fast_stats_sub(struct ingest *ing, struct fcur *f, struct ing_var *v,
+    const char *key, size_t klen)
+{
+	struct raw	 raw;
+	const char	*s;
+	size_t		 n;
+	char		*name;
+	int		 rv;
+
+	if ((rv = f_open(f, '{', '}')) <= 0)
+		return rv;
+	do {
+		if (f_key(f, &s, &n) == -1 || f_int(f, &raw) == -1 ||
+		    (name = joined_name(ing, key, klen, s, n, &n)) == NULL ||
+		    stage_put(ing, v, name, n, &raw) == -1)
+			return -1;
+	} while ((rv = f_more(f, '}')) == 1);
+	return rv;
+}
+
+static int
+fast_stats(struct ingest *ing, struct fcur *f, struct ing_var *v)
+{
+	struct raw	 raw;
+	const char	*s;
+	size_t		 n;
+	int		 rv;
+
+	if (v->iv_scalar)
+		return f_peek(f) == '{' ? -1 : fast_map(ing, f, v);
+	if ((rv = f_open(f, '{', '}')) <= 0)
+		return rv;
+	do {
+		if (f_key(f, &s, &n) == -1)
+			return -1;
+		if (f_peek(f) == '{')
+			rv = fast_stats_sub(ing, f, v, s, n);
+		else
+			rv = f_int(f, &raw) == -1 ? -1 :
+			    stage_put(ing, v, s, n, &raw);
+		if (rv == -1)
+			return -1;
+	} while ((rv = f_more(f, '}')) == 1);
+	return rv;
+}
+
+/* "name" of {"name" with exactly those plain bytes */
+static int
+f_is(const char *s, size_t n, const char *want)
+{
+	return n == strlen(want) && memcmp(s, want, n) == 0;
+}
+
+/*
+ * The whole line on the fast path: 0 used, -1 invalid (no memory while
+ * committing), ING_SLOW when the generic path must read it instead.
+ */
+#define ING_SLOW	(-2)
+
+static int
+fast_line(struct ingest *ing, const char *line, size_t len)
+{
+	struct fcur	 f = { line, line + len };
+	struct ing_var	*v;
+	const char	*s;
+	char		 name[64];
+	size_t		 n;
+	enum msgtype	 t;
+	int		 rv;
+
+	if (f_eat(&f, '{') == -1 || f_key(&f, &s, &n) == -1 ||
+	    !f_is(s, n, "type") || f_string(&f, &s, &n) == -1)
+		return ING_SLOW;
+	t = f_is(s, n, "map") ? M_MAP : f_is(s, n, "hist") ? M_HIST :
+	    f_is(s, n, "stats") ? M_STATS : M_UNKNOWN;
+	if (t == M_UNKNOWN || f_eat(&f, ',') == -1 ||
+	    f_key(&f, &s, &n) == -1 || !f_is(s, n, "data") ||
+	    f_eat(&f, '{') == -1 || f_key(&f, &s, &n) == -1 || n == 0 ||
+	    s[0] != '@' || n > sizeof(name))
+		return ING_SLOW;
+	memcpy(name, s + 1, n - 1);
+	name[n - 1] = '\0';
+	v = ingest_var_by_name(ing, n > 1 ? name : "root");
+	if (v == NULL || v->iv_kind == BTS_OUTPUT)
+		return ING_SLOW;
+	stage_begin(&ing->stage, v, t == M_HIST);
+	rv = t == M_HIST ? fast_hist(ing, &f, v) : t == M_STATS ?
+	    fast_stats(ing, &f, v) : fast_map(ing, &f, v);
+	if (rv == 0 && (f_eat(&f, '}') == -1 || f_eat(&f, '}') == -1 ||
+	    f_peek(&f) != -1))
+		rv = -1;
+	if (rv == 0)
+		rv = var_commit(ing, v);
+	else {
+		ing->ebuf[0] = '\0';	/* the generic path tells */
+		rv = ING_SLOW;
+	}
+	stage_reset(&ing->stage);
+	return rv;
+}
 static struct ing_var *
 var_for_member(struct ingest *ing, const char *m)
 {
@@ -1009,7 +1644,6 @@ static int
 on_maps(struct ingest *ing, struct jr *r, enum msgtype t)
 {
 	struct ing_var	*v;
-	struct stage	 st;
 	size_t		 idx = 0;
 	int		 rv, used = 0;
 
@@ -1025,13 +1659,12 @@ on_maps(struct ingest *ing, struct jr *r, enum msgtype t)
 				return -1;
 			continue;
 		}
-		memset(&st, 0, sizeof(st));
-		rv = t == M_HIST ? fill_hist(ing, r, v, &st) :
-		    t == M_STATS ? fill_stats(ing, r, v, &st) :
-		    fill_map(ing, r, v, &st);
+		stage_begin(&ing->stage, v, t == M_HIST);
+		rv = t == M_HIST ? fill_hist(ing, r, v) :
+		    t == M_STATS ? fill_stats(ing, r, v) : fill_map(ing, r, v);
 		if (rv != -1)
-			rv = var_commit(ing, v, &st);
-		stage_free(&st);
+			rv = var_commit(ing, v);
+		stage_reset(&ing->stage);
 		if (rv == -1)
 			return -1;
 		used = 1;
@@ -1317,6 +1950,8 @@ ingest_line(struct ingest *ing, const char *line, size_t len, char *err,
 		return 1;
 	ing->st.is_lines++;
 	ing->ebuf[0] = '\0';
+	if ((rv = fast_line(ing, line, len)) != ING_SLOW)
+		goto done;
 	memset(&m, 0, sizeof(m));
 	jr_at(&r, ing, line, line, line + len);
 	r.depth = 0;
@@ -1330,6 +1965,7 @@ ingest_line(struct ingest *ing, const char *line, size_t len, char *err,
 	}
 	if (rv == 0)
 		rv = dispatch(ing, line, line + len, &m);
+done:
 	if (rv == -1) {
 		if (ing->ebuf[0] == '\0')
 			ing_fail(ing, "invalid line");
@@ -1353,7 +1989,7 @@ var_init(struct ing_var *iv, const struct bts_var *bv)
 
 	memset(iv, 0, sizeof(*iv));
 	iv->iv_name = jr_memdup(name, strlen(name));
-	iv->iv_priv = calloc(1, sizeof(struct idtab));
+	iv->iv_priv = calloc(1, sizeof(struct vpriv));
 	if (iv->iv_name == NULL || iv->iv_priv == NULL)
 		return -1;
 	iv->iv_kind = bv->v_kind;
@@ -1407,6 +2043,16 @@ fail:
 	return NULL;
 }
 
+static void
+vpriv_free(struct vpriv *vp)
+{
+	if (vp == NULL)
+		return;
+	idtab_free(&vp->vp_tab);
+	free(vp->vp_prev);
+	free(vp);
+}
+
 void
 ingest_free(struct ingest *ing)
 {
@@ -1416,9 +2062,10 @@ ingest_free(struct ingest *ing)
 		return;
 	for (i = 0; i < ing->nvars; i++) {
 		var_clear(&ing->vars[i]);
-		idtab_free(ing->vars[i].iv_priv);
+		vpriv_free(ing->vars[i].iv_priv);
 		free(ing->vars[i].iv_name);
 	}
+	stage_free(&ing->stage);
 	free(ing->vars);
 	out_clear(&ing->out);
 	buf_free(&ing->kbuf);
@@ -1510,41 +2157,35 @@ ingest_seed_instance(struct ingest *ing, const char *var, const char *name,
 {
 	struct ing_var	*v = ingest_var_by_name(ing, var);
 	struct idtab	*t;
-	size_t		 k, kid;
-	char		*s;
+	uint32_t	 k, kid, hash;
+	size_t		 n;
 
 	if (v == NULL || v->iv_scalar || id > ING_MAX_ID || name == NULL)
 		return -1;
-	t = v->iv_priv;
-	k = idtab_find(t, name);
+	t = &vpriv(v)->vp_tab;
+	n = strlen(name);
+	hash = idtab_hash(name, n);
+	k = idtab_find(t, name, n, hash);
 	kid = idtab_find_id(t, id);
-	if (k != SIZE_MAX || kid != SIZE_MAX)
+	if (k != IDTAB_NONE || kid != IDTAB_NONE)
 		return k == kid ? 0 : -1;
-	if ((s = jr_memdup(name, strlen(name))) == NULL)
-		return -1;
-	if (idtab_add(t, s, id) == -1) {
-		free(s);
-		return -1;
-	}
-	return 0;
+	return idtab_add(t, name, n, hash, id) == IDTAB_NONE ? -1 : 0;
 }
 
 size_t
 ingest_var_known(const struct ing_var *v)
 {
-	const struct idtab	*t = v->iv_priv;
-
-	return t ? t->n : 0;
+	return v->iv_priv ? vpriv(v)->vp_tab.it_n : 0;
 }
 
 void
 ingest_var_instance_at(const struct ing_var *v, size_t k, const char **name,
     uint32_t *id)
 {
-	const struct idtab	*t = v->iv_priv;
+	const struct idtab	*t = &vpriv(v)->vp_tab;
 
-	*name = t->e[k].name;
-	*id = t->e[k].id;
+	*name = t->it_e[k].ie_name;
+	*id = t->it_e[k].ie_id;
 }
 
 /* Every name -> id ever given, per variable, in the order given. */
@@ -1556,9 +2197,9 @@ ingest_foreach_instance(const struct ingest *ing, ingest_inst_cb cb,
 	size_t			 i, k;
 
 	for (i = 0; i < ing->nvars; i++) {
-		t = ing->vars[i].iv_priv;
-		for (k = 0; k < t->n; k++)
-			cb(ing->vars[i].iv_name, t->e[k].name, t->e[k].id,
-			    arg);
+		t = &vpriv(&ing->vars[i])->vp_tab;
+		for (k = 0; k < t->it_n; k++)
+			cb(ing->vars[i].iv_name, t->it_e[k].ie_name,
+			    t->it_e[k].ie_id, arg);
 	}
 }
