@@ -331,7 +331,9 @@ struct sent {
 	const char	*se_name;	/* NULL: a scalar's one value */
 	uint32_t	 se_len;
 	uint32_t	 se_k;		/* id-table entry, or IDTAB_NONE */
-	uint32_t	 se_hash;	/* of the name, when se_k is NONE */
+	uint32_t	 se_hash;	/* se_k NONE: the name's hash; else its
+					   position among the current names,
+					   when it is one */
 	uint8_t		 se_rk;		/* enum rk, as read */
 	uint8_t		 se_vt;		/* enum ing_vt, once converted */
 	uint8_t		 se_dup;	/* a later entry of a name seen
@@ -509,6 +511,20 @@ ident_current(const struct ing_var *v, const struct ident *e)
 	return e->ie_pos < v->iv_n && v->iv_ids[e->ie_pos] == e->ie_id;
 }
 
+/* memcmp() == 0, without a call for the short names maps mostly have */
+static inline int
+same_bytes(const char *a, const char *b, size_t n)
+{
+	size_t	 i;
+
+	if (n > 16)
+		return memcmp(a, b, n) == 0;
+	for (i = 0; i < n; i++)
+		if (a[i] != b[i])
+			return 0;
+	return 1;
+}
+
 /*
  * The id-table entry of name, or IDTAB_NONE (*hash set then). Tries the
  * entry printed at the same place last time first: maps printed in the
@@ -524,7 +540,7 @@ stage_lookup(struct stage *st, struct vpriv *vp, const char *name, size_t n,
 	if (st->st_predict && st->st_n < vp->vp_nprev &&
 	    (k = vp->vp_prev[st->st_n]) != IDTAB_NONE) {
 		e = &vp->vp_tab.it_e[k];
-		if (e->ie_len == n && memcmp(e->ie_name, name, n) == 0)
+		if (e->ie_len == n && same_bytes(e->ie_name, name, n))
 			return k;
 	}
 	st->st_predict = 0;
@@ -569,9 +585,10 @@ stage_put(struct ingest *ing, struct ing_var *v, const char *name, size_t n,
 		else {
 			ie->ie_mark = vp->vp_gen;
 			ie->ie_first = (uint32_t)st->st_n;
-			if (ident_current(v, ie))
+			if (ident_current(v, ie)) {
+				e->se_hash = ie->ie_pos;
 				st->st_ncur++;
-			else
+			} else
 				st->st_nadd++;
 		}
 	} else if (name != NULL)
@@ -898,8 +915,7 @@ var_clear(struct ing_var *v)
 	free(v->iv_vals);
 	free(v->iv_ids);
 	free(v->iv_names);
-	if (v->iv_n > 0 || v->iv_ids != NULL)
-		v->iv_iseq++;
+	v->iv_iseq++;
 	v->iv_vals = NULL;
 	v->iv_ids = NULL;
 	v->iv_names = NULL;
@@ -914,14 +930,12 @@ var_clear(struct ing_var *v)
 static void
 commit_same_names(struct ingest *ing, struct ing_var *v, struct stage *st)
 {
-	const struct ident	*te = vpriv(v)->vp_tab.it_e;
-	struct sent		*e;
-	size_t			 i;
+	struct sent	*e;
+	size_t		 i;
 
 	for (i = 0; i < st->st_n; i++) {
 		e = &st->st_e[i];
-		if (!e->se_dup &&
-		    !vals_same(&v->iv_vals[te[e->se_k].ie_pos], e))
+		if (!e->se_dup && !vals_same(&v->iv_vals[e->se_hash], e))
 			break;
 	}
 	if (i == st->st_n)
@@ -930,8 +944,8 @@ commit_same_names(struct ingest *ing, struct ing_var *v, struct stage *st)
 		e = &st->st_e[i];
 		if (e->se_dup)
 			continue;
-		val_free(&v->iv_vals[te[e->se_k].ie_pos]);
-		v->iv_vals[te[e->se_k].ie_pos] = sent_take(e);
+		val_free(&v->iv_vals[e->se_hash]);
+		v->iv_vals[e->se_hash] = sent_take(e);
 	}
 	v->iv_seq++;
 	ing->seq++;
@@ -1370,13 +1384,46 @@ f_key(struct fcur *f, const char **s, size_t *n)
 	return 0;
 }
 
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+/*
+ * Up to 8 leading decimal digits of p[0..8) at once: their value in *v,
+ * their count returned (0..8).
+ */
+static inline unsigned
+digits8(const char *p, uint64_t *v)
+{
+	uint64_t	 raw, x, bad;
+	unsigned	 n;
+
+	memcpy(&raw, p, 8);
+	x = raw - 0x3030303030303030ULL;
+	/*
+	 * A byte's top bit set: it was below '0' (x) or above '9' (raw +
+	 * 0x46). Borrows and carries only move to later bytes, so the
+	 * first flagged byte is the first that is not a digit.
+	 */
+	bad = (x | (raw + 0x4646464646464646ULL)) & 0x8080808080808080ULL;
+	n = bad ? (unsigned)__builtin_ctzll(bad) / 8 : 8;
+	if (n == 0)
+		return 0;
+	x <<= 8 * (8 - n);	/* the digits to the top, zeros before */
+	x = (x * 10 + (x >> 8)) & 0x00ff00ff00ff00ffULL;
+	x = (x * 100 + (x >> 16)) & 0x0000ffff0000ffffULL;
+	x = (x * 10000 + (x >> 32)) & 0x00000000ffffffffULL;
+	*v = x;
+	return n;
+}
+#endif
+
 /* An integer, read as jr_number and parse_int read it. */
 static int
 f_int(struct fcur *f, struct raw *out)
 {
+	static const uint64_t	 pow10[] = { 1, 10, 100, 1000, 10000,
+	    100000, 1000000, 10000000, 100000000 };
 	const char	*q, *end = f->end;
-	uint64_t	 mag = 0;
-	unsigned	 d, nd = 0;
+	uint64_t	 mag = 0, part;
+	unsigned	 d, n, nd = 0;
 	int		 neg = 0;
 
 	f_ws(f);
@@ -1389,13 +1436,25 @@ f_int(struct fcur *f, struct raw *out)
 		return -1;
 	if (*q == '0')
 		q++;
-	else
+	else {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+		/* whole blocks of 8 while no overflow is possible */
+		while (nd <= 11 && end - q >= 8 &&
+		    (n = digits8(q, &part)) > 0) {
+			mag = mag * pow10[n] + part;
+			nd += n;
+			q += n;
+			if (n < 8)
+				break;
+		}
+#endif
 		for (; q < end && *q >= '0' && *q <= '9'; q++) {
 			d = (unsigned)(*q - '0');
 			if (++nd > 19 && mag > (UINT64_MAX - d) / 10)
 				return -1;
 			mag = mag * 10 + d;
 		}
+	}
 	if (q < end && ((*q >= '0' && *q <= '9') || *q == '.' || *q == 'e' ||
 	    *q == 'E'))
 		return -1;

@@ -1089,11 +1089,12 @@ same_names_reprint_keeps_order_and_ids(void **state)
 	struct tv	 tv[] = { { "c", BTS_COUNT, BTS_V_UINT, 1 } };
 	struct ingest	*ing = ING(tv, -1, NULL);
 	struct ing_var	*c = ingest_var_by_name(ing, "c");
-	uint64_t	 seq, iseq;
+	uint64_t	 seq, iseq = c->iv_iseq;
 
 	assert_int_equal(feed(ing, "{\"type\": \"map\", \"data\": {\"@c\": "
 	    "{\"b\": 1, \"a\": 2, \"c\": 3}}}"), 0);
 	assert_names(ing, "c", "a|b|c");
+	assert_true(c->iv_iseq != iseq);	/* the first names, too */
 	/* new names get ids in instance order */
 	assert_int_equal(id_of(ing, "c", "a"), 0);
 	assert_int_equal(id_of(ing, "c", "b"), 1);
@@ -1357,6 +1358,61 @@ fast_and_generic_paths_agree(void **state)
 	assert_true(inst_i(a, "m", "y") == INT64_MIN);	/* UINT var: bits */
 	assert_names(a, "h", "-inf--1|0-0|1-inf");
 	assert_names(a, "s", "k:average|k:count|k:total");
+	ingest_free(a);
+	ingest_free(b);
+}
+
+/* every number text reads the same on the fast path as on the generic one */
+static void
+fast_path_numbers_match_generic(void **state)
+{
+	static const char *const nums[] = { "0", "-0", "7", "-7", "00", "01",
+	    "-", "--1", "1e5", "1E5", "12345678e1", "1234567e-1", "1.5",
+	    "12345678.5", "123456789012", "1234567890123456789",
+	    "9223372036854775807", "9223372036854775808",
+	    "-9223372036854775808", "-9223372036854775809",
+	    "18446744073709551615", "18446744073709551616",
+	    "99999999999999999999", "123456789012345678901", "1x", "12345678x",
+	    "1234567:", "12345678:", "1 ", "1\t", "+1", "0x10", "1/",
+	    "4294967296", "12345678901234567890" };
+	struct tv	 tv[] = { { "s", BTS_ASSIGN, BTS_V_STRING, 0 },
+	    { "m", BTS_ASSIGN, BTS_V_INT, 1 } };
+	struct ingest	*a = ING(tv, -1, NULL), *b = ING(tv, -1, NULL);
+	char		 la[256], lb[256], ea[256], eb[256];
+	size_t		 i;
+	int		 ra, rb;
+
+	for (i = 0; i < sizeof(nums) / sizeof(nums[0]); i++) {
+		snprintf(la, sizeof(la), "{\"type\": \"map\", \"data\": "
+		    "{\"@s\": %s}}", nums[i]);
+		snprintf(lb, sizeof(lb), "{\"type\": \"map\", \"data\": "
+		    "{\"@s\": %s}, \"x\": 0}", nums[i]);
+		ea[0] = eb[0] = '\0';
+		ra = ingest_line(a, la, strlen(la), ea, sizeof(ea));
+		rb = ingest_line(b, lb, strlen(lb), eb, sizeof(eb));
+		assert_int_equal(ra, rb);
+		assert_string_equal(ea, eb);
+		if (ra == 0)
+			assert_string_equal(scalar(a, "s")->s,
+			    scalar(b, "s")->s);
+		/* and as a map value, next to a key */
+		snprintf(la, sizeof(la), "{\"type\": \"map\", \"data\": "
+		    "{\"@m\": {\"k\": %s, \"j\": 1}}}", nums[i]);
+		snprintf(lb, sizeof(lb), "{\"type\": \"map\", \"data\": "
+		    "{\"@m\": {\"\\u006b\": %s, \"j\": 1}}}", nums[i]);
+		ra = ingest_line(a, la, strlen(la), ea, sizeof(ea));
+		rb = ingest_line(b, lb, strlen(lb), eb, sizeof(eb));
+		assert_int_equal(ra, rb);
+		if (ra == 0 && ingest_var_by_name(a, "m")->iv_vtype ==
+		    BTS_V_INT)
+			assert_true(inst_i(a, "m", "k") == inst_i(b, "m", "k"));
+		else if (ra == 0)
+			assert_string_equal(inst_s(a, "m", "k"),
+			    inst_s(b, "m", "k"));
+	}
+	assert_true(ingest_stats(a)->is_bad_lines > 0);
+	assert_int_equal(ingest_stats(a)->is_bad_lines,
+	    ingest_stats(b)->is_bad_lines);
 	ingest_free(a);
 	ingest_free(b);
 }
@@ -1837,6 +1893,7 @@ main(void)
 		cmocka_unit_test(scratch_reused_across_prints),
 		cmocka_unit_test(long_and_many_names),
 		cmocka_unit_test(fast_and_generic_paths_agree),
+		cmocka_unit_test(fast_path_numbers_match_generic),
 		cmocka_unit_test(attached_probes),
 		cmocka_unit_test(lost_events_summed),
 		cmocka_unit_test(helper_error_counted),
