@@ -207,8 +207,8 @@ static void
 snapshots_share_a_block_until_the_last_is_released(void **state)
 {
 	struct source	*src = source_new("t", NULL, NULL);
-	struct shblk	*b = shblk_new(3 * sizeof(uint32_t) +
-			    3 * sizeof(union value));
+	struct shblk	*b = shblk_new(4 * sizeof(uint32_t) +
+			    3 * sizeof(union value));	/* ids, pad, values */
 	uint32_t	*ids = shblk_data(b);
 	union value	*vals = (union value *)(ids + 4);
 	const char	*names[3] = { "a", "b", "c" };
