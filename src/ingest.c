@@ -338,6 +338,7 @@ struct sent {
 	uint8_t		 se_vt;		/* enum ing_vt, once converted */
 	uint8_t		 se_dup;	/* a later entry of a name seen
 					   before in this print */
+	uint8_t		 se_cur;	/* a current name (se_hash: where) */
 	union {
 		int64_t		 i;
 		uint64_t	 u;
@@ -377,6 +378,8 @@ struct stage {
 	struct idchunk	*st_chunks;
 	uint32_t	*st_idx;	/* commit: entries in instance order */
 	size_t		 st_idxcap;
+	uint32_t	*st_pos;	/* commit: entry of each current name */
+	size_t		 st_poscap;
 };
 
 /* the private part of an ing_var */
@@ -479,6 +482,7 @@ stage_free(struct stage *st)
 	free(st->st_e);
 	free(st->st_h);
 	free(st->st_idx);
+	free(st->st_pos);
 	memset(st, 0, sizeof(*st));
 }
 
@@ -526,26 +530,79 @@ same_bytes(const char *a, const char *b, size_t n)
 }
 
 /*
- * The id-table entry of name, or IDTAB_NONE (*hash set then). Tries the
- * entry printed at the same place last time first: maps printed in the
- * same order skip hashing; the first miss ends that for this print.
+ * Hashes entry j's name and asks for the id-table memory its lookup will
+ * read, a few entries ahead of the lookup: in a print of known names in
+ * a new order each lookup is a few cache misses, which then overlap.
  */
-static uint32_t
-stage_lookup(struct stage *st, struct vpriv *vp, const char *name, size_t n,
-    uint32_t *hash)
-{
-	const struct ident	*e;
-	uint32_t		 k;
+#define ING_AHEAD	8
 
-	if (st->st_predict && st->st_n < vp->vp_nprev &&
-	    (k = vp->vp_prev[st->st_n]) != IDTAB_NONE) {
-		e = &vp->vp_tab.it_e[k];
-		if (e->ie_len == n && same_bytes(e->ie_name, name, n))
-			return k;
+static inline void
+stage_prefetch(struct stage *st, const struct idtab *t, size_t j)
+{
+	struct sent	*e = &st->st_e[j];
+	uint32_t	 k;
+
+	if (e->se_name == NULL)
+		return;
+	e->se_hash = idtab_hash(e->se_name, e->se_len);
+	if (t->it_nslots == 0)
+		return;
+	k = t->it_byname[e->se_hash & (t->it_nslots - 1)];
+	if (k != 0)
+		__builtin_prefetch(&t->it_e[k - 1]);
+}
+
+/*
+ * Finds each entry's id-table entry, marks names seen twice and counts
+ * the current names seen and the others. Tries the entry printed at the
+ * same place last time first: maps printed in the same order skip
+ * hashing; the first miss ends that for this print.
+ */
+static void
+stage_resolve(struct ing_var *v, struct stage *st)
+{
+	struct vpriv	*vp = vpriv(v);
+	const struct idtab *t = &vp->vp_tab;
+	struct ident	*ie;
+	struct sent	*e;
+	size_t		 i, ahead = 0;
+	uint32_t	 k;
+
+	for (i = 0; i < st->st_n; i++) {
+		e = &st->st_e[i];
+		if (e->se_name == NULL)
+			continue;
+		k = IDTAB_NONE;
+		if (st->st_predict && i < vp->vp_nprev &&
+		    (k = vp->vp_prev[i]) != IDTAB_NONE &&
+		    (t->it_e[k].ie_len != e->se_len ||
+		    !same_bytes(t->it_e[k].ie_name, e->se_name, e->se_len)))
+			k = IDTAB_NONE;
+		if (k == IDTAB_NONE) {
+			st->st_predict = 0;
+			for (ahead = ahead > i ? ahead : i;
+			    ahead < st->st_n && ahead <= i + ING_AHEAD; ahead++)
+				stage_prefetch(st, t, ahead);
+			k = idtab_find(t, e->se_name, e->se_len, e->se_hash);
+		}
+		if ((e->se_k = k) == IDTAB_NONE) {
+			st->st_nadd++;
+			continue;
+		}
+		ie = &vp->vp_tab.it_e[k];
+		if (ie->ie_mark == vp->vp_gen) {
+			e->se_dup = 1;
+			continue;
+		}
+		ie->ie_mark = vp->vp_gen;
+		ie->ie_first = (uint32_t)i;
+		if (ident_current(v, ie)) {
+			e->se_hash = ie->ie_pos;
+			e->se_cur = 1;
+			st->st_ncur++;
+		} else
+			st->st_nadd++;
 	}
-	st->st_predict = 0;
-	*hash = idtab_hash(name, n);
-	return idtab_find(&vp->vp_tab, name, n, *hash);
 }
 
 /* Adds an entry (name NULL for a scalar). -1 on no memory. */
@@ -554,8 +611,6 @@ stage_put(struct ingest *ing, struct ing_var *v, const char *name, size_t n,
     const struct raw *raw)
 {
 	struct stage	*st = &ing->stage;
-	struct vpriv	*vp = vpriv(v);
-	struct ident	*ie;
 	struct sent	*e;
 
 	if (n > UINT32_MAX || stage_grow(st) == -1)
@@ -568,6 +623,7 @@ stage_put(struct ingest *ing, struct ing_var *v, const char *name, size_t n,
 	e->se_rk = (uint8_t)raw->k;
 	e->se_vt = ING_NONE;
 	e->se_dup = 0;
+	e->se_cur = 0;
 	if (raw->k == R_U64)
 		e->se_v.u = raw->u;
 	else if (raw->k == R_DBL)
@@ -576,23 +632,6 @@ stage_put(struct ingest *ing, struct ing_var *v, const char *name, size_t n,
 		e->se_v.s = raw->s;
 	else
 		e->se_v.i = raw->i;
-	if (name != NULL &&
-	    (e->se_k = stage_lookup(st, vp, name, n, &e->se_hash)) !=
-	    IDTAB_NONE) {
-		ie = &vp->vp_tab.it_e[e->se_k];
-		if (ie->ie_mark == vp->vp_gen)
-			e->se_dup = 1;
-		else {
-			ie->ie_mark = vp->vp_gen;
-			ie->ie_first = (uint32_t)st->st_n;
-			if (ident_current(v, ie)) {
-				e->se_hash = ie->ie_pos;
-				st->st_ncur++;
-			} else
-				st->st_nadd++;
-		}
-	} else if (name != NULL)
-		st->st_nadd++;
 	st->st_n++;
 	return 0;
 }
@@ -860,30 +899,27 @@ same_name(const struct sent *a, const struct sent *b)
 	    memcmp(a->se_name, b->se_name, a->se_len) == 0;
 }
 
-/*
- * Sorts the entries that are not folded yet into st_idx and folds names
- * printed more than once that were new. *np: how many are left.
- */
+/* Room for n in *a (capacity *cap); -1 on no memory. */
 static int
-stage_sort(struct ingest *ing, struct ing_var *v, struct stage *st,
-    size_t *np)
+grow_u32(uint32_t **a, size_t *cap, size_t n)
 {
-	uint32_t	*idx;
-	size_t		 i, n = 0, m = 0;
+	uint32_t	*p;
 
-	if (st->st_idxcap < st->st_n) {
-		if ((idx = realloc(st->st_idx, st->st_n * sizeof(*idx))) ==
-		    NULL)
-			return ing_fail(ing, "out of memory");
-		st->st_idx = idx;
-		st->st_idxcap = st->st_n;
-	}
-	idx = st->st_idx;
-	for (i = 0; i < st->st_n; i++)
-		if (!st->st_e[i].se_dup)
-			idx[n++] = (uint32_t)i;
-	if (n > 1)
-		qsort_r(idx, n, sizeof(*idx), sent_cmp, st);
+	if (*cap >= n)
+		return 0;
+	if ((p = realloc(*a, n * sizeof(*p))) == NULL)
+		return -1;
+	*a = p;
+	*cap = n;
+	return 0;
+}
+
+/* Folds adjacent entries of the same (new) name in sorted idx[0..n). */
+static size_t
+fold_sorted(struct ing_var *v, struct stage *st, uint32_t *idx, size_t n)
+{
+	size_t	 i, m = 0;
+
 	for (i = 0; i < n; i++) {
 		if (m > 0 && same_name(&st->st_e[idx[m - 1]],
 		    &st->st_e[idx[i]])) {
@@ -893,7 +929,65 @@ stage_sort(struct ingest *ing, struct ing_var *v, struct stage *st,
 		}
 		idx[m++] = idx[i];
 	}
-	*np = m;
+	return m;
+}
+
+/*
+ * The current names this print has, in their current order (which is
+ * sorted: it came from the same comparator), into b; returns how many.
+ */
+static size_t
+stage_current(struct ing_var *v, struct stage *st, uint32_t *b)
+{
+	size_t	 i, nb = 0;
+
+	memset(st->st_pos, 0xff, v->iv_n * sizeof(*st->st_pos));
+	for (i = 0; i < st->st_n; i++)
+		if (st->st_e[i].se_cur && !st->st_e[i].se_dup)
+			st->st_pos[st->st_e[i].se_hash] = (uint32_t)i;
+	for (i = 0; i < v->iv_n; i++)
+		if (st->st_pos[i] != IDTAB_NONE)
+			b[nb++] = st->st_pos[i];
+	return nb;
+}
+
+/*
+ * Puts the entries that are not folded yet into st_idx in instance
+ * order, folding names printed more than once that were new. When the
+ * current order is of the same kind, only the names that are not
+ * current are sorted, then merged with the current ones: a print that
+ * changed a few names of a big map costs O(n + m log m), not O(n log n).
+ * *np: how many are left.
+ */
+static int
+stage_sort(struct ingest *ing, struct ing_var *v, struct stage *st,
+    size_t *np)
+{
+	uint32_t	*idx, *a, *b;
+	size_t		 i, j, n = 0, na = 0, nb;
+	int		 merge = vpriv(v)->vp_hist == st->st_hist && v->iv_n > 0;
+
+	if (grow_u32(&st->st_idx, &st->st_idxcap, 2 * st->st_n + 1) == -1 ||
+	    (merge && grow_u32(&st->st_pos, &st->st_poscap, v->iv_n) == -1))
+		return ing_fail(ing, "out of memory");
+	idx = st->st_idx;
+	a = merge ? idx + st->st_n : idx;
+	for (i = 0; i < st->st_n; i++)
+		if (!st->st_e[i].se_dup && !(merge && st->st_e[i].se_cur))
+			a[na++] = (uint32_t)i;
+	if (na > 1)
+		qsort_r(a, na, sizeof(*a), sent_cmp, st);
+	na = fold_sorted(v, st, a, na);
+	if (!merge) {
+		*np = na;
+		return 0;
+	}
+	b = a + na;
+	nb = stage_current(v, st, b);
+	for (i = j = 0; i < na || j < nb; n++)
+		idx[n] = j == nb || (i < na && sent_cmp(&a[i], &b[j], st) < 0) ?
+		    a[i++] : b[j++];
+	*np = n;
 	return 0;
 }
 
@@ -935,6 +1029,10 @@ commit_same_names(struct ingest *ing, struct ing_var *v, struct stage *st)
 
 	for (i = 0; i < st->st_n; i++) {
 		e = &st->st_e[i];
+		if (i + ING_AHEAD < st->st_n && st->st_e[i + ING_AHEAD].se_cur &&
+		    !st->st_e[i + ING_AHEAD].se_dup)
+			__builtin_prefetch(&v->iv_vals[
+			    st->st_e[i + ING_AHEAD].se_hash]);
 		if (!e->se_dup && !vals_same(&v->iv_vals[e->se_hash], e))
 			break;
 	}
@@ -1088,6 +1186,7 @@ var_commit(struct ingest *ing, struct ing_var *v)
 		return -1;
 	if (v->iv_scalar)
 		return commit_scalar(ing, v, st);
+	stage_resolve(v, st);
 	stage_fold_known(v, st);
 	if (st->st_nadd == 0 && st->st_ncur == v->iv_n &&
 	    (vpriv(v)->vp_hist == st->st_hist || v->iv_n == 0))
