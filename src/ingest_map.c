@@ -102,6 +102,7 @@ val_equal(const struct ing_val *a, const struct ing_val *b)
 		return 1;
 	}
 }
+
 /* --- the stage ----------------------------------------------------------- */
 
 /* Starts a print of v: a new generation of marks in v's id table. */
