@@ -91,7 +91,8 @@ struct instlist {
 	const char *const	*il_names;
 };
 
-/* Immutable once published; reference counted; owns an arena. */
+/* Immutable once published; reference counted; owns an arena and holds
+ * references on the shared blocks its sets and instance lists point in. */
 struct snap {
 	atomic_int		 s_refs;
 	struct timespec		 s_ts;
@@ -100,6 +101,8 @@ struct snap {
 	int			 s_nindoms;
 	struct instlist		*s_indoms;
 	struct arena		*s_arena;
+	struct shblk		**s_held;
+	int			 s_nheld, s_heldcap;
 };
 
 struct source;
@@ -214,6 +217,21 @@ int		 snap_set_values(struct snap *, int, int, const uint32_t *,
 int		 snap_set_indom(struct snap *, int, int, const uint32_t *,
 		    const char *const *);
 const struct instlist *snap_instances(const struct snap *, const struct indom *);
+/*
+ * Shared blocks: immutable memory that successive snapshots of a source
+ * point into instead of copying it each time (a map's instance names,
+ * values that did not change). Filled once after shblk_new, then only
+ * read. snap_hold gives s a reference; the _nocopy setters take pointers
+ * into s's arena or into a block s holds.
+ */
+struct shblk	*shblk_new(size_t);
+void		*shblk_data(struct shblk *);
+void		 shblk_unref(struct shblk *);
+int		 snap_hold(struct snap *, struct shblk *);
+int		 snap_set_values_nocopy(struct snap *, int, int, const uint32_t *,
+		    const union value *);
+int		 snap_set_indom_nocopy(struct snap *, int, int, const uint32_t *,
+		    const char *const *);
 
 const char	*bt_type_str(int);
 const char	*bt_sem_str(int);

@@ -5,9 +5,15 @@
  * Runs on one thread (the supervisor's event loop); takes no locks and
  * keeps no global mutable state: everything lives in struct ingest.
  *
- * Each line is read twice by a small JSON pull reader: a first pass
+ * A line of the shape bpftrace prints for maps (plain ASCII names,
+ * integer values) is read in one pass, in place (ingest_fast.c). Any
+ * other line is read twice by a small JSON pull reader: a first pass
  * validates all of it (syntax, depth, number ranges, trailing bytes), a
- * second pass reads the content. So a malformed line changes nothing.
+ * second pass reads the content. Either way a malformed line changes
+ * nothing, and both stage a print the same way (ingest_map.c): entries
+ * in one reused stage, names pointing into the line, committed at the
+ * end. A print of the same names as the last one only updates values,
+ * so instances are sorted only when the set of names changed.
  *
  * Decisions the callers may rely on:
  * - Strings: \u0000, lone surrogates and invalid UTF-8 become U+FFFD, so
@@ -40,257 +46,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "buf.h"
-#include "ingest.h"
-#include "jsonr.h"
-
-#define ING_SCRATCH_KEEP	(64 * 1024)	/* scratch kept between lines */
-#define ING_MAX_ID		INT32_MAX	/* PCP instance ids are int */
-
-/* --- values ------------------------------------------------------------ */
-
-static void
-val_free(struct ing_val *v)
-{
-	if (v->t == ING_STR)
-		free(v->s);
-	v->t = ING_NONE;
-	v->s = NULL;
-}
-
-/* v as text for a STRING variable or @output; NULL on no memory. */
-static char *
-raw_text(const struct raw *v)
-{
-	char	 tmp[64];
-
-	switch (v->k) {
-	case R_STR:
-	case R_JSON:
-		return jr_memdup(v->s, strlen(v->s));
-	case R_BOOL:
-		snprintf(tmp, sizeof(tmp), "%s", v->i ? "true" : "false");
-		break;
-	case R_I64:
-		snprintf(tmp, sizeof(tmp), "%" PRId64, v->i);
-		break;
-	case R_U64:
-		snprintf(tmp, sizeof(tmp), "%" PRIu64, v->u);
-		break;
-	case R_DBL:
-		snprintf(tmp, sizeof(tmp), "%.17g", v->d);
-		break;
-	default:
-		tmp[0] = '\0';
-	}
-	return jr_memdup(tmp, strlen(tmp));
-}
-
-/* Converts v for a variable of type vt. -1 on no memory. */
-static int
-raw_to_val(const struct raw *v, enum bts_vtype vt, struct ing_val *out)
-{
-	struct raw	 n;
-
-	memset(out, 0, sizeof(*out));
-	out->t = ING_NONE;
-	if (v->k == R_NULL)
-		return 0;
-	if (vt == BTS_V_STRING) {
-		if ((out->s = raw_text(v)) == NULL)
-			return -1;
-		out->t = ING_STR;
-		return 0;
-	}
-	if (v->k == R_BOOL)
-		n = *v, n.k = R_I64;
-	else if (jr_raw_int(v, &n) == -1)
-		return 0;	/* not reached: retyped before */
-	if (vt == BTS_V_UINT) {
-		out->t = ING_U64;
-		out->u = n.k == R_U64 ? n.u : (uint64_t)n.i;
-	} else {
-		out->t = ING_I64;
-		out->i = n.k == R_U64 ? (int64_t)n.u : n.i;
-	}
-	return 0;
-}
-
-static int
-val_equal(const struct ing_val *a, const struct ing_val *b)
-{
-	if (a->t != b->t)
-		return 0;
-	switch (a->t) {
-	case ING_I64:
-		return a->i == b->i;
-	case ING_U64:
-		return a->u == b->u;
-	case ING_STR:
-		return strcmp(a->s, b->s) == 0;
-	default:
-		return 1;
-	}
-}
-
-/* --- instance ids ------------------------------------------------------ */
-
-struct inst {
-	char		*name;
-	uint32_t	 id;
-};
-
-/* name -> id, never shrinks; two open-addressing indexes into e[] */
-struct idtab {
-	struct inst	*e;
-	size_t		 n, cap;
-	size_t		*byname;	/* entry index + 1; 0 is empty */
-	size_t		*byid;
-	size_t		 nslots;	/* power of two */
-	uint64_t	 next;		/* next id to give out */
-};
-
-static size_t
-hash_name(const char *s)
-{
-	uint64_t	 h = 14695981039346656037ULL;
-
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-	return (size_t)(h ^ h >> 29);
-}
-
-static size_t
-hash_id(uint32_t id)
-{
-	uint64_t	 h = (uint64_t)id * 0x9e3779b97f4a7c15ULL;
-
-	return (size_t)(h ^ h >> 32);
-}
-
-static size_t
-idtab_find(const struct idtab *t, const char *name)
-{
-	size_t	 i, k;
-
-	if (t->nslots == 0)
-		return SIZE_MAX;
-	for (i = hash_name(name) & (t->nslots - 1); (k = t->byname[i]) != 0;
-	    i = (i + 1) & (t->nslots - 1))
-		if (strcmp(t->e[k - 1].name, name) == 0)
-			return k - 1;
-	return SIZE_MAX;
-}
-
-static size_t
-idtab_find_id(const struct idtab *t, uint32_t id)
-{
-	size_t	 i, k;
-
-	if (t->nslots == 0)
-		return SIZE_MAX;
-	for (i = hash_id(id) & (t->nslots - 1); (k = t->byid[i]) != 0;
-	    i = (i + 1) & (t->nslots - 1))
-		if (t->e[k - 1].id == id)
-			return k - 1;
-	return SIZE_MAX;
-}
-
-static void
-idtab_index(struct idtab *t, size_t k)
-{
-	size_t	 m = t->nslots - 1, i;
-
-	for (i = hash_name(t->e[k].name) & m; t->byname[i]; i = (i + 1) & m)
-		;
-	t->byname[i] = k + 1;
-	for (i = hash_id(t->e[k].id) & m; t->byid[i]; i = (i + 1) & m)
-		;
-	t->byid[i] = k + 1;
-}
-
-/* Room for one more entry, at most 3/4 of the slots used. */
-static int
-idtab_grow(struct idtab *t)
-{
-	struct inst	*e;
-	size_t		*a, *b, ns, k;
-
-	if (t->n == t->cap) {
-		k = t->cap ? t->cap * 2 : 16;
-		if ((e = realloc(t->e, k * sizeof(*e))) == NULL)
-			return -1;
-		t->e = e;
-		t->cap = k;
-	}
-	if ((t->n + 1) * 4 <= t->nslots * 3)
-		return 0;
-	ns = t->nslots ? t->nslots * 2 : 32;
-	a = calloc(ns, sizeof(*a));
-	b = calloc(ns, sizeof(*b));
-	if (a == NULL || b == NULL) {
-		free(a);
-		free(b);
-		return -1;
-	}
-	free(t->byname);
-	free(t->byid);
-	t->byname = a;
-	t->byid = b;
-	t->nslots = ns;
-	for (k = 0; k < t->n; k++)
-		idtab_index(t, k);
-	return 0;
-}
-
-/* Takes ownership of name on success (0); -1 on no memory. */
-static int
-idtab_add(struct idtab *t, char *name, uint32_t id)
-{
-	if (idtab_grow(t) == -1)
-		return -1;
-	t->e[t->n].name = name;
-	t->e[t->n].id = id;
-	idtab_index(t, t->n);
-	if ((uint64_t)id + 1 > t->next)
-		t->next = (uint64_t)id + 1;
-	t->n++;
-	return 0;
-}
-
-static void
-idtab_free(struct idtab *t)
-{
-	size_t	 k;
-
-	if (t == NULL)
-		return;
-	for (k = 0; k < t->n; k++)
-		free(t->e[k].name);
-	free(t->e);
-	free(t->byname);
-	free(t->byid);
-	free(t);
-}
+#include "ingest_int.h"
 
 /* --- @output ring -------------------------------------------------------- */
-
-struct oline {
-	char		*s;
-	size_t		 len;
-};
-
-struct oring {
-	struct oline	*l;		/* circular: complete lines with '\n' */
-	size_t		 cap, head, n;
-	size_t		 bytes;		/* sum of l[].len */
-	char		*hdr;		/* table-retain-lines header line */
-	size_t		 hdrlen;
-	struct buf	 part;		/* the unfinished last line */
-	int		 ptrunc;	/* dropping the rest of a long line */
-	long		 retain;	/* -1: no header mode */
-	size_t		 max_lines, max_bytes;
-};
 
 static void
 out_pop(struct oring *o)
@@ -430,12 +188,6 @@ out_clear(struct oring *o)
 
 /* --- the ingester -------------------------------------------------------- */
 
-enum msgtype {
-	M_UNKNOWN, M_PROBES, M_MAP, M_HIST, M_STATS, M_PRINTF, M_TIME,
-	M_JOIN, M_SYSCALL, M_CAT, M_VALUE, M_LOST, M_HELPER, M_RUNTIME,
-	M_ERRORF, M_WARNF
-};
-
 static const struct {
 	const char	*name;
 	enum msgtype	 t;
@@ -456,39 +208,7 @@ struct msg {
 	const char	*line, *col, *msgtext;
 };
 
-struct ingest {
-	struct ing_var		*vars;
-	size_t			 nvars;
-	size_t			 outvar;	/* SIZE_MAX: no @output */
-	struct ingest_limits	 lim;
-	struct ingest_stats	 st;
-	uint64_t		 seq;
-	struct oring		 out;
-	struct buf		 kbuf, sbuf, tbuf;	/* scratch */
-	char			 ebuf[256];	/* the current line's error */
-};
-
-/* one entry of a map print being built */
-struct ent {
-	char		*name;		/* owned until handed to the id table */
-	size_t		 klen;		/* hist: length of the key part */
-	int		 hist;
-	int		 lominf;	/* hist: no lower bound */
-	struct raw	 lo;		/* hist: lower bound (R_I64/R_U64) */
-	size_t		 ord;		/* position in the message */
-	struct raw	 raw;
-	struct ing_val	 val;
-};
-
-struct stage {
-	struct ent	*e;
-	size_t		 n, cap;
-};
-
-static int	 ing_fail(struct ingest *, const char *, ...)
-		    __attribute__((format(printf, 2, 3)));
-
-static int
+int
 ing_fail(struct ingest *ing, const char *fmt, ...)
 {
 	va_list	 ap;
@@ -513,486 +233,6 @@ jr_at(struct jr *r, struct ingest *ing, const char *line, const char *p,
 	r->errlen = sizeof(ing->ebuf);
 }
 
-static void
-stage_free(struct stage *st)
-{
-	size_t	 i;
-
-	for (i = 0; i < st->n; i++) {
-		free(st->e[i].name);
-		jr_raw_free(&st->e[i].raw);
-		val_free(&st->e[i].val);
-	}
-	free(st->e);
-	memset(st, 0, sizeof(*st));
-}
-
-/* Takes ownership of name and raw->s, also on failure. */
-static int
-stage_add(struct stage *st, char *name, struct raw *raw)
-{
-	struct ent	*e;
-	size_t		 ncap;
-
-	if (st->n == st->cap) {
-		ncap = st->cap ? st->cap * 2 : 16;
-		if ((e = realloc(st->e, ncap * sizeof(*e))) == NULL) {
-			free(name);
-			jr_raw_free(raw);
-			return -1;
-		}
-		st->e = e;
-		st->cap = ncap;
-	}
-	e = &st->e[st->n];
-	memset(e, 0, sizeof(*e));
-	e->name = name;
-	e->raw = *raw;
-	e->ord = st->n++;
-	raw->s = NULL;
-	return 0;
-}
-
-static int
-bound_cmp(const struct ent *a, const struct ent *b)
-{
-	if (a->lominf || b->lominf)
-		return b->lominf - a->lominf;
-	if (a->lo.k == R_U64 || b->lo.k == R_U64) {
-		if (a->lo.k != b->lo.k)
-			return a->lo.k == R_U64 ? 1 : -1;
-		return (a->lo.u > b->lo.u) - (a->lo.u < b->lo.u);
-	}
-	return (a->lo.i > b->lo.i) - (a->lo.i < b->lo.i);
-}
-
-/* hist buckets: by key, then lower bound; others by name; then order */
-static int
-ent_cmp(const void *pa, const void *pb)
-{
-	const struct ent	*a = pa, *b = pb;
-	size_t			 n = a->klen < b->klen ? a->klen : b->klen;
-	int			 c;
-
-	if (a->hist && b->hist) {
-		if ((c = memcmp(a->name, b->name, n)) == 0)
-			c = (a->klen > b->klen) - (a->klen < b->klen);
-		if (c == 0)
-			c = bound_cmp(a, b);
-		if (c != 0)
-			return c;
-	}
-	if ((c = strcmp(a->name, b->name)) != 0)
-		return c;
-	return (a->ord > b->ord) - (a->ord < b->ord);
-}
-
-static int
-kind_sums(enum bts_kind k)
-{
-	return k == BTS_COUNT || k == BTS_SUM || k == BTS_HIST ||
-	    k == BTS_LHIST;
-}
-
-/* b has the same name as a and came later: fold it into a. */
-static void
-ent_merge(struct ent *a, struct ent *b, enum bts_kind kind)
-{
-	if (kind_sums(kind) && a->val.t == b->val.t && a->val.t == ING_U64)
-		a->val.u += b->val.u;
-	else if (kind_sums(kind) && a->val.t == b->val.t &&
-	    a->val.t == ING_I64)
-		a->val.i = (int64_t)((uint64_t)a->val.i + (uint64_t)b->val.i);
-	else {
-		val_free(&a->val);
-		a->val = b->val;
-		b->val.t = ING_NONE;
-		b->val.s = NULL;
-	}
-	free(b->name);
-	b->name = NULL;
-	jr_raw_free(&b->raw);
-	val_free(&b->val);
-}
-
-/* Retypes v when a value cannot be an integer; converts all values. */
-static int
-stage_convert(struct ingest *ing, struct ing_var *v, struct stage *st)
-{
-	size_t	 i;
-
-	for (i = 0; i < st->n && v->iv_vtype != BTS_V_STRING; i++)
-		if (jr_raw_needs_string(&st->e[i].raw)) {
-			v->iv_vtype = BTS_V_STRING;
-			v->iv_retyped = 1;
-		}
-	for (i = 0; i < st->n; i++) {
-		if (raw_to_val(&st->e[i].raw, v->iv_vtype, &st->e[i].val))
-			return ing_fail(ing, "out of memory");
-		jr_raw_free(&st->e[i].raw);
-	}
-	return 0;
-}
-
-/* Sorts and folds each duplicate name into one entry (ent_merge). */
-static void
-stage_fold(struct stage *st, enum bts_kind kind)
-{
-	struct ent	*e = st->e;
-	size_t		 i, m = 0;
-
-	if (st->n == 0)
-		return;
-	qsort(e, st->n, sizeof(*e), ent_cmp);
-	for (i = 0; i < st->n; i++) {
-		if (m > 0 && strcmp(e[m - 1].name, e[i].name) == 0) {
-			ent_merge(&e[m - 1], &e[i], kind);
-			continue;
-		}
-		if (m != i) {
-			e[m] = e[i];
-			memset(&e[i], 0, sizeof(e[i]));
-		}
-		m++;
-	}
-	st->n = m;
-}
-
-/*
- * Moves the values of st into ids/names/vals (names point into the id
- * table), giving new names an id; names over the limit are dropped.
- * *np is how many were kept. -1 on no memory.
- */
-static int
-stage_ids(struct ingest *ing, struct ing_var *v, struct stage *st,
-    uint32_t *ids, char **names, struct ing_val *vals, size_t *np)
-{
-	struct idtab	*t = v->iv_priv;
-	struct ent	*e;
-	size_t		 i, m = 0, k;
-
-	stage_fold(st, v->iv_kind);
-	for (i = 0; i < st->n; i++) {
-		e = &st->e[i];
-		if ((k = idtab_find(t, e->name)) == SIZE_MAX) {
-			if (t->n >= ing->lim.il_max_instances ||
-			    t->next > ING_MAX_ID) {
-				v->iv_dropped++;
-				continue;
-			}
-			if (idtab_add(t, e->name, (uint32_t)t->next) == -1)
-				return ing_fail(ing, "out of memory");
-			e->name = NULL;
-			k = t->n - 1;
-		}
-		ids[m] = t->e[k].id;
-		names[m] = t->e[k].name;
-		vals[m++] = e->val;
-		e->val.t = ING_NONE;
-		e->val.s = NULL;
-	}
-	*np = m;
-	return 0;
-}
-
-static int
-var_same(const struct ing_var *v, size_t n, const uint32_t *ids,
-    const struct ing_val *vals)
-{
-	size_t	 i;
-
-	if (v->iv_n != n)
-		return 0;
-	for (i = 0; i < n; i++)
-		if ((ids && v->iv_ids[i] != ids[i]) ||
-		    !val_equal(&v->iv_vals[i], &vals[i]))
-			return 0;
-	return 1;
-}
-
-static void
-var_clear(struct ing_var *v)
-{
-	size_t	 i;
-
-	for (i = 0; i < v->iv_n; i++)
-		val_free(&v->iv_vals[i]);
-	free(v->iv_vals);
-	free(v->iv_ids);
-	free(v->iv_names);
-	v->iv_vals = NULL;
-	v->iv_ids = NULL;
-	v->iv_names = NULL;
-	v->iv_n = 0;
-}
-
-/* Replaces v's values by what st holds (a full print of the map). */
-static int
-var_commit(struct ingest *ing, struct ing_var *v, struct stage *st)
-{
-	struct ing_val	*vals = NULL;
-	uint32_t	*ids = NULL;
-	char		**names = NULL;
-	size_t		 i, n = st->n ? st->n : 1;
-	int		 ret = -1;
-
-	if (stage_convert(ing, v, st) == -1)
-		goto fail;
-	vals = calloc(n, sizeof(*vals));
-	if (!v->iv_scalar) {
-		ids = calloc(n, sizeof(*ids));
-		names = calloc(n, sizeof(*names));
-	}
-	if (vals == NULL || (!v->iv_scalar && (ids == NULL || names == NULL))) {
-		ing_fail(ing, "out of memory");
-		goto fail;
-	}
-	if (v->iv_scalar) {
-		vals[0] = st->e[0].val;
-		st->e[0].val.t = ING_NONE;
-		n = 1;
-	} else if (stage_ids(ing, v, st, ids, names, vals, &n) == -1)
-		goto fail;
-	if (var_same(v, n, ids, vals)) {
-		for (i = 0; i < n; i++)
-			val_free(&vals[i]);
-		ret = 0;
-		goto fail;
-	}
-	var_clear(v);
-	v->iv_vals = vals;
-	v->iv_ids = ids;
-	v->iv_names = names;
-	v->iv_n = n;
-	v->iv_seq++;
-	ing->seq++;
-	return 0;
-fail:
-	free(vals);
-	free(ids);
-	free(names);
-	return ret;
-}
-
-/* The value of a "@name" member: a keyed map, or one scalar value. */
-static int
-fill_map(struct ingest *ing, struct jr *r, struct ing_var *v,
-    struct stage *st)
-{
-	struct raw	 raw;
-	size_t		 idx = 0;
-	char		*name;
-	int		 rv;
-
-	if (v->iv_scalar) {
-		if (jr_raw(r, &raw, &ing->sbuf, &ing->tbuf) == -1)
-			return -1;
-		return stage_add(st, NULL, &raw) == -1 ?
-		    ing_fail(ing, "out of memory") : 0;
-	}
-	if (jr_peek(r) != '{')
-		return ing_fail(ing, "@%s: keyed map without keys",
-		    v->iv_name);
-	if (jr_open(r) == -1)
-		return -1;
-	while ((rv = jr_next(r, '}', &idx, &ing->kbuf)) == 1) {
-		if ((name = jr_memdup(buf_cstr(&ing->kbuf),
-		    ing->kbuf.b_len)) == NULL)
-			return ing_fail(ing, "out of memory");
-		if (jr_raw(r, &raw, &ing->sbuf, &ing->tbuf) == -1) {
-			free(name);
-			return -1;
-		}
-		if (stage_add(st, name, &raw) == -1)
-			return ing_fail(ing, "out of memory");
-	}
-	return rv;
-}
-
-/* hist bucket {"min"?, "max"?, "count"}: count in raw, bounds as given */
-static int
-read_bucket(struct ingest *ing, struct jr *r, struct ent *b, int *hasmax,
-    struct raw *hi)
-{
-	struct raw	 tmp;
-	size_t		 idx = 0;
-	int		 rv, which, hascount = 0;
-
-	if (jr_peek(r) != '{')
-		return ing_fail(ing, "hist bucket is not an object");
-	if (jr_open(r) == -1)
-		return -1;
-	while ((rv = jr_next(r, '}', &idx, &ing->kbuf)) == 1) {
-		which = strcmp(buf_cstr(&ing->kbuf), "min") == 0 ? 1 :
-		    strcmp(buf_cstr(&ing->kbuf), "max") == 0 ? 2 :
-		    strcmp(buf_cstr(&ing->kbuf), "count") == 0 ? 3 : 0;
-		if (which == 0) {
-			if (jr_skip(r) == -1)
-				return -1;
-			continue;
-		}
-		if (jr_raw(r, &tmp, &ing->sbuf, &ing->tbuf) == -1)
-			return -1;
-		rv = jr_raw_int(&tmp, which == 1 ? &b->lo : which == 2 ? hi :
-		    &b->raw);
-		jr_raw_free(&tmp);
-		if (rv == -1)
-			return ing_fail(ing, "hist bucket %s is not an integer",
-			    which == 1 ? "min" : which == 2 ? "max" : "count");
-		if (which == 1)
-			b->lominf = 0;
-		else if (which == 2)
-			*hasmax = 1;
-		else
-			hascount = 1;
-	}
-	if (rv == 0 && !hascount)
-		return ing_fail(ing, "hist bucket without count");
-	return rv;
-}
-
-static void
-put_num(struct buf *b, const struct raw *n)
-{
-	if (n->k == R_U64)
-		buf_printf(b, "%" PRIu64, n->u);
-	else
-		buf_printf(b, "%" PRId64, n->i);
-}
-
-/* Buckets of one hist: instances "key:lo-hi" (or "lo-hi" unkeyed). */
-static int
-fill_buckets(struct ingest *ing, struct jr *r, struct stage *st,
-    const char *key, size_t klen, int keyed)
-{
-	struct ent	 b;
-	struct raw	 hi;
-	struct buf	 nb;
-	size_t		 idx = 0;
-	char		*name;
-	int		 rv, hasmax;
-
-	if (jr_peek(r) != '[')
-		return ing_fail(ing, "hist value is not an array");
-	if (jr_open(r) == -1)
-		return -1;
-	while ((rv = jr_next(r, ']', &idx, NULL)) == 1) {
-		memset(&b, 0, sizeof(b));
-		memset(&hi, 0, sizeof(hi));
-		b.lominf = 1;
-		hasmax = 0;
-		if (read_bucket(ing, r, &b, &hasmax, &hi) == -1)
-			return -1;
-		buf_init(&nb, 0);
-		if (keyed) {
-			buf_append(&nb, key, klen);
-			buf_putc(&nb, ':');
-		}
-		if (b.lominf)
-			buf_puts(&nb, "-inf");
-		else
-			put_num(&nb, &b.lo);
-		buf_putc(&nb, '-');
-		if (hasmax)
-			put_num(&nb, &hi);
-		else
-			buf_puts(&nb, "inf");
-		name = nb.b_failed ? NULL : buf_take(&nb, NULL);
-		buf_free(&nb);
-		if (name == NULL || stage_add(st, name, &b.raw) == -1)
-			return ing_fail(ing, "out of memory");
-		st->e[st->n - 1].hist = 1;
-		st->e[st->n - 1].klen = keyed ? klen : 0;
-		st->e[st->n - 1].lominf = b.lominf;
-		st->e[st->n - 1].lo = b.lo;
-	}
-	return rv;
-}
-
-/* A hist: an array of buckets, or an object key -> array of buckets. */
-static int
-fill_hist(struct ingest *ing, struct jr *r, struct ing_var *v,
-    struct stage *st)
-{
-	size_t	 idx = 0;
-	char	*key;
-	int	 rv, c = jr_peek(r);
-
-	/* buckets are instances: a scalar has no room for them */
-	if (v->iv_scalar)
-		return ing_fail(ing, "@%s: hist value does not match the "
-		    "variable", v->iv_name);
-	if (c == '[')
-		return fill_buckets(ing, r, st, "", 0, 0);
-	if (c != '{')
-		return ing_fail(ing, "@%s: hist value is not an array or "
-		    "object", v->iv_name);
-	if (jr_open(r) == -1)
-		return -1;
-	while ((rv = jr_next(r, '}', &idx, &ing->kbuf)) == 1) {
-		if ((key = jr_memdup(buf_cstr(&ing->kbuf),
-		    ing->kbuf.b_len)) == NULL)
-			return ing_fail(ing, "out of memory");
-		rv = fill_buckets(ing, r, st, key, strlen(key), 1);
-		free(key);
-		if (rv == -1)
-			return -1;
-	}
-	return rv;
-}
-
-/* Members of a stats object: "name" -> number, or "name:sub" -> number. */
-static int
-fill_stats_obj(struct ingest *ing, struct jr *r, struct stage *st,
-    const char *prefix)
-{
-	struct raw	 raw;
-	size_t		 idx = 0, len;
-	char		*name;
-	int		 rv;
-
-	if (jr_open(r) == -1)
-		return -1;
-	while ((rv = jr_next(r, '}', &idx, &ing->kbuf)) == 1) {
-		if (prefix == NULL && jr_peek(r) == '{') {
-			if ((name = jr_memdup(buf_cstr(&ing->kbuf),
-			    ing->kbuf.b_len)) == NULL)
-				return ing_fail(ing, "out of memory");
-			rv = fill_stats_obj(ing, r, st, name);
-			free(name);
-			if (rv == -1)
-				return -1;
-			continue;
-		}
-		len = prefix ? strlen(prefix) + ing->kbuf.b_len + 2 :
-		    ing->kbuf.b_len + 1;
-		if ((name = malloc(len)) == NULL)
-			return ing_fail(ing, "out of memory");
-		snprintf(name, len, "%s%s%s", prefix ? prefix : "",
-		    prefix ? ":" : "", buf_cstr(&ing->kbuf));
-		if (jr_raw(r, &raw, &ing->sbuf, &ing->tbuf) == -1) {
-			free(name);
-			return -1;
-		}
-		if (stage_add(st, name, &raw) == -1)
-			return ing_fail(ing, "out of memory");
-	}
-	return rv;
-}
-
-/* avg: a number (or key -> number); stats(): {count, average, total}. */
-static int
-fill_stats(struct ingest *ing, struct jr *r, struct ing_var *v,
-    struct stage *st)
-{
-	if (v->iv_scalar && jr_peek(r) != '{')
-		return fill_map(ing, r, v, st);
-	if (v->iv_scalar || jr_peek(r) != '{')
-		return ing_fail(ing, "@%s: stats value does not match the "
-		    "variable", v->iv_name);
-	return fill_stats_obj(ing, r, st, NULL);
-}
-
 static struct ing_var *
 var_for_member(struct ingest *ing, const char *m)
 {
@@ -1009,7 +249,6 @@ static int
 on_maps(struct ingest *ing, struct jr *r, enum msgtype t)
 {
 	struct ing_var	*v;
-	struct stage	 st;
 	size_t		 idx = 0;
 	int		 rv, used = 0;
 
@@ -1025,13 +264,11 @@ on_maps(struct ingest *ing, struct jr *r, enum msgtype t)
 				return -1;
 			continue;
 		}
-		memset(&st, 0, sizeof(st));
-		rv = t == M_HIST ? fill_hist(ing, r, v, &st) :
-		    t == M_STATS ? fill_stats(ing, r, v, &st) :
-		    fill_map(ing, r, v, &st);
+		map_begin(&ing->stage, v, t == M_HIST);
+		rv = map_fill(ing, r, v, t);
 		if (rv != -1)
-			rv = var_commit(ing, v, &st);
-		stage_free(&st);
+			rv = map_commit(ing, v);
+		map_reset(&ing->stage);
 		if (rv == -1)
 			return -1;
 		used = 1;
@@ -1058,7 +295,7 @@ on_text(struct ingest *ing, struct jr *r, enum msgtype t)
 		jr_raw_free(&raw);
 		return 1;
 	}
-	s = raw.k == R_NULL ? jr_memdup("", 0) : raw_text(&raw);
+	s = raw.k == R_NULL ? jr_memdup("", 0) : map_raw_text(&raw);
 	jr_raw_free(&raw);
 	if (s == NULL)
 		return ing_fail(ing, "out of memory");
@@ -1317,6 +554,8 @@ ingest_line(struct ingest *ing, const char *line, size_t len, char *err,
 		return 1;
 	ing->st.is_lines++;
 	ing->ebuf[0] = '\0';
+	if ((rv = fast_line(ing, line, len)) != ING_SLOW)
+		goto done;
 	memset(&m, 0, sizeof(m));
 	jr_at(&r, ing, line, line, line + len);
 	r.depth = 0;
@@ -1330,6 +569,7 @@ ingest_line(struct ingest *ing, const char *line, size_t len, char *err,
 	}
 	if (rv == 0)
 		rv = dispatch(ing, line, line + len, &m);
+done:
 	if (rv == -1) {
 		if (ing->ebuf[0] == '\0')
 			ing_fail(ing, "invalid line");
@@ -1353,7 +593,7 @@ var_init(struct ing_var *iv, const struct bts_var *bv)
 
 	memset(iv, 0, sizeof(*iv));
 	iv->iv_name = jr_memdup(name, strlen(name));
-	iv->iv_priv = calloc(1, sizeof(struct idtab));
+	iv->iv_priv = calloc(1, sizeof(struct vpriv));
 	if (iv->iv_name == NULL || iv->iv_priv == NULL)
 		return -1;
 	iv->iv_kind = bv->v_kind;
@@ -1407,6 +647,16 @@ fail:
 	return NULL;
 }
 
+static void
+vpriv_free(struct vpriv *vp)
+{
+	if (vp == NULL)
+		return;
+	idtab_free(&vp->vp_tab);
+	free(vp->vp_prev);
+	free(vp);
+}
+
 void
 ingest_free(struct ingest *ing)
 {
@@ -1415,10 +665,11 @@ ingest_free(struct ingest *ing)
 	if (ing == NULL)
 		return;
 	for (i = 0; i < ing->nvars; i++) {
-		var_clear(&ing->vars[i]);
-		idtab_free(ing->vars[i].iv_priv);
+		map_var_clear(&ing->vars[i]);
+		vpriv_free(ing->vars[i].iv_priv);
 		free(ing->vars[i].iv_name);
 	}
+	map_free(&ing->stage);
 	free(ing->vars);
 	out_clear(&ing->out);
 	buf_free(&ing->kbuf);
@@ -1438,7 +689,7 @@ ingest_reset(struct ingest *ing)
 		if (v->iv_n > 0 || (v->iv_kind == BTS_OUTPUT &&
 		    (ing->out.n || ing->out.hdr || ing->out.part.b_len)))
 			v->iv_seq++;
-		var_clear(v);
+		map_var_clear(v);
 		v->iv_dropped = 0;
 	}
 	out_clear(&ing->out);
@@ -1510,41 +761,35 @@ ingest_seed_instance(struct ingest *ing, const char *var, const char *name,
 {
 	struct ing_var	*v = ingest_var_by_name(ing, var);
 	struct idtab	*t;
-	size_t		 k, kid;
-	char		*s;
+	uint32_t	 k, kid, hash;
+	size_t		 n;
 
 	if (v == NULL || v->iv_scalar || id > ING_MAX_ID || name == NULL)
 		return -1;
-	t = v->iv_priv;
-	k = idtab_find(t, name);
+	t = &vpriv(v)->vp_tab;
+	n = strlen(name);
+	hash = idtab_hash(name, n);
+	k = idtab_find(t, name, n, hash);
 	kid = idtab_find_id(t, id);
-	if (k != SIZE_MAX || kid != SIZE_MAX)
+	if (k != IDTAB_NONE || kid != IDTAB_NONE)
 		return k == kid ? 0 : -1;
-	if ((s = jr_memdup(name, strlen(name))) == NULL)
-		return -1;
-	if (idtab_add(t, s, id) == -1) {
-		free(s);
-		return -1;
-	}
-	return 0;
+	return idtab_add(t, name, n, hash, id) == IDTAB_NONE ? -1 : 0;
 }
 
 size_t
 ingest_var_known(const struct ing_var *v)
 {
-	const struct idtab	*t = v->iv_priv;
-
-	return t ? t->n : 0;
+	return v->iv_priv ? vpriv(v)->vp_tab.it_n : 0;
 }
 
 void
 ingest_var_instance_at(const struct ing_var *v, size_t k, const char **name,
     uint32_t *id)
 {
-	const struct idtab	*t = v->iv_priv;
+	const struct idtab	*t = &vpriv(v)->vp_tab;
 
-	*name = t->e[k].name;
-	*id = t->e[k].id;
+	*name = t->it_e[k].ie_name;
+	*id = t->it_e[k].ie_id;
 }
 
 /* Every name -> id ever given, per variable, in the order given. */
@@ -1556,9 +801,10 @@ ingest_foreach_instance(const struct ingest *ing, ingest_inst_cb cb,
 	size_t			 i, k;
 
 	for (i = 0; i < ing->nvars; i++) {
-		t = ing->vars[i].iv_priv;
-		for (k = 0; k < t->n; k++)
-			cb(ing->vars[i].iv_name, t->e[k].name, t->e[k].id,
-			    arg);
+		t = &vpriv(&ing->vars[i])->vp_tab;
+		for (k = 0; k < t->it_n; k++)
+			cb(ing->vars[i].iv_name, t->it_e[k].ie_name,
+			    t->it_e[k].ie_id, arg);
 	}
 }
+

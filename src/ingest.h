@@ -75,10 +75,13 @@ struct ing_var {
 					   ingest_free): do not free */
 	struct ing_val	*iv_vals;	/* [iv_n] */
 	uint64_t	 iv_seq;	/* bumped at every change */
+	uint64_t	 iv_iseq;	/* bumped when iv_ids/iv_names may have
+					   changed (not for values alone) */
 	size_t		 iv_dropped;	/* instances dropped at the limit
 					   (a running count; zeroed by
 					   ingest_reset) */
-	void		*iv_priv;	/* ingest.c: name -> id table */
+	void		*iv_priv;	/* ingest.c: name -> id table and the
+					   last print's order */
 };
 
 struct ingest_stats {

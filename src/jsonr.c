@@ -582,9 +582,13 @@ jr_memdup(const char *s, size_t n)
 	return p;
 }
 
-/* Reads any value into v (v->s owned); containers become JSON text. */
+/*
+ * Reads any value into v; a string or container (as compact JSON text)
+ * is left in sb, NUL-terminated, with v->s pointing at it (not owned:
+ * valid until sb changes).
+ */
 int
-jr_raw(struct jr *r, struct raw *v, struct buf *sb, struct buf *tmp)
+jr_value(struct jr *r, struct raw *v, struct buf *sb, struct buf *tmp)
 {
 	int	 c = jr_peek(r);
 
@@ -594,15 +598,27 @@ jr_raw(struct jr *r, struct raw *v, struct buf *sb, struct buf *tmp)
 		if (c == '"' ? jr_string(r, sb) : jr_compact(r, sb, tmp))
 			return -1;
 		v->k = c == '"' ? R_STR : R_JSON;
-		if ((v->s = jr_memdup(buf_cstr(sb), sb->b_len)) == NULL)
-			return jr_oom(r);
-		return 0;
+		v->s = (char *)buf_cstr(sb);
+		return sb->b_failed ? jr_oom(r) : 0;
 	}
 	if (c == 't' || c == 'f' || c == 'n')
 		return jr_literal(r, v);
 	if (c < 0)
 		return jr_fail(r, "unexpected end");
 	return jr_number(r, v);
+}
+
+/* Reads any value into v (v->s owned); containers become JSON text. */
+int
+jr_raw(struct jr *r, struct raw *v, struct buf *sb, struct buf *tmp)
+{
+	if (jr_value(r, v, sb, tmp) == -1) {
+		v->s = NULL;
+		return -1;
+	}
+	if (v->s != NULL && (v->s = jr_memdup(v->s, sb->b_len)) == NULL)
+		return jr_oom(r);
+	return 0;
 }
 
 /* An integer, or an integer given as a decimal string (0.24+). */

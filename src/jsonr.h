@@ -43,6 +43,8 @@ int		jr_skip(struct jr *r);
 void		jr_raw_free(struct raw *v);
 char	*jr_memdup(const char *s, size_t n);
 int		jr_raw(struct jr *r, struct raw *v, struct buf *sb, struct buf *tmp);
+int		jr_value(struct jr *r, struct raw *v, struct buf *sb,
+		    struct buf *tmp);
 int		jr_raw_int(const struct raw *v, struct raw *out);
 int		jr_raw_needs_string(const struct raw *v);
 

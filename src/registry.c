@@ -107,6 +107,9 @@ snap_release(struct snap *s)
 {
 	if (s == NULL || atomic_fetch_sub(&s->s_refs, 1) != 1)
 		return;
+	for (int i = 0; i < s->s_nheld; i++)
+		shblk_unref(s->s_held[i]);
+	free(s->s_held);
 	arena_free(s->s_arena);
 	free(s->s_sets);
 	free(s->s_indoms);
@@ -196,6 +199,93 @@ snap_set_indom(struct snap *s, int slot, int n, const uint32_t *ids,
 	il->il_n = n;
 	il->il_ids = ip;
 	il->il_names = np;
+	return 0;
+}
+
+/* --- shared blocks --- */
+
+struct shblk {
+	atomic_int	 sb_refs;
+	size_t		 sb_size;
+	max_align_t	 sb_data[];
+};
+
+/* Caller owns one reference; the data is uninitialised. */
+struct shblk *
+shblk_new(size_t size)
+{
+	struct shblk	*b;
+
+	if ((b = malloc(sizeof(*b) + (size ? size : 1))) == NULL)
+		return NULL;
+	atomic_init(&b->sb_refs, 1);
+	b->sb_size = size;
+	return b;
+}
+
+void *
+shblk_data(struct shblk *b)
+{
+	return b->sb_data;
+}
+
+void
+shblk_unref(struct shblk *b)
+{
+	if (b != NULL && atomic_fetch_sub(&b->sb_refs, 1) == 1)
+		free(b);
+}
+
+/* s keeps a reference on b until it is released. -1 on no memory. */
+int
+snap_hold(struct snap *s, struct shblk *b)
+{
+	struct shblk	**h;
+	int		 ncap;
+
+	if (s->s_nheld == s->s_heldcap) {
+		ncap = s->s_heldcap ? s->s_heldcap * 2 : 8;
+		if ((h = realloc(s->s_held, (size_t)ncap * sizeof(*h))) ==
+		    NULL)
+			return -1;
+		s->s_held = h;
+		s->s_heldcap = ncap;
+	}
+	atomic_fetch_add(&b->sb_refs, 1);
+	s->s_held[s->s_nheld++] = b;
+	return 0;
+}
+
+/* Like snap_set_values, pointing at memory s owns or holds. */
+int
+snap_set_values_nocopy(struct snap *s, int slot, int n, const uint32_t *inst,
+    const union value *vals)
+{
+	struct valset	*vs;
+
+	if (slot < 0 || slot >= s->s_nsets || n < 0)
+		return -1;
+	vs = &s->s_sets[slot];
+	vs->vs_n = n;
+	vs->vs_err = 0;
+	vs->vs_inst = inst;
+	vs->vs_vals = vals;
+	return 0;
+}
+
+/* Like snap_set_indom, pointing at memory s owns or holds. */
+int
+snap_set_indom_nocopy(struct snap *s, int slot, int n, const uint32_t *ids,
+    const char *const *names)
+{
+	struct instlist	*il;
+
+	if (slot < 0 || slot >= s->s_nindoms || n < 0)
+		return -1;
+	il = &s->s_indoms[slot];
+	il->il_n = n;
+	il->il_ids = ids;
+	il->il_names = names;
 	return 0;
 }
 

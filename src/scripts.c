@@ -241,50 +241,157 @@ fail:
 
 /* --- snapshots --- */
 
-static union value
-ing_value(struct snap *s, const struct ing_val *v, int pmtype)
+/*
+ * A variable's instances (ids, then names) as a shared block, so that
+ * snapshots copy them only when they changed. NULL on no memory.
+ */
+static struct shblk *
+inst_block(const struct ing_var *iv, const char *const **namesp)
 {
-	union value	 out = { .u = 0 };
-	char		 num[32];
+	struct shblk	*b;
+	size_t		 n = iv->iv_n, chars = 0, off, len, i;
+	uint32_t	*ids;
+	char		**names, *p;
 
+	for (i = 0; i < n; i++)
+		chars += strlen(iv->iv_names[i]) + 1;
+	off = (n * sizeof(*ids) + sizeof(char *) - 1) & ~(sizeof(char *) - 1);
+	if ((b = shblk_new(off + n * sizeof(*names) + chars)) == NULL)
+		return NULL;
+	ids = shblk_data(b);
+	names = (char **)((char *)ids + off);
+	p = (char *)(names + n);
+	if (n > 0)
+		memcpy(ids, iv->iv_ids, n * sizeof(*ids));
+	for (i = 0; i < n; i++) {
+		len = strlen(iv->iv_names[i]) + 1;
+		memcpy(p, iv->iv_names[i], len);
+		names[i] = p;
+		p += len;
+	}
+	*namesp = (const char *const *)names;
+	return b;
+}
+
+/* the text of a value for a STRING metric, in num when it is a number */
+static const char *
+val_text(const struct ing_val *v, char *num, size_t size)
+{
 	switch (v->t) {
 	case ING_STR:
-		if (pmtype == PM_TYPE_STRING)
-			out.s = snap_strdup(s, v->s ? v->s : "");
-		break;
+		return v->s ? v->s : "";
 	case ING_I64:
-		if (pmtype == PM_TYPE_STRING) {
-			snprintf(num, sizeof(num), "%lld", (long long)v->i);
-			out.s = snap_strdup(s, num);
-		} else
-			out.i = v->i;
-		break;
+		snprintf(num, size, "%lld", (long long)v->i);
+		return num;
 	case ING_U64:
-		if (pmtype == PM_TYPE_STRING) {
-			snprintf(num, sizeof(num), "%llu",
-			    (unsigned long long)v->u);
-			out.s = snap_strdup(s, num);
-		} else
-			out.u = v->u;
-		break;
+		snprintf(num, size, "%llu", (unsigned long long)v->u);
+		return num;
 	default:
-		if (pmtype == PM_TYPE_STRING)
-			out.s = "";
-		break;
+		return "";
 	}
-	return out;
+}
+
+/*
+ * A variable's values as PCP values of pmtype, in a shared block (strings
+ * copied in after the values). NULL on no memory.
+ */
+static struct shblk *
+vals_block(const struct ing_var *iv, int pmtype)
+{
+	struct shblk	*b;
+	union value	*vals;
+	size_t		 n = iv->iv_n, chars = 0, len, i;
+	char		 num[32], *p;
+
+	for (i = 0; pmtype == PM_TYPE_STRING && i < n; i++)
+		chars += strlen(val_text(&iv->iv_vals[i], num,
+		    sizeof(num))) + 1;
+	if ((b = shblk_new(n * sizeof(*vals) + chars)) == NULL)
+		return NULL;
+	vals = shblk_data(b);
+	p = (char *)(vals + n);
+	for (i = 0; i < n; i++) {
+		const struct ing_val	*v = &iv->iv_vals[i];
+
+		vals[i].u = 0;
+		if (pmtype == PM_TYPE_STRING) {
+			const char	*t = val_text(v, num, sizeof(num));
+
+			len = strlen(t) + 1;
+			memcpy(p, t, len);
+			vals[i].s = p;
+			p += len;
+		} else if (v->t == ING_I64)
+			vals[i].i = v->i;
+		else if (v->t == ING_U64)
+			vals[i].u = v->u;
+	}
+	return b;
+}
+
+/*
+ * What the last snapshot of one variable pointed at: rebuilt only when
+ * the ingester says the instances (iv_iseq) or the values (iv_seq) moved.
+ */
+struct pubcache {
+	struct shblk	*pc_inst;	/* ids, then names */
+	const char *const *pc_names;	/* in pc_inst */
+	uint64_t	 pc_iseq;
+	struct shblk	*pc_vals;
+	uint64_t	 pc_seq;
+	int		 pc_pmtype;
+};
+
+static void
+pubcache_free(struct pubcache *pc, size_t n)
+{
+	for (size_t k = 0; pc != NULL && k < n; k++) {
+		shblk_unref(pc[k].pc_inst);
+		shblk_unref(pc[k].pc_vals);
+	}
+	free(pc);
+}
+
+/* Brings pc up to date with iv; -1 on no memory (pc unchanged). */
+static int
+pubcache_update(struct pubcache *pc, const struct ing_var *iv, int pmtype,
+    int indom)
+{
+	const char *const *names;
+	struct shblk	*b;
+
+	if (indom && (pc->pc_inst == NULL || pc->pc_iseq != iv->iv_iseq)) {
+		if ((b = inst_block(iv, &names)) == NULL)
+			return -1;
+		shblk_unref(pc->pc_inst);
+		pc->pc_inst = b;
+		pc->pc_names = names;
+		pc->pc_iseq = iv->iv_iseq;
+	}
+	if (pc->pc_vals == NULL || pc->pc_seq != iv->iv_seq ||
+	    pc->pc_pmtype != pmtype) {
+		if ((b = vals_block(iv, pmtype)) == NULL)
+			return -1;
+		shblk_unref(pc->pc_vals);
+		pc->pc_vals = b;
+		pc->pc_seq = iv->iv_seq;
+		pc->pc_pmtype = pmtype;
+	}
+	return 0;
 }
 
 static int
 snap_var(struct snap *s, struct script *sc, size_t k)
 {
 	struct ing_var	*iv = ingest_var(sc->sc_ing, k);
+	struct pubcache	*pc = &sc->sc_pub[k];
 	int		 slot = SCRIPT_NITEMS + (int)k, pmtype = var_pmtype(iv);
-	union value	*vals;
-	int		 rv;
+	int		 singular, n = (int)iv->iv_n;
+	const uint32_t	*ids;
 
 	if (sc->sc_info.i_vars[k].v_kind == BTS_OUTPUT) {
 		struct buf	 text;
+		int		 rv;
 
 		buf_init(&text, 0);
 		rv = ingest_output_text(sc->sc_ing, &text) == -1 ? -1 :
@@ -292,19 +399,19 @@ snap_var(struct snap *s, struct script *sc, size_t k)
 		buf_free(&text);
 		return rv;
 	}
-	if ((vals = calloc(iv->iv_n + 1, sizeof(*vals))) == NULL)
+	singular = iv->iv_scalar && !sc->sc_info.i_vars[k].v_nkeys;
+	if (pubcache_update(pc, iv, pmtype, !singular) == -1 ||
+	    snap_hold(s, pc->pc_vals) == -1)
 		return -1;
-	for (size_t i = 0; i < iv->iv_n; i++)
-		vals[i] = ing_value(s, &iv->iv_vals[i], pmtype);
-	if (iv->iv_scalar && !sc->sc_info.i_vars[k].v_nkeys)
-		rv = iv->iv_n ? snap_set_values(s, slot, 1, NULL, vals) :
-		    snap_set_values(s, slot, 0, NULL, vals);
-	else
-		rv = snap_set_values(s, slot, (int)iv->iv_n, iv->iv_ids, vals) |
-		    snap_set_indom(s, (int)k, (int)iv->iv_n, iv->iv_ids,
-		    (const char *const *)iv->iv_names);
-	free(vals);
-	return rv;
+	if (singular)
+		return snap_set_values_nocopy(s, slot, n ? 1 : 0, NULL,
+		    shblk_data(pc->pc_vals));
+	if (snap_hold(s, pc->pc_inst) == -1)
+		return -1;
+	ids = shblk_data(pc->pc_inst);
+	return snap_set_values_nocopy(s, slot, n, ids,
+	    shblk_data(pc->pc_vals)) |
+	    snap_set_indom_nocopy(s, (int)k, n, ids, pc->pc_names);
 }
 
 /*
@@ -371,6 +478,9 @@ script_publish(struct script *sc)
 	int		 rv = 0;
 
 	if (sc->sc_src == NULL)
+		return;
+	if (sc->sc_pub == NULL &&
+	    (sc->sc_pub = calloc(nv + 1, sizeof(*sc->sc_pub))) == NULL)
 		return;
 	script_retype(sc);
 	if ((s = snap_new(SCRIPT_NITEMS + (int)nv, (int)nv)) == NULL)
@@ -448,6 +558,7 @@ script_free(struct script *sc)
 	if (sc == NULL)
 		return;
 	ingest_free(sc->sc_ing);
+	pubcache_free(sc->sc_pub, sc->sc_info.i_nvars);
 	bts_info_free(&sc->sc_info);
 	source_unref(sc->sc_src);
 	buf_free(&sc->sc_error);

@@ -87,6 +87,8 @@ struct script {
 	int			 sc_err_class;	/* 1 warning, 2 error */
 	int			 sc_err_cont;
 	size_t			*sc_inst_saved;	/* per variable, in the store */
+	struct pubcache		*sc_pub;	/* per variable: what the last
+						   snapshot shares (scripts.c) */
 	int64_t			 sc_touched_ms;	/* last fetch saved (mono) */
 	uint64_t		 sc_info_sig;	/* state last in scripts_json */
 };

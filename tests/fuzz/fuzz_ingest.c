@@ -10,7 +10,11 @@
  * that has a variable of every kind. Each line goes to ingest_line() with
  * small limits (so the instance and @output bounds are reached), then the
  * state is read back the way the daemon does and checked against what
- * ingest.h promises; then ingest_reset() and the lines again.
+ * ingest.h promises; then ingest_reset() and the lines again. A second
+ * ingester reads every line with an extra top-level member ("zz": 0)
+ * before its last '}', which the one-pass reader (ingest_fast.c) never
+ * takes: when both accepted the same lines, their variables must be the
+ * same (the fast and the generic path read a print alike).
  */
 #include "fuzzhelp.h"
 #include "btscript.h"
@@ -112,9 +116,66 @@ check_state(struct ingest *ing, const struct ingest_limits *lim)
 	(void)ingest_stats(ing)->is_last_error[0];
 }
 
+/* line with ,"zz":0 before its last '}' (when it ends so) in b */
 static void
-feed_lines(struct ingest *ing, const char *p, size_t n)
+slow_variant(struct buf *b, const char *p, size_t len)
 {
+	size_t	 end = len;
+
+	buf_reset(b);
+	while (end > 0 && (p[end - 1] == ' ' || p[end - 1] == '\t' ||
+	    p[end - 1] == '\r'))
+		end--;
+	if (end == 0 || p[end - 1] != '}') {
+		buf_append(b, p, len);
+		return;
+	}
+	buf_append(b, p, end - 1);
+	buf_puts(b, ",\"zz\":0");
+	buf_append(b, p + end - 1, len - (end - 1));
+}
+
+/* The variables of a and b are the same (names, ids, values, types). */
+static void
+check_same_vars(struct ingest *a, struct ingest *b)
+{
+	for (size_t k = 0; k < ingest_nvars(a); k++) {
+		struct ing_var	*va = ingest_var(a, k), *vb = ingest_var(b, k);
+
+		FZ_CHECK(va->iv_n == vb->iv_n && va->iv_vtype == vb->iv_vtype &&
+		    va->iv_dropped == vb->iv_dropped &&
+		    ingest_var_known(va) == ingest_var_known(vb),
+		    "@%s: fast and generic paths differ (%zu/%zu instances)",
+		    va->iv_name, va->iv_n, vb->iv_n);
+		for (size_t i = 0; i < va->iv_n; i++) {
+			const struct ing_val	*x = &va->iv_vals[i];
+			const struct ing_val	*y = &vb->iv_vals[i];
+
+			FZ_CHECK(x->t == y->t && (x->t == ING_STR ?
+			    strcmp(x->s, y->s) == 0 : x->t == ING_NONE ||
+			    x->u == y->u), "@%s: value %zu differs", va->iv_name,
+			    i);
+			if (va->iv_scalar)
+				continue;
+			FZ_CHECK(va->iv_ids[i] == vb->iv_ids[i] &&
+			    strcmp(va->iv_names[i], vb->iv_names[i]) == 0,
+			    "@%s: instance %zu: %s/%s", va->iv_name, i,
+			    va->iv_names[i], vb->iv_names[i]);
+		}
+	}
+}
+
+/*
+ * Feeds the lines to ing and their slow variants to slow (NULL: none);
+ * returns 1 when both accepted and refused the same lines.
+ */
+static int
+feed_lines(struct ingest *ing, struct ingest *slow, const char *p, size_t n)
+{
+	struct buf	 b;
+	int		 same = 1;
+
+	buf_init(&b, 0);
 	char	 err[256];
 
 	while (n > 0) {
@@ -125,6 +186,12 @@ feed_lines(struct ingest *ing, const char *p, size_t n)
 		err[0] = '\0';
 		rv = ingest_line(ing, p, len, err, sizeof(err));
 		FZ_CHECK(rv >= -1 && rv <= 1, "ingest_line returned %d", rv);
+		if (slow != NULL) {
+			slow_variant(&b, p, len);
+			if (ingest_line(slow, b.b_data ? b.b_data : "", b.b_len,
+			    NULL, 0) != rv)
+				same = 0;
+		}
 		FZ_CHECK(memchr(err, '\0', sizeof(err)) != NULL,
 		    "error text not terminated");
 		if (rv == -1)
@@ -136,6 +203,8 @@ feed_lines(struct ingest *ing, const char *p, size_t n)
 			n--;
 		}
 	}
+	buf_free(&b);
+	return same;
 }
 
 int
@@ -150,7 +219,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		.il_output_bytes = 2048,
 		.il_output_lines = 16,
 	};
-	struct ingest		*ing;
+	struct ingest		*ing, *slow;
 	char			 err[256];
 	int			 own = 0;
 
@@ -164,16 +233,19 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		lines = sep + strlen(SEP);
 		nlines = size - (size_t)(lines - text);
 	}
-	if ((ing = ingest_new(ip, &lim)) == NULL)
+	if ((ing = ingest_new(ip, &lim)) == NULL ||
+	    (slow = ingest_new(ip, &lim)) == NULL)
 		abort();
 	if (own)
 		bts_info_free(&info);
-	feed_lines(ing, lines, nlines);
+	if (feed_lines(ing, slow, lines, nlines))
+		check_same_vars(ing, slow);
 	check_state(ing, &lim);
 	ingest_reset(ing);
 	check_state(ing, &lim);
-	feed_lines(ing, lines, nlines);
+	feed_lines(ing, NULL, lines, nlines);
 	check_state(ing, &lim);
 	ingest_free(ing);
+	ingest_free(slow);
 	return 0;
 }

@@ -1058,6 +1058,365 @@ identical_reprint_keeps_seq(void **state)
 	ingest_free(ing);
 }
 
+/* --- one pass, reused order ---------------------------------------------- */
+
+/* names of @var joined with '|', for order checks; caller frees */
+static char *
+names_of(struct ingest *ing, const char *var)
+{
+	struct ing_var	*v = ingest_var_by_name(ing, var);
+	struct buf	 b;
+	size_t		 i;
+
+	buf_init(&b, 0);
+	for (i = 0; i < v->iv_n; i++)
+		buf_printf(&b, "%s%s", i ? "|" : "", v->iv_names[i]);
+	return buf_take(&b, NULL);
+}
+
+static void
+assert_names(struct ingest *ing, const char *var, const char *want)
+{
+	char	*got = names_of(ing, var);
+
+	assert_string_equal(got, want);
+	free(got);
+}
+
+static void
+same_names_reprint_keeps_order_and_ids(void **state)
+{
+	struct tv	 tv[] = { { "c", BTS_COUNT, BTS_V_UINT, 1 } };
+	struct ingest	*ing = ING(tv, -1, NULL);
+	struct ing_var	*c = ingest_var_by_name(ing, "c");
+	uint64_t	 seq, iseq = c->iv_iseq;
+
+	assert_int_equal(feed(ing, "{\"type\": \"map\", \"data\": {\"@c\": "
+	    "{\"b\": 1, \"a\": 2, \"c\": 3}}}"), 0);
+	assert_names(ing, "c", "a|b|c");
+	assert_true(c->iv_iseq != iseq);	/* the first names, too */
+	/* new names get ids in instance order */
+	assert_int_equal(id_of(ing, "c", "a"), 0);
+	assert_int_equal(id_of(ing, "c", "b"), 1);
+	assert_int_equal(id_of(ing, "c", "c"), 2);
+	seq = c->iv_seq;
+	iseq = c->iv_iseq;
+	/* the same names in another order: values move, order and ids stay */
+	assert_int_equal(feed(ing, "{\"type\": \"map\", \"data\": {\"@c\": "
+	    "{\"c\": 30, \"a\": 10, \"b\": 20}}}"), 0);
+	assert_names(ing, "c", "a|b|c");
+	assert_int_equal(c->iv_ids[0], 0);
+	assert_int_equal(c->iv_ids[2], 2);
+	assert_int_equal(inst_u(ing, "c", "a"), 10);
+	assert_int_equal(inst_u(ing, "c", "b"), 20);
+	assert_int_equal(inst_u(ing, "c", "c"), 30);
+	assert_true(c->iv_seq > seq);
+	assert_int_equal(c->iv_iseq, iseq);
+	/* and again, same values in yet another order: nothing changed */
+	seq = ingest_seq(ing);
+	assert_int_equal(feed(ing, "{\"type\": \"map\", \"data\": {\"@c\": "
+	    "{\"b\": 20, \"c\": 30, \"a\": 10}}}"), 0);
+	assert_int_equal(ingest_seq(ing), seq);
+	/* the same in the generic path's shape (member order, escapes) */
+	assert_int_equal(feed(ing, "{\"data\": {\"@c\": {\"\\u0062\": 21, "
+	    "\"c\": 31, \"a\": 11}}, \"type\": \"map\"}"), 0);
+	assert_names(ing, "c", "a|b|c");
+	assert_int_equal(inst_u(ing, "c", "b"), 21);
+	assert_int_equal(c->iv_iseq, iseq);
+	ingest_free(ing);
+}
+
+static void
+changed_names_sorted_again(void **state)
+{
+	struct tv	 tv[] = { { "c", BTS_COUNT, BTS_V_UINT, 1 } };
+	struct ingest	*ing = ING(tv, -1, NULL);
+	struct ing_var	*c = ingest_var_by_name(ing, "c");
+	uint64_t	 iseq;
+
+	feed(ing, "{\"type\": \"map\", \"data\": {\"@c\": "
+	    "{\"b\": 1, \"a\": 2, \"c\": 3}}}");
+	iseq = c->iv_iseq;
+	/* one gone, one new */
+	assert_int_equal(feed(ing, "{\"type\": \"map\", \"data\": {\"@c\": "
+	    "{\"d\": 4, \"a\": 5}}}"), 0);
+	assert_names(ing, "c", "a|d");
+	assert_int_equal(id_of(ing, "c", "d"), 3);
+	assert_true(c->iv_iseq != iseq);
+	/* one back (its old id), same count as before but other names */
+	iseq = c->iv_iseq;
+	assert_int_equal(feed(ing, "{\"type\": \"map\", \"data\": {\"@c\": "
+	    "{\"d\": 1, \"b\": 1}}}"), 0);
+	assert_names(ing, "c", "b|d");
+	assert_int_equal(id_of(ing, "c", "b"), 1);
+	assert_true(c->iv_iseq != iseq);
+	/* a subset, and then the empty map */
+	feed(ing, "{\"type\": \"map\", \"data\": {\"@c\": {\"d\": 2}}}");
+	assert_names(ing, "c", "d");
+	feed(ing, "{\"type\": \"map\", \"data\": {\"@c\": {}}}");
+	assert_int_equal(c->iv_n, 0);
+	feed(ing, "{\"type\": \"map\", \"data\": {\"@c\": {\"c\": 9}}}");
+	assert_names(ing, "c", "c");
+	assert_int_equal(id_of(ing, "c", "c"), 2);
+	ingest_free(ing);
+}
+
+static void
+duplicates_folded_on_every_path(void **state)
+{
+	struct tv	 tv[] = { { "c", BTS_COUNT, BTS_V_UINT, 1 },
+	    { "x", BTS_ASSIGN, BTS_V_INT, 1 } };
+	struct ingest	*ing = ING(tv, -1, NULL);
+	struct ing_var	*c = ingest_var_by_name(ing, "c");
+
+	/* new names, repeated */
+	feed(ing, "{\"type\": \"map\", \"data\": {\"@c\": "
+	    "{\"a\": 1, \"b\": 2, \"a\": 3, \"b\": 1, \"a\": 1}}}");
+	assert_names(ing, "c", "a|b");
+	assert_int_equal(inst_u(ing, "c", "a"), 5);
+	assert_int_equal(inst_u(ing, "c", "b"), 3);
+	/* known names, the same set: summed in place */
+	feed(ing, "{\"type\": \"map\", \"data\": {\"@c\": "
+	    "{\"b\": 1, \"a\": 1, \"b\": 10}}}");
+	assert_names(ing, "c", "a|b");
+	assert_int_equal(inst_u(ing, "c", "b"), 11);
+	assert_int_equal(inst_u(ing, "c", "a"), 1);
+	/* a known name twice and a new one */
+	feed(ing, "{\"type\": \"map\", \"data\": {\"@c\": "
+	    "{\"b\": 1, \"z\": 1, \"b\": 1}}}");
+	assert_names(ing, "c", "b|z");
+	assert_int_equal(inst_u(ing, "c", "b"), 2);
+	/* the same set as before, but counted twice: still 2 instances */
+	feed(ing, "{\"type\": \"map\", \"data\": {\"@c\": "
+	    "{\"z\": 1, \"z\": 1}}}");
+	assert_names(ing, "c", "z");
+	assert_int_equal(c->iv_n, 1);
+	assert_int_equal(inst_u(ing, "c", "z"), 2);
+	/* not a count: the last one wins, on both paths */
+	feed(ing, "{\"type\": \"map\", \"data\": {\"@x\": "
+	    "{\"a\": 1, \"b\": 2, \"a\": -5}}}");
+	assert_true(inst_i(ing, "x", "a") == -5);
+	feed(ing, "{\"type\": \"map\", \"data\": {\"@x\": "
+	    "{\"b\": 7, \"a\": 1, \"a\": 2}}}");
+	assert_true(inst_i(ing, "x", "a") == 2);
+	assert_true(inst_i(ing, "x", "b") == 7);
+	feed(ing, "{\"type\": \"map\", \"data\": {\"@x\": "
+	    "{\"b\": 7, \"\\u0061\": 3, \"a\": \"s\"}}}");
+	assert_string_equal(inst_s(ing, "x", "a"), "s");
+	assert_string_equal(inst_s(ing, "x", "b"), "7");
+	ingest_free(ing);
+}
+
+static void
+bucket_order_and_name_order_not_mixed(void **state)
+{
+	struct tv	 tv[] = { { "h", BTS_HIST, BTS_V_UINT, 0 } };
+	struct ingest	*ing = ING(tv, -1, NULL);
+
+	feed(ing, "{\"type\": \"hist\", \"data\": {\"@h\": ["
+	    "{\"min\": 2, \"max\": 3, \"count\": 1}, "
+	    "{\"min\": 10, \"max\": 15, \"count\": 2}]}}");
+	assert_names(ing, "h", "2-3|10-15");
+	/* the same names printed as a map: strcmp order */
+	feed(ing, "{\"type\": \"map\", \"data\": {\"@h\": "
+	    "{\"2-3\": 1, \"10-15\": 2}}}");
+	assert_names(ing, "h", "10-15|2-3");
+	/* and back */
+	feed(ing, "{\"type\": \"hist\", \"data\": {\"@h\": ["
+	    "{\"min\": 10, \"max\": 15, \"count\": 2}, "
+	    "{\"min\": 2, \"max\": 3, \"count\": 1}]}}");
+	assert_names(ing, "h", "2-3|10-15");
+	ingest_free(ing);
+}
+
+/* many prints with built and escaped names: the scratch is reused */
+static void
+scratch_reused_across_prints(void **state)
+{
+	struct tv	 tv[] = { { "hk", BTS_HIST, BTS_V_UINT, 1 },
+	    { "k", BTS_COUNT, BTS_V_UINT, 1 } };
+	struct ingest	*ing = ING(tv, -1, NULL);
+	char		 line[512], name[64];
+	int		 i, j;
+
+	for (i = 0; i < 300; i++) {
+		snprintf(line, sizeof(line), "{\"type\": \"hist\", \"data\": "
+		    "{\"@hk\": {\"k\\u00e9%d\": [{\"max\": -1, \"count\": %d}, "
+		    "{\"min\": 0, \"max\": 0, \"count\": 1}], \"p\": "
+		    "[{\"min\": %d, \"count\": 2}]}}}", i % 7, i, i % 3);
+		assert_int_equal(feed(ing, line), 0);
+		snprintf(name, sizeof(name), "k\xc3\xa9%d:-inf--1", i % 7);
+		assert_int_equal(inst_u(ing, "hk", name), i);
+		snprintf(name, sizeof(name), "p:%d-inf", i % 3);
+		assert_int_equal(inst_u(ing, "hk", name), 2);
+		assert_int_equal(ingest_var_by_name(ing, "hk")->iv_n, 3);
+		snprintf(line, sizeof(line), "{\"type\": \"map\", \"data\": "
+		    "{\"@k\": {\"a\\tb\": %d, \"c\": 1}}}", i);
+		assert_int_equal(feed(ing, line), 0);
+		assert_int_equal(inst_u(ing, "k", "a\tb"), i);
+	}
+	/* names the table gave out stay valid through all that */
+	for (j = 0; j < 7; j++) {
+		snprintf(name, sizeof(name), "k\xc3\xa9%d:0-0", j);
+		assert_true(ingest_seed_instance(ing, "hk", name, 999) == -1);
+	}
+	assert_int_equal(ingest_var_known(ingest_var_by_name(ing, "hk")),
+	    7 * 2 + 3);
+	ingest_free(ing);
+}
+
+static void
+long_and_many_names(void **state)
+{
+	struct tv	 tv[] = { { "c", BTS_COUNT, BTS_V_UINT, 1 } };
+	struct ingest	*ing = ING(tv, -1, NULL);
+	struct ing_var	*c = ingest_var_by_name(ing, "c");
+	struct buf	 line;
+	const char	*first;
+	char		*big;
+	size_t		 n = 200 * 1024, i, r;
+
+	/* a 200 KiB name, bigger than a chunk of the name pool */
+	big = malloc(n + 1);
+	assert_non_null(big);
+	for (i = 0; i < n; i++)
+		big[i] = (char)('a' + i % 26);
+	big[n] = '\0';
+	buf_init(&line, 0);
+	buf_printf(&line, "{\"type\": \"map\", \"data\": {\"@c\": "
+	    "{\"%s\": 1, \"short\": 2}}}", big);
+	assert_int_equal(ingest_line(ing, line.b_data, line.b_len, NULL, 0), 0);
+	assert_int_equal(inst_u(ing, "c", big), 1);
+	first = c->iv_names[0];
+	/* 5,000 names of 300 bytes, in three orders */
+	for (r = 0; r < 3; r++) {
+		buf_reset(&line);
+		buf_puts(&line, "{\"type\": \"map\", \"data\": {\"@c\": {");
+		for (i = 0; i < 5000; i++)
+			buf_printf(&line, "%s\"%0300zu\": %zu", i ? ", " : "",
+			    r == 1 ? 4999 - i : (i * 7919) % 5000, i + r);
+		buf_printf(&line, ", \"%s\": 3}}}", big);
+		assert_int_equal(ingest_line(ing, line.b_data, line.b_len,
+		    NULL, 0), 0);
+		assert_int_equal(c->iv_n, 5001);
+		for (i = 1; i < c->iv_n; i++)
+			assert_true(strcmp(c->iv_names[i - 1],
+			    c->iv_names[i]) < 0);
+	}
+	assert_int_equal(inst_u(ing, "c", big), 3);
+	assert_int_equal(strlen(first), n);	/* still the table's copy */
+	assert_int_equal(ingest_var_known(c), 5002);
+	buf_free(&line);
+	free(big);
+	ingest_free(ing);
+}
+
+/* the fast path and the generic path read a print the same way */
+static void
+fast_and_generic_paths_agree(void **state)
+{
+	static const char *const pairs[][2] = {
+		{ "{\"type\": \"map\", \"data\": {\"@m\": {\"x\": -1, "
+		    "\"y\": 9223372036854775808, \"z\": 0}}}",
+		  "{\"data\":{\"@m\":{\"\\u0078\":-1,\"y\":9223372036854775808,"
+		    "\"z\":0}},\"type\":\"map\"}" },
+		{ "{\"type\": \"hist\", \"data\": {\"@h\": [{\"max\": -1, "
+		    "\"count\": 1}, {\"min\": 0, \"max\": 0, \"count\": 2}, "
+		    "{\"min\": 1, \"count\": 3}]}}",
+		  "{\"type\": \"hist\", \"data\": {\"@h\": [{\"max\": -1, "
+		    "\"count\": 1, \"x\": 1}, {\"min\": 0, \"max\": 0, "
+		    "\"count\": \"2\"}, {\"min\": 1, \"count\": 3}]}}" },
+		{ "{\"type\": \"stats\", \"data\": {\"@s\": {\"k\": {\"count\": "
+		    "2, \"average\": 3, \"total\": 6}}}}",
+		  "{\"type\": \"stats\", \"data\": {\"@s\": {\"k\": {\"count\": "
+		    "2, \"average\": 3, \"total\": 6}}}, \"x\": 1}" },
+	};
+	struct tv	 tv[] = { { "m", BTS_ASSIGN, BTS_V_INT, 1 },
+	    { "h", BTS_HIST, BTS_V_UINT, 0 },
+	    { "s", BTS_STATS, BTS_V_INT, 1 } };
+	struct ingest	*a = ING(tv, -1, NULL), *b = ING(tv, -1, NULL);
+	struct ing_var	*va, *vb;
+	size_t		 i, k, j;
+
+	for (i = 0; i < sizeof(pairs) / sizeof(pairs[0]); i++) {
+		assert_int_equal(feed(a, pairs[i][0]), 0);
+		assert_int_equal(feed(b, pairs[i][1]), 0);
+	}
+	assert_int_equal(ingest_seq(a), ingest_seq(b));
+	for (k = 0; k < ingest_nvars(a); k++) {
+		va = ingest_var(a, k);
+		vb = ingest_var(b, k);
+		assert_int_equal(va->iv_n, vb->iv_n);
+		assert_true(va->iv_n > 0);
+		for (j = 0; j < va->iv_n; j++) {
+			assert_string_equal(va->iv_names[j], vb->iv_names[j]);
+			assert_int_equal(va->iv_ids[j], vb->iv_ids[j]);
+			assert_int_equal(va->iv_vals[j].t, vb->iv_vals[j].t);
+			assert_true(va->iv_vals[j].u == vb->iv_vals[j].u);
+		}
+	}
+	assert_true(inst_i(a, "m", "y") == INT64_MIN);	/* UINT var: bits */
+	assert_names(a, "h", "-inf--1|0-0|1-inf");
+	assert_names(a, "s", "k:average|k:count|k:total");
+	ingest_free(a);
+	ingest_free(b);
+}
+
+/* every number text reads the same on the fast path as on the generic one */
+static void
+fast_path_numbers_match_generic(void **state)
+{
+	static const char *const nums[] = { "0", "-0", "7", "-7", "00", "01",
+	    "-", "--1", "1e5", "1E5", "12345678e1", "1234567e-1", "1.5",
+	    "12345678.5", "123456789012", "1234567890123456789",
+	    "9223372036854775807", "9223372036854775808",
+	    "-9223372036854775808", "-9223372036854775809",
+	    "18446744073709551615", "18446744073709551616",
+	    "99999999999999999999", "123456789012345678901", "1x", "12345678x",
+	    "1234567:", "12345678:", "1 ", "1\t", "+1", "0x10", "1/",
+	    "4294967296", "12345678901234567890" };
+	struct tv	 tv[] = { { "s", BTS_ASSIGN, BTS_V_STRING, 0 },
+	    { "m", BTS_ASSIGN, BTS_V_INT, 1 } };
+	struct ingest	*a = ING(tv, -1, NULL), *b = ING(tv, -1, NULL);
+	char		 la[256], lb[256], ea[256], eb[256];
+	size_t		 i;
+	int		 ra, rb;
+
+	for (i = 0; i < sizeof(nums) / sizeof(nums[0]); i++) {
+		snprintf(la, sizeof(la), "{\"type\": \"map\", \"data\": "
+		    "{\"@s\": %s}}", nums[i]);
+		snprintf(lb, sizeof(lb), "{\"type\": \"map\", \"data\": "
+		    "{\"@s\": %s}, \"x\": 0}", nums[i]);
+		ea[0] = eb[0] = '\0';
+		ra = ingest_line(a, la, strlen(la), ea, sizeof(ea));
+		rb = ingest_line(b, lb, strlen(lb), eb, sizeof(eb));
+		assert_int_equal(ra, rb);
+		assert_string_equal(ea, eb);
+		if (ra == 0)
+			assert_string_equal(scalar(a, "s")->s,
+			    scalar(b, "s")->s);
+		/* and as a map value, next to a key */
+		snprintf(la, sizeof(la), "{\"type\": \"map\", \"data\": "
+		    "{\"@m\": {\"k\": %s, \"j\": 1}}}", nums[i]);
+		snprintf(lb, sizeof(lb), "{\"type\": \"map\", \"data\": "
+		    "{\"@m\": {\"\\u006b\": %s, \"j\": 1}}}", nums[i]);
+		ra = ingest_line(a, la, strlen(la), ea, sizeof(ea));
+		rb = ingest_line(b, lb, strlen(lb), eb, sizeof(eb));
+		assert_int_equal(ra, rb);
+		if (ra == 0 && ingest_var_by_name(a, "m")->iv_vtype ==
+		    BTS_V_INT)
+			assert_true(inst_i(a, "m", "k") == inst_i(b, "m", "k"));
+		else if (ra == 0)
+			assert_string_equal(inst_s(a, "m", "k"),
+			    inst_s(b, "m", "k"));
+	}
+	assert_true(ingest_stats(a)->is_bad_lines > 0);
+	assert_int_equal(ingest_stats(a)->is_bad_lines,
+	    ingest_stats(b)->is_bad_lines);
+	ingest_free(a);
+	ingest_free(b);
+}
+
 /* --- other messages ------------------------------------------------------ */
 
 static void
@@ -1527,6 +1886,14 @@ main(void)
 		cmocka_unit_test(seed_instance),
 		cmocka_unit_test(max_instances_drops),
 		cmocka_unit_test(identical_reprint_keeps_seq),
+		cmocka_unit_test(same_names_reprint_keeps_order_and_ids),
+		cmocka_unit_test(changed_names_sorted_again),
+		cmocka_unit_test(duplicates_folded_on_every_path),
+		cmocka_unit_test(bucket_order_and_name_order_not_mixed),
+		cmocka_unit_test(scratch_reused_across_prints),
+		cmocka_unit_test(long_and_many_names),
+		cmocka_unit_test(fast_and_generic_paths_agree),
+		cmocka_unit_test(fast_path_numbers_match_generic),
 		cmocka_unit_test(attached_probes),
 		cmocka_unit_test(lost_events_summed),
 		cmocka_unit_test(helper_error_counted),

@@ -204,6 +204,49 @@ snapshot_publish_replaces_atomically(void **state)
 }
 
 static void
+snapshots_share_a_block_until_the_last_is_released(void **state)
+{
+	struct source	*src = source_new("t", NULL, NULL);
+	struct shblk	*b = shblk_new(4 * sizeof(uint32_t) +
+			    3 * sizeof(union value));	/* ids, pad, values */
+	uint32_t	*ids = shblk_data(b);
+	union value	*vals = (union value *)(ids + 4);
+	const char	*names[3] = { "a", "b", "c" };
+	struct snap	*s1, *s2, *held;
+
+	ids[0] = 1;
+	ids[1] = 2;
+	ids[2] = 3;
+	vals[0].u = 10;
+	vals[1].u = 20;
+	vals[2].u = 30;
+	/* two generations point into the same block */
+	s1 = snap_new(1, 1);
+	assert_int_equal(snap_hold(s1, b), 0);
+	assert_int_equal(snap_set_values_nocopy(s1, 0, 3, ids, vals), 0);
+	assert_int_equal(snap_set_indom_nocopy(s1, 0, 3, ids, names), 0);
+	assert_int_equal(snap_set_values_nocopy(s1, 1, 3, ids, vals), -1);
+	assert_int_equal(snap_set_indom_nocopy(s1, 1, 3, ids, names), -1);
+	source_publish(src, s1);
+	held = source_snap(src);
+	s2 = snap_new(1, 1);
+	assert_int_equal(snap_hold(s2, b), 0);
+	assert_int_equal(snap_set_values_nocopy(s2, 0, 2, ids, vals), 0);
+	shblk_unref(b);		/* the snapshots keep it */
+	source_publish(src, s2);
+	assert_int_equal(held->s_sets[0].vs_n, 3);
+	assert_int_equal(held->s_sets[0].vs_vals[2].u, 30);
+	assert_int_equal(held->s_indoms[0].il_ids[1], 2);
+	snap_release(held);	/* s1 gone: s2 still reads the block */
+	held = source_snap(src);
+	assert_int_equal(held->s_sets[0].vs_n, 2);
+	assert_int_equal(held->s_sets[0].vs_inst[1], 2);
+	snap_release(held);
+	source_unref(src);	/* frees s2, then the block (ASan checks) */
+	shblk_unref(NULL);
+}
+
+static void
 snapshot_large_values_use_arena(void **state)
 {
 	struct snap	*s = snap_new(1, 1);
@@ -252,6 +295,7 @@ main(void)
 		cmocka_unit_test(registry_old_generation_survives_removal),
 		cmocka_unit_test(snapshot_publish_replaces_atomically),
 		cmocka_unit_test(snapshot_large_values_use_arena),
+		cmocka_unit_test(snapshots_share_a_block_until_the_last_is_released),
 		cmocka_unit_test(type_sem_units_text_matches_pmproxy),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
