@@ -88,7 +88,25 @@ struct instlist {
 	const char *const	*il_names;
 };
 
-/* Immutable once published; reference counted; owns an arena. */
+/*
+ * One slot's values written out once (by api_pmapi.c, as the "instances"
+ * JSON array of /pmapi/fetch) and kept with the snapshot they were
+ * written from; sf_type is the metric type they were written for.
+ */
+struct snapfrag {
+	int			 sf_type;	/* PM_TYPE_* */
+	size_t			 sf_len;
+	char			*sf_data;	/* owned */
+};
+
+#define SNAP_FRAG_VARIANTS	2	/* pmproxy, pmwebd (singular: -1) */
+
+/*
+ * Immutable once published; reference counted; owns an arena. The one
+ * exception is s_frags, a write-once cache derived from the values: each
+ * entry goes from NULL to a fragment at most once (compare-and-swap, any
+ * thread, no lock) and is freed with the snapshot.
+ */
 struct snap {
 	atomic_int		 s_refs;
 	struct timespec		 s_ts;
@@ -97,6 +115,7 @@ struct snap {
 	int			 s_nindoms;
 	struct instlist		*s_indoms;
 	struct arena		*s_arena;
+	_Atomic(struct snapfrag *) *s_frags;	/* [s_nsets][VARIANTS] */
 };
 
 struct source;
@@ -211,6 +230,9 @@ int		 snap_set_values(struct snap *, int, int, const uint32_t *,
 int		 snap_set_indom(struct snap *, int, int, const uint32_t *,
 		    const char *const *);
 const struct instlist *snap_instances(const struct snap *, const struct indom *);
+const struct snapfrag *snap_frag(const struct snap *, int, int);
+const struct snapfrag *snap_frag_set(struct snap *, int, int,
+		    struct snapfrag *);
 
 const char	*bt_type_str(int);
 const char	*bt_sem_str(int);
@@ -336,6 +358,7 @@ int		 ctx_profile_change(struct ctxtab *, uint32_t, int, pmInDom,
 size_t		 ctx_gc(struct ctxtab *);
 size_t		 ctx_count(struct ctxtab *);
 int		 profile_allows(const struct profile *, pmInDom, uint32_t);
+int		 profile_allows_all(const struct profile *, pmInDom);
 void		 profile_release(struct profile *);
 
 #define CTX_OK		0

@@ -71,6 +71,15 @@ arena_free(struct arena *a)
 
 /* --- snapshots --- */
 
+static void
+snapfrag_free(struct snapfrag *f)
+{
+	if (f == NULL)
+		return;
+	free(f->sf_data);
+	free(f);
+}
+
 /* Caller owns the returned snapshot (one reference). */
 struct snap *
 snap_new(int nsets, int nindoms)
@@ -85,9 +94,12 @@ snap_new(int nsets, int nindoms)
 	s->s_nindoms = nindoms;
 	if ((nsets && (s->s_sets = calloc((size_t)nsets,
 	    sizeof(*s->s_sets))) == NULL) ||
+	    (nsets && (s->s_frags = calloc((size_t)nsets * SNAP_FRAG_VARIANTS,
+	    sizeof(*s->s_frags))) == NULL) ||
 	    (nindoms && (s->s_indoms = calloc((size_t)nindoms,
 	    sizeof(*s->s_indoms))) == NULL)) {
 		free(s->s_sets);
+		free(s->s_frags);
 		free(s);
 		return NULL;
 	}
@@ -107,6 +119,10 @@ snap_release(struct snap *s)
 {
 	if (s == NULL || atomic_fetch_sub(&s->s_refs, 1) != 1)
 		return;
+	for (int i = 0; s->s_frags && i < s->s_nsets * SNAP_FRAG_VARIANTS;
+	    i++)
+		snapfrag_free(atomic_load(&s->s_frags[i]));
+	free(s->s_frags);
 	arena_free(s->s_arena);
 	free(s->s_sets);
 	free(s->s_indoms);
@@ -205,6 +221,44 @@ snap_instances(const struct snap *s, const struct indom *in)
 	if (s == NULL || in->i_slot < 0 || in->i_slot >= s->s_nindoms)
 		return NULL;
 	return &s->s_indoms[in->i_slot];
+}
+
+/* --- fragments: a slot's values written once per snapshot --- */
+
+/* The cached fragment of slot in variant, or NULL when none yet. */
+const struct snapfrag *
+snap_frag(const struct snap *s, int slot, int variant)
+{
+	if (s->s_frags == NULL || slot < 0 || slot >= s->s_nsets ||
+	    variant < 0 || variant >= SNAP_FRAG_VARIANTS)
+		return NULL;
+	return atomic_load_explicit(&s->s_frags[slot * SNAP_FRAG_VARIANTS +
+	    variant], memory_order_acquire);
+}
+
+/*
+ * Cache f for slot in variant; takes ownership of f. Two threads may
+ * write the same fragment at once: the first one stays, the other is
+ * freed, and both callers get the one that stayed. NULL (f freed) when
+ * slot or variant is out of range.
+ */
+const struct snapfrag *
+snap_frag_set(struct snap *s, int slot, int variant, struct snapfrag *f)
+{
+	struct snapfrag	*old = NULL;
+	_Atomic(struct snapfrag *) *e;
+
+	if (s->s_frags == NULL || slot < 0 || slot >= s->s_nsets ||
+	    variant < 0 || variant >= SNAP_FRAG_VARIANTS) {
+		snapfrag_free(f);
+		return NULL;
+	}
+	e = &s->s_frags[slot * SNAP_FRAG_VARIANTS + variant];
+	if (atomic_compare_exchange_strong_explicit(e, &old, f,
+	    memory_order_acq_rel, memory_order_acquire))
+		return f;
+	snapfrag_free(f);
+	return old;
 }
 
 /* --- sources --- */
