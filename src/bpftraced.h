@@ -455,7 +455,12 @@ struct daemon_state {
 	char			 domainname[256];
 	char			 source_id[41];	/* sha1 hex of our source */
 	char			*ctx_labels;	/* JSON members, no braces */
+	/* bpftrace --version runs in the background (btversion.c): the
+	   text is written once, before bt_state leaves BT_VERSION_PENDING */
 	char			 bpftrace_version[64];	/* "" when missing */
+	atomic_int		 bt_state;	/* BT_VERSION_* */
+	pthread_t		 bt_thread;
+	int			 bt_thread_started;	/* main thread only */
 	char			 pcp_version[32];	/* libpcp's */
 	atomic_int		 nscripts;
 	atomic_int		 nrunning;
@@ -493,7 +498,14 @@ void	 notify_close(void);
 int	 privs_drop(int);	/* 1: keep what PMDA mode needs */
 
 /* btversion.c */
+#define BT_VERSION_PENDING	0	/* bpftrace --version still running */
+#define BT_VERSION_KNOWN	1
+#define BT_VERSION_MISSING	2	/* not found or did not run */
 int	 bt_detect_version(const char *, char *, size_t, char *, size_t);
+void	 bt_version_start(struct daemon_state *, int);
+void	 bt_version_join(struct daemon_state *);
+int	 bt_version_state(const struct daemon_state *);
+const char *bt_version(const struct daemon_state *);
 
 /* ====================================================================
  * http.c + api_pmapi.c

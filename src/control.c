@@ -1151,7 +1151,7 @@ control_tick(struct scripts *ss)
 	pthread_t	 t;
 	int		 go;
 
-	if (ss->ss_ds->bpftrace_version[0] == '\0')
+	if (bt_version_state(ss->ss_ds) != BT_VERSION_KNOWN)
 		return;
 	pthread_mutex_lock(&ss->ss_tp_lock);
 	go = !ss->ss_tp_busy && (ss->ss_tp_time == 0 ||

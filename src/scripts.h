@@ -99,7 +99,6 @@ struct scripts {
 	TAILQ_HEAD(, script)	 ss_list;
 	int			 ss_n;
 	unsigned		 ss_next_cluster;
-	int			 ss_stdin_ok;	/* bpftrace >= 0.11: "-" */
 	int			 ss_wakefd;
 	struct evwatch		 ss_wakew;
 	atomic_int		 ss_info_dirty;

@@ -143,7 +143,8 @@ self_refresh(struct source *src, void *arg)
 		return NULL;
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	rv |= snap_set_str1(s, S_DAEMON_VERSION, BT_VERSION);
-	rv |= snap_set_str1(s, S_BPFTRACE_VERSION, ds->bpftrace_version);
+	if (bt_version_state(ds) != BT_VERSION_PENDING)	/* else no value */
+		rv |= snap_set_str1(s, S_BPFTRACE_VERSION, bt_version(ds));
 	rv |= snap_set_str1(s, S_BPFTRACE_PATH, ds->cfg.bpftrace_path);
 	rv |= snap_set1(s, S_NSCRIPTS,
 	    (union value){ .u = (uint64_t)atomic_load(&ds->nscripts) });

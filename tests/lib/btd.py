@@ -352,9 +352,10 @@ class Daemon:
                 raise DaemonError("bpftraced exited with %d before "
                                   "answering:\n%s" % (rc, self.stderr_text()))
             try:
-                st, _, _ = http("GET", self.url("/pmapi/context"),
-                                timeout=2.0)
+                st, _, body = http("GET", self.url("/pmapi/context"),
+                                   timeout=2.0)
                 if st:
+                    self._wait_version(deadline, body)
                     return
             except (OSError, httpclient.HTTPException) as e:
                 last = e
@@ -363,6 +364,26 @@ class Daemon:
         raise DaemonError("bpftraced did not answer GET /pmapi/context "
                           "within %.0fs (last error: %s); stderr:\n%s"
                           % (self.start_timeout, last, self.stderr_text()))
+
+    def _wait_version(self, deadline, body):
+        """The daemon answers before "bpftrace --version" is done (it
+        runs in the background); tests expect the version known, so wait
+        until bpftrace.info.version has a value ("" when bpftrace is
+        missing), in the context GET /pmapi/context created."""
+        try:
+            ctx = json.loads(body)["context"]
+        except (ValueError, KeyError, TypeError):
+            return
+        url = self.url("/pmapi/fetch?context=%s&names=bpftrace.info.version"
+                       % ctx)
+        while time.monotonic() < deadline:
+            try:
+                st, _, b = http("GET", url, timeout=2.0)
+                if st != 200 or json.loads(b).get("values"):
+                    return
+            except (OSError, ValueError, httpclient.HTTPException):
+                return
+            time.sleep(0.01)
 
     def stop(self, timeout=10.0, cleanup=True):
         """SIGTERM, wait; SIGKILL after timeout.  Returns the exit code."""
