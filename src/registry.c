@@ -471,9 +471,9 @@ cmp_indom(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* Build a generation from arrays; takes references it needs. */
+/* A generation holding ms and ids, not sorted yet; takes references. */
 static struct ns *
-ns_build(struct metric **ms, size_t nm, struct indom **ids, size_t ni)
+ns_alloc(struct metric **ms, size_t nm, struct indom **ids, size_t ni)
 {
 	struct ns	*ns;
 
@@ -500,9 +500,59 @@ ns_build(struct metric **ms, size_t nm, struct indom **ids, size_t ni)
 	}
 	ns->ns_nmetrics = nm;
 	ns->ns_nindoms = ni;
+	qsort(ns->ns_indoms, ni, sizeof(*ids), cmp_indom);
+	return ns;
+}
+
+/* Build a generation from arrays; takes references it needs. */
+static struct ns *
+ns_build(struct metric **ms, size_t nm, struct indom **ids, size_t ni)
+{
+	struct ns	*ns;
+
+	if ((ns = ns_alloc(ms, nm, ids, ni)) == NULL)
+		return NULL;
 	qsort(ns->ns_by_name, nm, sizeof(*ms), cmp_name);
 	qsort(ns->ns_by_pmid, nm, sizeof(*ms), cmp_pmid);
-	qsort(ns->ns_indoms, ni, sizeof(*ids), cmp_indom);
+	return ns;
+}
+
+/* dst gets the sorted a[0..na) and b[0..nb) merged, in cmp's order */
+static void
+merge_metrics(struct metric **dst, struct metric *const *a, size_t na,
+    struct metric *const *b, size_t nb, int (*cmp)(const void *,
+    const void *))
+{
+	size_t	 i = 0, j = 0, k = 0;
+
+	while (i < na && j < nb)
+		dst[k++] = cmp(&a[i], &b[j]) <= 0 ? a[i++] : b[j++];
+	while (i < na)
+		dst[k++] = a[i++];
+	while (j < nb)
+		dst[k++] = b[j++];
+}
+
+/*
+ * The next generation: cur's metrics plus add[0..nm) (sorted here, in
+ * place), and cur's indoms plus ids. cur's arrays are sorted already, so
+ * a merge does (O(n) rather than a full sort per script: a restore of
+ * 100 scripts sorted ~1,000 metrics 100 times over).
+ */
+static struct ns *
+ns_build_add(const struct ns *cur, struct metric **all, size_t nm,
+    struct indom **alli, size_t ni)
+{
+	struct metric	**add = all + cur->ns_nmetrics;
+	size_t		 n = cur->ns_nmetrics;
+	struct ns	*ns;
+
+	if ((ns = ns_alloc(all, n + nm, alli, cur->ns_nindoms + ni)) == NULL)
+		return NULL;
+	qsort(add, nm, sizeof(*add), cmp_name);
+	merge_metrics(ns->ns_by_name, cur->ns_by_name, n, add, nm, cmp_name);
+	qsort(add, nm, sizeof(*add), cmp_pmid);
+	merge_metrics(ns->ns_by_pmid, cur->ns_by_pmid, n, add, nm, cmp_pmid);
 	return ns;
 }
 
@@ -664,8 +714,7 @@ reg_add(struct registry *r, struct metric **ms, size_t nm, struct indom **ids,
 	memcpy(alli, cur->ns_indoms, sizeof(*alli) * cur->ns_nindoms);
 	if (ni > 0)	/* ids may be NULL: memcpy(p, NULL, 0) is UB */
 		memcpy(alli + cur->ns_nindoms, ids, sizeof(*alli) * ni);
-	if ((next = ns_build(all, cur->ns_nmetrics + nm, alli,
-	    cur->ns_nindoms + ni)) == NULL) {
+	if ((next = ns_build_add(cur, all, nm, alli, ni)) == NULL) {
 		seterr(err, errlen, "out of memory");
 		goto done;
 	}

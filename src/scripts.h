@@ -103,6 +103,7 @@ struct scripts {
 	struct evwatch		 ss_wakew;
 	atomic_int		 ss_info_dirty;
 	int64_t			 ss_info_last_ms; /* last info rebuild (mono) */
+	int			 ss_restoring;	/* scripts_restore: info once */
 	struct source		*ss_info_src;	/* bpftrace.info.scripts* */
 	/* control.c: per-context answers, under their own lock */
 	pthread_mutex_t		 ss_ans_lock;
