@@ -56,7 +56,8 @@ static const struct self_def self_defs[S_COUNT] = {
 	    PM_TYPE_STRING, PM_SEM_DISCRETE, NOUNITS, 0, CONTROL,
 	    "version of the bpftrace binary in use",
 	    "Version reported by bpftrace --version, e.g. v0.17.0; the "
-	    "empty string when bpftrace was not found or did not run." },
+	    "empty string when bpftrace was not found or did not run; no "
+	    "value right after start, while bpftrace --version runs." },
 	[S_BPFTRACE_PATH] = { "bpftrace.info.bpftrace_path", 1, 5,
 	    PM_TYPE_STRING, PM_SEM_DISCRETE, NOUNITS, 0, CONTROL,
 	    "path of the bpftrace binary bpftraced runs", NULL },
