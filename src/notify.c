@@ -6,9 +6,11 @@
  * sends "READY=1" once it serves and "STOPPING=1" when it starts to shut
  * down. READY means answering: persisted scripts are registered (listed,
  * "starting") but their bpftrace may not run yet, and bpftrace --version
- * may still be running (bpftrace.info.version without a value); waiting
- * for those would hold systemd up for nothing a client cannot see. The socket is connected at start (before capabilities are
- * dropped), and the variable is removed so no bpftrace child inherits it.
+ * may still be running (bpftrace.info.version without a value); clients
+ * see both in the scripts' status, and waiting would only delay the
+ * units ordered after us. The socket is connected at start (before
+ * capabilities are dropped), and the variable is removed so no bpftrace
+ * child inherits it.
  * Without $NOTIFY_SOCKET everything here does nothing.
  * Main thread only.
  */
