@@ -8,6 +8,9 @@
  * "pending" (bpftrace.info.version has no value, scripts wait in
  * "starting"). The thread writes ds->bpftrace_version once, then
  * publishes bt_state (release); readers load bt_state (acquire) first.
+ * It starts before privs_drop(), which lowers the main thread's sets
+ * only, so "bpftrace --version" keeps full capabilities, as it had when
+ * it ran on the main thread before the drop.
  */
 #include <errno.h>
 #include <fcntl.h>
