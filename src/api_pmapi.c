@@ -1091,81 +1091,190 @@ api_run_metric(struct api *a)
 
 /* --- fetch --- */
 
+/*
+ * The "instances" array of a set with values, as far as prof lets them
+ * through; returns how many were written (nothing is left in b for 0).
+ */
+static int
+put_instances(struct buf *b, const struct metric *m, const struct valset *vs,
+    const struct profile *prof, int pmwebd)
+{
+	size_t	 start = b->b_len;
+	int	 n = 0;
+
+	buf_putc(b, '[');
+	for (int i = 0; i < vs->vs_n; i++) {
+		if (vs->vs_inst && !profile_allows(prof, m->m_indom,
+		    vs->vs_inst[i]))
+			continue;
+		if (n++)
+			buf_putc(b, ',');
+		if (vs->vs_inst) {
+			buf_puts(b, "{\"instance\":");
+			put_u64(b, vs->vs_inst[i]);
+			buf_puts(b, ",\"value\":");
+		} else
+			buf_puts(b, pmwebd ? "{\"instance\":-1,\"value\":" :
+			    "{\"instance\":null,\"value\":");
+		put_value(b, m->m_type, &vs->vs_vals[i]);
+		buf_putc(b, '}');
+	}
+	buf_putc(b, ']');
+	if (n == 0)
+		buf_truncate(b, start);
+	return n;
+}
+
+/*
+ * m's instances array from snapshot s, written once per snapshot and
+ * cached with it (snap_frag_set), or NULL when it cannot be cached: the
+ * source builds a snapshot per fetch (self metrics), the context's
+ * profile restricts m's instances, or memory ran out.
+ */
+static const struct snapfrag *
+fetch_frag(struct api *a, const struct metric *m, struct snap *s,
+    const struct valset *vs)
+{
+	int			 variant = vs->vs_inst ? 0 : API_PMWEBD(a);
+	const struct snapfrag	*f;
+	struct snapfrag		*nf;
+	struct buf		 b;
+
+	if (m->m_src->src_refresh || (vs->vs_inst &&
+	    !profile_allows_all(a->a_prof, m->m_indom)))
+		return NULL;
+	if ((f = snap_frag(s, m->m_slot, variant)) != NULL)
+		return f->sf_type == m->m_type ? f : NULL;
+	if ((nf = calloc(1, sizeof(*nf))) == NULL)
+		return NULL;
+	buf_init(&b, API_MAX_OUT);
+	buf_reserve(&b, (size_t)vs->vs_n * 32 + 32);
+	put_instances(&b, m, vs, NULL, variant);
+	if (b.b_failed) {
+		buf_free(&b);
+		free(nf);
+		return NULL;
+	}
+	nf->sf_type = m->m_type;
+	nf->sf_data = buf_take(&b, &nf->sf_len);
+	if (nf->sf_data == NULL) {
+		free(nf);
+		return NULL;
+	}
+	f = snap_frag_set(s, m->m_slot, variant, nf);
+	return f && f->sf_type == m->m_type ? f : NULL;
+}
+
+static void
+put_fetch_head(struct api *a, pmID pmid, const char *name, int count)
+{
+	struct buf	*b = &a->a_out;
+
+	buf_puts(b, count ? ",{\"pmid\":" : "{\"pmid\":");
+	put_pmid(a, pmid);
+	buf_puts(b, ",\"name\":");
+	json_str(b, name);
+	buf_puts(b, ",\"instances\":");
+}
+
+/* a metric whose value depends on the context (m_ctxval) */
+static void
+put_fetch_ctxval(struct api *a, struct metric *m, int *count)
+{
+	struct buf	*b = &a->a_out;
+	struct buf	 v;
+
+	buf_init(&v, 0);
+	if (m->m_ctxval(m, a->a_ctx, &v) == 0) {
+		put_fetch_head(a, m->m_pmid, m->m_name, *count);
+		buf_puts(b, API_PMWEBD(a) ? "[{\"instance\":-1,\"value\":" :
+		    "[{\"instance\":null,\"value\":");
+		json_strn(b, buf_cstr(&v), v.b_len);
+		buf_puts(b, "}]}");
+		(*count)++;
+	}
+	buf_free(&v);
+}
+
+/*
+ * The values set of m in this request's snapshot of its source, or NULL
+ * when m has none there.
+ */
+static const struct valset *
+fetch_valset(struct metric *m, struct snapcache *sc, struct snap **sp)
+{
+	struct snap	*s;
+
+	if (m->m_src == NULL || (s = snapcache_get(sc, m->m_src)) == NULL ||
+	    m->m_slot >= s->s_nsets)
+		return NULL;
+	*sp = s;
+	return &s->s_sets[m->m_slot];
+}
+
 static void
 put_fetch_metric(struct api *a, struct metric *m, struct snapcache *sc,
     int *count)
 {
 	struct buf		*b = &a->a_out;
+	const struct snapfrag	*f;
 	const struct valset	*vs;
 	struct snap		*s;
-	int			 first = 1;
+	size_t			 start;
 
 	if (m->m_ctxval) {
-		struct buf	 v;
-
-		buf_init(&v, 0);
-		if (m->m_ctxval(m, a->a_ctx, &v) == 0) {
-			buf_puts(b, *count ? ",{\"pmid\":" : "{\"pmid\":");
-			put_pmid(a, m->m_pmid);
-			buf_puts(b, ",\"name\":");
-			json_str(b, m->m_name);
-			buf_printf(b, ",\"instances\":[{\"instance\":%s,"
-			    "\"value\":", API_PMWEBD(a) ? "-1" : "null");
-			json_strn(b, buf_cstr(&v), v.b_len);
-			buf_puts(b, "}]}");
-			(*count)++;
-		}
-		buf_free(&v);
+		put_fetch_ctxval(a, m, count);
 		return;
 	}
-	if (m->m_src == NULL || (s = snapcache_get(sc, m->m_src)) == NULL ||
-	    m->m_slot >= s->s_nsets)
+	if ((vs = fetch_valset(m, sc, &s)) == NULL)
 		return;
-	vs = &s->s_sets[m->m_slot];
 	if (vs->vs_n <= 0 && vs->vs_err == 0) {
 		/*
 		 * A known-empty set (a map with no keys yet): listed with no
 		 * instances, so grafana-pcp does not take it for a missing
 		 * metric and register the script again.
 		 */
-		buf_puts(b, *count ? ",{\"pmid\":" : "{\"pmid\":");
-		put_pmid(a, m->m_pmid);
-		buf_puts(b, ",\"name\":");
-		json_str(b, m->m_name);
-		buf_puts(b, ",\"instances\":[]}");
+		put_fetch_head(a, m->m_pmid, m->m_name, *count);
+		buf_puts(b, "[]}");
 		(*count)++;
 		return;
 	}
 	if (vs->vs_n <= 0)
 		return;		/* pmproxy drops metrics without values */
-	for (int i = 0; i < vs->vs_n; i++) {
-		if (vs->vs_inst && !profile_allows(a->a_prof, m->m_indom,
-		    vs->vs_inst[i]))
+	start = b->b_len;
+	put_fetch_head(a, m->m_pmid, m->m_name, *count);
+	if ((f = fetch_frag(a, m, s, vs)) != NULL)
+		buf_append(b, f->sf_data, f->sf_len);
+	else if (put_instances(b, m, vs, a->a_prof, API_PMWEBD(a)) == 0) {
+		buf_truncate(b, start);	/* the profile let none through */
+		return;
+	}
+	buf_putc(b, '}');
+	(*count)++;
+}
+
+/*
+ * Room for the answer's local metrics in one allocation: their cached
+ * fragments (written now when missing) plus their heads.
+ */
+static void
+reserve_fetch(struct api *a, const struct fitem *ms, size_t n,
+    struct snapcache *sc)
+{
+	const struct snapfrag	*f;
+	const struct valset	*vs;
+	struct snap		*s;
+	size_t			 need = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (ms[i].m == NULL || ms[i].m->m_ctxval)
 			continue;
-		if (first) {
-			buf_puts(b, *count ? ",{\"pmid\":" : "{\"pmid\":");
-			put_pmid(a, m->m_pmid);
-			buf_puts(b, ",\"name\":");
-			json_str(b, m->m_name);
-			buf_puts(b, ",\"instances\":[");
-			first = 0;
-		} else {
-			buf_putc(b, ',');
-		}
-		if (vs->vs_inst) {
-			buf_puts(b, "{\"instance\":");
-			put_u64(b, vs->vs_inst[i]);
-			buf_puts(b, ",\"value\":");
-		} else
-			buf_printf(b, "{\"instance\":%s,\"value\":",
-			    API_PMWEBD(a) ? "-1" : "null");
-		put_value(b, m->m_type, &vs->vs_vals[i]);
-		buf_putc(b, '}');
+		need += 64 + strlen(ms[i].m->m_name);
+		if ((vs = fetch_valset(ms[i].m, sc, &s)) != NULL &&
+		    vs->vs_n > 0 && (f = fetch_frag(a, ms[i].m, s, vs)) != NULL)
+			need += f->sf_len;
 	}
-	if (!first) {
-		buf_puts(b, "]}");
-		(*count)++;
-	}
+	buf_reserve(&a->a_out, need);
 }
 
 /* one derived metric's values, computed from this request's snapshots */
@@ -1382,6 +1491,7 @@ api_put_fetch_values(struct api *a, const struct fitem *ms, size_t n)
 	struct snapcache	 sc = { 0 };
 	int			 count = 0;
 
+	reserve_fetch(a, ms, n, &sc);
 	for (size_t i = 0; i < n; i++)
 		if (ms[i].m)
 			put_fetch_metric(a, ms[i].m, &sc, &count);

@@ -205,12 +205,6 @@ daemon_init(struct daemon_state *ds)
 	}
 	if (host_identity(ds) == -1)
 		return -1;
-	if (bt_detect_version(ds->cfg.bpftrace_path, ds->bpftrace_version,
-	    sizeof(ds->bpftrace_version), err, sizeof(err)) == -1)
-		log_warnx("bpftrace unavailable: %s; scripts cannot run", err);
-	else
-		log_info("using bpftrace %s (%s)", ds->bpftrace_version,
-		    ds->cfg.bpftrace_path);
 	if ((ds->reg = reg_new()) == NULL ||
 	    (ds->ctx = ctx_new(ds->cfg.max_contexts)) == NULL)
 		return -1;
@@ -230,6 +224,8 @@ daemon_init(struct daemon_state *ds)
 	}
 	if (self_register(ds) == -1 || scripts_init(ds) == -1)
 		return -1;
+	/* in the background: the daemon listens meanwhile (-n waits) */
+	bt_version_start(ds, ds->cfg.check_only);
 	if (!ds->cfg.check_only && pmcd_init(ds->cfg.pmcd_host) == -1)
 		return -1;
 	if (ds->cfg.check_only)
@@ -246,6 +242,7 @@ daemon_init(struct daemon_state *ds)
 static void
 daemon_fini(struct daemon_state *ds)
 {
+	bt_version_join(ds);	/* it may wake the scripts */
 	if (ds->scripts)
 		scripts_shutdown(ds->scripts, ds->cfg.stop_timeout_ms <
 		    BT_SHUTDOWN_WAIT_MS ? (int)ds->cfg.stop_timeout_ms :

@@ -91,8 +91,26 @@ struct instlist {
 	const char *const	*il_names;
 };
 
-/* Immutable once published; reference counted; owns an arena and holds
- * references on the shared blocks its sets and instance lists point in. */
+/*
+ * One slot's values written out once (by api_pmapi.c, as the "instances"
+ * JSON array of /pmapi/fetch) and kept with the snapshot they were
+ * written from; sf_type is the metric type they were written for.
+ */
+struct snapfrag {
+	int			 sf_type;	/* PM_TYPE_* */
+	size_t			 sf_len;
+	char			*sf_data;	/* owned */
+};
+
+#define SNAP_FRAG_VARIANTS	2	/* pmproxy, pmwebd (singular: -1) */
+
+/*
+ * Immutable once published; reference counted; owns an arena and holds
+ * references on the shared blocks its sets and instance lists point in.
+ * The one exception is s_frags, a write-once cache derived from the
+ * values: each entry goes from NULL to a fragment at most once
+ * (compare-and-swap, any thread, no lock) and is freed with the snapshot.
+ */
 struct snap {
 	atomic_int		 s_refs;
 	struct timespec		 s_ts;
@@ -103,6 +121,7 @@ struct snap {
 	struct arena		*s_arena;
 	struct shblk		**s_held;
 	int			 s_nheld, s_heldcap;
+	_Atomic(struct snapfrag *) *s_frags;	/* [s_nsets][VARIANTS] */
 };
 
 struct source;
@@ -232,6 +251,9 @@ int		 snap_set_values_nocopy(struct snap *, int, int, const uint32_t *,
 		    const union value *);
 int		 snap_set_indom_nocopy(struct snap *, int, int, const uint32_t *,
 		    const char *const *);
+const struct snapfrag *snap_frag(const struct snap *, int, int);
+const struct snapfrag *snap_frag_set(struct snap *, int, int,
+		    struct snapfrag *);
 
 const char	*bt_type_str(int);
 const char	*bt_sem_str(int);
@@ -357,6 +379,7 @@ int		 ctx_profile_change(struct ctxtab *, uint32_t, int, pmInDom,
 size_t		 ctx_gc(struct ctxtab *);
 size_t		 ctx_count(struct ctxtab *);
 int		 profile_allows(const struct profile *, pmInDom, uint32_t);
+int		 profile_allows_all(const struct profile *, pmInDom);
 void		 profile_release(struct profile *);
 
 #define CTX_OK		0
@@ -453,7 +476,12 @@ struct daemon_state {
 	char			 domainname[256];
 	char			 source_id[41];	/* sha1 hex of our source */
 	char			*ctx_labels;	/* JSON members, no braces */
+	/* bpftrace --version runs in the background (btversion.c): the
+	   text is written once, before bt_state leaves BT_VERSION_PENDING */
 	char			 bpftrace_version[64];	/* "" when missing */
+	atomic_int		 bt_state;	/* BT_VERSION_* */
+	pthread_t		 bt_thread;
+	int			 bt_thread_started;	/* main thread only */
 	char			 pcp_version[32];	/* libpcp's */
 	atomic_int		 nscripts;
 	atomic_int		 nrunning;
@@ -491,7 +519,14 @@ void	 notify_close(void);
 int	 privs_drop(int);	/* 1: keep what PMDA mode needs */
 
 /* btversion.c */
+#define BT_VERSION_PENDING	0	/* bpftrace --version still running */
+#define BT_VERSION_KNOWN	1
+#define BT_VERSION_MISSING	2	/* not found or did not run */
 int	 bt_detect_version(const char *, char *, size_t, char *, size_t);
+void	 bt_version_start(struct daemon_state *, int);
+void	 bt_version_join(struct daemon_state *);
+int	 bt_version_state(const struct daemon_state *);
+const char *bt_version(const struct daemon_state *);
 
 /* ====================================================================
  * http.c + api_pmapi.c

@@ -3,6 +3,14 @@
  * btversion.c - find out which bpftrace we have: runs "bpftrace --version"
  * once at start-up and keeps the "vX.Y.Z" word. A missing or failing
  * bpftrace is not fatal: the daemon serves its state and says why.
+ * It takes 30-70 ms with a real bpftrace, so it runs on a thread of its
+ * own while the daemon starts listening: until it is done the version is
+ * "pending" (bpftrace.info.version has no value, scripts wait in
+ * "starting"). The thread writes ds->bpftrace_version once, then
+ * publishes bt_state (release); readers load bt_state (acquire) first.
+ * It starts before privs_drop(), which lowers the main thread's sets
+ * only, so "bpftrace --version" keeps full capabilities, as it had when
+ * it ran on the main thread before the drop.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -15,6 +23,7 @@
 #include <unistd.h>
 
 #include "bpftraced.h"
+#include "scripts.h"
 
 extern char **environ;
 
@@ -93,4 +102,72 @@ bt_detect_version(const char *path, char *out, size_t outlen, char *err,
 	v[strcspn(v, " \r\n")] = '\0';
 	snprintf(out, outlen, "%s", v);
 	return 0;
+}
+
+/* --- in the background, at start --- */
+
+static void
+bt_version_finish(struct daemon_state *ds, int ok, const char *err)
+{
+	if (ok)
+		log_info("using bpftrace %s (%s)", ds->bpftrace_version,
+		    ds->cfg.bpftrace_path);
+	else
+		log_warnx("bpftrace unavailable: %s; scripts cannot run", err);
+	atomic_store_explicit(&ds->bt_state, ok ? BT_VERSION_KNOWN :
+	    BT_VERSION_MISSING, memory_order_release);
+}
+
+static void *
+bt_version_thread(void *arg)
+{
+	struct daemon_state	*ds = arg;
+	char			 err[512];
+	int			 ok;
+
+	ok = bt_detect_version(ds->cfg.bpftrace_path, ds->bpftrace_version,
+	    sizeof(ds->bpftrace_version), err, sizeof(err)) == 0;
+	bt_version_finish(ds, ok, err);
+	if (ds->scripts)	/* start the scripts that waited for it */
+		scripts_wake(ds->scripts);
+	return NULL;
+}
+
+/*
+ * Run bpftrace --version on a thread (or here, when wait is set or no
+ * thread can be made). Main thread, once, after scripts_init: the thread
+ * wakes the main loop when it is done. bt_version_join() before exit.
+ */
+void
+bt_version_start(struct daemon_state *ds, int wait)
+{
+	if (!wait && pthread_create(&ds->bt_thread, NULL, bt_version_thread,
+	    ds) == 0) {
+		ds->bt_thread_started = 1;
+		return;
+	}
+	bt_version_thread(ds);
+}
+
+void
+bt_version_join(struct daemon_state *ds)
+{
+	if (ds->bt_thread_started)
+		pthread_join(ds->bt_thread, NULL);
+	ds->bt_thread_started = 0;
+}
+
+/* BT_VERSION_PENDING, _KNOWN or _MISSING. Any thread. */
+int
+bt_version_state(const struct daemon_state *ds)
+{
+	return atomic_load_explicit(&ds->bt_state, memory_order_acquire);
+}
+
+/* "v0.17.0"; "" when bpftrace is missing or not asked yet. Any thread. */
+const char *
+bt_version(const struct daemon_state *ds)
+{
+	return bt_version_state(ds) == BT_VERSION_KNOWN ?
+	    ds->bpftrace_version : "";
 }

@@ -150,6 +150,17 @@ buf_reset(struct buf *b)
 		b->b_data[0] = '\0';
 }
 
+/* Drop what was appended after len (a writer's rollback); a failed
+   buffer stays failed. */
+void
+buf_truncate(struct buf *b, size_t len)
+{
+	if (len >= b->b_len)
+		return;
+	b->b_len = len;
+	b->b_data[len] = '\0';
+}
+
 /* Accepts an already freed buffer. */
 void
 buf_free(struct buf *b)

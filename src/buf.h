@@ -29,6 +29,7 @@ int	 buf_vprintf(struct buf *, const char *, va_list)
 int	 buf_reserve(struct buf *, size_t);
 char	*buf_take(struct buf *, size_t *);
 void	 buf_reset(struct buf *);
+void	 buf_truncate(struct buf *, size_t);
 void	 buf_free(struct buf *);
 const char *buf_cstr(struct buf *);
 

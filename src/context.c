@@ -362,6 +362,22 @@ profile_allows(const struct profile *p, pmInDom indom, uint32_t inst)
 	return p->pr_default;
 }
 
+/* 1 when p lets every instance of indom through (fetch may use cached
+   answers then) */
+int
+profile_allows_all(const struct profile *p, pmInDom indom)
+{
+	if (p == NULL)
+		return 1;
+	for (size_t i = 0; i < p->pr_n; i++) {
+		const struct prof_indom	*pi = &p->pr_indoms[i];
+
+		if (pi->pi_indom == indom)
+			return pi->pi_include_all && pi->pi_n == 0;
+	}
+	return p->pr_default;
+}
+
 /* Set union (add=1) or difference (add=0) of sorted list l with v[0..n). */
 static uint32_t *
 list_merge(const uint32_t *l, size_t ln, const uint32_t *v, size_t vn,

@@ -589,8 +589,9 @@ may_act_on(struct scripts *ss, const struct script *sc,
 }
 
 /*
- * Register a script; answer gets the script JSON (also on refusal, like
- * the PMDA, so clients can read the reason back). -1 with err on refusal.
+ * Register a script; answer (unless NULL) gets the script JSON (also on
+ * refusal, like the PMDA, so clients can read the reason back). -1 with
+ * err on refusal.
  */
 static int
 do_register(struct scripts *ss, const struct store_req *sr,
@@ -653,10 +654,13 @@ do_register(struct scripts *ss, const struct store_req *sr,
 	atomic_store(&ss->ss_ds->nscripts, ++ss->ss_n);
 	ss->ss_info_dirty = 1;
 	ss->ss_info_last_ms = 0;
-	info_publish(ss);	/* scripts_json lists it when we answer */
-	buf_init(&b, 0);
-	put_script(&b, sc);
-	*answer = buf_take(&b, NULL);
+	if (!ss->ss_restoring)	/* (the restore publishes once, at the end) */
+		info_publish(ss);	/* scripts_json lists it when we answer */
+	if (answer) {	/* (a restore has no one to answer) */
+		buf_init(&b, 0);
+		put_script(&b, sc);
+		*answer = buf_take(&b, NULL);
+	}
 	log_info("script %s: %s from %s (cluster %u)", sc->sc_name,
 	    row ? "restored" : "registered", sc->sc_peer[0] ? sc->sc_peer :
 	    "local", sc->sc_cluster);
@@ -670,7 +674,8 @@ refused_locked:
 	script_free(sc);
 refused:
 	bts_info_free(&info);
-	*answer = refused_script(sr->sr_value, sr->sr_vlen, err);
+	if (answer)
+		*answer = refused_script(sr->sr_value, sr->sr_vlen, err);
 	script_audit(ss, sr, row ? "restore" : "register", NULL, 0, err);
 	return rv;
 }
@@ -874,25 +879,41 @@ on_restore_script(const struct store_script *row, void *arg)
 		.sr_user = row->ss_owner, .sr_peer = row->ss_peer,
 		.sr_loopback = 1, .sr_roles = AUTH_ROLE_ADMIN,
 	};
-	char			*answer = NULL, err[512];
+	char			 err[512];
 
-	if (do_register(ss, &sr, row, &answer, err, sizeof(err)) == -1)
+	if (do_register(ss, &sr, row, NULL, err, sizeof(err)) == -1)
 		log_warnx("cannot restore script %s (%s): %s", row->ss_name ?
 		    row->ss_name : row->ss_script_id, row->ss_script_id, err);
-	free(answer);
 	return 0;
 }
 
-/* At start: every saved script again, with its ids, in its state. */
+/*
+ * At start, before the daemon listens: every saved script again, with its
+ * ids, in its state, so that the first answer already lists them (their
+ * bpftrace starts afterwards, from the main loop: "starting" until then).
+ * Registering is cheap when it is done in bulk: one sync for the audit
+ * records (store_scripts_load) and one bpftrace.info rebuild at the end
+ * instead of one per script (each lists every script: quadratic).
+ */
 int
 scripts_restore(struct scripts *ss)
 {
 	char	 err[512];
+	int	 rv;
 
 	if (ss->ss_ds->store == NULL)
 		return 0;
-	if (store_scripts_load(ss->ss_ds->store, on_restore_script, ss, err,
-	    sizeof(err)) == -1) {
+	pthread_mutex_lock(&ss->ss_lock);
+	ss->ss_restoring = 1;
+	pthread_mutex_unlock(&ss->ss_lock);
+	rv = store_scripts_load(ss->ss_ds->store, on_restore_script, ss, err,
+	    sizeof(err));
+	pthread_mutex_lock(&ss->ss_lock);
+	ss->ss_restoring = 0;
+	ss->ss_info_last_ms = 0;
+	info_publish(ss);
+	pthread_mutex_unlock(&ss->ss_lock);
+	if (rv == -1) {
 		log_error("%s", err);
 		return -1;
 	}
@@ -1205,7 +1226,7 @@ control_tick(struct scripts *ss)
 	pthread_t	 t;
 	int		 go;
 
-	if (ss->ss_ds->bpftrace_version[0] == '\0')
+	if (bt_version_state(ss->ss_ds) != BT_VERSION_KNOWN)
 		return;
 	pthread_mutex_lock(&ss->ss_tp_lock);
 	go = !ss->ss_tp_busy && (ss->ss_tp_time == 0 ||

@@ -4,8 +4,13 @@
  * Type=notify, systemd passes $NOTIFY_SOCKET, a Unix datagram socket
  * (a path, or an abstract name written with a leading '@'); the daemon
  * sends "READY=1" once it serves and "STOPPING=1" when it starts to shut
- * down. The socket is connected at start (before capabilities are
- * dropped), and the variable is removed so no bpftrace child inherits it.
+ * down. READY means answering: persisted scripts are registered (listed,
+ * "starting") but their bpftrace may not run yet, and bpftrace --version
+ * may still be running (bpftrace.info.version without a value); clients
+ * see both in the scripts' status, and waiting would only delay the
+ * units ordered after us. The socket is connected at start (before
+ * capabilities are dropped), and the variable is removed so no bpftrace
+ * child inherits it.
  * Without $NOTIFY_SOCKET everything here does nothing.
  * Main thread only.
  */

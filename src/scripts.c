@@ -635,7 +635,7 @@ script_spawn(struct scripts *ss, struct script *sc)
 	sc->sc_exit_code = 0;
 	sc->sc_err_class = 0;
 	sc->sc_dirty = 1;
-	if (ss->ss_ds->bpftrace_version[0] == '\0') {
+	if (bt_version_state(ss->ss_ds) != BT_VERSION_KNOWN) {
 		sc->sc_status = SCRIPT_ERROR;
 		sc->sc_want_run = 0;
 		set_error(sc, "bpftrace is not available (%s); see "
@@ -643,7 +643,8 @@ script_spawn(struct scripts *ss, struct script *sc)
 		return;
 	}
 	if (sup_spawn(&sc->sc_child, cfg->bpftrace_path, sc->sc_run,
-	    sc->sc_runlen, ss->ss_stdin_ok, err, sizeof(err)) == -1) {
+	    sc->sc_runlen, bt_version_at_least(bt_version(ss->ss_ds), 0, 11),
+	    err, sizeof(err)) == -1) {
 		sc->sc_status = SCRIPT_ERROR;
 		sc->sc_want_run = 0;
 		set_error(sc, "%s", err);
@@ -953,7 +954,10 @@ script_reconcile(struct scripts *ss, struct script *sc, int64_t now)
 		}
 	} else if (sc->sc_gone) {
 		return;		/* freed by the caller */
-	} else if (sc->sc_want_run && now >= sc->sc_restart_at) {
+	} else if (sc->sc_want_run && now >= sc->sc_restart_at &&
+	    bt_version_state(ss->ss_ds) != BT_VERSION_PENDING) {
+		/* while bpftrace --version runs, it stays "starting": the
+		   version thread wakes the loop when it is done */
 		if (sc->sc_restart_at)
 			sc->sc_restarts++;
 		sc->sc_restart_at = 0;
@@ -1080,7 +1084,6 @@ scripts_init(struct daemon_state *ds)
 	pthread_mutex_init(&ss->ss_lock, NULL);
 	TAILQ_INIT(&ss->ss_list);
 	ss->ss_next_cluster = SCRIPT_FIRST_CLUSTER;
-	ss->ss_stdin_ok = bt_version_at_least(ds->bpftrace_version, 0, 11);
 	if ((ss->ss_wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1)
 		goto fail;
 	ss->ss_wakew.ew_fd = ss->ss_wakefd;

@@ -101,11 +101,11 @@ struct scripts {
 	TAILQ_HEAD(, script)	 ss_list;
 	int			 ss_n;
 	unsigned		 ss_next_cluster;
-	int			 ss_stdin_ok;	/* bpftrace >= 0.11: "-" */
 	int			 ss_wakefd;
 	struct evwatch		 ss_wakew;
 	atomic_int		 ss_info_dirty;
 	int64_t			 ss_info_last_ms; /* last info rebuild (mono) */
+	int			 ss_restoring;	/* scripts_restore: info once */
 	struct source		*ss_info_src;	/* bpftrace.info.scripts* */
 	/* control.c: per-context answers, under their own lock */
 	pthread_mutex_t		 ss_ans_lock;

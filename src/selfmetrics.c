@@ -56,7 +56,8 @@ static const struct self_def self_defs[S_COUNT] = {
 	    PM_TYPE_STRING, PM_SEM_DISCRETE, NOUNITS, 0, CONTROL,
 	    "version of the bpftrace binary in use",
 	    "Version reported by bpftrace --version, e.g. v0.17.0; the "
-	    "empty string when bpftrace was not found or did not run." },
+	    "empty string when bpftrace was not found or did not run; no "
+	    "value right after start, while bpftrace --version runs." },
 	[S_BPFTRACE_PATH] = { "bpftrace.info.bpftrace_path", 1, 5,
 	    PM_TYPE_STRING, PM_SEM_DISCRETE, NOUNITS, 0, CONTROL,
 	    "path of the bpftrace binary bpftraced runs", NULL },
@@ -143,7 +144,8 @@ self_refresh(struct source *src, void *arg)
 		return NULL;
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	rv |= snap_set_str1(s, S_DAEMON_VERSION, BT_VERSION);
-	rv |= snap_set_str1(s, S_BPFTRACE_VERSION, ds->bpftrace_version);
+	if (bt_version_state(ds) != BT_VERSION_PENDING)	/* else no value */
+		rv |= snap_set_str1(s, S_BPFTRACE_VERSION, bt_version(ds));
 	rv |= snap_set_str1(s, S_BPFTRACE_PATH, ds->cfg.bpftrace_path);
 	rv |= snap_set1(s, S_NSCRIPTS,
 	    (union value){ .u = (uint64_t)atomic_load(&ds->nscripts) });

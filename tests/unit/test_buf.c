@@ -70,6 +70,21 @@ buf_take_hands_over_memory(void **state)
 	free(p);
 }
 
+static void
+buf_truncate_rolls_back(void **state)
+{
+	struct buf	 b;
+
+	buf_init(&b, 0);
+	buf_puts(&b, "keep,drop");
+	buf_truncate(&b, 4);
+	assert_int_equal(b.b_len, 4);
+	assert_string_equal(buf_cstr(&b), "keep");
+	buf_truncate(&b, 10);		/* past the end: nothing happens */
+	assert_string_equal(buf_cstr(&b), "keep");
+	buf_free(&b);
+}
+
 int
 main(void)
 {
@@ -78,6 +93,7 @@ main(void)
 		cmocka_unit_test(buf_grows_past_initial_capacity),
 		cmocka_unit_test(buf_cap_fails_and_sticks),
 		cmocka_unit_test(buf_take_hands_over_memory),
+		cmocka_unit_test(buf_truncate_rolls_back),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -123,6 +123,36 @@ profile_add_restricts_then_del_excludes(void **state)
 	ctx_free(ct);
 }
 
+/* fetch caches an indom's answer only when the profile passes all of it */
+static void
+profile_allows_all_only_when_nothing_is_left_out(void **state)
+{
+	struct ctxtab	*ct = ctx_new(10);
+	struct profile	*p;
+	uint32_t	 id, one = 1;
+
+	ctx_create(ct, 5, &id);
+	assert_true(profile_allows_all(NULL, INDOM));
+	ctx_profile_change(ct, id, 1, INDOM, &one, 1);	/* only 1 */
+	ctx_use(ct, id, &p, NULL);
+	assert_false(profile_allows_all(p, INDOM));
+	assert_true(profile_allows_all(p, pmInDom_build(BT_DOMAIN, 6)));
+	profile_release(p);
+	ctx_profile_change(ct, id, 1, INDOM, NULL, 0);	/* all again */
+	ctx_use(ct, id, &p, NULL);
+	assert_true(profile_allows_all(p, INDOM));
+	profile_release(p);
+	ctx_profile_change(ct, id, 0, INDOM, &one, 1);	/* all but 1 */
+	ctx_use(ct, id, &p, NULL);
+	assert_false(profile_allows_all(p, INDOM));
+	profile_release(p);
+	ctx_profile_change(ct, id, 0, INDOM, NULL, 0);	/* none */
+	ctx_use(ct, id, &p, NULL);
+	assert_false(profile_allows_all(p, INDOM));
+	profile_release(p);
+	ctx_free(ct);
+}
+
 static void
 profile_held_by_reader_is_immutable(void **state)
 {
@@ -149,6 +179,7 @@ main(void)
 		cmocka_unit_test(context_table_is_bounded),
 		cmocka_unit_test(full_table_evicts_oldest_unused_implicit_context),
 		cmocka_unit_test(profile_add_restricts_then_del_excludes),
+		cmocka_unit_test(profile_allows_all_only_when_nothing_is_left_out),
 		cmocka_unit_test(profile_held_by_reader_is_immutable),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -284,6 +284,34 @@ type_sem_units_text_matches_pmproxy(void **state)
 	assert_string_equal(u, "/ microsec");
 }
 
+/* the per-snapshot fetch cache: write-once, the first writer wins */
+static void
+snapshot_fragment_is_set_once(void **state)
+{
+	struct snap		*s = snap_new(2, 0);
+	struct snapfrag		*a = calloc(1, sizeof(*a));
+	struct snapfrag		*b = calloc(1, sizeof(*b));
+	struct snapfrag		*c = calloc(1, sizeof(*c));
+	const struct snapfrag	*got;
+
+	a->sf_data = strdup("[1]");
+	a->sf_len = 3;
+	b->sf_data = strdup("[2]");
+	c->sf_data = strdup("[3]");
+	assert_null(snap_frag(s, 1, 0));
+	assert_ptr_equal(snap_frag_set(s, 1, 0, a), a);
+	assert_ptr_equal(snap_frag(s, 1, 0), a);
+	assert_null(snap_frag(s, 1, 1));	/* variants are apart */
+	assert_null(snap_frag(s, 0, 0));
+	got = snap_frag_set(s, 1, 0, b);	/* a second writer: b freed */
+	assert_ptr_equal(got, a);
+	assert_string_equal(got->sf_data, "[1]");
+	assert_null(snap_frag_set(s, 2, 0, c));	/* bad slot: c freed */
+	assert_null(snap_frag(s, 2, 0));
+	assert_null(snap_frag(s, 0, SNAP_FRAG_VARIANTS));
+	snap_release(s);			/* frees a */
+}
+
 int
 main(void)
 {
@@ -296,6 +324,7 @@ main(void)
 		cmocka_unit_test(snapshot_publish_replaces_atomically),
 		cmocka_unit_test(snapshot_large_values_use_arena),
 		cmocka_unit_test(snapshots_share_a_block_until_the_last_is_released),
+		cmocka_unit_test(snapshot_fragment_is_set_once),
 		cmocka_unit_test(type_sem_units_text_matches_pmproxy),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
