@@ -112,13 +112,27 @@ free_list(char **v)
 	}
 }
 
+/* a pmID or pmInDom as one decimal or 0x hex number */
+static int
+parse_u32(const char *s, uint32_t *out)
+{
+	char		*end;
+	unsigned long	 v;
+
+	if (*s == '\0' || *s == '-')
+		return -1;
+	v = strtoul(s, &end, 0);
+	if (*end != '\0' || v > 0xffffffffUL)
+		return -1;
+	*out = (uint32_t)v;
+	return 0;
+}
+
 /* "D.C.I", decimal or 0x hex */
 static int
 parse_pmid(const char *s, pmID *out)
 {
 	unsigned	 d, c, i;
-	char		*end;
-	unsigned long	 v;
 	int		 n = 0;
 
 	if (sscanf(s, "%u.%u.%u%n", &d, &c, &i, &n) == 3 && s[n] == '\0') {
@@ -127,21 +141,14 @@ parse_pmid(const char *s, pmID *out)
 		*out = pmID_build(d, c, i);
 		return 0;
 	}
-	if (*s == '\0' || *s == '-')
-		return -1;
-	v = strtoul(s, &end, 0);
-	if (*end != '\0' || v > 0xffffffffUL)
-		return -1;
-	*out = (pmID)v;
-	return 0;
+	return parse_u32(s, out);
 }
 
+/* "D.S", decimal or 0x hex */
 static int
 parse_indom(const char *s, pmInDom *out)
 {
 	unsigned	 d, ser;
-	char		*end;
-	unsigned long	 v;
 	int		 n = 0;
 
 	if (sscanf(s, "%u.%u%n", &d, &ser, &n) == 2 && s[n] == '\0') {
@@ -150,13 +157,7 @@ parse_indom(const char *s, pmInDom *out)
 		*out = pmInDom_build(d, ser);
 		return 0;
 	}
-	if (*s == '\0' || *s == '-')
-		return -1;
-	v = strtoul(s, &end, 0);
-	if (*end != '\0' || v > 0xffffffffUL)
-		return -1;
-	*out = (pmInDom)v;
-	return 0;
+	return parse_u32(s, out);
 }
 
 /* --- JSON answers --- */

@@ -46,19 +46,7 @@ def daemon(state, sh, extra=()):
                       list(extra), env={"BT_SHARED": sh}, state_dir=state)
 
 
-class Client:
-    def __init__(self, d):
-        self.d = d
-        self.ctx = self.getj("/pmapi/context", polltimeout=120)[1]["context"]
-
-    def getj(self, path, **params):
-        st, _, body = btd.http("GET", self.d.url(
-            path + "?" + urllib.parse.urlencode(params)), timeout=15.0)
-        try:
-            return st, json.loads(body)
-        except ValueError:
-            return st, {}
-
+class Client(btd.Client):
     def store(self, name, value):
         return self.getj("/pmapi/store", context=self.ctx, name=name,
                          value=value)

@@ -83,20 +83,9 @@ def expected(stdout):
     return out
 
 
-class Client:
+class Client(btd.Client):
     def __init__(self, d):
-        self.d = d
-        _, _, body = btd.http("GET", d.url("/pmapi/context?polltimeout=300"))
-        self.ctx = json.loads(body)["context"]
-
-    def getj(self, path, **params):
-        params.setdefault("context", self.ctx)
-        st, _, body = btd.http("GET", self.d.url(
-            path + "?" + urllib.parse.urlencode(params)), timeout=20.0)
-        try:
-            return st, json.loads(body)
-        except ValueError:
-            return st, {}
+        super().__init__(d, polltimeout=300, timeout=20.0, context=True)
 
     def fetch(self, names):
         st, j = self.getj("/pmapi/fetch", names=",".join(names))

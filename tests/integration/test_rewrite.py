@@ -29,19 +29,7 @@ FAKE = btd.FAKE_BPFTRACE
 shared = btd.shared_dir
 
 
-class Client:
-    def __init__(self, d):
-        self.d = d
-        self.ctx = self.getj("/pmapi/context", polltimeout=120)[1]["context"]
-
-    def getj(self, path, **params):
-        st, _, body = btd.http("GET", self.d.url(
-            path + "?" + urllib.parse.urlencode(params)), timeout=15.0)
-        try:
-            return st, json.loads(body)
-        except ValueError:
-            return st, {}
-
+class Client(btd.Client):
     def register(self, code):
         st, j = self.getj("/pmapi/store", context=self.ctx,
                           name="bpftrace.control.register", value=code)

@@ -175,24 +175,7 @@ def test_size_and_offline():
 # part 2: the page in Chromium
 # --------------------------------------------------------------------------
 
-def bpftrace_usable():
-    """None when bpftrace can run tracepoint scripts here, else why not."""
-    if os.geteuid() != 0:
-        return "not root: bpftrace needs CAP_BPF/CAP_SYS_ADMIN"
-    try:
-        p = subprocess.run(
-            ["bpftrace", "-f", "json", "-e",
-             "tracepoint:raw_syscalls:sys_enter { @n = count(); } "
-             "interval:ms:200 { exit(); }"],
-            capture_output=True, timeout=30)
-    except FileNotFoundError:
-        return "bpftrace is not installed"
-    except subprocess.TimeoutExpired:
-        return "bpftrace did not finish a 200 ms script in 30 s"
-    if p.returncode != 0 or b'"@n"' not in p.stdout:
-        return "bpftrace cannot attach a tracepoint here (rc %d: %s)" % (
-            p.returncode, p.stderr.decode(errors="replace").strip()[-200:])
-    return None
+bpftrace_usable = btd.bpftrace_usable
 
 
 def may_install():

@@ -22,10 +22,12 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 
 __all__ = ["Daemon", "DaemonError", "http", "connect", "split_url",
            "Tap", "REPO_ROOT", "default_binary", "raw", "parse_response",
-           "free_port", "shared_dir", "FAKE_BPFTRACE"]
+           "free_port", "shared_dir", "FAKE_BPFTRACE", "Client",
+           "bpftrace_usable"]
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
@@ -460,6 +462,56 @@ class Daemon:
 # --------------------------------------------------------------------------
 # TAP
 # --------------------------------------------------------------------------
+
+class Client:
+    """A curl-like client of one daemon with its own REST context.
+
+        c = Client(d)              # GET /pmapi/context?polltimeout=120
+        st, obj = c.getj("/pmapi/fetch", context=c.ctx, names="x")
+
+    getj() answers (status, parsed JSON or {}); with context=True the
+    client's context is added to every request unless one is given.
+    """
+
+    def __init__(self, d, polltimeout=120, timeout=15.0, context=False):
+        self.d = d
+        self.timeout = timeout
+        self.add_context = context
+        self.ctx = None
+        self.ctx = self.getj("/pmapi/context",
+                             polltimeout=polltimeout)[1]["context"]
+
+    def getj(self, path, **params):
+        if self.add_context and self.ctx is not None:
+            params.setdefault("context", self.ctx)
+        st, _, body = http("GET", self.d.url(
+            path + "?" + urllib.parse.urlencode(params)),
+            timeout=self.timeout)
+        try:
+            return st, json.loads(body)
+        except ValueError:
+            return st, {}
+
+
+def bpftrace_usable():
+    """None when bpftrace can run tracepoint scripts here, else why not."""
+    if os.geteuid() != 0:
+        return "not root: bpftrace needs CAP_BPF/CAP_SYS_ADMIN"
+    try:
+        p = subprocess.run(
+            ["bpftrace", "-f", "json", "-e",
+             "tracepoint:raw_syscalls:sys_enter { @n = count(); } "
+             "interval:ms:200 { exit(); }"],
+            capture_output=True, timeout=30)
+    except FileNotFoundError:
+        return "bpftrace is not installed"
+    except subprocess.TimeoutExpired:
+        return "bpftrace did not finish a 200 ms script in 30 s"
+    if p.returncode != 0 or b'"@n"' not in p.stdout:
+        return "bpftrace cannot attach a tracepoint here (rc %d: %s)" % (
+            p.returncode, p.stderr.decode(errors="replace").strip()[-200:])
+    return None
+
 
 class Tap:
     """Minimal TAP 13 output; the plan "1..N" is printed by done()."""
