@@ -287,14 +287,19 @@ def wrk(url, conns, dur=DUR):
     return res
 
 
-def build_ceiling():
-    exe = os.path.join(tempfile.gettempdir(), "bench-ceiling")
-    src = os.path.join(HERE, "ceiling.c")
-    if not os.path.exists(exe) or \
-            os.path.getmtime(exe) < os.path.getmtime(src):
-        subprocess.run(["cc", "-O2", "-o", exe, src, "-lmicrohttpd",
-                        "-lpthread"], check=True)
+def build_c(name, src, libs):
+    """$TMPDIR/<name> built with cc from src (which includes benchmhd.h),
+    again whenever either file is newer than it."""
+    exe = os.path.join(tempfile.gettempdir(), name)
+    deps = [os.path.join(HERE, src), os.path.join(HERE, "benchmhd.h")]
+    if not os.path.exists(exe) or any(
+            os.path.getmtime(exe) < os.path.getmtime(d) for d in deps):
+        subprocess.run(["cc", "-O2", "-o", exe, deps[0]] + libs, check=True)
     return exe
+
+
+def build_ceiling():
+    return build_c("bench-ceiling", "ceiling.c", ["-lmicrohttpd", "-lpthread"])
 
 
 def fetch_bench():
@@ -543,17 +548,11 @@ def settle_rss(pid, secs=3.0):
 
 
 def build_floor(with_pcp):
-    exe = os.path.join(tempfile.gettempdir(),
-                       "bench-floor" + ("-pcp" if with_pcp else ""))
-    src = os.path.join(HERE, "floor.c")
-    if not os.path.exists(exe) or \
-            os.path.getmtime(exe) < os.path.getmtime(src):
-        argv = ["cc", "-O2", "-o", exe, src, "-lmicrohttpd", "-lsqlite3",
-                "-lcrypt", "-lpthread"]
-        if with_pcp:
-            argv += ["-DWITH_PCP", "-lpcp_pmda", "-lpcp"]
-        subprocess.run(argv, check=True)
-    return exe
+    libs = ["-lmicrohttpd", "-lsqlite3", "-lcrypt", "-lpthread"]
+    if with_pcp:
+        libs += ["-DWITH_PCP", "-lpcp_pmda", "-lpcp"]
+    return build_c("bench-floor" + ("-pcp" if with_pcp else ""), "floor.c",
+                   libs)
 
 
 def floor_rss(with_pcp):
