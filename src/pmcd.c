@@ -279,8 +279,7 @@ need_libpcp(void)
 
 	if (pcplib_loaded())
 		return 0;
-	if (pool.cfg == CFG_AUTO && strcmp(pool.host, "localhost") == 0 &&
-	    !local_port_open())
+	if (pool.cfg == CFG_AUTO && !local_port_open())	/* "localhost" */
 		return -ECONNREFUSED;
 	if (pcplib_load(err, sizeof(err)) == 0)
 		return 0;

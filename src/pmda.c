@@ -1068,16 +1068,21 @@ pmda_thread(void *arg)
 
 /* ---- start/stop (main thread) ---- */
 
-static void
-default_path(char *out, size_t outlen)
+/* PCP's run directory: $PCP_RUN_DIR, pcp.conf's, else /run/pcp */
+static const char *
+pcp_run_dir(void)
 {
 	const char	*dir = getenv("PCP_RUN_DIR");
 
 	if (dir == NULL || *dir == '\0')
 		dir = pmGetOptionalConfig("PCP_RUN_DIR");
-	if (dir == NULL || *dir == '\0')
-		dir = "/run/pcp";
-	snprintf(out, outlen, "%s/bpftraced.socket", dir);
+	return dir != NULL && *dir != '\0' ? dir : "/run/pcp";
+}
+
+static void
+default_path(char *out, size_t outlen)
+{
+	snprintf(out, outlen, "%s/bpftraced.socket", pcp_run_dir());
 }
 
 /* An existing socket file: taken when someone answers on it. */
@@ -1200,15 +1205,12 @@ in_pmcd_conf(const char *conf, const char *path)
 static void
 poke_pmcd(void)
 {
-	const char	*run = getenv("PCP_RUN_DIR");
 	char		 path[512], line[32];
 	FILE		*f;
 	long long	 pid;
 	const char	*errstr;
 
-	if (run == NULL || *run == '\0')
-		run = pmGetOptionalConfig("PCP_RUN_DIR");
-	snprintf(path, sizeof(path), "%s/pmcd.pid", run ? run : "/run/pcp");
+	snprintf(path, sizeof(path), "%s/pmcd.pid", pcp_run_dir());
 	if ((f = fopen(path, "r")) == NULL)
 		return;
 	if (fgets(line, sizeof(line), f) == NULL)
