@@ -351,8 +351,10 @@ audit_failed_login(struct httpreq *hr, struct baton *bt, const char *path,
 	const char		*name, *slash = strrchr(path, '/');
 	char			 peer[64], err[64];
 
+	/* pmproxy's /pmapi/store and pmwebd's /pmapi/N/_store */
 	if (hr->hr_ds->scripts == NULL || strncmp(path, "/pmapi/", 7) != 0 ||
-	    slash == NULL || strcmp(slash, "/store") != 0)
+	    slash == NULL || (strcmp(slash, "/store") != 0 &&
+	    strcmp(slash, "/_store") != 0))
 		return;
 	params_init(&body, BT_MAX_PARAMS);
 	name = params_get(&hr->hr_params, "name");

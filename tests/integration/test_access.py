@@ -778,6 +778,15 @@ def run(s, tmp):
                "audit: a control store by an unknown user is audited "
                "alike")
         test_failed_login_rows(d)
+        st = ep.request("GET", "/pmapi/1/_store?" + urllib.parse.urlencode(
+            {"name": "bpftrace.control.start", "value": "tgt_run"}),
+            basic(("pwebd", "wrong")))[0]
+        rows = audit_rows(d, "action = 'login' AND user = 'pwebd'")
+        tap.ok(st == 401 and rows == [("pwebd", "127.0.0.1", "login",
+                                       "start", 0, "unknown user or wrong "
+                                       "password")],
+               "audit table: a failed login on pmwebd's _store of a "
+               "control item is a row too (%d)" % st, repr(rows))
     test_failed_login_bound(s, users)
 
     # ---- auth over TLS ----
