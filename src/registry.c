@@ -222,7 +222,6 @@ snap_set_indom(struct snap *s, int slot, int n, const uint32_t *ids,
 
 struct shblk {
 	atomic_int	 sb_refs;
-	size_t		 sb_size;
 	max_align_t	 sb_data[];
 };
 
@@ -235,7 +234,6 @@ shblk_new(size_t size)
 	if ((b = malloc(sizeof(*b) + (size ? size : 1))) == NULL)
 		return NULL;
 	atomic_init(&b->sb_refs, 1);
-	b->sb_size = size;
 	return b;
 }
 
