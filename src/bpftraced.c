@@ -196,6 +196,7 @@ daemon_init(struct daemon_state *ds)
 {
 	char	 err[512];
 
+	memcap_init(&ds->mem, ds->cfg.max_memory);
 	clock_gettime(CLOCK_MONOTONIC, &ds->start_mono);
 	now_real(&ds->start_real);
 	if (make_state_dir(ds->cfg.state_dir) == -1) {

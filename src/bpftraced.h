@@ -18,6 +18,7 @@
 
 #include "buf.h"
 #include "log.h"
+#include "memcap.h"
 #include "util.h"
 
 /* ---- named limits (each has a flag; see config.c) ---- */
@@ -34,6 +35,7 @@
 #define BT_CTX_TIMEOUT_MAX	86400.0
 #define BT_MAX_NAMES		4096	/* names= list entries per request */
 #define BT_MAX_PARAMS		256
+#define BT_MAX_MEMORY		(256 * 1024 * 1024) /* held for clients */
 
 #define BT_MAX_SCRIPTS		64	/* registered scripts */
 #define BT_MAX_SCRIPTS_PER_USER	16	/* per authenticated user */
@@ -431,6 +433,7 @@ struct config {
 	unsigned		 max_conn_per_ip;
 	size_t			 max_contexts;
 	size_t			 max_derived;	/* per context */
+	size_t			 max_memory;	/* --max-memory */
 	unsigned		 idle_timeout;
 	int			 check_only;
 	int			 control;	/* CONTROL_OFF/_LOOPBACK */
@@ -468,6 +471,7 @@ struct daemon_state {
 	struct registry		*reg;
 	struct ctxtab		*ctx;
 	struct selfstats	 stats;
+	struct memcap		 mem;		/* --max-memory; atomics */
 	struct source		*self_src;
 	struct timespec		 start_mono;
 	struct timespec		 start_real;

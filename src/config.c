@@ -24,7 +24,7 @@ enum {
 	OPT_MAX_INSTANCES, OPT_SCRIPT_EXPIRY, OPT_PRINT_INTERVAL,
 	OPT_STOP_TIMEOUT, OPT_SCRIPT, OPT_SCRIPTS_DIR, OPT_AUTH_FILE,
 	OPT_AUTH_READS, OPT_MAX_SCRIPTS_PER_USER, OPT_TLS_CERT, OPT_TLS_KEY,
-	OPT_PMDA, OPT_PMDA_SOCKET, OPT_PMCD
+	OPT_PMDA, OPT_PMDA_SOCKET, OPT_PMCD, OPT_MAX_MEMORY
 };
 
 static const struct option long_opts[] = {
@@ -40,6 +40,7 @@ static const struct option long_opts[] = {
 	    OPT_MAX_CONN_PER_IP },
 	{ "max-contexts",	required_argument, NULL, OPT_MAX_CONTEXTS },
 	{ "max-derived",	required_argument, NULL, OPT_MAX_DERIVED },
+	{ "max-memory",		required_argument, NULL, OPT_MAX_MEMORY },
 	{ "idle-timeout",	required_argument, NULL, OPT_IDLE_TIMEOUT },
 	{ "control",		required_argument, NULL, OPT_CONTROL },
 	{ "max-scripts",	required_argument, NULL, OPT_MAX_SCRIPTS },
@@ -87,6 +88,9 @@ usage(FILE *f)
 "  --max-connections-per-ip N  per client address, 0 = no limit (default 0)\n"
 "  --max-contexts N          live REST contexts (default %d)\n"
 "  --max-derived N           derived metrics per context (default %d)\n"
+"  --max-memory BYTES        bytes clients may make the daemon hold (contexts,\n"
+"                            derived metrics, profiles, bodies, answers);\n"
+"                            past it requests get 503 (default %d)\n"
 "  --idle-timeout SECONDS    close idle HTTP connections after (default %d)\n"
 "  --pmcd HOST|off           serve the metrics bpftraced does not own\n"
 "                            (kernel.*, disk.*, ...) from the pmcd on HOST;\n"
@@ -132,7 +136,8 @@ usage(FILE *f)
 "  -h, --help                show this help and exit\n"
 "  -V, --version             show the version and exit\n",
 	    BT_DEFAULT_LISTEN, BT_DEFAULT_STATE_DIR, BT_MAX_BODY,
-	    BT_MAX_CONNECTIONS, BT_MAX_CONTEXTS, BT_MAX_DERIVED, BT_IDLE_TIMEOUT,
+	    BT_MAX_CONNECTIONS, BT_MAX_CONTEXTS, BT_MAX_DERIVED, BT_MAX_MEMORY,
+	    BT_IDLE_TIMEOUT,
 	    BT_MAX_SCRIPTS_PER_USER, BT_MAX_SCRIPTS, BT_MAX_SCRIPT_BYTES, BT_MAX_OUTPUT_RATE,
 	    BT_MAX_LINE, BT_MAX_INSTANCES, BT_SCRIPT_EXPIRY,
 	    BT_PRINT_INTERVAL_MS, BT_STOP_TIMEOUT_MS);
@@ -154,6 +159,7 @@ config_defaults(struct config *c)
 	c->max_contexts = BT_MAX_CONTEXTS;
 	c->max_derived = BT_MAX_DERIVED;
 	c->idle_timeout = BT_IDLE_TIMEOUT;
+	c->max_memory = BT_MAX_MEMORY;
 	c->control = CONTROL_OFF;
 	c->max_scripts = BT_MAX_SCRIPTS;
 	c->max_script_bytes = BT_MAX_SCRIPT_BYTES;
@@ -453,6 +459,9 @@ config_apply(struct config *c, int opt, const char *name, const char *val,
 			return -1;
 		c->max_derived = (size_t)n;
 		return 0;
+	case OPT_MAX_MEMORY:
+		return set_field(name, val, 1024 * 1024, 1LL << 40,
+		    &c->max_memory);
 	case OPT_IDLE_TIMEOUT:
 		if (set_num(name, val, 1, 86400, &n) == -1)
 			return -1;

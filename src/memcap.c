@@ -1,0 +1,69 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * memcap.c - the overall memory ceiling: one atomic counter of the bytes
+ * held for clients, charged before an allocation and released after the
+ * free. A charge is a compare-and-swap loop, so two threads can never
+ * both pass the ceiling with the last free bytes.
+ */
+#include <stdio.h>
+
+#include "memcap.h"
+
+void
+memcap_init(struct memcap *mc, size_t limit)
+{
+	atomic_init(&mc->mc_used, 0);
+	atomic_init(&mc->mc_peak, 0);
+	atomic_init(&mc->mc_refused, 0);
+	mc->mc_limit = limit;
+}
+
+static void
+note_peak(struct memcap *mc, size_t now)
+{
+	size_t	 peak = atomic_load(&mc->mc_peak);
+
+	while (now > peak &&
+	    !atomic_compare_exchange_weak(&mc->mc_peak, &peak, now))
+		;
+}
+
+int
+memcap_charge(struct memcap *mc, size_t n)
+{
+	size_t	 used = atomic_load(&mc->mc_used);
+
+	do {
+		if (mc->mc_limit != 0 &&
+		    (n > mc->mc_limit || used > mc->mc_limit - n)) {
+			atomic_fetch_add(&mc->mc_refused, 1);
+			return -1;
+		}
+	} while (!atomic_compare_exchange_weak(&mc->mc_used, &used, used + n));
+	note_peak(mc, used + n);
+	return 0;
+}
+
+void
+memcap_release(struct memcap *mc, size_t n)
+{
+	size_t	 used = atomic_load(&mc->mc_used);
+
+	/* never below zero, even if a caller releases more than it holds */
+	while (!atomic_compare_exchange_weak(&mc->mc_used, &used,
+	    used >= n ? used - n : 0))
+		;
+}
+
+size_t
+memcap_used(struct memcap *mc)
+{
+	return atomic_load(&mc->mc_used);
+}
+
+void
+memcap_message(struct memcap *mc, char *out, size_t len)
+{
+	snprintf(out, len, "memory limit reached: %zu of %zu bytes held for "
+	    "clients (see --max-memory)", memcap_used(mc), mc->mc_limit);
+}
