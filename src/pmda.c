@@ -89,6 +89,10 @@ struct pctx {
 	int		 pc_has_uid, pc_has_pid;
 	unsigned	 pc_uid, pc_pid;
 	char		 pc_user[AUTH_NAME_MAX + 1];	/* SASL username */
+	/* the principal (pc_principal), worked out once after attributes */
+	int		 pc_have_principal;
+	char		 pc_puser[AUTH_NAME_MAX + 1];
+	char		 pc_ppeer[96];
 };
 
 struct sc_entry {
@@ -163,6 +167,7 @@ on_attribute(int ctx, int attr, const char *value, int len, pmdaExt *pe)
 
 	if ((pc = ctx_lookup(ctx, 1)) == NULL)
 		return -ENOMEM;
+	pc->pc_have_principal = 0;	/* worked out again with this one */
 	if (value == NULL || len <= 0)
 		return 0;
 	switch (attr) {
@@ -329,23 +334,29 @@ static pmValueSet *fetch_values(pmID, const struct metric *,
 		    const struct valset *);
 
 /*
- * The pmcd client of this fetch as a reader (user and peer point into
- * the caller's buffers); NULL out of memory.
+ * The pmcd client of this fetch as a reader (pointing into its context
+ * entry: valid until the next ctx_lookup with create). The name is
+ * looked up once per context; the roles each time under --auth-reads
+ * (the users file may be reloaded). NULL out of memory.
  */
 static const struct reader *
-fetch_reader(int ctx, struct reader *rd, char *user, size_t ulen,
-    char *peer, size_t plen)
+fetch_reader(int ctx, struct reader *rd)
 {
 	struct pctx	*pc = ctx_lookup(ctx, 1);
 
 	if (pc == NULL)
 		return NULL;
-	pc_principal(pc, user, ulen, peer, plen);
+	if (!pc->pc_have_principal) {
+		pc_principal(pc, pc->pc_puser, sizeof(pc->pc_puser),
+		    pc->pc_ppeer, sizeof(pc->pc_ppeer));
+		pc->pc_have_principal = 1;
+	}
 	memset(rd, 0, sizeof(*rd));
 	rd->rd_ctx = pc->pc_id;
-	rd->rd_user = user[0] ? user : NULL;
-	rd->rd_roles = user_roles(P.ds, rd->rd_user);
-	rd->rd_peer = peer;
+	rd->rd_user = pc->pc_puser[0] ? pc->pc_puser : NULL;
+	rd->rd_roles = P.ds->cfg.auth_reads ? user_roles(P.ds, rd->rd_user) :
+	    0;
+	rd->rd_peer = pc->pc_ppeer;
 	return rd;
 }
 
@@ -459,12 +470,10 @@ pmda_fetch(int n, pmID *pmids, pmResult **resp, pmdaExt *pe)
 	pmResult		*r;
 	struct reader		 rdb;
 	const struct reader	*rd;
-	char			 user[AUTH_NAME_MAX + 1], peer[96];
 
 	free(P.last);
 	P.last = NULL;
-	if ((rd = fetch_reader(pe->e_context, &rdb, user, sizeof(user), peer,
-	    sizeof(peer))) == NULL)
+	if ((rd = fetch_reader(pe->e_context, &rdb)) == NULL)
 		return -ENOMEM;
 	if (n <= 0 || (r = calloc(1, sizeof(*r) +
 	    (size_t)n * sizeof(pmValueSet *))) == NULL)
@@ -550,14 +559,12 @@ pmda_instance(pmInDom indom, int inst, char *name, pmInResult **resp,
 	int			 n = 0, rv = 0, all;
 	struct reader		 rdb;
 	const struct reader	*rd;
-	char			 user[AUTH_NAME_MAX + 1], peer[96];
 
 	if (in == NULL) {
 		ns_release(ns);
 		return PM_ERR_INDOM;
 	}
-	if ((rd = fetch_reader(pe->e_context, &rdb, user, sizeof(user), peer,
-	    sizeof(peer))) == NULL) {
+	if ((rd = fetch_reader(pe->e_context, &rdb)) == NULL) {
 		ns_release(ns);
 		return -ENOMEM;
 	}
