@@ -56,6 +56,7 @@
 
 struct scrape {
 	struct httpreq	*hr;
+	struct reader	 rd;		/* --auth-reads: who scrapes */
 	struct ns	*ns;
 	struct buf	 out;
 	int		 om;		/* OpenMetrics */
@@ -589,6 +590,7 @@ put_metric(struct scrape *sc, const struct metric *m)
 	struct snap		*s;
 
 	if (!numeric(m->m_type) || m->m_ctxval || m->m_src == NULL ||
+	    access_metric(sc->hr->hr_ds, m, &sc->rd) != ACCESS_ALL ||
 	    (s = scrape_snap(sc, m->m_src)) == NULL ||
 	    m->m_slot >= s->s_nsets)
 		return;
@@ -693,6 +695,8 @@ api_metrics(struct httpreq *hr)
 		    "failed to process URL");
 	memset(&sc, 0, sizeof(sc));
 	sc.hr = hr;
+	sc.rd.rd_user = hr->hr_authed ? hr->hr_user : NULL;
+	sc.rd.rd_roles = hr->hr_authed ? hr->hr_roles : 0;
 	sc.om = wants_openmetrics(http_header(hr, "Accept"));
 	sc.times = times && strcmp(times, "true") == 0;
 	buf_init(&sc.out, 0);

@@ -698,6 +698,7 @@ derive_values(void *arg, const char *name)
 		return &it->vs;
 	}
 	if (m == NULL || m->m_ctxval || m->m_src == NULL ||
+	    access_metric(f->a->a_ds, m, &f->a->a_rd) != ACCESS_ALL ||
 	    (s = snapcache_get(f->sc, m->m_src)) == NULL ||
 	    m->m_slot >= s->s_nsets)
 		return NULL;
@@ -1178,15 +1179,19 @@ put_fetch_head(struct api *a, pmID pmid, const char *name, int count)
 	buf_puts(b, ",\"instances\":");
 }
 
-/* a metric whose value depends on the context (m_ctxval) */
-static void
+/*
+ * A metric whose value depends on who asks (m_ctxval); 1 when it has none
+ * of its own for this reader (the snapshot's value is the answer).
+ */
+static int
 put_fetch_ctxval(struct api *a, struct metric *m, int *count)
 {
 	struct buf	*b = &a->a_out;
 	struct buf	 v;
+	int		 rv;
 
 	buf_init(&v, 0);
-	if (m->m_ctxval(m, a->a_ctx, &v) == 0) {
+	if ((rv = m->m_ctxval(m, &a->a_rd, &v)) == 0) {
 		put_fetch_head(a, m->m_pmid, m->m_name, *count);
 		buf_puts(b, API_PMWEBD(a) ? "[{\"instance\":-1,\"value\":" :
 		    "[{\"instance\":null,\"value\":");
@@ -1195,6 +1200,7 @@ put_fetch_ctxval(struct api *a, struct metric *m, int *count)
 		(*count)++;
 	}
 	buf_free(&v);
+	return rv;
 }
 
 /*
@@ -1213,6 +1219,28 @@ fetch_valset(struct metric *m, struct snapcache *sc, struct snap **sp)
 	return &s->s_sets[m->m_slot];
 }
 
+/* --auth-reads: only the instances this reader may see (no cache) */
+static void
+put_fetch_filtered(struct api *a, struct metric *m, const struct snap *s,
+    const struct valset *vs, int *count)
+{
+	struct buf	*b = &a->a_out;
+	struct valset	 mine;
+	size_t		 start = b->b_len;
+
+	if (vs->vs_n <= 0 || access_filter(m, s, vs, &a->a_rd, a->a_ds,
+	    &mine) == -1)
+		return;
+	put_fetch_head(a, m->m_pmid, m->m_name, *count);
+	if (put_instances(b, m, &mine, a->a_prof, API_PMWEBD(a)) == 0)
+		buf_truncate(b, start);	/* none to show: no values */
+	else {
+		buf_putc(b, '}');
+		(*count)++;
+	}
+	access_filter_free(&mine);
+}
+
 static void
 put_fetch_metric(struct api *a, struct metric *m, struct snapcache *sc,
     int *count)
@@ -1222,13 +1250,18 @@ put_fetch_metric(struct api *a, struct metric *m, struct snapcache *sc,
 	const struct valset	*vs;
 	struct snap		*s;
 	size_t			 start;
+	int			 access;
 
-	if (m->m_ctxval) {
-		put_fetch_ctxval(a, m, count);
+	if (m->m_ctxval && put_fetch_ctxval(a, m, count) != 1)
 		return;
-	}
+	if ((access = access_metric(a->a_ds, m, &a->a_rd)) == ACCESS_NONE)
+		return;		/* --auth-reads: as if it had no values */
 	if ((vs = fetch_valset(m, sc, &s)) == NULL)
 		return;
+	if (access == ACCESS_FILTER) {
+		put_fetch_filtered(a, m, s, vs, count);
+		return;
+	}
 	if (vs->vs_n <= 0 && vs->vs_err == 0) {
 		/*
 		 * A known-empty set (a map with no keys yet): listed with no
@@ -1791,7 +1824,9 @@ api_run_indom(struct api *a)
 	if (in == NULL)
 		return run_pcindom(a, pcid, &f);
 	s = in->i_src ? source_snap(in->i_src) : NULL;
-	il = snap_instances(s, in);
+	/* --auth-reads: a script's map keys are its data: none listed */
+	il = access_indom(a->a_ds, in, &a->a_rd) ? snap_instances(s, in) :
+	    NULL;
 	if (API_PMWEBD(a))	/* pmproxy's compat mode: no context key */
 		buf_puts(&a->a_out, "{\"indom\":");
 	else {
@@ -2109,6 +2144,8 @@ store_code(int rv, const char *err)
 {
 	if (rv == -500)
 		return -EIO;		/* ours: the state database */
+	if (rv == -503)
+		return -ENOMEM;		/* --max-memory */
 	if (rv < -1 || strncmp(err, "No permission", 13) == 0)
 		return PM_ERR_PERMISSION;
 	return PM_ERR_BADSTORE;
@@ -2425,6 +2462,17 @@ lookup_cmd(const char *path, char *ctxbuf, size_t ctxlen, const char **ctxp)
 	return NULL;
 }
 
+/* who asks: the principal for control answers and --auth-reads */
+static void
+set_reader(struct api *a)
+{
+	http_peer(a->a_hr, a->a_peer, sizeof(a->a_peer));
+	a->a_rd.rd_ctx = a->a_ctx;
+	a->a_rd.rd_user = a->a_hr->hr_authed ? a->a_hr->hr_user : NULL;
+	a->a_rd.rd_roles = a->a_hr->hr_authed ? a->a_hr->hr_roles : 0;
+	a->a_rd.rd_peer = a->a_peer;
+}
+
 int
 api_pmapi(struct httpreq *hr)
 {
@@ -2465,6 +2513,7 @@ api_pmapi(struct httpreq *hr)
 		}
 	}
 	if (resolve_context(&a, &ret) == 0) {
+		set_reader(&a);
 		a.a_ns = reg_acquire(hr->hr_ds->reg);
 		ret = a.a_cmd->c_run(&a);
 		ns_release(a.a_ns);

@@ -40,6 +40,9 @@
 #define BT_MAX_SCRIPTS		64	/* registered scripts */
 #define BT_MAX_SCRIPTS_PER_USER	16	/* per authenticated user */
 #define BT_MAX_SCRIPT_BYTES	(64 * 1024)
+/* one control answer kept for its fetch (the echoed code is cut to fit) */
+#define BT_MAX_CONTROL_ANSWER	(64 * 1024)
+#define BT_MIN_CONTROL_ANSWER	4096	/* room for the rest of an answer */
 #define BT_MAX_OUTPUT_RATE	(2 * 1024 * 1024) /* stdout bytes/s */
 #define BT_MAX_LINE		(8 * 1024 * 1024) /* one JSON line */
 #define BT_MAX_INSTANCES	10000	/* per variable */
@@ -143,8 +146,23 @@ struct store_req {
 /* 0 stored; -1 refused (400), or -401/-403 for who is asking */
 typedef int (*metric_store_fn)(struct metric *, const struct store_req *,
     char *, size_t);
-/* per-context value (e.g. the answer to this context's last store) */
-typedef int (*metric_ctxval_fn)(struct metric *, uint32_t, struct buf *);
+/*
+ * Who reads a value: the principal of a fetch. Control answers go only to
+ * the principal that stored them; with --auth-reads a script's private
+ * values go only to its owner and admins (access.c).
+ */
+struct reader {
+	uint32_t		 rd_ctx;	/* REST context id (or PMDA_CTX_BIT) */
+	const char		*rd_user;	/* authenticated user or NULL */
+	unsigned		 rd_roles;	/* AUTH_ROLE_* of rd_user */
+	const char		*rd_peer;	/* client address text, no port */
+};
+/*
+ * Per-reader value (e.g. the answer to this principal's last store): 0
+ * with the text in the buf; 1: none of its own, the value is m_src's.
+ */
+typedef int (*metric_ctxval_fn)(struct metric *, const struct reader *,
+    struct buf *);
 
 /* A producer of values: the daemon itself, or one bpftrace script. */
 struct source {
@@ -155,6 +173,8 @@ struct source {
 	void			*src_arg;
 	atomic_llong		 src_last_fetch; /* monotonic ms */
 	char			*src_name;
+	char			*src_owner;	/* set once before publishing;
+						   NULL: readable by all */
 };
 
 struct metric {
@@ -174,7 +194,15 @@ struct metric {
 	metric_store_fn		 m_store;	/* NULL: not storable */
 	metric_ctxval_fn	 m_ctxval;	/* NULL: value from m_src */
 	void			*m_arg;
+	int			 m_private;	/* MPRIV_*: --auth-reads */
+	int			 m_owner_slot;	/* MPRIV_INST: owners' set */
 };
+
+/* who may read a metric's values under --auth-reads (access.c) */
+#define MPRIV_NONE	0	/* everyone who may read at all */
+#define MPRIV_SOURCE	1	/* the owner of m_src and admins */
+#define MPRIV_INST	2	/* per instance: owners in set m_owner_slot */
+
 
 struct indom {
 	atomic_int		 i_refs;
@@ -260,6 +288,25 @@ const struct snapfrag *snap_frag_set(struct snap *, int, int,
 const char	*bt_type_str(int);
 const char	*bt_sem_str(int);
 void		 bt_units_str(const pmUnits *, char *, size_t);
+
+/* ====================================================================
+ * access.c: --auth-reads, who sees which values
+ * ==================================================================== */
+
+struct daemon_state;
+#define ACCESS_NONE	0
+#define ACCESS_ALL	1
+#define ACCESS_FILTER	2	/* some instances: access_filter() */
+int		 access_owner_ok(const struct daemon_state *, const char *,
+		    const struct reader *);
+int		 access_metric(const struct daemon_state *, const struct metric *,
+		    const struct reader *);
+int		 access_indom(const struct daemon_state *, const struct indom *,
+		    const struct reader *);
+int		 access_filter(const struct metric *, const struct snap *,
+		    const struct valset *, const struct reader *,
+		    const struct daemon_state *, struct valset *);
+void		 access_filter_free(struct valset *);
 
 /* ====================================================================
  * derive.c: per-context derived metrics
@@ -439,6 +486,7 @@ struct config {
 	int			 control;	/* CONTROL_OFF/_LOOPBACK */
 	unsigned		 max_scripts;
 	size_t			 max_script_bytes;
+	size_t			 max_control_answer;	/* bytes */
 	size_t			 max_output_rate;
 	size_t			 max_line;
 	size_t			 max_instances;
@@ -628,6 +676,8 @@ struct api {
 	int			 a_pcmode;	/* PMCD_*, -1: not asked yet */
 	int			 a_pcerr;	/* pmcd failed (pmcd_error_text) */
 	struct pcbatch		*a_pcb;		/* pmcd metrics of this request */
+	struct reader		 a_rd;		/* who asks (set with a_ctx) */
+	char			 a_peer[64];	/* a_rd.rd_peer */
 };
 
 /* a fetch target: a real metric, or one of the context's derived */

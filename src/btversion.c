@@ -73,6 +73,7 @@ bt_detect_version(const char *path, char *out, size_t outlen, char *err,
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_adddup2(&fa, p[1], 1);
 	posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+	posix_spawn_file_actions_addclosefrom_np(&fa, 3);	/* 0-2 only */
 	argv[0] = (char *)path;
 	argv[1] = "--version";
 	argv[2] = NULL;

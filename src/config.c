@@ -24,7 +24,8 @@ enum {
 	OPT_MAX_INSTANCES, OPT_SCRIPT_EXPIRY, OPT_PRINT_INTERVAL,
 	OPT_STOP_TIMEOUT, OPT_SCRIPT, OPT_SCRIPTS_DIR, OPT_AUTH_FILE,
 	OPT_AUTH_READS, OPT_MAX_SCRIPTS_PER_USER, OPT_TLS_CERT, OPT_TLS_KEY,
-	OPT_PMDA, OPT_PMDA_SOCKET, OPT_PMCD, OPT_MAX_MEMORY
+	OPT_PMDA, OPT_PMDA_SOCKET, OPT_PMCD, OPT_MAX_MEMORY,
+	OPT_MAX_CONTROL_ANSWER
 };
 
 static const struct option long_opts[] = {
@@ -45,6 +46,8 @@ static const struct option long_opts[] = {
 	{ "control",		required_argument, NULL, OPT_CONTROL },
 	{ "max-scripts",	required_argument, NULL, OPT_MAX_SCRIPTS },
 	{ "max-script-bytes",	required_argument, NULL, OPT_MAX_SCRIPT_BYTES },
+	{ "max-control-answer-bytes", required_argument, NULL,
+	    OPT_MAX_CONTROL_ANSWER },
 	{ "max-output-rate",	required_argument, NULL, OPT_MAX_OUTPUT_RATE },
 	{ "max-line",		required_argument, NULL, OPT_MAX_LINE },
 	{ "max-instances",	required_argument, NULL, OPT_MAX_INSTANCES },
@@ -114,6 +117,9 @@ usage(FILE *f)
 "                            its // name: or the file name without .bt\n"
 "  --max-scripts N           registered scripts (default %d)\n"
 "  --max-script-bytes N      largest script accepted (default %d)\n"
+"  --max-control-answer-bytes N  largest answer to a control store kept for\n"
+"                            its fetch; the script text it echoes is cut to\n"
+"                            fit (default %d)\n"
 "  --max-output-rate N       bpftrace stdout bytes/s before the script is\n"
 "                            stopped with an error, 0 = no limit (default %d)\n"
 "  --max-line N              longest bpftrace output line (default %d)\n"
@@ -138,7 +144,8 @@ usage(FILE *f)
 	    BT_DEFAULT_LISTEN, BT_DEFAULT_STATE_DIR, BT_MAX_BODY,
 	    BT_MAX_CONNECTIONS, BT_MAX_CONTEXTS, BT_MAX_DERIVED, BT_MAX_MEMORY,
 	    BT_IDLE_TIMEOUT,
-	    BT_MAX_SCRIPTS_PER_USER, BT_MAX_SCRIPTS, BT_MAX_SCRIPT_BYTES, BT_MAX_OUTPUT_RATE,
+	    BT_MAX_SCRIPTS_PER_USER, BT_MAX_SCRIPTS, BT_MAX_SCRIPT_BYTES,
+	    BT_MAX_CONTROL_ANSWER, BT_MAX_OUTPUT_RATE,
 	    BT_MAX_LINE, BT_MAX_INSTANCES, BT_SCRIPT_EXPIRY,
 	    BT_PRINT_INTERVAL_MS, BT_STOP_TIMEOUT_MS);
 }
@@ -163,6 +170,7 @@ config_defaults(struct config *c)
 	c->control = CONTROL_OFF;
 	c->max_scripts = BT_MAX_SCRIPTS;
 	c->max_script_bytes = BT_MAX_SCRIPT_BYTES;
+	c->max_control_answer = BT_MAX_CONTROL_ANSWER;
 	c->max_output_rate = BT_MAX_OUTPUT_RATE;
 	c->max_line = BT_MAX_LINE;
 	c->max_instances = BT_MAX_INSTANCES;
@@ -374,6 +382,9 @@ config_apply_scripts(struct config *c, int opt, const char *name,
 		return rv;
 	case OPT_MAX_SCRIPT_BYTES:
 		return set_field(name, val, 16, 16 << 20, &c->max_script_bytes);
+	case OPT_MAX_CONTROL_ANSWER:
+		return set_field(name, val, BT_MIN_CONTROL_ANSWER, 16 << 20,
+		    &c->max_control_answer);
 	case OPT_MAX_OUTPUT_RATE:
 		return set_field(name, val, 0, 1LL << 40, &c->max_output_rate);
 	case OPT_MAX_LINE:

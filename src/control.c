@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdint.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -42,40 +43,101 @@ static const char *const ctl_names[CTL_N] = {
 	"register", "deregister", "start", "stop"
 };
 
-enum info_slot { INFO_SCRIPTS, INFO_SCRIPTS_JSON, INFO_TRACEPOINTS, INFO_N };
+/* INFO_OWNERS is no metric: the owner of each INFO_SCRIPTS instance */
+enum info_slot {
+	INFO_SCRIPTS, INFO_SCRIPTS_JSON, INFO_TRACEPOINTS, INFO_OWNERS, INFO_N
+};
 
 extern char **environ;
 
-/* --- per-context answers --- */
+/* --- per-principal answers --- */
 
+/*
+ * The answer to a store is kept until the principal that stored it reads
+ * it back in the same context: an authenticated user by name, anyone else
+ * (anonymous loopback control, a pmcd client without a name) by address.
+ * Another client that guesses the context id gets "{}" and leaves the
+ * answer alone. An answer holds at most --max-control-answer-bytes of
+ * text (the code it echoes is cut to fit), and its bytes are charged to
+ * ds->mem while it is kept (an_charged, released with it).
+ */
 struct answer {
 	uint32_t	 an_ctx;
 	int		 an_item;
 	int64_t		 an_time;
 	char		*an_text;
+	char		*an_user;	/* NULL: anonymous, an_peer decides */
+	char		 an_peer[64];
+	size_t		 an_charged;	/* bytes charged to ds->mem */
 };
+
+/* Does the answer belong to this principal? */
+static int
+answer_owned(const struct answer *a, uint32_t ctx, int item,
+    const char *user, const char *peer)
+{
+	if (a->an_ctx != ctx || a->an_item != item)
+		return 0;
+	if (a->an_user || user)
+		return a->an_user && user && strcmp(a->an_user, user) == 0;
+	return strcmp(a->an_peer, peer ? peer : "") == 0;
+}
+
+/* Free answer i's memory and uncharge it. Lock held. */
+static void
+answer_clear(struct scripts *ss, struct answer *a)
+{
+	free(a->an_text);
+	free(a->an_user);
+	memcap_release(&ss->ss_ds->mem, a->an_charged);
+	memset(a, 0, sizeof(*a));
+}
 
 /* Drop answer i: the last one moves into its slot. Lock held. */
 static void
 answer_remove(struct scripts *ss, size_t i)
 {
-	free(ss->ss_answers[i].an_text);
+	answer_clear(ss, &ss->ss_answers[i]);
 	ss->ss_answers[i] = ss->ss_answers[--ss->ss_nanswers];
 	memset(&ss->ss_answers[ss->ss_nanswers], 0, sizeof(struct answer));
 }
 
-static void
-answer_set(struct scripts *ss, uint32_t ctx, int item, char *text)
+/* What one answer costs: its text, its user and its slot. */
+static size_t
+answer_cost(const char *text, const char *user)
 {
-	struct answer	*a = NULL;
-	int64_t		 now = now_mono_ms();
-	size_t		 oldest = 0;
+	return strlen(text) + 1 + (user ? strlen(user) + 1 : 0) +
+	    sizeof(struct answer);
+}
 
+/*
+ * Keep text (taken) as sr's answer. charged bytes were charged for it
+ * already; the difference to its real cost is settled here. Any thread.
+ */
+static void
+answer_set(struct scripts *ss, const struct store_req *sr, int item,
+    char *text, size_t charged)
+{
+	struct memcap	*mc = &ss->ss_ds->mem;
+	struct answer	*a = NULL;
+	char		*user = NULL;
+	int64_t		 now = now_mono_ms();
+	size_t		 oldest = 0, cost;
+
+	if (sr->sr_user && (user = strdup(sr->sr_user)) == NULL)
+		goto drop;
+	cost = answer_cost(text, user);
+	if (cost < charged)
+		memcap_release(mc, charged - cost);
+	else if (cost > charged && memcap_charge(mc, cost - charged) == -1)
+		goto drop;	/* not kept: the fetch reads "{}" */
+	charged = cost;
 	pthread_mutex_lock(&ss->ss_ans_lock);
 	for (size_t i = 0; i < ss->ss_nanswers; i++) {
 		struct answer	*x = &ss->ss_answers[i];
 
-		if (x->an_ctx == ctx && x->an_item == item)
+		if (answer_owned(x, sr->sr_ctx, item, sr->sr_user,
+		    sr->sr_peer))
 			a = x;
 		if (x->an_time < ss->ss_answers[oldest].an_time)
 			oldest = i;
@@ -84,17 +146,29 @@ answer_set(struct scripts *ss, uint32_t ctx, int item, char *text)
 		a = &ss->ss_answers[ss->ss_nanswers++];
 	else if (a == NULL)
 		a = &ss->ss_answers[oldest];	/* full: recycle the oldest */
-	free(a->an_text);
-	a->an_ctx = ctx;
+	answer_clear(ss, a);
+	a->an_ctx = sr->sr_ctx;
 	a->an_item = item;
 	a->an_time = now;
 	a->an_text = text;
+	a->an_user = user;
+	snprintf(a->an_peer, sizeof(a->an_peer), "%s",
+	    sr->sr_peer ? sr->sr_peer : "");
+	a->an_charged = charged;
 	pthread_mutex_unlock(&ss->ss_ans_lock);
+	return;
+drop:
+	memcap_release(mc, charged);
+	free(user);
+	free(text);
 }
 
-/* The answer is consumed by reading it, as the PMDA does: next is "{}". */
+/*
+ * The answer is consumed by reading it, as the PMDA does: next is "{}".
+ * Only the principal that stored it reads (and consumes) it.
+ */
 static int
-on_control_ctxval(struct metric *m, uint32_t ctx, struct buf *out)
+on_control_ctxval(struct metric *m, const struct reader *rd, struct buf *out)
 {
 	struct scripts	*ss = m->m_arg;
 	int		 item = (int)pmID_item(m->m_pmid);
@@ -109,7 +183,8 @@ on_control_ctxval(struct metric *m, uint32_t ctx, struct buf *out)
 			answer_remove(ss, i--);
 			continue;
 		}
-		if (a->an_ctx == ctx && a->an_item == item) {
+		if (answer_owned(a, rd->rd_ctx, item, rd->rd_user,
+		    rd->rd_peer)) {
 			buf_puts(out, a->an_text);
 			answer_remove(ss, i);
 			break;
@@ -251,52 +326,85 @@ put_legacy(struct buf *b, const char *name, const struct bts_info *info,
 	json_str(b, output);
 }
 
-/* One script as the PMDA writes it. Lock held. */
+/*
+ * head + code as a JSON string + tail + "}", the code cut so that the
+ * whole stays within max bytes ("code_truncated": true then says so):
+ * an answer stays bounded whatever the size and escaping of the script.
+ */
 static void
-put_script(struct buf *b, const struct script *sc)
+put_code_object(struct buf *b, const struct buf *head, const char *code,
+    size_t len, const struct buf *tail, size_t max)
+{
+	static const char	 cut[] = ", \"code_truncated\": true";
+	size_t			 fixed = head->b_len + tail->b_len + sizeof(cut);
+	ssize_t			 n;
+
+	buf_append(b, head->b_data, head->b_len);
+	n = json_strn_short(b, code, len, max > fixed + 2 ? max - fixed : 2);
+	buf_append(b, tail->b_data, tail->b_len);
+	if (n >= 0 && (size_t)n < len)
+		buf_puts(b, cut);
+	buf_putc(b, '}');
+}
+
+/*
+ * One script as the PMDA writes it, in at most max bytes (the code is
+ * cut). redact: for a reader who may not see it (--auth-reads), without
+ * its code, errors and output. Lock held.
+ */
+static void
+put_script(struct buf *b, const struct script *sc, int redact, size_t max)
 {
 	struct timespec	 last = sc->sc_created;
+	struct buf	 head, tail;
+	const char	*error = redact ? "" : buf_cstr((struct buf *)
+			    &sc->sc_error);
 	int64_t		 lf = sc->sc_src ?
 			    atomic_load(&sc->sc_src->src_last_fetch) : 0;
 
 	if (lf > sc->sc_registered_ms)
 		last.tv_sec += (lf - sc->sc_registered_ms) / 1000;
-	buf_puts(b, "{\"script_id\": ");
-	json_str(b, sc->sc_id);
-	buf_puts(b, ", \"username\": ");
-	put_nullable_str(b, sc->sc_user);
-	buf_printf(b, ", \"persistent\": %s, \"created_at\": ",
+	buf_init(&head, 0);
+	buf_init(&tail, 0);
+	buf_puts(&head, "{\"script_id\": ");
+	json_str(&head, sc->sc_id);
+	buf_puts(&head, ", \"username\": ");
+	put_nullable_str(&head, sc->sc_user);
+	buf_printf(&head, ", \"persistent\": %s, \"created_at\": ",
 	    sc->sc_named ? "true" : "false");
-	put_time(b, &sc->sc_created);
-	buf_puts(b, ", \"last_accessed_at\": ");
-	put_time(b, &last);
-	buf_puts(b, ", \"code\": ");
-	json_strn(b, sc->sc_code, sc->sc_codelen);
-	buf_puts(b, ", \"metadata\": ");
-	put_metadata(b, &sc->sc_info.i_meta);
-	buf_puts(b, ", \"variables\": ");
-	put_variables(b, &sc->sc_info);
-	buf_printf(b, ", \"state\": {\"status\": \"%s\", \"pid\": %d, "
+	put_time(&head, &sc->sc_created);
+	buf_puts(&head, ", \"last_accessed_at\": ");
+	put_time(&head, &last);
+	buf_puts(&head, ", \"code\": ");
+	buf_puts(&tail, ", \"metadata\": ");
+	put_metadata(&tail, &sc->sc_info.i_meta);
+	buf_puts(&tail, ", \"variables\": ");
+	put_variables(&tail, &sc->sc_info);
+	buf_printf(&tail, ", \"state\": {\"status\": \"%s\", \"pid\": %d, "
 	    "\"exit_code\": %d, \"error\": ",
 	    script_status_str(sc->sc_status), sc->sc_pid > 0 ?
 	    (int)sc->sc_pid : -1, sc->sc_exit_code);
-	json_str(b, buf_cstr((struct buf *)&sc->sc_error));
-	buf_printf(b, ", \"probes\": %d, \"data_bytes\": %llu",
+	json_str(&tail, error);
+	buf_printf(&tail, ", \"probes\": %d, \"data_bytes\": %llu",
 	    sc->sc_probes > 0 ? sc->sc_probes : 0,
 	    (unsigned long long)sc->sc_data_bytes);
-	put_started_at(b, sc);
-	buf_putc(b, '}');
-	put_legacy(b, sc->sc_name, &sc->sc_info, script_status_str(
-	    sc->sc_status), sc->sc_exit_code, buf_cstr((struct buf *)
-	    &sc->sc_error));
-	buf_putc(b, '}');
+	put_started_at(&tail, sc);
+	buf_putc(&tail, '}');
+	put_legacy(&tail, sc->sc_name, &sc->sc_info, script_status_str(
+	    sc->sc_status), sc->sc_exit_code, error);
+	if (redact)	/* --auth-reads: another user's script */
+		buf_puts(&tail, ", \"redacted\": true");
+	put_code_object(b, &head, redact ? "" : sc->sc_code, redact ? 0 :
+	    sc->sc_codelen, &tail, max);
+	buf_free(&head);
+	buf_free(&tail);
 }
 
-/* the answer for a script refused before it existed */
+/* the answer for a script refused before it existed, in max bytes */
 static char *
-refused_script(const char *code, size_t len, const char *reason)
+refused_script(const char *code, size_t len, const char *reason, size_t max)
 {
-	struct buf	 b;
+	struct buf	 b, head, tail;
 	struct timespec	 now;
 	char		 id[40];
 	unsigned char	 r[16];
@@ -307,24 +415,27 @@ refused_script(const char *code, size_t len, const char *reason)
 	for (int i = 0; i < 16; i++)
 		snprintf(id + 1 + 2 * i, 3, "%02x", r[i]);
 	buf_init(&b, 0);
-	buf_puts(&b, "{\"script_id\": ");
-	json_str(&b, id);
-	buf_puts(&b, ", \"username\": null, \"persistent\": false, "
+	buf_init(&head, 0);
+	buf_init(&tail, 0);
+	buf_puts(&head, "{\"script_id\": ");
+	json_str(&head, id);
+	buf_puts(&head, ", \"username\": null, \"persistent\": false, "
 	    "\"created_at\": ");
-	put_time(&b, &now);
-	buf_puts(&b, ", \"last_accessed_at\": ");
-	put_time(&b, &now);
-	buf_puts(&b, ", \"code\": ");
-	json_strn(&b, code, len);
-	buf_puts(&b, ", \"metadata\": {\"name\": null, \"include\": null, "
+	put_time(&head, &now);
+	buf_puts(&head, ", \"last_accessed_at\": ");
+	put_time(&head, &now);
+	buf_puts(&head, ", \"code\": ");
+	buf_puts(&tail, ", \"metadata\": {\"name\": null, \"include\": null, "
 	    "\"table_retain_lines\": null, \"custom_output_block\": false}, "
 	    "\"variables\": {}, \"state\": {\"status\": \"error\", "
 	    "\"pid\": -1, \"exit_code\": 0, \"error\": ");
-	json_str(&b, reason);
-	buf_puts(&b, ", \"probes\": 0, \"data_bytes\": 0}");
+	json_str(&tail, reason);
+	buf_puts(&tail, ", \"probes\": 0, \"data_bytes\": 0}");
 	/* the 2019 client takes stopped + a non-zero exit code as failed */
-	put_legacy(&b, id, NULL, "stopped", 1, reason);
-	buf_putc(&b, '}');
+	put_legacy(&tail, id, NULL, "stopped", 1, reason);
+	put_code_object(&b, &head, code, len, &tail, max);
+	buf_free(&head);
+	buf_free(&tail);
 	return buf_take(&b, NULL);
 }
 
@@ -633,7 +744,9 @@ do_register(struct scripts *ss, const struct store_req *sr,
 	if ((sc = script_new(ss, sr->sr_value, sr->sr_vlen, &info, sr,
 	    row)) == NULL || (row == NULL &&
 	    script_alloc_cluster(ss, &sc->sc_cluster) == -1) ||
-	    (sc->sc_src = source_new(sc->sc_name, NULL, NULL)) == NULL) {
+	    (sc->sc_src = source_new(sc->sc_name, NULL, NULL)) == NULL ||
+	    (sc->sc_user && (sc->sc_src->src_owner = strdup(sc->sc_user)) ==
+	    NULL)) {
 		seterr(err, errlen, "out of memory or PMID clusters");
 		goto refused_locked;
 	}
@@ -658,7 +771,7 @@ do_register(struct scripts *ss, const struct store_req *sr,
 		info_publish(ss);	/* scripts_json lists it when we answer */
 	if (answer) {	/* (a restore has no one to answer) */
 		buf_init(&b, 0);
-		put_script(&b, sc);
+		put_script(&b, sc, 0, cfg->max_control_answer);
 		*answer = buf_take(&b, NULL);
 	}
 	log_info("script %s: %s from %s (cluster %u)", sc->sc_name,
@@ -675,7 +788,8 @@ refused_locked:
 refused:
 	bts_info_free(&info);
 	if (answer)
-		*answer = refused_script(sr->sr_value, sr->sr_vlen, err);
+		*answer = refused_script(sr->sr_value, sr->sr_vlen, err,
+		    cfg->max_control_answer);
 	script_audit(ss, sr, row ? "restore" : "register", NULL, 0, err);
 	return rv;
 }
@@ -831,6 +945,7 @@ on_control_store(struct metric *m, const struct store_req *sr, char *err,
 	int		 item = (int)pmID_item(m->m_pmid), rv;
 	char		*answer = NULL, *val, detail[512] = "";
 	char		 t[BTS_NAME_MAX + 1];
+	size_t		 reserve;
 
 	if ((rv = control_allowed(ss, sr, err, errlen)) != 0) {
 		/* a register's value is code: its name is not known yet */
@@ -839,11 +954,21 @@ on_control_store(struct metric *m, const struct store_req *sr, char *err,
 		    sizeof(t)), 0, err);
 		return rv;
 	}
+	/* room for the answer, charged before acting so a refusal acts not */
+	reserve = answer_cost("", sr->sr_user) +
+	    ss->ss_ds->cfg.max_control_answer;
+	if (memcap_charge(&ss->ss_ds->mem, reserve) == -1) {
+		memcap_message(&ss->ss_ds->mem, err, errlen);
+		script_audit(ss, sr, ctl_names[item], NULL, 0, err);
+		return -503;
+	}
 	if (item == CTL_REGISTER) {
 		rv = do_register(ss, sr, NULL, &answer, detail, sizeof(detail));
 	} else {
-		if ((val = strndup(sr->sr_value, sr->sr_vlen)) == NULL)
+		if ((val = strndup(sr->sr_value, sr->sr_vlen)) == NULL) {
+			memcap_release(&ss->ss_ds->mem, reserve);
 			return -1;
+		}
 		rv = item == CTL_DEREGISTER ?
 		    do_deregister(ss, sr, val, detail, sizeof(detail)) :
 		    do_start_stop(ss, sr, val, item == CTL_START, detail,
@@ -862,7 +987,9 @@ on_control_store(struct metric *m, const struct store_req *sr, char *err,
 		}
 	}
 	if (answer)
-		answer_set(ss, sr->sr_ctx, item, answer);
+		answer_set(ss, sr, item, answer, reserve);
+	else
+		memcap_release(&ss->ss_ds->mem, reserve);
 	if (rv == -403 || rv == -500)	/* "No permission ...", or ours */
 		seterr(err, errlen, "%s", detail);
 	else if (rv != 0)
@@ -1077,8 +1204,9 @@ scripts_autostart(struct scripts *ss, const char *path)
 
 /* --- info metrics --- */
 
+/* Every script; rd NULL: in full, else as rd may see them. Lock held. */
 static int
-put_scripts_json(struct scripts *ss, struct buf *b)
+put_scripts_json(struct scripts *ss, struct buf *b, const struct reader *rd)
 {
 	struct script	*sc;
 	int		 n = 0;
@@ -1089,7 +1217,8 @@ put_scripts_json(struct scripts *ss, struct buf *b)
 			continue;
 		if (n++)
 			buf_puts(b, ", ");
-		put_script(b, sc);
+		put_script(b, sc, rd && !access_owner_ok(ss->ss_ds,
+		    sc->sc_user, rd), SIZE_MAX);
 	}
 	buf_putc(b, ']');
 	return b->b_failed ? -1 : 0;
@@ -1107,7 +1236,7 @@ info_publish(struct scripts *ss)
 	struct buf	 b;
 	uint32_t	*ids;
 	const char	**names;
-	union value	*vals;
+	union value	*vals, *owners;
 	int		 n = 0, rv = 0;
 
 	if (ss->ss_info_last_ms && now_mono_ms() - ss->ss_info_last_ms < 1000)
@@ -1118,7 +1247,8 @@ info_publish(struct scripts *ss)
 	ids = calloc((size_t)ss->ss_n + 1, sizeof(*ids));
 	names = calloc((size_t)ss->ss_n + 1, sizeof(*names));
 	vals = calloc((size_t)ss->ss_n + 1, sizeof(*vals));
-	if (ids == NULL || names == NULL || vals == NULL ||
+	owners = calloc((size_t)ss->ss_n + 1, sizeof(*owners));
+	if (ids == NULL || names == NULL || vals == NULL || owners == NULL ||
 	    (s = snap_new(INFO_N, 1)) == NULL)
 		goto done;
 	TAILQ_FOREACH(sc, &ss->ss_list, sc_entry) {
@@ -1127,12 +1257,14 @@ info_publish(struct scripts *ss)
 		ids[n] = sc->sc_cluster;
 		names[n] = sc->sc_name;
 		vals[n].s = snap_strdup(s, sc->sc_code);
+		owners[n].s = snap_strdup(s, sc->sc_user ? sc->sc_user : "");
 		n++;
 	}
 	rv |= snap_set_values(s, INFO_SCRIPTS, n, ids, vals);
+	rv |= snap_set_values(s, INFO_OWNERS, n, ids, owners);
 	rv |= snap_set_indom(s, 0, n, ids, names);
 	buf_init(&b, 0);
-	rv |= put_scripts_json(ss, &b);
+	rv |= put_scripts_json(ss, &b, NULL);
 	rv |= snap_set_str1(s, INFO_SCRIPTS_JSON, buf_cstr(&b));
 	buf_free(&b);
 	pthread_mutex_lock(&ss->ss_tp_lock);
@@ -1147,6 +1279,27 @@ done:
 	free(ids);
 	free(names);
 	free(vals);
+	free(owners);
+}
+
+/*
+ * bpftrace.info.scripts_json for one reader: with --auth-reads, other
+ * users' scripts without their code, errors and output (built now, under
+ * ss_lock); 1 (the published snapshot's value) for everyone else.
+ */
+static int
+on_info_json_ctxval(struct metric *m, const struct reader *rd,
+    struct buf *out)
+{
+	struct scripts	*ss = m->m_arg;
+	int		 rv;
+
+	if (!ss->ss_ds->cfg.auth_reads || (rd->rd_roles & AUTH_ROLE_ADMIN))
+		return 1;
+	pthread_mutex_lock(&ss->ss_lock);
+	rv = put_scripts_json(ss, out, rd);
+	pthread_mutex_unlock(&ss->ss_lock);
+	return rv;
 }
 
 /* --- tracepoints: "bpftrace -l tracepoint:*" in a background thread --- */
@@ -1168,6 +1321,7 @@ run_list(const char *bpftrace)
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_adddup2(&fa, p[1], 1);
 	posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+	posix_spawn_file_actions_addclosefrom_np(&fa, 3);	/* 0-2 only */
 	if (posix_spawnp(&pid, bpftrace, &fa, NULL, argv, environ) != 0)
 		pid = -1;
 	posix_spawn_file_actions_destroy(&fa);
@@ -1290,11 +1444,19 @@ add_control_metrics(struct scripts *ss)
 	    "The code of every registered script; instance names are the "
 	    "script names.", "\"metrictype\":\"control\"", ss->ss_info_src,
 	    INFO_SCRIPTS);
-	ms[nm++] = metric_new("bpftrace.info.scripts_json", pmID_build(
+	if (ms[nm - 1]) {	/* --auth-reads: only the code one may read */
+		ms[nm - 1]->m_private = MPRIV_INST;
+		ms[nm - 1]->m_owner_slot = INFO_OWNERS;
+	}
+	if ((ms[nm] = metric_new("bpftrace.info.scripts_json", pmID_build(
 	    BT_DOMAIN, 1, 1), PM_INDOM_NULL, PM_TYPE_STRING, PM_SEM_INSTANT,
 	    BT_UNITS(0, 0, 0, 0, 0, 0), "registered bpftrace scripts as JSON",
 	    NULL, "\"metrictype\":\"control\"", ss->ss_info_src,
-	    INFO_SCRIPTS_JSON);
+	    INFO_SCRIPTS_JSON)) != NULL) {
+		ms[nm]->m_ctxval = on_info_json_ctxval;
+		ms[nm]->m_arg = ss;
+	}
+	nm++;
 	ms[nm++] = metric_new("bpftrace.info.tracepoints", pmID_build(
 	    BT_DOMAIN, 1, 2), PM_INDOM_NULL, PM_TYPE_STRING, PM_SEM_INSTANT,
 	    BT_UNITS(0, 0, 0, 0, 0, 0), "available tracepoints",
@@ -1341,7 +1503,7 @@ void
 control_fini(struct scripts *ss)
 {
 	for (size_t i = 0; i < ss->ss_nanswers; i++)
-		free(ss->ss_answers[i].an_text);
+		answer_clear(ss, &ss->ss_answers[i]);
 	free(ss->ss_answers);
 	source_unref(ss->ss_info_src);
 	pthread_mutex_lock(&ss->ss_tp_lock);

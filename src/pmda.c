@@ -89,6 +89,10 @@ struct pctx {
 	int		 pc_has_uid, pc_has_pid;
 	unsigned	 pc_uid, pc_pid;
 	char		 pc_user[AUTH_NAME_MAX + 1];	/* SASL username */
+	/* the principal (pc_principal), worked out once after attributes */
+	int		 pc_have_principal;
+	char		 pc_puser[AUTH_NAME_MAX + 1];
+	char		 pc_ppeer[96];
 };
 
 struct sc_entry {
@@ -163,6 +167,7 @@ on_attribute(int ctx, int attr, const char *value, int len, pmdaExt *pe)
 
 	if ((pc = ctx_lookup(ctx, 1)) == NULL)
 		return -ENOMEM;
+	pc->pc_have_principal = 0;	/* worked out again with this one */
 	if (value == NULL || len <= 0)
 		return 0;
 	switch (attr) {
@@ -322,30 +327,78 @@ vset_new(pmID pmid, int n)
 	return vs;
 }
 
+static void	 pc_principal(const struct pctx *, char *, size_t, char *,
+		    size_t);
+static unsigned	 user_roles(struct daemon_state *, const char *);
+static pmValueSet *fetch_values(pmID, const struct metric *,
+		    const struct valset *);
+
+/*
+ * The pmcd client of this fetch as a reader (pointing into its context
+ * entry: valid until the next ctx_lookup with create). The name is
+ * looked up once per context; the roles each time under --auth-reads
+ * (the users file may be reloaded). NULL out of memory.
+ */
+static const struct reader *
+fetch_reader(int ctx, struct reader *rd)
+{
+	struct pctx	*pc = ctx_lookup(ctx, 1);
+
+	if (pc == NULL)
+		return NULL;
+	if (!pc->pc_have_principal) {
+		pc_principal(pc, pc->pc_puser, sizeof(pc->pc_puser),
+		    pc->pc_ppeer, sizeof(pc->pc_ppeer));
+		pc->pc_have_principal = 1;
+	}
+	memset(rd, 0, sizeof(*rd));
+	rd->rd_ctx = pc->pc_id;
+	rd->rd_user = pc->pc_puser[0] ? pc->pc_puser : NULL;
+	rd->rd_roles = P.ds->cfg.auth_reads ? user_roles(P.ds, rd->rd_user) :
+	    0;
+	rd->rd_peer = pc->pc_ppeer;
+	return rd;
+}
+
+/* a value set of one error code */
 static pmValueSet *
-fetch_one(struct ns *ns, pmID pmid, int ctx, struct sc_entry *sc, int *nsc,
-    int maxsc)
+vset_err(pmID pmid, int code)
+{
+	pmValueSet	*vs = vset_new(pmid, 0);
+
+	if (vs)
+		vs->numval = code;
+	return vs;
+}
+
+static pmValueSet *
+fetch_one(struct ns *ns, pmID pmid, const struct reader *rd,
+    struct sc_entry *sc, int *nsc, int maxsc)
 {
 	struct metric		*m = metric_of(ns, pmid);
 	const struct valset	*v;
+	struct valset		 mine = { 0 };
 	struct snap		*s;
 	pmValueSet		*vs;
-	int			 k = 0, fmt;
+	int			 fmt, access;
 
-	if (m == NULL) {
-		if ((vs = vset_new(pmid, 0)) != NULL)
-			vs->numval = PM_ERR_PMID;
-		return vs;
-	}
+	if (m == NULL)
+		return vset_err(pmid, PM_ERR_PMID);
 	if (m->m_ctxval) {
-		struct pctx	*pc = ctx_lookup(ctx, 1);
 		struct buf	 b;
 		union value	 u;
+		int		 rv;
 
-		if (pc == NULL || (vs = vset_new(pmid, 1)) == NULL)
-			return NULL;
 		buf_init(&b, 0);
-		if (m->m_ctxval(m, pc->pc_id, &b) != 0 || b.b_failed) {
+		if ((rv = m->m_ctxval(m, rd, &b)) == 1) {
+			buf_free(&b);	/* no value of its own: m_src's */
+			goto plain;
+		}
+		if ((vs = vset_new(pmid, 1)) == NULL) {
+			buf_free(&b);
+			return NULL;
+		}
+		if (rv != 0 || b.b_failed) {
 			vs->numval = PM_ERR_VALUE;
 		} else {
 			u.s = buf_cstr(&b);
@@ -360,13 +413,31 @@ fetch_one(struct ns *ns, pmID pmid, int ctx, struct sc_entry *sc, int *nsc,
 		buf_free(&b);
 		return vs;
 	}
+plain:
+	/* --auth-reads: another user's script data, as pmcd says it */
+	if ((access = access_metric(P.ds, m, rd)) == ACCESS_NONE)
+		return vset_err(pmid, PM_ERR_PERMISSION);
 	s = m->m_src ? sc_get(sc, nsc, maxsc, m->m_src) : NULL;
-	if (s == NULL || m->m_slot >= s->s_nsets) {
-		if ((vs = vset_new(pmid, 0)) != NULL)
-			vs->numval = PM_ERR_VALUE;
-		return vs;
-	}
+	if (s == NULL || m->m_slot >= s->s_nsets)
+		return vset_err(pmid, PM_ERR_VALUE);
 	v = &s->s_sets[m->m_slot];
+	if (access == ACCESS_FILTER) {
+		if (access_filter(m, s, v, rd, P.ds, &mine) == -1)
+			return NULL;
+		v = &mine;
+	}
+	vs = fetch_values(pmid, m, v);
+	access_filter_free(&mine);
+	return vs;
+}
+
+/* v's values as a pmValueSet (an error code when there are none) */
+static pmValueSet *
+fetch_values(pmID pmid, const struct metric *m, const struct valset *v)
+{
+	pmValueSet	*vs;
+	int		 k = 0, fmt;
+
 	if (v->vs_n <= 0) {
 		/* a map with no keys yet has no values; a scalar, an error */
 		if ((vs = vset_new(pmid, 0)) != NULL)
@@ -393,19 +464,23 @@ fetch_one(struct ns *ns, pmID pmid, int ctx, struct sc_entry *sc, int *nsc,
 static int
 pmda_fetch(int n, pmID *pmids, pmResult **resp, pmdaExt *pe)
 {
-	struct sc_entry	 sc[16];
-	int		 nsc = 0, rv = 0;
-	struct ns	*ns;
-	pmResult	*r;
+	struct sc_entry		 sc[16];
+	int			 nsc = 0, rv = 0;
+	struct ns		*ns;
+	pmResult		*r;
+	struct reader		 rdb;
+	const struct reader	*rd;
 
 	free(P.last);
 	P.last = NULL;
+	if ((rd = fetch_reader(pe->e_context, &rdb)) == NULL)
+		return -ENOMEM;
 	if (n <= 0 || (r = calloc(1, sizeof(*r) +
 	    (size_t)n * sizeof(pmValueSet *))) == NULL)
 		return n <= 0 ? PM_ERR_TOOSMALL : -ENOMEM;
 	ns = reg_acquire(P.ds->reg);
 	for (int i = 0; i < n; i++) {
-		if ((r->vset[i] = fetch_one(ns, pmids[i], pe->e_context, sc,
+		if ((r->vset[i] = fetch_one(ns, pmids[i], rd, sc,
 		    &nsc, (int)(sizeof(sc) / sizeof(sc[0])))) == NULL) {
 			rv = -ENOMEM;
 			r->numpmid = i;
@@ -482,13 +557,20 @@ pmda_instance(pmInDom indom, int inst, char *name, pmInResult **resp,
 	const struct instlist	*il;
 	pmInResult		*r = NULL;
 	int			 n = 0, rv = 0, all;
+	struct reader		 rdb;
+	const struct reader	*rd;
 
 	if (in == NULL) {
 		ns_release(ns);
 		return PM_ERR_INDOM;
 	}
+	if ((rd = fetch_reader(pe->e_context, &rdb)) == NULL) {
+		ns_release(ns);
+		return -ENOMEM;
+	}
 	s = in->i_src ? source_snap(in->i_src) : NULL;
-	il = snap_instances(s, in);
+	/* --auth-reads: a script's map keys are its data */
+	il = access_indom(P.ds, in, rd) ? snap_instances(s, in) : NULL;
 	all = inst == (int)PM_IN_NULL && name == NULL;
 	if ((r = calloc(1, sizeof(*r))) == NULL)
 		goto nomem;
@@ -762,9 +844,51 @@ store_code(int rv, const char *err)
 		return 0;
 	if (rv == -500)
 		return PM_ERR_GENERIC;
+	if (rv == -503)
+		return -ENOMEM;		/* --max-memory */
 	if (rv < -1 || strncmp(err, "No permission", 13) == 0)
 		return PM_ERR_PERMISSION;
 	return PM_ERR_BADSTORE;
+}
+
+/*
+ * A pmcd client as a principal: the SASL name, else the login name of
+ * a local uid (user, "" when none), and where it is (peer). The same for
+ * stores and fetches, so a control answer reaches the one who stored.
+ */
+static void
+pc_principal(const struct pctx *pc, char *user, size_t ulen, char *peer,
+    size_t plen)
+{
+	user[0] = '\0';
+	if (pc->pc_user[0])
+		snprintf(user, ulen, "%s", pc->pc_user);
+	else if (pc->pc_has_uid && pc->pc_has_pid)
+		uid_name(pc->pc_uid, user, ulen);
+	if (pc->pc_has_pid)
+		snprintf(peer, plen, "pmcd:local uid %u pid %u", pc->pc_uid,
+		    pc->pc_pid);
+	else
+		snprintf(peer, plen, "pmcd:%s", pc->pc_user[0] ? "sasl" :
+		    "remote");
+}
+
+/* user's roles in --auth-file (0 when not listed or no file) */
+static unsigned
+user_roles(struct daemon_state *ds, const char *user)
+{
+	struct auth_db	*db;
+	unsigned	 roles = 0;
+
+	if (user == NULL || user[0] == '\0')
+		return 0;
+	pthread_mutex_lock(&ds->auth_lock);
+	db = ds->auth ? auth_ref(ds->auth) : NULL;
+	pthread_mutex_unlock(&ds->auth_lock);
+	if (auth_user_roles(db, user, &roles) == -1)
+		roles = 0;
+	auth_unref(db);
+	return roles;
 }
 
 static int
@@ -782,16 +906,7 @@ pmda_store(pmResult *res, pmdaExt *pe)
 	log_debug("pmda: store in context %d (uid %s%u, pid %s%u, user %s)",
 	    pc->pc_ctx, pc->pc_has_uid ? "" : "none ", pc->pc_uid,
 	    pc->pc_has_pid ? "" : "none ", pc->pc_pid, pc->pc_user);
-	if (pc->pc_user[0])
-		snprintf(user, sizeof(user), "%s", pc->pc_user);
-	else if (pc->pc_has_uid && pc->pc_has_pid)
-		uid_name(pc->pc_uid, user, sizeof(user));
-	if (pc->pc_has_pid)
-		snprintf(peer, sizeof(peer), "pmcd:local uid %u pid %u",
-		    pc->pc_uid, pc->pc_pid);
-	else
-		snprintf(peer, sizeof(peer), "pmcd:%s", pc->pc_user[0] ?
-		    "sasl" : "remote");
+	pc_principal(pc, user, sizeof(user), peer, sizeof(peer));
 	ns = reg_acquire(ds->reg);
 	for (int i = 0; i < res->numpmid && rv == 0; i++) {
 		const pmValueSet	*vs = res->vset[i];
@@ -815,16 +930,8 @@ pmda_store(pmResult *res, pmdaExt *pe)
 		sr.sr_user = user[0] ? user : NULL;
 		sr.sr_loopback = pc->pc_has_pid && !(P.has_pcp_uid &&
 		    pc->pc_uid == (unsigned)P.pcp_uid);
-		if (sr.sr_user && ds->cfg.control == CONTROL_AUTH) {
-			struct auth_db	*db;
-
-			pthread_mutex_lock(&ds->auth_lock);
-			db = ds->auth ? auth_ref(ds->auth) : NULL;
-			pthread_mutex_unlock(&ds->auth_lock);
-			if (auth_user_roles(db, sr.sr_user, &sr.sr_roles) == -1)
-				sr.sr_roles = 0;
-			auth_unref(db);
-		}
+		if (sr.sr_user && ds->cfg.control == CONTROL_AUTH)
+			sr.sr_roles = user_roles(ds, sr.sr_user);
 		err[0] = '\0';
 		rv = store_code(m->m_store(m, &sr, err, sizeof(err)), err);
 		if (rv != 0)

@@ -385,6 +385,7 @@ source_unref(struct source *src)
 	snap_release(src->src_cur);
 	pthread_mutex_destroy(&src->src_lock);
 	free(src->src_name);
+	free(src->src_owner);
 	free(src);
 }
 

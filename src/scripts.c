@@ -199,6 +199,18 @@ unref_all(struct metric **ms, size_t nm, struct indom **ins, size_t ni)
 		indom_unref(ins[i]);
 }
 
+/*
+ * --auth-reads: what only the owner and admins read: the code, the text
+ * bpftrace printed (error, warnings, output) and the data variables.
+ * Status, pid, exit code and the counters are everyone's.
+ */
+static int
+script_item_private(int i)
+{
+	return i == SI_CODE || i == SI_ERROR || i == SI_WARNINGS ||
+	    i == SI_OUTPUT ? MPRIV_SOURCE : MPRIV_NONE;
+}
+
 /* Add this script's metrics and indoms to the registry. */
 int
 script_add_metrics(struct scripts *ss, struct script *sc, char *err,
@@ -220,10 +232,12 @@ script_add_metrics(struct scripts *ss, struct script *sc, char *err,
 		    d->units, d->oneline, NULL, "\"metrictype\":\"control\"",
 		    sc->sc_src, i)) == NULL)
 			goto fail;
+		ms[nm - 1]->m_private = script_item_private(i);
 	}
 	for (size_t k = 0; k < nv; k++) {
 		if ((ms[nm] = data_metric(sc, k)) == NULL)
 			goto fail;
+		ms[nm]->m_private = MPRIV_SOURCE;	/* the script's data */
 		if (ms[nm++]->m_indom != PM_INDOM_NULL && (ins[ni++] =
 		    indom_new(script_var_indom(sc, k), "instances of a bpftrace "
 		    "map or histogram", NULL, sc->sc_src, (int)k)) == NULL)

@@ -6,6 +6,8 @@
  * stderr as non-blocking pipes split into lines, signal the group, reap.
  * Runs on the main thread only; scripts.c decides what to do with lines
  * and exits. A failed exec comes back over a CLOEXEC pipe as an errno.
+ * The child gets fds 0-2 only: every other fd is closed before the exec,
+ * inherited ones without CLOEXEC included.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -69,6 +71,11 @@ child_exec(char *const argv[], int in, int out, int err, int report,
 	signal(SIGPIPE, SIG_DFL);
 	if (dup2(in, 0) == -1 || dup2(out, 1) == -1 || dup2(err, 2) == -1)
 		goto fail;
+	/* nothing else of ours (or of whoever started us) reaches bpftrace;
+	   report (CLOEXEC) stays open until the exec succeeds */
+	if (report > 3)
+		close_range(3, (unsigned)report - 1, 0);
+	close_range((unsigned)report + 1, ~0U, 0);
 	execvp(argv[0], argv);
 fail:
 	e = errno;

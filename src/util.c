@@ -169,6 +169,65 @@ json_strn(struct buf *b, const char *s, size_t n)
 	return buf_putc(b, '"');
 }
 
+/*
+ * s[0..n) as a JSON string the way Python's json.dumps writes it (short
+ * escapes \" \\ \n \t \r \b \f, \u00XX for other control bytes,
+ * UTF-8 kept), quotes included, in at most max bytes: the text is cut at
+ * a character boundary when it does not fit. Returns the bytes of s
+ * written; -1 out of memory (or max < 2).
+ */
+ssize_t
+json_strn_short(struct buf *b, const char *s, size_t n, size_t max)
+{
+	static const char	 hex[] = "0123456789abcdef";
+	const unsigned char	*p = (const unsigned char *)s;
+	size_t			 i = 0, used = 2, k;
+	char			 esc[8];
+
+	if (max < 2 || buf_reserve(b, (n + 2 < max ? n + 2 : max)) == -1)
+		return -1;
+	buf_putc(b, '"');
+	while (i < n) {
+		const char	*sh = NULL;
+
+		switch (p[i]) {
+		case '"': sh = "\\\""; break;
+		case '\\': sh = "\\\\"; break;
+		case '\n': sh = "\\n"; break;
+		case '\t': sh = "\\t"; break;
+		case '\r': sh = "\\r"; break;
+		case '\b': sh = "\\b"; break;
+		case '\f': sh = "\\f"; break;
+		default: break;
+		}
+		if (sh) {
+			k = 1;
+			snprintf(esc, sizeof(esc), "%s", sh);
+		} else if (p[i] < 0x20) {
+			k = 1;
+			snprintf(esc, sizeof(esc), "\\u00%c%c", hex[p[i] >> 4],
+			    hex[p[i] & 15]);
+		} else if (p[i] < 0x80) {
+			k = 1;
+			esc[0] = (char)p[i];
+			esc[1] = '\0';
+		} else if ((k = utf8_seq(p + i, n - i)) != 0) {
+			memcpy(esc, p + i, k);
+			esc[k] = '\0';
+		} else {
+			k = 1;
+			snprintf(esc, sizeof(esc), "\\uFFFD");
+		}
+		if (used + strlen(esc) > max)
+			break;
+		buf_puts(b, esc);
+		used += strlen(esc);
+		i += k;
+	}
+	buf_putc(b, '"');
+	return b->b_failed ? -1 : (ssize_t)i;
+}
+
 int
 json_str(struct buf *b, const char *s)
 {

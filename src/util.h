@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <time.h>
 
 struct buf;
@@ -20,6 +21,7 @@ void		 seterr(char *, size_t, const char *, ...)
 int64_t		 now_mono_ms(void);
 void		 now_real(struct timespec *);
 int		 json_str(struct buf *, const char *);
+ssize_t		 json_strn_short(struct buf *, const char *, size_t, size_t);
 int		 json_strn(struct buf *, const char *, size_t);
 int		 utf8_valid(const char *, size_t);
 void		 random_bytes(void *, size_t);

@@ -271,7 +271,8 @@ class Daemon:
     unless $BTD_KEEP is set).  pmcd: False (default) adds "--pmcd off"
     so a test sees bpftraced's own metrics only, whatever pmcd the host
     runs; None leaves the default (the local pmcd if it answers); a
-    string is passed as --pmcd.  Ignored when args name --pmcd.  The daemon's stderr goes to
+    string is passed as --pmcd.  Ignored when args name --pmcd.
+    pass_fds: descriptors of ours the daemon inherits (subprocess's).  The daemon's stderr goes to
     self.stderr_path (readable with stderr_text()).  port: listen on this
     port (e.g. a restart where the last daemon was) instead of a free one.
     """
@@ -282,8 +283,9 @@ class Daemon:
 
     def __init__(self, args=(), binary=None, env=None, state_dir=None,
                  start=True, start_timeout=None, pmcd=False, port=None,
-                 wait_version=True):
+                 wait_version=True, pass_fds=()):
         self.fixed_port = port
+        self.pass_fds = tuple(pass_fds)
         self.binary = binary or default_binary()
         self.wait_version = wait_version
         self.args = list(args)
@@ -329,7 +331,7 @@ class Daemon:
                 self.proc = subprocess.Popen(
                     self.command(port), stdin=subprocess.DEVNULL,
                     stdout=err, stderr=err, env=self.env,
-                    cwd=self._tmp)
+                    cwd=self._tmp, pass_fds=self.pass_fds)
             finally:
                 err.close()
             self.port = port
