@@ -151,8 +151,10 @@ def test_reads(s, tmp, users):
         names = ",".join((data, code, status))
         ok = wait(lambda: data in values(d, data, "alice"))
         tap.check(ok, "the owner reads her script's data")
-        wait(lambda: "bpftrace.scripts.amap.data.big" in values(
-            d, "bpftrace.scripts.amap.data.big", "alice"))
+        # the map's name is in the namespace before its first print:
+        # wait for instances, not for the name
+        wait(lambda: values(d, "bpftrace.scripts.amap.data.big",
+                            "alice").get("bpftrace.scripts.amap.data.big"))
         wait(lambda: "bpftrace.scripts.pub.data.calls" in values(
             d, "bpftrace.scripts.pub.data.calls", "bob"))
 
