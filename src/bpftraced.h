@@ -36,7 +36,7 @@
 #define BT_MAX_POLLTIMEOUT	600	/* s; a longer polltimeout is clamped */
 #define BT_MAX_CONTEXTS_PER_IP	12288	/* 3/4 of the table per address */
 #define BT_MAX_PROFILE_INSTANCES 10000	/* instance ids in one profile */
-#define BT_MAX_DERIVED_BYTES	(1024 * 1024) /* per context */
+#define BT_MAX_DERIVED_BYTES	(512 * 1024) /* per context: 256 x 2 KB */
 #define BT_MAX_REGEX		256	/* bytes of one match=regex pattern */
 #define BT_MAX_NAMES		4096	/* names= list entries per request */
 #define BT_MAX_PARAMS		256

@@ -556,12 +556,14 @@ ctx_done(struct ctxtab *ct, uint32_t id)
 	pthread_mutex_unlock(&ct->ct_lock);
 }
 
-/* what one registered derived metric holds */
+#define CT_MALLOC_OVERHEAD	16	/* glibc's header per allocation */
+
+/* what one registered derived metric holds: itself, name, text, slot */
 static size_t
 dmetric_bytes(const struct dmetric *dm)
 {
 	return sizeof(*dm) + strlen(dm->dm_name) + strlen(dm->dm_text) + 2 +
-	    sizeof(struct dmetric *);
+	    3 * CT_MALLOC_OVERHEAD + sizeof(struct dmetric *);
 }
 
 /*
