@@ -69,6 +69,7 @@ struct peer {
 	size_t		 pe_count;
 	size_t		 pe_bytes;	/* what its contexts hold */
 	size_t		 pe_heap;	/* index in ct_heap */
+	int		 pe_pinned;	/* a creation for it is under way */
 	struct clist	 pe_idle, pe_busy;
 	struct peer	*pe_next;	/* hash chain */
 };
@@ -327,7 +328,7 @@ ctx_remove_locked(struct ctxtab *ct, struct rctx **pp, struct rctx *c)
 	pe->pe_count--;
 	pe->pe_bytes -= c->rc_bytes;
 	heap_fix(ct, pe->pe_heap);
-	if (pe->pe_count == 0)
+	if (pe->pe_count == 0 && !pe->pe_pinned)
 		peer_drop_locked(ct, pe);
 	rctx_free(ct, c);
 }
@@ -461,6 +462,7 @@ ctx_create_for(struct ctxtab *ct, double timeout_s, const char *peer,
 	struct peer	*pe;
 	uint32_t	 id;
 	int64_t		 now = now_mono_ms();
+	int		 rc;
 
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		return CTX_FULL;
@@ -469,8 +471,11 @@ ctx_create_for(struct ctxtab *ct, double timeout_s, const char *peer,
 	pthread_mutex_lock(&ct->ct_lock);
 	if (ct->ct_lim.cl_max == 0 || (pe = peer_get_locked(ct, peer)) == NULL)
 		goto fail;
+	pe->pe_pinned = 1;	/* making room may take its last context */
 	ctx_make_room_locked(ct, pe);
-	if (ctx_charge_locked(ct, NULL, sizeof(*c)) == -1) {
+	rc = ctx_charge_locked(ct, NULL, sizeof(*c));
+	pe->pe_pinned = 0;
+	if (rc == -1) {
 		if (pe->pe_count == 0)
 			peer_drop_locked(ct, pe);
 		pthread_mutex_unlock(&ct->ct_lock);

@@ -125,6 +125,24 @@ per_address_share_evicts_own_contexts(void **state)
 	ctx_free(ct);
 }
 
+/* a share of one: each new context replaces the address's last one */
+static void
+share_of_one_replaces_the_last_context(void **state)
+{
+	struct ctxtab	*ct = tab(1, 1, NULL);
+	uint32_t	 a, b;
+
+	(void)state;
+	assert_int_equal(ctx_create_for(ct, 60, "10.0.0.1", &a), CTX_OK);
+	assert_int_equal(ctx_create_for(ct, 60, "10.0.0.1", &b), CTX_OK);
+	assert_int_equal(ctx_use(ct, a, NULL, NULL), CTX_UNKNOWN);
+	assert_int_equal(ctx_create_for(ct, 60, "10.0.0.2", &a), CTX_OK);
+	assert_int_equal(ctx_use(ct, b, NULL, NULL), CTX_UNKNOWN);
+	assert_int_equal(ctx_use(ct, a, NULL, NULL), CTX_OK);
+	assert_int_equal(ctx_count(ct), 1);
+	ctx_free(ct);
+}
+
 /* a full table takes from the address holding the most, even when a
    lighter address's context is older */
 static void
@@ -361,6 +379,7 @@ main(void)
 		cmocka_unit_test(context_table_is_bounded),
 		cmocka_unit_test(full_table_evicts_least_recently_used_idle_first),
 		cmocka_unit_test(per_address_share_evicts_own_contexts),
+		cmocka_unit_test(share_of_one_replaces_the_last_context),
 		cmocka_unit_test(full_table_evicts_from_the_heaviest_address),
 		cmocka_unit_test(ipv6_addresses_count_by_64),
 		cmocka_unit_test(contexts_are_charged_to_memcap),
