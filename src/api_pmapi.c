@@ -1545,7 +1545,6 @@ enum match_mode { MATCH_EXACT, MATCH_GLOB, MATCH_REGEX };
  * no limits: "((.{255}){255}){255}" costs it seconds and gigabytes.
  */
 #define RE_MAX_NEST		32	/* nested parentheses */
-#define RE_MATCH_LIMIT		100000	/* backtracking steps per name */
 #define RE_DEPTH_LIMIT		1000
 #define RE_HEAP_LIMIT_KB	1024
 
@@ -1593,7 +1592,8 @@ filter_compile(struct api *a, struct instfilter *f, int *ret)
 		goto fail;
 	pcre2_set_max_pattern_length(cc, BT_MAX_REGEX);
 	pcre2_set_parens_nest_limit(cc, RE_MAX_NEST);
-	pcre2_set_match_limit(f->f_mctx, RE_MATCH_LIMIT);
+	pcre2_set_match_limit(f->f_mctx,
+	    (uint32_t)a->a_ds->cfg.max_regex_steps);
 	pcre2_set_depth_limit(f->f_mctx, RE_DEPTH_LIMIT);
 	pcre2_set_heap_limit(f->f_mctx, RE_HEAP_LIMIT_KB);
 	for (; f->f_nre < f->f_nnames; f->f_nre++) {
@@ -1632,8 +1632,8 @@ filter_error(struct api *a, const struct instfilter *f)
 {
 	(void)f;
 	return send_error(a, 400, 1, "invalid regular expression: matching "
-	    "it costs more than %d steps per instance name (bpftraced limit)",
-	    RE_MATCH_LIMIT);
+	    "it costs more than %zu steps per instance name (bpftraced limit, "
+	    "see --max-regex-steps)", a->a_ds->cfg.max_regex_steps);
 }
 
 static int

@@ -38,6 +38,7 @@
 #define BT_MAX_PROFILE_INSTANCES 10000	/* instance ids in one profile */
 #define BT_MAX_DERIVED_BYTES	(512 * 1024) /* per context: 256 x 2 KB */
 #define BT_MAX_REGEX		256	/* bytes of one match=regex pattern */
+#define BT_MAX_REGEX_STEPS	100000	/* PCRE2 match limit per name */
 #define BT_MAX_NAMES		4096	/* names= list entries per request */
 #define BT_MAX_PARAMS		256
 #define BT_MAX_MEMORY		(256 * 1024 * 1024) /* held for clients */
@@ -457,6 +458,7 @@ struct config {
 	unsigned		 max_polltimeout;	/* seconds */
 	size_t			 max_derived_bytes;	/* per context */
 	size_t			 max_profile_instances;	/* per context */
+	size_t			 max_regex_steps;	/* per instance name */
 	size_t			 max_derived;	/* per context */
 	size_t			 max_memory;	/* --max-memory */
 	unsigned		 idle_timeout;

@@ -26,7 +26,7 @@ enum {
 	OPT_AUTH_READS, OPT_MAX_SCRIPTS_PER_USER, OPT_TLS_CERT, OPT_TLS_KEY,
 	OPT_PMDA, OPT_PMDA_SOCKET, OPT_PMCD, OPT_MAX_MEMORY,
 	OPT_MAX_CTX_PER_IP, OPT_MAX_POLLTIMEOUT, OPT_MAX_DERIVED_BYTES,
-	OPT_MAX_PROFILE_INSTANCES
+	OPT_MAX_PROFILE_INSTANCES, OPT_MAX_REGEX_STEPS
 };
 
 static const struct option long_opts[] = {
@@ -47,6 +47,7 @@ static const struct option long_opts[] = {
 	{ "max-derived-bytes",	required_argument, NULL, OPT_MAX_DERIVED_BYTES },
 	{ "max-profile-instances", required_argument, NULL,
 	    OPT_MAX_PROFILE_INSTANCES },
+	{ "max-regex-steps",	required_argument, NULL, OPT_MAX_REGEX_STEPS },
 	{ "max-memory",		required_argument, NULL, OPT_MAX_MEMORY },
 	{ "idle-timeout",	required_argument, NULL, OPT_IDLE_TIMEOUT },
 	{ "control",		required_argument, NULL, OPT_CONTROL },
@@ -104,6 +105,8 @@ usage(FILE *f)
 "  --max-derived-bytes N     bytes of derived metrics per context (default %d)\n"
 "  --max-profile-instances N instance ids in one context's profile\n"
 "                            (default %d)\n"
+"  --max-regex-steps N       backtracking steps of a match=regex pattern\n"
+"                            per instance name (default %d)\n"
 "  --max-memory BYTES        bytes clients may make the daemon hold (contexts,\n"
 "                            derived metrics, profiles, bodies, answers);\n"
 "                            past it requests get 503 (default %d)\n"
@@ -154,7 +157,7 @@ usage(FILE *f)
 	    BT_DEFAULT_LISTEN, BT_DEFAULT_STATE_DIR, BT_MAX_BODY,
 	    BT_MAX_CONNECTIONS, BT_MAX_CONTEXTS, BT_MAX_CONTEXTS_PER_IP,
 	    BT_MAX_POLLTIMEOUT, BT_MAX_DERIVED, BT_MAX_DERIVED_BYTES,
-	    BT_MAX_PROFILE_INSTANCES, BT_MAX_MEMORY,
+	    BT_MAX_PROFILE_INSTANCES, BT_MAX_REGEX_STEPS, BT_MAX_MEMORY,
 	    BT_IDLE_TIMEOUT,
 	    BT_MAX_SCRIPTS_PER_USER, BT_MAX_SCRIPTS, BT_MAX_SCRIPT_BYTES, BT_MAX_OUTPUT_RATE,
 	    BT_MAX_LINE, BT_MAX_INSTANCES, BT_SCRIPT_EXPIRY,
@@ -180,6 +183,7 @@ config_defaults(struct config *c)
 	c->max_polltimeout = BT_MAX_POLLTIMEOUT;
 	c->max_derived_bytes = BT_MAX_DERIVED_BYTES;
 	c->max_profile_instances = BT_MAX_PROFILE_INSTANCES;
+	c->max_regex_steps = BT_MAX_REGEX_STEPS;
 	c->idle_timeout = BT_IDLE_TIMEOUT;
 	c->max_memory = BT_MAX_MEMORY;
 	c->control = CONTROL_OFF;
@@ -499,6 +503,9 @@ config_apply(struct config *c, int opt, const char *name, const char *val,
 	case OPT_MAX_PROFILE_INSTANCES:
 		return set_field(name, val, 1, 100000000,
 		    &c->max_profile_instances);
+	case OPT_MAX_REGEX_STEPS:
+		return set_field(name, val, 100, 100000000,
+		    &c->max_regex_steps);
 	case OPT_IDLE_TIMEOUT:
 		if (set_num(name, val, 1, 86400, &n) == -1)
 			return -1;

@@ -250,6 +250,24 @@ with d:
               "a malformed regex is answered 400 with the reason",
               lambda: "%s %r" % (st, j))
 
+# ---- 4b. catastrophic backtracking against --max-regex-steps ----
+d, err = start(["--max-regex-steps", "100"])
+if d is None:
+    tap.ok(False, "--max-regex-steps 100 is accepted", err[-300:])
+else:
+    with d:
+        t0 = time.monotonic()
+        st, j = get(d, "/pmapi/indom?name=%s&match=regex&iname=%s"
+                    % (REQ, urllib.parse.quote("^(.+)+[0-9]")))
+        tap.check(st == 400 and "--max-regex-steps" in j.get("message", "")
+                  and time.monotonic() - t0 < 2.0,
+                  "a backtracking regex past --max-regex-steps is answered "
+                  "400 naming the flag", lambda: "%s %r" % (st, j))
+        st, j = get(d, "/pmapi/profile?name=%s&expr=add&match=regex&"
+                    "iname=%s" % (REQ, urllib.parse.quote("^(.+)+[0-9]")))
+        tap.check(st == 400 and "--max-regex-steps" in j.get("message", ""),
+                  "in a profile change too", lambda: "%s %r" % (st, j))
+
 # ---- 5. profile growth ----
 d, err = start()
 with d:
