@@ -184,12 +184,19 @@ else:
         st, ctx, j = new_context(d, polltimeout=86400)
         tap.check(st == 200 and ctx, "polltimeout=86400 is accepted "
                   "(clamped, not refused)", lambda: "%s %r" % (st, j))
+        st, j = get(d, "/pmapi/context?local=1&polltimeout=300")
+        wctx = j.get("context")
         time.sleep(2.5)
         st, j = get(d, "/pmapi/%s/fetch?names=%s" % (ctx, REQ))
         tap.check(st == 400 and "unknown context identifier" in
                   j.get("message", ""),
                   "and expires after --max-polltimeout (1 s), not a day",
                   lambda: "%s %r" % (st, j))
+        st, j = get(d, "/pmapi/%s/fetch?names=%s" % (wctx, REQ))
+        tap.check(wctx and st == 400 and "unknown context identifier" in
+                  j.get("message", ""), "a pmwebd-form context "
+                  "(context?local=1&polltimeout=300) is clamped too",
+                  lambda: "%s %s %r" % (wctx, st, j))
 
 # ---- 3. the derive flood: 256 lines of ~4 KB expressions ----
 expr = "+".join(["1"] * 1995)           # 3989 bytes, 3989 nodes
