@@ -9,7 +9,8 @@ cd "$(dirname "$0")/.."
 TOP=$(pwd)
 
 BUILD_DEPS="build-essential autoconf automake libtool pkg-config libmicrohttpd-dev
-libcjson-dev libpcp3-dev libpcp-pmda3-dev libsqlite3-dev libcmocka-dev libcrypt-dev"
+libcjson-dev libpcp3-dev libpcp-pmda3-dev libsqlite3-dev libcmocka-dev libcrypt-dev
+libpcre2-dev"
 RUN_DEPS="bpftrace"
 # fuzzing (clang libFuzzer), the packaging tests (man pages, systemd-analyze
 # verify, the .deb, rpmspec) and the wall-clock jump test (libfaketime)

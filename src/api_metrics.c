@@ -654,12 +654,14 @@ unknown_name(struct scrape *sc, const char *name)
 {
 	struct buf	 b;
 	uint32_t	 id = 0;
-	char		 msg[1100];
+	char		 msg[1100], peer[64];
 	char		*body;
 	size_t		 len;
 
 	/* pmproxy answers with the temporary context it made */
-	if (ctx_create(sc->hr->hr_ds->ctx, BT_CTX_TIMEOUT, &id) != CTX_OK)
+	http_peer(sc->hr, peer, sizeof(peer));
+	if (ctx_create_for(sc->hr->hr_ds->ctx, BT_CTX_TIMEOUT, peer, &id) !=
+	    CTX_OK)
 		id = 0;
 	snprintf(msg, sizeof(msg), "'%.1024s' - Unknown metric name", name);
 	buf_init(&b, 0);

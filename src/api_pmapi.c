@@ -11,10 +11,12 @@
 #include <errno.h>
 #include <fnmatch.h>
 #include <math.h>
-#include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#define PCRE2_CODE_UNIT_WIDTH	8
+#include <pcre2.h>
 
 #include <microhttpd.h>
 
@@ -723,7 +725,7 @@ derived_visible(struct api *a, const char *name, struct ddesc *desc,
 	if (a->a_dset == NULL || local_by_name(a, name) != NULL ||
 	    (dm = dset_find(a->a_dset, name)) == NULL || dm->dm_dead)
 		return NULL;
-	if (derive_bind(dm->dm_expr, derive_find, a, &bound, &d, &why) != 0)
+	if (derive_bind_text(dm, derive_find, a, &bound, &d, &why) != 0)
 		return NULL;
 	if (desc)
 		*desc = d;
@@ -790,6 +792,7 @@ static int
 resolve_context(struct api *a, int *ret)
 {
 	const char	*errstr, *pt, *hs;
+	char		 peer[64], msg[160];
 	double		 timeout = BT_CTX_TIMEOUT;
 	struct profile	**profp = a->a_cmd->c_ep == EP_FETCH ? &a->a_prof : NULL;
 	struct dset	**dsetp = a->a_cmd->c_ep == EP_CONTEXT ||
@@ -813,6 +816,7 @@ resolve_context(struct api *a, int *ret)
 			    a->a_ctx);
 			return -1;
 		}
+		a->a_held = 1;
 		return 0;
 	}
 	if ((pt = api_param(a, "polltimeout")) != NULL &&
@@ -822,6 +826,9 @@ resolve_context(struct api *a, int *ret)
 		    "invalid timeout requested in polltime");
 		return -1;
 	}
+	/* clamped, not refused: a client asking for longer still works */
+	if (timeout > a->a_ds->cfg.max_polltimeout)
+		timeout = a->a_ds->cfg.max_polltimeout;
 	if ((hs = api_param(a, "hostspec")) == NULL)
 		hs = api_param(a, "hostname");
 	if (hs && *hs && !api_host_is_local(a, hs)) {
@@ -830,10 +837,14 @@ resolve_context(struct api *a, int *ret)
 		    hs);
 		return -1;
 	}
-	switch ((a->a_cmd->c_ep == EP_CONTEXT ? ctx_create :
-	    ctx_create_implicit)(a->a_ds->ctx, timeout, &a->a_ctx)) {
+	http_peer(a->a_hr, peer, sizeof(peer));
+	switch (ctx_create_for(a->a_ds->ctx, timeout, peer, &a->a_ctx)) {
 	case CTX_OK:
 		return 0;
+	case CTX_NOMEM:
+		memcap_message(&a->a_ds->mem, msg, sizeof(msg));
+		*ret = api_error(a, 503, 0, -ENOMEM, "%s", msg);
+		return -1;
 	default:
 		*ret = api_error(a, 503, 0, -EMFILE, "too many contexts (limit "
 		    "%zu, see --max-contexts)", a->a_ds->cfg.max_contexts);
@@ -1560,6 +1571,16 @@ run_fetch(struct api *a)
 
 enum match_mode { MATCH_EXACT, MATCH_GLOB, MATCH_REGEX };
 
+/*
+ * match=regex patterns come from clients, so they go to PCRE2 with every
+ * limit set (pattern length and nesting at compile; backtracking steps,
+ * recursion depth and heap at match), never to glibc regcomp(), which has
+ * no limits: "((.{255}){255}){255}" costs it seconds and gigabytes.
+ */
+#define RE_MAX_NEST		32	/* nested parentheses */
+#define RE_DEPTH_LIMIT		1000
+#define RE_HEAP_LIMIT_KB	1024
+
 struct instfilter {
 	int		 f_active;
 	char		**f_ids;
@@ -1567,18 +1588,85 @@ struct instfilter {
 	char		**f_names;
 	size_t		 f_nnames;
 	enum match_mode	 f_mode;
-	regex_t		*f_re;
+	pcre2_code	**f_re;
 	size_t		 f_nre;
+	pcre2_match_context *f_mctx;
+	pcre2_match_data *f_md;
+	int		 f_err;		/* a match passed a limit */
 };
 
 static void
 filter_free(struct instfilter *f)
 {
 	for (size_t i = 0; i < f->f_nre; i++)
-		regfree(&f->f_re[i]);
+		pcre2_code_free(f->f_re[i]);
 	free(f->f_re);
+	pcre2_match_data_free(f->f_md);
+	pcre2_match_context_free(f->f_mctx);
 	free_list(f->f_ids);
 	free_list(f->f_names);
+}
+
+/* compile f's patterns; -1 after an error answer */
+static int
+filter_compile(struct api *a, struct instfilter *f, int *ret)
+{
+	pcre2_compile_context	*cc;
+	PCRE2_UCHAR		 why[160] = "out of memory";
+	PCRE2_SIZE		 off = 0;
+	int			 code = 0;
+
+	cc = pcre2_compile_context_create(NULL);
+	f->f_mctx = pcre2_match_context_create(NULL);
+	f->f_md = pcre2_match_data_create(1, NULL);
+	f->f_re = calloc(f->f_nnames, sizeof(*f->f_re));
+	if (cc == NULL || f->f_mctx == NULL || f->f_md == NULL ||
+	    f->f_re == NULL)
+		goto fail;
+	pcre2_set_max_pattern_length(cc, BT_MAX_REGEX);
+	pcre2_set_parens_nest_limit(cc, RE_MAX_NEST);
+	pcre2_set_match_limit(f->f_mctx,
+	    (uint32_t)a->a_ds->cfg.max_regex_steps);
+	pcre2_set_depth_limit(f->f_mctx, RE_DEPTH_LIMIT);
+	pcre2_set_heap_limit(f->f_mctx, RE_HEAP_LIMIT_KB);
+	for (; f->f_nre < f->f_nnames; f->f_nre++) {
+		const char	*pat = f->f_names[f->f_nre];
+
+		if (strlen(pat) > BT_MAX_REGEX) {
+			snprintf((char *)why, sizeof(why), "longer than %d "
+			    "bytes", BT_MAX_REGEX);
+			goto bad;
+		}
+		f->f_re[f->f_nre] = pcre2_compile((PCRE2_SPTR)pat,
+		    PCRE2_ZERO_TERMINATED, 0, &code, &off, cc);
+		if (f->f_re[f->f_nre] == NULL) {
+			pcre2_get_error_message(code, why, sizeof(why));
+			goto bad;
+		}
+	}
+	pcre2_compile_context_free(cc);
+	return 0;
+bad:
+	*ret = send_error(a, 400, 1, "%s - invalid regular expression: %s",
+	    f->f_names[f->f_nre], (const char *)why);
+	pcre2_compile_context_free(cc);
+	filter_free(f);
+	return -1;
+fail:
+	pcre2_compile_context_free(cc);
+	filter_free(f);
+	*ret = api_error(a, 503, 1, -ENOMEM, "out of memory");
+	return -1;
+}
+
+/* the answer when a regex match passed a limit (f->f_err) */
+static int
+filter_error(struct api *a, const struct instfilter *f)
+{
+	(void)f;
+	return send_error(a, 400, 1, "invalid regular expression: matching "
+	    "it costs more than %zu steps per instance name (bpftraced limit, "
+	    "see --max-regex-steps)", a->a_ds->cfg.max_regex_steps);
 }
 
 static int
@@ -1609,27 +1697,21 @@ filter_init(struct api *a, struct instfilter *f, int *ret)
 		return -1;
 	}
 	f->f_active = ids != NULL || names != NULL;
-	if (f->f_mode == MATCH_REGEX && f->f_nnames) {
-		f->f_re = calloc(f->f_nnames, sizeof(regex_t));
-		for (size_t i = 0; f->f_re && i < f->f_nnames; i++) {
-			if (strlen(f->f_names[i]) > 256 || regcomp(&f->f_re[i],
-			    f->f_names[i], REG_EXTENDED | REG_NOSUB) != 0) {
-				*ret = send_error(a, 400, 1, "%s - invalid "
-				    "regular expression", f->f_names[i]);
-				filter_free(f);
-				return -1;
-			}
-			f->f_nre++;
-		}
-	}
+	if (f->f_mode == MATCH_REGEX && f->f_nnames &&
+	    filter_compile(a, f, ret) == -1)
+		return -1;
 	return 0;
 }
 
 static int
-filter_match(const struct instfilter *f, uint32_t id, const char *name)
+filter_match(struct instfilter *f, uint32_t id, const char *name)
 {
+	int	 rc;
+
 	if (!f->f_active)
 		return 1;
+	if (f->f_err)
+		return 0;
 	for (size_t i = 0; i < f->f_nids; i++) {
 		const char	*errstr;
 
@@ -1648,8 +1730,14 @@ filter_match(const struct instfilter *f, uint32_t id, const char *name)
 				return 1;
 			break;
 		case MATCH_REGEX:
-			if (regexec(&f->f_re[i], name, 0, NULL, 0) == 0)
+			rc = pcre2_match(f->f_re[i], (PCRE2_SPTR)name,
+			    PCRE2_ZERO_TERMINATED, 0, 0, f->f_md, f->f_mctx);
+			if (rc >= 0)
 				return 1;
+			if (rc != PCRE2_ERROR_NOMATCH) {
+				f->f_err = 1;	/* a limit: the request fails */
+				return 0;
+			}
 			break;
 		}
 	}
@@ -1801,8 +1889,9 @@ run_pcindom(struct api *a, pmInDom id, struct instfilter *f)
 	free(oneline);
 	free(help);
 	pmcd_indom_free(&pi);
+	ret = f->f_err ? filter_error(a, f) : send_out(a, 200);
 	filter_free(f);
-	return send_out(a, 200);
+	return ret;
 }
 
 /* --- indom --- */
@@ -1853,8 +1942,9 @@ api_run_indom(struct api *a)
 	}
 	buf_puts(&a->a_out, "]}");
 	snap_release(s);
+	ret = f.f_err ? filter_error(a, &f) : send_out(a, 200);
 	filter_free(&f);
-	return send_out(a, 200);
+	return ret;
 }
 
 /* --- children --- */
@@ -2022,6 +2112,31 @@ api_run_children(struct api *a)
 
 /* --- profile --- */
 
+/* the answer to a profile change that ctx_profile_change() returned */
+static int
+profile_answer(struct api *a, const char *expr, int ret)
+{
+	char	 msg[160];
+
+	switch (ret) {
+	case CTX_OK:
+		return send_success(a);
+	case CTX_UNKNOWN:
+		return api_error(a, 400, 1, PM_ERR_NOCONTEXT,
+		    "%s - unknown context", expr);
+	case CTX_LIMIT:
+		return api_error(a, 403, 1, -E2BIG, "%s - the profile of this "
+		    "context would list more than %zu instances (bpftraced "
+		    "limit, see --max-profile-instances)", expr,
+		    a->a_ds->cfg.max_profile_instances);
+	case CTX_NOMEM:
+		memcap_message(&a->a_ds->mem, msg, sizeof(msg));
+		return api_error(a, 503, 1, -ENOMEM, "%s - %s", expr, msg);
+	default:
+		return send_error(a, 400, 1, "%s - out of memory", expr);
+	}
+}
+
 int
 api_run_profile(struct api *a)
 {
@@ -2046,11 +2161,8 @@ api_run_profile(struct api *a)
 		    "value", expr);
 	if (api_param(a, "indom") == NULL && api_param(a, "name") == NULL) {
 		/* pmAddProfile/pmDelProfile(PM_INDOM_NULL): every indom */
-		if (ctx_profile_change(a->a_ds->ctx, a->a_ctx, add,
-		    PM_INDOM_NULL, NULL, 0) != CTX_OK)
-			return api_error(a, 400, 1, PM_ERR_NOCONTEXT,
-			    "%s - unknown context", expr);
-		return send_success(a);
+		return profile_answer(a, expr, ctx_profile_change(a->a_ds->ctx,
+		    a->a_ctx, add, PM_INDOM_NULL, NULL, 0));
 	}
 	if (resolve_indom(a, &in, &pcid, &ret, 1) == -1)
 		return ret;
@@ -2083,6 +2195,13 @@ api_run_profile(struct api *a)
 				ids[n++] = (uint32_t)v;
 		}
 		snap_release(s);
+		if (f.f_err) {
+			free(ids);
+			pmcd_indom_free(&pi);
+			ret = filter_error(a, &f);
+			filter_free(&f);
+			return ret;
+		}
 		if (n == 0) {	/* nothing matched: not "the whole indom" */
 			free(ids);
 			filter_free(&f);
@@ -2096,10 +2215,7 @@ api_run_profile(struct api *a)
 	ret = ctx_profile_change(a->a_ds->ctx, a->a_ctx, add, in ? in->i_id :
 	    pcid, ids, n);
 	free(ids);
-	if (ret != CTX_OK)
-		return send_error(a, 400, 1, "%s - %s", expr, ret == CTX_UNKNOWN
-		    ? "unknown context" : "out of memory");
-	return send_success(a);
+	return profile_answer(a, expr, ret);
 }
 
 /* --- store --- */
@@ -2253,8 +2369,8 @@ derive_one(struct api *a, const char *name, const char *expr,
 		return -1;
 	rc = derive_bind(tree, derive_find, a, &bound, &d, &why);
 	derive_free(bound);
-	if ((dm = dmetric_new(name, expr, tree, rc == -1)) == NULL) {
-		derive_free(tree);
+	derive_free(tree);
+	if ((dm = dmetric_new(name, expr, rc == -1)) == NULL) {
 		derive_pmapi_text(err, name, "Out of memory");
 		return -1;
 	}
@@ -2269,6 +2385,19 @@ derive_one(struct api *a, const char *name, const char *expr,
 		break;
 	case CTX_LIMIT:
 		derive_pmapi_text(err, name, lim);
+		rc = -2;
+		break;
+	case CTX_BYTES:
+		snprintf(lim, sizeof(lim), "Derived metrics of this context "
+		    "would hold more than %zu bytes (bpftraced limit, see "
+		    "--max-derived-bytes)", a->a_ds->cfg.max_derived_bytes);
+		derive_pmapi_text(err, name, lim);
+		rc = -2;
+		break;
+	case CTX_NOMEM:
+		memcap_message(&a->a_ds->mem, lim, sizeof(lim));
+		derive_pmapi_text(err, name, lim);
+		a->a_status = 503;
 		rc = -2;
 		break;
 	case CTX_UNKNOWN:
@@ -2286,7 +2415,8 @@ derive_one(struct api *a, const char *name, const char *expr,
 	/* later lines of a config see this one */
 	dset_release(a->a_dset);
 	a->a_dset = NULL;
-	ctx_use(ct, a->a_ctx, NULL, &a->a_dset);
+	if (ctx_use(ct, a->a_ctx, NULL, &a->a_dset) == CTX_OK)
+		ctx_done(ct, a->a_ctx);
 	return rc < 0 ? -1 : 0;
 }
 
@@ -2404,8 +2534,8 @@ api_run_derive(struct api *a)
 		rc = derive_config(a, expr, body ? hr->hr_bodylen :
 		    strlen(expr), &err);
 	free(body);
-	rc = rc == 0 ? send_success(a) : send_error_msg(a, 400,
-	    PM_ERR_BADDERIVE, buf_cstr(&err));
+	rc = rc == 0 ? send_success(a) : send_error_msg(a, a->a_status ?
+	    a->a_status : 400, PM_ERR_BADDERIVE, buf_cstr(&err));
 	buf_free(&err);
 	return rc;
 }
@@ -2518,6 +2648,8 @@ api_pmapi(struct httpreq *hr)
 		ret = a.a_cmd->c_run(&a);
 		ns_release(a.a_ns);
 	}
+	if (a.a_held)
+		ctx_done(hr->hr_ds->ctx, a.a_ctx);
 	profile_release(a.a_prof);
 	dset_release(a.a_dset);
 	pcbatch_free(a.a_pcb);

@@ -131,6 +131,8 @@ static int
 run_new_context(struct api *a)
 {
 	const char	*hs = api_param(a, "hostspec");
+	char		 peer[64];
+	double		 timeout;
 	uint32_t	 id;
 	struct buf	 b;
 
@@ -142,8 +144,11 @@ run_new_context(struct api *a)
 	} else if (api_param(a, "archivefile") != NULL) {
 		return api_pmwebd_error(a->a_hr, 400, -ENOENT);
 	}
-	if (ctx_create(a->a_ds->ctx, pmwebd_timeout(api_param(a,
-	    "polltimeout")), &id) != CTX_OK)
+	timeout = pmwebd_timeout(api_param(a, "polltimeout"));
+	if (timeout > a->a_ds->cfg.max_polltimeout)	/* --max-polltimeout */
+		timeout = a->a_ds->cfg.max_polltimeout;
+	http_peer(a->a_hr, peer, sizeof(peer));
+	if (ctx_create_for(a->a_ds->ctx, timeout, peer, &id) != CTX_OK)
 		return api_pmwebd_error(a->a_hr, 503, -EMFILE);
 	buf_init(&b, 64);
 	buf_printf(&b, "{ \"context\": %u }", id);

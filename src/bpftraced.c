@@ -194,7 +194,14 @@ check_scripts(struct daemon_state *ds)
 static int
 daemon_init(struct daemon_state *ds)
 {
-	char	 err[512];
+	char			 err[512];
+	struct ctx_limits	 cl = {
+		.cl_max = ds->cfg.max_contexts,
+		.cl_per_peer = ds->cfg.max_contexts_per_ip,
+		.cl_derived_bytes = ds->cfg.max_derived_bytes,
+		.cl_profile_insts = ds->cfg.max_profile_instances,
+		.cl_mem = &ds->mem,
+	};
 
 	memcap_init(&ds->mem, ds->cfg.max_memory);
 	clock_gettime(CLOCK_MONOTONIC, &ds->start_mono);
@@ -207,7 +214,7 @@ daemon_init(struct daemon_state *ds)
 	if (host_identity(ds) == -1)
 		return -1;
 	if ((ds->reg = reg_new()) == NULL ||
-	    (ds->ctx = ctx_new(ds->cfg.max_contexts)) == NULL)
+	    (ds->ctx = ctx_new_limits(&cl)) == NULL)
 		return -1;
 	pthread_mutex_init(&ds->auth_lock, NULL);
 	if (ds->cfg.auth_file && (ds->auth = auth_load(ds->cfg.auth_file, err,

@@ -32,7 +32,13 @@
 #define BT_MAX_CONTEXTS		16384
 #define BT_IDLE_TIMEOUT		60	/* seconds a connection may idle */
 #define BT_CTX_TIMEOUT		5.0	/* pmproxy's default polltimeout */
-#define BT_CTX_TIMEOUT_MAX	86400.0
+#define BT_CTX_TIMEOUT_MAX	86400.0	/* highest --max-polltimeout */
+#define BT_MAX_POLLTIMEOUT	600	/* s; a longer polltimeout is clamped */
+#define BT_MAX_CONTEXTS_PER_IP	12288	/* 3/4 of the table per address */
+#define BT_MAX_PROFILE_INSTANCES 10000	/* instance ids in one profile */
+#define BT_MAX_DERIVED_BYTES	(512 * 1024) /* per context: 256 x 2 KB */
+#define BT_MAX_REGEX		256	/* bytes of one match=regex pattern */
+#define BT_MAX_REGEX_STEPS	100000	/* PCRE2 match limit per name */
 #define BT_MAX_NAMES		4096	/* names= list entries per request */
 #define BT_MAX_PARAMS		256
 #define BT_MAX_MEMORY		(256 * 1024 * 1024) /* held for clients */
@@ -335,7 +341,6 @@ struct dmetric {
 	atomic_int	 dm_refs;
 	char		*dm_name;
 	char		*dm_text;	/* the expression as registered */
-	struct dexpr	*dm_expr;
 	pmID		 dm_pmid;
 	int		 dm_dead;	/* semantic error: name kept, no value */
 	char		 dm_series[41];
@@ -363,7 +368,9 @@ int		 derive_is_name(const struct dexpr *);
 void		 derive_free(struct dexpr *);
 void		 dvals_free(struct dvals *);
 pmID		 derive_pmid(unsigned);
-struct dmetric	*dmetric_new(const char *, const char *, struct dexpr *, int);
+int		 derive_bind_text(const struct dmetric *, derive_find_fn,
+		    void *, struct dexpr **, struct ddesc *, const char **);
+struct dmetric	*dmetric_new(const char *, const char *, int);
 void		 dmetric_unref(struct dmetric *);
 struct dset	*dset_add(const struct dset *, struct dmetric *);
 void		 dset_release(struct dset *);
@@ -415,12 +422,25 @@ int		 pmcd_fetch(int, pmID *, pmResult **);
 struct profile;
 struct ctxtab;
 
+/* the limits of a context table; 0 per_peer: the whole table */
+struct ctx_limits {
+	size_t		 cl_max;		/* --max-contexts */
+	size_t		 cl_per_peer;		/* --max-contexts-per-ip */
+	size_t		 cl_derived_bytes;	/* --max-derived-bytes */
+	size_t		 cl_profile_insts;	/* --max-profile-instances */
+	struct memcap	*cl_mem;		/* NULL: not charged */
+};
+
 struct ctxtab	*ctx_new(size_t);
+struct ctxtab	*ctx_new_limits(const struct ctx_limits *);
 void		 ctx_free(struct ctxtab *);
 int		 ctx_create(struct ctxtab *, double, uint32_t *);
-int		 ctx_create_implicit(struct ctxtab *, double, uint32_t *);
+int		 ctx_create_for(struct ctxtab *, double, const char *,
+		    uint32_t *);
 int		 ctx_use(struct ctxtab *, uint32_t, struct profile **,
 		    struct dset **);
+void		 ctx_done(struct ctxtab *, uint32_t);
+uint64_t	 ctx_evictions(struct ctxtab *);
 int		 ctx_derive_add(struct ctxtab *, uint32_t, struct dmetric *,
 		    size_t);
 int		 ctx_profile_change(struct ctxtab *, uint32_t, int, pmInDom,
@@ -435,7 +455,9 @@ void		 profile_release(struct profile *);
 #define CTX_UNKNOWN	(-1)
 #define CTX_FULL	(-2)
 #define CTX_DUP		(-3)	/* derived name already in this context */
-#define CTX_LIMIT	(-4)	/* --max-derived reached */
+#define CTX_LIMIT	(-4)	/* --max-derived / --max-profile-instances */
+#define CTX_NOMEM	(-5)	/* --max-memory reached */
+#define CTX_BYTES	(-6)	/* --max-derived-bytes reached */
 
 /* ====================================================================
  * selfmetrics.c: the daemon's own metrics
@@ -479,6 +501,11 @@ struct config {
 	unsigned		 max_connections;
 	unsigned		 max_conn_per_ip;
 	size_t			 max_contexts;
+	size_t			 max_contexts_per_ip;
+	unsigned		 max_polltimeout;	/* seconds */
+	size_t			 max_derived_bytes;	/* per context */
+	size_t			 max_profile_instances;	/* per context */
+	size_t			 max_regex_steps;	/* per instance name */
 	size_t			 max_derived;	/* per context */
 	size_t			 max_memory;	/* --max-memory */
 	unsigned		 idle_timeout;
@@ -669,6 +696,8 @@ struct api {
 	const struct cmd	*a_cmd;
 	const char		*a_ctxstr;	/* from path or ?context= */
 	uint32_t		 a_ctx;
+	int			 a_held;	/* ctx_use()d: ctx_done() */
+	unsigned		 a_status;	/* error status if not 400 */
 	struct profile		*a_prof;
 	struct dset		*a_dset;	/* this context's derived */
 	struct ns		*a_ns;

@@ -25,7 +25,9 @@ enum {
 	OPT_STOP_TIMEOUT, OPT_SCRIPT, OPT_SCRIPTS_DIR, OPT_AUTH_FILE,
 	OPT_AUTH_READS, OPT_MAX_SCRIPTS_PER_USER, OPT_TLS_CERT, OPT_TLS_KEY,
 	OPT_PMDA, OPT_PMDA_SOCKET, OPT_PMCD, OPT_MAX_MEMORY,
-	OPT_MAX_CONTROL_ANSWER
+	OPT_MAX_CONTROL_ANSWER,
+	OPT_MAX_CTX_PER_IP, OPT_MAX_POLLTIMEOUT, OPT_MAX_DERIVED_BYTES,
+	OPT_MAX_PROFILE_INSTANCES, OPT_MAX_REGEX_STEPS
 };
 
 static const struct option long_opts[] = {
@@ -40,7 +42,13 @@ static const struct option long_opts[] = {
 	{ "max-connections-per-ip", required_argument, NULL,
 	    OPT_MAX_CONN_PER_IP },
 	{ "max-contexts",	required_argument, NULL, OPT_MAX_CONTEXTS },
+	{ "max-contexts-per-ip", required_argument, NULL, OPT_MAX_CTX_PER_IP },
+	{ "max-polltimeout",	required_argument, NULL, OPT_MAX_POLLTIMEOUT },
 	{ "max-derived",	required_argument, NULL, OPT_MAX_DERIVED },
+	{ "max-derived-bytes",	required_argument, NULL, OPT_MAX_DERIVED_BYTES },
+	{ "max-profile-instances", required_argument, NULL,
+	    OPT_MAX_PROFILE_INSTANCES },
+	{ "max-regex-steps",	required_argument, NULL, OPT_MAX_REGEX_STEPS },
 	{ "max-memory",		required_argument, NULL, OPT_MAX_MEMORY },
 	{ "idle-timeout",	required_argument, NULL, OPT_IDLE_TIMEOUT },
 	{ "control",		required_argument, NULL, OPT_CONTROL },
@@ -89,8 +97,19 @@ usage(FILE *f)
 "  --max-request-bytes N     largest request body accepted (default %d)\n"
 "  --max-connections N       concurrent HTTP connections (default %d)\n"
 "  --max-connections-per-ip N  per client address, 0 = no limit (default 0)\n"
-"  --max-contexts N          live REST contexts (default %d)\n"
+"  --max-contexts N          live REST contexts; a full table evicts the\n"
+"                            least recently used, idle first (default %d)\n"
+"  --max-contexts-per-ip N   contexts of one client address (IPv6: /64);\n"
+"                            past it that address's least recently used\n"
+"                            context is evicted (default %d)\n"
+"  --max-polltimeout SECONDS longest context polltimeout; longer requests\n"
+"                            are clamped to it (default %d)\n"
 "  --max-derived N           derived metrics per context (default %d)\n"
+"  --max-derived-bytes N     bytes of derived metrics per context (default %d)\n"
+"  --max-profile-instances N instance ids in one context's profile\n"
+"                            (default %d)\n"
+"  --max-regex-steps N       backtracking steps of a match=regex pattern\n"
+"                            per instance name (default %d)\n"
 "  --max-memory BYTES        bytes clients may make the daemon hold (contexts,\n"
 "                            derived metrics, profiles, bodies, answers);\n"
 "                            past it requests get 503 (default %d)\n"
@@ -142,7 +161,9 @@ usage(FILE *f)
 "  -h, --help                show this help and exit\n"
 "  -V, --version             show the version and exit\n",
 	    BT_DEFAULT_LISTEN, BT_DEFAULT_STATE_DIR, BT_MAX_BODY,
-	    BT_MAX_CONNECTIONS, BT_MAX_CONTEXTS, BT_MAX_DERIVED, BT_MAX_MEMORY,
+	    BT_MAX_CONNECTIONS, BT_MAX_CONTEXTS, BT_MAX_CONTEXTS_PER_IP,
+	    BT_MAX_POLLTIMEOUT, BT_MAX_DERIVED, BT_MAX_DERIVED_BYTES,
+	    BT_MAX_PROFILE_INSTANCES, BT_MAX_REGEX_STEPS, BT_MAX_MEMORY,
 	    BT_IDLE_TIMEOUT,
 	    BT_MAX_SCRIPTS_PER_USER, BT_MAX_SCRIPTS, BT_MAX_SCRIPT_BYTES,
 	    BT_MAX_CONTROL_ANSWER, BT_MAX_OUTPUT_RATE,
@@ -165,6 +186,11 @@ config_defaults(struct config *c)
 	c->max_conn_per_ip = 0;
 	c->max_contexts = BT_MAX_CONTEXTS;
 	c->max_derived = BT_MAX_DERIVED;
+	c->max_contexts_per_ip = BT_MAX_CONTEXTS_PER_IP;
+	c->max_polltimeout = BT_MAX_POLLTIMEOUT;
+	c->max_derived_bytes = BT_MAX_DERIVED_BYTES;
+	c->max_profile_instances = BT_MAX_PROFILE_INSTANCES;
+	c->max_regex_steps = BT_MAX_REGEX_STEPS;
 	c->idle_timeout = BT_IDLE_TIMEOUT;
 	c->max_memory = BT_MAX_MEMORY;
 	c->control = CONTROL_OFF;
@@ -473,6 +499,24 @@ config_apply(struct config *c, int opt, const char *name, const char *val,
 	case OPT_MAX_MEMORY:
 		return set_field(name, val, 1024 * 1024, 1LL << 40,
 		    &c->max_memory);
+	case OPT_MAX_CTX_PER_IP:
+		return set_field(name, val, 1, 10000000,
+		    &c->max_contexts_per_ip);
+	case OPT_MAX_POLLTIMEOUT:
+		if (set_num(name, val, 1, (long long)BT_CTX_TIMEOUT_MAX,
+		    &n) == -1)
+			return -1;
+		c->max_polltimeout = (unsigned)n;
+		return 0;
+	case OPT_MAX_DERIVED_BYTES:
+		return set_field(name, val, 1024, 1LL << 30,
+		    &c->max_derived_bytes);
+	case OPT_MAX_PROFILE_INSTANCES:
+		return set_field(name, val, 1, 100000000,
+		    &c->max_profile_instances);
+	case OPT_MAX_REGEX_STEPS:
+		return set_field(name, val, 100, 100000000,
+		    &c->max_regex_steps);
 	case OPT_IDLE_TIMEOUT:
 		if (set_num(name, val, 1, 86400, &n) == -1)
 			return -1;

@@ -4,9 +4,17 @@
  * 31-bit id, a polltimeout after which an unused context is forgotten, and
  * per-context instance profiles and derived metrics. Both are immutable
  * and reference counted: a change builds a new one, so a request holds
- * them without holding the table lock, and both go with their context. Threads: HTTP workers and the main loop (GC);
- * everything below is guarded by ct_lock, held only for table operations.
+ * them without holding the table lock, and both go with their context.
+ * The table is bounded (--max-contexts, --max-contexts-per-ip): a full one
+ * evicts the least recently touched context, idle before busy, of the
+ * address holding the most, rather than refusing everyone; what contexts
+ * hold is charged to --max-memory. Threads: HTTP workers and the main
+ * loop (GC); everything below is guarded by ct_lock, held only for table
+ * operations.
  */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -27,56 +35,319 @@ struct profile {
 	struct prof_indom	*pr_indoms;
 };
 
+/*
+ * A context is on exactly two lists at a time: the table's idle or busy
+ * list and its peer's idle or busy list (busy: a request holds it now,
+ * rc_busy > 0). Each list runs from least to most recently touched, so
+ * eviction takes the head: O(1), no scan of the table.
+ */
+#define L_TAB		0
+#define L_PEER		1
+
 struct rctx {
 	uint32_t	 rc_id;
 	int64_t		 rc_timeout_ms;
 	int64_t		 rc_expires;	/* monotonic ms */
 	struct profile	*rc_prof;	/* NULL: everything included */
 	struct dset	*rc_derived;	/* NULL: none registered */
-	int		 rc_implicit;	/* made for a request without one */
-	int		 rc_used;	/* asked for by id since */
+	int		 rc_busy;	/* requests holding it now */
+	size_t		 rc_bytes;	/* charged to ct_mem, all of it */
+	size_t		 rc_dbytes;	/* of which derived metrics */
+	size_t		 rc_pbytes;	/* of which the profile */
+	struct peer	*rc_peer;
 	struct rctx	*rc_next;	/* hash chain */
+	struct rctx	*rc_lprev[2], *rc_lnext[2];	/* L_TAB, L_PEER */
+};
+
+struct clist {
+	struct rctx	*cl_head, *cl_tail;	/* head: least recent */
+};
+
+/* the contexts of one client address (an IPv6 /64 counts as one) */
+struct peer {
+	char		 pe_key[INET6_ADDRSTRLEN];
+	size_t		 pe_count;
+	size_t		 pe_bytes;	/* what its contexts hold */
+	size_t		 pe_heap;	/* index in ct_heap */
+	int		 pe_pinned;	/* a creation for it is under way */
+	struct clist	 pe_idle, pe_busy;
+	struct peer	*pe_next;	/* hash chain */
 };
 
 #define CT_BUCKETS	4096
+#define CT_PEER_BUCKETS	1024
+#define CT_MEM_TRIES	64	/* evictions tried to make room in memory */
 
 struct ctxtab {
 	pthread_mutex_t	 ct_lock;
 	struct rctx	*ct_bucket[CT_BUCKETS];
+	struct peer	*ct_peers[CT_PEER_BUCKETS];
+	struct clist	 ct_idle, ct_busy;
+	/* peers, a max-heap on pe_bytes: who holds the most is evicted
+	   from first when the table is full */
+	struct peer	**ct_heap;
+	size_t		 ct_npeers, ct_heapcap;
 	size_t		 ct_count;
-	size_t		 ct_max;
-	/*
-	 * Implicit contexts (a fetch without a context makes one, as in
-	 * pmproxy) in creation order, so a full table can drop the oldest
-	 * one nobody asked for again instead of refusing: under load,
-	 * context-less clients would otherwise fill the table in seconds.
-	 */
-	uint32_t	*ct_ring;
-	size_t		 ct_ring_head, ct_ring_len;
+	struct ctx_limits ct_lim;
+	uint64_t	 ct_evicted;
 };
 
 struct ctxtab *
 ctx_new(size_t max)
+{
+	struct ctx_limits	 l = { .cl_max = max, .cl_per_peer = max,
+				    .cl_derived_bytes = BT_MAX_DERIVED_BYTES,
+				    .cl_profile_insts = BT_MAX_PROFILE_INSTANCES };
+
+	return ctx_new_limits(&l);
+}
+
+struct ctxtab *
+ctx_new_limits(const struct ctx_limits *l)
 {
 	struct ctxtab	*ct;
 
 	if ((ct = calloc(1, sizeof(*ct))) == NULL)
 		return NULL;
 	pthread_mutex_init(&ct->ct_lock, NULL);
-	ct->ct_max = max;
-	if ((ct->ct_ring = calloc(max + 1, sizeof(*ct->ct_ring))) == NULL) {
-		free(ct);
-		return NULL;
-	}
+	ct->ct_lim = *l;
+	if (ct->ct_lim.cl_per_peer == 0 ||
+	    ct->ct_lim.cl_per_peer > ct->ct_lim.cl_max)
+		ct->ct_lim.cl_per_peer = ct->ct_lim.cl_max;
 	return ct;
 }
 
+/* --- lists --- */
+
 static void
-rctx_free(struct rctx *c)
+cl_unlink(struct clist *l, struct rctx *c, int w)
+{
+	if (c->rc_lprev[w])
+		c->rc_lprev[w]->rc_lnext[w] = c->rc_lnext[w];
+	else
+		l->cl_head = c->rc_lnext[w];
+	if (c->rc_lnext[w])
+		c->rc_lnext[w]->rc_lprev[w] = c->rc_lprev[w];
+	else
+		l->cl_tail = c->rc_lprev[w];
+	c->rc_lprev[w] = c->rc_lnext[w] = NULL;
+}
+
+static void
+cl_append(struct clist *l, struct rctx *c, int w)
+{
+	c->rc_lnext[w] = NULL;
+	c->rc_lprev[w] = l->cl_tail;
+	if (l->cl_tail)
+		l->cl_tail->rc_lnext[w] = c;
+	else
+		l->cl_head = c;
+	l->cl_tail = c;
+}
+
+static void
+lists_unlink(struct ctxtab *ct, struct rctx *c)
+{
+	cl_unlink(c->rc_busy ? &ct->ct_busy : &ct->ct_idle, c, L_TAB);
+	cl_unlink(c->rc_busy ? &c->rc_peer->pe_busy : &c->rc_peer->pe_idle,
+	    c, L_PEER);
+}
+
+/* (re)append as the most recently touched of its state */
+static void
+lists_append(struct ctxtab *ct, struct rctx *c)
+{
+	cl_append(c->rc_busy ? &ct->ct_busy : &ct->ct_idle, c, L_TAB);
+	cl_append(c->rc_busy ? &c->rc_peer->pe_busy : &c->rc_peer->pe_idle,
+	    c, L_PEER);
+}
+
+/* --- peers and their heap --- */
+
+static void
+heap_swap(struct ctxtab *ct, size_t i, size_t j)
+{
+	struct peer	*t = ct->ct_heap[i];
+
+	ct->ct_heap[i] = ct->ct_heap[j];
+	ct->ct_heap[j] = t;
+	ct->ct_heap[i]->pe_heap = i;
+	ct->ct_heap[j]->pe_heap = j;
+}
+
+/* restore heap order around i after its pe_bytes changed */
+static void
+heap_fix(struct ctxtab *ct, size_t i)
+{
+	while (i > 0 && ct->ct_heap[(i - 1) / 2]->pe_bytes <
+	    ct->ct_heap[i]->pe_bytes) {
+		heap_swap(ct, i, (i - 1) / 2);
+		i = (i - 1) / 2;
+	}
+	for (;;) {
+		size_t	 l = 2 * i + 1, r = l + 1, m = i;
+
+		if (l < ct->ct_npeers &&
+		    ct->ct_heap[l]->pe_bytes > ct->ct_heap[m]->pe_bytes)
+			m = l;
+		if (r < ct->ct_npeers &&
+		    ct->ct_heap[r]->pe_bytes > ct->ct_heap[m]->pe_bytes)
+			m = r;
+		if (m == i)
+			return;
+		heap_swap(ct, i, m);
+		i = m;
+	}
+}
+
+static size_t
+peer_hash(const char *s)
+{
+	uint32_t	 h = 2166136261u;
+
+	for (; *s; s++)
+		h = (h ^ (uint8_t)*s) * 16777619u;
+	return h % CT_PEER_BUCKETS;
+}
+
+/*
+ * The key of a client address: IPv4 as is (also when v4-mapped), IPv6
+ * by its /64, as one host usually holds a whole /64.
+ */
+static void
+peer_key(const char *addr, char *out, size_t len)
+{
+	struct in6_addr	 a6;
+
+	snprintf(out, len, "%s", addr ? addr : "");
+	if (addr == NULL || inet_pton(AF_INET6, addr, &a6) != 1)
+		return;
+	if (IN6_IS_ADDR_V4MAPPED(&a6)) {
+		inet_ntop(AF_INET, &a6.s6_addr[12], out, (socklen_t)len);
+		return;
+	}
+	memset(&a6.s6_addr[8], 0, 8);
+	inet_ntop(AF_INET6, &a6, out, (socklen_t)len);
+}
+
+/* Find or add the peer of addr. Lock held. NULL: no memory. */
+static struct peer *
+peer_get_locked(struct ctxtab *ct, const char *addr)
+{
+	char		 key[INET6_ADDRSTRLEN];
+	struct peer	*pe;
+	size_t		 h;
+
+	peer_key(addr, key, sizeof(key));
+	h = peer_hash(key);
+	for (pe = ct->ct_peers[h]; pe; pe = pe->pe_next)
+		if (strcmp(pe->pe_key, key) == 0)
+			return pe;
+	if (ct->ct_npeers == ct->ct_heapcap) {
+		size_t		 ncap = ct->ct_heapcap ? 2 * ct->ct_heapcap : 16;
+		struct peer	**nh = realloc(ct->ct_heap,
+				    ncap * sizeof(*nh));
+
+		if (nh == NULL)
+			return NULL;
+		ct->ct_heap = nh;
+		ct->ct_heapcap = ncap;
+	}
+	if (ct->ct_lim.cl_mem &&
+	    memcap_charge(ct->ct_lim.cl_mem, sizeof(*pe)) == -1)
+		return NULL;
+	if ((pe = calloc(1, sizeof(*pe))) == NULL) {
+		if (ct->ct_lim.cl_mem)
+			memcap_release(ct->ct_lim.cl_mem, sizeof(*pe));
+		return NULL;
+	}
+	snprintf(pe->pe_key, sizeof(pe->pe_key), "%s", key);
+	pe->pe_next = ct->ct_peers[h];
+	ct->ct_peers[h] = pe;
+	pe->pe_heap = ct->ct_npeers;
+	ct->ct_heap[ct->ct_npeers++] = pe;
+	heap_fix(ct, pe->pe_heap);
+	return pe;
+}
+
+/* Forget a peer that holds no context any more. Lock held. */
+static void
+peer_drop_locked(struct ctxtab *ct, struct peer *pe)
+{
+	struct peer	**pp = &ct->ct_peers[peer_hash(pe->pe_key)];
+	size_t		 i = pe->pe_heap;
+
+	while (*pp != pe)
+		pp = &(*pp)->pe_next;
+	*pp = pe->pe_next;
+	if (i != --ct->ct_npeers) {
+		heap_swap(ct, i, ct->ct_npeers);
+		heap_fix(ct, i);
+	}
+	free(pe);
+	if (ct->ct_lim.cl_mem)
+		memcap_release(ct->ct_lim.cl_mem, sizeof(*pe));
+}
+
+/* c's charge changed by delta bytes (already charged/released). */
+static void
+ctx_account_locked(struct ctxtab *ct, struct rctx *c, ssize_t delta)
+{
+	c->rc_bytes += (size_t)delta;
+	c->rc_peer->pe_bytes += (size_t)delta;
+	heap_fix(ct, c->rc_peer->pe_heap);
+}
+
+/* --- the table --- */
+
+static void
+ctx_uncharge(struct ctxtab *ct, size_t n)
+{
+	if (ct->ct_lim.cl_mem)
+		memcap_release(ct->ct_lim.cl_mem, n);
+}
+
+static void
+rctx_free(struct ctxtab *ct, struct rctx *c)
 {
 	profile_release(c->rc_prof);
 	dset_release(c->rc_derived);
+	ctx_uncharge(ct, c->rc_bytes);
 	free(c);
+}
+
+/* Unlink c (*pp points at it in its chain) and free it. Lock held. */
+static void
+ctx_remove_locked(struct ctxtab *ct, struct rctx **pp, struct rctx *c)
+{
+	struct peer	*pe = c->rc_peer;
+
+	*pp = c->rc_next;
+	lists_unlink(ct, c);
+	ct->ct_count--;
+	pe->pe_count--;
+	pe->pe_bytes -= c->rc_bytes;
+	heap_fix(ct, pe->pe_heap);
+	if (pe->pe_count == 0 && !pe->pe_pinned)
+		peer_drop_locked(ct, pe);
+	rctx_free(ct, c);
+}
+
+static struct rctx **
+ctx_slot_locked(struct ctxtab *ct, uint32_t id)
+{
+	struct rctx	**pp = &ct->ct_bucket[id % CT_BUCKETS];
+
+	while (*pp && (*pp)->rc_id != id)
+		pp = &(*pp)->rc_next;
+	return pp;
+}
+
+static void
+ctx_evict_locked(struct ctxtab *ct, struct rctx *c)
+{
+	ctx_remove_locked(ct, ctx_slot_locked(ct, c->rc_id), c);
+	ct->ct_evicted++;
 }
 
 void
@@ -85,14 +356,11 @@ ctx_free(struct ctxtab *ct)
 	if (ct == NULL)
 		return;
 	for (size_t i = 0; i < CT_BUCKETS; i++)
-		while (ct->ct_bucket[i]) {
-			struct rctx	*c = ct->ct_bucket[i];
-
-			ct->ct_bucket[i] = c->rc_next;
-			rctx_free(c);
-		}
+		while (ct->ct_bucket[i])
+			ctx_remove_locked(ct, &ct->ct_bucket[i],
+			    ct->ct_bucket[i]);
 	pthread_mutex_destroy(&ct->ct_lock);
-	free(ct->ct_ring);
+	free(ct->ct_heap);
 	free(ct);
 }
 
@@ -100,106 +368,119 @@ ctx_free(struct ctxtab *ct)
 static struct rctx *
 ctx_find_locked(struct ctxtab *ct, uint32_t id, int64_t now)
 {
-	struct rctx	**pp = &ct->ct_bucket[id % CT_BUCKETS];
+	struct rctx	**pp = ctx_slot_locked(ct, id);
+	struct rctx	*c = *pp;
 
-	for (; *pp; pp = &(*pp)->rc_next) {
-		struct rctx	*c = *pp;
-
-		if (c->rc_id != id)
-			continue;
-		if (c->rc_expires <= now) {
-			*pp = c->rc_next;
-			ct->ct_count--;
-			rctx_free(c);
-			return NULL;
-		}
-		return c;
+	if (c == NULL)
+		return NULL;
+	if (c->rc_expires <= now) {
+		ctx_remove_locked(ct, pp, c);
+		return NULL;
 	}
-	return NULL;
+	return c;
 }
 
-static int	ctx_create2(struct ctxtab *, double, int, uint32_t *);
-
-/* Unlink and free context id if it is there. Lock held. */
-static int
-ctx_drop_locked(struct ctxtab *ct, uint32_t id, int only_unused)
+/* the least recently touched of l that is not keep */
+static struct rctx *
+cl_oldest(const struct clist *l, int w, const struct rctx *keep)
 {
-	struct rctx	**pp = &ct->ct_bucket[id % CT_BUCKETS];
+	struct rctx	*c = l->cl_head;
 
-	for (; *pp; pp = &(*pp)->rc_next) {
-		struct rctx	*c = *pp;
+	if (c != NULL && c == keep)
+		c = c->rc_lnext[w];
+	return c;
+}
 
-		if (c->rc_id != id)
-			continue;
-		if (only_unused && c->rc_used)
+/*
+ * Whom to evict when the table is full: an idle context of the address
+ * holding the most, else the least recently touched idle one anywhere,
+ * else (busy_ok) the least recently touched one in use. Never keep.
+ */
+static struct rctx *
+ctx_victim_locked(struct ctxtab *ct, const struct rctx *keep, int busy_ok)
+{
+	struct rctx	*c = NULL;
+
+	if (ct->ct_npeers > 0)
+		c = cl_oldest(&ct->ct_heap[0]->pe_idle, L_PEER, keep);
+	if (c == NULL)
+		c = cl_oldest(&ct->ct_idle, L_TAB, keep);
+	if (c == NULL && busy_ok)
+		c = cl_oldest(&ct->ct_busy, L_TAB, keep);
+	return c;
+}
+
+/*
+ * Charge n more bytes for context keep (NULL: a new one). When the
+ * ceiling is reached, idle contexts of whoever holds the most go first,
+ * a bounded number of them. 0, or -1: refused.
+ */
+static int
+ctx_charge_locked(struct ctxtab *ct, const struct rctx *keep, size_t n)
+{
+	struct rctx	*v;
+
+	if (ct->ct_lim.cl_mem == NULL)
+		return 0;
+	for (int i = 0; i < CT_MEM_TRIES; i++) {
+		if (memcap_charge(ct->ct_lim.cl_mem, n) == 0)
 			return 0;
-		*pp = c->rc_next;
-		ct->ct_count--;
-		rctx_free(c);
-		return 1;
+		if ((v = ctx_victim_locked(ct, keep, 0)) == NULL)
+			break;
+		ctx_evict_locked(ct, v);
 	}
-	return 0;
+	return -1;
 }
 
-/* Make room by dropping the oldest implicit context not used since. */
-static int
-ctx_evict_locked(struct ctxtab *ct)
-{
-	while (ct->ct_ring_len > 0) {
-		uint32_t	 id = ct->ct_ring[ct->ct_ring_head];
-
-		ct->ct_ring_head = (ct->ct_ring_head + 1) % (ct->ct_max + 1);
-		ct->ct_ring_len--;
-		if (ctx_drop_locked(ct, id, 1))
-			return 1;
-	}
-	return 0;
-}
-
+/*
+ * Make room for one more context of pe: past the per-address share the
+ * address's own least recently touched context goes (idle first); past
+ * the table size, one chosen by ctx_victim_locked. Never refuses.
+ */
 static void
-ctx_ring_push_locked(struct ctxtab *ct, uint32_t id)
+ctx_make_room_locked(struct ctxtab *ct, struct peer *pe)
 {
-	size_t	 cap = ct->ct_max + 1;
+	struct rctx	*v;
 
-	if (ct->ct_ring_len == cap) {	/* stale ids only: forget one */
-		ct->ct_ring_head = (ct->ct_ring_head + 1) % cap;
-		ct->ct_ring_len--;
+	if (pe->pe_count >= ct->ct_lim.cl_per_peer) {
+		if ((v = pe->pe_idle.cl_head) == NULL)
+			v = pe->pe_busy.cl_head;
+		if (v != NULL)
+			ctx_evict_locked(ct, v);
 	}
-	ct->ct_ring[(ct->ct_ring_head + ct->ct_ring_len) % cap] = id;
-	ct->ct_ring_len++;
+	while (ct->ct_count >= ct->ct_lim.cl_max &&
+	    (v = ctx_victim_locked(ct, NULL, 1)) != NULL)
+		ctx_evict_locked(ct, v);
 }
 
-/* New context with a random id in 1..INT32_MAX. */
+/* A new context for client address peer, id random in 1..INT32_MAX. */
 int
-ctx_create(struct ctxtab *ct, double timeout_s, uint32_t *idp)
-{
-	return ctx_create2(ct, timeout_s, 0, idp);
-}
-
-/* A context made for a request that named none (may be evicted). */
-int
-ctx_create_implicit(struct ctxtab *ct, double timeout_s, uint32_t *idp)
-{
-	return ctx_create2(ct, timeout_s, 1, idp);
-}
-
-static int
-ctx_create2(struct ctxtab *ct, double timeout_s, int implicit, uint32_t *idp)
+ctx_create_for(struct ctxtab *ct, double timeout_s, const char *peer,
+    uint32_t *idp)
 {
 	struct rctx	*c;
+	struct peer	*pe;
 	uint32_t	 id;
 	int64_t		 now = now_mono_ms();
+	int		 rc;
 
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		return CTX_FULL;
 	c->rc_timeout_ms = (int64_t)(timeout_s * 1000.0);
 	c->rc_expires = now + c->rc_timeout_ms;
-	c->rc_implicit = implicit;
 	pthread_mutex_lock(&ct->ct_lock);
-	if (ct->ct_count >= ct->ct_max && !ctx_evict_locked(ct)) {
+	if (ct->ct_lim.cl_max == 0 || (pe = peer_get_locked(ct, peer)) == NULL)
+		goto fail;
+	pe->pe_pinned = 1;	/* making room may take its last context */
+	ctx_make_room_locked(ct, pe);
+	rc = ctx_charge_locked(ct, NULL, sizeof(*c));
+	pe->pe_pinned = 0;
+	if (rc == -1) {
+		if (pe->pe_count == 0)
+			peer_drop_locked(ct, pe);
 		pthread_mutex_unlock(&ct->ct_lock);
 		free(c);
-		return CTX_FULL;
+		return CTX_NOMEM;
 	}
 	do {
 		if (getrandom(&id, sizeof(id), 0) != sizeof(id))
@@ -207,18 +488,31 @@ ctx_create2(struct ctxtab *ct, double timeout_s, int implicit, uint32_t *idp)
 		id &= 0x7fffffff;
 	} while (id == 0 || ctx_find_locked(ct, id, now) != NULL);
 	c->rc_id = id;
+	c->rc_peer = pe;
 	c->rc_next = ct->ct_bucket[id % CT_BUCKETS];
 	ct->ct_bucket[id % CT_BUCKETS] = c;
 	ct->ct_count++;
-	if (implicit)
-		ctx_ring_push_locked(ct, id);
+	pe->pe_count++;
+	lists_append(ct, c);
+	ctx_account_locked(ct, c, (ssize_t)sizeof(*c));
 	pthread_mutex_unlock(&ct->ct_lock);
 	*idp = id;
 	return CTX_OK;
+fail:
+	pthread_mutex_unlock(&ct->ct_lock);
+	free(c);
+	return CTX_FULL;
+}
+
+int
+ctx_create(struct ctxtab *ct, double timeout_s, uint32_t *idp)
+{
+	return ctx_create_for(ct, timeout_s, NULL, idp);
 }
 
 /*
- * Use a context: re-arms its timer. If profp is set, *profp gets a
+ * Use a context: re-arms its timer and marks it busy until ctx_done();
+ * busy contexts are evicted last. If profp is set, *profp gets a
  * reference to its profile (or NULL); if dsetp is set, *dsetp gets one to
  * its derived metrics (or NULL). The caller releases them.
  */
@@ -235,7 +529,9 @@ ctx_use(struct ctxtab *ct, uint32_t id, struct profile **profp,
 		return CTX_UNKNOWN;
 	}
 	c->rc_expires = now + c->rc_timeout_ms;
-	c->rc_used = 1;
+	lists_unlink(ct, c);
+	c->rc_busy++;
+	lists_append(ct, c);
 	if (profp) {
 		*profp = c->rc_prof;
 		if (*profp)
@@ -250,6 +546,31 @@ ctx_use(struct ctxtab *ct, uint32_t id, struct profile **profp,
 	return CTX_OK;
 }
 
+/* The request that called ctx_use() is done with id (gone: no-op). */
+void
+ctx_done(struct ctxtab *ct, uint32_t id)
+{
+	struct rctx	*c;
+
+	pthread_mutex_lock(&ct->ct_lock);
+	if ((c = *ctx_slot_locked(ct, id)) != NULL && c->rc_busy > 0) {
+		lists_unlink(ct, c);
+		c->rc_busy--;
+		lists_append(ct, c);
+	}
+	pthread_mutex_unlock(&ct->ct_lock);
+}
+
+#define CT_MALLOC_OVERHEAD	16	/* glibc's header per allocation */
+
+/* what one registered derived metric holds: itself, name, text, slot */
+static size_t
+dmetric_bytes(const struct dmetric *dm)
+{
+	return sizeof(*dm) + strlen(dm->dm_name) + strlen(dm->dm_text) + 2 +
+	    3 * CT_MALLOC_OVERHEAD + sizeof(struct dmetric *);
+}
+
 /*
  * Add a derived metric to a context (copy-on-write; readers keep the old
  * set). The duplicate and limit checks happen here, under the lock, so
@@ -262,20 +583,30 @@ ctx_derive_add(struct ctxtab *ct, uint32_t id, struct dmetric *dm,
 {
 	struct rctx	*c;
 	struct dset	*ns;
+	size_t		 n = 0;
 	int		 ret = CTX_OK;
 
 	pthread_mutex_lock(&ct->ct_lock);
-	if ((c = ctx_find_locked(ct, id, now_mono_ms())) == NULL)
+	if ((c = ctx_find_locked(ct, id, now_mono_ms())) == NULL ||
+	    dm == NULL)
 		ret = CTX_UNKNOWN;
 	else if (c->rc_derived && c->rc_derived->ds_n >= max)
 		ret = CTX_LIMIT;
 	else if (dset_find(c->rc_derived, dm->dm_name) != NULL)
 		ret = CTX_DUP;
-	else if ((ns = dset_add(c->rc_derived, dm)) == NULL)
+	else if (c->rc_dbytes + (n = dmetric_bytes(dm)) >
+	    ct->ct_lim.cl_derived_bytes)
+		ret = CTX_BYTES;
+	else if (ctx_charge_locked(ct, c, n) == -1)
+		ret = CTX_NOMEM;
+	else if ((ns = dset_add(c->rc_derived, dm)) == NULL) {
+		ctx_uncharge(ct, n);
 		ret = CTX_FULL;
-	else {
+	} else {
 		dset_release(c->rc_derived);
 		c->rc_derived = ns;
+		c->rc_dbytes += n;
+		ctx_account_locked(ct, c, (ssize_t)n);
 	}
 	pthread_mutex_unlock(&ct->ct_lock);
 	return ret;
@@ -295,9 +626,7 @@ ctx_gc(struct ctxtab *ct)
 			struct rctx	*c = *pp;
 
 			if (c->rc_expires <= now) {
-				*pp = c->rc_next;
-				rctx_free(c);
-				ct->ct_count--;
+				ctx_remove_locked(ct, pp, c);
 				freed++;
 			} else {
 				pp = &c->rc_next;
@@ -306,6 +635,17 @@ ctx_gc(struct ctxtab *ct)
 	}
 	pthread_mutex_unlock(&ct->ct_lock);
 	return freed;
+}
+
+uint64_t
+ctx_evictions(struct ctxtab *ct)
+{
+	uint64_t	 n;
+
+	pthread_mutex_lock(&ct->ct_lock);
+	n = ct->ct_evicted;
+	pthread_mutex_unlock(&ct->ct_lock);
+	return n;
 }
 
 size_t
@@ -479,12 +819,34 @@ fail:
 	return NULL;
 }
 
+/* what p holds, and (*insts) how many instance ids it lists */
+static size_t
+profile_bytes(const struct profile *p, size_t *insts)
+{
+	size_t	 b = 0;
+
+	*insts = 0;
+	if (p == NULL)
+		return 0;
+	b = sizeof(*p) + p->pr_n * sizeof(*p->pr_indoms);
+	for (size_t i = 0; i < p->pr_n; i++) {
+		*insts += p->pr_indoms[i].pi_n;
+		b += (p->pr_indoms[i].pi_n + 1) * sizeof(uint32_t);
+	}
+	return b;
+}
+
+/*
+ * Change a context's profile. CTX_LIMIT: the new profile would list more
+ * than --max-profile-instances ids; CTX_NOMEM: --max-memory reached.
+ */
 int
 ctx_profile_change(struct ctxtab *ct, uint32_t id, int add, pmInDom indom,
     const uint32_t *insts, size_t n)
 {
 	struct rctx	*c;
 	struct profile	*np;
+	size_t		 nb, ninst;
 	int		 ret = CTX_OK;
 
 	pthread_mutex_lock(&ct->ct_lock);
@@ -496,6 +858,20 @@ ctx_profile_change(struct ctxtab *ct, uint32_t id, int add, pmInDom indom,
 		ret = CTX_FULL;
 		goto done;
 	}
+	nb = profile_bytes(np, &ninst);
+	if (ninst > ct->ct_lim.cl_profile_insts)
+		ret = CTX_LIMIT;
+	else if (nb > c->rc_pbytes &&
+	    ctx_charge_locked(ct, c, nb - c->rc_pbytes) == -1)
+		ret = CTX_NOMEM;
+	if (ret != CTX_OK) {
+		profile_release(np);
+		goto done;
+	}
+	if (nb < c->rc_pbytes)
+		ctx_uncharge(ct, c->rc_pbytes - nb);
+	ctx_account_locked(ct, c, (ssize_t)nb - (ssize_t)c->rc_pbytes);
+	c->rc_pbytes = nb;
 	profile_release(c->rc_prof);
 	c->rc_prof = np;
 done:

@@ -27,7 +27,7 @@ ep_name(enum api_endpoint ep)
 enum self_slot {
 	S_DAEMON_VERSION, S_BPFTRACE_VERSION, S_BPFTRACE_PATH, S_NSCRIPTS,
 	S_NRUNNING, S_UPTIME, S_REQUESTS, S_ERRORS, S_CONTEXTS, S_BYTES_OUT,
-	S_RSS, S_PID, S_PMCD_HOSTNAME, S_PMCD_VERSION, S_COUNT
+	S_RSS, S_PID, S_PMCD_HOSTNAME, S_PMCD_VERSION, S_CTX_EVICTED, S_COUNT
 };
 
 #define PMCD_DOMAIN	2	/* pmcd's own PMDA, for clients that ask it */
@@ -81,6 +81,13 @@ static const struct self_def self_defs[S_COUNT] = {
 	[S_CONTEXTS] = { "bpftrace.daemon.contexts", 2, 3,
 	    PM_TYPE_U32, PM_SEM_INSTANT, COUNT, 0, NULL,
 	    "REST client contexts currently alive", NULL },
+	[S_CTX_EVICTED] = { "bpftrace.daemon.contexts_evicted", 2, 12,
+	    PM_TYPE_U64, PM_SEM_COUNTER, COUNT, 0, NULL,
+	    "REST client contexts evicted to make room",
+	    "Contexts dropped before their polltimeout because the table "
+	    "(--max-contexts), the client address's share "
+	    "(--max-contexts-per-ip) or --max-memory was full; their next "
+	    "use answers \"unknown context identifier\"." },
 	[S_BYTES_OUT] = { "bpftrace.daemon.bytes_out", 2, 4,
 	    PM_TYPE_U64, PM_SEM_COUNTER, BT_UNITS(1, 0, 0, PM_SPACE_BYTE, 0, 0),
 	    0, NULL, "bytes of HTTP response bodies sent", NULL },
@@ -158,6 +165,8 @@ self_refresh(struct source *src, void *arg)
 	    (union value){ .u = atomic_load(&ds->stats.st_errors) });
 	rv |= snap_set1(s, S_CONTEXTS,
 	    (union value){ .u = ctx_count(ds->ctx) });
+	rv |= snap_set1(s, S_CTX_EVICTED,
+	    (union value){ .u = ctx_evictions(ds->ctx) });
 	rv |= snap_set1(s, S_BYTES_OUT,
 	    (union value){ .u = atomic_load(&ds->stats.st_bytes_out) });
 	rv |= snap_set1(s, S_RSS, (union value){ .u = self_rss_kb() });

@@ -52,6 +52,7 @@ PMIDS = {
     "bpftrace.daemon.bytes_out": "151.2.4",
     "bpftrace.daemon.rss": "151.2.5",
     "bpftrace.daemon.pid": "151.2.6",
+    "bpftrace.daemon.contexts_evicted": "151.2.12",
 }
 ENDPOINTS = ["context", "metric", "fetch", "indom", "children", "profile",
              "store", "derive", "other"]
@@ -480,8 +481,8 @@ def test_children(api, ctx):
           "scripts_running", "scripts_total", "tracepoints", "version"],
          []),
         ("?prefix=bpftrace.daemon", "bpftrace.daemon",
-         ["bytes_out", "contexts", "errors", "pid", "requests", "rss",
-          "uptime"], []),
+         ["bytes_out", "contexts", "contexts_evicted", "errors", "pid",
+          "requests", "rss", "uptime"], []),
         ("?prefix=bpftrace.daemon.pid", "bpftrace.daemon.pid", [], []),
     ]
     for q, name, leaf, nonleaf in cases:

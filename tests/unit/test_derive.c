@@ -470,9 +470,11 @@ pmids_and_sets(void **state)
 	assert_int_equal(derive_pmid(1023), pmID_build(511, 2046, 1023));
 	buf_init(&err, 0);
 	assert_int_equal(derive_parse("a", "1", &t, &err), 0);
-	a = dmetric_new("a", "1", t, 0);
+	a = dmetric_new("a", "1", 0);
+	derive_free(t);
 	assert_int_equal(derive_parse("b", "2", &t, &err), 0);
-	b = dmetric_new("b", "2", t, 1);
+	b = dmetric_new("b", "2", 1);
+	derive_free(t);
 	buf_free(&err);
 	s1 = dset_add(NULL, a);
 	s2 = dset_add(s1, b);
@@ -507,7 +509,8 @@ context_sets_limits_and_expiry(void **state)
 		assert_int_equal(derive_parse("x", "1", &t, &err), 0);
 		buf_free(&err);
 		snprintf(name, sizeof(name), "d%d", i);
-		dm = dmetric_new(name, "1", t, 0);
+		dm = dmetric_new(name, "1", 0);
+		derive_free(t);
 		assert_int_equal(ctx_derive_add(ct, id, dm, 2), want);
 		if (i == 0)	/* the same name again */
 			assert_int_equal(ctx_derive_add(ct, id, dm, 2),
