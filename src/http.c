@@ -95,17 +95,19 @@ queue(struct httpreq *hr, unsigned status, struct MHD_Response *r)
 
 /*
  * pmproxy's CORS headers, "Access-Control-Allow-Origin: *", which a
- * browser never combines with credentials. An Origin given with
- * --allow-origin (Grafana in browser access mode) is named instead, with
- * credentials allowed, so that its Basic-authenticated requests can be
- * read; any other Origin is never echoed (origin.c).
+ * browser never combines with credentials. A request with credentials
+ * from an Origin given with --allow-origin (Grafana in browser access
+ * mode with Basic auth) gets that Origin named instead, with credentials
+ * allowed, so that its answers can be read; any other Origin is never
+ * echoed (origin.c).
  */
 static void
 add_cors(struct httpreq *hr, struct MHD_Response *r)
 {
 	const char	*origin = http_header(hr, "Origin");
 
-	if (origin_allowed(&hr->hr_ds->origin, origin)) {
+	if (http_header(hr, "Authorization") &&
+	    origin_allowed(&hr->hr_ds->origin, origin)) {
 		MHD_add_response_header(r, "Access-Control-Allow-Origin",
 		    origin);
 		MHD_add_response_header(r, "Access-Control-Allow-Credentials",
