@@ -497,6 +497,7 @@ check_origin(struct httpreq *hr, const char *path, int *ret)
 	orq.or_fetch_site = http_header(hr, "Sec-Fetch-Site");
 	orq.or_fetch_mode = http_header(hr, "Sec-Fetch-Mode");
 	orq.or_referer = http_header(hr, "Referer");
+	orq.or_user_agent = http_header(hr, "User-Agent");
 	orq.or_tls = ds->cfg.tls_cert != NULL;
 	if (origin_check(&ds->origin, &orq, &why) == 0)
 		return 0;

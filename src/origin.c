@@ -6,8 +6,12 @@
  * able to store, derive or profile here. Browsers say where a request
  * comes from (Sec-Fetch-Site, Origin, Referer) and which name they
  * resolved (Host); clients that are not browsers send none of the first
- * three and are let through, as pmproxy lets them. Threads: pure
- * functions of their arguments, called from any HTTP worker.
+ * three and are let through, as pmproxy lets them. A browser sends
+ * Sec-Fetch-* only to https and loopback URLs, and a page can suppress
+ * Referer, so a request to a plain-http address with none of them that
+ * carries a browser's User-Agent (every browser's starts "Mozilla/", and
+ * a page cannot change it) is refused too. Threads: pure functions of
+ * their arguments, called from any HTTP worker.
  */
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -20,7 +24,8 @@
 #define ORIGIN_MAX	512	/* longest "scheme://host:port" compared */
 
 static const char *const refusal_names[REFUSE_COUNT] = {
-	"host", "cross-site", "same-site", "origin", "referer", "preflight"
+	"host", "cross-site", "same-site", "origin", "referer", "preflight",
+	"no-origin"
 };
 
 const char *
@@ -218,6 +223,12 @@ browser_may_change(const struct origin_policy *p, const struct origin_req *r,
 		    allowed_n(p, r->or_referer, n)))
 			return 0;
 		*why = REFUSE_REFERER;
+		return -1;
+	}
+	/* an <img referrerpolicy=no-referrer> to http://LAN-ADDRESS/ */
+	if (r->or_user_agent != NULL &&
+	    strncmp(r->or_user_agent, "Mozilla/", 8) == 0) {
+		*why = REFUSE_NO_ORIGIN;
 		return -1;
 	}
 	return 0;		/* not a browser: curl, scripts, Grafana proxy */

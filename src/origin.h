@@ -19,6 +19,7 @@ enum origin_refusal {
 	REFUSE_ORIGIN,		/* an Origin neither ours nor allowed */
 	REFUSE_REFERER,		/* no Origin, a Referer from elsewhere */
 	REFUSE_PREFLIGHT,	/* CORS preflight for a store, auth, ... */
+	REFUSE_NO_ORIGIN,	/* a browser that tells nothing of its origin */
 	REFUSE_COUNT
 };
 
@@ -40,6 +41,7 @@ struct origin_req {
 	const char	*or_fetch_site;	/* Sec-Fetch-Site */
 	const char	*or_fetch_mode;	/* Sec-Fetch-Mode */
 	const char	*or_referer;
+	const char	*or_user_agent;
 	int		 or_tls;	/* served over HTTPS */
 };
 

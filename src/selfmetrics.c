@@ -99,8 +99,9 @@ static const struct self_def self_defs[S_COUNT] = {
 	    "--allow-host), \"cross-site\" and \"same-site\" (403, a page on "
 	    "another origin asked for a store, derive or profile, by "
 	    "Sec-Fetch-Site), \"origin\" (403, the same told by an Origin "
-	    "header), \"referer\" (403, by a Referer) and \"preflight\" (403, "
-	    "a CORS preflight for one). See --allow-origin." },
+	    "header), \"referer\" (403, by a Referer), \"no-origin\" (403, a "
+	    "browser that sent none of these) and \"preflight\" (403, a CORS "
+	    "preflight for one). See --allow-origin." },
 	/* grafana-pcp's "Save & Test" and version checks fetch these */
 	[S_PMCD_HOSTNAME] = { "pmcd.hostname", 0, 21,
 	    PM_TYPE_STRING, PM_SEM_DISCRETE, NOUNITS, 0, NULL,
@@ -231,7 +232,7 @@ self_register(struct daemon_state *ds)
 	    ds->self_src, 0);
 	in[1] = indom_new(SELF_INDOM_REFUSAL, "why bpftraced refused requests",
 	    "One instance per reason of the request-origin policy (host, "
-	    "cross-site, same-site, origin, referer, preflight).",
+	    "cross-site, same-site, origin, referer, preflight, no-origin).",
 	    ds->self_src, 1);
 	if (in[0] == NULL || in[1] == NULL)
 		goto done;

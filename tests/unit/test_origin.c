@@ -26,116 +26,129 @@ struct row {
 	const char	*method, *path, *host, *origin, *site, *mode, *referer;
 	int		 tls;
 	int		 want;	/* OK or an enum origin_refusal */
+	const char	*ua;	/* User-Agent; NULL when not given */
 };
+
+#define MOZ	"Mozilla/5.0 (X11; Linux x86_64) HeadlessChrome/156"
 
 static const struct row rows[] = {
 	/* not browsers: curl, pmproxy-style scripts, HTTP/1.0 */
 	{ "curl store", "GET", "/pmapi/store", H, NULL, NULL, NULL, NULL, 0,
-	    OK },
+	    OK, NULL },
 	{ "curl PUT store", "PUT", "/pmapi/store", H, NULL, NULL, NULL, NULL,
-	    0, OK },
+	    0, OK, NULL },
 	{ "HTTP/1.0 without Host", "GET", "/pmapi/store", NULL, NULL, NULL,
-	    NULL, NULL, 0, OK },
+	    NULL, NULL, 0, OK, NULL },
 	/* drive-by: <img src=store>, cross-site and same-site */
 	{ "img cross-site", "GET", "/pmapi/store", H, NULL, "cross-site",
-	    "no-cors", "http://evil.example/", 0, REFUSE_CROSS_SITE },
+	    "no-cors", "http://evil.example/", 0, REFUSE_CROSS_SITE, NULL },
 	{ "img same-site (other port)", "GET", "/pmapi/store", H, NULL,
 	    "same-site", "no-cors", "http://127.0.0.1:8080/", 0,
-	    REFUSE_SAME_SITE },
+	    REFUSE_SAME_SITE, NULL },
 	{ "form POST cross-site", "POST", "/pmapi/store", H,
 	    "http://localhost:8080", "cross-site", "navigate", NULL, 0,
-	    REFUSE_CROSS_SITE },
+	    REFUSE_CROSS_SITE, NULL },
 	{ "fetch no-cors pmwebd _store", "POST", "/pmapi/1/_store", H,
 	    "http://127.0.0.1:8080", "same-site", "no-cors", NULL, 0,
-	    REFUSE_SAME_SITE },
+	    REFUSE_SAME_SITE, NULL },
 	{ "derive cross-site", "GET", "/pmapi/derive", H, NULL, "cross-site",
-	    "no-cors", NULL, 0, REFUSE_CROSS_SITE },
+	    "no-cors", NULL, 0, REFUSE_CROSS_SITE, NULL },
 	{ "profile cross-site", "GET", "/pmapi/7/profile", H, NULL,
-	    "cross-site", "no-cors", NULL, 0, REFUSE_CROSS_SITE },
+	    "cross-site", "no-cors", NULL, 0, REFUSE_CROSS_SITE, NULL },
 	{ "unknown Sec-Fetch-Site value", "GET", "/pmapi/store", H, NULL,
-	    "bogus", NULL, NULL, 0, REFUSE_CROSS_SITE },
+	    "bogus", NULL, NULL, 0, REFUSE_CROSS_SITE, NULL },
 	{ "none but not a navigation", "GET", "/pmapi/store", H, NULL,
-	    "none", "no-cors", NULL, 0, REFUSE_CROSS_SITE },
+	    "none", "no-cors", NULL, 0, REFUSE_CROSS_SITE, NULL },
 	/* browsers without Fetch Metadata: Origin, then Referer */
 	{ "old browser POST, foreign Origin", "POST", "/pmapi/store", H,
-	    "http://evil.example", NULL, NULL, NULL, 0, REFUSE_ORIGIN },
+	    "http://evil.example", NULL, NULL, NULL, 0, REFUSE_ORIGIN, NULL },
 	{ "Origin null (sandboxed page)", "POST", "/pmapi/store", H, "null",
-	    NULL, NULL, NULL, 0, REFUSE_ORIGIN },
+	    NULL, NULL, NULL, 0, REFUSE_ORIGIN, NULL },
 	{ "old browser img, foreign Referer", "GET", "/pmapi/store", H, NULL,
-	    NULL, NULL, "http://evil.example/x.html", 0, REFUSE_REFERER },
+	    NULL, NULL, "http://evil.example/x.html", 0, REFUSE_REFERER, NULL },
 	{ "Referer of this very server", "GET", "/pmapi/store", H, NULL,
-	    NULL, NULL, "http://127.0.0.1:44322/ui/", 0, OK },
+	    NULL, NULL, "http://127.0.0.1:44322/ui/", 0, OK, NULL },
 	{ "old browser, own Origin", "POST", "/pmapi/store", H,
-	    "http://127.0.0.1:44322", NULL, NULL, NULL, 0, OK },
+	    "http://127.0.0.1:44322", NULL, NULL, NULL, 0, OK, NULL },
 	{ "own Origin over http to an https server", "POST", "/pmapi/store",
-	    H, "http://127.0.0.1:44322", NULL, NULL, NULL, 1, REFUSE_ORIGIN },
+	    H, "http://127.0.0.1:44322", NULL, NULL, NULL, 1, REFUSE_ORIGIN, NULL },
 	{ "own Origin over https", "POST", "/pmapi/store", H,
-	    "https://127.0.0.1:44322", NULL, NULL, NULL, 1, OK },
+	    "https://127.0.0.1:44322", NULL, NULL, NULL, 1, OK, NULL },
+	/* plain http to a LAN address: no Fetch Metadata, no Referer */
+	{ "img no-referrer to http://LAN", "GET", "/pmapi/store",
+	    "192.168.1.5:44322", NULL, NULL, NULL, NULL, 0, REFUSE_NO_ORIGIN,
+	    MOZ },
+	{ "curl with a User-Agent", "GET", "/pmapi/store", H, NULL, NULL,
+	    NULL, NULL, 0, OK, "curl/7.88.1" },
+	{ "Grafana proxy without Sec-Fetch-*", "GET", "/pmapi/store", H, NULL,
+	    NULL, NULL, NULL, 0, OK, "Grafana/10.4.1" },
+	{ "browser read without any origin", "GET", "/pmapi/fetch", H, NULL,
+	    NULL, NULL, NULL, 0, OK, MOZ },
 	/* the built-in page: same-origin */
 	{ "built-in page store", "POST", "/pmapi/store", H,
-	    "http://127.0.0.1:44322", "same-origin", "cors", NULL, 0, OK },
+	    "http://127.0.0.1:44322", "same-origin", "cors", NULL, 0, OK, NULL },
 	{ "address bar navigation", "GET", "/pmapi/store", H, NULL, "none",
-	    "navigate", NULL, 0, OK },
+	    "navigate", NULL, 0, OK, NULL },
 	/* Grafana server mode: Host = data source URL, Origin dropped */
 	{ "Grafana proxy", "GET", "/pmapi/store", "bpftraced:44322", NULL,
-	    "same-origin", "cors", NULL, 0, OK },
+	    "same-origin", "cors", NULL, 0, OK, NULL },
 	/* Grafana browser mode, allowed and not */
 	{ "Grafana browser mode allowed", "GET", "/pmapi/store", H,
-	    "http://grafana.example:3000", "cross-site", "cors", NULL, 0, OK },
+	    "http://grafana.example:3000", "cross-site", "cors", NULL, 0, OK, NULL },
 	{ "allowed origin, case differs", "POST", "/pmapi/store", H,
-	    "HTTP://Grafana.Example:3000", "cross-site", "cors", NULL, 0, OK },
+	    "HTTP://Grafana.Example:3000", "cross-site", "cors", NULL, 0, OK, NULL },
 	{ "allowed host, other port", "POST", "/pmapi/store", H,
 	    "http://grafana.example:3001", "cross-site", "cors", NULL, 0,
-	    REFUSE_CROSS_SITE },
+	    REFUSE_CROSS_SITE, NULL },
 	{ "allowed origin as a prefix", "POST", "/pmapi/store", H,
 	    "http://grafana.example:30001", NULL, NULL, NULL, 0,
-	    REFUSE_ORIGIN },
+	    REFUSE_ORIGIN, NULL },
 	/* reads stay open to every origin (CORS *) */
 	{ "cross-site fetch of values", "GET", "/pmapi/fetch", H, NULL,
-	    "cross-site", "cors", NULL, 0, OK },
+	    "cross-site", "cors", NULL, 0, OK, NULL },
 	{ "cross-site context", "GET", "/pmapi/context", H,
-	    "http://evil.example", "cross-site", "cors", NULL, 0, OK },
+	    "http://evil.example", "cross-site", "cors", NULL, 0, OK, NULL },
 	{ "cross-site POST to fetch", "POST", "/pmapi/fetch", H,
-	    "http://evil.example", "cross-site", "no-cors", NULL, 0, OK },
+	    "http://evil.example", "cross-site", "no-cors", NULL, 0, OK, NULL },
 	{ "cross-site DELETE on fetch", "DELETE", "/pmapi/fetch", H,
 	    "http://evil.example", "cross-site", "cors", NULL, 0,
-	    REFUSE_CROSS_SITE },
+	    REFUSE_CROSS_SITE, NULL },
 	/* preflights */
 	{ "preflight for a store", "OPTIONS", "/pmapi/store", H,
 	    "http://evil.example", "cross-site", "cors", NULL, 0,
-	    REFUSE_PREFLIGHT },
+	    REFUSE_PREFLIGHT, NULL },
 	{ "preflight for a store, allowed", "OPTIONS", "/pmapi/store", H,
-	    "http://grafana.example:3000", "cross-site", "cors", NULL, 0, OK },
+	    "http://grafana.example:3000", "cross-site", "cors", NULL, 0, OK, NULL },
 	{ "preflight for a fetch", "OPTIONS", "/pmapi/fetch", H,
-	    "http://evil.example", "cross-site", "cors", NULL, 0, OK },
+	    "http://evil.example", "cross-site", "cors", NULL, 0, OK, NULL },
 	{ "OPTIONS without Origin", "OPTIONS", "/pmapi/store", H, NULL, NULL,
-	    NULL, NULL, 0, OK },
+	    NULL, NULL, 0, OK, NULL },
 	/* Host: DNS rebinding and the names we answer for */
 	{ "rebinding name, same-origin", "POST", "/pmapi/store",
 	    "rebind.test:44322", "http://rebind.test:44322", "same-origin",
-	    "cors", NULL, 0, REFUSE_HOST },
+	    "cors", NULL, 0, REFUSE_HOST, NULL },
 	{ "rebinding name, a read", "GET", "/pmapi/fetch", "rebind.test",
-	    NULL, "same-origin", "cors", NULL, 0, REFUSE_HOST },
+	    NULL, "same-origin", "cors", NULL, 0, REFUSE_HOST, NULL },
 	{ "localhost", "GET", "/pmapi/store", "localhost:44322", NULL, NULL,
-	    NULL, NULL, 0, OK },
+	    NULL, NULL, 0, OK, NULL },
 	{ "LOCALHOST.", "GET", "/pmapi/fetch", "LOCALHOST.", NULL, NULL, NULL,
-	    NULL, 0, OK },
+	    NULL, 0, OK, NULL },
 	{ "own host name", "GET", "/pmapi/fetch", "MyHost:44322", NULL, NULL,
-	    NULL, NULL, 0, OK },
+	    NULL, NULL, 0, OK, NULL },
 	{ "--allow-host name", "GET", "/pmapi/fetch", "lb.example.com", NULL,
-	    NULL, NULL, NULL, 0, OK },
+	    NULL, NULL, NULL, 0, OK, NULL },
 	{ "subdomain of an allowed host", "GET", "/pmapi/fetch",
-	    "x.lb.example.com", NULL, NULL, NULL, NULL, 0, REFUSE_HOST },
+	    "x.lb.example.com", NULL, NULL, NULL, NULL, 0, REFUSE_HOST, NULL },
 	{ "IPv6 literal", "GET", "/pmapi/fetch", "[::1]:44322", NULL, NULL,
-	    NULL, NULL, 0, OK },
+	    NULL, NULL, 0, OK, NULL },
 	{ "IPv6 without brackets", "GET", "/pmapi/fetch", "::1", NULL, NULL,
-	    NULL, NULL, 0, REFUSE_HOST },
+	    NULL, NULL, 0, REFUSE_HOST, NULL },
 	{ "port not a number", "GET", "/pmapi/fetch", "127.0.0.1:x", NULL,
-	    NULL, NULL, NULL, 0, REFUSE_HOST },
+	    NULL, NULL, NULL, 0, REFUSE_HOST, NULL },
 	{ "empty Host", "GET", "/pmapi/fetch", "", NULL, NULL, NULL, NULL, 0,
-	    REFUSE_HOST },
+	    REFUSE_HOST, NULL },
 	{ "localhost as a prefix", "GET", "/pmapi/fetch", "localhost.evil",
-	    NULL, NULL, NULL, NULL, 0, REFUSE_HOST },
+	    NULL, NULL, NULL, NULL, 0, REFUSE_HOST, NULL },
 };
 
 static void
@@ -145,7 +158,7 @@ table_decides_each_combination(void **state)
 		const struct row	*r = &rows[i];
 		struct origin_req	 q = {
 			r->method, r->path, r->host, r->origin, r->site,
-			r->mode, r->referer, r->tls
+			r->mode, r->referer, r->ua, r->tls
 		};
 		enum origin_refusal	 why = REFUSE_COUNT;
 		int			 got;
@@ -164,7 +177,7 @@ no_allowed_origin_by_default(void **state)
 {
 	struct origin_req	 q = { "GET", "/pmapi/store", H,
 				    "http://grafana.example:3000",
-				    "cross-site", "cors", NULL, 0 };
+				    "cross-site", "cors", NULL, NULL, 0 };
 	enum origin_refusal	 why;
 
 	assert_int_equal(origin_check(&EMPTY, &q, &why), -1);
