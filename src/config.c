@@ -110,7 +110,7 @@ usage(FILE *f)
 "  --auth-reads              reads need credentials too (role read, control\n"
 "                            or admin)\n"
 "  --max-scripts-per-user N  scripts one user may have registered (default %d)\n"
-"  --allow-origin ORIGIN     a web origin (scheme://host[:port], e.g. Grafana's\n"
+"  --allow-origin ORIGIN     a web origin (scheme://host[:port]; Grafana's\n"
 "                            in browser access mode) whose pages may store,\n"
 "                            derive and profile and get credentialed CORS\n"
 "                            answers; repeatable or comma-separated\n"

@@ -2,8 +2,9 @@
 /*
  * selfmetrics.c - the daemon's own metrics: bpftrace.info.* (versions,
  * script counts) and bpftrace.daemon.* (uptime, requests per endpoint,
- * errors, requests refused by the origin policy, contexts, memory). Values are computed per fetch from atomics, so
- * every endpoint has real data before any script exists.
+ * errors, requests refused by the origin policy, contexts, memory).
+ * Values are computed per fetch from atomics, so every endpoint has real
+ * data before any script exists.
  */
 #include <stdio.h>
 #include <string.h>
