@@ -13,9 +13,11 @@ libcjson-dev libpcp3-dev libpcp-pmda3-dev libsqlite3-dev libcmocka-dev libcrypt-
 libpcre2-dev"
 RUN_DEPS="bpftrace"
 # fuzzing (clang libFuzzer), the packaging tests (man pages, systemd-analyze
-# verify, the .deb, rpmspec) and the wall-clock jump test (libfaketime)
+# verify, the .deb, rpmspec), the wall-clock jump test (libfaketime) and the
+# headless-browser tests (test_ui.py, tests/security/: chromium, and node/npm
+# for playwright-core, which the tests npm-install outside the tree)
 TEST_DEPS="python3 curl wrk clang-14 libclang-rt-14-dev man-db systemd dpkg-dev
-debhelper fakeroot lintian rpm libfaketime"
+debhelper fakeroot lintian rpm libfaketime chromium nodejs npm"
 
 log() { printf '==> %s\n' "$*" >&2; }
 

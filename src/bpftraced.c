@@ -146,6 +146,12 @@ host_identity(struct daemon_state *ds)
 	if (b.b_failed)
 		return -1;
 	ds->ctx_labels = buf_take(&b, NULL);
+	/* who may change state from a browser (origin.c); fixed from here */
+	ds->origin.op_origins = ds->cfg.allow_origins;
+	ds->origin.op_norigins = ds->cfg.nallow_origins;
+	ds->origin.op_hosts = ds->cfg.allow_hosts;
+	ds->origin.op_nhosts = ds->cfg.nallow_hosts;
+	ds->origin.op_hostname = ds->hostname;
 	return 0;
 }
 

@@ -19,6 +19,7 @@
 #include "buf.h"
 #include "log.h"
 #include "memcap.h"
+#include "origin.h"
 #include "util.h"
 
 /* ---- named limits (each has a flag; see config.c) ---- */
@@ -472,6 +473,7 @@ struct selfstats {
 	atomic_ullong	st_requests[EP_COUNT];
 	atomic_ullong	st_errors;
 	atomic_ullong	st_bytes_out;
+	atomic_ullong	st_refused[REFUSE_COUNT];	/* origin.h reasons */
 };
 
 struct daemon_state;
@@ -531,6 +533,10 @@ struct config {
 	int			 pmda;		/* PMDA_AUTO/_ON/_OFF */
 	char			*pmda_socket;	/* NULL: $PCP_RUN_DIR/... */
 	char			*pmcd_host;	/* --pmcd; NULL: local if it answers */
+	char			**allow_origins; /* --allow-origin, exact */
+	int			 nallow_origins;
+	char			**allow_hosts;	/* --allow-host, for Host */
+	int			 nallow_hosts;
 };
 
 #define PMDA_AUTO		0
@@ -569,6 +575,7 @@ struct daemon_state {
 	struct store		*store;		/* state database */
 	pthread_mutex_t		 auth_lock;	/* guards the auth pointer swap */
 	struct auth_db		*auth;		/* --auth-file, or NULL */
+	struct origin_policy	 origin;	/* points into cfg; read-only */
 };
 
 int	 config_defaults(struct config *);

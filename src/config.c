@@ -27,7 +27,8 @@ enum {
 	OPT_PMDA, OPT_PMDA_SOCKET, OPT_PMCD, OPT_MAX_MEMORY,
 	OPT_MAX_CONTROL_ANSWER,
 	OPT_MAX_CTX_PER_IP, OPT_MAX_POLLTIMEOUT, OPT_MAX_DERIVED_BYTES,
-	OPT_MAX_PROFILE_INSTANCES, OPT_MAX_REGEX_STEPS
+	OPT_MAX_PROFILE_INSTANCES, OPT_MAX_REGEX_STEPS, OPT_ALLOW_ORIGIN,
+	OPT_ALLOW_HOST
 };
 
 static const struct option long_opts[] = {
@@ -68,6 +69,8 @@ static const struct option long_opts[] = {
 	{ "auth-reads",		no_argument,	   NULL, OPT_AUTH_READS },
 	{ "max-scripts-per-user", required_argument, NULL,
 	    OPT_MAX_SCRIPTS_PER_USER },
+	{ "allow-origin",	required_argument, NULL, OPT_ALLOW_ORIGIN },
+	{ "allow-host",		required_argument, NULL, OPT_ALLOW_HOST },
 	{ "tls-cert",		required_argument, NULL, OPT_TLS_CERT },
 	{ "tls-key",		required_argument, NULL, OPT_TLS_KEY },
 	{ "pmda",		required_argument, NULL, OPT_PMDA },
@@ -129,6 +132,15 @@ usage(FILE *f)
 "  --auth-reads              reads need credentials too (role read, control\n"
 "                            or admin)\n"
 "  --max-scripts-per-user N  scripts one user may have registered (default %d)\n"
+"  --allow-origin ORIGIN     a web origin (scheme://host[:port]; Grafana's\n"
+"                            in browser access mode) whose pages may store,\n"
+"                            derive and profile and get credentialed CORS\n"
+"                            answers; repeatable or comma-separated\n"
+"                            (default none: same-origin pages only)\n"
+"  --allow-host NAME         another name clients reach bpftraced by (a load\n"
+"                            balancer's, a container's), accepted in Host\n"
+"                            besides IP literals, localhost and this\n"
+"                            machine's name; repeatable (default none)\n"
 "  --tls-cert FILE, --tls-key FILE  serve HTTPS (PEM files)\n"
 "  --scripts-dir DIR         register every DIR/*.bt at start; DIR and files\n"
 "                            must be writable only by root\n"
@@ -228,6 +240,16 @@ config_free(struct config *c)
 	free(c->scripts);
 	c->scripts = NULL;
 	c->nscripts = 0;
+	for (int i = 0; i < c->nallow_origins; i++)
+		free(c->allow_origins[i]);
+	free(c->allow_origins);
+	c->allow_origins = NULL;
+	c->nallow_origins = 0;
+	for (int i = 0; i < c->nallow_hosts; i++)
+		free(c->allow_hosts[i]);
+	free(c->allow_hosts);
+	c->allow_hosts = NULL;
+	c->nallow_hosts = 0;
 }
 
 /*
@@ -321,17 +343,70 @@ set_field(const char *name, const char *val, long long min, long long max,
 	return 0;
 }
 
+/* Append a copy of s (n bytes) to the string list *vp of *np entries. */
 static int
-add_script(struct config *c, const char *path)
+list_add(char ***vp, int *np, const char *s, size_t n)
 {
-	char	**v = realloc(c->scripts, sizeof(*v) * ((size_t)c->nscripts + 1));
+	char	**v = realloc(*vp, sizeof(*v) * ((size_t)*np + 1));
 
 	if (v == NULL)
 		return -1;
-	c->scripts = v;
-	if ((v[c->nscripts] = strdup(path)) == NULL)
+	*vp = v;
+	if ((v[*np] = strndup(s, n)) == NULL)
 		return -1;
-	c->nscripts++;
+	(*np)++;
+	return 0;
+}
+
+static int
+add_script(struct config *c, const char *path)
+{
+	return list_add(&c->scripts, &c->nscripts, path, strlen(path));
+}
+
+/*
+ * --allow-origin and --allow-host: each value is one entry or a comma
+ * list, checked here so that a request can only ever be compared with
+ * (and an Origin echoed from) well-formed text.
+ */
+static int
+add_allowed(struct config *c, int opt, const char *val)
+{
+	char		 err[512], item[512];
+	const char	*p = val;
+	size_t		 n;
+
+	do {
+		n = strcspn(p, ",");
+		while (n > 0 && (*p == ' ' || *p == '\t')) {
+			p++;
+			n--;
+		}
+		while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+			n--;
+		snprintf(item, sizeof(item), "%.*s", (int)n, p);
+		if (opt == OPT_ALLOW_ORIGIN) {
+			if (n >= sizeof(item) ||
+			    origin_valid_spec(item, err, sizeof(err)) == -1) {
+				fprintf(stderr, "bpftraced: %s\n", err);
+				return -1;
+			}
+			if (list_add(&c->allow_origins, &c->nallow_origins,
+			    item, n) == -1)
+				return -1;
+		} else {
+			if (n >= sizeof(item) || !origin_valid_hostname(item)) {
+				fprintf(stderr, "bpftraced: --allow-host %s: "
+				    "expected a host name (no port, no "
+				    "scheme)\n", item);
+				return -1;
+			}
+			if (list_add(&c->allow_hosts, &c->nallow_hosts, item,
+			    n) == -1)
+				return -1;
+		}
+		p += strcspn(p, ",");
+	} while (*p++ == ',');
 	return 0;
 }
 
@@ -367,6 +442,9 @@ config_apply_scripts(struct config *c, int opt, const char *name,
 		c->auth_reads = val == NULL || !(strcmp(val, "0") == 0 ||
 		    strcmp(val, "no") == 0 || strcmp(val, "false") == 0);
 		return 0;
+	case OPT_ALLOW_ORIGIN:
+	case OPT_ALLOW_HOST:
+		return add_allowed(c, opt, val);
 	case OPT_TLS_CERT:
 		return replace_str(&c->tls_cert, val);
 	case OPT_TLS_KEY:

@@ -65,8 +65,17 @@ struct baton {
 
 static const char CORS_HEADERS[] =
     "Accept, Accept-Language, Content-Language, Content-Type";
-static const char CORS_HEADERS_AUTH[] =
-    "Accept, Accept-Language, Content-Language, Content-Type, Authorization";
+/* what a preflight allows: current Grafana adds X-Grafana-Device-ID */
+static const char CORS_PREFLIGHT_HEADERS[] =
+    "Accept, Accept-Language, Content-Language, Content-Type, "
+    "X-Grafana-Device-ID";
+static const char CORS_PREFLIGHT_HEADERS_AUTH[] =
+    "Accept, Accept-Language, Content-Language, Content-Type, "
+    "X-Grafana-Device-ID, Authorization";
+/* TRACE is answered 405 (it would echo credentials back to a page) */
+static const char ALLOW_METHODS[] = "GET, HEAD, OPTIONS";
+static const char ALLOW_METHODS_POST[] = "GET, HEAD, POST, OPTIONS";
+static const char ALLOW_METHODS_SERVER[] = "GET, PUT, HEAD, POST, OPTIONS";
 
 /* --- replies --- */
 
@@ -85,17 +94,20 @@ queue(struct httpreq *hr, unsigned status, struct MHD_Response *r)
 }
 
 /*
- * pmproxy's CORS headers. A browser that sends credentials (Grafana in
- * browser access mode with Basic auth) only accepts an answer naming its
- * Origin and allowing credentials, so such requests get that instead of
- * "*" (pmproxy has no authentication, hence no such case).
+ * pmproxy's CORS headers, "Access-Control-Allow-Origin: *", which a
+ * browser never combines with credentials. A request with credentials
+ * from an Origin given with --allow-origin (Grafana in browser access
+ * mode with Basic auth) gets that Origin named instead, with credentials
+ * allowed, so that its answers can be read; any other Origin is never
+ * echoed (origin.c).
  */
 static void
 add_cors(struct httpreq *hr, struct MHD_Response *r)
 {
 	const char	*origin = http_header(hr, "Origin");
 
-	if (origin && http_header(hr, "Authorization")) {
+	if (http_header(hr, "Authorization") &&
+	    origin_allowed(&hr->hr_ds->origin, origin)) {
 		MHD_add_response_header(r, "Access-Control-Allow-Origin",
 		    origin);
 		MHD_add_response_header(r, "Access-Control-Allow-Credentials",
@@ -168,6 +180,7 @@ status_text(unsigned status)
 	case 405: return "Method Not Allowed";
 	case 413: return "Payload Too Large";
 	case 414: return "URI Too Long";
+	case 421: return "Misdirected Request";
 	case 503: return "Service Unavailable";
 	default:  return "Error";
 	}
@@ -192,20 +205,23 @@ http_reply_html(struct httpreq *hr, unsigned status, const char *servlet,
 
 /*
  * CORS preflight, as pmproxy: 405 when the requested method is not
- * allowed, else 200 echoing the Origin.
+ * allowed, else 200. Unlike pmproxy, the Origin is named (with
+ * credentials) only when --allow-origin lists it; any other gets "*",
+ * which a browser will not use with credentials. Preflights for stores
+ * from other origins were refused before this (origin_check).
  */
 int
 http_reply_options(struct httpreq *hr, int allowed)
 {
 	struct MHD_Response	*r;
 	const char		*want, *origin, *reqh;
-	int			 ok = 1;
+	int			 ok = 1, named;
 	unsigned		 status = 200;
 
 	want = http_header(hr, "Access-Control-Request-Method");
 	if (want) {
 		if (strcmp(want, "GET") == 0 || strcmp(want, "HEAD") == 0 ||
-		    strcmp(want, "TRACE") == 0 || strcmp(want, "OPTIONS") == 0)
+		    strcmp(want, "OPTIONS") == 0)
 			ok = 1;
 		else if (strcmp(want, "POST") == 0)
 			ok = (allowed & HTTP_POST) != 0;
@@ -220,23 +236,26 @@ http_reply_options(struct httpreq *hr, int allowed)
 	if (ok) {
 		origin = http_header(hr, "Origin");
 		reqh = http_header(hr, "Access-Control-Request-Headers");
-		if (origin)
+		named = origin_allowed(&hr->hr_ds->origin, origin);
+		if (origin) {
 			MHD_add_response_header(r,
-			    "Access-Control-Allow-Origin", origin);
+			    "Access-Control-Allow-Origin", named ? origin : "*");
+			MHD_add_response_header(r, "Vary", "Origin");
+		}
 		MHD_add_response_header(r, "Access-Control-Allow-Methods",
-		    (allowed & HTTP_POST) ?
-		    "GET, HEAD, POST, TRACE, OPTIONS" :
-		    "GET, HEAD, TRACE, OPTIONS");
+		    (allowed & HTTP_POST) ? ALLOW_METHODS_POST : ALLOW_METHODS);
 		MHD_add_response_header(r, "Access-Control-Max-Age", "86400");
-		if (reqh && strcasestr(reqh, "authorization")) {
-			/* a browser about to send Basic credentials */
+		if (reqh && named && strcasestr(reqh, "authorization")) {
+			/* an allowed page about to send Basic credentials */
 			MHD_add_response_header(r,
-			    "Access-Control-Allow-Headers", CORS_HEADERS_AUTH);
+			    "Access-Control-Allow-Headers",
+			    CORS_PREFLIGHT_HEADERS_AUTH);
 			MHD_add_response_header(r,
 			    "Access-Control-Allow-Credentials", "true");
 		} else if (reqh)
 			MHD_add_response_header(r,
-			    "Access-Control-Allow-Headers", CORS_HEADERS);
+			    "Access-Control-Allow-Headers",
+			    CORS_PREFLIGHT_HEADERS);
 	}
 	return queue(hr, status, r);
 }
@@ -277,26 +296,30 @@ http_header(struct httpreq *hr, const char *name)
 	return MHD_lookup_connection_value(hr->hr_conn, MHD_HEADER_KIND, name);
 }
 
-static MHD_RESULT
-echo_header(void *cls, enum MHD_ValueKind kind, const char *key,
-    const char *value)
-{
-	MHD_add_response_header(cls, key, value ? value : "");
-	return MHD_YES;
-}
-
+/*
+ * TRACE would echo the request's headers (Authorization included) back to
+ * whoever sent it: 405, as for any method we do not serve. pmproxy
+ * answers it; see README.md, differences from pmproxy.
+ */
 static int
 reply_trace(struct httpreq *hr)
 {
 	struct MHD_Response	*r;
+	static const char	 msg[] = "{\"message\":\"method not allowed: "
+				    "TRACE is not served\",\"success\":false}"
+				    "\r\n";
 
-	r = MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
+	r = MHD_create_response_from_buffer(sizeof(msg) - 1, (void *)msg,
+	    MHD_RESPMEM_PERSISTENT);
 	if (r == NULL)
 		return MHD_NO;
-	MHD_get_connection_values(hr->hr_conn, MHD_HEADER_KIND, echo_header, r);
-	return queue(hr, 200, r);
+	MHD_add_response_header(r, "Allow", ALLOW_METHODS_SERVER);
+	MHD_add_response_header(r, "Content-Type", "application/json");
+	atomic_fetch_add(&hr->hr_ds->stats.st_errors, 1);
+	return queue(hr, 405, r);
 }
 
+/* OPTIONS *: what the server serves; a foreign Origin is not named. */
 static int
 reply_server_options(struct httpreq *hr)
 {
@@ -309,9 +332,9 @@ reply_server_options(struct httpreq *hr)
 	origin = http_header(hr, "Origin");
 	if (origin)
 		MHD_add_response_header(r, "Access-Control-Allow-Origin",
-		    origin);
+		    origin_allowed(&hr->hr_ds->origin, origin) ? origin : "*");
 	MHD_add_response_header(r, "Access-Control-Allow-Methods",
-	    "GET, PUT, HEAD, POST, TRACE, OPTIONS");
+	    ALLOW_METHODS_SERVER);
 	MHD_add_response_header(r, "Access-Control-Max-Age", "86400");
 	return queue(hr, 200, r);
 }
@@ -433,6 +456,80 @@ authenticate(struct httpreq *hr, struct baton *bt, const char *path, int *ret)
 	}
 }
 
+/* --- where the request comes from --- */
+
+/* a header value fit for a log line or a message: control bytes as '?' */
+static const char *
+printable(const char *s, char *out, size_t len)
+{
+	size_t	 i = 0;
+
+	if (s == NULL)
+		return "(none)";
+	for (; *s && i + 1 < len; s++)
+		out[i++] = *s >= 0x20 && *s < 0x7f ? *s : '?';
+	out[i] = '\0';
+	return out;
+}
+
+/*
+ * The request-origin policy (origin.c), for every request, before
+ * credentials are looked at and before any handler runs. Returns 0 to go
+ * on, or -1 after the refusal (421 for a Host we do not answer for, 403
+ * for a page on another origin) was queued in *ret and counted in
+ * bpftrace.daemon.refused.
+ */
+static int
+check_origin(struct httpreq *hr, const char *path, int *ret)
+{
+	struct daemon_state	*ds = hr->hr_ds;
+	struct origin_req	 orq;
+	enum origin_refusal	 why;
+	char			 peer[64], hbuf[128], obuf[128], sbuf[32];
+	const char		*host, *org, *site;
+	char			 msg[768];
+
+	memset(&orq, 0, sizeof(orq));
+	orq.or_method = hr->hr_method;
+	orq.or_path = path;
+	orq.or_host = http_header(hr, "Host");
+	orq.or_origin = http_header(hr, "Origin");
+	orq.or_fetch_site = http_header(hr, "Sec-Fetch-Site");
+	orq.or_fetch_mode = http_header(hr, "Sec-Fetch-Mode");
+	orq.or_referer = http_header(hr, "Referer");
+	orq.or_user_agent = http_header(hr, "User-Agent");
+	orq.or_tls = ds->cfg.tls_cert != NULL;
+	if (origin_check(&ds->origin, &orq, &why) == 0)
+		return 0;
+	atomic_fetch_add(&ds->stats.st_refused[why], 1);
+	atomic_fetch_add(&ds->stats.st_requests[EP_OTHER], 1);
+	http_peer(hr, peer, sizeof(peer));
+	host = printable(orq.or_host, hbuf, sizeof(hbuf));
+	org = printable(orq.or_origin, obuf, sizeof(obuf));
+	site = printable(orq.or_fetch_site, sbuf, sizeof(sbuf));
+	log_info("refused %s %s from %s (%s): Host %s, Origin %s, "
+	    "Sec-Fetch-Site %s", hr->hr_method, path ? path : "", peer,
+	    origin_refusal_name(why), host, org, site);
+	if (why == REFUSE_HOST) {
+		snprintf(msg, sizeof(msg), "misdirected request: Host %s is "
+		    "not a name bpftraced answers for (IP addresses, "
+		    "localhost and %s are; add others with --allow-host "
+		    "NAME); a web page using its own DNS name for this "
+		    "address (DNS rebinding) is refused this way", host,
+		    ds->hostname);
+		*ret = http_reply_error(hr, 421, msg);
+	} else {
+		snprintf(msg, sizeof(msg), "cross-origin request refused "
+		    "(%s): a web page on another origin (Origin %s, "
+		    "Sec-Fetch-Site %s) may not store, derive or profile; "
+		    "start bpftraced with --allow-origin ORIGIN to allow a "
+		    "trusted one (e.g. Grafana in browser access mode)",
+		    origin_refusal_name(why), org, site);
+		*ret = http_reply_error(hr, 403, msg);
+	}
+	return -1;
+}
+
 /* --- request parsing and routing --- */
 
 struct route {
@@ -494,14 +591,20 @@ dispatch(struct httpreq *hr, struct baton *bt)
 		    http_reply_html(hr, 414, "unknown servlet",
 		    "request URL too long");
 	}
-	if (strcmp(hr->hr_method, "OPTIONS") == 0 &&
-	    strcmp(bt->bt_uri, "*") == 0)
-		return reply_server_options(hr);
-	if (strcmp(hr->hr_method, "TRACE") == 0)
+	if (strcmp(hr->hr_method, "TRACE") == 0) {
+		atomic_fetch_add(&hr->hr_ds->stats.st_requests[EP_OTHER], 1);
 		return reply_trace(hr);
+	}
 	if (parse_target(hr, bt, &path, err, sizeof(err)) == -1) {
 		atomic_fetch_add(&hr->hr_ds->stats.st_requests[EP_OTHER], 1);
 		ret = http_reply_html(hr, 400, "webapi servlet", err);
+		goto done;
+	}
+	if (check_origin(hr, path, &ret) == -1)
+		goto done;
+	if (strcmp(hr->hr_method, "OPTIONS") == 0 &&
+	    strcmp(bt->bt_uri, "*") == 0) {
+		ret = reply_server_options(hr);
 		goto done;
 	}
 	if (strcmp(hr->hr_method, "OPTIONS") != 0 &&

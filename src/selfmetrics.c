@@ -2,8 +2,9 @@
 /*
  * selfmetrics.c - the daemon's own metrics: bpftrace.info.* (versions,
  * script counts) and bpftrace.daemon.* (uptime, requests per endpoint,
- * errors, contexts, memory). Values are computed per fetch from atomics, so
- * every endpoint has real data before any script exists.
+ * errors, requests refused by the origin policy, contexts, memory).
+ * Values are computed per fetch from atomics, so every endpoint has real
+ * data before any script exists.
  */
 #include <stdio.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 #include "bpftraced.h"
 
 #define SELF_INDOM_ENDPOINT	pmInDom_build(BT_DOMAIN, 1)
+#define SELF_INDOM_REFUSAL	pmInDom_build(BT_DOMAIN, 2)
 
 static const char *const ep_names[EP_COUNT] = {
 	"context", "metric", "fetch", "indom", "children", "profile",
@@ -27,7 +29,8 @@ ep_name(enum api_endpoint ep)
 enum self_slot {
 	S_DAEMON_VERSION, S_BPFTRACE_VERSION, S_BPFTRACE_PATH, S_NSCRIPTS,
 	S_NRUNNING, S_UPTIME, S_REQUESTS, S_ERRORS, S_CONTEXTS, S_BYTES_OUT,
-	S_RSS, S_PID, S_PMCD_HOSTNAME, S_PMCD_VERSION, S_CTX_EVICTED, S_COUNT
+	S_RSS, S_PID, S_PMCD_HOSTNAME, S_PMCD_VERSION, S_CTX_EVICTED, S_REFUSED,
+	S_COUNT
 };
 
 #define PMCD_DOMAIN	2	/* pmcd's own PMDA, for clients that ask it */
@@ -37,7 +40,7 @@ struct self_def {
 	int		 cluster, item;
 	int		 type, sem;
 	pmUnits		 units;
-	int		 indom;		/* 1: the endpoint indom */
+	int		 indom;		/* 1: endpoints, 2: refusals */
 	const char	*labels;
 	const char	*oneline;
 	const char	*help;
@@ -97,6 +100,17 @@ static const struct self_def self_defs[S_COUNT] = {
 	[S_PID] = { "bpftrace.daemon.pid", 2, 6,
 	    PM_TYPE_U32, PM_SEM_DISCRETE, NOUNITS, 0, NULL,
 	    "process id of bpftraced", NULL },
+	[S_REFUSED] = { "bpftrace.daemon.refused", 2, 7,
+	    PM_TYPE_U64, PM_SEM_COUNTER, COUNT, 2, NULL,
+	    "HTTP requests refused by the request-origin policy, per reason",
+	    "Requests refused before any handler ran: \"host\" (421, a Host "
+	    "header bpftraced does not answer for: DNS rebinding, see "
+	    "--allow-host), \"cross-site\" and \"same-site\" (403, a page on "
+	    "another origin asked for a store, derive or profile, by "
+	    "Sec-Fetch-Site), \"origin\" (403, the same told by an Origin "
+	    "header), \"referer\" (403, by a Referer), \"no-origin\" (403, a "
+	    "browser that sent none of these) and \"preflight\" (403, a CORS "
+	    "preflight for one). See --allow-origin." },
 	/* grafana-pcp's "Save & Test" and version checks fetch these */
 	[S_PMCD_HOSTNAME] = { "pmcd.hostname", 0, 21,
 	    PM_TYPE_STRING, PM_SEM_DISCRETE, NOUNITS, 0, NULL,
@@ -138,6 +152,23 @@ self_fill_requests(struct snap *s, struct daemon_state *ds)
 	return snap_set_indom(s, 0, EP_COUNT, ids, ep_names);
 }
 
+static int
+self_fill_refused(struct snap *s, struct daemon_state *ds)
+{
+	uint32_t	 ids[REFUSE_COUNT];
+	union value	 vals[REFUSE_COUNT];
+	const char	*names[REFUSE_COUNT];
+
+	for (int i = 0; i < REFUSE_COUNT; i++) {
+		ids[i] = (uint32_t)i;
+		vals[i].u = atomic_load(&ds->stats.st_refused[i]);
+		names[i] = origin_refusal_name((enum origin_refusal)i);
+	}
+	if (snap_set_values(s, S_REFUSED, REFUSE_COUNT, ids, vals) == -1)
+		return -1;
+	return snap_set_indom(s, 1, REFUSE_COUNT, ids, names);
+}
+
 /* Builds a fresh snapshot per fetch; caller releases it. */
 static struct snap *
 self_refresh(struct source *src, void *arg)
@@ -147,7 +178,7 @@ self_refresh(struct source *src, void *arg)
 	struct timespec		 now;
 	int			 rv = 0;
 
-	if ((s = snap_new(S_COUNT, 1)) == NULL)
+	if ((s = snap_new(S_COUNT, 2)) == NULL)
 		return NULL;
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	rv |= snap_set_str1(s, S_DAEMON_VERSION, BT_VERSION);
@@ -161,6 +192,7 @@ self_refresh(struct source *src, void *arg)
 	rv |= snap_set1(s, S_UPTIME,
 	    (union value){ .u = (uint64_t)(now.tv_sec - ds->start_mono.tv_sec) });
 	rv |= self_fill_requests(s, ds);
+	rv |= self_fill_refused(s, ds);
 	rv |= snap_set1(s, S_ERRORS,
 	    (union value){ .u = atomic_load(&ds->stats.st_errors) });
 	rv |= snap_set1(s, S_CONTEXTS,
@@ -184,7 +216,7 @@ int
 self_register(struct daemon_state *ds)
 {
 	struct metric	*ms[S_COUNT] = { 0 };
-	struct indom	*in = NULL;
+	struct indom	*in[2] = { NULL, NULL };
 	char		 err[256];
 	int		 ret = -1;
 
@@ -199,18 +231,23 @@ self_register(struct daemon_state *ds)
 
 		ms[i] = metric_new(d->name, pmID_build(d->domain ? d->domain :
 		    BT_DOMAIN, d->cluster,
-		    d->item), d->indom ? SELF_INDOM_ENDPOINT : PM_INDOM_NULL,
+		    d->item), d->indom == 1 ? SELF_INDOM_ENDPOINT :
+		    d->indom == 2 ? SELF_INDOM_REFUSAL : PM_INDOM_NULL,
 		    d->type, d->sem, d->units, d->oneline, d->help, d->labels,
 		    ds->self_src, i);
 		if (ms[i] == NULL)
 			goto done;
 	}
-	in = indom_new(SELF_INDOM_ENDPOINT, "bpftraced REST API endpoints",
+	in[0] = indom_new(SELF_INDOM_ENDPOINT, "bpftraced REST API endpoints",
 	    "One instance per /pmapi endpoint (context, metric, fetch, ...).",
 	    ds->self_src, 0);
-	if (in == NULL)
+	in[1] = indom_new(SELF_INDOM_REFUSAL, "why bpftraced refused requests",
+	    "One instance per reason of the request-origin policy (host, "
+	    "cross-site, same-site, origin, referer, preflight, no-origin).",
+	    ds->self_src, 1);
+	if (in[0] == NULL || in[1] == NULL)
 		goto done;
-	if (reg_add(ds->reg, ms, S_COUNT, &in, 1, err, sizeof(err)) == -1) {
+	if (reg_add(ds->reg, ms, S_COUNT, in, 2, err, sizeof(err)) == -1) {
 		log_warnx("%s: %s", __func__, err);
 		goto done;
 	}
@@ -218,6 +255,7 @@ self_register(struct daemon_state *ds)
 done:
 	for (int i = 0; i < S_COUNT; i++)
 		metric_unref(ms[i]);
-	indom_unref(in);
+	indom_unref(in[0]);
+	indom_unref(in[1]);
 	return ret;
 }

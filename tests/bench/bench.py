@@ -765,7 +765,7 @@ def time_to_answer(argv, path="/pmapi/fetch?names=bpftrace.info.version",
             except OSError:
                 time.sleep(0.0005)
                 continue
-            s.sendall(("GET %s HTTP/1.1\r\nHost: x\r\nConnection: close"
+            s.sendall(("GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close"
                        "\r\n\r\n" % path).encode())
             data = b""
             while True:

@@ -113,7 +113,50 @@ _PMWEBD_BAD_URL = {
               r"^body: HTML differs"],
 }
 
+# The request-origin policy (src/origin.c, README "differences"): TRACE is
+# not served or advertised, a preflight never echoes a foreign Origin ("*"
+# instead), allows X-Grafana-Device-ID, and a preflight for a store or
+# derive from an origin not given with --allow-origin is refused (403).
+_NO_TRACE = r"^header access-control-allow-methods: '(.*), TRACE, " \
+    r"OPTIONS' expected, got '\1, OPTIONS'$"
+_NO_ECHO = r"^header access-control-allow-origin: 'http://example\.com' " \
+    r"expected, got '\*'$"
+_DEVICE_ID = r"^header access-control-allow-headers: '(.*)' expected, got " \
+    r"'\1, X-Grafana-Device-ID'$"
+_PREFLIGHT = {
+    "reason": "a preflight never names a foreign Origin (pmproxy echoes any), "
+              "does not list TRACE (answered 405), and allows "
+              "X-Grafana-Device-ID (as pmproxy 7.2.2)",
+    "allow": [_NO_TRACE, _NO_ECHO, _DEVICE_ID],
+}
+_PREFLIGHT_STORE = {
+    "reason": "a preflight for a store/derive from an origin not given with "
+              "--allow-origin is refused: 403 with a JSON message (pmproxy "
+              "allows it, echoing the Origin)",
+    "allow": [r"^status: (200|405) expected, got 403$",
+              r"^header content-type: None expected, got "
+              r"'application/json'$",
+              r"^header access-control-allow-headers: None expected, got "
+              r"'Accept, Accept-Language, Content-Language, Content-Type'$",
+              r"^header access-control-allow-methods: '.*' expected, got "
+              r"None$",
+              r"^header access-control-allow-origin: ('http://example\.com'"
+              r"|None) expected, got '\*'$",
+              r"^header access-control-max-age: None expected, got '86400'$",
+              r"^body: ends with CRLF expected no, got yes$",
+              r"^body: empty expected, got \d+ bytes: .*cross-origin "
+              r"request refused \(preflight\)"],
+}
+
 DEVIATIONS = {
+    "options-context": _PREFLIGHT,
+    "options-context-no-request-headers": _PREFLIGHT,
+    "options-context-no-origin": _PREFLIGHT,
+    "options-fetch-with-params": _PREFLIGHT,
+    "options-star": _PREFLIGHT,
+    "options-store-post": _PREFLIGHT_STORE,
+    "options-store-put-refused": _PREFLIGHT_STORE,
+    "options-derive-post": _PREFLIGHT_STORE,
     "fetch-bad-context": {
         "reason": "pmproxy echoes ?context=abc raw into invalid JSON "
                   "({\"context\":abc,...}); bpftraced may write valid JSON",

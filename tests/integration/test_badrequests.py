@@ -326,28 +326,28 @@ def test_raw(d):
     client_hello = client_hello.replace(b"\n", b"\x00")
     rows = [
         ("garbage request line", b"GARBAGE\r\n\r\n", (None, 400)),
-        ("HTTP/9.9 request", b"GET /pmapi/context HTTP/9.9\r\nHost: x\r\n\r\n",
+        ("HTTP/9.9 request", b"GET /pmapi/context HTTP/9.9\r\nHost: 127.0.0.1\r\n\r\n",
          (505,)),
         ("HTTP/0.9-style request line", b"GET /pmapi/context\r\n\r\n",
          (400,)),
         ("2000 request headers (header flood)",
-         b"GET /pmapi/context HTTP/1.1\r\nHost: x\r\n" + many_headers +
+         b"GET /pmapi/context HTTP/1.1\r\nHost: 127.0.0.1\r\n" + many_headers +
          b"\r\n", (431,)),
-        ("one 70 KB header", b"GET /pmapi/context HTTP/1.1\r\nHost: x\r\n"
+        ("one 70 KB header", b"GET /pmapi/context HTTP/1.1\r\nHost: 127.0.0.1\r\n"
          b"X-Big: " + b"v" * 70000 + b"\r\n\r\n", (431,)),
         ("100 KB request target", b"GET /pmapi/fetch?names=" +
-         b"a" * 100000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", (414, 431)),
+         b"a" * 100000 + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", (414, 431)),
         ("Content-Length: abc",
-         b"POST /pmapi/store?name=x HTTP/1.1\r\nHost: x\r\n"
+         b"POST /pmapi/store?name=x HTTP/1.1\r\nHost: 127.0.0.1\r\n"
          b"Content-Length: abc\r\n\r\n", (400,)),
         ("invalid chunked body",
-         b"POST /pmapi/store?name=x HTTP/1.1\r\nHost: x\r\n"
+         b"POST /pmapi/store?name=x HTTP/1.1\r\nHost: 127.0.0.1\r\n"
          b"Transfer-Encoding: chunked\r\n\r\nzz\r\n", (400,)),
         ("header line without a colon",
-         b"GET /pmapi/context HTTP/1.1\r\nHost: x\r\nNo colon here\r\n\r\n",
+         b"GET /pmapi/context HTTP/1.1\r\nHost: 127.0.0.1\r\nNo colon here\r\n\r\n",
          (400,)),
         ("NUL byte in the request target",
-         b"GET /pmapi/con\x00text HTTP/1.1\r\nHost: x\r\nConnection: close"
+         b"GET /pmapi/con\x00text HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close"
          b"\r\n\r\n", (400,)),
         ("TLS ClientHello on the plain-HTTP port (no line end: closed by "
          "--idle-timeout 2)", client_hello, (None, 400)),
@@ -370,7 +370,7 @@ def test_raw(d):
                   lambda: "got %r" % out[:300])
     # raw non-UTF-8 bytes in the target: valid JSON back
     out = btd.raw(host, port, b"GET /pmapi/metric?name=\xff\xfe.x HTTP/1.1"
-                  b"\r\nHost: x\r\nConnection: close\r\n\r\n")
+                  b"\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
     r = btd.parse_response(out)
     try:
         msg = json.loads(r["body"].decode("utf-8", "strict"))["message"]
@@ -382,7 +382,7 @@ def test_raw(d):
               "(U+FFFD for the bad bytes)", lambda: repr(out[:300]))
     # a good request pipelined with garbage: the good one is answered
     out = btd.raw(host, port, b"GET /pmapi/fetch?names=bpftrace.daemon.pid "
-                  b"HTTP/1.1\r\nHost: x\r\n\r\nGARBAGE\x00\x01\r\n\r\n")
+                  b"HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\nGARBAGE\x00\x01\r\n\r\n")
     r = btd.parse_response(out)
     try:
         v = json.loads(r["body"])["values"][0]["instances"][0]["value"]
@@ -409,7 +409,7 @@ def test_half_open(d):
             conn().sendall(b"GET /pmapi/fetch?names=bpftrace.dae")
         for _ in range(4):
             conn().sendall(b"POST /pmapi/store?name=bpftrace.info.version "
-                           b"HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n"
+                           b"HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1000\r\n"
                            b"\r\n0123456789")           # body never ends
         for _ in range(2):
             s = conn()
@@ -436,9 +436,9 @@ def test_half_open(d):
                      struct.pack("ii", 1, 0))           # close = RST
         if k % 2:
             s.sendall(b"GET /pmapi/metric?prefix=bpftrace HTTP/1.1\r\n"
-                      b"Host: x\r\n\r\n")
+                      b"Host: 127.0.0.1\r\n\r\n")
         else:
-            s.sendall(b"POST /pmapi/store?name=x HTTP/1.1\r\nHost: x\r\n"
+            s.sendall(b"POST /pmapi/store?name=x HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                       b"Content-Length: 100000\r\n\r\n" + b"x" * 5000)
         s.close()
     time.sleep(0.3)

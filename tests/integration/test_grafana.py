@@ -276,6 +276,7 @@ def browser_auth_flow(sh):
     cred = "Basic " + base64.b64encode(b"grafana:secret").decode()
     origin = "http://grafana.example:3000"
     with btd.Daemon(["--control", "auth", "--auth-file", users,
+                     "--allow-origin", origin,
                      "--bpftrace", FAKE], env={"BT_SHARED": sh}) as d:
         st, h, _ = btd.http("OPTIONS", d.url(
             "/pmapi/store?name=bpftrace.control.register&value=x"), headers={
@@ -297,13 +298,34 @@ def browser_auth_flow(sh):
                                headers={"Origin": origin})
         tap.ok(h.get("access-control-allow-origin") == "*",
                "without credentials the answer stays pmproxy's '*'")
+        # a page elsewhere riding the browser's cached Basic credentials
+        evil = "http://evil.example"
+        st, h, _ = btd.http("OPTIONS", d.url(
+            "/pmapi/context"), headers={
+            "Origin": evil, "Access-Control-Request-Method": "GET",
+            "Access-Control-Request-Headers": "authorization"})
+        tap.ok(st == 200 and h.get("access-control-allow-origin") == "*" and
+               "access-control-allow-credentials" not in h and
+               "Authorization" not in h.get("access-control-allow-headers",
+                                            ""),
+               "a preflight from an origin not allowed neither names it "
+               "nor allows credentials", repr(h))
+        st, h, _ = btd.http("GET", d.url("/pmapi/context"), headers={
+            "Origin": evil, "Authorization": cred})
+        tap.ok(h.get("access-control-allow-origin") == "*" and
+               "access-control-allow-credentials" not in h,
+               "a credentialed answer to an origin not allowed is '*' "
+               "(unreadable to the page)", repr(h))
 
 
 def main():
     sh = shared()
     if sh is None:
         btd.Tap.skip_all("no shared fixtures (set BT_SHARED)")
+    # the flows send Origin: http://grafana:3000 (browser access mode),
+    # which the operator allows; bpftraced refuses stores from other origins
     with btd.Daemon(["--control", "loopback", "--bpftrace", FAKE,
+                     "--allow-origin", "http://grafana:3000",
                      "--print-interval", "300"], env={"BT_SHARED": sh}) as d:
         head_flow(d)
         name = old_flow(d)

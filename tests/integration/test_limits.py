@@ -86,7 +86,7 @@ def pipelined_flood(d, n):
     """n pipelined context requests on one connection: (statuses seen,
     first context id, seconds)."""
     req = (b"GET /pmapi/context?polltimeout=86400 HTTP/1.1\r\n"
-           b"Host: x\r\n\r\n") * n
+           b"Host: 127.0.0.1\r\n\r\n") * n
     s = socket.create_connection(("127.0.0.1", d.port), timeout=60)
     t0 = time.monotonic()
     sender = threading.Thread(target=s.sendall, args=(req,), daemon=True)

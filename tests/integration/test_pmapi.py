@@ -53,6 +53,7 @@ PMIDS = {
     "bpftrace.daemon.rss": "151.2.5",
     "bpftrace.daemon.pid": "151.2.6",
     "bpftrace.daemon.contexts_evicted": "151.2.12",
+    "bpftrace.daemon.refused": "151.2.7",
 }
 ENDPOINTS = ["context", "metric", "fetch", "indom", "children", "profile",
              "store", "derive", "other"]
@@ -482,7 +483,7 @@ def test_children(api, ctx):
          []),
         ("?prefix=bpftrace.daemon", "bpftrace.daemon",
          ["bytes_out", "contexts", "contexts_evicted", "errors", "pid",
-          "requests", "rss", "uptime"], []),
+          "refused", "requests", "rss", "uptime"], []),
         ("?prefix=bpftrace.daemon.pid", "bpftrace.daemon.pid", [], []),
     ]
     for q, name, leaf, nonleaf in cases:
@@ -572,28 +573,31 @@ def test_http(api, d, ctx):
                   and hdrs.get("access-control-max-age") == "86400",
                   "CORS headers on a GET answered %s (%d)" % (what, st),
                   repr(hdrs))
+    # preflights never name a foreign Origin (pmproxy echoes any): "*"
     st, hdrs, body = btd.http(
         "OPTIONS", d.url("/pmapi/context"),
         headers={"Origin": "http://grafana.example:3000",
                  "Access-Control-Request-Method": "GET",
                  "Access-Control-Request-Headers": "X-Custom"})
     tap.check(st == 200 and body == b"" and
-              hdrs.get("access-control-allow-origin") ==
-              "http://grafana.example:3000" and
+              hdrs.get("access-control-allow-origin") == "*" and
               hdrs.get("access-control-allow-methods") ==
-              "GET, HEAD, TRACE, OPTIONS" and
-              hdrs.get("access-control-allow-headers") == CORS_HEADERS and
+              "GET, HEAD, OPTIONS" and
+              hdrs.get("access-control-allow-headers") == CORS_HEADERS +
+              ", X-Grafana-Device-ID" and
+              "access-control-allow-credentials" not in hdrs and
               hdrs.get("access-control-max-age") == "86400",
-              "OPTIONS preflight: 200, empty, echoes Origin, lists "
-              "methods and allowed headers", lambda: "%s %r" % (st, hdrs))
+              "OPTIONS preflight: 200, empty, Allow-Origin * (the Origin is "
+              "not echoed), lists methods (no TRACE) and allowed headers",
+              lambda: "%s %r" % (st, hdrs))
     st, hdrs, _ = btd.http(
         "OPTIONS", d.url("/pmapi/store?name=x&value=1"),
         headers={"Origin": "http://a.example",
                  "Access-Control-Request-Method": "POST"})
-    tap.check(st == 200 and hdrs.get("access-control-allow-methods") ==
-              "GET, HEAD, POST, TRACE, OPTIONS" and
-              "access-control-allow-headers" not in hdrs,
-              "OPTIONS preflight for POST on store: allowed, POST listed")
+    tap.check(st == 403 and hdrs.get("access-control-allow-origin") == "*"
+              and "access-control-allow-methods" not in hdrs,
+              "OPTIONS preflight for POST on store from an origin not "
+              "allowed: 403", lambda: "%s %r" % (st, hdrs))
     st, hdrs, _ = btd.http(
         "OPTIONS", d.url("/pmapi/fetch?names=x"),
         headers={"Origin": "http://a.example",
@@ -605,8 +609,8 @@ def test_http(api, d, ctx):
     # HEAD: headers only; the next answer on the connection follows at once
     data = btd.raw(host, port,
                    b"HEAD /pmapi/%d/fetch?names=bpftrace.daemon.pid HTTP/1.1"
-                   b"\r\nHost: x\r\n\r\nGET /pmapi/%d/fetch?names=bpftrace."
-                   b"daemon.pid HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                   b"\r\nHost: 127.0.0.1\r\n\r\nGET /pmapi/%d/fetch?names=bpftrace."
+                   b"daemon.pid HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
                    b"\r\n" % (ctx, ctx))
     end = data.find(b"\r\n\r\n")
     first = btd.parse_response(data)

@@ -141,7 +141,7 @@ def slowloris(d, idle, seconds):
     for _ in range(idle):
         try:
             s = socket.create_connection(("127.0.0.1", d.port), timeout=5)
-            s.sendall(b"GET /pmapi/context HTTP/1.1\r\nHost: x\r\n")
+            s.sendall(b"GET /pmapi/context HTTP/1.1\r\nHost: 127.0.0.1\r\n")
             socks.append(s)
         except OSError:
             break
