@@ -6,7 +6,9 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <arpa/inet.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -620,6 +622,53 @@ config_load_file(struct config *c, const char *path, int *listen_reset)
 	return ret;
 }
 
+/* 1 when spec listens on a loopback address only (127/8, ::1) */
+static int
+listen_is_loopback(const char *spec)
+{
+	struct sockaddr_storage	 ss;
+	socklen_t		 sslen;
+	char			 err[256];
+
+	if (config_parse_listen(spec, &ss, &sslen, err, sizeof(err)) == -1)
+		return 1;	/* reported when the listener opens */
+	if (ss.ss_family == AF_INET)
+		return (ntohl(((struct sockaddr_in *)(void *)&ss)->sin_addr.
+		    s_addr) >> 24) == 127;
+	if (ss.ss_family == AF_INET6) {
+		const struct in6_addr *a =
+		    &((struct sockaddr_in6 *)(void *)&ss)->sin6_addr;
+
+		return IN6_IS_ADDR_LOOPBACK(a) ||
+		    (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
+	}
+	return 0;
+}
+
+/*
+ * Basic credentials over plain HTTP from another host travel in clear
+ * text: --control=auth or --auth-reads on a non-loopback listener needs
+ * TLS, or the operator's explicit --allow-plain-auth.
+ */
+static int
+config_check_plain_auth(const struct config *c)
+{
+	if ((c->control != CONTROL_AUTH && !c->auth_reads) ||
+	    c->tls_cert != NULL || c->allow_plain_auth)
+		return 0;
+	for (int i = 0; i < c->nlisten; i++)
+		if (!listen_is_loopback(c->listen[i].la_spec)) {
+			fprintf(stderr, "bpftraced: --%s on --listen %s without "
+			    "TLS: passwords would cross the network in clear "
+			    "text; add --tls-cert/--tls-key, listen on "
+			    "loopback only, or pass --allow-plain-auth\n",
+			    c->control == CONTROL_AUTH ? "control=auth" :
+			    "auth-reads", c->listen[i].la_spec);
+			return -1;
+		}
+	return 0;
+}
+
 /* Options that only make sense together. */
 static int
 config_check(const struct config *c)
@@ -635,7 +684,7 @@ config_check(const struct config *c)
 		    "together\n");
 		return -1;
 	}
-	return 0;
+	return config_check_plain_auth(c);
 }
 
 /*

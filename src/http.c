@@ -15,6 +15,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <microhttpd.h>
@@ -78,6 +79,7 @@ struct baton {
 	struct buf	 bt_body;
 	int		 bt_started;
 	int		 bt_too_big;
+	uintptr_t	 bt_uri_at;	/* where MHD's request line had it */
 	struct MHD_Connection *bt_conn;
 	atomic_int	 bt_auth;	/* BT_AUTH_* */
 	struct authq_job bt_job;	/* aj_db, aj_hdr: ours till used */
@@ -343,12 +345,13 @@ reply_server_options(struct httpreq *hr)
 }
 
 /*
- * {"message":...,"success":false} with our CORS headers, and a
- * Retry-After header when retry_s is not 0.
+ * {"message":...,"success":false} with our CORS headers, a Retry-After
+ * header when retry_s is not 0, and the connection closed after it when
+ * close is set.
  */
 static int
 reply_error_retry(struct httpreq *hr, unsigned status, const char *msg,
-    unsigned retry_s)
+    unsigned retry_s, int close)
 {
 	struct MHD_Response	*r;
 	struct buf		 b;
@@ -373,6 +376,8 @@ reply_error_retry(struct httpreq *hr, unsigned status, const char *msg,
 	snprintf(ra, sizeof(ra), "%u", retry_s);
 	if (retry_s)
 		MHD_add_response_header(r, "Retry-After", ra);
+	if (close)
+		MHD_add_response_header(r, "Connection", "close");
 	atomic_fetch_add(&hr->hr_ds->stats.st_errors, 1);
 	atomic_fetch_add(&hr->hr_ds->stats.st_bytes_out, len);
 	return queue(hr, status, r);
@@ -510,7 +515,7 @@ auth_enqueue(struct httpreq *hr, struct baton *bt, struct auth_db *db,
 		snprintf(msg, sizeof(msg), "too many failed logins from %s "
 		    "(over %u a minute, --auth-fail-rate): try again in %u s",
 		    peer, ds->cfg.auth_fail_rate, retry);
-		*ret = reply_error_retry(hr, 429, msg, retry);
+		*ret = reply_error_retry(hr, 429, msg, retry, 0);
 		return -1;
 	}
 	bt->bt_job_mem = strlen(hdr) + 1;
@@ -538,7 +543,7 @@ auth_enqueue(struct httpreq *hr, struct baton *bt, struct auth_db *db,
 	else
 		snprintf(msg, sizeof(msg), "too many password checks waiting "
 		    "(%u, --auth-queue): try again", ds->cfg.auth_queue);
-	*ret = reply_error_retry(hr, 503, msg, 1);
+	*ret = reply_error_retry(hr, 503, msg, 1, 0);
 	return -1;
 }
 
@@ -757,6 +762,58 @@ method_known(const char *m)
 	    strcmp(m, "DELETE") == 0;
 }
 
+/* --- message framing (RFC 9112) --- */
+
+struct framing {
+	int	 fr_cl;		/* Content-Length fields */
+	int	 fr_te;		/* Transfer-Encoding fields */
+};
+
+static MHD_RESULT
+count_framing(void *cls, enum MHD_ValueKind kind, const char *key,
+    const char *value)
+{
+	struct framing	*fr = cls;
+
+	(void)kind;
+	(void)value;
+	if (strcasecmp(key, "Content-Length") == 0)
+		fr->fr_cl++;
+	else if (strcasecmp(key, "Transfer-Encoding") == 0)
+		fr->fr_te++;
+	return MHD_YES;
+}
+
+/*
+ * What libmicrohttpd 0.9.75 lets through and RFC 9112 says to reject, as
+ * a request smuggling defence: more than one Content-Length (section
+ * 6.3: even when equal, since another server may take the other one),
+ * Content-Length with Transfer-Encoding (6.1), and a NUL in the request
+ * target. MHD hands the URI callback the target as a C string that ends
+ * at a NUL, and the handler the version that follows the target in the
+ * same request line buffer (parsed in place, never moved while its
+ * headers are in use): a gap between the two is the rest of the target
+ * after a NUL. Only addresses are compared; no byte is read. NULL when
+ * the request is fine, else the reason.
+ */
+static const char *
+framing_error(struct MHD_Connection *conn, const struct baton *bt,
+    const char *version)
+{
+	struct framing	 fr = { 0, 0 };
+	uintptr_t	 v = (uintptr_t)version;
+
+	MHD_get_connection_values(conn, MHD_HEADER_KIND, count_framing, &fr);
+	if (fr.fr_cl > 1)
+		return "more than one Content-Length header";
+	if (fr.fr_cl && fr.fr_te)
+		return "Content-Length together with Transfer-Encoding";
+	if (bt->bt_uri_at != 0 && v > bt->bt_uri_at + bt->bt_urilen + 1 &&
+	    v <= bt->bt_uri_at + BT_MAX_URL + 16)
+		return "NUL byte in the request target";
+	return NULL;
+}
+
 static MHD_RESULT
 on_http_request(void *cls, struct MHD_Connection *conn, const char *url,
     const char *method, const char *version, const char *upload_data,
@@ -770,8 +827,19 @@ on_http_request(void *cls, struct MHD_Connection *conn, const char *url,
 	if (bt == NULL)		/* no URI callback ran: cannot happen */
 		return MHD_NO;
 	if (!bt->bt_started) {
+		const char	*bad = framing_error(conn, bt, version);
+
 		bt->bt_started = 1;
-		return MHD_YES;
+		if (bad == NULL)
+			return MHD_YES;
+		/* answered before the body: the connection must close */
+		memset(&hr, 0, sizeof(hr));
+		hr.hr_ds = h->h_ds;
+		hr.hr_conn = conn;
+		hr.hr_method = method;
+		hr.hr_http10 = strcmp(version, MHD_HTTP_VERSION_1_0) == 0;
+		atomic_fetch_add(&h->h_ds->stats.st_requests[EP_OTHER], 1);
+		return reply_error_retry(&hr, 400, bad, 0, 1);
 	}
 	if (*upload_data_size > 0) {
 		if (!bt->bt_too_big && buf_append(&bt->bt_body, upload_data,
@@ -809,6 +877,7 @@ on_http_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 	if ((bt = calloc(1, sizeof(*bt))) == NULL)
 		return NULL;
 	bt->bt_urilen = strlen(uri);
+	bt->bt_uri_at = (uintptr_t)uri;
 	if ((bt->bt_uri = strdup(uri)) == NULL) {
 		free(bt);
 		return NULL;
@@ -976,6 +1045,7 @@ start_mhd(struct httpd *h, int fd)
 		    on_http_request, h,
 		    MHD_OPTION_HTTPS_MEM_CERT, h->h_tls_cert,
 		    MHD_OPTION_HTTPS_MEM_KEY, h->h_tls_key,
+		    MHD_OPTION_HTTPS_PRIORITIES, c->tls_priority,
 		    MHD_OPTION_LISTEN_SOCKET, fd,
 		    MHD_OPTION_THREAD_POOL_SIZE, (unsigned)c->http_threads,
 		    MHD_OPTION_CONNECTION_LIMIT, c->max_connections,
@@ -1000,17 +1070,28 @@ start_mhd(struct httpd *h, int fd)
 	    MHD_OPTION_END);
 }
 
-/* Read a PEM file whole; caller frees. */
+/*
+ * Read a PEM file whole; caller frees. A private key (secret) must not be
+ * accessible to group or others: checked on the file we opened.
+ */
 static char *
-read_pem(const char *path, char *err, size_t errlen)
+read_pem(const char *path, int secret, char *err, size_t errlen)
 {
 	struct buf	 b;
+	struct stat	 st;
 	char		 chunk[4096];
 	size_t		 n;
 	FILE		*f;
 
-	if ((f = fopen(path, "r")) == NULL) {
+	if ((f = fopen(path, "re")) == NULL) {
 		seterr(err, errlen, "%s: %s", path, strerror(errno));
+		return NULL;
+	}
+	if (secret && fstat(fileno(f), &st) == 0 && (st.st_mode & 077) != 0) {
+		seterr(err, errlen, "--tls-key %s: mode %04o lets group or "
+		    "others at the private key; chmod 600 it", path,
+		    (unsigned)(st.st_mode & 07777));
+		fclose(f);
 		return NULL;
 	}
 	buf_init(&b, 1024 * 1024);
@@ -1033,8 +1114,8 @@ load_tls(struct httpd *h, const struct config *c, char *err, size_t errlen)
 		    "support");
 		return -1;
 	}
-	if ((h->h_tls_cert = read_pem(c->tls_cert, err, errlen)) == NULL ||
-	    (h->h_tls_key = read_pem(c->tls_key, err, errlen)) == NULL)
+	if ((h->h_tls_cert = read_pem(c->tls_cert, 0, err, errlen)) == NULL ||
+	    (h->h_tls_key = read_pem(c->tls_key, 1, err, errlen)) == NULL)
 		return -1;
 	return 0;
 }
@@ -1065,8 +1146,14 @@ httpd_start(struct daemon_state *ds, char *err, size_t errlen)
 			goto fail;
 		h->h_fd[h->h_n] = fd;
 		if ((h->h_mhd[h->h_n] = start_mhd(h, fd)) == NULL) {
-			seterr(err, errlen, "cannot start HTTP server on %s",
-			    spec);
+			if (h->h_tls_cert)
+				seterr(err, errlen, "cannot start HTTPS server "
+				    "on %s: check --tls-cert, --tls-key and "
+				    "--tls-priority \"%s\"", spec,
+				    ds->cfg.tls_priority);
+			else
+				seterr(err, errlen, "cannot start HTTP server "
+				    "on %s", spec);
 			close(fd);
 			goto fail;
 		}
