@@ -785,21 +785,27 @@ auth_is_ows(char c)
  * password everything after it (it may contain ':'). A password longer
  * than AUTH_PASSWORD_MAX is AUTH_BAD without running crypt.
  */
-enum auth_result
-auth_check_basic(struct auth_db *db, const char *hdr, struct auth_user *out,
-    char *err, size_t errlen)
+/*
+ * The one implementation of auth_check_basic() and auth_check_quick():
+ * with may_crypt 0 it returns AUTH_UNDECIDED (and counts nothing) where
+ * only crypt_r could tell.
+ */
+#define AUTH_UNDECIDED	(-1)
+
+static int
+auth_check(struct auth_db *db, const char *hdr, struct auth_user *out,
+    char *err, size_t errlen, int may_crypt)
 {
 	unsigned char		 dec[AUTH_HEADER_MAX / 4 * 3 + 1];
 	unsigned char		 key[AUTH_KEY_LEN];
 	struct crypt_data	*cd = NULL;
-	enum auth_result	 ret = AUTH_MALFORMED;
+	int			 ret = AUTH_MALFORMED;
 	const char		*p, *setting, *hash, *computed;
 	char			*colon;
 	size_t			 len, dlen = 0, user = (size_t)-1;
 	int			 match;
 
 	memset(out, 0, sizeof(*out));
-	atomic_fetch_add(&db->ad_checks, 1);
 	if (hdr == NULL) {
 		seterr(err, errlen, "authentication required");
 		ret = AUTH_MISSING;
@@ -854,6 +860,10 @@ auth_check_basic(struct auth_db *db, const char *hdr, struct auth_user *out,
 		ret = AUTH_OK;
 		goto done;
 	}
+	if (!may_crypt) {
+		ret = AUTH_UNDECIDED;
+		goto wipe;
+	}
 	/* an unknown user costs the same crypt_r as a known one */
 	user = auth_find_user(db, (char *)dec);
 	hash = user != (size_t)-1 ? db->ad_users[user].ae_hash : NULL;
@@ -879,6 +889,7 @@ auth_check_basic(struct auth_db *db, const char *hdr, struct auth_user *out,
 	auth_cache_insert(db, key, user);
 	ret = AUTH_OK;
 done:
+	atomic_fetch_add(&db->ad_checks, 1);
 	if (ret == AUTH_OK) {
 		memcpy(out->au_name, db->ad_users[user].ae_name,
 		    sizeof(out->au_name));
@@ -893,6 +904,7 @@ done:
 		atomic_fetch_add(&db->ad_failures, 1);
 	} else
 		atomic_fetch_add(&db->ad_failures, 1);
+wipe:
 	if (cd != NULL) {
 		explicit_bzero(cd, sizeof(*cd));
 		free(cd);
@@ -900,6 +912,32 @@ done:
 	explicit_bzero(dec, sizeof(dec));
 	explicit_bzero(key, sizeof(key));
 	return ret;
+}
+
+enum auth_result
+auth_check_basic(struct auth_db *db, const char *hdr, struct auth_user *out,
+    char *err, size_t errlen)
+{
+	return (enum auth_result)auth_check(db, hdr, out, err, errlen, 1);
+}
+
+/*
+ * auth_check_basic() without crypt_r, for a thread that must not spend
+ * ~25 ms: returns 1 with *r set when the answer is known without it
+ * (no or a malformed header, a cached success, an over-long password),
+ * or 0 (nothing counted, *out zeroed) when only auth_check_basic() can
+ * tell.
+ */
+int
+auth_check_quick(struct auth_db *db, const char *hdr, struct auth_user *out,
+    enum auth_result *r, char *err, size_t errlen)
+{
+	int	 ret = auth_check(db, hdr, out, err, errlen, 0);
+
+	if (ret == AUTH_UNDECIDED)
+		return 0;
+	*r = (enum auth_result)ret;
+	return 1;
 }
 
 /* --- hashing --- */

@@ -100,6 +100,9 @@ void		 auth_get_stats(struct auth_db *, struct auth_stats *);
 
 enum auth_result auth_check_basic(struct auth_db *, const char *,
 		    struct auth_user *, char *, size_t);
+/* 1 with *r when known without crypt (see auth.c), else 0 */
+int		 auth_check_quick(struct auth_db *, const char *,
+		    struct auth_user *, enum auth_result *, char *, size_t);
 const char	*auth_result_str(enum auth_result);
 int		 auth_has_role(const struct auth_user *, const char *);
 /* roles of a user authenticated elsewhere (pmcd): -1 when not listed */

@@ -61,9 +61,18 @@
 #define BT_ERROR_TEXT_MAX	(16 * 1024)
 #define BT_RESTART_MAX_BACKOFF_MS 60000
 #define BT_TOUCH_INTERVAL_MS	30000	/* last-fetch times saved */
-/* failed logins on control stores in the audit table: rows a minute, kept */
-#define BT_AUDIT_LOGINS_PER_MIN	60
-#define BT_AUDIT_LOGIN_ROWS	1000
+/* audit rows of failed logins and of refused control stores, each: rows
+   written a minute (the rest are counted in one summary row), rows kept */
+#define BT_AUDIT_RATE		60
+#define BT_AUDIT_ROWS		1000
+/* password checks (crypt, ~25 ms each) run off the HTTP threads */
+#define BT_AUTH_THREADS		1	/* verifier threads */
+#define BT_AUTH_QUEUE		64	/* checks waiting for one; then 503 */
+#define BT_AUTH_FAIL_RATE	30	/* failed checks a minute per address */
+#define BT_AUTH_FAIL_ADDRS	1024	/* addresses whose failures are kept */
+/* GnuTLS priorities: TLS 1.2 and 1.3 with forward secrecy only */
+#define BT_TLS_PRIORITY		"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:" \
+				"-RSA:-DHE-DSS:-VERS-SSL3.0"
 #define BT_MAX_DERIVED		256	/* derived metrics per context */
 #define BT_MAX_DERIVED_LIMIT	65536	/* highest --max-derived */
 #define DERIVE_MAX_EXPR		8192	/* bytes of one expression */
@@ -477,6 +486,7 @@ struct selfstats {
 };
 
 struct daemon_state;
+struct httpd;
 struct scripts;
 struct auth_db;
 struct store;
@@ -530,6 +540,14 @@ struct config {
 	unsigned		 max_scripts_per_user;
 	char			*tls_cert;
 	char			*tls_key;
+	char			*tls_priority;	/* GnuTLS priority string */
+	int			 allow_plain_auth; /* auth on plain non-loopback */
+	unsigned		 auth_threads;
+	unsigned		 auth_queue;
+	unsigned		 auth_fail_rate;	/* a minute; 0: no limit */
+	size_t			 auth_fail_addrs;
+	unsigned		 audit_rate;	/* rows a minute */
+	unsigned		 audit_rows;	/* rows kept */
 	int			 pmda;		/* PMDA_AUTO/_ON/_OFF */
 	char			*pmda_socket;	/* NULL: $PCP_RUN_DIR/... */
 	char			*pmcd_host;	/* --pmcd; NULL: local if it answers */
@@ -576,6 +594,7 @@ struct daemon_state {
 	pthread_mutex_t		 auth_lock;	/* guards the auth pointer swap */
 	struct auth_db		*auth;		/* --auth-file, or NULL */
 	struct origin_policy	 origin;	/* points into cfg; read-only */
+	struct httpd		*httpd;		/* set by httpd_start() */
 };
 
 int	 config_defaults(struct config *);

@@ -6,7 +6,9 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <arpa/inet.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,7 +30,10 @@ enum {
 	OPT_MAX_CONTROL_ANSWER,
 	OPT_MAX_CTX_PER_IP, OPT_MAX_POLLTIMEOUT, OPT_MAX_DERIVED_BYTES,
 	OPT_MAX_PROFILE_INSTANCES, OPT_MAX_REGEX_STEPS, OPT_ALLOW_ORIGIN,
-	OPT_ALLOW_HOST
+	OPT_ALLOW_HOST,
+	OPT_TLS_PRIORITY, OPT_ALLOW_PLAIN_AUTH, OPT_AUTH_THREADS,
+	OPT_AUTH_QUEUE, OPT_AUTH_FAIL_RATE, OPT_AUTH_FAIL_ADDRS,
+	OPT_AUDIT_RATE, OPT_AUDIT_ROWS
 };
 
 static const struct option long_opts[] = {
@@ -73,6 +78,14 @@ static const struct option long_opts[] = {
 	{ "allow-host",		required_argument, NULL, OPT_ALLOW_HOST },
 	{ "tls-cert",		required_argument, NULL, OPT_TLS_CERT },
 	{ "tls-key",		required_argument, NULL, OPT_TLS_KEY },
+	{ "tls-priority",	required_argument, NULL, OPT_TLS_PRIORITY },
+	{ "allow-plain-auth",	no_argument,	   NULL, OPT_ALLOW_PLAIN_AUTH },
+	{ "auth-threads",	required_argument, NULL, OPT_AUTH_THREADS },
+	{ "auth-queue",		required_argument, NULL, OPT_AUTH_QUEUE },
+	{ "auth-fail-rate",	required_argument, NULL, OPT_AUTH_FAIL_RATE },
+	{ "auth-fail-addresses", required_argument, NULL, OPT_AUTH_FAIL_ADDRS },
+	{ "audit-rate",		required_argument, NULL, OPT_AUDIT_RATE },
+	{ "audit-rows",		required_argument, NULL, OPT_AUDIT_ROWS },
 	{ "pmda",		required_argument, NULL, OPT_PMDA },
 	{ "pmda-socket",	required_argument, NULL, OPT_PMDA_SOCKET },
 	{ "pmcd",		required_argument, NULL, OPT_PMCD },
@@ -141,7 +154,27 @@ usage(FILE *f)
 "                            balancer's, a container's), accepted in Host\n"
 "                            besides IP literals, localhost and this\n"
 "                            machine's name; repeatable (default none)\n"
-"  --tls-cert FILE, --tls-key FILE  serve HTTPS (PEM files)\n"
+"  --auth-threads N          threads checking passwords, off the HTTP\n"
+"                            threads (default %d)\n"
+"  --auth-queue N            password checks waiting for a thread; past it\n"
+"                            requests get 503 (default %d)\n"
+"  --auth-fail-rate N        failed password checks a minute per client\n"
+"                            address; past it 429, no check, 0 = no limit\n"
+"                            (default %d)\n"
+"  --auth-fail-addresses N   client addresses --auth-fail-rate tracks\n"
+"                            (default %d)\n"
+"  --audit-rate N            audit rows a minute for failed logins, and\n"
+"                            for refused control stores; the rest are\n"
+"                            counted in one row (default %d)\n"
+"  --audit-rows N            failed-login rows kept, and refused-store rows\n"
+"                            kept (default %d)\n"
+"  --tls-cert FILE, --tls-key FILE  serve HTTPS (PEM files; the key file\n"
+"                            must not be readable by group or others)\n"
+"  --tls-priority STRING     GnuTLS priority string (default: TLS 1.2 and\n"
+"                            1.3, forward-secret key exchange only)\n"
+"  --allow-plain-auth        allow --control=auth or --auth-reads on a\n"
+"                            non-loopback address without TLS (passwords\n"
+"                            in clear text)\n"
 "  --scripts-dir DIR         register every DIR/*.bt at start; DIR and files\n"
 "                            must be writable only by root\n"
 "  --script FILE             register FILE at start (repeatable); its name is\n"
@@ -177,8 +210,10 @@ usage(FILE *f)
 	    BT_MAX_POLLTIMEOUT, BT_MAX_DERIVED, BT_MAX_DERIVED_BYTES,
 	    BT_MAX_PROFILE_INSTANCES, BT_MAX_REGEX_STEPS, BT_MAX_MEMORY,
 	    BT_IDLE_TIMEOUT,
-	    BT_MAX_SCRIPTS_PER_USER, BT_MAX_SCRIPTS, BT_MAX_SCRIPT_BYTES,
-	    BT_MAX_CONTROL_ANSWER, BT_MAX_OUTPUT_RATE,
+	    BT_MAX_SCRIPTS_PER_USER, BT_AUTH_THREADS, BT_AUTH_QUEUE,
+	    BT_AUTH_FAIL_RATE, BT_AUTH_FAIL_ADDRS, BT_AUDIT_RATE, BT_AUDIT_ROWS,
+	    BT_MAX_SCRIPTS, BT_MAX_SCRIPT_BYTES, BT_MAX_CONTROL_ANSWER,
+	    BT_MAX_OUTPUT_RATE,
 	    BT_MAX_LINE, BT_MAX_INSTANCES, BT_SCRIPT_EXPIRY,
 	    BT_PRINT_INTERVAL_MS, BT_STOP_TIMEOUT_MS);
 }
@@ -217,7 +252,14 @@ config_defaults(struct config *c)
 	c->stop_timeout_ms = BT_STOP_TIMEOUT_MS;
 	c->max_scripts_per_user = BT_MAX_SCRIPTS_PER_USER;
 	c->pmda = PMDA_AUTO;
-	return c->state_dir && c->bpftrace_path ? 0 : -1;
+	c->auth_threads = BT_AUTH_THREADS;
+	c->auth_queue = BT_AUTH_QUEUE;
+	c->auth_fail_rate = BT_AUTH_FAIL_RATE;
+	c->auth_fail_addrs = BT_AUTH_FAIL_ADDRS;
+	c->audit_rate = BT_AUDIT_RATE;
+	c->audit_rows = BT_AUDIT_ROWS;
+	c->tls_priority = strdup(BT_TLS_PRIORITY);
+	return c->state_dir && c->bpftrace_path && c->tls_priority ? 0 : -1;
 }
 
 void
@@ -230,6 +272,8 @@ config_free(struct config *c)
 	free(c->auth_file);
 	free(c->tls_cert);
 	free(c->tls_key);
+	free(c->tls_priority);
+	c->tls_priority = NULL;
 	free(c->pmda_socket);
 	c->pmda_socket = NULL;
 	free(c->pmcd_host);
@@ -449,6 +493,39 @@ config_apply_scripts(struct config *c, int opt, const char *name,
 		return replace_str(&c->tls_cert, val);
 	case OPT_TLS_KEY:
 		return replace_str(&c->tls_key, val);
+	case OPT_TLS_PRIORITY:
+		if (val == NULL || *val == '\0') {
+			fprintf(stderr, "bpftraced: --tls-priority: a GnuTLS "
+			    "priority string is required\n");
+			return -1;
+		}
+		return replace_str(&c->tls_priority, val);
+	case OPT_ALLOW_PLAIN_AUTH:	/* a flag, like --auth-reads */
+		c->allow_plain_auth = val == NULL || !(strcmp(val, "0") == 0 ||
+		    strcmp(val, "no") == 0 || strcmp(val, "false") == 0);
+		return 0;
+	case OPT_AUTH_THREADS:
+		rv = set_field(name, val, 1, 64, &n);
+		c->auth_threads = (unsigned)n;
+		return rv;
+	case OPT_AUTH_QUEUE:
+		rv = set_field(name, val, 1, 65536, &n);
+		c->auth_queue = (unsigned)n;
+		return rv;
+	case OPT_AUTH_FAIL_RATE:
+		rv = set_field(name, val, 0, 1000000, &n);
+		c->auth_fail_rate = (unsigned)n;
+		return rv;
+	case OPT_AUTH_FAIL_ADDRS:
+		return set_field(name, val, 1, 1000000, &c->auth_fail_addrs);
+	case OPT_AUDIT_RATE:
+		rv = set_field(name, val, 1, 1000000, &n);
+		c->audit_rate = (unsigned)n;
+		return rv;
+	case OPT_AUDIT_ROWS:
+		rv = set_field(name, val, 1, 100000000, &n);
+		c->audit_rows = (unsigned)n;
+		return rv;
 	case OPT_PMDA:
 		if (strcmp(val, "auto") == 0)
 			c->pmda = PMDA_AUTO;
@@ -678,6 +755,53 @@ config_load_file(struct config *c, const char *path, int *listen_reset)
 	return ret;
 }
 
+/* 1 when spec listens on a loopback address only (127/8, ::1) */
+static int
+listen_is_loopback(const char *spec)
+{
+	struct sockaddr_storage	 ss;
+	socklen_t		 sslen;
+	char			 err[256];
+
+	if (config_parse_listen(spec, &ss, &sslen, err, sizeof(err)) == -1)
+		return 1;	/* reported when the listener opens */
+	if (ss.ss_family == AF_INET)
+		return (ntohl(((struct sockaddr_in *)(void *)&ss)->sin_addr.
+		    s_addr) >> 24) == 127;
+	if (ss.ss_family == AF_INET6) {
+		const struct in6_addr *a =
+		    &((struct sockaddr_in6 *)(void *)&ss)->sin6_addr;
+
+		return IN6_IS_ADDR_LOOPBACK(a) ||
+		    (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
+	}
+	return 0;
+}
+
+/*
+ * Basic credentials over plain HTTP from another host travel in clear
+ * text: --control=auth or --auth-reads on a non-loopback listener needs
+ * TLS, or the operator's explicit --allow-plain-auth.
+ */
+static int
+config_check_plain_auth(const struct config *c)
+{
+	if ((c->control != CONTROL_AUTH && !c->auth_reads) ||
+	    c->tls_cert != NULL || c->allow_plain_auth)
+		return 0;
+	for (int i = 0; i < c->nlisten; i++)
+		if (!listen_is_loopback(c->listen[i].la_spec)) {
+			fprintf(stderr, "bpftraced: --%s on --listen %s without "
+			    "TLS: passwords would cross the network in clear "
+			    "text; add --tls-cert/--tls-key, listen on "
+			    "loopback only, or pass --allow-plain-auth\n",
+			    c->control == CONTROL_AUTH ? "control=auth" :
+			    "auth-reads", c->listen[i].la_spec);
+			return -1;
+		}
+	return 0;
+}
+
 /* Options that only make sense together. */
 static int
 config_check(const struct config *c)
@@ -693,7 +817,7 @@ config_check(const struct config *c)
 		    "together\n");
 		return -1;
 	}
-	return 0;
+	return config_check_plain_auth(c);
 }
 
 /*

@@ -550,14 +550,46 @@ audit_target(const char *v, size_t len, char *out, size_t outlen)
 }
 
 /*
+ * Whether one more row of this kind may go to the audit table this
+ * minute (--audit-rate); *dropped is set, once a minute is over, to the
+ * rows that minute left out (the caller writes one row saying so).
+ * Takes ss_login_lock.
+ */
+static int
+audit_admit(struct scripts *ss, struct audit_limit *al, const char *what,
+    unsigned long *dropped)
+{
+	unsigned	 rate = ss->ss_ds->cfg.audit_rate;
+	int64_t		 now = now_mono_ms();
+	int		 keep;
+
+	*dropped = 0;
+	pthread_mutex_lock(&ss->ss_login_lock);
+	if (now - al->al_window >= 60000) {
+		*dropped = al->al_dropped;
+		al->al_window = now;
+		al->al_rows = 0;
+		al->al_dropped = 0;
+	}
+	keep = al->al_rows < rate;
+	if (keep)
+		al->al_rows++;
+	else if (al->al_dropped++ == 0)
+		log_warnx("audit: over %u %s this minute; the rest are counted, "
+		    "not written to the audit table (--audit-rate)", rate, what);
+	pthread_mutex_unlock(&ss->ss_login_lock);
+	return keep;
+}
+
+/*
  * A failed login (unknown user or wrong password) on a store to
  * bpftrace.control.<item>: audit action "login", the user name that was
  * tried and the control item, both client text shown like a target.
- * Logged every time; written to the state database at most
- * BT_AUDIT_LOGINS_PER_MIN times a minute (one more row then counts the
- * ones left out) and only the newest BT_AUDIT_LOGIN_ROWS login rows are
- * kept, so a client guessing passwords can neither grow the table
- * without bound nor make us sync the database once per guess.
+ * Logged every time; written to the state database at most --audit-rate
+ * times a minute (one more row then counts the ones left out) and only
+ * the newest --audit-rows login rows are kept, so a client guessing
+ * passwords can neither grow the table without bound nor make us sync
+ * the database once per guess.
  * libmicrohttpd's threads; takes ss_login_lock, then the store's lock.
  */
 void
@@ -566,8 +598,7 @@ control_audit_login(struct scripts *ss, const char *peer, const char *user,
 {
 	char		 u[BTS_NAME_MAX + 1], t[BTS_NAME_MAX + 1], msg[160];
 	struct store	*st = ss->ss_ds->store;
-	int64_t		 now = now_mono_ms();
-	unsigned long	 dropped = 0;
+	unsigned long	 dropped;
 	int		 keep;
 
 	user = audit_target(user, strlen(user), u, sizeof(u));
@@ -576,31 +607,51 @@ control_audit_login(struct scripts *ss, const char *peer, const char *user,
 	    why);
 	if (st == NULL)
 		return;
-	pthread_mutex_lock(&ss->ss_login_lock);
-	if (now - ss->ss_login_window >= 60000) {
-		dropped = ss->ss_login_dropped;
-		ss->ss_login_window = now;
-		ss->ss_login_rows = 0;
-		ss->ss_login_dropped = 0;
-	}
-	keep = ss->ss_login_rows < BT_AUDIT_LOGINS_PER_MIN;
-	if (keep)
-		ss->ss_login_rows++;
-	else if (ss->ss_login_dropped++ == 0)
-		log_warnx("audit: over %d failed logins this minute; the "
-		    "rest are logged but not written to the audit table",
-		    BT_AUDIT_LOGINS_PER_MIN);
-	pthread_mutex_unlock(&ss->ss_login_lock);
+	keep = audit_admit(ss, &ss->ss_login_limit, "failed logins", &dropped);
 	if (dropped) {
 		snprintf(msg, sizeof(msg), "%lu more failed logins in the "
-		    "minute before not written (over %d a minute)", dropped,
-		    BT_AUDIT_LOGINS_PER_MIN);
+		    "minute before not written (over %u a minute, "
+		    "--audit-rate)", dropped, ss->ss_ds->cfg.audit_rate);
 		store_audit(st, NULL, NULL, "login", NULL, 0, msg);
 	}
 	if (!keep)
 		return;
 	store_audit(st, user, peer, "login", item, 0, why);
-	store_audit_prune(st, "login", BT_AUDIT_LOGIN_ROWS);
+	store_audit_prune(st, "login", ss->ss_ds->cfg.audit_rows);
+}
+
+/*
+ * A control store refused because of who asked (control off, not
+ * loopback, no credentials or no role): cheap to send, so rows are
+ * bounded like failed logins: at most --audit-rate rows a minute, the
+ * rest counted in one "refused" row, and only the newest --audit-rows
+ * refused rows kept. Logged when written, the rest counted in the log
+ * too, so neither the table, the log nor database syncs grow with a
+ * flood. libmicrohttpd's threads; takes ss_login_lock, then the store's.
+ */
+static void
+control_audit_refused(struct scripts *ss, const struct store_req *sr,
+    const char *action, const char *target, const char *why)
+{
+	struct store	*st = ss->ss_ds->store;
+	unsigned long	 dropped;
+	char		 msg[160];
+
+	if (!audit_admit(ss, &ss->ss_refused_limit, "refused control stores",
+	    &dropped) && dropped == 0)
+		return;
+	if (dropped) {
+		snprintf(msg, sizeof(msg), "%lu more refused control stores in "
+		    "the minute before not written (over %u a minute, "
+		    "--audit-rate)", dropped, ss->ss_ds->cfg.audit_rate);
+		log_info("audit: %s", msg);
+		if (st)
+			store_audit(st, NULL, NULL, "refused", NULL, 0, msg);
+		return;
+	}
+	script_audit(ss, sr, action, target, 0, why);
+	if (st)
+		store_audit_prune_refused(st, ss->ss_ds->cfg.audit_rows);
 }
 
 /* Live scripts owned by user. Lock held. */
@@ -949,9 +1000,9 @@ on_control_store(struct metric *m, const struct store_req *sr, char *err,
 
 	if ((rv = control_allowed(ss, sr, err, errlen)) != 0) {
 		/* a register's value is code: its name is not known yet */
-		script_audit(ss, sr, ctl_names[item], item == CTL_REGISTER ?
-		    NULL : audit_target(sr->sr_value, sr->sr_vlen, t,
-		    sizeof(t)), 0, err);
+		control_audit_refused(ss, sr, ctl_names[item],
+		    item == CTL_REGISTER ? NULL : audit_target(sr->sr_value,
+		    sr->sr_vlen, t, sizeof(t)), err);
 		return rv;
 	}
 	/* room for the answer, charged before acting so a refusal acts not */

@@ -15,11 +15,13 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <microhttpd.h>
 
 #include "auth.h"
+#include "authq.h"
 #include "bpftraced.h"
 
 #if MHD_VERSION < 0x00097002
@@ -49,18 +51,43 @@ struct httpd {
 	struct ipcount		*ip_bucket[IP_BUCKETS];
 	char			*h_tls_cert;	/* PEM text, --tls-cert */
 	char			*h_tls_key;
+	struct authq		*h_authq;	/* password checks */
 	struct MHD_Daemon	*h_mhd[BT_MAX_LISTEN];
 	int			 h_fd[BT_MAX_LISTEN];
 	int			 h_n;
 };
 
-/* per-request baton, freed in on_http_completed() */
+/* a password check handed to a verifier thread (authq.c) */
+#define BT_AUTH_NONE	0	/* none asked */
+#define BT_AUTH_PENDING	1	/* queued; the connection is suspended */
+#define BT_AUTH_DONE	2	/* bt_auth_* hold the answer */
+
+/*
+ * Per-request baton, freed in on_http_completed(). The bt_auth_* fields
+ * and bt_job are the one part another thread touches: while bt_auth is
+ * BT_AUTH_PENDING the connection is suspended, so libmicrohttpd calls
+ * neither the handler nor the completion callback for it; the verifier's
+ * done callback writes the answer, publishes BT_AUTH_DONE (release) and
+ * resumes the connection as its last touch of the baton; the handler
+ * reads the answer after an acquire load of bt_auth. authq_stop() runs
+ * before MHD_stop_daemon() and answers every queued check, so no
+ * connection is still suspended when the daemon stops.
+ */
 struct baton {
 	char		*bt_uri;	/* raw request target */
 	size_t		 bt_urilen;
 	struct buf	 bt_body;
 	int		 bt_started;
 	int		 bt_too_big;
+	uintptr_t	 bt_uri_at;	/* where MHD's request line had it */
+	struct MHD_Connection *bt_conn;
+	atomic_int	 bt_auth;	/* BT_AUTH_* */
+	struct authq_job bt_job;	/* aj_db, aj_hdr: ours till used */
+	size_t		 bt_job_mem;	/* charged to ds->mem for aj_hdr */
+	uint8_t		 bt_addr[16];	/* the client, for its token */
+	enum auth_result bt_auth_r;
+	struct auth_user bt_auth_u;
+	char		 bt_auth_err[256];
 };
 
 static const char CORS_HEADERS[] =
@@ -181,6 +208,7 @@ status_text(unsigned status)
 	case 413: return "Payload Too Large";
 	case 414: return "URI Too Long";
 	case 421: return "Misdirected Request";
+	case 429: return "Too Many Requests";
 	case 503: return "Service Unavailable";
 	default:  return "Error";
 	}
@@ -339,6 +367,45 @@ reply_server_options(struct httpreq *hr)
 	return queue(hr, 200, r);
 }
 
+/*
+ * {"message":...,"success":false} with our CORS headers, a Retry-After
+ * header when retry_s is not 0, and the connection closed after it when
+ * close is set.
+ */
+static int
+reply_error_retry(struct httpreq *hr, unsigned status, const char *msg,
+    unsigned retry_s, int close)
+{
+	struct MHD_Response	*r;
+	struct buf		 b;
+	char			 ra[16];
+	size_t			 len;
+
+	buf_init(&b, 4096);
+	buf_puts(&b, "{\"message\":");
+	json_str(&b, msg);
+	buf_puts(&b, ",\"success\":false}\r\n");
+	if (b.b_failed) {
+		buf_free(&b);
+		return MHD_NO;
+	}
+	len = b.b_len;
+	r = MHD_create_response_from_buffer(len, buf_take(&b, NULL),
+	    MHD_RESPMEM_MUST_FREE);
+	if (r == NULL)
+		return MHD_NO;
+	add_cors(hr, r);
+	MHD_add_response_header(r, "Content-Type", "application/json");
+	snprintf(ra, sizeof(ra), "%u", retry_s);
+	if (retry_s)
+		MHD_add_response_header(r, "Retry-After", ra);
+	if (close)
+		MHD_add_response_header(r, "Connection", "close");
+	atomic_fetch_add(&hr->hr_ds->stats.st_errors, 1);
+	atomic_fetch_add(&hr->hr_ds->stats.st_bytes_out, len);
+	return queue(hr, status, r);
+}
+
 /* {"message":...,"success":false} with our CORS headers. */
 int
 http_reply_error(struct httpreq *hr, unsigned status, const char *msg)
@@ -393,28 +460,174 @@ audit_failed_login(struct httpreq *hr, struct baton *bt, const char *path,
 	params_free(&body);
 }
 
+/* 16 bytes naming the client (see ip_key); all zero when unknown */
+static int	ip_key(const struct sockaddr *, uint8_t [16]);
+
+static void
+conn_key(struct MHD_Connection *conn, uint8_t key[16])
+{
+	const union MHD_ConnectionInfo	*ci;
+
+	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	if (ci == NULL || ci->client_addr == NULL ||
+	    !ip_key(ci->client_addr, key))
+		memset(key, 0, 16);
+}
+
+/* The job's header copy and db reference, once the check is over. */
+static void
+auth_job_release(struct daemon_state *ds, struct baton *bt)
+{
+	if (bt->bt_job.aj_hdr != NULL) {
+		explicit_bzero(bt->bt_job.aj_hdr, strlen(bt->bt_job.aj_hdr));
+		free(bt->bt_job.aj_hdr);
+		memcap_release(&ds->mem, bt->bt_job_mem);
+	}
+	auth_unref(bt->bt_job.aj_db);
+	bt->bt_job.aj_hdr = NULL;
+	bt->bt_job.aj_db = NULL;
+	bt->bt_job_mem = 0;
+}
+
+/* Under the queue's lock, just before the job becomes visible. */
+static void
+on_auth_prepare(void *arg)
+{
+	struct baton	*bt = arg;
+
+	atomic_store_explicit(&bt->bt_auth, BT_AUTH_PENDING,
+	    memory_order_relaxed);
+	MHD_suspend_connection(bt->bt_conn);
+}
+
+/* On a verifier thread: the last touch of bt is the resume. */
+static void
+on_auth_done(void *arg, enum auth_result r, const struct auth_user *u,
+    const char *err)
+{
+	struct baton	*bt = arg;
+
+	bt->bt_auth_r = r;
+	bt->bt_auth_u = *u;
+	snprintf(bt->bt_auth_err, sizeof(bt->bt_auth_err), "%s", err);
+	atomic_store_explicit(&bt->bt_auth, BT_AUTH_DONE,
+	    memory_order_release);
+	MHD_resume_connection(bt->bt_conn);
+}
+
+/*
+ * Hand a check that needs crypt to the verifiers: 1 when the connection
+ * is suspended until the answer, -1 after an error answer was queued in
+ * *ret (no token for this address: 429; queue full or no memory: 503).
+ * Takes over the db reference.
+ */
+static int
+auth_enqueue(struct httpreq *hr, struct baton *bt, struct auth_db *db,
+    const char *hdr, int *ret)
+{
+	struct daemon_state	*ds = hr->hr_ds;
+	struct httpd		*h = ds->httpd;
+	char			 msg[512], peer[64];
+	unsigned		 retry = 0;
+	int			 rv;
+
+	conn_key(hr->hr_conn, bt->bt_addr);
+	if (authq_take_token(h->h_authq, bt->bt_addr, &retry) == -1) {
+		auth_unref(db);
+		http_peer(hr, peer, sizeof(peer));
+		snprintf(msg, sizeof(msg), "too many failed logins from %s "
+		    "(over %u a minute, --auth-fail-rate): try again in %u s",
+		    peer, ds->cfg.auth_fail_rate, retry);
+		*ret = reply_error_retry(hr, 429, msg, retry, 0);
+		return -1;
+	}
+	bt->bt_job_mem = strlen(hdr) + 1;
+	if (memcap_charge(&ds->mem, bt->bt_job_mem) == -1) {
+		bt->bt_job_mem = 0;
+		auth_unref(db);
+		authq_refund(h->h_authq, bt->bt_addr);
+		memcap_message(&ds->mem, msg, sizeof(msg));
+		*ret = http_reply_error(hr, 503, msg);
+		return -1;
+	}
+	bt->bt_conn = hr->hr_conn;
+	bt->bt_job.aj_db = db;
+	bt->bt_job.aj_hdr = strdup(hdr);
+	bt->bt_job.aj_done = on_auth_done;
+	bt->bt_job.aj_arg = bt;
+	rv = bt->bt_job.aj_hdr == NULL ? AUTHQ_FULL :
+	    authq_submit(h->h_authq, &bt->bt_job, on_auth_prepare);
+	if (rv == AUTHQ_QUEUED)
+		return 1;
+	auth_job_release(ds, bt);
+	authq_refund(h->h_authq, bt->bt_addr);
+	if (rv == AUTHQ_STOPPING)
+		snprintf(msg, sizeof(msg), "server shutting down");
+	else
+		snprintf(msg, sizeof(msg), "too many password checks waiting "
+		    "(%u, --auth-queue): try again", ds->cfg.auth_queue);
+	*ret = reply_error_retry(hr, 503, msg, 1, 0);
+	return -1;
+}
+
+/*
+ * The answer for this request: known without crypt, from the verifier
+ * that ran (*r, u, err filled in, 0), or handed to one now (1: suspended;
+ * -1: answer queued in *ret).
+ */
+static int
+auth_result(struct httpreq *hr, struct baton *bt, const char *hdr,
+    enum auth_result *r, struct auth_user *u, char *err, size_t errlen,
+    int *ret)
+{
+	struct daemon_state	*ds = hr->hr_ds;
+	struct auth_db		*db;
+
+	if (atomic_load_explicit(&bt->bt_auth, memory_order_acquire) ==
+	    BT_AUTH_DONE) {
+		*r = bt->bt_auth_r;
+		*u = bt->bt_auth_u;
+		snprintf(err, errlen, "%s", bt->bt_auth_err);
+		explicit_bzero(&bt->bt_auth_u, sizeof(bt->bt_auth_u));
+		auth_job_release(ds, bt);
+		/* a success, or our failure, costs the address nothing */
+		if (*r == AUTH_OK || *r == AUTH_ERROR)
+			authq_refund(ds->httpd->h_authq, bt->bt_addr);
+		return 0;
+	}
+	pthread_mutex_lock(&ds->auth_lock);
+	db = auth_ref(ds->auth);
+	pthread_mutex_unlock(&ds->auth_lock);
+	if (auth_check_quick(db, hdr, u, r, err, errlen)) {
+		auth_unref(db);
+		return 0;
+	}
+	return auth_enqueue(hr, bt, db, hdr, ret);
+}
+
 /*
  * With --auth-file, a request that carries credentials is checked (and
  * with --auth-reads every request must); hr_user/hr_roles are filled in.
- * Returns 0 to go on, or -1 after an error answer was queued in *ret.
+ * A check that needs crypt runs on a verifier thread while the
+ * connection waits suspended; the handler runs again when it is done.
+ * Returns 0 to go on, 1 when suspended (return MHD_YES), or -1 after an
+ * error answer was queued in *ret.
  */
 static int
 authenticate(struct httpreq *hr, struct baton *bt, const char *path, int *ret)
 {
 	struct daemon_state	*ds = hr->hr_ds;
 	const char		*hdr = http_header(hr, "Authorization");
-	struct auth_db		*db;
 	struct auth_user	 u;
 	char			 err[256], msg[512];
 	enum auth_result	 r;
+	int			 rv;
 
 	if (ds->auth == NULL || (hdr == NULL && !ds->cfg.auth_reads))
 		return 0;
-	pthread_mutex_lock(&ds->auth_lock);
-	db = auth_ref(ds->auth);
-	pthread_mutex_unlock(&ds->auth_lock);
-	r = auth_check_basic(db, hdr, &u, err, sizeof(err));
-	auth_unref(db);
+	if ((rv = auth_result(hr, bt, hdr, &r, &u, err, sizeof(err),
+	    ret)) != 0)
+		return rv;
 	if (r == AUTH_OK && ds->cfg.auth_reads && (u.au_roles &
 	    (AUTH_ROLE_READ | AUTH_ROLE_CONTROL | AUTH_ROLE_ADMIN)) == 0) {
 		snprintf(msg, sizeof(msg), "user %s may not read metrics "
@@ -434,6 +647,10 @@ authenticate(struct httpreq *hr, struct baton *bt, const char *path, int *ret)
 		*ret = http_reply_error(hr, 400, msg);
 		return -1;
 	case AUTH_ERROR:
+		if (strcmp(err, "server shutting down") == 0) {
+			*ret = http_reply_error(hr, 503, err);
+			return -1;
+		}
 		log_warnx("authentication: %s", err);
 		*ret = http_reply_error(hr, 500, "authentication failed: "
 		    "internal error");
@@ -582,7 +799,7 @@ dispatch(struct httpreq *hr, struct baton *bt)
 {
 	char		 err[256];
 	char		*path = NULL;
-	int		 ret;
+	int		 ret, rv;
 
 	if (bt->bt_urilen >= BT_MAX_URL || bt->bt_too_big) {
 		atomic_fetch_add(&hr->hr_ds->stats.st_requests[EP_OTHER], 1);
@@ -608,8 +825,12 @@ dispatch(struct httpreq *hr, struct baton *bt)
 		goto done;
 	}
 	if (strcmp(hr->hr_method, "OPTIONS") != 0 &&
-	    authenticate(hr, bt, path, &ret) == -1) {
-		atomic_fetch_add(&hr->hr_ds->stats.st_requests[EP_OTHER], 1);
+	    (rv = authenticate(hr, bt, path, &ret)) != 0) {
+		if (rv == 1)		/* suspended: we are called again */
+			ret = MHD_YES;
+		else
+			atomic_fetch_add(&hr->hr_ds->stats.st_requests[EP_OTHER],
+			    1);
 		goto done;
 	}
 	hr->hr_path = path;
@@ -644,6 +865,58 @@ method_known(const char *m)
 	    strcmp(m, "DELETE") == 0;
 }
 
+/* --- message framing (RFC 9112) --- */
+
+struct framing {
+	int	 fr_cl;		/* Content-Length fields */
+	int	 fr_te;		/* Transfer-Encoding fields */
+};
+
+static MHD_RESULT
+count_framing(void *cls, enum MHD_ValueKind kind, const char *key,
+    const char *value)
+{
+	struct framing	*fr = cls;
+
+	(void)kind;
+	(void)value;
+	if (strcasecmp(key, "Content-Length") == 0)
+		fr->fr_cl++;
+	else if (strcasecmp(key, "Transfer-Encoding") == 0)
+		fr->fr_te++;
+	return MHD_YES;
+}
+
+/*
+ * What libmicrohttpd 0.9.75 lets through and RFC 9112 says to reject, as
+ * a request smuggling defence: more than one Content-Length (section
+ * 6.3: even when equal, since another server may take the other one),
+ * Content-Length with Transfer-Encoding (6.1), and a NUL in the request
+ * target. MHD hands the URI callback the target as a C string that ends
+ * at a NUL, and the handler the version that follows the target in the
+ * same request line buffer (parsed in place, never moved while its
+ * headers are in use): a gap between the two is the rest of the target
+ * after a NUL. Only addresses are compared; no byte is read. NULL when
+ * the request is fine, else the reason.
+ */
+static const char *
+framing_error(struct MHD_Connection *conn, const struct baton *bt,
+    const char *version)
+{
+	struct framing	 fr = { 0, 0 };
+	uintptr_t	 v = (uintptr_t)version;
+
+	MHD_get_connection_values(conn, MHD_HEADER_KIND, count_framing, &fr);
+	if (fr.fr_cl > 1)
+		return "more than one Content-Length header";
+	if (fr.fr_cl && fr.fr_te)
+		return "Content-Length together with Transfer-Encoding";
+	if (bt->bt_uri_at != 0 && v > bt->bt_uri_at + bt->bt_urilen + 1 &&
+	    v <= bt->bt_uri_at + BT_MAX_URL + 16)
+		return "NUL byte in the request target";
+	return NULL;
+}
+
 static MHD_RESULT
 on_http_request(void *cls, struct MHD_Connection *conn, const char *url,
     const char *method, const char *version, const char *upload_data,
@@ -657,8 +930,19 @@ on_http_request(void *cls, struct MHD_Connection *conn, const char *url,
 	if (bt == NULL)		/* no URI callback ran: cannot happen */
 		return MHD_NO;
 	if (!bt->bt_started) {
+		const char	*bad = framing_error(conn, bt, version);
+
 		bt->bt_started = 1;
-		return MHD_YES;
+		if (bad == NULL)
+			return MHD_YES;
+		/* answered before the body: the connection must close */
+		memset(&hr, 0, sizeof(hr));
+		hr.hr_ds = h->h_ds;
+		hr.hr_conn = conn;
+		hr.hr_method = method;
+		hr.hr_http10 = strcmp(version, MHD_HTTP_VERSION_1_0) == 0;
+		atomic_fetch_add(&h->h_ds->stats.st_requests[EP_OTHER], 1);
+		return reply_error_retry(&hr, 400, bad, 0, 1);
 	}
 	if (*upload_data_size > 0) {
 		if (!bt->bt_too_big && buf_append(&bt->bt_body, upload_data,
@@ -696,6 +980,7 @@ on_http_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 	if ((bt = calloc(1, sizeof(*bt))) == NULL)
 		return NULL;
 	bt->bt_urilen = strlen(uri);
+	bt->bt_uri_at = (uintptr_t)uri;
 	if ((bt->bt_uri = strdup(uri)) == NULL) {
 		free(bt);
 		return NULL;
@@ -712,6 +997,8 @@ on_http_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 
 	if (bt == NULL)
 		return;
+	/* never BT_AUTH_PENDING here: a suspended connection is not closed */
+	auth_job_release(((struct httpd *)cls)->h_ds, bt);
 	buf_free(&bt->bt_body);
 	free(bt->bt_uri);
 	free(bt);
@@ -851,7 +1138,8 @@ start_mhd(struct httpd *h, int fd)
 {
 	const struct config	*c = &h->h_ds->cfg;
 	unsigned		 flags = MHD_USE_INTERNAL_POLLING_THREAD |
-				    MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+				    MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
+				    MHD_ALLOW_SUSPEND_RESUME;
 	MHD_AcceptPolicyCallback apc = c->max_conn_per_ip ? on_http_accept :
 				    NULL;
 
@@ -860,6 +1148,7 @@ start_mhd(struct httpd *h, int fd)
 		    on_http_request, h,
 		    MHD_OPTION_HTTPS_MEM_CERT, h->h_tls_cert,
 		    MHD_OPTION_HTTPS_MEM_KEY, h->h_tls_key,
+		    MHD_OPTION_HTTPS_PRIORITIES, c->tls_priority,
 		    MHD_OPTION_LISTEN_SOCKET, fd,
 		    MHD_OPTION_THREAD_POOL_SIZE, (unsigned)c->http_threads,
 		    MHD_OPTION_CONNECTION_LIMIT, c->max_connections,
@@ -884,17 +1173,28 @@ start_mhd(struct httpd *h, int fd)
 	    MHD_OPTION_END);
 }
 
-/* Read a PEM file whole; caller frees. */
+/*
+ * Read a PEM file whole; caller frees. A private key (secret) must not be
+ * accessible to group or others: checked on the file we opened.
+ */
 static char *
-read_pem(const char *path, char *err, size_t errlen)
+read_pem(const char *path, int secret, char *err, size_t errlen)
 {
 	struct buf	 b;
+	struct stat	 st;
 	char		 chunk[4096];
 	size_t		 n;
 	FILE		*f;
 
-	if ((f = fopen(path, "r")) == NULL) {
+	if ((f = fopen(path, "re")) == NULL) {
 		seterr(err, errlen, "%s: %s", path, strerror(errno));
+		return NULL;
+	}
+	if (secret && fstat(fileno(f), &st) == 0 && (st.st_mode & 077) != 0) {
+		seterr(err, errlen, "--tls-key %s: mode %04o lets group or "
+		    "others at the private key; chmod 600 it", path,
+		    (unsigned)(st.st_mode & 07777));
+		fclose(f);
 		return NULL;
 	}
 	buf_init(&b, 1024 * 1024);
@@ -917,8 +1217,8 @@ load_tls(struct httpd *h, const struct config *c, char *err, size_t errlen)
 		    "support");
 		return -1;
 	}
-	if ((h->h_tls_cert = read_pem(c->tls_cert, err, errlen)) == NULL ||
-	    (h->h_tls_key = read_pem(c->tls_key, err, errlen)) == NULL)
+	if ((h->h_tls_cert = read_pem(c->tls_cert, 0, err, errlen)) == NULL ||
+	    (h->h_tls_key = read_pem(c->tls_key, 1, err, errlen)) == NULL)
 		return -1;
 	return 0;
 }
@@ -933,7 +1233,12 @@ httpd_start(struct daemon_state *ds, char *err, size_t errlen)
 		return NULL;
 	}
 	h->h_ds = ds;
+	ds->httpd = h;
 	pthread_mutex_init(&h->ip_lock, NULL);
+	if ((h->h_authq = authq_new(ds->cfg.auth_threads, ds->cfg.auth_queue,
+	    ds->cfg.auth_fail_rate, ds->cfg.auth_fail_addrs, err,
+	    errlen)) == NULL)
+		goto fail;
 	if (ds->cfg.tls_cert && load_tls(h, &ds->cfg, err, errlen) == -1)
 		goto fail;
 	for (int i = 0; i < ds->cfg.nlisten; i++) {
@@ -944,8 +1249,14 @@ httpd_start(struct daemon_state *ds, char *err, size_t errlen)
 			goto fail;
 		h->h_fd[h->h_n] = fd;
 		if ((h->h_mhd[h->h_n] = start_mhd(h, fd)) == NULL) {
-			seterr(err, errlen, "cannot start HTTP server on %s",
-			    spec);
+			if (h->h_tls_cert)
+				seterr(err, errlen, "cannot start HTTPS server "
+				    "on %s: check --tls-cert, --tls-key and "
+				    "--tls-priority \"%s\"", spec,
+				    ds->cfg.tls_priority);
+			else
+				seterr(err, errlen, "cannot start HTTP server "
+				    "on %s", spec);
 			close(fd);
 			goto fail;
 		}
@@ -963,6 +1274,8 @@ httpd_stop(struct httpd *h)
 {
 	if (h == NULL)
 		return;
+	/* first: no connection may be left suspended (see struct baton) */
+	authq_stop(h->h_authq);
 	for (int i = 0; i < h->h_n; i++) {
 		MHD_stop_daemon(h->h_mhd[i]);
 		close(h->h_fd[i]);
@@ -975,6 +1288,8 @@ httpd_stop(struct httpd *h)
 			free(e);
 		}
 	pthread_mutex_destroy(&h->ip_lock);
+	authq_free(h->h_authq);
+	h->h_ds->httpd = NULL;
 	if (h->h_tls_key)	/* private key material: wipe before free */
 		explicit_bzero(h->h_tls_key, strlen(h->h_tls_key));
 	free(h->h_tls_key);

@@ -95,6 +95,13 @@ struct script {
 
 struct answer;
 
+/* rows of one kind written to the audit table in the current minute */
+struct audit_limit {
+	int64_t			 al_window;	/* start, mono ms */
+	unsigned		 al_rows;
+	unsigned long		 al_dropped;
+};
+
 struct scripts {
 	struct daemon_state	*ss_ds;
 	pthread_mutex_t		 ss_lock;
@@ -111,11 +118,11 @@ struct scripts {
 	pthread_mutex_t		 ss_ans_lock;
 	struct answer		*ss_answers;
 	size_t			 ss_nanswers;
-	/* control.c: failed logins written to the audit table, this minute */
+	/* control.c: audit rows of failed logins and of refused control
+	   stores written this minute, both under ss_login_lock */
 	pthread_mutex_t		 ss_login_lock;
-	int64_t			 ss_login_window;	/* start, mono ms */
-	unsigned		 ss_login_rows;
-	unsigned long		 ss_login_dropped;
+	struct audit_limit	 ss_login_limit;
+	struct audit_limit	 ss_refused_limit;
 	/* tracepoints list, refreshed in the background */
 	pthread_mutex_t		 ss_tp_lock;
 	char			*ss_tracepoints;

@@ -50,6 +50,7 @@ enum store_stmt {
 	STMT_AUDIT_INSERT,
 	STMT_AUDIT_SELECT,
 	STMT_AUDIT_PRUNE,
+	STMT_AUDIT_PRUNE_REFUSED,
 	STMT_COUNT
 };
 
@@ -100,12 +101,16 @@ static const char *const store_stmt_sql[STMT_COUNT] = {
 	    "DELETE FROM audit WHERE action = ?1 AND seq <= (SELECT seq"
 	    " FROM audit WHERE action = ?1 ORDER BY seq DESC LIMIT 1"
 	    " OFFSET ?2)",
+	[STMT_AUDIT_PRUNE_REFUSED] =
+	    "DELETE FROM audit WHERE ok = 0 AND action <> 'login' AND seq <="
+	    " (SELECT seq FROM audit WHERE ok = 0 AND action <> 'login'"
+	    " ORDER BY seq DESC LIMIT 1 OFFSET ?1)",
 };
 
 /* Adding one is a one-line change here; the column is plain TEXT. */
 static const char *const store_audit_actions[] = {
 	"register", "start", "stop", "deregister", "expire", "restore",
-	"login", NULL
+	"login", "refused", NULL
 };
 
 struct store {
@@ -1306,6 +1311,27 @@ store_audit_prune(struct store *st, const char *action, int64_t keep)
 		rc = sqlite3_bind_int64(s, 2, keep);
 	if (rc == SQLITE_OK)
 		rc = store_run(st, STMT_AUDIT_PRUNE);
+	if (rc != SQLITE_OK) {
+		store_seterr(st, rc, "pruning the audit log", err, sizeof(err));
+		log_warnx("%s", err);
+	} else
+		ret = sqlite3_changes(st->st_db);
+	store_reset_all(st);
+	store_unlock(st);
+	return ret;
+}
+
+int
+store_audit_prune_refused(struct store *st, int64_t keep)
+{
+	sqlite3_stmt	*s = store_stmt(st, STMT_AUDIT_PRUNE_REFUSED);
+	char		 err[512];
+	int		 rc, ret = -1;
+
+	store_lock(st);
+	rc = sqlite3_bind_int64(s, 1, keep);
+	if (rc == SQLITE_OK)
+		rc = store_run(st, STMT_AUDIT_PRUNE_REFUSED);
 	if (rc != SQLITE_OK) {
 		store_seterr(st, rc, "pruning the audit log", err, sizeof(err));
 		log_warnx("%s", err);

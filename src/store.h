@@ -119,7 +119,8 @@ int		 store_instances_load(struct store *, const char *script_id,
 
 /*
  * Appends one control action (register, start, stop, deregister, expire,
- * restore, or login: a failed login on a control store) stamped with
+ * restore; login: a failed login on a control store; refused: how many
+ * refused control stores were left out in a minute) stamped with
  * the current time. user, peer, target and message may be NULL. Returns
  * 0, or -1 (logged) if the action is unknown or the write failed: an
  * audit failure must not fail the action itself.
@@ -134,6 +135,12 @@ int		 store_audit(struct store *, const char *user, const char *peer,
  */
 int		 store_audit_prune(struct store *, const char *action,
 		    int64_t keep);
+/*
+ * Deletes all but the newest keep refused rows (ok = 0) other than failed
+ * logins: refused control stores and the "refused" rows counting the
+ * ones left out. Returns the number of rows deleted, or -1 (logged).
+ */
+int		 store_audit_prune_refused(struct store *, int64_t keep);
 /*
  * Calls cb for every audit entry at or after since_ms, oldest first, with
  * the store locked (cb must not call store functions; the strings live

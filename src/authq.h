@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * authq.h - verifier threads for HTTP Basic credentials, and the per-
+ * address budget of failed verifications (see authq.c). Depends on
+ * auth.h and util.h only, so it is unit-tested alone.
+ */
+#ifndef BT_AUTHQ_H
+#define BT_AUTHQ_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "auth.h"
+
+#define AUTHQ_QUEUED	0
+#define AUTHQ_FULL	1	/* --auth-queue jobs waiting already */
+#define AUTHQ_STOPPING	2
+
+/* What the verifier hands back; err is safe to send to the client. */
+typedef void (*authq_done_fn)(void *, enum auth_result,
+    const struct auth_user *, const char *);
+
+/* One check; the submitter owns it (and aj_db's reference, aj_hdr). */
+struct authq_job {
+	struct auth_db		*aj_db;
+	char			*aj_hdr;	/* Authorization value */
+	authq_done_fn		 aj_done;
+	void			*aj_arg;
+	struct authq_job	*aj_next;	/* queue link */
+};
+
+struct authq_stats {
+	uint64_t	 aqs_verified;	/* checks run by the verifiers */
+	uint64_t	 aqs_throttled;	/* refused: no token for the address */
+	uint64_t	 aqs_full;	/* refused: queue full */
+};
+
+struct authq;
+
+struct authq	*authq_new(unsigned, unsigned, unsigned, size_t, char *,
+		    size_t);
+void		 authq_stop(struct authq *);
+void		 authq_free(struct authq *);
+int		 authq_submit(struct authq *, struct authq_job *,
+		    void (*)(void *));
+int		 authq_take_token(struct authq *, const uint8_t[16],
+		    unsigned *);
+void		 authq_refund(struct authq *, const uint8_t[16]);
+void		 authq_get_stats(struct authq *, struct authq_stats *);
+
+#endif
