@@ -133,7 +133,7 @@ queue(struct httpreq *hr, unsigned status, struct MHD_Response *r)
 		    MHD_RO_END);
 	ret = MHD_queue_response(hr->hr_conn, status, r);
 	MHD_destroy_response(r);
-	if (hr->hr_hc && ret == MHD_YES)	/* all in: no deadline now */
+	if (hr->hr_hc && ret == MHD_YES)	/* answered: no deadline now */
 		atomic_store(&hr->hr_hc->hc_state, HC_WORD(0, HC_ANSWER));
 	return ret;
 }
@@ -721,6 +721,8 @@ on_http_request(void *cls, struct MHD_Connection *conn, const char *url,
 		*upload_data_size = 0;
 		return MHD_YES;
 	}
+	if (bt->bt_hc)		/* all in: a slow answer is no slow request */
+		atomic_store(&bt->bt_hc->hc_state, HC_WORD(0, HC_ANSWER));
 	hr_init(&hr, h, conn, method, version, bt);
 	if (bt->bt_refused) {
 		atomic_fetch_add(&h->h_ds->stats.st_requests[EP_OTHER], 1);
