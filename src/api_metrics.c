@@ -676,6 +676,32 @@ unknown_name(struct scrape *sc, const char *name)
 	return http_reply(sc->hr, 400, "application/json", body, len);
 }
 
+static size_t
+count_names(const char *s)
+{
+	size_t	 n = 1;
+
+	for (; *s; s++)
+		n += *s == ',';
+	return n;
+}
+
+/* past --max-answer-bytes (400), or the memory ceiling refused (503) */
+static int
+answer_failed(struct httpreq *hr, int why)
+{
+	char	 msg[256];
+
+	if (why == BUF_REFUSED)
+		return http_reply_memcap(hr);
+	if (why != BUF_TOO_BIG)
+		return http_reply_error(hr, 503, "out of memory");
+	snprintf(msg, sizeof(msg), "answer too large: more than %zu bytes "
+	    "(ask for fewer metrics, or raise --max-answer-bytes)",
+	    hr->hr_ds->cfg.max_answer);
+	return http_reply_error(hr, 400, msg);
+}
+
 int
 api_metrics(struct httpreq *hr)
 {
@@ -683,8 +709,7 @@ api_metrics(struct httpreq *hr)
 	const char	*names = params_get(&hr->hr_params, "names");
 	const char	*times = params_get(&hr->hr_params, "times");
 	char		*list = NULL, *save = NULL, *tok;
-	size_t		 len;
-	char		*body;
+	char		 msg[128];
 	int		 ret;
 
 	atomic_fetch_add(&hr->hr_ds->stats.st_requests[EP_OTHER], 1);
@@ -701,8 +726,15 @@ api_metrics(struct httpreq *hr)
 	sc.rd.rd_roles = hr->hr_authed ? hr->hr_roles : 0;
 	sc.om = wants_openmetrics(http_header(hr, "Accept"));
 	sc.times = times && strcmp(times, "true") == 0;
-	buf_init(&sc.out, 0);
+	buf_init(&sc.out, hr->hr_ds->cfg.max_answer);
+	buf_charge_to(&sc.out, &hr->hr_ds->mem);
 	sc.ns = reg_acquire(hr->hr_ds->reg);
+	if (names && count_names(names) > hr->hr_ds->cfg.max_names) {
+		snprintf(msg, sizeof(msg), "too many metric names (at most "
+		    "%zu, see --max-names)", hr->hr_ds->cfg.max_names);
+		ret = http_reply_error(hr, 400, msg);
+		goto done;
+	}
 	if (names && *names) {
 		if ((list = strdup(names)) == NULL) {
 			ret = http_reply_error(hr, 503, "out of memory");
@@ -720,12 +752,10 @@ api_metrics(struct httpreq *hr)
 	if (sc.om)
 		buf_puts(&sc.out, "# EOF\n");
 	if (sc.out.b_failed) {
-		ret = http_reply_error(hr, 503, "answer too large or out of "
-		    "memory");
+		ret = answer_failed(hr, sc.out.b_failed);
 		goto done;
 	}
-	body = buf_take(&sc.out, &len);
-	ret = http_reply(hr, 200, sc.om ? OM_CT : TEXT_CT, body, len);
+	ret = http_reply_buf(hr, 200, sc.om ? OM_CT : TEXT_CT, &sc.out);
 done:
 	free(list);
 	buf_free(&sc.out);

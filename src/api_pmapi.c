@@ -22,7 +22,6 @@
 
 #include "bpftraced.h"
 
-#define API_MAX_OUT	(256u * 1024 * 1024)
 #define JSON_CT		"application/json"
 
 /* --- parameters --- */
@@ -105,6 +104,14 @@ split_list(const char *s, size_t *np, size_t max)
 	return v;
 }
 
+/* 400: a names=/pmids= list past --max-names */
+static int
+too_many_names(struct api *a)
+{
+	return api_error(a, 400, 1, -E2BIG, "too many metric names (at most "
+	    "%zu, see --max-names)", a->a_ds->cfg.max_names);
+}
+
 static void
 free_list(char **v)
 {
@@ -176,20 +183,53 @@ put_head(struct api *a)
 	}
 }
 
+/*
+ * An answer buffer for this request: at most --max-answer-bytes, charged
+ * to --max-memory as it grows.
+ */
+void
+api_buf_init(struct api *a, struct buf *b)
+{
+	buf_init(b, a->a_ds->cfg.max_answer);
+	buf_charge_to(b, &a->a_ds->mem);
+}
+
+/*
+ * The answer could not be built: larger than --max-answer-bytes (400),
+ * or the memory ceiling refused it (503). The error answer is small and
+ * not charged (the connection's charge covers it).
+ */
+static int
+answer_failed(struct api *a)
+{
+	int	 why = a->a_out.b_failed;
+	char	 msg[256];
+
+	buf_free(&a->a_out);
+	if (a->a_out.b_mc == NULL)	/* even the error answer failed */
+		return http_reply_html(a->a_hr, 503, "webapi servlet",
+		    "out of memory");
+	buf_charge_to(&a->a_out, NULL);
+	if (why == BUF_REFUSED) {
+		memcap_message(&a->a_ds->mem, msg, sizeof(msg));
+		return api_error(a, 503, 1, -ENOMEM, "%s", msg);
+	}
+	if (why == BUF_TOO_BIG)
+		return api_error(a, 400, 1, -E2BIG, "answer too large: more "
+		    "than %zu bytes (ask for fewer metrics, or raise "
+		    "--max-answer-bytes)", a->a_ds->cfg.max_answer);
+	return api_error(a, 503, 1, -ENOMEM, "out of memory");
+}
+
 int
 api_send_out(struct api *a, unsigned status)
 {
-	size_t	 len;
-	char	*body;
-
-	if (a->a_out.b_failed) {
-		buf_free(&a->a_out);
-		return http_reply_html(a->a_hr, 503, "webapi servlet",
-		    "answer too large or out of memory");
-	}
+	if (a->a_out.b_failed)
+		return answer_failed(a);
 	buf_puts(&a->a_out, "\r\n");
-	body = buf_take(&a->a_out, &len);
-	return http_reply(a->a_hr, status, JSON_CT, body, len);
+	if (a->a_out.b_failed)
+		return answer_failed(a);
+	return http_reply_buf(a->a_hr, status, JSON_CT, &a->a_out);
 }
 
 /*
@@ -1044,9 +1084,8 @@ metric_names(struct api *a, const char *names)
 	char		**list;
 	size_t		 n, count = 0;
 
-	if ((list = split_list(names, &n, BT_MAX_NAMES)) == NULL)
-		return api_error(a, 400, 1, -E2BIG, "too many metric names "
-		    "(at most %d)", BT_MAX_NAMES);
+	if ((list = split_list(names, &n, a->a_ds->cfg.max_names)) == NULL)
+		return too_many_names(a);
 	for (size_t i = 0; i < n; i++) {
 		a->a_pcerr = 0;
 		if (put_metric_tree(a, list[i], &count) > 0)
@@ -1160,7 +1199,7 @@ fetch_frag(struct api *a, const struct metric *m, struct snap *s,
 		return f->sf_type == m->m_type ? f : NULL;
 	if ((nf = calloc(1, sizeof(*nf))) == NULL)
 		return NULL;
-	buf_init(&b, API_MAX_OUT);
+	buf_init(&b, a->a_ds->cfg.max_answer);	/* the snapshot's, uncharged */
 	buf_reserve(&b, (size_t)vs->vs_n * 32 + 32);
 	put_instances(&b, m, vs, NULL, variant);
 	if (b.b_failed) {
@@ -1465,9 +1504,10 @@ api_fetch_lookup(struct api *a, struct fitem **outp, size_t *np, int *ret)
 		    "Insufficient elements in list");
 		return -1;
 	}
-	if (list && (v = split_list(list, &n, BT_MAX_NAMES)) == NULL)
+	if (list && (v = split_list(list, &n, a->a_ds->cfg.max_names)) == NULL)
 		goto toomany;
-	if (plist && (pv = split_list(plist, &pn, BT_MAX_NAMES)) == NULL)
+	if (plist && (pv = split_list(plist, &pn,
+	    a->a_ds->cfg.max_names - n)) == NULL)
 		goto toomany;
 	if ((out = calloc(n + pn + 2, sizeof(*out))) == NULL)
 		goto toomany;
@@ -1520,8 +1560,7 @@ bad:
 toomany:
 	free_list(v);
 	free_list(pv);
-	*ret = api_error(a, 400, 1, -E2BIG, "too many metric names (at most "
-	    "%d)", BT_MAX_NAMES);
+	*ret = too_many_names(a);
 	return -1;
 }
 
@@ -1689,11 +1728,12 @@ filter_init(struct api *a, struct instfilter *f, int *ret)
 		return -1;
 	}
 	if ((ids && (f->f_ids = split_list(ids, &f->f_nids,
-	    BT_MAX_NAMES)) == NULL) || (names && (f->f_names =
-	    split_list(names, &f->f_nnames, BT_MAX_NAMES)) == NULL)) {
+	    a->a_ds->cfg.max_names)) == NULL) || (names && (f->f_names =
+	    split_list(names, &f->f_nnames, a->a_ds->cfg.max_names)) ==
+	    NULL)) {
 		filter_free(f);
 		*ret = api_error(a, 400, 1, -E2BIG, "too many instances (at "
-		    "most %d)", BT_MAX_NAMES);
+		    "most %zu, see --max-names)", a->a_ds->cfg.max_names);
 		return -1;
 	}
 	f->f_active = ids != NULL || names != NULL;
@@ -2068,8 +2108,8 @@ api_run_children(struct api *a)
 		return a->a_pcerr ? pc_error(a, 1) : api_error(a, 400, 1,
 		    PM_ERR_NAME, "child traversal failed - Unknown metric "
 		    "name");
-	buf_init(&leaf, API_MAX_OUT);
-	buf_init(&nonleaf, API_MAX_OUT);
+	api_buf_init(a, &leaf);
+	api_buf_init(a, &nonleaf);
 	for (size_t i = lo; i < lo + n; i++) {
 		const char	*name = a->a_ns->ns_by_name[i]->m_name;
 		const char	*comp = plen ? name + plen + 1 : name;
@@ -2104,7 +2144,8 @@ api_run_children(struct api *a)
 	buf_printf(&a->a_out, ",\"leaf\":[%s],\"nonleaf\":[%s]}",
 	    buf_cstr(&leaf), buf_cstr(&nonleaf));
 	if (leaf.b_failed || nonleaf.b_failed)
-		a->a_out.b_failed = 1;
+		a->a_out.b_failed = leaf.b_failed ? leaf.b_failed :
+		    nonleaf.b_failed;
 	buf_free(&leaf);
 	buf_free(&nonleaf);
 	return send_out(a, 200);
@@ -2630,7 +2671,7 @@ api_pmapi(struct httpreq *hr)
 	if (strcmp(hr->hr_method, "OPTIONS") == 0)
 		return http_reply_options(hr, a.a_cmd->c_methods);
 	a.a_ctxstr = pathctx ? pathctx : api_param(&a, "context");
-	buf_init(&a.a_out, API_MAX_OUT);
+	api_buf_init(&a, &a.a_out);
 	if (a.a_cmd->c_ep == EP_CONTEXT && a.a_ctxstr == NULL &&
 	    !API_PMWEBD(&a)) {
 		const struct cmd	*w = api_pmwebd_context_form(hr);

@@ -30,6 +30,18 @@
 #define BT_MAX_URL		8192	/* pmproxy answers 414 at 8192 bytes */
 #define BT_MAX_BODY		(1024 * 1024)
 #define BT_MAX_CONNECTIONS	1024
+/* per client address: above Grafana's data-proxy pool of 100 idle
+   connections per host, and many browsers' 6 (a shared NAT address too) */
+#define BT_MAX_CONN_PER_IP	128
+/* seconds from a request's first byte until it is all in (headers and
+   body); a client dribbling a byte under --idle-timeout is cut here */
+#define BT_REQUEST_TIMEOUT	30
+/* libmicrohttpd's per-connection pool (URL, headers, read/write
+   buffers), charged to --max-memory with our copy of the URL per connection */
+#define BT_CONN_POOL		(64 * 1024)
+#define BT_CONN_CHARGE		(BT_CONN_POOL + 2 * BT_MAX_URL)
+/* bytes of one answer (pmapi, pmwebd, /metrics) */
+#define BT_MAX_ANSWER		(64 * 1024 * 1024)
 #define BT_MAX_CONTEXTS		16384
 #define BT_IDLE_TIMEOUT		60	/* seconds a connection may idle */
 #define BT_CTX_TIMEOUT		5.0	/* pmproxy's default polltimeout */
@@ -40,7 +52,7 @@
 #define BT_MAX_DERIVED_BYTES	(512 * 1024) /* per context: 256 x 2 KB */
 #define BT_MAX_REGEX		256	/* bytes of one match=regex pattern */
 #define BT_MAX_REGEX_STEPS	100000	/* PCRE2 match limit per name */
-#define BT_MAX_NAMES		4096	/* names= list entries per request */
+#define BT_MAX_NAMES		4096	/* names=/pmids= entries per request */
 #define BT_MAX_PARAMS		256
 #define BT_MAX_MEMORY		(256 * 1024 * 1024) /* held for clients */
 
@@ -521,6 +533,9 @@ struct config {
 	size_t			 max_derived;	/* per context */
 	size_t			 max_memory;	/* --max-memory */
 	unsigned		 idle_timeout;
+	unsigned		 request_timeout; /* seconds; 0: none */
+	size_t			 max_names;	/* names=/pmids= per request */
+	size_t			 max_answer;	/* bytes of one answer */
 	int			 check_only;
 	int			 control;	/* CONTROL_OFF/_LOOPBACK */
 	unsigned		 max_scripts;
@@ -638,6 +653,7 @@ const char *bt_version(const struct daemon_state *);
  * ==================================================================== */
 
 struct MHD_Connection;
+struct hconn;
 
 /* one parsed HTTP request, as the API layers see it */
 struct httpreq {
@@ -652,6 +668,10 @@ struct httpreq {
 	struct params		 hr_params;	/* query + form body */
 	const char		*hr_body;	/* raw body (POST), or NULL */
 	size_t			 hr_bodylen;
+	struct hconn		*hr_hc;		/* its connection, or NULL */
+	size_t			*hr_held;	/* answer bytes charged to
+						   ds->mem until the request
+						   ends, or NULL */
 };
 
 #define HTTP_GET	0x01
@@ -662,6 +682,9 @@ struct httpd	*httpd_start(struct daemon_state *, char *, size_t);
 void		 httpd_stop(struct httpd *);
 int		 http_reply(struct httpreq *, unsigned, const char *, char *,
 		    size_t);
+int		 http_reply_buf(struct httpreq *, unsigned, const char *,
+		    struct buf *);
+int		 http_reply_memcap(struct httpreq *);
 int		 http_reply_html(struct httpreq *, unsigned, const char *,
 		    const char *);
 int		 http_reply_options(struct httpreq *, int);
@@ -753,6 +776,7 @@ int		 api_ok_profile(struct httpreq *);
 int		 api_ok_store(struct httpreq *);
 int		 api_ok_derive(struct httpreq *);
 int		 api_host_is_local(struct api *, const char *);
+void		 api_buf_init(struct api *, struct buf *);
 int		 api_send_out(struct api *, unsigned);
 int		 api_error(struct api *, unsigned, int, int, const char *, ...)
 		    __attribute__((format(printf, 5, 6)));

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "memcap.h"
 
 /* Cannot fail; max 0 means "no cap" (SIZE_MAX / 2). */
 void
@@ -28,7 +29,7 @@ buf_reserve(struct buf *b, size_t extra)
 	if (b->b_failed)
 		return -1;
 	if (extra > b->b_max - b->b_len) {
-		b->b_failed = 1;
+		b->b_failed = BUF_TOO_BIG;
 		errno = E2BIG;
 		return -1;
 	}
@@ -40,13 +41,43 @@ buf_reserve(struct buf *b, size_t extra)
 		ncap *= 2;
 	if (ncap > b->b_max + 1)
 		ncap = b->b_max + 1;
-	if ((p = realloc(b->b_data, ncap)) == NULL) {
-		b->b_failed = 1;
+	if (b->b_mc && memcap_charge(b->b_mc, ncap - b->b_cap) == -1) {
+		b->b_failed = BUF_REFUSED;
+		errno = ENOMEM;
 		return -1;
 	}
+	if ((p = realloc(b->b_data, ncap)) == NULL) {
+		if (b->b_mc)
+			memcap_release(b->b_mc, ncap - b->b_cap);
+		b->b_failed = BUF_NOMEM;
+		return -1;
+	}
+	if (b->b_mc)
+		b->b_charged += ncap - b->b_cap;
 	b->b_data = p;
 	b->b_cap = ncap;
 	return 0;
+}
+
+/*
+ * Charge the buffer's memory to mc from now on (what it holds already
+ * too); buf_free releases it. Call on an empty or fresh buffer.
+ */
+void
+buf_charge_to(struct buf *b, struct memcap *mc)
+{
+	if (b->b_mc == mc)
+		return;
+	if (b->b_mc)
+		memcap_release(b->b_mc, b->b_charged);
+	b->b_mc = mc;
+	b->b_charged = 0;
+	if (mc && b->b_cap) {
+		if (memcap_charge(mc, b->b_cap) == 0)
+			b->b_charged = b->b_cap;
+		else
+			b->b_failed = BUF_REFUSED;
+	}
 }
 
 int
@@ -92,7 +123,7 @@ buf_vprintf(struct buf *b, const char *fmt, va_list ap)
 	n = vsnprintf(room ? b->b_data + b->b_len : NULL, room, fmt, ap2);
 	va_end(ap2);
 	if (n < 0) {
-		b->b_failed = 1;
+		b->b_failed = BUF_NOMEM;
 		return -1;
 	}
 	if ((size_t)n < room) {
@@ -125,9 +156,13 @@ buf_cstr(struct buf *b)
 	return b->b_data ? b->b_data : "";
 }
 
-/* Caller owns (and frees) the returned memory; the buffer is emptied. */
+/*
+ * Caller owns (and frees) the returned memory, and the charge of a
+ * charged buffer in *chargedp: it releases that to b_mc when it frees the
+ * memory. The buffer is emptied and stays charged to b_mc.
+ */
 char *
-buf_take(struct buf *b, size_t *lenp)
+buf_take_charged(struct buf *b, size_t *lenp, size_t *chargedp)
 {
 	char	*p = b->b_data;
 
@@ -135,9 +170,26 @@ buf_take(struct buf *b, size_t *lenp)
 		return NULL;
 	if (lenp)
 		*lenp = b->b_len;
+	*chargedp = b->b_charged;
+	b->b_charged = 0;
 	b->b_data = NULL;
 	b->b_len = b->b_cap = 0;
 	b->b_failed = 0;
+	return p;
+}
+
+/*
+ * Caller owns (and frees) the returned memory; the buffer is emptied. A
+ * charged buffer's charge ends here (buf_take_charged keeps it).
+ */
+char *
+buf_take(struct buf *b, size_t *lenp)
+{
+	size_t	 charged = 0;
+	char	*p = buf_take_charged(b, lenp, &charged);
+
+	if (p && b->b_mc)
+		memcap_release(b->b_mc, charged);
 	return p;
 }
 
@@ -161,11 +213,14 @@ buf_truncate(struct buf *b, size_t len)
 	b->b_data[len] = '\0';
 }
 
-/* Accepts an already freed buffer. */
+/* Accepts an already freed buffer; releases what it had charged. */
 void
 buf_free(struct buf *b)
 {
 	free(b->b_data);
+	if (b->b_mc && b->b_charged)
+		memcap_release(b->b_mc, b->b_charged);
+	b->b_charged = 0;
 	b->b_data = NULL;
 	b->b_len = b->b_cap = 0;
 	b->b_failed = 0;

@@ -2,7 +2,10 @@
 /*
  * buf.h - a capped, growable byte buffer. Appends past the cap fail with
  * E2BIG and make the buffer "failed" (sticky), so writers may append many
- * times and check once. Dependency-free so it can be tested alone.
+ * times and check once. A buffer given a memory ceiling (buf_charge_to)
+ * charges its capacity to it as it grows and releases it when freed; a
+ * refused charge fails the buffer like the cap does (BUF_REFUSED).
+ * Depends on memcap.c only, so it can be tested alone.
  */
 #ifndef BT_BUF_H
 #define BT_BUF_H
@@ -10,12 +13,21 @@
 #include <stdarg.h>
 #include <stddef.h>
 
+struct memcap;
+
+/* why a buffer failed (b_failed, sticky until reset) */
+#define BUF_TOO_BIG	1	/* past b_max */
+#define BUF_NOMEM	2	/* malloc failed */
+#define BUF_REFUSED	3	/* the memory ceiling refused the growth */
+
 struct buf {
-	char	*b_data;
-	size_t	 b_len;
-	size_t	 b_cap;
-	size_t	 b_max;		/* hard cap on b_len */
-	int	 b_failed;	/* sticky: an append failed */
+	char		*b_data;
+	size_t		 b_len;
+	size_t		 b_cap;
+	size_t		 b_max;		/* hard cap on b_len */
+	int		 b_failed;	/* sticky: an append failed, BUF_* */
+	struct memcap	*b_mc;		/* NULL: not charged */
+	size_t		 b_charged;	/* bytes charged to b_mc (b_cap) */
 };
 
 void	 buf_init(struct buf *, size_t);
@@ -28,6 +40,8 @@ int	 buf_vprintf(struct buf *, const char *, va_list)
 	    __attribute__((format(printf, 2, 0)));
 int	 buf_reserve(struct buf *, size_t);
 char	*buf_take(struct buf *, size_t *);
+void	 buf_charge_to(struct buf *, struct memcap *);
+char	*buf_take_charged(struct buf *, size_t *, size_t *);
 void	 buf_reset(struct buf *);
 void	 buf_truncate(struct buf *, size_t);
 void	 buf_free(struct buf *);

@@ -33,7 +33,8 @@ enum {
 	OPT_ALLOW_HOST,
 	OPT_TLS_PRIORITY, OPT_ALLOW_PLAIN_AUTH, OPT_AUTH_THREADS,
 	OPT_AUTH_QUEUE, OPT_AUTH_FAIL_RATE, OPT_AUTH_FAIL_ADDRS,
-	OPT_AUDIT_RATE, OPT_AUDIT_ROWS
+	OPT_AUDIT_RATE, OPT_AUDIT_ROWS,
+	OPT_REQUEST_TIMEOUT, OPT_MAX_NAMES, OPT_MAX_ANSWER
 };
 
 static const struct option long_opts[] = {
@@ -57,6 +58,9 @@ static const struct option long_opts[] = {
 	{ "max-regex-steps",	required_argument, NULL, OPT_MAX_REGEX_STEPS },
 	{ "max-memory",		required_argument, NULL, OPT_MAX_MEMORY },
 	{ "idle-timeout",	required_argument, NULL, OPT_IDLE_TIMEOUT },
+	{ "request-timeout",	required_argument, NULL, OPT_REQUEST_TIMEOUT },
+	{ "max-names",		required_argument, NULL, OPT_MAX_NAMES },
+	{ "max-answer-bytes",	required_argument, NULL, OPT_MAX_ANSWER },
 	{ "control",		required_argument, NULL, OPT_CONTROL },
 	{ "max-scripts",	required_argument, NULL, OPT_MAX_SCRIPTS },
 	{ "max-script-bytes",	required_argument, NULL, OPT_MAX_SCRIPT_BYTES },
@@ -112,7 +116,7 @@ usage(FILE *f)
 "  --http-threads N          HTTP worker threads (default: number of CPUs)\n"
 "  --max-request-bytes N     largest request body accepted (default %d)\n"
 "  --max-connections N       concurrent HTTP connections (default %d)\n"
-"  --max-connections-per-ip N  per client address, 0 = no limit (default 0)\n"
+"  --max-connections-per-ip N  per client address, 0 = no limit (default %d)\n"
 "  --max-contexts N          live REST contexts; a full table evicts the\n"
 "                            least recently used, idle first (default %d)\n"
 "  --max-contexts-per-ip N   contexts of one client address (IPv6: /64);\n"
@@ -130,6 +134,13 @@ usage(FILE *f)
 "                            derived metrics, profiles, bodies, answers);\n"
 "                            past it requests get 503 (default %d)\n"
 "  --idle-timeout SECONDS    close idle HTTP connections after (default %d)\n"
+"  --request-timeout SECONDS  close a connection whose request is not all in\n"
+"                            (headers and body) this long after its first\n"
+"                            byte, 0 = no limit (default %d)\n"
+"  --max-names N             metric names or pmids in one request's names=,\n"
+"                            pmids= lists (default %d)\n"
+"  --max-answer-bytes N      largest answer built for one request\n"
+"                            (default %d)\n"
 "  --pmcd HOST|off           serve the metrics bpftraced does not own\n"
 "                            (kernel.*, disk.*, ...) from the pmcd on HOST;\n"
 "                            off: bpftrace metrics only (default: the local\n"
@@ -206,10 +217,11 @@ usage(FILE *f)
 "  -h, --help                show this help and exit\n"
 "  -V, --version             show the version and exit\n",
 	    BT_DEFAULT_LISTEN, BT_DEFAULT_STATE_DIR, BT_MAX_BODY,
-	    BT_MAX_CONNECTIONS, BT_MAX_CONTEXTS, BT_MAX_CONTEXTS_PER_IP,
+	    BT_MAX_CONNECTIONS, BT_MAX_CONN_PER_IP, BT_MAX_CONTEXTS,
+	    BT_MAX_CONTEXTS_PER_IP,
 	    BT_MAX_POLLTIMEOUT, BT_MAX_DERIVED, BT_MAX_DERIVED_BYTES,
 	    BT_MAX_PROFILE_INSTANCES, BT_MAX_REGEX_STEPS, BT_MAX_MEMORY,
-	    BT_IDLE_TIMEOUT,
+	    BT_IDLE_TIMEOUT, BT_REQUEST_TIMEOUT, BT_MAX_NAMES, BT_MAX_ANSWER,
 	    BT_MAX_SCRIPTS_PER_USER, BT_AUTH_THREADS, BT_AUTH_QUEUE,
 	    BT_AUTH_FAIL_RATE, BT_AUTH_FAIL_ADDRS, BT_AUDIT_RATE, BT_AUDIT_ROWS,
 	    BT_MAX_SCRIPTS, BT_MAX_SCRIPT_BYTES, BT_MAX_CONTROL_ANSWER,
@@ -230,7 +242,7 @@ config_defaults(struct config *c)
 	c->http_threads = ncpu > 0 ? (int)(ncpu > 16 ? 16 : ncpu) : 2;
 	c->max_body = BT_MAX_BODY;
 	c->max_connections = BT_MAX_CONNECTIONS;
-	c->max_conn_per_ip = 0;
+	c->max_conn_per_ip = BT_MAX_CONN_PER_IP;
 	c->max_contexts = BT_MAX_CONTEXTS;
 	c->max_derived = BT_MAX_DERIVED;
 	c->max_contexts_per_ip = BT_MAX_CONTEXTS_PER_IP;
@@ -239,6 +251,9 @@ config_defaults(struct config *c)
 	c->max_profile_instances = BT_MAX_PROFILE_INSTANCES;
 	c->max_regex_steps = BT_MAX_REGEX_STEPS;
 	c->idle_timeout = BT_IDLE_TIMEOUT;
+	c->request_timeout = BT_REQUEST_TIMEOUT;
+	c->max_names = BT_MAX_NAMES;
+	c->max_answer = BT_MAX_ANSWER;
 	c->max_memory = BT_MAX_MEMORY;
 	c->control = CONTROL_OFF;
 	c->max_scripts = BT_MAX_SCRIPTS;
@@ -677,6 +692,15 @@ config_apply(struct config *c, int opt, const char *name, const char *val,
 			return -1;
 		c->idle_timeout = (unsigned)n;
 		return 0;
+	case OPT_REQUEST_TIMEOUT:
+		if (set_num(name, val, 0, 86400, &n) == -1)
+			return -1;
+		c->request_timeout = (unsigned)n;
+		return 0;
+	case OPT_MAX_NAMES:
+		return set_field(name, val, 1, 1000000, &c->max_names);
+	case OPT_MAX_ANSWER:
+		return set_field(name, val, 65536, 1LL << 32, &c->max_answer);
 	case OPT_CHECK:
 		c->check_only = 1;
 		return 0;

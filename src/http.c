@@ -4,8 +4,16 @@
  * strict query parsing, body limits, CORS headers, OPTIONS/TRACE and
  * pmproxy-shaped HTML errors. Dialects (api_*.c) see a parsed httpreq and
  * answer through http_reply*(). Threads: MHD's worker pool runs every
- * callback here; nothing in this file is shared mutable state except the
- * atomic counters in daemon_state.stats.
+ * callback here; the shared mutable state is the per-address table
+ * (ip_lock), the connection list (conn_lock, see struct hconn), and
+ * atomics: daemon_state.stats, ds->mem and each hconn's hc_state.
+ *
+ * Memory (--max-memory, ds->mem): each connection is charged
+ * BT_CONN_CHARGE (libmicrohttpd's pool for its URL and headers, and our
+ * copy of the URL) while it is open; a request body as it grows; an
+ * answer from when it is built until the request ends (the client read
+ * it or went away). Small error answers are covered by the connection's
+ * charge. A refused charge is a 503 with memcap_message().
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -14,8 +22,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <microhttpd.h>
@@ -45,10 +55,49 @@ struct ipcount {
 	struct ipcount	*ic_next;
 };
 
+/*
+ * One open connection (libmicrohttpd's socket context). hc_state is the
+ * request deadline's clock (--request-timeout): a phase in its low two
+ * bits, a monotonic time in ms above them. HC_WAIT: between requests,
+ * the time the last one ended (or the connection opened); HC_REQ: a
+ * request is coming in, the time of its first byte; HC_ANSWER: it is
+ * all in and answered, no deadline; HC_CUT: the deadline closed it.
+ * Written by libmicrohttpd's threads with plain atomic stores and by the
+ * deadline thread with compare-and-swap only, so no request takes a lock
+ * for it. The list (hc_prev/hc_next) is guarded by conn_lock: a
+ * connection is listed from NOTIFY_STARTED until NOTIFY_CLOSED, which
+ * libmicrohttpd 0.9.75 calls before it closes the socket, so hc_fd is
+ * open while the deadline thread holds conn_lock and looks at it.
+ */
+#define HC_WAIT		0u
+#define HC_REQ		1u
+#define HC_ANSWER	2u
+#define HC_CUT		3u
+#define HC_PHASE(v)	((unsigned)((v) & 3u))
+#define HC_MS(v)	((long long)((v) >> 2))
+#define HC_WORD(ms, ph)	(((uint64_t)(ms) << 2) | (ph))
+/* bytes within this long of a request's end are taken as its own */
+#define HC_RX_SLACK_MS	20
+#define HC_SCAN_MS	1000	/* deadline thread's period */
+
+struct hconn {
+	struct hconn		*hc_prev, *hc_next;	/* conn_lock */
+	int			 hc_fd;
+	size_t			 hc_charged;	/* 0: the ceiling refused it */
+	_Atomic uint64_t	 hc_state;
+};
+
 struct httpd {
 	struct daemon_state	*h_ds;
 	pthread_mutex_t		 ip_lock;
 	struct ipcount		*ip_bucket[IP_BUCKETS];
+	pthread_mutex_t		 conn_lock;	/* guards conns */
+	struct hconn		*conns;
+	pthread_mutex_t		 dl_lock;	/* guards dl_stop */
+	pthread_cond_t		 dl_cond;
+	int			 dl_stop;
+	pthread_t		 dl_thread;
+	int			 dl_started;	/* main thread only */
 	char			*h_tls_cert;	/* PEM text, --tls-cert */
 	char			*h_tls_key;
 	struct authq		*h_authq;	/* password checks */
@@ -76,7 +125,9 @@ struct httpd {
 struct baton {
 	char		*bt_uri;	/* raw request target */
 	size_t		 bt_urilen;
-	struct buf	 bt_body;
+	struct buf	 bt_body;	/* charged to ds->mem */
+	struct hconn	*bt_hc;		/* its connection, or NULL */
+	size_t		 bt_held;	/* answer bytes charged to ds->mem */
 	int		 bt_started;
 	int		 bt_too_big;
 	uintptr_t	 bt_uri_at;	/* where MHD's request line had it */
@@ -88,6 +139,7 @@ struct baton {
 	enum auth_result bt_auth_r;
 	struct auth_user bt_auth_u;
 	char		 bt_auth_err[256];
+	int		 bt_refused;	/* the body passed --max-memory */
 };
 
 static const char CORS_HEADERS[] =
@@ -117,7 +169,18 @@ queue(struct httpreq *hr, unsigned status, struct MHD_Response *r)
 		    MHD_RO_END);
 	ret = MHD_queue_response(hr->hr_conn, status, r);
 	MHD_destroy_response(r);
+	if (hr->hr_hc && ret == MHD_YES)	/* answered: no deadline now */
+		atomic_store(&hr->hr_hc->hc_state, HC_WORD(0, HC_ANSWER));
 	return ret;
+}
+
+static long long
+now_ms(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /*
@@ -170,6 +233,39 @@ http_reply(struct httpreq *hr, unsigned status, const char *ctype, char *body,
 		atomic_fetch_add(&hr->hr_ds->stats.st_errors, 1);
 	atomic_fetch_add(&hr->hr_ds->stats.st_bytes_out, len);
 	return queue(hr, status, r);
+}
+
+/*
+ * Answer with b's contents (b is emptied). What b charged to ds->mem
+ * stays charged, to the request, until the request ends and
+ * libmicrohttpd has let go of the answer (on_http_completed).
+ */
+int
+http_reply_buf(struct httpreq *hr, unsigned status, const char *ctype,
+    struct buf *b)
+{
+	size_t	 len, charged = 0;
+	char	*body = buf_take_charged(b, &len, &charged);
+
+	if (b->b_mc && charged) {
+		if (hr->hr_held)
+			*hr->hr_held += charged;
+		else
+			memcap_release(b->b_mc, charged);
+	}
+	if (body == NULL)
+		return MHD_NO;
+	return http_reply(hr, status, ctype, body, len);
+}
+
+/* 503 {"message":"memory limit reached: ...","success":false} */
+int
+http_reply_memcap(struct httpreq *hr)
+{
+	char	 msg[256];
+
+	memcap_message(&hr->hr_ds->mem, msg, sizeof(msg));
+	return http_reply_error(hr, 503, msg);
 }
 
 /*
@@ -917,6 +1013,59 @@ framing_error(struct MHD_Connection *conn, const struct baton *bt,
 	return NULL;
 }
 
+static void
+hr_init(struct httpreq *hr, struct httpd *h, struct MHD_Connection *conn,
+    const char *method, const char *version, struct baton *bt)
+{
+	memset(hr, 0, sizeof(*hr));
+	hr->hr_ds = h->h_ds;
+	hr->hr_conn = conn;
+	hr->hr_method = method;
+	hr->hr_http10 = strcmp(version, MHD_HTTP_VERSION_1_0) == 0;
+	hr->hr_hc = bt->bt_hc;
+	hr->hr_held = &bt->bt_held;
+	params_init(&hr->hr_params, BT_MAX_PARAMS);
+}
+
+/*
+ * The headers are in. A connection the ceiling could not take, or a
+ * body it cannot take (Content-Length), is answered 503 now, before the
+ * body is read; libmicrohttpd then closes the connection. Returns 0 to
+ * go on reading the request, else the answer's result.
+ */
+static int
+early_answer(struct httpd *h, struct MHD_Connection *conn, const char *method,
+    const char *version, struct baton *bt, int *ret)
+{
+	struct httpreq	 hr;
+	const char	*cl;
+	unsigned long long n;
+	char		*end;
+
+	if (bt->bt_hc && bt->bt_hc->hc_charged == 0)
+		goto refuse;
+	cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+	    "Content-Length");
+	if (cl == NULL || *cl == '\0')
+		return 0;
+	errno = 0;
+	n = strtoull(cl, &end, 10);
+	/* too large is answered 413 once read, as before; nonsense is
+	   libmicrohttpd's business */
+	if (errno || *end != '\0' || n == 0 || n > h->h_ds->cfg.max_body)
+		return 0;
+	if (buf_reserve(&bt->bt_body, (size_t)n) == 0)
+		return 0;
+	if (bt->bt_body.b_failed != BUF_REFUSED)
+		return 0;	/* out of memory: found again when appending */
+refuse:
+	hr_init(&hr, h, conn, method, version, bt);
+	atomic_fetch_add(&h->h_ds->stats.st_requests[EP_OTHER], 1);
+	*ret = http_reply_memcap(&hr);
+	params_free(&hr.hr_params);
+	return -1;
+}
+
 static MHD_RESULT
 on_http_request(void *cls, struct MHD_Connection *conn, const char *url,
     const char *method, const char *version, const char *upload_data,
@@ -933,33 +1082,39 @@ on_http_request(void *cls, struct MHD_Connection *conn, const char *url,
 		const char	*bad = framing_error(conn, bt, version);
 
 		bt->bt_started = 1;
-		if (bad == NULL)
-			return MHD_YES;
-		/* answered before the body: the connection must close */
-		memset(&hr, 0, sizeof(hr));
-		hr.hr_ds = h->h_ds;
-		hr.hr_conn = conn;
-		hr.hr_method = method;
-		hr.hr_http10 = strcmp(version, MHD_HTTP_VERSION_1_0) == 0;
-		atomic_fetch_add(&h->h_ds->stats.st_requests[EP_OTHER], 1);
-		return reply_error_retry(&hr, 400, bad, 0, 1);
+		if (bad != NULL) {
+			/* answered before the body: the connection must close */
+			hr_init(&hr, h, conn, method, version, bt);
+			atomic_fetch_add(&h->h_ds->stats.st_requests[EP_OTHER],
+			    1);
+			ret = reply_error_retry(&hr, 400, bad, 0, 1);
+			params_free(&hr.hr_params);
+			return ret;
+		}
+		if (early_answer(h, conn, method, version, bt, &ret) == -1)
+			return ret;
+		return MHD_YES;
 	}
 	if (*upload_data_size > 0) {
-		if (!bt->bt_too_big && buf_append(&bt->bt_body, upload_data,
+		if (!bt->bt_too_big && !bt->bt_refused &&
+		    buf_append(&bt->bt_body, upload_data,
 		    *upload_data_size) == -1) {
-			bt->bt_too_big = 1;
+			if (bt->bt_body.b_failed == BUF_REFUSED)
+				bt->bt_refused = 1;
+			else
+				bt->bt_too_big = 1;
 			buf_free(&bt->bt_body);
 		}
 		*upload_data_size = 0;
 		return MHD_YES;
 	}
-	memset(&hr, 0, sizeof(hr));
-	hr.hr_ds = h->h_ds;
-	hr.hr_conn = conn;
-	hr.hr_method = method;
-	hr.hr_http10 = strcmp(version, MHD_HTTP_VERSION_1_0) == 0;
-	params_init(&hr.hr_params, BT_MAX_PARAMS);
-	if (!method_known(method)) {
+	if (bt->bt_hc)		/* all in: a slow answer is no slow request */
+		atomic_store(&bt->bt_hc->hc_state, HC_WORD(0, HC_ANSWER));
+	hr_init(&hr, h, conn, method, version, bt);
+	if (bt->bt_refused) {
+		atomic_fetch_add(&h->h_ds->stats.st_requests[EP_OTHER], 1);
+		ret = http_reply_memcap(&hr);
+	} else if (!method_known(method)) {
 		atomic_fetch_add(&h->h_ds->stats.st_requests[EP_OTHER], 1);
 		ret = http_reply_html(&hr, 405, "webapi servlet",
 		    "method not allowed");
@@ -970,12 +1125,26 @@ on_http_request(void *cls, struct MHD_Connection *conn, const char *url,
 	return ret;
 }
 
+/* A request began on hc: its deadline runs from its first byte. */
+static void
+hconn_request(struct hconn *hc)
+{
+	uint64_t	 v = atomic_load(&hc->hc_state);
+
+	/* HC_REQ: the deadline thread saw its first bytes already */
+	while (HC_PHASE(v) != HC_REQ && HC_PHASE(v) != HC_CUT &&
+	    !atomic_compare_exchange_weak(&hc->hc_state, &v,
+	    HC_WORD(now_ms(), HC_REQ)))
+		;
+}
+
 /* Runs before header parsing: keeps the raw target, creates the baton. */
 static void *
 on_http_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 {
-	struct httpd	*h = cls;
-	struct baton	*bt;
+	struct httpd			*h = cls;
+	const union MHD_ConnectionInfo	*ci;
+	struct baton			*bt;
 
 	if ((bt = calloc(1, sizeof(*bt))) == NULL)
 		return NULL;
@@ -986,6 +1155,12 @@ on_http_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 		return NULL;
 	}
 	buf_init(&bt->bt_body, h->h_ds->cfg.max_body);
+	buf_charge_to(&bt->bt_body, &h->h_ds->mem);
+	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	if (ci && ci->socket_context) {
+		bt->bt_hc = ci->socket_context;
+		hconn_request(bt->bt_hc);
+	}
 	return bt;
 }
 
@@ -993,13 +1168,17 @@ static void
 on_http_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     enum MHD_RequestTerminationCode toe)
 {
+	struct httpd	*h = cls;
 	struct baton	*bt = *con_cls;
 
 	if (bt == NULL)
 		return;
 	/* never BT_AUTH_PENDING here: a suspended connection is not closed */
 	auth_job_release(((struct httpd *)cls)->h_ds, bt);
+	if (bt->bt_hc)		/* waiting for the next request from now */
+		atomic_store(&bt->bt_hc->hc_state, HC_WORD(now_ms(), HC_WAIT));
 	buf_free(&bt->bt_body);
+	memcap_release(&h->h_ds->mem, bt->bt_held);
 	free(bt->bt_uri);
 	free(bt);
 	*con_cls = NULL;
@@ -1120,17 +1299,167 @@ on_http_accept(void *cls, const struct sockaddr *sa, socklen_t len)
 	    MHD_NO;
 }
 
+/* A new connection: listed, charged (or marked refused), waiting. */
+static struct hconn *
+hconn_open(struct httpd *h, struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo	*ci;
+	struct hconn			*hc;
+
+	if ((hc = calloc(1, sizeof(*hc))) == NULL)
+		return NULL;
+	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	hc->hc_fd = ci ? ci->connect_fd : -1;
+	if (memcap_charge(&h->h_ds->mem, BT_CONN_CHARGE) == 0)
+		hc->hc_charged = BT_CONN_CHARGE;
+	atomic_init(&hc->hc_state, HC_WORD(now_ms(), HC_WAIT));
+	pthread_mutex_lock(&h->conn_lock);
+	hc->hc_next = h->conns;
+	if (h->conns)
+		h->conns->hc_prev = hc;
+	h->conns = hc;
+	pthread_mutex_unlock(&h->conn_lock);
+	return hc;
+}
+
+static void
+hconn_close(struct httpd *h, struct hconn *hc)
+{
+	pthread_mutex_lock(&h->conn_lock);
+	if (hc->hc_prev)
+		hc->hc_prev->hc_next = hc->hc_next;
+	else
+		h->conns = hc->hc_next;
+	if (hc->hc_next)
+		hc->hc_next->hc_prev = hc->hc_prev;
+	pthread_mutex_unlock(&h->conn_lock);
+	memcap_release(&h->h_ds->mem, hc->hc_charged);
+	free(hc);
+}
+
 static void
 on_http_connection(void *cls, struct MHD_Connection *conn, void **sctx,
     enum MHD_ConnectionNotificationCode toe)
 {
 	const union MHD_ConnectionInfo	*ci;
 
-	(void)sctx;
 	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 	if (ci && ci->client_addr)
 		ip_count(cls, ci->client_addr,
 		    toe == MHD_CONNECTION_NOTIFY_STARTED ? 1 : -1);
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED)
+		*sctx = hconn_open(cls, conn);
+	else if (*sctx) {
+		hconn_close(cls, *sctx);
+		*sctx = NULL;
+	}
+}
+
+/* --- the request deadline (--request-timeout) --- */
+
+/* When data last came in on fd (monotonic ms), or 0 when unknown. */
+static long long
+last_rx_ms(int fd, long long now)
+{
+	struct tcp_info	 ti;
+	socklen_t	 len = sizeof(ti);
+
+	if (fd < 0 || getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == -1)
+		return 0;
+	return now - (long long)ti.tcpi_last_data_recv;
+}
+
+/*
+ * One look at every connection, under conn_lock. One waiting for a
+ * request that received bytes since its last request ended has a
+ * request coming in: its deadline starts at those bytes (libmicrohttpd
+ * tells us of a request only once its request line is in, which a slow
+ * client may dribble). One whose request has run past the deadline is
+ * shut down; libmicrohttpd sees the end of the stream and closes it.
+ */
+static size_t
+deadline_scan(struct httpd *h, long long limit_ms)
+{
+	long long	 now = now_ms(), rx;
+	size_t		 cut = 0;
+	uint64_t	 v;
+
+	pthread_mutex_lock(&h->conn_lock);
+	for (struct hconn *hc = h->conns; hc; hc = hc->hc_next) {
+		v = atomic_load(&hc->hc_state);
+		if (HC_PHASE(v) == HC_WAIT) {
+			rx = last_rx_ms(hc->hc_fd, now);
+			if (rx > HC_MS(v) + HC_RX_SLACK_MS)
+				atomic_compare_exchange_strong(&hc->hc_state,
+				    &v, HC_WORD(rx, HC_REQ));
+		} else if (HC_PHASE(v) == HC_REQ && now - HC_MS(v) > limit_ms &&
+		    atomic_compare_exchange_strong(&hc->hc_state, &v,
+		    HC_WORD(now, HC_CUT))) {
+			shutdown(hc->hc_fd, SHUT_RDWR);
+			cut++;
+		}
+	}
+	pthread_mutex_unlock(&h->conn_lock);
+	return cut;
+}
+
+static void *
+deadline_thread(void *arg)
+{
+	struct httpd	*h = arg;
+	long long	 limit = (long long)h->h_ds->cfg.request_timeout * 1000;
+	struct timespec	 ts;
+	size_t		 cut;
+
+	pthread_mutex_lock(&h->dl_lock);
+	while (!h->dl_stop) {
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_sec += HC_SCAN_MS / 1000;
+		pthread_cond_timedwait(&h->dl_cond, &h->dl_lock, &ts);
+		if (h->dl_stop)
+			break;
+		pthread_mutex_unlock(&h->dl_lock);
+		if ((cut = deadline_scan(h, limit)) > 0)
+			log_info("closed %zu connection(s) whose request was "
+			    "not in %u s after its first byte (see "
+			    "--request-timeout)", cut,
+			    h->h_ds->cfg.request_timeout);
+		pthread_mutex_lock(&h->dl_lock);
+	}
+	pthread_mutex_unlock(&h->dl_lock);
+	return NULL;
+}
+
+static int
+deadline_start(struct httpd *h, char *err, size_t errlen)
+{
+	pthread_condattr_t	 ca;
+
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&h->dl_cond, &ca);
+	pthread_condattr_destroy(&ca);
+	if (h->h_ds->cfg.request_timeout == 0)
+		return 0;
+	if (pthread_create(&h->dl_thread, NULL, deadline_thread, h) != 0) {
+		seterr(err, errlen, "cannot start the request deadline thread");
+		return -1;
+	}
+	h->dl_started = 1;
+	return 0;
+}
+
+static void
+deadline_stop(struct httpd *h)
+{
+	if (!h->dl_started)
+		return;
+	pthread_mutex_lock(&h->dl_lock);
+	h->dl_stop = 1;
+	pthread_cond_signal(&h->dl_cond);
+	pthread_mutex_unlock(&h->dl_lock);
+	pthread_join(h->dl_thread, NULL);
+	h->dl_started = 0;
 }
 
 static struct MHD_Daemon *
@@ -1154,7 +1483,7 @@ start_mhd(struct httpd *h, int fd)
 		    MHD_OPTION_CONNECTION_LIMIT, c->max_connections,
 		    MHD_OPTION_NOTIFY_CONNECTION, on_http_connection, h,
 		    MHD_OPTION_CONNECTION_TIMEOUT, c->idle_timeout,
-		    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
+		    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)BT_CONN_POOL,
 		    MHD_OPTION_URI_LOG_CALLBACK, on_http_uri, h,
 		    MHD_OPTION_NOTIFY_COMPLETED, on_http_completed, h,
 		    MHD_OPTION_EXTERNAL_LOGGER, on_http_log, h,
@@ -1166,7 +1495,7 @@ start_mhd(struct httpd *h, int fd)
 	    MHD_OPTION_CONNECTION_LIMIT, c->max_connections,
 	    MHD_OPTION_NOTIFY_CONNECTION, on_http_connection, h,
 	    MHD_OPTION_CONNECTION_TIMEOUT, c->idle_timeout,
-	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)BT_CONN_POOL,
 	    MHD_OPTION_URI_LOG_CALLBACK, on_http_uri, h,
 	    MHD_OPTION_NOTIFY_COMPLETED, on_http_completed, h,
 	    MHD_OPTION_EXTERNAL_LOGGER, on_http_log, h,
@@ -1235,9 +1564,11 @@ httpd_start(struct daemon_state *ds, char *err, size_t errlen)
 	h->h_ds = ds;
 	ds->httpd = h;
 	pthread_mutex_init(&h->ip_lock, NULL);
+	pthread_mutex_init(&h->conn_lock, NULL);
+	pthread_mutex_init(&h->dl_lock, NULL);
 	if ((h->h_authq = authq_new(ds->cfg.auth_threads, ds->cfg.auth_queue,
 	    ds->cfg.auth_fail_rate, ds->cfg.auth_fail_addrs, err,
-	    errlen)) == NULL)
+	    errlen)) == NULL || deadline_start(h, err, errlen) == -1)
 		goto fail;
 	if (ds->cfg.tls_cert && load_tls(h, &ds->cfg, err, errlen) == -1)
 		goto fail;
@@ -1276,6 +1607,7 @@ httpd_stop(struct httpd *h)
 		return;
 	/* first: no connection may be left suspended (see struct baton) */
 	authq_stop(h->h_authq);
+	deadline_stop(h);
 	for (int i = 0; i < h->h_n; i++) {
 		MHD_stop_daemon(h->h_mhd[i]);
 		close(h->h_fd[i]);
@@ -1288,6 +1620,9 @@ httpd_stop(struct httpd *h)
 			free(e);
 		}
 	pthread_mutex_destroy(&h->ip_lock);
+	pthread_mutex_destroy(&h->conn_lock);
+	pthread_mutex_destroy(&h->dl_lock);
+	pthread_cond_destroy(&h->dl_cond);
 	authq_free(h->h_authq);
 	h->h_ds->httpd = NULL;
 	if (h->h_tls_key)	/* private key material: wipe before free */

@@ -185,7 +185,9 @@ def wait_for(cond, timeout, step=0.2, what="condition"):
 
 
 def daemon(args=(), fake=True, env=None):
-    a = ["--control", "loopback", "--log-level", "warning"]
+    # wrk opens up to 256 connections from one address
+    a = ["--control", "loopback", "--log-level", "warning",
+         "--max-connections-per-ip", "0"]
     if fake:
         a += ["--bpftrace", FAKE]
     return btd.Daemon(a + list(args), env=env)

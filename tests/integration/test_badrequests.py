@@ -150,7 +150,7 @@ TABLE = [
      "json", "Insufficient elements in list"),
     ("fetch names= with 4098 entries", "GET", "/pmapi/fetch?names=" +
      "," * 4097, None, None, 400, "json",
-     "too many metric names (at most 4096)"),
+     "too many metric names (at most 4096, see --max-names)"),
     ("duplicated name= (first one wins)", "GET",
      "/pmapi/fetch?name=no.such.metric&name=bpftrace.daemon.pid", None, None,
      400, "json", "bad parameters passed"),

@@ -189,6 +189,7 @@ def main():
     extra = [] if real else ["--bpftrace", FAKE]
     ok = True
     with btd.Daemon(["--control", "loopback", "--max-connections", "4096",
+                     "--max-connections-per-ip", "0",
                      "--idle-timeout", "600", "--max-output-rate", "0"] +
                     extra, env=env) as d:
         r = load_phase(d, args, real)

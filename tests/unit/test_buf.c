@@ -2,6 +2,7 @@
 /* test_buf.c - the capped buffer: growth, caps, sticky failure, ownership. */
 #include "testhelp.h"
 #include "buf.h"
+#include "memcap.h"
 
 static void
 buf_appends_and_terminates(void **state)
@@ -85,6 +86,49 @@ buf_truncate_rolls_back(void **state)
 	buf_free(&b);
 }
 
+/* a charged buffer: capacity charged as it grows, released when freed */
+static void
+buf_charges_its_capacity(void **state)
+{
+	struct memcap	 mc;
+	struct buf	 b;
+	size_t		 len, charged;
+	char		*p;
+
+	memcap_init(&mc, 4096);
+	buf_init(&b, 0);
+	buf_charge_to(&b, &mc);
+	assert_int_equal(buf_puts(&b, "abc"), 0);
+	assert_int_equal(memcap_used(&mc), b.b_cap);
+	assert_int_equal(buf_reserve(&b, 1500), 0);
+	assert_int_equal(memcap_used(&mc), b.b_cap);
+	/* past the ceiling: refused, nothing more charged, sticky */
+	assert_int_equal(buf_reserve(&b, 5000), -1);
+	assert_int_equal(b.b_failed, BUF_REFUSED);
+	assert_int_equal(memcap_used(&mc), b.b_cap);
+	buf_free(&b);
+	assert_int_equal(memcap_used(&mc), 0);
+	/* taken with its charge: the taker releases it */
+	assert_int_equal(buf_puts(&b, "xyz"), 0);
+	p = buf_take_charged(&b, &len, &charged);
+	assert_int_equal(len, 3);
+	assert_int_equal(memcap_used(&mc), charged);
+	assert_true(charged > 0);
+	free(p);
+	memcap_release(&mc, charged);
+	/* buf_take ends the charge */
+	assert_int_equal(buf_puts(&b, "xyz"), 0);
+	free(buf_take(&b, NULL));
+	assert_int_equal(memcap_used(&mc), 0);
+	/* the cap still says BUF_TOO_BIG */
+	buf_init(&b, 8);
+	buf_charge_to(&b, &mc);
+	assert_int_equal(buf_puts(&b, "123456789"), -1);
+	assert_int_equal(b.b_failed, BUF_TOO_BIG);
+	buf_free(&b);
+	assert_int_equal(memcap_used(&mc), 0);
+}
+
 int
 main(void)
 {
@@ -94,6 +138,7 @@ main(void)
 		cmocka_unit_test(buf_cap_fails_and_sticks),
 		cmocka_unit_test(buf_take_hands_over_memory),
 		cmocka_unit_test(buf_truncate_rolls_back),
+		cmocka_unit_test(buf_charges_its_capacity),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
