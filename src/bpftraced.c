@@ -197,6 +197,12 @@ check_scripts(struct daemon_state *ds)
 	return 0;
 }
 
+static size_t
+on_memcap_reclaim(void *arg, size_t want)
+{
+	return ctx_reclaim(arg, want);
+}
+
 static int
 daemon_init(struct daemon_state *ds)
 {
@@ -222,6 +228,8 @@ daemon_init(struct daemon_state *ds)
 	if ((ds->reg = reg_new()) == NULL ||
 	    (ds->ctx = ctx_new_limits(&cl)) == NULL)
 		return -1;
+	/* before any thread: idle contexts make room for other charges */
+	memcap_set_reclaim(&ds->mem, on_memcap_reclaim, ds->ctx);
 	pthread_mutex_init(&ds->auth_lock, NULL);
 	if (ds->cfg.auth_file && (ds->auth = auth_load(ds->cfg.auth_file, err,
 	    sizeof(err))) == NULL) {

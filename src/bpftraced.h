@@ -469,6 +469,8 @@ int		 ctx_profile_change(struct ctxtab *, uint32_t, int, pmInDom,
 		    const uint32_t *, size_t);
 size_t		 ctx_gc(struct ctxtab *);
 size_t		 ctx_count(struct ctxtab *);
+int		 ctx_exists(struct ctxtab *ct, uint32_t id);
+size_t		 ctx_reclaim(struct ctxtab *ct, size_t want);
 int		 profile_allows(const struct profile *, pmInDom, uint32_t);
 int		 profile_allows_all(const struct profile *, pmInDom);
 void		 profile_release(struct profile *);

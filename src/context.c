@@ -254,7 +254,7 @@ peer_get_locked(struct ctxtab *ct, const char *addr)
 		ct->ct_heapcap = ncap;
 	}
 	if (ct->ct_lim.cl_mem &&
-	    memcap_charge(ct->ct_lim.cl_mem, sizeof(*pe)) == -1)
+	    memcap_try(ct->ct_lim.cl_mem, sizeof(*pe)) == -1)
 		return NULL;
 	if ((pe = calloc(1, sizeof(*pe))) == NULL) {
 		if (ct->ct_lim.cl_mem)
@@ -423,13 +423,38 @@ ctx_charge_locked(struct ctxtab *ct, const struct rctx *keep, size_t n)
 	if (ct->ct_lim.cl_mem == NULL)
 		return 0;
 	for (int i = 0; i < CT_MEM_TRIES; i++) {
-		if (memcap_charge(ct->ct_lim.cl_mem, n) == 0)
+		if (memcap_try(ct->ct_lim.cl_mem, n) == 0)
 			return 0;
 		if ((v = ctx_victim_locked(ct, keep, 0)) == NULL)
 			break;
 		ctx_evict_locked(ct, v);
 	}
 	return -1;
+}
+
+/*
+ * Another holder's charge did not fit --max-memory: evict idle contexts
+ * (whoever holds the most first) until want bytes are back, a bounded
+ * number of them. Returns the bytes released. Takes ct_lock: memcap
+ * calls it only from charges made without that lock (memcap_try below).
+ */
+size_t
+ctx_reclaim(struct ctxtab *ct, size_t want)
+{
+	struct rctx	*v;
+	size_t		 freed = 0;
+
+	if (ct == NULL || ct->ct_lim.cl_mem == NULL)
+		return 0;
+	pthread_mutex_lock(&ct->ct_lock);
+	for (int i = 0; i < CT_MEM_TRIES && freed < want; i++) {
+		if ((v = ctx_victim_locked(ct, NULL, 0)) == NULL)
+			break;
+		freed += v->rc_bytes;
+		ctx_evict_locked(ct, v);
+	}
+	pthread_mutex_unlock(&ct->ct_lock);
+	return freed;
 }
 
 /*
@@ -646,6 +671,18 @@ ctx_evictions(struct ctxtab *ct)
 	n = ct->ct_evicted;
 	pthread_mutex_unlock(&ct->ct_lock);
 	return n;
+}
+
+/* Is id a live context? Touches neither its use time nor its place. */
+int
+ctx_exists(struct ctxtab *ct, uint32_t id)
+{
+	int	 found;
+
+	pthread_mutex_lock(&ct->ct_lock);
+	found = *ctx_slot_locked(ct, id) != NULL;
+	pthread_mutex_unlock(&ct->ct_lock);
+	return found;
 }
 
 size_t

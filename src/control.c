@@ -1425,12 +1425,37 @@ scripts_refresh_tracepoints(struct scripts *ss)
 }
 
 /* Refresh the tracepoint list when it is old. Main thread. */
+/*
+ * Drop the answers nobody can read any more: past their TTL, or kept
+ * for a REST context that expired or was evicted (so an abandoned
+ * context's answers do not hold --max-memory for ANSWER_TTL_MS). pmcd
+ * clients' contexts (PMDA_CTX_BIT) keep theirs until the TTL. Lock
+ * order: ss_ans_lock, then the context table's lock.
+ */
+static void
+answers_sweep(struct scripts *ss)
+{
+	int64_t		 now = now_mono_ms();
+
+	pthread_mutex_lock(&ss->ss_ans_lock);
+	for (size_t i = 0; i < ss->ss_nanswers; i++) {
+		struct answer	*a = &ss->ss_answers[i];
+
+		if (now - a->an_time > ANSWER_TTL_MS ||
+		    ((a->an_ctx & PMDA_CTX_BIT) == 0 && ss->ss_ds->ctx &&
+		    !ctx_exists(ss->ss_ds->ctx, a->an_ctx)))
+			answer_remove(ss, i--);
+	}
+	pthread_mutex_unlock(&ss->ss_ans_lock);
+}
+
 void
 control_tick(struct scripts *ss)
 {
 	pthread_t	 t;
 	int		 go;
 
+	answers_sweep(ss);
 	if (bt_version_state(ss->ss_ds) != BT_VERSION_KNOWN)
 		return;
 	pthread_mutex_lock(&ss->ss_tp_lock);

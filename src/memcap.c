@@ -12,6 +12,8 @@
 void
 memcap_init(struct memcap *mc, size_t limit)
 {
+	mc->mc_reclaim = NULL;
+	mc->mc_reclaim_arg = NULL;
 	atomic_init(&mc->mc_used, 0);
 	atomic_init(&mc->mc_peak, 0);
 	atomic_init(&mc->mc_refused, 0);
@@ -28,20 +30,48 @@ note_peak(struct memcap *mc, size_t now)
 		;
 }
 
-int
-memcap_charge(struct memcap *mc, size_t n)
+void
+memcap_set_reclaim(struct memcap *mc, memcap_reclaim_fn fn, void *arg)
+{
+	mc->mc_reclaim = fn;
+	mc->mc_reclaim_arg = arg;
+}
+
+/* 0 charged, -1 does not fit (nothing counted) */
+static int
+charge_once(struct memcap *mc, size_t n)
 {
 	size_t	 used = atomic_load(&mc->mc_used);
 
 	do {
 		if (mc->mc_limit != 0 &&
-		    (n > mc->mc_limit || used > mc->mc_limit - n)) {
-			atomic_fetch_add(&mc->mc_refused, 1);
+		    (n > mc->mc_limit || used > mc->mc_limit - n))
 			return -1;
-		}
 	} while (!atomic_compare_exchange_weak(&mc->mc_used, &used, used + n));
 	note_peak(mc, used + n);
 	return 0;
+}
+
+int
+memcap_try(struct memcap *mc, size_t n)
+{
+	if (charge_once(mc, n) == 0)
+		return 0;
+	atomic_fetch_add(&mc->mc_refused, 1);
+	return -1;
+}
+
+int
+memcap_charge(struct memcap *mc, size_t n)
+{
+	if (charge_once(mc, n) == 0)
+		return 0;
+	if (mc->mc_reclaim != NULL && n <= mc->mc_limit &&
+	    mc->mc_reclaim(mc->mc_reclaim_arg, n) > 0 &&
+	    charge_once(mc, n) == 0)
+		return 0;
+	atomic_fetch_add(&mc->mc_refused, 1);
+	return -1;
 }
 
 void

@@ -30,6 +30,7 @@ enum self_slot {
 	S_DAEMON_VERSION, S_BPFTRACE_VERSION, S_BPFTRACE_PATH, S_NSCRIPTS,
 	S_NRUNNING, S_UPTIME, S_REQUESTS, S_ERRORS, S_CONTEXTS, S_BYTES_OUT,
 	S_RSS, S_PID, S_PMCD_HOSTNAME, S_PMCD_VERSION, S_CTX_EVICTED, S_REFUSED,
+	S_MEM_HELD, S_MEM_REFUSED,
 	S_COUNT
 };
 
@@ -91,6 +92,16 @@ static const struct self_def self_defs[S_COUNT] = {
 	    "(--max-contexts), the client address's share "
 	    "(--max-contexts-per-ip) or --max-memory was full; their next "
 	    "use answers \"unknown context identifier\"." },
+	[S_MEM_HELD] = { "bpftrace.daemon.memory_held", 2, 13,
+	    PM_TYPE_U64, PM_SEM_INSTANT, BT_UNITS(1, 0, 0, PM_SPACE_BYTE, 0, 0),
+	    0, NULL, "bytes held for clients, counted against --max-memory",
+	    "What clients make the daemon hold now: contexts, derived "
+	    "metrics, profiles, connections, request bodies, answers not yet "
+	    "read and control answers. Requests that would take it past "
+	    "--max-memory are answered 503." },
+	[S_MEM_REFUSED] = { "bpftrace.daemon.memory_refused", 2, 14,
+	    PM_TYPE_U64, PM_SEM_COUNTER, COUNT, 0, NULL,
+	    "requests refused by the --max-memory ceiling", NULL },
 	[S_BYTES_OUT] = { "bpftrace.daemon.bytes_out", 2, 4,
 	    PM_TYPE_U64, PM_SEM_COUNTER, BT_UNITS(1, 0, 0, PM_SPACE_BYTE, 0, 0),
 	    0, NULL, "bytes of HTTP response bodies sent", NULL },
@@ -199,6 +210,10 @@ self_refresh(struct source *src, void *arg)
 	    (union value){ .u = ctx_count(ds->ctx) });
 	rv |= snap_set1(s, S_CTX_EVICTED,
 	    (union value){ .u = ctx_evictions(ds->ctx) });
+	rv |= snap_set1(s, S_MEM_HELD,
+	    (union value){ .u = memcap_used(&ds->mem) });
+	rv |= snap_set1(s, S_MEM_REFUSED,
+	    (union value){ .u = atomic_load(&ds->mem.mc_refused) });
 	rv |= snap_set1(s, S_BYTES_OUT,
 	    (union value){ .u = atomic_load(&ds->stats.st_bytes_out) });
 	rv |= snap_set1(s, S_RSS, (union value){ .u = self_rss_kb() });

@@ -55,8 +55,8 @@ fi
 mkvar() {
 	sed -n "s/^$1 = *//p" "$BUILDDIR/Makefile" | head -n 1
 }
-LIBCFLAGS="$(mkvar MHD_CFLAGS) $(mkvar CJSON_CFLAGS) $(mkvar SQLITE_CFLAGS) $(mkvar PCP_CFLAGS) $(mkvar CRYPT_CFLAGS)"
-LIBS="$(mkvar MHD_LIBS) $(mkvar CJSON_LIBS) $(mkvar SQLITE_LIBS) $(mkvar CRYPT_LIBS) $(mkvar DL_LIBS) -lpthread -lm"
+LIBCFLAGS="$(mkvar MHD_CFLAGS) $(mkvar CJSON_CFLAGS) $(mkvar SQLITE_CFLAGS) $(mkvar PCP_CFLAGS) $(mkvar CRYPT_CFLAGS) $(mkvar PCRE2_CFLAGS)"
+LIBS="$(mkvar MHD_LIBS) $(mkvar CJSON_LIBS) $(mkvar SQLITE_LIBS) $(mkvar CRYPT_LIBS) $(mkvar PCRE2_LIBS) $(mkvar DL_LIBS) -lpthread -lm"
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
 CFLAGS="-std=gnu17 -g -O1 -Wall -Wno-unused-parameter $SAN $LIBCFLAGS \
 	-include $BUILDDIR/config.h -I$SRCDIR/src -I$OUT -DBT_SYSCONFDIR=\"/etc\""

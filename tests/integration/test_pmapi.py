@@ -54,6 +54,8 @@ PMIDS = {
     "bpftrace.daemon.pid": "151.2.6",
     "bpftrace.daemon.contexts_evicted": "151.2.12",
     "bpftrace.daemon.refused": "151.2.7",
+    "bpftrace.daemon.memory_held": "151.2.13",
+    "bpftrace.daemon.memory_refused": "151.2.14",
 }
 ENDPOINTS = ["context", "metric", "fetch", "indom", "children", "profile",
              "store", "derive", "other"]
@@ -482,8 +484,9 @@ def test_children(api, ctx):
           "scripts_running", "scripts_total", "tracepoints", "version"],
          []),
         ("?prefix=bpftrace.daemon", "bpftrace.daemon",
-         ["bytes_out", "contexts", "contexts_evicted", "errors", "pid",
-          "refused", "requests", "rss", "uptime"], []),
+         ["bytes_out", "contexts", "contexts_evicted", "errors",
+          "memory_held", "memory_refused", "pid", "refused", "requests",
+          "rss", "uptime"], []),
         ("?prefix=bpftrace.daemon.pid", "bpftrace.daemon.pid", [], []),
     ]
     for q, name, leaf, nonleaf in cases:

@@ -256,9 +256,9 @@ def test_metric(api, ctx):
                                   in bare else ", no indom"),
                "%r\n%r" % (dict(m), dict(bare)))
     st, j, _ = api.json("/pmapi/%d/_metric?prefix=bpftrace.daemon" % ctx)
-    tap.check(st == 200 and len(j["metrics"]) == 9 and
+    tap.check(st == 200 and len(j["metrics"]) == 11 and
            all(isinstance(m["pmid"], int) for m in j["metrics"]),
-           "_metric?prefix=bpftrace.daemon: the 9 daemon metrics")
+           "_metric?prefix=bpftrace.daemon: the 11 daemon metrics")
     st, j, b = api.json("/pmapi/%d/_metric?prefix=no.such.metric" % ctx)
     tap.check(st == 200 and b == '{"context":%d,"metrics":[]}\r\n' % ctx,
            "_metric?prefix= of an unknown name: 200, empty list (pmwebd)",

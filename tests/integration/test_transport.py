@@ -115,7 +115,7 @@ def post_names(n):
 
 
 def post_request(d, body):
-    return (b"POST /pmapi/fetch HTTP/1.1\r\nHost: x\r\n"
+    return (b"POST /pmapi/fetch HTTP/1.1\r\nHost: 127.0.0.1\r\n"
             b"Content-Type: application/x-www-form-urlencoded\r\n"
             b"Content-Length: %d\r\n\r\n" % len(body)) + body
 
@@ -291,7 +291,7 @@ def deadline(d, tmp):
         return
     with dm:
         s = socket.create_connection(("127.0.0.1", dm.port))
-        s.send(b"GET /pmapi/context HTTP/1.1\r\nHost: x\r\nX-Pad: ")
+        s.send(b"GET /pmapi/context HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Pad: ")
         took = dribble(s, 20)
         s.close()
         tap.check(took is not None and 2.5 <= took <= 12, "a request "
@@ -301,14 +301,14 @@ def deadline(d, tmp):
         # kept alive: idle between requests longer than the deadline is
         # fine; a dribbled second request is cut
         s = socket.create_connection(("127.0.0.1", dm.port))
-        s.sendall(b"GET /pmapi/context HTTP/1.1\r\nHost: x\r\n\r\n")
+        s.sendall(b"GET /pmapi/context HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         st1, _ = read_head(s, 5)
         time.sleep(5)
-        s.sendall(b"GET /pmapi/context HTTP/1.1\r\nHost: x\r\n\r\n")
+        s.sendall(b"GET /pmapi/context HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         st2, _ = read_head(s, 5)
         tap.check(st1 == 200 and st2 == 200, "a kept-alive connection idle "
                   "5 s between requests is not cut (%s, %s)" % (st1, st2))
-        s.send(b"GET /pmapi/context HTTP/1.1\r\nHost: x\r\nX-Pad: ")
+        s.send(b"GET /pmapi/context HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Pad: ")
         took = dribble(s, 20)
         s.close()
         tap.check(took is not None and 2 <= took <= 12, "its dribbled "
@@ -324,7 +324,7 @@ def bodies(d, tmp):
     with btd.Daemon(["--max-memory", str(64 * MiB),
                      "--max-connections-per-ip", "0"]) as dm:
         before = rss(dm)
-        head = (b"POST /pmapi/derive HTTP/1.1\r\nHost: x\r\n"
+        head = (b"POST /pmapi/derive HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                 b"Content-Length: %d\r\n\r\n" % clen)
         socks = []
         for _ in range(nconn):

@@ -52,6 +52,38 @@ memcap_zero_limit_means_no_ceiling(void **state)
 	assert_int_equal(memcap_used(&mc), (size_t)1 << 40);
 }
 
+static size_t
+reclaim_half(void *arg, size_t want)
+{
+	struct memcap	*mc = arg;
+	size_t		 n = memcap_used(mc) / 2;
+
+	(void)want;
+	memcap_release(mc, n);
+	return n;
+}
+
+static void
+memcap_reclaims_once_when_a_charge_does_not_fit(void **state)
+{
+	struct memcap	 mc;
+
+	memcap_init(&mc, 1000);
+	memcap_set_reclaim(&mc, reclaim_half, &mc);
+	assert_int_equal(memcap_charge(&mc, 800), 0);
+	/* 800 + 400 > 1000: the hook frees 400, then it fits */
+	assert_int_equal(memcap_charge(&mc, 400), 0);
+	assert_int_equal(memcap_used(&mc), 800);
+	assert_int_equal(atomic_load(&mc.mc_refused), 0);
+	/* memcap_try never reclaims */
+	assert_int_equal(memcap_try(&mc, 300), -1);
+	assert_int_equal(memcap_used(&mc), 800);
+	/* a charge larger than the ceiling does not reclaim at all */
+	assert_int_equal(memcap_charge(&mc, 2000), -1);
+	assert_int_equal(memcap_used(&mc), 800);
+	assert_int_equal(atomic_load(&mc.mc_refused), 2);
+}
+
 static struct memcap	 shared_mc;
 
 static void *
@@ -90,6 +122,7 @@ main(void)
 		cmocka_unit_test(memcap_charges_up_to_the_limit_and_refuses_past_it),
 		cmocka_unit_test(memcap_refuses_a_charge_larger_than_the_limit_without_wrapping),
 		cmocka_unit_test(memcap_zero_limit_means_no_ceiling),
+		cmocka_unit_test(memcap_reclaims_once_when_a_charge_does_not_fit),
 		cmocka_unit_test(memcap_threads_never_pass_the_limit_together),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
