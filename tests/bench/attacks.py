@@ -35,7 +35,7 @@ import errno
 import json
 import os
 import resource
-import select
+import selectors
 import shutil
 import socket
 import subprocess
@@ -308,6 +308,13 @@ def closed_loop(run, nconns, step, timeout=30.0, setup=None):
 # the attacks
 # --------------------------------------------------------------------------
 
+def atk_idle(run):
+    """No attack: the bystander alone, for the machine's own noise."""
+    while not run.over():
+        time.sleep(min(0.5, max(0.0, run.left())))
+    return "none"
+
+
 def atk_contexts(run):
     """16,384 pipelined GET /pmapi/context?polltimeout=86400 on one
     connection, then more (up to 16,384 unanswered at a time) until the
@@ -458,9 +465,14 @@ def atk_slowloris(run):
         for s in socks:
             try:
                 s.send(b"a")
-                r, _, _ = select.select([s], [], [], 0)
-                if r and not s.recv(4096, socket.MSG_PEEK):
+                try:
+                    d = s.recv(4096)
+                except BlockingIOError:
+                    d = None
+                if d == b"":
                     raise Closed()
+                if d and d.startswith(b"HTTP/1.1 "):
+                    run.count("answered %s" % d[9:12].decode("latin-1"))
                 alive.append(s)
             except (OSError, Closed) as e:
                 run.count("dropped " + err_kind(e))
@@ -521,10 +533,12 @@ def atk_bodies(run):
     run.count("opened", len(socks))
     sending = dict(socks)
     done = set()
+    sel = selectors.DefaultSelector()       # fds past 1024: not select()
+    for s in sending:
+        sel.register(s, selectors.EVENT_WRITE)
     while not run.over() and sending:
-        _, w, _ = select.select([], list(sending)[:1000], [],
-                                min(0.5, max(0.0, run.left())))
-        for s in w:
+        for key, _ in sel.select(min(0.5, max(0.0, run.left()))):
+            s = key.fileobj
             try:
                 off = sending[s]
                 k = s.send(data[off:off + (1 << 20)])
@@ -532,21 +546,24 @@ def atk_bodies(run):
                 if off >= len(data):
                     del sending[s]
                     done.add(s)
+                    sel.modify(s, selectors.EVENT_READ)
                 else:
                     sending[s] = off
             except OSError as e:
                 run.count("dropped " + err_kind(e))
                 del sending[s]
+                sel.unregister(s)
                 s.close()
                 socks.pop(s, None)
     run.count("holding 1 MB-1", len(done))
     run.count("unfinished", len(sending))
     # hold; note answers and closes the daemon sends meanwhile
-    live = set(socks)
+    for s in sending:
+        sel.unregister(s)
+    live = set(done)
     while not run.over() and live:
-        r, _, _ = select.select(list(live)[:1000], [], [],
-                                min(0.5, max(0.0, run.left())))
-        for s in r:
+        for key, _ in sel.select(min(0.5, max(0.0, run.left()))):
+            s = key.fileobj
             try:
                 d = s.recv(65536)
             except OSError as e:
@@ -557,6 +574,8 @@ def atk_bodies(run):
             if not d:
                 run.count("closed by daemon")
                 live.discard(s)
+                sel.unregister(s)
+    sel.close()
     for s in socks:
         s.close()
     return "%d connections x %d B" % (n, length)
@@ -610,6 +629,7 @@ def tracepoints_ready(base):
 
 # name: (function, daemon args, extra env, ready check or None)
 ATTACKS = collections.OrderedDict([
+    ("idle", (atk_idle, [], {}, None)),
     ("contexts", (atk_contexts, [], {}, None)),
     ("derive", (atk_derive, [], {}, None)),
     ("regex", (atk_regex, [], {}, None)),
