@@ -11,7 +11,8 @@ port, a temporary state directory, the fake bench-bpftrace, the flags the
 attack needs). Pass "other": the attacker's sockets are bound to 127.0.0.2
 and the bystander's to 127.0.0.1; pass "same": both on 127.0.0.1 (a Grafana
 behind one proxy address). The bystander keeps one keep-alive connection and
-sends GET /pmapi/fetch?names=bpftrace.daemon.uptime every 100 ms; an answer
+sends GET /pmapi/fetch?names=bpftrace.daemon.uptime every 100 ms (in a
+process of its own, away from the attacker's threads); an answer
 that is not a 200 within 1 s (status, timeout, reset, refused) is an error,
 and its time (up to the 1 s) is in the latencies. Beside it, once a second,
 the same fetch on a new connection (reported as "new connections ok / tried",
@@ -33,10 +34,12 @@ import base64
 import collections
 import errno
 import json
+import multiprocessing
 import os
 import resource
 import selectors
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -738,6 +741,45 @@ class Prober(threading.Thread):
                     s.close()
 
 
+def _bystander_main(port, stop, out):
+    by, pr = Bystander(port), Prober(port)
+    by.start()
+    pr.start()
+    stop.wait(3600)
+    by.stop_evt.set()
+    pr.stop_evt.set()
+    by.join(BYSTANDER_TIMEOUT + 1)
+    pr.join(BYSTANDER_TIMEOUT + 1)
+    out.send((list(by.lat), dict(by.errors), (pr.ok, pr.tried)))
+    out.close()
+
+
+class BystanderProcess:
+    """The bystander and the prober in a process of their own, so that
+    the attacker's threads (this process's GIL) do not slow them down."""
+
+    def __init__(self, port):
+        mp = multiprocessing.get_context("fork")
+        self.stop = mp.Event()
+        self.rx, tx = mp.Pipe(duplex=False)
+        self.p = mp.Process(target=_bystander_main,
+                            args=(port, self.stop, tx), daemon=True)
+        self.p.start()
+        tx.close()
+
+    def finish(self):
+        """(latencies ms, errors by kind, (new connections ok, tried))"""
+        self.stop.set()
+        res = ([], {"bystander lost": 1}, (0, 0))
+        if self.rx.poll(2 * BYSTANDER_TIMEOUT + 5):
+            res = self.rx.recv()
+        self.p.join(5)
+        if self.p.is_alive():
+            self.p.terminate()
+            self.p.join()
+        return res
+
+
 class RssSampler(threading.Thread):
     def __init__(self, pid):
         super().__init__(daemon=True)
@@ -806,13 +848,10 @@ def run_attack(name, where, seconds, binary):
             while not ready(d.base) and time.monotonic() < end:
                 time.sleep(0.2)
         pid = d.proc.pid
+        by = BystanderProcess(d.port)   # first: fork before our threads
         rss = RssSampler(pid)
         rss.sample()
         rss.start()
-        by = Bystander(d.port)
-        by.start()
-        pr = Prober(d.port)
-        pr.start()
         time.sleep(1.0)                 # the bystander's baseline
         res["load0"] = load()
         src = OTHER_ADDR if where == "other" else BYSTANDER_ADDR
@@ -824,17 +863,11 @@ def run_attack(name, where, seconds, binary):
         if t.is_alive():
             run.count("attacker still running at the end")
         time.sleep(0.5)
-        by.stop_evt.set()
-        pr.stop_evt.set()
-        by.join(BYSTANDER_TIMEOUT + 1)
-        pr.join(BYSTANDER_TIMEOUT + 1)
-        res["probes"] = (pr.ok, pr.tried)
+        res["lat"], res["errors"], res["probes"] = by.finish()
         rss.sample()
         rss.stop_evt.set()
         rss.join(1)
         res["load1"] = load()
-        res["lat"] = list(by.lat)
-        res["errors"] = dict(by.errors)
         res["peak_kib"] = rss.peak_kib
         res["counts"] = dict(run.counts)
         rc = d.proc.poll() if d.proc else None
@@ -911,6 +944,8 @@ def main():
     if o.seconds <= 0 or o.seconds > 600:
         sys.stderr.write("attacks: --seconds must be in (0, 600]\n")
         return 2
+    # SIGTERM unwinds like ^C, so the daemon of the attack is stopped
+    signal.signal(signal.SIGTERM, lambda *a: sys.exit(143))
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     CappedDaemon.NOFILE = (soft, hard)
     CappedDaemon.AS = o.as_limit
