@@ -60,6 +60,21 @@ http_reply(struct httpreq *hr, unsigned status, const char *ctype, char *body,
 	return MHD_YES;
 }
 
+/* the answer's charge goes back at once: no connection holds it here */
+int
+http_reply_buf(struct httpreq *hr, unsigned status, const char *ctype,
+    struct buf *b)
+{
+	size_t	 len, charged = 0;
+	char	*body = buf_take_charged(b, &len, &charged);
+
+	if (b->b_mc && charged)
+		memcap_release(b->b_mc, charged);
+	if (body == NULL)
+		return MHD_NO;
+	return http_reply(hr, status, ctype, body, len);
+}
+
 int
 http_reply_html(struct httpreq *hr, unsigned status, const char *servlet,
     const char *msg)
