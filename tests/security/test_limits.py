@@ -219,9 +219,14 @@ with d:
     tap.check(st == 400 and "--max-derived-bytes" in msg,
               "a 256 x 4 KB derive POST is refused with a clear error "
               "naming --max-derived-bytes", lambda: "%s %r" % (st, msg))
-    tap.check(grown < 16 * 1024,
-              "three such POSTs grow the daemon by less than 16 MiB "
-              "(was +81 MB each)", lambda: "grew %d KiB" % grown)
+    if os.environ.get("BT_SANITIZERS") == "yes":
+        tap.skip("three such POSTs grow the daemon by less than 16 MiB",
+                 "RSS is not the daemon's under ASan (freed memory is "
+                 "quarantined); the plain build checks it")
+    else:
+        tap.check(grown < 16 * 1024,
+                  "three such POSTs grow the daemon by less than 16 MiB "
+                  "(was +81 MB each)", lambda: "grew %d KiB" % grown)
 
 # ---- 4. the regex bomb ----
 d, err = start()
