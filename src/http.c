@@ -468,14 +468,10 @@ reply_server_options(struct httpreq *hr)
  * header when retry_s is not 0, and the connection closed after it when
  * close is set.
  */
-static int
-reply_error_retry(struct httpreq *hr, unsigned status, const char *msg,
-    unsigned retry_s, int close)
+static char *
+error_body(const char *msg, size_t *lenp)
 {
-	struct MHD_Response	*r;
-	struct buf		 b;
-	char			 ra[16];
-	size_t			 len;
+	struct buf	 b;
 
 	buf_init(&b, 4096);
 	buf_puts(&b, "{\"message\":");
@@ -483,13 +479,26 @@ reply_error_retry(struct httpreq *hr, unsigned status, const char *msg,
 	buf_puts(&b, ",\"success\":false}\r\n");
 	if (b.b_failed) {
 		buf_free(&b);
+		return NULL;
+	}
+	return buf_take(&b, lenp);
+}
+
+static int
+reply_error_retry(struct httpreq *hr, unsigned status, const char *msg,
+    unsigned retry_s, int close)
+{
+	struct MHD_Response	*r;
+	char			 ra[16], *body;
+	size_t			 len;
+
+	if ((body = error_body(msg, &len)) == NULL)
+		return MHD_NO;
+	r = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+	if (r == NULL) {
+		free(body);
 		return MHD_NO;
 	}
-	len = b.b_len;
-	r = MHD_create_response_from_buffer(len, buf_take(&b, NULL),
-	    MHD_RESPMEM_MUST_FREE);
-	if (r == NULL)
-		return MHD_NO;
 	add_cors(hr, r);
 	MHD_add_response_header(r, "Content-Type", "application/json");
 	snprintf(ra, sizeof(ra), "%u", retry_s);
@@ -506,18 +515,12 @@ reply_error_retry(struct httpreq *hr, unsigned status, const char *msg,
 int
 http_reply_error(struct httpreq *hr, unsigned status, const char *msg)
 {
-	struct buf	 b;
+	size_t	 len;
+	char	*body = error_body(msg, &len);
 
-	buf_init(&b, 4096);
-	buf_puts(&b, "{\"message\":");
-	json_str(&b, msg);
-	buf_puts(&b, ",\"success\":false}\r\n");
-	if (b.b_failed) {
-		buf_free(&b);
+	if (body == NULL)
 		return MHD_NO;
-	}
-	return http_reply(hr, status, "application/json", buf_take(&b, NULL),
-	    b.b_len);
+	return http_reply(hr, status, "application/json", body, len);
 }
 
 /* --- who is asking --- */

@@ -1298,19 +1298,23 @@ store_audit(struct store *st, const char *user, const char *peer,
 	return ret;
 }
 
-int
-store_audit_prune(struct store *st, const char *action, int64_t keep)
+/* Run an audit prune statement: action (may be NULL: the statement has
+   none) and keep bound in that order. Returns the rows deleted, or -1. */
+static int
+audit_prune_run(struct store *st, enum store_stmt stmt, const char *action,
+    int64_t keep)
 {
-	sqlite3_stmt	*s = store_stmt(st, STMT_AUDIT_PRUNE);
+	sqlite3_stmt	*s = store_stmt(st, stmt);
 	char		 err[512];
-	int		 rc, ret = -1;
+	int		 rc = SQLITE_OK, ret = -1, col = 1;
 
 	store_lock(st);
-	rc = store_bind_str(s, 1, action);
+	if (action)
+		rc = store_bind_str(s, col++, action);
 	if (rc == SQLITE_OK)
-		rc = sqlite3_bind_int64(s, 2, keep);
+		rc = sqlite3_bind_int64(s, col, keep);
 	if (rc == SQLITE_OK)
-		rc = store_run(st, STMT_AUDIT_PRUNE);
+		rc = store_run(st, stmt);
 	if (rc != SQLITE_OK) {
 		store_seterr(st, rc, "pruning the audit log", err, sizeof(err));
 		log_warnx("%s", err);
@@ -1322,24 +1326,15 @@ store_audit_prune(struct store *st, const char *action, int64_t keep)
 }
 
 int
+store_audit_prune(struct store *st, const char *action, int64_t keep)
+{
+	return audit_prune_run(st, STMT_AUDIT_PRUNE, action, keep);
+}
+
+int
 store_audit_prune_refused(struct store *st, int64_t keep)
 {
-	sqlite3_stmt	*s = store_stmt(st, STMT_AUDIT_PRUNE_REFUSED);
-	char		 err[512];
-	int		 rc, ret = -1;
-
-	store_lock(st);
-	rc = sqlite3_bind_int64(s, 1, keep);
-	if (rc == SQLITE_OK)
-		rc = store_run(st, STMT_AUDIT_PRUNE_REFUSED);
-	if (rc != SQLITE_OK) {
-		store_seterr(st, rc, "pruning the audit log", err, sizeof(err));
-		log_warnx("%s", err);
-	} else
-		ret = sqlite3_changes(st->st_db);
-	store_reset_all(st);
-	store_unlock(st);
-	return ret;
+	return audit_prune_run(st, STMT_AUDIT_PRUNE_REFUSED, NULL, keep);
 }
 
 int
