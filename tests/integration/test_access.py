@@ -72,11 +72,6 @@ USERS = [("alice", "control"), ("bob", "control"), ("rita", "read"),
 shared = btd.shared_dir
 
 
-def passwd_binary():
-    return os.environ.get("BPFTRACED_PASSWD") or os.path.join(
-        btd.REPO_ROOT, "src", "bpftraced-passwd")
-
-
 def local_addr(family, addr):
     """addr when this host can bind it, else None."""
     s = socket.socket(family, socket.SOCK_STREAM)
@@ -611,8 +606,8 @@ def main():
     s = shared()
     if s is None:
         btd.Tap.skip_all("no shared fixtures (set BT_SHARED)")
-    if not os.access(passwd_binary(), os.X_OK):
-        btd.Tap.skip_all("no bpftraced-passwd at %s" % passwd_binary())
+    if not os.access(btd.passwd_binary(), os.X_OK):
+        btd.Tap.skip_all("no bpftraced-passwd at %s" % btd.passwd_binary())
     t0 = time.monotonic()
     tmp = tempfile.mkdtemp(prefix="btd-access-")
     try:
@@ -621,20 +616,6 @@ def main():
         shutil.rmtree(tmp, ignore_errors=True)
     tap.diag("runtime %.1fs" % (time.monotonic() - t0))
     tap.done()
-
-
-def make_users(tmp):
-    path = os.path.join(tmp, "users")
-    lines = []
-    for user, roles in USERS:
-        p = subprocess.run([passwd_binary(), "--roles", roles, user],
-                           input=("pw-" + user).encode(),
-                           stdout=subprocess.PIPE, check=True)
-        lines.append(p.stdout.decode().strip())
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write("\n".join(lines) + "\n")
-    return path
 
 
 def make_cert(tmp):
@@ -651,7 +632,7 @@ def make_cert(tmp):
 
 
 def run(s, tmp):
-    users = make_users(tmp)
+    users = btd.users_file(tmp, USERS)
     tgt = targets_files(tmp)
     v4 = local_addr(socket.AF_INET, "192.0.2.2")
     extra = [v4] if v4 else []

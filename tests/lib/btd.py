@@ -27,7 +27,7 @@ import urllib.parse
 __all__ = ["Daemon", "DaemonError", "http", "connect", "split_url",
            "Tap", "REPO_ROOT", "default_binary", "raw", "parse_response",
            "free_port", "shared_dir", "FAKE_BPFTRACE", "Client",
-           "bpftrace_usable"]
+           "bpftrace_usable", "passwd_binary", "users_file", "can_bind"]
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
@@ -43,6 +43,40 @@ def shared_dir():
         os.path.dirname(REPO_ROOT), "shared")
     return s if os.path.isdir(os.path.join(s, "fixtures")) else None
 
+
+
+def passwd_binary():
+    """bpftraced-passwd of the build under test."""
+    return os.environ.get("BPFTRACED_PASSWD") or os.path.join(
+        REPO_ROOT, "src", "bpftraced-passwd")
+
+
+def users_file(tmp, users):
+    """A --auth-file in tmp for users [(name, roles)], each with the
+    password "pw-NAME" (hashed by bpftraced-passwd), mode 0600."""
+    path = os.path.join(tmp, "users")
+    lines = []
+    for user, roles in users:
+        args = [passwd_binary()] + (["--roles", roles] if roles else [])
+        p = subprocess.run(args + [user], input=("pw-" + user).encode(),
+                           stdout=subprocess.PIPE, check=True)
+        lines.append(p.stdout.decode().strip())
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    return path
+
+
+def can_bind(addr, family=socket.AF_INET):
+    """True when this host can bind a socket to addr (e.g. 127.0.0.2)."""
+    s = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        s.bind((addr, 0))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
 
 def default_binary():
     """The bpftraced binary: $BPFTRACED, else <repo>/src/bpftraced."""

@@ -83,21 +83,6 @@ print(json.dumps({"counts": {str(k): v for k, v in counts.items()},
 """
 
 
-def passwd_binary():
-    return os.environ.get("BPFTRACED_PASSWD") or os.path.join(
-        btd.REPO_ROOT, "src", "bpftraced-passwd")
-
-
-def make_users(tmp):
-    path = os.path.join(tmp, "users")
-    p = subprocess.run([passwd_binary(), "alice"], input=b"pw-alice\n",
-                       stdout=subprocess.PIPE, check=True)
-    with open(path, "wb") as f:
-        f.write(p.stdout)
-    os.chmod(path, 0o600)
-    return path
-
-
 def basic(user, pw):
     return {"Authorization": "Basic " +
             base64.b64encode(("%s:%s" % (user, pw)).encode()).decode()}
@@ -141,17 +126,6 @@ def flood(d, conns=CONNS, secs=FLOOD_S, extra=None):
             res["counts"][k] = res["counts"].get(k, 0) + v
         res["retry"] |= set(r.get("retry", []))
     return res, lat, sts, more
-
-
-def attacker_usable():
-    s = socket.socket()
-    try:
-        s.bind((ATTACKER, 0))
-        return True
-    except OSError:
-        return False
-    finally:
-        s.close()
 
 
 def test_throttled(users):
@@ -314,8 +288,8 @@ def guarded(fn, *args):
 
 def main():
     tmp = tempfile.mkdtemp(prefix="btd-flood-")
-    users = make_users(tmp)
-    if attacker_usable():
+    users = btd.users_file(tmp, [("alice", None)])
+    if btd.can_bind(ATTACKER):
         guarded(test_throttled, users)
         guarded(test_no_limit, users)
         guarded(test_queue_full, users)

@@ -42,25 +42,6 @@ USERS = [("alice", "control"), ("bob", "control"), ("rita", "read"),
 MEMMSG = "memory limit reached"
 
 
-def passwd_binary():
-    return os.environ.get("BPFTRACED_PASSWD") or os.path.join(
-        btd.REPO_ROOT, "src", "bpftraced-passwd")
-
-
-def make_users(tmp):
-    path = os.path.join(tmp, "users")
-    lines = []
-    for user, roles in USERS:
-        p = subprocess.run([passwd_binary(), "--roles", roles, user],
-                           input=("pw-" + user).encode(),
-                           stdout=subprocess.PIPE, check=True)
-        lines.append(p.stdout.decode().strip())
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write("\n".join(lines) + "\n")
-    return path
-
-
 def hdr(user):
     if user is None:
         return {}
@@ -447,11 +428,11 @@ def main():
     s = btd.shared_dir()
     if s is None:
         btd.Tap.skip_all("no shared fixtures (set BT_SHARED)")
-    if not os.access(passwd_binary(), os.X_OK):
-        btd.Tap.skip_all("no bpftraced-passwd at %s" % passwd_binary())
+    if not os.access(btd.passwd_binary(), os.X_OK):
+        btd.Tap.skip_all("no bpftraced-passwd at %s" % btd.passwd_binary())
     tmp = tempfile.mkdtemp(prefix="btd-role-")
     try:
-        users = make_users(tmp)
+        users = btd.users_file(tmp, USERS)
         for name, fn, args in (("reads", test_reads, (s, tmp, users)),
                                ("answers", test_answers, (s, users)),
                                ("memory", test_answer_memory, (s,)),
