@@ -378,6 +378,7 @@ int		 ctx_derive_add(struct ctxtab *, uint32_t, struct dmetric *,
 		    size_t);
 int		 ctx_profile_change(struct ctxtab *, uint32_t, int, pmInDom,
 		    const uint32_t *, size_t);
+int		 ctx_alive(struct ctxtab *, uint32_t);
 size_t		 ctx_gc(struct ctxtab *);
 size_t		 ctx_count(struct ctxtab *);
 int		 profile_allows(const struct profile *, pmInDom, uint32_t);

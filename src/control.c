@@ -64,6 +64,28 @@ answer_remove(struct scripts *ss, size_t i)
 	memset(&ss->ss_answers[ss->ss_nanswers], 0, sizeof(struct answer));
 }
 
+/*
+ * Can anyone still read answer a? Not after ANSWER_TTL_MS, and not once
+ * its REST context is gone (expired or evicted). A store without a
+ * context makes an implicit one that lives BT_CTX_TIMEOUT, so before this
+ * check a client storing context-less left up to ANSWERS_MAX answers
+ * (each with the script's code) that nobody could ask for any more.
+ * PMDA contexts (PMDA_CTX_BIT) are not in the REST table: TTL only.
+ * ss_ans_lock held; ctx_alive takes ct_lock inside it (nothing holding
+ * ct_lock waits for ss_ans_lock).
+ */
+static int
+answer_readable(struct scripts *ss, const struct answer *a, int64_t now)
+{
+	struct ctxtab	*ct = ss->ss_ds ? ss->ss_ds->ctx : NULL;
+
+	if (now - a->an_time > ANSWER_TTL_MS)
+		return 0;
+	if ((a->an_ctx & PMDA_CTX_BIT) || ct == NULL)
+		return 1;
+	return ctx_alive(ct, a->an_ctx);
+}
+
 static void
 answer_set(struct scripts *ss, uint32_t ctx, int item, char *text)
 {
@@ -75,8 +97,14 @@ answer_set(struct scripts *ss, uint32_t ctx, int item, char *text)
 	for (size_t i = 0; i < ss->ss_nanswers; i++) {
 		struct answer	*x = &ss->ss_answers[i];
 
-		if (x->an_ctx == ctx && x->an_item == item)
+		if (x->an_ctx == ctx && x->an_item == item) {
 			a = x;
+			continue;
+		}
+		if (!answer_readable(ss, x, now)) {
+			answer_remove(ss, i--);
+			continue;
+		}
 		if (x->an_time < ss->ss_answers[oldest].an_time)
 			oldest = i;
 	}
