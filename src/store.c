@@ -285,6 +285,8 @@ store_rollback(struct store *st)
  * a reason of its own, already written to err.
  */
 #define STORE_FAILED	(-1)	/* no sqlite result code is negative */
+#define STORE_STR_(x)	#x
+#define STORE_STR(x)	STORE_STR_(x)
 typedef int	(*store_body)(struct store *, const void *arg, char *err,
 		    size_t errlen);
 
@@ -610,6 +612,12 @@ store_open_migrations(const char *dir, const struct store_migration *mig,
 	rc = store_pragma(st, "PRAGMA synchronous = FULL", NULL, 0);
 	if (rc != SQLITE_OK) {
 		store_seterr(st, rc, "setting synchronous=FULL", err, errlen);
+		goto fail;
+	}
+	rc = store_pragma(st, "PRAGMA cache_size = -"
+	    STORE_STR(STORE_CACHE_KIB), NULL, 0);
+	if (rc != SQLITE_OK) {
+		store_seterr(st, rc, "setting cache_size", err, errlen);
 		goto fail;
 	}
 	if (store_migrate(st, mig, nmig, err, errlen) == -1)

@@ -39,6 +39,13 @@
 #define STORE_DB_NAME		"bpftraced.db"
 #define STORE_MAX_CLUSTER	4095	/* PMID cluster is 12 bits */
 #define STORE_BUSY_TIMEOUT_MS	5000	/* another process holds a lock */
+/*
+ * sqlite's page cache (its default is 2000 KiB). It fills with every page
+ * the appends to the audit table walk through, so it grew for the first
+ * hour of a register/deregister soak; the database's hot pages (scripts,
+ * the audit tail) fit in far less, and the OS caches the file anyway.
+ */
+#define STORE_CACHE_KIB		256
 
 struct store;
 
