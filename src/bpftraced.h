@@ -54,6 +54,7 @@
 /* failed logins on control stores in the audit table: rows a minute, kept */
 #define BT_AUDIT_LOGINS_PER_MIN	60
 #define BT_AUDIT_LOGIN_ROWS	1000
+#define BT_MAX_AUDIT_ROWS	100000	/* audit rows kept, all actions */
 #define BT_MAX_DERIVED		256	/* derived metrics per context */
 #define BT_MAX_DERIVED_LIMIT	65536	/* highest --max-derived */
 #define DERIVE_MAX_EXPR		8192	/* bytes of one expression */
@@ -452,6 +453,7 @@ struct config {
 	char			*auth_file;
 	int			 auth_reads;	/* reads need credentials too */
 	unsigned		 max_scripts_per_user;
+	size_t			 max_audit_rows;	/* 0: keep all */
 	char			*tls_cert;
 	char			*tls_key;
 	int			 pmda;		/* PMDA_AUTO/_ON/_OFF */

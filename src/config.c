@@ -24,7 +24,7 @@ enum {
 	OPT_MAX_INSTANCES, OPT_SCRIPT_EXPIRY, OPT_PRINT_INTERVAL,
 	OPT_STOP_TIMEOUT, OPT_SCRIPT, OPT_SCRIPTS_DIR, OPT_AUTH_FILE,
 	OPT_AUTH_READS, OPT_MAX_SCRIPTS_PER_USER, OPT_TLS_CERT, OPT_TLS_KEY,
-	OPT_PMDA, OPT_PMDA_SOCKET, OPT_PMCD, OPT_MAX_MEMORY
+	OPT_PMDA, OPT_PMDA_SOCKET, OPT_PMCD, OPT_MAX_MEMORY, OPT_MAX_AUDIT_ROWS
 };
 
 static const struct option long_opts[] = {
@@ -57,6 +57,7 @@ static const struct option long_opts[] = {
 	{ "auth-reads",		no_argument,	   NULL, OPT_AUTH_READS },
 	{ "max-scripts-per-user", required_argument, NULL,
 	    OPT_MAX_SCRIPTS_PER_USER },
+	{ "max-audit-rows",	required_argument, NULL, OPT_MAX_AUDIT_ROWS },
 	{ "tls-cert",		required_argument, NULL, OPT_TLS_CERT },
 	{ "tls-key",		required_argument, NULL, OPT_TLS_KEY },
 	{ "pmda",		required_argument, NULL, OPT_PMDA },
@@ -107,6 +108,8 @@ usage(FILE *f)
 "  --auth-reads              reads need credentials too (role read, control\n"
 "                            or admin)\n"
 "  --max-scripts-per-user N  scripts one user may have registered (default %d)\n"
+"  --max-audit-rows N        control actions kept in the state database's\n"
+"                            audit table, the newest; 0 = all (default %d)\n"
 "  --tls-cert FILE, --tls-key FILE  serve HTTPS (PEM files)\n"
 "  --scripts-dir DIR         register every DIR/*.bt at start; DIR and files\n"
 "                            must be writable only by root\n"
@@ -138,7 +141,7 @@ usage(FILE *f)
 	    BT_DEFAULT_LISTEN, BT_DEFAULT_STATE_DIR, BT_MAX_BODY,
 	    BT_MAX_CONNECTIONS, BT_MAX_CONTEXTS, BT_MAX_DERIVED, BT_MAX_MEMORY,
 	    BT_IDLE_TIMEOUT,
-	    BT_MAX_SCRIPTS_PER_USER, BT_MAX_SCRIPTS, BT_MAX_SCRIPT_BYTES, BT_MAX_OUTPUT_RATE,
+	    BT_MAX_SCRIPTS_PER_USER, BT_MAX_AUDIT_ROWS, BT_MAX_SCRIPTS, BT_MAX_SCRIPT_BYTES, BT_MAX_OUTPUT_RATE,
 	    BT_MAX_LINE, BT_MAX_INSTANCES, BT_SCRIPT_EXPIRY,
 	    BT_PRINT_INTERVAL_MS, BT_STOP_TIMEOUT_MS);
 }
@@ -170,6 +173,7 @@ config_defaults(struct config *c)
 	c->print_interval_ms = BT_PRINT_INTERVAL_MS;
 	c->stop_timeout_ms = BT_STOP_TIMEOUT_MS;
 	c->max_scripts_per_user = BT_MAX_SCRIPTS_PER_USER;
+	c->max_audit_rows = BT_MAX_AUDIT_ROWS;
 	c->pmda = PMDA_AUTO;
 	return c->state_dir && c->bpftrace_path ? 0 : -1;
 }
@@ -368,6 +372,8 @@ config_apply_scripts(struct config *c, int opt, const char *name,
 		rv = set_field(name, val, 1, 4000, &n);
 		c->max_scripts_per_user = (unsigned)n;
 		return rv;
+	case OPT_MAX_AUDIT_ROWS:
+		return set_field(name, val, 0, 1LL << 31, &c->max_audit_rows);
 	case OPT_MAX_SCRIPTS:
 		rv = set_field(name, val, 1, 4000, &n);
 		c->max_scripts = (unsigned)n;

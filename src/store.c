@@ -50,6 +50,7 @@ enum store_stmt {
 	STMT_AUDIT_INSERT,
 	STMT_AUDIT_SELECT,
 	STMT_AUDIT_PRUNE,
+	STMT_AUDIT_PRUNE_ALL,
 	STMT_COUNT
 };
 
@@ -100,6 +101,9 @@ static const char *const store_stmt_sql[STMT_COUNT] = {
 	    "DELETE FROM audit WHERE action = ?1 AND seq <= (SELECT seq"
 	    " FROM audit WHERE action = ?1 ORDER BY seq DESC LIMIT 1"
 	    " OFFSET ?2)",
+	[STMT_AUDIT_PRUNE_ALL] =
+	    "DELETE FROM audit WHERE seq <= (SELECT seq FROM audit"
+	    " ORDER BY seq DESC LIMIT 1 OFFSET ?1)",
 };
 
 /* Adding one is a one-line change here; the column is plain TEXT. */
@@ -116,6 +120,8 @@ struct store {
 	sqlite3_stmt	*st_stmt[STMT_COUNT];
 	int		 st_touch_failing;	/* logged; quiet till success */
 	int		 st_audit_failing;
+	int64_t		 st_audit_max;		/* rows kept; 0: all */
+	int64_t		 st_audit_added;	/* since the last prune */
 	dev_t		 st_dev;		/* the file we opened */
 	ino_t		 st_ino;
 };
@@ -1243,6 +1249,16 @@ done:
 
 /* --- audit --- */
 
+static int	audit_prune_all_locked(struct store *);
+
+/* appends between two prunes: an eighth of the bound, at most 1024 */
+static int64_t
+audit_prune_every(int64_t max)
+{
+	return max / 8 + 1 < STORE_AUDIT_PRUNE_EVERY ? max / 8 + 1 :
+	    STORE_AUDIT_PRUNE_EVERY;
+}
+
 static int
 store_audit_action_known(const char *action)
 {
@@ -1297,6 +1313,43 @@ store_audit(struct store *st, const char *user, const char *peer,
 		ret = 0;
 	}
 	store_reset_all(st);
+	if (ret == 0 && st->st_audit_max > 0 && ++st->st_audit_added >=
+	    audit_prune_every(st->st_audit_max))
+		(void)audit_prune_all_locked(st);
+	store_unlock(st);
+	return ret;
+}
+
+/* Limit held; the rows deleted, or -1 (logged). */
+static int
+audit_prune_all_locked(struct store *st)
+{
+	sqlite3_stmt	*s = store_stmt(st, STMT_AUDIT_PRUNE_ALL);
+	char		 err[512];
+	int		 rc, ret = -1;
+
+	st->st_audit_added = 0;
+	rc = sqlite3_bind_int64(s, 1, st->st_audit_max);
+	if (rc == SQLITE_OK)
+		rc = store_run(st, STMT_AUDIT_PRUNE_ALL);
+	if (rc != SQLITE_OK) {
+		store_seterr(st, rc, "pruning the audit log", err, sizeof(err));
+		log_warnx("%s", err);
+	} else
+		ret = sqlite3_changes(st->st_db);
+	store_reset_all(st);
+	return ret;
+}
+
+int
+store_audit_limit(struct store *st, int64_t max)
+{
+	int	 ret = 0;
+
+	store_lock(st);
+	st->st_audit_max = max > 0 ? max : 0;
+	if (st->st_audit_max > 0)
+		ret = audit_prune_all_locked(st);
 	store_unlock(st);
 	return ret;
 }

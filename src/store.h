@@ -11,7 +11,8 @@
  *              policy, PMID cluster (unique).
  *   instances  (script, variable, instance name) -> instance id, so that
  *              instance ids stay stable across restarts.
- *   audit      append-only log of control actions.
+ *   audit      log of control actions, the newest rows kept
+ *              (store_audit_limit).
  *
  * Guarantees:
  *   - A function that takes err returns only after its transaction has
@@ -46,6 +47,7 @@
  * the audit tail) fit in far less, and the OS caches the file anyway.
  */
 #define STORE_CACHE_KIB		256
+#define STORE_AUDIT_PRUNE_EVERY	1024	/* appends between two prunes */
 
 struct store;
 
@@ -141,6 +143,15 @@ int		 store_audit(struct store *, const char *user, const char *peer,
  */
 int		 store_audit_prune(struct store *, const char *action,
 		    int64_t keep);
+/*
+ * Keeps the audit table to about max rows (0: no bound): at once, and then
+ * every store_audit() that brings the rows added since the last prune to
+ * max / 8 + 1 (at most STORE_AUDIT_PRUNE_EVERY) deletes all but the newest
+ * max rows. So the table holds at most max + max / 8 + 1 rows and the
+ * database file stops growing under register/deregister churn (freed
+ * pages are reused). Returns the rows deleted now, or -1 (logged).
+ */
+int		 store_audit_limit(struct store *, int64_t max);
 /*
  * Calls cb for every audit entry at or after since_ms, oldest first, with
  * the store locked (cb must not call store functions; the strings live

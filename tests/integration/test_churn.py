@@ -13,9 +13,12 @@ checks of each bound it needed:
    and once the table was full the oldest answer was recycled: a client
    that had stored in its own long-lived context lost its answer to other
    clients' churn.
+2. The audit table (two rows per register/deregister cycle) keeps the
+   newest --max-audit-rows rows, so the state database stops growing.
 """
 
 import os
+import sqlite3
 import sys
 import time
 import urllib.parse
@@ -66,5 +69,32 @@ def answers_follow_contexts():
                   "contexts" % (2 * BATCH), lambda: "%s %r" % (st, text))
 
 
+def audit_rows_bounded():
+    keep, n = 16, 100
+    try:
+        d = btd.Daemon(ARGS + ["--max-audit-rows", str(keep)], env=ENV)
+    except btd.DaemonError as e:
+        tap.ok(False, "a daemon with --max-audit-rows %d starts" % keep,
+               str(e).splitlines()[0])
+        return
+    with d:
+        conn = btd.connect(d.base)
+        for i in range(n):
+            store_contextless(d, conn, "deregister", "nosuch%d" % i, 5)
+        d.stop(cleanup=False)
+        db = sqlite3.connect(os.path.join(d.state_dir, "bpftraced.db"))
+        rows = [r[0] for r in db.execute(
+            "SELECT target FROM audit ORDER BY seq")]
+        db.close()
+    most = keep + keep // 8 + 1
+    tap.check(keep <= len(rows) <= most,
+              "--max-audit-rows %d: %d..%d audit rows after %d actions"
+              % (keep, keep, most, n), lambda: "%d rows" % len(rows))
+    tap.check(rows and rows[-1] == "nosuch%d" % (n - 1) and
+              "nosuch%d" % (n - keep) in rows,
+              "the newest rows are the ones kept", lambda: repr(rows))
+
+
 answers_follow_contexts()
+audit_rows_bounded()
 tap.done()
