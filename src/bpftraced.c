@@ -244,6 +244,8 @@ daemon_init(struct daemon_state *ds)
 		log_error("%s", err);
 		return -1;
 	}
+	/* a failed prune is logged; the daemon runs on with a bigger table */
+	(void)store_audit_limit(ds->store, (int64_t)ds->cfg.max_audit_rows);
 	if (self_register(ds) == -1 || scripts_init(ds) == -1)
 		return -1;
 	/* in the background: the daemon listens meanwhile (-n waits) */

@@ -85,6 +85,7 @@
 /* GnuTLS priorities: TLS 1.2 and 1.3 with forward secrecy only */
 #define BT_TLS_PRIORITY		"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:" \
 				"-RSA:-DHE-DSS:-VERS-SSL3.0"
+#define BT_MAX_AUDIT_ROWS	100000	/* audit rows kept, all actions */
 #define BT_MAX_DERIVED		256	/* derived metrics per context */
 #define BT_MAX_DERIVED_LIMIT	65536	/* highest --max-derived */
 #define DERIVE_MAX_EXPR		8192	/* bytes of one expression */
@@ -467,9 +468,9 @@ int		 ctx_derive_add(struct ctxtab *, uint32_t, struct dmetric *,
 		    size_t);
 int		 ctx_profile_change(struct ctxtab *, uint32_t, int, pmInDom,
 		    const uint32_t *, size_t);
+int		 ctx_alive(struct ctxtab *, uint32_t);
 size_t		 ctx_gc(struct ctxtab *);
 size_t		 ctx_count(struct ctxtab *);
-int		 ctx_exists(struct ctxtab *ct, uint32_t id);
 size_t		 ctx_reclaim(struct ctxtab *ct, size_t want);
 int		 profile_allows(const struct profile *, pmInDom, uint32_t);
 int		 profile_allows_all(const struct profile *, pmInDom);
@@ -555,6 +556,7 @@ struct config {
 	char			*auth_file;
 	int			 auth_reads;	/* reads need credentials too */
 	unsigned		 max_scripts_per_user;
+	size_t			 max_audit_rows;	/* 0: keep all */
 	char			*tls_cert;
 	char			*tls_key;
 	char			*tls_priority;	/* GnuTLS priority string */

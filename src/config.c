@@ -34,7 +34,7 @@ enum {
 	OPT_TLS_PRIORITY, OPT_ALLOW_PLAIN_AUTH, OPT_AUTH_THREADS,
 	OPT_AUTH_QUEUE, OPT_AUTH_FAIL_RATE, OPT_AUTH_FAIL_ADDRS,
 	OPT_AUDIT_RATE, OPT_AUDIT_ROWS,
-	OPT_REQUEST_TIMEOUT, OPT_MAX_NAMES, OPT_MAX_ANSWER
+	OPT_REQUEST_TIMEOUT, OPT_MAX_NAMES, OPT_MAX_ANSWER, OPT_MAX_AUDIT_ROWS
 };
 
 static const struct option long_opts[] = {
@@ -80,6 +80,7 @@ static const struct option long_opts[] = {
 	    OPT_MAX_SCRIPTS_PER_USER },
 	{ "allow-origin",	required_argument, NULL, OPT_ALLOW_ORIGIN },
 	{ "allow-host",		required_argument, NULL, OPT_ALLOW_HOST },
+	{ "max-audit-rows",	required_argument, NULL, OPT_MAX_AUDIT_ROWS },
 	{ "tls-cert",		required_argument, NULL, OPT_TLS_CERT },
 	{ "tls-key",		required_argument, NULL, OPT_TLS_KEY },
 	{ "tls-priority",	required_argument, NULL, OPT_TLS_PRIORITY },
@@ -179,6 +180,8 @@ usage(FILE *f)
 "                            counted in one row (default %d)\n"
 "  --audit-rows N            failed-login rows kept, and refused-store rows\n"
 "                            kept (default %d)\n"
+"  --max-audit-rows N        control actions kept in the state database's\n"
+"                            audit table, the newest; 0 = all (default %d)\n"
 "  --tls-cert FILE, --tls-key FILE  serve HTTPS (PEM files; the key file\n"
 "                            must not be readable by group or others)\n"
 "  --tls-priority STRING     GnuTLS priority string (default: TLS 1.2 and\n"
@@ -224,6 +227,7 @@ usage(FILE *f)
 	    BT_IDLE_TIMEOUT, BT_REQUEST_TIMEOUT, BT_MAX_NAMES, BT_MAX_ANSWER,
 	    BT_MAX_SCRIPTS_PER_USER, BT_AUTH_THREADS, BT_AUTH_QUEUE,
 	    BT_AUTH_FAIL_RATE, BT_AUTH_FAIL_ADDRS, BT_AUDIT_RATE, BT_AUDIT_ROWS,
+	    BT_MAX_AUDIT_ROWS,
 	    BT_MAX_SCRIPTS, BT_MAX_SCRIPT_BYTES, BT_MAX_CONTROL_ANSWER,
 	    BT_MAX_OUTPUT_RATE,
 	    BT_MAX_LINE, BT_MAX_INSTANCES, BT_SCRIPT_EXPIRY,
@@ -266,6 +270,7 @@ config_defaults(struct config *c)
 	c->print_interval_ms = BT_PRINT_INTERVAL_MS;
 	c->stop_timeout_ms = BT_STOP_TIMEOUT_MS;
 	c->max_scripts_per_user = BT_MAX_SCRIPTS_PER_USER;
+	c->max_audit_rows = BT_MAX_AUDIT_ROWS;
 	c->pmda = PMDA_AUTO;
 	c->auth_threads = BT_AUTH_THREADS;
 	c->auth_queue = BT_AUTH_QUEUE;
@@ -572,6 +577,8 @@ config_apply_scripts(struct config *c, int opt, const char *name,
 		rv = set_field(name, val, 1, 4000, &n);
 		c->max_scripts_per_user = (unsigned)n;
 		return rv;
+	case OPT_MAX_AUDIT_ROWS:
+		return set_field(name, val, 0, 1LL << 31, &c->max_audit_rows);
 	case OPT_MAX_SCRIPTS:
 		rv = set_field(name, val, 1, 4000, &n);
 		c->max_scripts = (unsigned)n;

@@ -637,6 +637,18 @@ ctx_derive_add(struct ctxtab *ct, uint32_t id, struct dmetric *dm,
 	return ret;
 }
 
+/* 1 while context id exists (its timer is not re-armed), else 0. */
+int
+ctx_alive(struct ctxtab *ct, uint32_t id)
+{
+	int	 alive;
+
+	pthread_mutex_lock(&ct->ct_lock);
+	alive = ctx_find_locked(ct, id, now_mono_ms()) != NULL;
+	pthread_mutex_unlock(&ct->ct_lock);
+	return alive;
+}
+
 size_t
 ctx_gc(struct ctxtab *ct)
 {
@@ -671,18 +683,6 @@ ctx_evictions(struct ctxtab *ct)
 	n = ct->ct_evicted;
 	pthread_mutex_unlock(&ct->ct_lock);
 	return n;
-}
-
-/* Is id a live context? Touches neither its use time nor its place. */
-int
-ctx_exists(struct ctxtab *ct, uint32_t id)
-{
-	int	 found;
-
-	pthread_mutex_lock(&ct->ct_lock);
-	found = *ctx_slot_locked(ct, id) != NULL;
-	pthread_mutex_unlock(&ct->ct_lock);
-	return found;
 }
 
 size_t

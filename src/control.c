@@ -102,6 +102,28 @@ answer_remove(struct scripts *ss, size_t i)
 	memset(&ss->ss_answers[ss->ss_nanswers], 0, sizeof(struct answer));
 }
 
+/*
+ * Can anyone still read answer a? Not after ANSWER_TTL_MS, and not once
+ * its REST context is gone (expired or evicted). A store without a
+ * context makes an implicit one that lives BT_CTX_TIMEOUT, so before this
+ * check a client storing context-less left up to ANSWERS_MAX answers
+ * (each with the script's code) that nobody could ask for any more.
+ * PMDA contexts (PMDA_CTX_BIT) are not in the REST table: TTL only.
+ * ss_ans_lock held; ctx_alive takes ct_lock inside it (nothing holding
+ * ct_lock waits for ss_ans_lock).
+ */
+static int
+answer_readable(struct scripts *ss, const struct answer *a, int64_t now)
+{
+	struct ctxtab	*ct = ss->ss_ds ? ss->ss_ds->ctx : NULL;
+
+	if (now - a->an_time > ANSWER_TTL_MS)
+		return 0;
+	if ((a->an_ctx & PMDA_CTX_BIT) || ct == NULL)
+		return 1;
+	return ctx_alive(ct, a->an_ctx);
+}
+
 /* What one answer costs: its text, its user and its slot. */
 static size_t
 answer_cost(const char *text, const char *user)
@@ -123,6 +145,7 @@ answer_set(struct scripts *ss, const struct store_req *sr, int item,
 	char		*user = NULL;
 	int64_t		 now = now_mono_ms();
 	size_t		 oldest = 0, cost;
+	ssize_t		 mine = -1;
 
 	if (sr->sr_user && (user = strdup(sr->sr_user)) == NULL)
 		goto drop;
@@ -137,11 +160,24 @@ answer_set(struct scripts *ss, const struct store_req *sr, int item,
 		struct answer	*x = &ss->ss_answers[i];
 
 		if (answer_owned(x, sr->sr_ctx, item, sr->sr_user,
-		    sr->sr_peer))
-			a = x;
+		    sr->sr_peer)) {
+			mine = (ssize_t)i;
+			continue;
+		}
+		if (!answer_readable(ss, x, now)) {
+			/* the last answer moves into slot i */
+			if (mine == (ssize_t)ss->ss_nanswers - 1)
+				mine = (ssize_t)i;
+			if (oldest == ss->ss_nanswers - 1)
+				oldest = i;
+			answer_remove(ss, i--);
+			continue;
+		}
 		if (x->an_time < ss->ss_answers[oldest].an_time)
 			oldest = i;
 	}
+	if (mine >= 0)
+		a = &ss->ss_answers[mine];
 	if (a == NULL && ss->ss_nanswers < ANSWERS_MAX)
 		a = &ss->ss_answers[ss->ss_nanswers++];
 	else if (a == NULL)
@@ -179,7 +215,7 @@ on_control_ctxval(struct metric *m, const struct reader *rd, struct buf *out)
 	for (i = 0; i < ss->ss_nanswers; i++) {
 		struct answer	*a = &ss->ss_answers[i];
 
-		if (now - a->an_time > ANSWER_TTL_MS) {
+		if (!answer_readable(ss, a, now)) {
 			answer_remove(ss, i--);
 			continue;
 		}
@@ -1426,11 +1462,9 @@ scripts_refresh_tracepoints(struct scripts *ss)
 
 /* Refresh the tracepoint list when it is old. Main thread. */
 /*
- * Drop the answers nobody can read any more: past their TTL, or kept
- * for a REST context that expired or was evicted (so an abandoned
- * context's answers do not hold --max-memory for ANSWER_TTL_MS). pmcd
- * clients' contexts (PMDA_CTX_BIT) keep theirs until the TTL. Lock
- * order: ss_ans_lock, then the context table's lock.
+ * Drop the answers nobody can read any more (answer_readable), every
+ * tick, so an abandoned context's answers do not hold --max-memory until
+ * the next store or read.
  */
 static void
 answers_sweep(struct scripts *ss)
@@ -1438,14 +1472,9 @@ answers_sweep(struct scripts *ss)
 	int64_t		 now = now_mono_ms();
 
 	pthread_mutex_lock(&ss->ss_ans_lock);
-	for (size_t i = 0; i < ss->ss_nanswers; i++) {
-		struct answer	*a = &ss->ss_answers[i];
-
-		if (now - a->an_time > ANSWER_TTL_MS ||
-		    ((a->an_ctx & PMDA_CTX_BIT) == 0 && ss->ss_ds->ctx &&
-		    !ctx_exists(ss->ss_ds->ctx, a->an_ctx)))
+	for (size_t i = 0; i < ss->ss_nanswers; i++)
+		if (!answer_readable(ss, &ss->ss_answers[i], now))
 			answer_remove(ss, i--);
-	}
 	pthread_mutex_unlock(&ss->ss_ans_lock);
 }
 

@@ -51,6 +51,7 @@ enum store_stmt {
 	STMT_AUDIT_SELECT,
 	STMT_AUDIT_PRUNE,
 	STMT_AUDIT_PRUNE_REFUSED,
+	STMT_AUDIT_PRUNE_ALL,
 	STMT_COUNT
 };
 
@@ -105,6 +106,9 @@ static const char *const store_stmt_sql[STMT_COUNT] = {
 	    "DELETE FROM audit WHERE ok = 0 AND action <> 'login' AND seq <="
 	    " (SELECT seq FROM audit WHERE ok = 0 AND action <> 'login'"
 	    " ORDER BY seq DESC LIMIT 1 OFFSET ?1)",
+	[STMT_AUDIT_PRUNE_ALL] =
+	    "DELETE FROM audit WHERE seq <= (SELECT seq FROM audit"
+	    " ORDER BY seq DESC LIMIT 1 OFFSET ?1)",
 };
 
 /* Adding one is a one-line change here; the column is plain TEXT. */
@@ -121,6 +125,8 @@ struct store {
 	sqlite3_stmt	*st_stmt[STMT_COUNT];
 	int		 st_touch_failing;	/* logged; quiet till success */
 	int		 st_audit_failing;
+	int64_t		 st_audit_max;		/* rows kept; 0: all */
+	int64_t		 st_audit_added;	/* since the last prune */
 	dev_t		 st_dev;		/* the file we opened */
 	ino_t		 st_ino;
 };
@@ -290,6 +296,8 @@ store_rollback(struct store *st)
  * a reason of its own, already written to err.
  */
 #define STORE_FAILED	(-1)	/* no sqlite result code is negative */
+#define STORE_STR_(x)	#x
+#define STORE_STR(x)	STORE_STR_(x)
 typedef int	(*store_body)(struct store *, const void *arg, char *err,
 		    size_t errlen);
 
@@ -615,6 +623,12 @@ store_open_migrations(const char *dir, const struct store_migration *mig,
 	rc = store_pragma(st, "PRAGMA synchronous = FULL", NULL, 0);
 	if (rc != SQLITE_OK) {
 		store_seterr(st, rc, "setting synchronous=FULL", err, errlen);
+		goto fail;
+	}
+	rc = store_pragma(st, "PRAGMA cache_size = -"
+	    STORE_STR(STORE_CACHE_KIB), NULL, 0);
+	if (rc != SQLITE_OK) {
+		store_seterr(st, rc, "setting cache_size", err, errlen);
 		goto fail;
 	}
 	if (store_migrate(st, mig, nmig, err, errlen) == -1)
@@ -1240,6 +1254,16 @@ done:
 
 /* --- audit --- */
 
+static int	audit_prune_all_locked(struct store *);
+
+/* appends between two prunes: an eighth of the bound, at most 1024 */
+static int64_t
+audit_prune_every(int64_t max)
+{
+	return max / 8 + 1 < STORE_AUDIT_PRUNE_EVERY ? max / 8 + 1 :
+	    STORE_AUDIT_PRUNE_EVERY;
+}
+
 static int
 store_audit_action_known(const char *action)
 {
@@ -1294,6 +1318,43 @@ store_audit(struct store *st, const char *user, const char *peer,
 		ret = 0;
 	}
 	store_reset_all(st);
+	if (ret == 0 && st->st_audit_max > 0 && ++st->st_audit_added >=
+	    audit_prune_every(st->st_audit_max))
+		(void)audit_prune_all_locked(st);
+	store_unlock(st);
+	return ret;
+}
+
+/* Limit held; the rows deleted, or -1 (logged). */
+static int
+audit_prune_all_locked(struct store *st)
+{
+	sqlite3_stmt	*s = store_stmt(st, STMT_AUDIT_PRUNE_ALL);
+	char		 err[512];
+	int		 rc, ret = -1;
+
+	st->st_audit_added = 0;
+	rc = sqlite3_bind_int64(s, 1, st->st_audit_max);
+	if (rc == SQLITE_OK)
+		rc = store_run(st, STMT_AUDIT_PRUNE_ALL);
+	if (rc != SQLITE_OK) {
+		store_seterr(st, rc, "pruning the audit log", err, sizeof(err));
+		log_warnx("%s", err);
+	} else
+		ret = sqlite3_changes(st->st_db);
+	store_reset_all(st);
+	return ret;
+}
+
+int
+store_audit_limit(struct store *st, int64_t max)
+{
+	int	 ret = 0;
+
+	store_lock(st);
+	st->st_audit_max = max > 0 ? max : 0;
+	if (st->st_audit_max > 0)
+		ret = audit_prune_all_locked(st);
 	store_unlock(st);
 	return ret;
 }

@@ -11,7 +11,8 @@
  *              policy, PMID cluster (unique).
  *   instances  (script, variable, instance name) -> instance id, so that
  *              instance ids stay stable across restarts.
- *   audit      append-only log of control actions.
+ *   audit      log of control actions, the newest rows kept
+ *              (store_audit_limit).
  *
  * Guarantees:
  *   - A function that takes err returns only after its transaction has
@@ -39,6 +40,14 @@
 #define STORE_DB_NAME		"bpftraced.db"
 #define STORE_MAX_CLUSTER	4095	/* PMID cluster is 12 bits */
 #define STORE_BUSY_TIMEOUT_MS	5000	/* another process holds a lock */
+/*
+ * sqlite's page cache (its default is 2000 KiB). It fills with every page
+ * the appends to the audit table walk through, so it grew for the first
+ * hour of a register/deregister soak; the database's hot pages (scripts,
+ * the audit tail) fit in far less, and the OS caches the file anyway.
+ */
+#define STORE_CACHE_KIB		256
+#define STORE_AUDIT_PRUNE_EVERY	1024	/* appends between two prunes */
 
 struct store;
 
@@ -141,6 +150,15 @@ int		 store_audit_prune(struct store *, const char *action,
  * ones left out. Returns the number of rows deleted, or -1 (logged).
  */
 int		 store_audit_prune_refused(struct store *, int64_t keep);
+/*
+ * Keeps the audit table to about max rows (0: no bound): at once, and then
+ * every store_audit() that brings the rows added since the last prune to
+ * max / 8 + 1 (at most STORE_AUDIT_PRUNE_EVERY) deletes all but the newest
+ * max rows. So the table holds at most max + max / 8 + 1 rows and the
+ * database file stops growing under register/deregister churn (freed
+ * pages are reused). Returns the rows deleted now, or -1 (logged).
+ */
+int		 store_audit_limit(struct store *, int64_t max);
 /*
  * Calls cb for every audit entry at or after since_ms, oldest first, with
  * the store locked (cb must not call store functions; the strings live

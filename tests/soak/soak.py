@@ -4,22 +4,29 @@
 release; not part of make check):
 
     tests/soak/soak.py [--seconds 60] [--connections 256] [--idle 2000]
+        [--samples FILE]
 
 1. wrk with N connections for S seconds against /pmapi/fetch of a live
    bpftrace map (real bpftrace when it can run, else the fake replaying a
    2000-key map) while another thread registers and deregisters scripts
    in a loop: counts non-2xx answers, samples the daemon's RSS every
-   second and reports the trend over the last half.
+   second and reports RSS at the start, half way and at the end, and the
+   trend (least squares) over the last half. The RSS check: less than
+   1 MiB of growth over the last half (the trend times its length), so a
+   60-minute run checks "flat over the last 30 minutes".
 2. slowloris: I idle connections dribbling one header byte per second;
-   meanwhile another client's fetch latency (p50/p99) is measured.
+   meanwhile another client's fetch latency (p50/p99) is measured
+   (--idle 0 skips it).
 Prints a results table (markdown) for the README's reliability section;
-exit status 1 when a check fails.
+exit status 1 when a check fails. --samples writes one line per RSS
+sample (seconds since the start, KiB, churn cycles so far).
 """
 import argparse
 import json
 import os
 import re
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -55,6 +62,25 @@ def getj(d, path, **p):
     st, _, b = btd.http("GET", d.url(path + "?" + urllib.parse.urlencode(p)),
                         timeout=10)
     return st, (json.loads(b) if b.startswith(b"{") else {})
+
+
+def loadavg():
+    with open("/proc/loadavg") as f:
+        return " ".join(f.read().split()[:3])
+
+
+def state_db(d):
+    """(database + WAL bytes, audit rows) of the daemon's state."""
+    path = os.path.join(d.state_dir, "bpftraced.db")
+    size = sum(os.path.getsize(p) for p in (path, path + "-wal")
+               if os.path.exists(p))
+    try:
+        db = sqlite3.connect("file:%s?mode=ro" % path, uri=True, timeout=10)
+        rows = db.execute("SELECT count(*) FROM audit").fetchone()[0]
+        db.close()
+    except sqlite3.Error:
+        rows = -1
+    return size, rows
 
 
 def churn(d, stop, counts):
@@ -109,10 +135,12 @@ def load_phase(d, args, real):
     counts = {"register": 0, "deregister": 0, "errors": 0}
     t = threading.Thread(target=churn, args=(d, stop, counts))
     samples = []
+    t0 = time.monotonic()
 
     def sampler():
         while not stop.is_set():
-            samples.append(rss_kb(d.proc.pid))
+            samples.append((time.monotonic() - t0, rss_kb(d.proc.pid),
+                            counts["deregister"]))
             time.sleep(1)
     s = threading.Thread(target=sampler)
     t.start()
@@ -122,17 +150,25 @@ def load_phase(d, args, real):
     stop.set()
     t.join()
     s.join()
+    if args.samples:
+        with open(args.samples, "w") as f:
+            for t, kb, cycles in samples:
+                f.write("%.1f %d %d\n" % (t, kb, cycles))
     half = samples[len(samples) // 2:]
     n = len(half)
+    slope = 0.0         # KiB per second over the last half
     if n > 2:
-        xs = range(n)
-        mx, my = (n - 1) / 2, sum(half) / n
-        slope = sum((x - mx) * (y - my) for x, y in zip(xs, half)) / \
-            sum((x - mx) ** 2 for x in xs)
-    else:
-        slope = 0.0
-    res.update(counts=counts, rss_first=samples[0] if samples else 0,
-               rss_last=samples[-1] if samples else 0, slope=slope)
+        xs = [t for t, _, _ in half]
+        ys = [kb for _, kb, _ in half]
+        mx, my = sum(xs) / n, sum(ys) / n
+        den = sum((x - mx) ** 2 for x in xs)
+        if den > 0:
+            slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / den
+    res.update(counts=counts, slope=slope,
+               rss_first=samples[0][1] if samples else 0,
+               rss_mid=half[0][1] if half else 0,
+               rss_last=samples[-1][1] if samples else 0,
+               half_s=(half[-1][0] - half[0][0]) if n > 1 else 0.0)
     return res
 
 
@@ -182,6 +218,7 @@ def main():
     ap.add_argument("--seconds", type=int, default=60)
     ap.add_argument("--connections", type=int, default=256)
     ap.add_argument("--idle", type=int, default=2000)
+    ap.add_argument("--samples", help="write the RSS samples to this file")
     args = ap.parse_args()
     real = real_bpftrace()
     env = {"BT_SHARED": os.environ.get("BT_SHARED") or os.path.join(
@@ -192,21 +229,31 @@ def main():
                      "--max-connections-per-ip", "0",
                      "--idle-timeout", "600", "--max-output-rate", "0"] +
                     extra, env=env) as d:
+        load0 = loadavg()
         r = load_phase(d, args, real)
-        growth = r["slope"] * 60
+        db_bytes, audit_rows = state_db(d)
+        # growth over the last half: its trend times its length
+        growth = r["slope"] * r["half_s"]
         good = (r["non2xx"] == 0 and r["socket_errors"] == 0 and
                 d.alive() and growth < 1024)
         ok &= good
         print("| load: wrk -c %d -d %ds on a %s map + register/deregister "
               "loop | %s req (%s req/s), p99 %s, non-2xx %d, socket errors "
-              "%d; %d registers/%d deregisters; RSS %d -> %d KiB, trend "
-              "%+.0f KiB/min over the last half | %s |"
+              "%d; %d registers/%d deregisters (%d client errors); state "
+              "database %d KiB, %d audit rows; RSS %d KiB at the start, "
+              "%d half way, %d at the end; trend over the last half "
+              "%+.1f KiB/min, %+.0f KiB over it (check < 1024); load "
+              "average %s before, %s after | %s |"
               % (args.connections, args.seconds, "live bpftrace" if real
                  else "2000-key replayed", r["requests"], r["rps"],
                  r["p99"], r["non2xx"], r["socket_errors"],
                  r["counts"]["register"], r["counts"]["deregister"],
-                 r["rss_first"], r["rss_last"], growth,
-                 "ok" if good else "FAIL"))
+                 r["counts"]["errors"], db_bytes // 1024, audit_rows,
+                 r["rss_first"], r["rss_mid"], r["rss_last"],
+                 r["slope"] * 60, growth, load0, loadavg(),
+                 "ok" if good else "FAIL"), flush=True)
+        if args.idle <= 0:
+            sys.exit(0 if ok else 1)
         s = slowloris(d, args.idle, 20)
         good = s["p99"] < 10 and d.alive()
         ok &= good

@@ -44,6 +44,26 @@ context_expires_after_polltimeout(void **state)
 	ctx_free(ct);
 }
 
+/* ctx_alive (control answers ask it) looks without re-arming the timer */
+static void
+context_alive_does_not_rearm(void **state)
+{
+	struct ctxtab	*ct = ctx_new(10);
+	uint32_t	 a, b;
+
+	assert_int_equal(ctx_create(ct, 1.0, &a), CTX_OK);
+	assert_int_equal(ctx_create(ct, 30, &b), CTX_OK);
+	assert_int_equal(ctx_alive(ct, a), 1);
+	usleep(600 * 1000);
+	assert_int_equal(ctx_alive(ct, a), 1);
+	usleep(600 * 1000);	/* re-armed at 0.6 s it would live to 1.6 s */
+	assert_int_equal(ctx_alive(ct, a), 0);
+	assert_int_equal(ctx_alive(ct, b), 1);
+	assert_int_equal(ctx_alive(ct, a ^ b ^ 1), 0);
+	assert_int_equal(ctx_count(ct), 1);	/* a was freed on the way */
+	ctx_free(ct);
+}
+
 static void
 context_table_is_bounded(void **state)
 {
@@ -376,6 +396,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(context_ids_are_unique_31bit),
 		cmocka_unit_test(context_expires_after_polltimeout),
+		cmocka_unit_test(context_alive_does_not_rearm),
 		cmocka_unit_test(context_table_is_bounded),
 		cmocka_unit_test(full_table_evicts_least_recently_used_idle_first),
 		cmocka_unit_test(per_address_share_evicts_own_contexts),
