@@ -2538,6 +2538,17 @@ incomplete:
 	return -1;
 }
 
+static int
+derive_too_big(struct api *a)
+{
+	char	 msg[160];
+
+	snprintf(msg, sizeof(msg), "Derived metrics of this context would "
+	    "hold more than %zu bytes (bpftraced limit, see "
+	    "--max-derived-bytes)", a->a_ds->cfg.max_derived_bytes);
+	return send_error_msg(a, 400, PM_ERR_BADDERIVE, msg);
+}
+
 /*
  * GET name= and expr=: one metric. expr= alone, or a POST body when there
  * is no expr= (pmproxy adds the body as expr unless one is there): the
@@ -2567,6 +2578,12 @@ api_run_derive(struct api *a)
 	if (expr == NULL) {
 		free(body);
 		return send_error(a, 400, 1, "invalid derive parameters");
+	}
+	/* more text than a context may hold: refused before any parsing */
+	if ((body ? hr->hr_bodylen : strlen(expr)) >
+	    a->a_ds->cfg.max_derived_bytes) {
+		free(body);
+		return derive_too_big(a);
 	}
 	buf_init(&err, 0);
 	if (name)

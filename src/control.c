@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 
 #include <dirent.h>
+#include <malloc.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -124,12 +125,34 @@ answer_readable(struct scripts *ss, const struct answer *a, int64_t now)
 	return ctx_alive(ct, a->an_ctx);
 }
 
-/* What one answer costs: its text, its user and its slot. */
+/*
+ * What one answer costs: the allocations of its text and user (as
+ * malloc sized them, which may be more than their strings) and its slot.
+ */
 static size_t
 answer_cost(const char *text, const char *user)
 {
-	return strlen(text) + 1 + (user ? strlen(user) + 1 : 0) +
+	return malloc_usable_size((void *)text) +
+	    (user ? malloc_usable_size((void *)user) : 0) +
 	    sizeof(struct answer);
+}
+
+/* the most an answer of at most max bytes of text may cost */
+static size_t
+answer_cost_max(const char *user, size_t max)
+{
+	/* malloc rounds up to 16 bytes and adds one size word */
+	return max + 1 + 32 + (user ? strlen(user) + 1 + 32 : 0) +
+	    sizeof(struct answer);
+}
+
+/* text in an allocation of its own length (it may come from a grown buf) */
+static char *
+shrink_to_fit(char *text)
+{
+	char	*t = realloc(text, strlen(text) + 1);
+
+	return t ? t : text;
 }
 
 /*
@@ -149,6 +172,7 @@ answer_set(struct scripts *ss, const struct store_req *sr, int item,
 
 	if (sr->sr_user && (user = strdup(sr->sr_user)) == NULL)
 		goto drop;
+	text = shrink_to_fit(text);
 	cost = answer_cost(text, user);
 	if (cost < charged)
 		memcap_release(mc, charged - cost);
@@ -1042,8 +1066,8 @@ on_control_store(struct metric *m, const struct store_req *sr, char *err,
 		return rv;
 	}
 	/* room for the answer, charged before acting so a refusal acts not */
-	reserve = answer_cost("", sr->sr_user) +
-	    ss->ss_ds->cfg.max_control_answer;
+	reserve = answer_cost_max(sr->sr_user,
+	    ss->ss_ds->cfg.max_control_answer);
 	if (memcap_charge(&ss->ss_ds->mem, reserve) == -1) {
 		memcap_message(&ss->ss_ds->mem, err, errlen);
 		script_audit(ss, sr, ctl_names[item], NULL, 0, err);

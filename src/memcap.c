@@ -9,6 +9,14 @@
 
 #include "memcap.h"
 
+size_t
+memcap_client_share(size_t max_memory)
+{
+	if (max_memory >= 2 * MEMCAP_RESERVE)
+		return max_memory - MEMCAP_RESERVE;
+	return max_memory / 2;
+}
+
 void
 memcap_init(struct memcap *mc, size_t limit)
 {

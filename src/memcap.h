@@ -32,6 +32,13 @@ struct memcap {
 	void			*mc_reclaim_arg;
 };
 
+/*
+ * --max-memory is the process's ceiling: clients may make it hold that
+ * less MEMCAP_RESERVE (32 MiB: libraries, the daemon's own data and the
+ * allocator's slack), or half of a ceiling below 64 MiB.
+ */
+#define MEMCAP_RESERVE		((size_t)32 * 1024 * 1024)
+size_t	 memcap_client_share(size_t max_memory);
 void	 memcap_init(struct memcap *mc, size_t limit);
 void	 memcap_set_reclaim(struct memcap *mc, memcap_reclaim_fn fn,
 	    void *arg);

@@ -84,6 +84,16 @@ memcap_reclaims_once_when_a_charge_does_not_fit(void **state)
 	assert_int_equal(atomic_load(&mc.mc_refused), 2);
 }
 
+static void
+memcap_client_share_leaves_the_daemon_its_reserve(void **state)
+{
+	size_t	 mib = 1024 * 1024;
+
+	assert_int_equal(memcap_client_share(256 * mib), 224 * mib);
+	assert_int_equal(memcap_client_share(64 * mib), 32 * mib);
+	assert_int_equal(memcap_client_share(4 * mib), 2 * mib);
+}
+
 static struct memcap	 shared_mc;
 
 static void *
@@ -122,6 +132,7 @@ main(void)
 		cmocka_unit_test(memcap_charges_up_to_the_limit_and_refuses_past_it),
 		cmocka_unit_test(memcap_refuses_a_charge_larger_than_the_limit_without_wrapping),
 		cmocka_unit_test(memcap_zero_limit_means_no_ceiling),
+		cmocka_unit_test(memcap_client_share_leaves_the_daemon_its_reserve),
 		cmocka_unit_test(memcap_reclaims_once_when_a_charge_does_not_fit),
 		cmocka_unit_test(memcap_threads_never_pass_the_limit_together),
 	};
