@@ -301,7 +301,7 @@ def test_answer_memory(s):
     after += "// " + '"' * (len(big) - len(after) - 4) + "\n"
     with btd.Daemon(["--control", "loopback", "--bpftrace", FAKE,
                      "--max-script-bytes", "131072",
-                     "--max-memory", "1048576"], env={"BT_SHARED": s},
+                     "--max-memory", "2097152"], env={"BT_SHARED": s},
                     wait_version=False) as d:
         spare = context(d)      # holds no answer: a store must reserve one
         ctxs, codes, msg = [], [], ""
@@ -319,7 +319,8 @@ def test_answer_memory(s):
         st, _, sraw = store(d, spare, "register", after)
         tap.check(codes[-1] == 503 and MEMMSG in msg and
                   "--max-memory" in msg and len(ctxs) >= 4,
-                  "unread 64 KiB answers fill --max-memory 1 MiB: request "
+                  "unread 64 KiB answers fill --max-memory 2 MiB (1 MiB for "
+                  "clients): request "
                   "%d is refused 503 (%s)" % (len(codes), msg), repr(codes))
         # at the ceiling every answer is refused too (answers are charged
         # while they are sent): wait for the contexts to expire, which
