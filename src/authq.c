@@ -105,6 +105,8 @@ authq_new(unsigned nthreads, unsigned qmax, unsigned rate, size_t naddrs,
 {
 	struct authq	*q;
 
+	if (naddrs == 0)	/* authq_addr() needs one slot to reuse */
+		naddrs = 1;
 	if ((q = calloc(1, sizeof(*q))) == NULL) {
 		seterr(err, errlen, "password verifiers: out of memory");
 		return NULL;
