@@ -1325,18 +1325,21 @@ store_audit(struct store *st, const char *user, const char *peer,
 	return ret;
 }
 
-/* Limit held; the rows deleted, or -1 (logged). */
+/* audit_prune_run with the store locked by the caller */
 static int
-audit_prune_all_locked(struct store *st)
+audit_prune_locked(struct store *st, enum store_stmt stmt, const char *action,
+    int64_t keep)
 {
-	sqlite3_stmt	*s = store_stmt(st, STMT_AUDIT_PRUNE_ALL);
+	sqlite3_stmt	*s = store_stmt(st, stmt);
 	char		 err[512];
-	int		 rc, ret = -1;
+	int		 rc = SQLITE_OK, ret = -1, col = 1;
 
-	st->st_audit_added = 0;
-	rc = sqlite3_bind_int64(s, 1, st->st_audit_max);
+	if (action)
+		rc = store_bind_str(s, col++, action);
 	if (rc == SQLITE_OK)
-		rc = store_run(st, STMT_AUDIT_PRUNE_ALL);
+		rc = sqlite3_bind_int64(s, col, keep);
+	if (rc == SQLITE_OK)
+		rc = store_run(st, stmt);
 	if (rc != SQLITE_OK) {
 		store_seterr(st, rc, "pruning the audit log", err, sizeof(err));
 		log_warnx("%s", err);
@@ -1344,6 +1347,15 @@ audit_prune_all_locked(struct store *st)
 		ret = sqlite3_changes(st->st_db);
 	store_reset_all(st);
 	return ret;
+}
+
+/* Lock held; the rows deleted, or -1 (logged). */
+static int
+audit_prune_all_locked(struct store *st)
+{
+	st->st_audit_added = 0;
+	return audit_prune_locked(st, STMT_AUDIT_PRUNE_ALL, NULL,
+	    st->st_audit_max);
 }
 
 int
@@ -1365,23 +1377,10 @@ static int
 audit_prune_run(struct store *st, enum store_stmt stmt, const char *action,
     int64_t keep)
 {
-	sqlite3_stmt	*s = store_stmt(st, stmt);
-	char		 err[512];
-	int		 rc = SQLITE_OK, ret = -1, col = 1;
+	int	 ret;
 
 	store_lock(st);
-	if (action)
-		rc = store_bind_str(s, col++, action);
-	if (rc == SQLITE_OK)
-		rc = sqlite3_bind_int64(s, col, keep);
-	if (rc == SQLITE_OK)
-		rc = store_run(st, stmt);
-	if (rc != SQLITE_OK) {
-		store_seterr(st, rc, "pruning the audit log", err, sizeof(err));
-		log_warnx("%s", err);
-	} else
-		ret = sqlite3_changes(st->st_db);
-	store_reset_all(st);
+	ret = audit_prune_locked(st, stmt, action, keep);
 	store_unlock(st);
 	return ret;
 }

@@ -74,14 +74,7 @@ shared = btd.shared_dir
 
 def local_addr(family, addr):
     """addr when this host can bind it, else None."""
-    s = socket.socket(family, socket.SOCK_STREAM)
-    try:
-        s.bind((addr, 0))
-        return addr
-    except OSError:
-        return None
-    finally:
-        s.close()
+    return addr if btd.can_bind(addr, family) else None
 
 
 def basic(cred):
