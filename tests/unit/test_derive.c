@@ -374,7 +374,7 @@ syntax_errors_as_libpcp(void **state)
 	    "to follow MINUS\n"));
 	check_syntax("1 = 2", SE("1 = 2\n  ^\n"));
 	/* libpcp's other operators and functions: named as unsupported */
-	check_syntax("rate(x)", SE("rate(x)\n^\nFunction rate() is not "
+	check_syntax("delta(x)", SE("delta(x)\n^\nFunction delta() is not "
 	    "supported by bpftraced\n"));
 	check_syntax("1 < 2", SE("1 < 2\n  ^\nOperator '<' is not supported "
 	    "by bpftraced (only + - * / and parentheses)\n"));
