@@ -466,7 +466,7 @@ def part_rate(d):
            [{k: m.get(k) for k in keys} for m in metas][1] and
            metas[0].get("units") == "/ sec",
            "rate() of a bpftrace counter: registered on both, the same "
-           "descriptor as pmproxy's (a count without units: / sec)", repr(metas))
+           "descriptor as pmproxy's (no units: / sec)", repr(metas))
     firsts = [[v for v in c.getj("/pmapi/fetch", context=c.ctx,
                                  names="r.ticks")[1].get("values", [])]
               for c in sides]
