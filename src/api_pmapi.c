@@ -1361,10 +1361,38 @@ reserve_fetch(struct api *a, const struct fitem *ms, size_t n,
 	buf_reserve(&a->a_out, need);
 }
 
+/*
+ * Evaluate dm at the fetch's time ts against the context's previous fetch
+ * (its rate() operands), and keep this fetch's for the next one. 0, or
+ * -1 with no value; a history the context cannot keep sets *err (CTX_*).
+ */
+static int
+eval_derived(struct api *a, const struct dmetric *dm, struct dexpr *bound,
+    struct dfetch *f, const struct timespec *ts, struct dvals *v, int *err)
+{
+	struct dhist	 prev, next;
+	int		 rc;
+
+	if (ctx_rate_get(a->a_ds->ctx, a->a_ctx, dm->dm_pmid, &prev) ==
+	    CTX_FULL)
+		*err = CTX_FULL;
+	rc = derive_eval_hist(bound, derive_values, f, &prev, &next, ts, v);
+	if (next.dh_n > 0 && a->a_held) {
+		int	 st = ctx_rate_put(a->a_ds->ctx, a->a_ctx, dm->dm_pmid,
+			    &next);
+
+		if (st != CTX_OK && st != CTX_UNKNOWN && *err == CTX_OK)
+			*err = st;
+	}
+	dhist_free(&prev);
+	dhist_free(&next);
+	return rc == 0 ? 0 : -1;
+}
+
 /* one derived metric's values, computed from this request's snapshots */
 static void
 put_fetch_derived(struct api *a, const struct dmetric *dm,
-    struct snapcache *sc, int *count)
+    struct snapcache *sc, const struct timespec *ts, int *count, int *err)
 {
 	struct buf	*b = &a->a_out;
 	struct dfetch	 f = { a, sc };
@@ -1375,7 +1403,7 @@ put_fetch_derived(struct api *a, const struct dmetric *dm,
 
 	if (derived_visible(a, dm->dm_name, &d, &bound) == NULL)
 		return;
-	if (derive_eval(bound, derive_values, &f, &v) == -1) {
+	if (eval_derived(a, dm, bound, &f, ts, &v, err) == -1) {
 		derive_free(bound);
 		return;		/* an operand has no value: no value */
 	}
@@ -1400,6 +1428,13 @@ put_fetch_derived(struct api *a, const struct dmetric *dm,
 		put_value(b, v.dv_type, &v.dv_vals[i]);
 		buf_putc(b, '}');
 	}
+	/*
+	 * pmproxy answers a singular metric without values (a rate() at its
+	 * first fetch) with the value it cached for it: 0 until it had one
+	 */
+	if (v.dv_n == 0 && d.dd_indom == PM_INDOM_NULL)
+		buf_printf(b, "{\"instance\":%s,\"value\":0}",
+		    API_PMWEBD(a) ? "-1" : "null");
 	buf_puts(b, "]}");
 	(*count)++;
 	dvals_free(&v);
@@ -1569,11 +1604,12 @@ toomany:
  * derived metric's values are computed from the same snapshots as the
  * plain metrics of this request.
  */
-void
-api_put_fetch_values(struct api *a, const struct fitem *ms, size_t n)
+int
+api_put_fetch_values(struct api *a, const struct fitem *ms, size_t n,
+    const struct timespec *ts)
 {
 	struct snapcache	 sc = { 0 };
-	int			 count = 0;
+	int			 count = 0, err = CTX_OK;
 
 	reserve_fetch(a, ms, n, &sc);
 	for (size_t i = 0; i < n; i++)
@@ -1582,8 +1618,33 @@ api_put_fetch_values(struct api *a, const struct fitem *ms, size_t n)
 		else if (ms[i].pc)
 			put_fetch_pc(a, ms[i].pc, &count);
 		else
-			put_fetch_derived(a, ms[i].dm, &sc, &count);
+			put_fetch_derived(a, ms[i].dm, &sc, ts, &count, &err);
 	snapcache_free(&sc);
+	return err;
+}
+
+/*
+ * The error answer for a rate() history the context could not keep
+ * (api_put_fetch_values() != CTX_OK): the values are not sent, as the
+ * next fetch would silently have no rate.
+ */
+int
+api_rate_error(struct api *a, int err)
+{
+	char	 msg[256];
+
+	buf_reset(&a->a_out);
+	if (err == CTX_NOMEM) {
+		memcap_message(&a->a_ds->mem, msg, sizeof(msg));
+		return api_error(a, 503, 1, PM_ERR_TOOBIG, "%s", msg);
+	}
+	if (err == CTX_BYTES)
+		return api_error(a, 400, 1, PM_ERR_TOOBIG, "rate() values of "
+		    "the derived metrics of this context would hold more than "
+		    "%zu bytes (bpftraced limit, see --max-derived-bytes)",
+		    a->a_ds->cfg.max_derived_bytes);
+	return api_error(a, 503, 1, PM_ERR_TOOBIG, "out of memory keeping "
+	    "rate() values");
 }
 
 static int
@@ -1592,7 +1653,7 @@ run_fetch(struct api *a)
 	struct fitem		*ms;
 	struct timespec		 ts;
 	size_t			 n;
-	int			 ret;
+	int			 ret, err;
 
 	if (api_fetch_lookup(a, &ms, &n, &ret) == -1)
 		return ret;
@@ -1600,9 +1661,11 @@ run_fetch(struct api *a)
 	put_head(a);
 	buf_printf(&a->a_out, ",\"timestamp\":%lld.%09ld,\"values\":[",
 	    (long long)ts.tv_sec, ts.tv_nsec);
-	api_put_fetch_values(a, ms, n);
-	buf_puts(&a->a_out, "]}");
+	err = api_put_fetch_values(a, ms, n, &ts);
 	free(ms);
+	if (err != CTX_OK)
+		return api_rate_error(a, err);
+	buf_puts(&a->a_out, "]}");
 	return send_out(a, 200);
 }
 

@@ -86,7 +86,7 @@ run_fetch(struct api *a)
 	struct fitem	*ms;
 	struct timespec	 ts;
 	size_t		 n;
-	int		 ret;
+	int		 ret, err;
 
 	if (api_fetch_lookup(a, &ms, &n, &ret) == -1)
 		return ret;
@@ -98,9 +98,11 @@ run_fetch(struct api *a)
 	now_real(&ts);
 	buf_printf(&a->a_out, "{\"timestamp\":{\"s\":%lld,\"us\":%ld},"
 	    "\"values\":[", (long long)ts.tv_sec, ts.tv_nsec / 1000);
-	api_put_fetch_values(a, ms, n);
-	buf_puts(&a->a_out, "]}");
+	err = api_put_fetch_values(a, ms, n, &ts);
 	free(ms);
+	if (err != 0)
+		return api_rate_error(a, err);
+	buf_puts(&a->a_out, "]}");
 	return api_send_out(a, 200);
 }
 

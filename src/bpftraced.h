@@ -359,6 +359,17 @@ struct dvals {
 	union value	*dv_vals;
 };
 
+/*
+ * The rate() operands' values of one fetch of one derived metric, one
+ * slot per rate() node (dv_vals NULL: none); the context keeps the last
+ * one for the next fetch.
+ */
+struct dhist {
+	struct timespec	 dh_stamp;	/* the fetch's timestamp */
+	int		 dh_n;
+	struct dvals	*dh_v;
+};
+
 /* one registered derived metric; immutable, reference counted */
 struct dmetric {
 	atomic_int	 dm_refs;
@@ -387,6 +398,14 @@ void		 derive_semantic_text(struct buf *, const char *,
 		    const char *, const char *);
 int		 derive_eval(const struct dexpr *, derive_values_fn, void *,
 		    struct dvals *);
+int		 derive_eval_hist(const struct dexpr *, derive_values_fn,
+		    void *, const struct dhist *, struct dhist *,
+		    const struct timespec *, struct dvals *);
+int		 derive_rate(int, const struct dvals *, const struct dvals *,
+		    double, double, struct dvals *);
+void		 dhist_free(struct dhist *);
+size_t		 dhist_bytes(const struct dhist *);
+int		 dhist_copy(struct dhist *, const struct dhist *);
 int		 derive_is_name(const struct dexpr *);
 void		 derive_free(struct dexpr *);
 void		 dvals_free(struct dvals *);
@@ -468,6 +487,8 @@ int		 ctx_derive_add(struct ctxtab *, uint32_t, struct dmetric *,
 		    size_t);
 int		 ctx_profile_change(struct ctxtab *, uint32_t, int, pmInDom,
 		    const uint32_t *, size_t);
+int		 ctx_rate_get(struct ctxtab *, uint32_t, pmID, struct dhist *);
+int		 ctx_rate_put(struct ctxtab *, uint32_t, pmID, struct dhist *);
 int		 ctx_alive(struct ctxtab *, uint32_t);
 size_t		 ctx_gc(struct ctxtab *);
 size_t		 ctx_count(struct ctxtab *);
@@ -785,8 +806,9 @@ int		 api_send_out(struct api *, unsigned);
 int		 api_error(struct api *, unsigned, int, int, const char *, ...)
 		    __attribute__((format(printf, 5, 6)));
 int		 api_fetch_lookup(struct api *, struct fitem **, size_t *, int *);
-void		 api_put_fetch_values(struct api *, const struct fitem *,
-		    size_t);
+int		 api_rate_error(struct api *, int);
+int		 api_put_fetch_values(struct api *, const struct fitem *,
+		    size_t, const struct timespec *);
 int		 api_run_metric(struct api *);
 int		 api_run_indom(struct api *);
 int		 api_run_children(struct api *);

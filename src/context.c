@@ -5,6 +5,8 @@
  * per-context instance profiles and derived metrics. Both are immutable
  * and reference counted: a change builds a new one, so a request holds
  * them without holding the table lock, and both go with their context.
+ * The one mutable part, the values each rate() saw at the context's last
+ * fetch (struct rhist), is copied out and replaced under the lock.
  * The table is bounded (--max-contexts, --max-contexts-per-ip): a full one
  * evicts the least recently touched context, idle before busy, of the
  * address holding the most, rather than refusing everyone; what contexts
@@ -44,15 +46,25 @@ struct profile {
 #define L_TAB		0
 #define L_PEER		1
 
+/* a derived metric's rate() operands at this context's last fetch */
+struct rhist {
+	pmID		 rh_pmid;
+	size_t		 rh_bytes;	/* charged, this included */
+	struct dhist	 rh_h;
+	struct rhist	*rh_next;
+};
+
 struct rctx {
 	uint32_t	 rc_id;
 	int64_t		 rc_timeout_ms;
 	int64_t		 rc_expires;	/* monotonic ms */
 	struct profile	*rc_prof;	/* NULL: everything included */
 	struct dset	*rc_derived;	/* NULL: none registered */
+	struct rhist	*rc_rates;	/* rate() histories */
 	int		 rc_busy;	/* requests holding it now */
 	size_t		 rc_bytes;	/* charged to ct_mem, all of it */
 	size_t		 rc_dbytes;	/* of which derived metrics */
+	size_t		 rc_rbytes;	/* of which rc_rates (derived too) */
 	size_t		 rc_pbytes;	/* of which the profile */
 	struct peer	*rc_peer;
 	struct rctx	*rc_next;	/* hash chain */
@@ -312,6 +324,13 @@ rctx_free(struct ctxtab *ct, struct rctx *c)
 {
 	profile_release(c->rc_prof);
 	dset_release(c->rc_derived);
+	while (c->rc_rates) {
+		struct rhist	*r = c->rc_rates;
+
+		c->rc_rates = r->rh_next;
+		dhist_free(&r->rh_h);
+		free(r);
+	}
 	ctx_uncharge(ct, c->rc_bytes);
 	free(c);
 }
@@ -619,7 +638,7 @@ ctx_derive_add(struct ctxtab *ct, uint32_t id, struct dmetric *dm,
 		ret = CTX_LIMIT;
 	else if (dset_find(c->rc_derived, dm->dm_name) != NULL)
 		ret = CTX_DUP;
-	else if (c->rc_dbytes + (n = dmetric_bytes(dm)) >
+	else if (c->rc_dbytes + c->rc_rbytes + (n = dmetric_bytes(dm)) >
 	    ct->ct_lim.cl_derived_bytes)
 		ret = CTX_BYTES;
 	else if (ctx_charge_locked(ct, c, n) == -1)
@@ -633,6 +652,90 @@ ctx_derive_add(struct ctxtab *ct, uint32_t id, struct dmetric *dm,
 		c->rc_dbytes += n;
 		ctx_account_locked(ct, c, (ssize_t)n);
 	}
+	pthread_mutex_unlock(&ct->ct_lock);
+	return ret;
+}
+
+/* --- rate() histories --- */
+
+/*
+ * A copy of what derived metric pmid's rate() nodes saw at context id's
+ * last fetch (*out zeroed: none, the first fetch). CTX_FULL: no memory.
+ */
+int
+ctx_rate_get(struct ctxtab *ct, uint32_t id, pmID pmid, struct dhist *out)
+{
+	struct rctx	*c;
+	struct rhist	*r;
+	int		 ret = CTX_OK;
+
+	memset(out, 0, sizeof(*out));
+	pthread_mutex_lock(&ct->ct_lock);
+	if ((c = *ctx_slot_locked(ct, id)) == NULL)
+		ret = CTX_UNKNOWN;
+	else
+		for (r = c->rc_rates; r; r = r->rh_next)
+			if (r->rh_pmid == pmid) {
+				if (dhist_copy(out, &r->rh_h) == -1)
+					ret = CTX_FULL;
+				break;
+			}
+	pthread_mutex_unlock(&ct->ct_lock);
+	return ret;
+}
+
+/*
+ * Keep h (moved in on CTX_OK, h zeroed) as pmid's history in context id,
+ * replacing the last one. Charged to the context's derived-metric bytes
+ * (CTX_BYTES past --max-derived-bytes) and to --max-memory (CTX_NOMEM);
+ * on an error the old history is dropped too, so the next fetch starts
+ * again as a first one rather than against stale values.
+ */
+int
+ctx_rate_put(struct ctxtab *ct, uint32_t id, pmID pmid, struct dhist *h)
+{
+	struct rctx	*c;
+	struct rhist	**pp, *r = NULL;
+	size_t		 nb = sizeof(*r) + dhist_bytes(h), ob = 0;
+	int		 ret = CTX_OK;
+
+	pthread_mutex_lock(&ct->ct_lock);
+	if ((c = *ctx_slot_locked(ct, id)) == NULL) {
+		ret = CTX_UNKNOWN;
+		goto done;
+	}
+	for (pp = &c->rc_rates; *pp; pp = &(*pp)->rh_next)
+		if ((*pp)->rh_pmid == pmid)
+			break;
+	if ((r = *pp) != NULL) {	/* unlink and release the old one */
+		*pp = r->rh_next;
+		ob = r->rh_bytes;
+		dhist_free(&r->rh_h);
+		c->rc_rbytes -= ob;
+		ctx_uncharge(ct, ob);
+		ctx_account_locked(ct, c, -(ssize_t)ob);
+	}
+	if (c->rc_dbytes + c->rc_rbytes + nb > ct->ct_lim.cl_derived_bytes)
+		ret = CTX_BYTES;
+	else if (ctx_charge_locked(ct, c, nb) == -1)
+		ret = CTX_NOMEM;
+	else if (r == NULL && (r = calloc(1, sizeof(*r))) == NULL) {
+		ctx_uncharge(ct, nb);
+		ret = CTX_FULL;
+	}
+	if (ret != CTX_OK) {
+		free(r);
+		goto done;
+	}
+	r->rh_pmid = pmid;
+	r->rh_bytes = nb;
+	r->rh_h = *h;
+	memset(h, 0, sizeof(*h));
+	r->rh_next = c->rc_rates;
+	c->rc_rates = r;
+	c->rc_rbytes += nb;
+	ctx_account_locked(ct, c, (ssize_t)nb);
+done:
 	pthread_mutex_unlock(&ct->ct_lock);
 	return ret;
 }

@@ -3,7 +3,7 @@
  * derive.c - per-context derived metrics (/pmapi/derive), as pmproxy
  * 6.0.3 and libpcp's pmAddDerivedMetric() define them, restricted to the
  * arithmetic subset: + - * / unary minus, parentheses, numeric constants
- * and metric names.
+ * and metric names, plus rate(NAME) over the context's previous fetch.
  *
  * Three stages, each a pure function of immutable inputs:
  *   derive_parse()  text -> tree; syntax errors worded and positioned as
@@ -13,6 +13,9 @@
  *                   dimension rules; "Semantic Error: ..." texts.
  *   derive_eval()   tree + descriptor + operand values -> result values,
  *                   computed in the descriptor's type as libpcp does.
+ *                   derive_eval_hist() also takes the rate() operands'
+ *                   values of the previous fetch (struct dhist, kept by
+ *                   the context: context.c) and returns this fetch's.
  * Plus the per-context set: immutable, reference counted, replaced
  * copy-on-write under the context table lock (context.c).
  * Threads: everything here runs in HTTP workers on immutable data.
@@ -25,7 +28,8 @@
 
 #include "bpftraced.h"
 
-enum dop { D_INT, D_DBL, D_NAME, D_NEG, D_ADD, D_SUB, D_MUL, D_DIV };
+enum dop { D_INT, D_DBL, D_NAME, D_NEG, D_ADD, D_SUB, D_MUL, D_DIV,
+	D_RATE };
 
 struct dexpr {
 	enum dop	 d_op;
@@ -35,12 +39,13 @@ struct dexpr {
 	/* filled by derive_bind(): each node's descriptor and scaling */
 	struct ddesc	 d_desc;
 	double		 d_lmul, d_rmul; /* operand scale factors */
+	/* D_RATE: d_lmul scales a time counter's rate to seconds/second */
 };
 
 /* ---- lexer ---- */
 
 enum tok { T_EOS, T_INT, T_DBL, T_NAME, T_PLUS, T_MINUS, T_STAR, T_SLASH,
-	T_LP, T_RP, T_UNSUP, T_ERR };
+	T_LP, T_RP, T_RATE, T_UNSUP, T_ERR };
 
 struct parser {
 	const char	*s;
@@ -124,6 +129,11 @@ lex(struct parser *p)
 		p->tlen = i - p->pos;
 		p->pos = i;
 		p->t = T_NAME;
+		if (i < p->len && s[i] == '(' && p->tlen == 4 &&
+		    strncmp(s + p->tstart, "rate", 4) == 0) {
+			p->t = T_RATE;
+			return;
+		}
 		if (i < p->len && s[i] == '(')
 			for (int f = 0; pcp_funcs[f]; f++)
 				if (strlen(pcp_funcs[f]) == p->tlen &&
@@ -240,6 +250,38 @@ mknode(struct parser *p, enum dop op, struct dexpr *l, struct dexpr *r)
 static struct dexpr *parse_sum(struct parser *);
 static struct dexpr *parse_product(struct parser *);
 
+/*
+ * rate(NAME): libpcp 6.0.3 takes a metric name only (not an expression,
+ * a constant or another function); anything else fails at the offending
+ * token with its "L_RATE L_LPAREN error" rule's text.
+ */
+static struct dexpr *
+parse_rate(struct parser *p)
+{
+	static const char why[] = "Metric name expected to follow rate(";
+	struct dexpr	*n, *arg;
+
+	lex(p);				/* the '(' the lexer saw */
+	lex(p);
+	if (p->t != T_NAME)
+		return fail(p, why);
+	if ((arg = mknode(p, D_NAME, NULL, NULL)) == NULL)
+		return NULL;
+	if ((arg->d_name = strndup(p->s + p->tstart, p->tlen)) == NULL) {
+		derive_free(arg);
+		return fail(p, "Out of memory");
+	}
+	lex(p);
+	if (p->t != T_RP) {
+		derive_free(arg);
+		return fail(p, why);
+	}
+	if ((n = mknode(p, D_RATE, arg, NULL)) == NULL)
+		return NULL;
+	lex(p);
+	return n;
+}
+
 static int
 too_deep(struct parser *p)
 {
@@ -290,6 +332,8 @@ parse_primary(struct parser *p)
 			    "operator expected to follow NAME");
 		}
 		return n;
+	case T_RATE:
+		return parse_rate(p);
 	case T_LP:
 		{
 			int	 initial = p->first;
@@ -521,6 +565,47 @@ map_scale(struct dexpr *n, int ldim, int rdim, int lsc, int rsc, int *outsc,
 	n->d_desc.dd_type = PM_TYPE_DOUBLE;
 }
 
+static int bind_node(struct dexpr *, derive_find_fn, void *, const char **);
+
+/*
+ * libpcp's rate(): any arithmetic operand (a non-counter too), whose time
+ * dimension is 0 (-> per second) or 1 (a time counter -> utilization, in
+ * seconds per second); the result is an instant double with the time
+ * dimension one lower, scale seconds (none when it is 0).
+ */
+static int
+bind_rate(struct dexpr *n, derive_find_fn find, void *arg, const char **why)
+{
+	struct ddesc	*d = &n->d_desc;
+	const pmUnits	*lu;
+	double		 f = 1;
+
+	if (bind_node(n->d_l, find, arg, why) < 0)
+		return -1;
+	lu = &n->d_l->d_desc.dd_units;
+	if (!arith(n->d_l->d_desc.dd_type)) {
+		*why = "Non-arithmetic operand for function";
+		return -1;
+	}
+	if (lu->dimTime != 0 && lu->dimTime != 1) {
+		*why = "Incorrect time dimension for operand";
+		return -1;
+	}
+	*d = n->d_l->d_desc;
+	d->dd_type = PM_TYPE_DOUBLE;
+	d->dd_sem = PM_SEM_INSTANT;
+	d->dd_units.dimTime--;
+	d->dd_units.scaleTime = d->dd_units.dimTime == 0 ? 0 : PM_TIME_SEC;
+	if (lu->dimTime == 1) {		/* operand's time unit -> seconds */
+		for (int s = PM_TIME_SEC; s < (int)lu->scaleTime; s++)
+			f *= 60;
+		for (int s = (int)lu->scaleTime; s < PM_TIME_SEC; s++)
+			f /= 1000;
+	}
+	n->d_lmul = f;
+	return 0;
+}
+
 static int
 bind_node(struct dexpr *n, derive_find_fn find, void *arg, const char **why)
 {
@@ -546,6 +631,8 @@ bind_node(struct dexpr *n, derive_find_fn find, void *arg, const char **why)
 		d->dd_units = m->m_units;
 		d->dd_indom = m->m_indom;
 		return 0;
+	case D_RATE:
+		return bind_rate(n, find, arg, why);
 	case D_NEG:
 		if (bind_node(n->d_l, find, arg, why) < 0)
 			return -1;
@@ -862,9 +949,121 @@ find_inst(const struct dvals *v, uint32_t id, int hint)
 	return -1;
 }
 
+/*
+ * libpcp's rate() of one operand: per instance present now and in the
+ * previous fetch, (now - prev) / dt, the difference taken in the
+ * operand's own type, so a 32- or 64-bit counter that wrapped once still
+ * gives its increase (unsigned modular arithmetic), then scaled by mul (a
+ * time counter's unit to seconds). Instances new since the previous fetch
+ * and vanished ones have no value; so has everything when dt <= 0 (the
+ * clock stepped back: libpcp would divide by it).
+ */
+int
+derive_rate(int type, const struct dvals *now, const struct dvals *prev,
+    double dt, double mul, struct dvals *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->dv_type = PM_TYPE_DOUBLE;
+	if (dvals_alloc(out, now->dv_n, now->dv_inst != NULL) == -1)
+		return -1;
+	if (!(dt > 0) || prev == NULL || prev->dv_vals == NULL ||
+	    (now->dv_inst == NULL) != (prev->dv_inst == NULL))
+		return 0;
+	for (int i = 0; i < now->dv_n; i++) {
+		union value	 a = now->dv_vals[i], b;
+		double		 d;
+		int		 j = 0;
+
+		if (now->dv_inst && (j = find_inst(prev, now->dv_inst[i],
+		    i)) < 0)
+			continue;
+		if (!now->dv_inst && prev->dv_n < 1)
+			break;
+		b = prev->dv_vals[j];
+		switch (type) {
+		case PM_TYPE_32:
+			d = (double)(int32_t)((uint32_t)a.u - (uint32_t)b.u);
+			break;
+		case PM_TYPE_U32:
+			d = (double)(uint32_t)((uint32_t)a.u - (uint32_t)b.u);
+			break;
+		case PM_TYPE_64:
+			d = (double)(int64_t)(a.u - b.u);
+			break;
+		case PM_TYPE_U64:
+			d = (double)(a.u - b.u);
+			break;
+		default:
+			d = a.d - b.d;
+			break;
+		}
+		if (now->dv_inst)
+			out->dv_inst[out->dv_n] = now->dv_inst[i];
+		out->dv_vals[out->dv_n++].d = d / dt * mul;
+	}
+	return 0;
+}
+
+/* one evaluation: the operand source and the rate() histories */
+struct evalctx {
+	derive_values_fn	 get;
+	void			*arg;
+	const struct dhist	*prev;	/* NULL: no previous fetch */
+	struct dhist		*next;	/* NULL: not kept */
+	const struct timespec	*stamp;
+	int			 k;	/* the next rate() node's slot */
+};
+
+static int eval_node(const struct dexpr *, struct evalctx *, struct dvals *);
+
 static int
-eval_node(const struct dexpr *n, derive_values_fn get, void *arg,
-    struct dvals *out)
+dvals_copy(struct dvals *to, const struct dvals *from)
+{
+	memset(to, 0, sizeof(*to));
+	to->dv_type = from->dv_type;
+	if (dvals_alloc(to, from->dv_n, from->dv_inst != NULL) == -1) {
+		dvals_free(to);
+		return -1;
+	}
+	memcpy(to->dv_vals, from->dv_vals, (size_t)from->dv_n *
+	    sizeof(*to->dv_vals));
+	if (from->dv_inst)
+		memcpy(to->dv_inst, from->dv_inst, (size_t)from->dv_n *
+		    sizeof(*to->dv_inst));
+	to->dv_n = from->dv_n;
+	return 0;
+}
+
+/* rate(operand): the operand now against its slot of the previous fetch */
+static int
+eval_rate(const struct dexpr *n, struct evalctx *e, struct dvals *out)
+{
+	struct dvals		 cur;
+	const struct dvals	*old = NULL;
+	double			 dt = 0;
+	int			 k = e->k++, ret;
+
+	if (eval_node(n->d_l, e, &cur) == -1)
+		return -1;
+	if (e->prev && k < e->prev->dh_n && e->prev->dh_v[k].dv_vals) {
+		old = &e->prev->dh_v[k];
+		dt = (double)(e->stamp->tv_sec - e->prev->dh_stamp.tv_sec) +
+		    (double)(e->stamp->tv_nsec - e->prev->dh_stamp.tv_nsec) /
+		    1e9;
+	}
+	ret = derive_rate(n->d_l->d_desc.dd_type, &cur, old, dt, n->d_lmul,
+	    out);
+	if (e->next && k < e->next->dh_n) {
+		dvals_free(&e->next->dh_v[k]);
+		e->next->dh_v[k] = cur;		/* kept for the next fetch */
+	} else {
+		dvals_free(&cur);
+	}
+	return ret;
+}
+
+static int
+eval_node(const struct dexpr *n, struct evalctx *e, struct dvals *out)
 {
 	struct dvals	 l = { 0 }, r = { 0 };
 	const struct dvals *s, *o;
@@ -882,7 +1081,7 @@ eval_node(const struct dexpr *n, derive_values_fn get, void *arg,
 		return 0;
 	case D_NAME:
 		{
-			const struct valset	*vs = get(arg, n->d_name);
+			const struct valset	*vs = e->get(e->arg, n->d_name);
 
 			if (vs == NULL || (vs->vs_n <= 0 && vs->vs_err != 0))
 				return -1;	/* no values: none derived */
@@ -896,8 +1095,10 @@ eval_node(const struct dexpr *n, derive_values_fn get, void *arg,
 			out->dv_n = vs->vs_n > 0 ? vs->vs_n : 0;
 			return 0;
 		}
+	case D_RATE:
+		return eval_rate(n, e, out);
 	case D_NEG:
-		if (eval_node(n->d_l, get, arg, &l) == -1)
+		if (eval_node(n->d_l, e, &l) == -1)
 			return -1;
 		*out = l;
 		out->dv_type = type;
@@ -917,8 +1118,8 @@ eval_node(const struct dexpr *n, derive_values_fn get, void *arg,
 	default:
 		break;
 	}
-	if (eval_node(n->d_l, get, arg, &l) == -1 ||
-	    eval_node(n->d_r, get, arg, &r) == -1)
+	if (eval_node(n->d_l, e, &l) == -1 ||
+	    eval_node(n->d_r, e, &r) == -1)
 		goto done;
 	{
 		/* the instance side drives; two instance sides intersect */
@@ -966,7 +1167,85 @@ int
 derive_eval(const struct dexpr *n, derive_values_fn get, void *arg,
     struct dvals *out)
 {
-	return eval_node(n, get, arg, out);
+	return derive_eval_hist(n, get, arg, NULL, NULL, NULL, out);
+}
+
+static int
+rate_nodes(const struct dexpr *n)
+{
+	if (n == NULL)
+		return 0;
+	return (n->d_op == D_RATE) + rate_nodes(n->d_l) + rate_nodes(n->d_r);
+}
+
+void
+dhist_free(struct dhist *h)
+{
+	for (int i = 0; h->dh_v && i < h->dh_n; i++)
+		dvals_free(&h->dh_v[i]);
+	free(h->dh_v);
+	memset(h, 0, sizeof(*h));
+}
+
+/* what h holds on the heap (charged to its context) */
+size_t
+dhist_bytes(const struct dhist *h)
+{
+	size_t	 b = (size_t)h->dh_n * sizeof(*h->dh_v);
+
+	for (int i = 0; h->dh_v && i < h->dh_n; i++)
+		b += ((size_t)h->dh_v[i].dv_n + 1) * (sizeof(union value) +
+		    (h->dh_v[i].dv_inst ? sizeof(uint32_t) : 0));
+	return b;
+}
+
+int
+dhist_copy(struct dhist *to, const struct dhist *from)
+{
+	memset(to, 0, sizeof(*to));
+	if (from->dh_n == 0)
+		return 0;
+	if ((to->dh_v = calloc((size_t)from->dh_n, sizeof(*to->dh_v))) == NULL)
+		return -1;
+	to->dh_n = from->dh_n;
+	to->dh_stamp = from->dh_stamp;
+	for (int i = 0; i < from->dh_n; i++)
+		if (from->dh_v[i].dv_vals &&
+		    dvals_copy(&to->dh_v[i], &from->dh_v[i]) == -1) {
+			dhist_free(to);
+			return -1;
+		}
+	return 0;
+}
+
+/*
+ * derive_eval() at time stamp with the rate() operands' values of the
+ * previous fetch (prev, or NULL: none, rate() gives no values); with
+ * next, also returns this fetch's for the next one (the caller frees it
+ * with dhist_free(); dh_n 0: the tree has no rate()). Slots are the
+ * rate() nodes in evaluation order.
+ */
+int
+derive_eval_hist(const struct dexpr *n, derive_values_fn get, void *arg,
+    const struct dhist *prev, struct dhist *next,
+    const struct timespec *stamp, struct dvals *out)
+{
+	struct timespec	 zero = { 0, 0 };
+	struct evalctx	 e = { get, arg, prev, next, stamp ? stamp : &zero,
+			    0 };
+	int		 nr;
+
+	if (next) {
+		memset(next, 0, sizeof(*next));
+		next->dh_stamp = *e.stamp;
+		if ((nr = rate_nodes(n)) > 0) {
+			if ((next->dh_v = calloc((size_t)nr,
+			    sizeof(*next->dh_v))) == NULL)
+				return -2;
+			next->dh_n = nr;
+		}
+	}
+	return eval_node(n, &e, out);
 }
 
 int

@@ -429,11 +429,60 @@ def part_daemon_restart(d, sock):
             > 0, 10)
         tap.ok(st and ticks, "a real bpftrace script registered with "
                "pmstore counts in pminfo")
+        part_rate(d2)
     finally:
         rc = d2.stop(cleanup=False)
         err = d2.stderr_text()
         tap.ok(rc == 0 and "Sanitizer" not in err, "the second bpftraced "
                "exits 0 too", "rc %s %s" % (rc, err[-800:]))
+
+
+def part_rate(d):
+    """rate() of a bpftrace script's counter (100 ticks/s... 10/s here),
+    derived in a bpftraced context and in the live pmproxy's (which reads
+    it through pmcd and this PMDA): the same descriptor and first-fetch
+    answer, and rates that agree."""
+    pmproxy = os.environ.get("PMPROXY_URL", "http://127.0.0.1:44322")
+    expr = "rate(bpftrace.scripts.pmdareal.data.ticks)"
+
+    class Remote:
+        def url(self, path="/"):
+            return pmproxy + path
+    try:
+        p = btd.Client(Remote(), polltimeout=60)
+    except (OSError, KeyError, TypeError):
+        tap.skip("rate() of a bpftrace counter via pmproxy",
+                 "no pmproxy at %s" % pmproxy)
+        return
+    b = btd.Client(d, polltimeout=60)
+    sides = (b, p)
+    regs = [c.getj("/pmapi/derive", context=c.ctx, name="r.ticks",
+                   expr=expr)[1].get("success") for c in sides]
+    metas = [(c.getj("/pmapi/metric", context=c.ctx, names="r.ticks")[1]
+              .get("metrics") or [{}])[0] for c in sides]
+    keys = ("pmid", "indom", "type", "sem", "units")
+    tap.ok(regs == [True, True] and
+           [{k: m.get(k) for k in keys} for m in metas][0] ==
+           [{k: m.get(k) for k in keys} for m in metas][1] and
+           metas[0].get("units") == "/ sec",
+           "rate() of a bpftrace counter: registered on both, the same "
+           "descriptor as pmproxy's (no units: / sec)", repr(metas))
+    firsts = [[v for v in c.getj("/pmapi/fetch", context=c.ctx,
+                                 names="r.ticks")[1].get("values", [])]
+              for c in sides]
+    tap.ok(firsts[0] == firsts[1] and firsts[0] and
+           firsts[0][0]["instances"] == [{"instance": None, "value": 0}],
+           "its first fetch: pmproxy's answer exactly", repr(firsts))
+    time.sleep(3)
+    rates = []
+    for c in sides:
+        v = c.getj("/pmapi/fetch", context=c.ctx, names="r.ticks")[1]
+        rates.append(((v.get("values") or [{}])[0].get("instances") or
+                      [{}])[0].get("value", -1))
+    tap.ok(all(3 <= r <= 20 for r in rates) and
+           0.5 <= rates[0] / rates[1] <= 2,
+           "second fetch: about 10 ticks/s from bpftraced and from pmproxy "
+           "(within a factor of 2)", repr(rates))
 
 
 if __name__ == "__main__":

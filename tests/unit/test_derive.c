@@ -65,6 +65,10 @@ static struct fake fakes[] = {
 	  { 0, 0, inst_a, vals_a }, NULL },
 	{ "gone", PM_TYPE_U32, PM_SEM_INSTANT, 0, NONE,
 	  { 0, PM_ERR_VALUE, NULL, NULL }, NULL },
+	{ "c32.inst", PM_TYPE_U32, PM_SEM_COUNTER, 1, COUNT1,
+	  { 3, 0, inst_a, vals_a }, NULL },
+	{ "t2", PM_TYPE_DOUBLE, PM_SEM_INSTANT, 0,
+	  BT_UNITS(0, 2, 0, 0, PM_TIME_SEC, 0), { 1, 0, NULL, val_flt }, NULL },
 };
 #define NFAKES	(sizeof(fakes) / sizeof(fakes[0]))
 
@@ -374,7 +378,7 @@ syntax_errors_as_libpcp(void **state)
 	    "to follow MINUS\n"));
 	check_syntax("1 = 2", SE("1 = 2\n  ^\n"));
 	/* libpcp's other operators and functions: named as unsupported */
-	check_syntax("rate(x)", SE("rate(x)\n^\nFunction rate() is not "
+	check_syntax("delta(x)", SE("delta(x)\n^\nFunction delta() is not "
 	    "supported by bpftraced\n"));
 	check_syntax("1 < 2", SE("1 < 2\n  ^\nOperator '<' is not supported "
 	    "by bpftraced (only + - * / and parentheses)\n"));
@@ -528,6 +532,308 @@ context_sets_limits_and_expiry(void **state)
 	ctx_free(ct);
 }
 
+/* ---- rate() ---- */
+
+static struct dvals
+mkvals(int n, const uint32_t *inst, const union value *v)
+{
+	struct dvals	 d = { PM_TYPE_U64, n, NULL, NULL };
+
+	d.dv_inst = inst ? (uint32_t *)(uintptr_t)inst : NULL;
+	d.dv_vals = (union value *)(uintptr_t)v;
+	return d;
+}
+
+static double
+rate1(int type, uint64_t now, uint64_t prev, double dt, double mul)
+{
+	union value	 a = { .u = now }, b = { .u = prev };
+	struct dvals	 vn = mkvals(1, NULL, &a), vp = mkvals(1, NULL, &b);
+	struct dvals	 out;
+	double		 r;
+
+	assert_int_equal(derive_rate(type, &vn, &vp, dt, mul, &out), 0);
+	assert_int_equal(out.dv_n, 1);
+	assert_int_equal(out.dv_type, PM_TYPE_DOUBLE);
+	r = out.dv_vals[0].d;
+	dvals_free(&out);
+	return r;
+}
+
+static void
+rate_arithmetic_and_wrap(void **state)
+{
+	union value	 a = { .u = 7 }, da, db;
+	struct dvals	 vn = mkvals(1, NULL, &a), out;
+
+	/* (now - prev) / dt */
+	assert_true(rate1(PM_TYPE_U64, 1300, 1000, 2.0, 1) == 150.0);
+	/* counter wrap: the difference is taken in the operand's type */
+	assert_true(rate1(PM_TYPE_U32, 5, 4294967290u, 2.0, 1) == 5.5);
+	assert_true(rate1(PM_TYPE_U64, 5, UINT64_MAX - 5, 1.0, 1) == 11.0);
+	assert_true(rate1(PM_TYPE_32, (uint64_t)(int64_t)INT32_MIN,
+	    (uint64_t)INT32_MAX, 1.0, 1) == 1.0);
+	/* a signed operand that went down gives a negative rate (libpcp) */
+	assert_true(rate1(PM_TYPE_64, 10, 30, 1.0, 1) == -20.0);
+	assert_true(rate1(PM_TYPE_32, 10, 30, 2.0, 1) == -10.0);
+	/* an unsigned one is taken as a wrap, as libpcp does */
+	assert_true(rate1(PM_TYPE_U64, 10, 30, 1.0, 1) ==
+	    (double)(UINT64_MAX - 19));
+	/* msec time counter: seconds per second */
+	assert_true(fabs(rate1(PM_TYPE_U64, 3000, 1000, 4.0, 0.001) - 0.5) <
+	    1e-12);
+	da.d = 2.5;
+	db.d = 1.5;
+	{
+		struct dvals	 dn = mkvals(1, NULL, &da), dp = mkvals(1, NULL,
+				    &db);
+
+		assert_int_equal(derive_rate(PM_TYPE_DOUBLE, &dn, &dp, 0.5, 1,
+		    &out), 0);
+		assert_true(out.dv_n == 1 && out.dv_vals[0].d == 2.0);
+		dvals_free(&out);
+		/* dt 0 or a clock stepped back: no value, no inf/nan */
+		assert_int_equal(derive_rate(PM_TYPE_DOUBLE, &dn, &dp, 0, 1,
+		    &out), 0);
+		assert_int_equal(out.dv_n, 0);
+		dvals_free(&out);
+		assert_int_equal(derive_rate(PM_TYPE_DOUBLE, &dn, &dp, -1, 1,
+		    &out), 0);
+		assert_int_equal(out.dv_n, 0);
+		dvals_free(&out);
+	}
+	/* the first fetch: nothing to compare with, no value */
+	assert_int_equal(derive_rate(PM_TYPE_U64, &vn, NULL, 1, 1, &out), 0);
+	assert_int_equal(out.dv_n, 0);
+	dvals_free(&out);
+}
+
+static void
+rate_instances_come_and_go(void **state)
+{
+	static const uint32_t	 in[] = { 1, 2, 4 }, ip[] = { 2, 3, 1 };
+	static const union value vn_[] = { { .u = 100 }, { .u = 200 },
+				    { .u = 50 } };
+	static const union value vp_[] = { { .u = 100 }, { .u = 7 },
+				    { .u = 40 } };
+	struct dvals	 vn = mkvals(3, in, vn_), vp = mkvals(3, ip, vp_), out;
+	struct dvals	 single = mkvals(1, NULL, vn_);
+
+	assert_int_equal(derive_rate(PM_TYPE_U64, &vn, &vp, 2.0, 1, &out), 0);
+	/* 1 and 2 in both (any order); 4 is new, 3 vanished: no value */
+	assert_int_equal(out.dv_n, 2);
+	assert_int_equal(out.dv_inst[0], 1);
+	assert_true(out.dv_vals[0].d == 30.0);
+	assert_int_equal(out.dv_inst[1], 2);
+	assert_true(out.dv_vals[1].d == 50.0);
+	dvals_free(&out);
+	/* singular now, per-instance before (the operand changed): none */
+	assert_int_equal(derive_rate(PM_TYPE_U64, &single, &vp, 2.0, 1, &out),
+	    0);
+	assert_int_equal(out.dv_n, 0);
+	dvals_free(&out);
+}
+
+/* values that change between fetches: name -> valset override */
+static struct valset	 over_vs;
+static const char	*over_name;
+
+static const struct valset *
+values_over(void *arg, const char *name)
+{
+	if (over_name && strcmp(name, over_name) == 0)
+		return &over_vs;
+	return values(arg, name);
+}
+
+static struct dexpr *
+bound(const char *expr, struct ddesc *d)
+{
+	struct buf	 err;
+	struct dexpr	*t, *b;
+	const char	*why;
+
+	buf_init(&err, 0);
+	assert_int_equal(derive_parse("n", expr, &t, &err), 0);
+	buf_free(&err);
+	assert_int_equal(derive_bind(t, find, NULL, &b, d, &why), 0);
+	derive_free(t);
+	return b;
+}
+
+static void
+rate_over_fetches(void **state)
+{
+	static const union value v1[] = { { .u = 1000 } }, v2[] = {
+				    { .u = 1400 } };
+	static const union value c1[] = { { .u = 10 }, { .u = 20 },
+				    { .u = 30 } };
+	struct timespec	 t1 = { 100, 0 }, t2 = { 102, 0 };
+	struct dhist	 h1, h2;
+	struct dvals	 v;
+	struct ddesc	 d;
+	struct dexpr	*b = bound("rate(cnt) * 2", &d);
+
+	/* descriptor: instant double, count / sec, the operand's indom */
+	assert_int_equal(d.dd_type, PM_TYPE_DOUBLE);
+	assert_int_equal(d.dd_sem, PM_SEM_INSTANT);
+	assert_int_equal(d.dd_units.dimCount, 1);
+	assert_int_equal(d.dd_units.dimTime, -1);
+	assert_int_equal(d.dd_units.scaleTime, PM_TIME_SEC);
+	assert_int_equal(d.dd_indom, PM_INDOM_NULL);
+	over_name = "cnt";
+	over_vs = (struct valset){ 1, 0, NULL, v1 };
+	assert_int_equal(derive_eval_hist(b, values_over, NULL, NULL, &h1,
+	    &t1, &v), 0);
+	assert_int_equal(v.dv_n, 0);		/* first fetch */
+	assert_int_equal(h1.dh_n, 1);
+	assert_true(h1.dh_v[0].dv_n == 1 && h1.dh_v[0].dv_vals[0].u == 1000);
+	assert_true(dhist_bytes(&h1) > 0);
+	dvals_free(&v);
+	over_vs.vs_vals = v2;
+	assert_int_equal(derive_eval_hist(b, values_over, NULL, &h1, &h2,
+	    &t2, &v), 0);
+	assert_int_equal(v.dv_n, 1);
+	assert_true(v.dv_vals[0].d == 400.0);	/* 400 / 2 s * 2 */
+	assert_true(h2.dh_stamp.tv_sec == 102 &&
+	    h2.dh_v[0].dv_vals[0].u == 1400);
+	dvals_free(&v);
+	dhist_free(&h1);
+	dhist_free(&h2);
+	derive_free(b);
+
+	/* a time counter in msec: utilization, units none */
+	b = bound("rate(cpu.user)", &d);
+	assert_int_equal(d.dd_units.dimTime, 0);
+	assert_int_equal(d.dd_units.scaleTime, 0);
+	over_name = "cpu.user";
+	over_vs = (struct valset){ 1, 0, NULL, v1 };
+	assert_int_equal(derive_eval_hist(b, values_over, NULL, NULL, &h1,
+	    &t1, &v), 0);
+	dvals_free(&v);
+	over_vs.vs_vals = v2;
+	assert_int_equal(derive_eval_hist(b, values_over, NULL, &h1, &h2,
+	    &t2, &v), 0);
+	assert_true(v.dv_n == 1 && fabs(v.dv_vals[0].d - 0.2) < 1e-12);
+	dvals_free(&v);
+	dhist_free(&h1);
+	dhist_free(&h2);
+	derive_free(b);
+
+	/* two rate() nodes keep two slots; per-instance counter u32 */
+	b = bound("rate(c32.inst) + rate(c32.inst)", &d);
+	assert_int_equal(d.dd_indom, pmInDom_build(BT_DOMAIN, 1));
+	over_name = "c32.inst";
+	over_vs = (struct valset){ 3, 0, inst_a, vals_a };
+	assert_int_equal(derive_eval_hist(b, values_over, NULL, NULL, &h1,
+	    &t1, &v), 0);
+	assert_int_equal(h1.dh_n, 2);
+	assert_int_equal(v.dv_n, 0);
+	dvals_free(&v);
+	over_vs.vs_vals = c1;		/* 10,20,30 -> 10,20,30: zero */
+	assert_int_equal(derive_eval_hist(b, values_over, NULL, &h1, &h2,
+	    &t2, &v), 0);
+	assert_int_equal(v.dv_n, 3);
+	assert_true(v.dv_vals[0].d == 0 && v.dv_inst[2] == 3);
+	dvals_free(&v);
+	/* the copy a context hands out is equal and separate */
+	{
+		struct dhist	 c;
+
+		assert_int_equal(dhist_copy(&c, &h2), 0);
+		assert_int_equal(c.dh_n, 2);
+		assert_ptr_not_equal(c.dh_v[1].dv_vals, h2.dh_v[1].dv_vals);
+		assert_true(c.dh_v[1].dv_n == 3 &&
+		    c.dh_v[1].dv_vals[2].u == 30 && c.dh_v[1].dv_inst[2] == 3);
+		dhist_free(&c);
+	}
+	dhist_free(&h1);
+	dhist_free(&h2);
+	derive_free(b);
+	/* an operand without a value: no value, its slot stays empty */
+	b = bound("rate(gone)", &d);
+	assert_int_equal(derive_eval_hist(b, values, NULL, NULL, &h1, &t1,
+	    &v), -1);
+	assert_null(h1.dh_v[0].dv_vals);
+	dhist_free(&h1);
+	derive_free(b);
+	over_name = NULL;
+}
+
+static void
+rate_syntax_and_semantics(void **state)
+{
+	struct ddesc	 d;
+	const char	*why;
+
+	/* libpcp 6.0.3: rate() takes a metric name, nothing else */
+	check_syntax("rate(5)", SE("rate(5)\n     ^\nMetric name expected "
+	    "to follow rate(\n"));
+	check_syntax("rate(rate(x))", SE("rate(rate(x))\n     ^\nMetric name "
+	    "expected to follow rate(\n"));
+	check_syntax("rate(a+b)", SE("rate(a+b)\n      ^\nMetric name "
+	    "expected to follow rate(\n"));
+	check_syntax("rate(a", SE("rate(a\n     ^\nMetric name expected to "
+	    "follow rate(\n"));
+	/* a name "rate" without a parenthesis is a metric name */
+	assert_int_equal(run("rate * 2", &d, NULL, &why), -2);
+	assert_int_equal(run("rate(s.str)", &d, NULL, &why), -1);
+	assert_string_equal(why, "Non-arithmetic operand for function");
+	assert_int_equal(run("rate(t2)", &d, NULL, &why), -1);
+	assert_string_equal(why, "Incorrect time dimension for operand");
+	/* a non-counter is allowed: per second of an instant value */
+	assert_int_equal(run("rate(load)", &d, NULL, &why), 0);
+	assert_true(d.dd_sem == PM_SEM_INSTANT && d.dd_units.dimTime == -1);
+	/* the result is instant: a counter cannot be added to it */
+	assert_int_equal(run("rate(cnt) + cnt", &d, NULL, &why), -1);
+	assert_string_equal(why, "Illegal operator for non-counter and "
+	    "counter");
+}
+
+static void
+rate_history_limits(void **state)
+{
+	struct ctx_limits l = { .cl_max = 4, .cl_per_peer = 4,
+				.cl_derived_bytes = 600,
+				.cl_profile_insts = 10 };
+	struct ctxtab	*ct = ctx_new_limits(&l);
+	static const union value v1[] = { { .u = 1000 } };
+	struct timespec	 t1 = { 100, 0 };
+	struct dhist	 h, got;
+	struct dvals	 v;
+	struct ddesc	 d;
+	struct dexpr	*b = bound("rate(cnt)", &d);
+	struct dvals	*big;
+	uint32_t	 id;
+
+	assert_int_equal(ctx_create(ct, 10, &id), CTX_OK);
+	assert_int_equal(ctx_rate_get(ct, id, 7, &got), CTX_OK);
+	assert_int_equal(got.dh_n, 0);		/* none yet: a first fetch */
+	over_name = "cnt";
+	over_vs = (struct valset){ 1, 0, NULL, v1 };
+	assert_int_equal(derive_eval_hist(b, values_over, NULL, NULL, &h, &t1,
+	    &v), 0);
+	dvals_free(&v);
+	assert_int_equal(ctx_rate_put(ct, id, 7, &h), CTX_OK);
+	assert_null(h.dh_v);			/* moved into the context */
+	assert_int_equal(ctx_rate_get(ct, id, 7, &got), CTX_OK);
+	assert_true(got.dh_n == 1 && got.dh_v[0].dv_vals[0].u == 1000 &&
+	    got.dh_stamp.tv_sec == 100);
+	/* past --max-derived-bytes: refused, and the old one is dropped */
+	big = &got.dh_v[0];
+	free(big->dv_vals);
+	big->dv_vals = calloc(100, sizeof(*big->dv_vals));
+	big->dv_n = 100;
+	assert_int_equal(ctx_rate_put(ct, id, 7, &got), CTX_BYTES);
+	dhist_free(&got);
+	assert_int_equal(ctx_rate_get(ct, id, 7, &got), CTX_OK);
+	assert_int_equal(got.dh_n, 0);
+	assert_int_equal(ctx_rate_put(ct, 4242, 7, &got), CTX_UNKNOWN);
+	ctx_free(ct);			/* frees what contexts hold */
+	derive_free(b);
+	over_name = NULL;
+}
+
 int
 main(void)
 {
@@ -541,6 +847,11 @@ main(void)
 		cmocka_unit_test(adversarial_input),
 		cmocka_unit_test(pmids_and_sets),
 		cmocka_unit_test(context_sets_limits_and_expiry),
+		cmocka_unit_test(rate_arithmetic_and_wrap),
+		cmocka_unit_test(rate_instances_come_and_go),
+		cmocka_unit_test(rate_over_fetches),
+		cmocka_unit_test(rate_syntax_and_semantics),
+		cmocka_unit_test(rate_history_limits),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
