@@ -320,12 +320,18 @@ iname_find(const struct iname *v, int n, uint32_t id)
 
 /* --- one metric --- */
 
+/* does the Prometheus form of name end in "_total" ("x.total" too)? */
 static int
 ends_total(const char *name)
 {
 	size_t	 n = strlen(name);
+	char	 c;
 
-	return n > 6 && strcmp(name + n - 6, "_total") == 0;
+	if (n <= 6 || strcmp(name + n - 5, "total") != 0)
+		return 0;
+	c = name[n - 6];
+	return !((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	    (c >= '0' && c <= '9') || c == ':');
 }
 
 /*
