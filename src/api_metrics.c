@@ -31,12 +31,14 @@
  *  - A client that accepts application/openmetrics-text (Prometheus does,
  *    by default) gets OpenMetrics 1.0.0: no "# PCP5" comments, "# EOF" at
  *    the end, timestamps in seconds, histograms without _count (the
- *    format ties _count to _sum). Sample names stay pmproxy's: a PCP
- *    counter whose name does not end in _total is TYPE unknown there
- *    (OpenMetrics would otherwise require a _total sample name, which
- *    would no longer match a pmproxy dashboard).
+ *    format ties _count to _sum), counters as counter families of
+ *    NAME_total samples (the format requires the suffix; the text form
+ *    keeps pmproxy's names).
  *
- * Only the metrics bpftraced holds are served (not pmcd's: see --pmcd).
+ * names=, else name=, else target= (pmproxy's order); /pmapi/metrics and
+ * /pmapi/N/metrics answer the same (N, or context=, must be alive). A
+ * scrape without names is bpftraced's metrics; a name it does not own
+ * is read from pmcd when passthrough is on (scrape_pmcd.c).
  * Threads: HTTP workers; reads one namespace generation and one snapshot
  * per source, like a fetch.
  */
