@@ -17,7 +17,8 @@ RUN_DEPS="bpftrace"
 # headless-browser tests (test_ui.py, tests/security/: chromium, and node/npm
 # for playwright-core, which the tests npm-install outside the tree)
 TEST_DEPS="python3 curl wrk clang-14 libclang-rt-14-dev man-db systemd dpkg-dev
-debhelper fakeroot lintian rpm libfaketime chromium"
+debhelper fakeroot lintian rpm libfaketime chromium
+prometheus"
 
 log() { printf '==> %s\n' "$*" >&2; }
 

@@ -31,12 +31,14 @@
  *  - A client that accepts application/openmetrics-text (Prometheus does,
  *    by default) gets OpenMetrics 1.0.0: no "# PCP5" comments, "# EOF" at
  *    the end, timestamps in seconds, histograms without _count (the
- *    format ties _count to _sum). Sample names stay pmproxy's: a PCP
- *    counter whose name does not end in _total is TYPE unknown there
- *    (OpenMetrics would otherwise require a _total sample name, which
- *    would no longer match a pmproxy dashboard).
+ *    format ties _count to _sum), counters as counter families of
+ *    NAME_total samples (the format requires the suffix; the text form
+ *    keeps pmproxy's names).
  *
- * Only the metrics bpftraced holds are served (not pmcd's: see --pmcd).
+ * names=, else name=, else target= (pmproxy's order); /pmapi/metrics and
+ * /pmapi/N/metrics answer the same (N, or context=, must be alive). A
+ * scrape without names is bpftraced's metrics; a name it does not own
+ * is read from pmcd when passthrough is on (scrape_pmcd.c).
  * Threads: HTTP workers; reads one namespace generation and one snapshot
  * per source, like a fetch.
  */
@@ -48,25 +50,12 @@
 #include <strings.h>
 
 #include "bpftraced.h"
+#include "scrape.h"
 
 #define TEXT_CT		"text/plain; version=0.0.4; charset=utf-8"
 #define OM_CT		"application/openmetrics-text; version=1.0.0; " \
 			"charset=utf-8"
-#define MAX_SOURCES	64
-
-struct scrape {
-	struct httpreq	*hr;
-	struct reader	 rd;		/* --auth-reads: who scrapes */
-	struct ns	*ns;
-	struct buf	 out;
-	int		 om;		/* OpenMetrics */
-	int		 times;
-	int		 nsrc;
-	struct {
-		struct source	*src;
-		struct snap	*snap;
-	} src[MAX_SOURCES];
-};
+#define MAX_SOURCES	SCRAPE_MAX_SOURCES
 
 static struct snap *
 scrape_snap(struct scrape *sc, struct source *src)
@@ -91,8 +80,8 @@ scrape_snap(struct scrape *sc, struct source *src)
 /* --- names, escaping, numbers --- */
 
 /* pmproxy's mapping ('.' to '_'), plus anything else invalid to '_' */
-static void
-put_name(struct buf *b, const char *name)
+void
+scrape_name(struct buf *b, const char *name)
 {
 	for (const char *p = name; *p; p++) {
 		char	 c = *p;
@@ -111,7 +100,7 @@ put_name_n(struct buf *b, const char *name, size_t n)
 	char	 tmp[512];
 
 	snprintf(tmp, sizeof(tmp), "%.*s", (int)n, name);
-	put_name(b, tmp);
+	scrape_name(b, tmp);
 }
 
 /*
@@ -157,13 +146,13 @@ put_escaped(struct buf *b, const char *s, size_t n, int quote)
 	}
 }
 
-static void
-put_label(struct buf *b, int *first, const char *key, const char *val,
+void
+scrape_label(struct buf *b, int *first, const char *key, const char *val,
     size_t vlen)
 {
 	buf_putc(b, *first ? '{' : ',');
 	*first = 0;
-	put_name(b, key);
+	scrape_name(b, key);
 	buf_puts(b, "=\"");
 	put_escaped(b, val, vlen, 1);
 	buf_putc(b, '"');
@@ -183,8 +172,8 @@ put_float(struct buf *b, double d, int om)
 }
 
 /* a value as pmproxy writes it (its fetch encoding) */
-static void
-put_value(struct buf *b, int type, const union value *v, int om)
+void
+scrape_value(struct buf *b, int type, const union value *v, int om)
 {
 	switch (type) {
 	case PM_TYPE_32:
@@ -222,17 +211,17 @@ numeric(int type)
 	    type == PM_TYPE_FLOAT || type == PM_TYPE_DOUBLE;
 }
 
-static void
-put_time(struct scrape *sc, const struct snap *s)
+void
+scrape_time(struct scrape *sc, const struct timespec *ts)
 {
 	if (!sc->times)
 		return;
 	if (sc->om)
-		buf_printf(&sc->out, " %lld.%03ld", (long long)s->s_ts.tv_sec,
-		    s->s_ts.tv_nsec / 1000000);
+		buf_printf(&sc->out, " %lld.%03ld", (long long)ts->tv_sec,
+		    ts->tv_nsec / 1000000);
 	else
-		buf_printf(&sc->out, " %lld", (long long)s->s_ts.tv_sec * 1000 +
-		    s->s_ts.tv_nsec / 1000000);
+		buf_printf(&sc->out, " %lld", (long long)ts->tv_sec * 1000 +
+		    ts->tv_nsec / 1000000);
 }
 
 /* --- labels --- */
@@ -245,11 +234,11 @@ put_base_labels(struct scrape *sc, const struct metric *m, int *first)
 	struct buf		*b = &sc->out;
 	const char		*p = m->m_labels;
 
-	put_label(b, first, "domainname", ds->domainname,
+	scrape_label(b, first, "domainname", ds->domainname,
 	    strlen(ds->domainname));
-	put_label(b, first, "hostname", ds->hostname, strlen(ds->hostname));
+	scrape_label(b, first, "hostname", ds->hostname, strlen(ds->hostname));
 	if (ds->machineid[0])
-		put_label(b, first, "machineid", ds->machineid,
+		scrape_label(b, first, "machineid", ds->machineid,
 		    strlen(ds->machineid));
 	/* our labels are flat: "key":"value" or "key":token, no escapes */
 	while (p && *p) {
@@ -270,7 +259,7 @@ put_base_labels(struct scrape *sc, const struct metric *m, int *first)
 			p = ve;
 		}
 		snprintf(key, sizeof(key), "%.*s", (int)(ke - k - 1), k + 1);
-		put_label(b, first, key, v, (size_t)(ve - v));
+		scrape_label(b, first, key, v, (size_t)(ve - v));
 		if (*p == ',')
 			p++;
 	}
@@ -333,76 +322,116 @@ iname_find(const struct iname *v, int n, uint32_t id)
 
 /* --- one metric --- */
 
-static void
-put_meta(struct scrape *sc, const struct metric *m, const char *type,
-    const char *suffix_cut)
+/* does the Prometheus form of name end in "_total" ("x.total" too)? */
+static int
+ends_total(const char *name)
+{
+	size_t	 n = strlen(name);
+	char	 c;
+
+	if (n <= 6 || strcmp(name + n - 5, "total") != 0)
+		return 0;
+	c = name[n - 6];
+	return !((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	    (c >= '0' && c <= '9') || c == ':');
+}
+
+/*
+ * The family header of one metric; type NULL: from its semantics. In
+ * OpenMetrics a counter's samples are FAMILY_total: a PCP name that ends
+ * in _total is the sample name as it is (the family drops the suffix),
+ * any other gets "_total" appended (returned, for the caller's samples).
+ */
+static const char *
+head(struct scrape *sc, const struct scrape_meta *mt, const char *type)
 {
 	struct buf	*b = &sc->out;
 	char		 units[64];
-	size_t		 n = strlen(m->m_name);
+	size_t		 n = strlen(mt->name);
+	const char	*suffix = "";
 
-	if (suffix_cut)
-		n -= strlen(suffix_cut);
+	if (type == NULL)
+		type = mt->sem == PM_SEM_COUNTER ? "counter" : "gauge";
+	if (sc->om && strcmp(type, "counter") == 0) {
+		if (ends_total(mt->name))
+			n -= 6;
+		else
+			suffix = "_total";
+	}
 	if (!sc->om) {
-		bt_units_str(&m->m_units, units, sizeof(units));
-		buf_printf(b, "# PCP5 %s %u.%u.%u %s ", m->m_name,
-		    pmID_domain(m->m_pmid), pmID_cluster(m->m_pmid),
-		    pmID_item(m->m_pmid), bt_type_str(m->m_type));
-		if (m->m_indom == PM_INDOM_NULL)
+		bt_units_str(&mt->units, units, sizeof(units));
+		buf_printf(b, "# PCP5 %s %u.%u.%u %s ", mt->name,
+		    pmID_domain(mt->pmid), pmID_cluster(mt->pmid),
+		    pmID_item(mt->pmid), bt_type_str(mt->type));
+		if (mt->indom == PM_INDOM_NULL)
 			buf_puts(b, "PM_INDOM_NULL");
 		else
-			buf_printf(b, "%u.%u", pmInDom_domain(m->m_indom),
-			    pmInDom_serial(m->m_indom));
-		buf_printf(b, " %s %s\n", bt_sem_str(m->m_sem), units);
+			buf_printf(b, "%u.%u", pmInDom_domain(mt->indom),
+			    pmInDom_serial(mt->indom));
+		buf_printf(b, " %s %s\n", bt_sem_str(mt->sem), units);
 	}
 	buf_puts(b, "# HELP ");
-	put_name_n(b, m->m_name, n);
+	put_name_n(b, mt->name, n);
 	buf_putc(b, ' ');
-	if (m->m_oneline)
-		put_escaped(b, m->m_oneline, strlen(m->m_oneline), sc->om);
+	if (mt->oneline)
+		put_escaped(b, mt->oneline, strlen(mt->oneline), sc->om);
 	buf_puts(b, "\n# TYPE ");
-	put_name_n(b, m->m_name, n);
+	put_name_n(b, mt->name, n);
 	buf_printf(b, " %s\n", type);
+	return suffix;
+}
+
+const char *
+scrape_head(struct scrape *sc, const struct scrape_meta *mt)
+{
+	return head(sc, mt, NULL);
+}
+
+static void
+metric_meta(const struct metric *m, struct scrape_meta *mt)
+{
+	mt->name = m->m_name;
+	mt->pmid = m->m_pmid;
+	mt->type = m->m_type;
+	mt->indom = m->m_indom;
+	mt->sem = m->m_sem;
+	mt->units = m->m_units;
+	mt->oneline = m->m_oneline;
 }
 
 static void
 put_plain(struct scrape *sc, const struct metric *m, const struct snap *s,
     const struct valset *vs)
 {
-	struct buf	*b = &sc->out;
-	const char	*type = m->m_sem == PM_SEM_COUNTER ? "counter" : "gauge";
-	const char	*cut = NULL;
-	struct iname	*names = NULL;
-	int		 nnames = 0;
-	size_t		 len = strlen(m->m_name);
+	struct buf		*b = &sc->out;
+	struct scrape_meta	 mt;
+	const char		*suffix;
+	struct iname		*names = NULL;
+	int			 nnames = 0;
 
-	if (sc->om && m->m_sem == PM_SEM_COUNTER) {
-		if (len > 6 && strcmp(m->m_name + len - 6, "_total") == 0)
-			cut = "_total";
-		else
-			type = "unknown";
-	}
-	put_meta(sc, m, type, cut);
+	metric_meta(m, &mt);
+	suffix = head(sc, &mt, NULL);
 	if (vs->vs_inst)
 		names = inames(sc, m, s, &nnames);
 	for (int i = 0; i < vs->vs_n; i++) {
 		int	 first = 1;
 		char	 id[16];
 
-		put_name(b, m->m_name);
+		scrape_name(b, m->m_name);
+		buf_puts(b, suffix);
 		put_base_labels(sc, m, &first);
 		if (vs->vs_inst) {
 			const char	*nm = iname_find(names, nnames,
 			    vs->vs_inst[i]);
 
 			snprintf(id, sizeof(id), "%u", vs->vs_inst[i]);
-			put_label(b, &first, "instname", nm ? nm : id,
+			scrape_label(b, &first, "instname", nm ? nm : id,
 			    strlen(nm ? nm : id));
-			put_label(b, &first, "instid", id, strlen(id));
+			scrape_label(b, &first, "instid", id, strlen(id));
 		}
 		buf_puts(b, "} ");
-		put_value(b, m->m_type, &vs->vs_vals[i], sc->om);
-		put_time(sc, s);
+		scrape_value(b, m->m_type, &vs->vs_vals[i], sc->om);
+		scrape_time(sc, &s->s_ts);
 		buf_putc(b, '\n');
 	}
 	free(names);
@@ -488,15 +517,15 @@ put_hist_sample(struct scrape *sc, const struct metric *m,
 	struct buf	*b = &sc->out;
 	int		 first = 1;
 
-	put_name(b, m->m_name);
+	scrape_name(b, m->m_name);
 	buf_puts(b, suffix);
 	put_base_labels(sc, m, &first);
 	if (keyed)
-		put_label(b, &first, "instname", bk->key, bk->keylen);
+		scrape_label(b, &first, "instname", bk->key, bk->keylen);
 	if (le)
-		put_label(b, &first, "le", le, strlen(le));
+		scrape_label(b, &first, "le", le, strlen(le));
 	buf_printf(b, "} %" PRIu64, v);
-	put_time(sc, s);
+	scrape_time(sc, &s->s_ts);
 	buf_putc(b, '\n');
 }
 
@@ -508,9 +537,10 @@ static int
 put_hist(struct scrape *sc, const struct metric *m, const struct snap *s,
     const struct valset *vs)
 {
-	struct bucket	*bk;
-	struct iname	*names;
-	int		 nnames, keyed = -1, ret = -1;
+	struct scrape_meta	 mt;
+	struct bucket		*bk;
+	struct iname		*names;
+	int			 nnames, keyed = -1, ret = -1;
 
 	if (vs->vs_inst == NULL || (m->m_type != PM_TYPE_U64 &&
 	    m->m_type != PM_TYPE_64 && m->m_type != PM_TYPE_U32 &&
@@ -537,7 +567,8 @@ put_hist(struct scrape *sc, const struct metric *m, const struct snap *s,
 		    (uint64_t)vs->vs_vals[i].i) : vs->vs_vals[i].u;
 	}
 	qsort(bk, (size_t)vs->vs_n, sizeof(*bk), bucket_cmp);
-	put_meta(sc, m, "histogram", NULL);
+	metric_meta(m, &mt);
+	head(sc, &mt, "histogram");
 	for (int i = 0; i < vs->vs_n; ) {
 		uint64_t	 cum = 0;
 		int		 j, inf = 0;
@@ -602,14 +633,22 @@ put_metric(struct scrape *sc, const struct metric *m)
 	put_plain(sc, m, s, vs);
 }
 
-/* every metric at or below name; 0 when there is none */
+/* pmcd's own agent (pmcd.*): served by pmcd when it answers */
+#define PMCD_OWN_DOMAIN	2
+
+/*
+ * Every metric of ours at or below name; 0 when there is none. With
+ * hide_pmcd, ours in pmcd's domain are left out (pmcd serves them).
+ */
 static size_t
-put_tree(struct scrape *sc, const char *name)
+put_tree(struct scrape *sc, const char *name, int hide_pmcd)
 {
 	struct metric	*m;
-	size_t		 lo, n;
+	size_t		 lo, n, k = 0;
 
 	if (*name && (m = ns_metric_by_name(sc->ns, name)) != NULL) {
+		if (hide_pmcd && pmID_domain(m->m_pmid) == PMCD_OWN_DOMAIN)
+			return 0;
 		put_metric(sc, m);
 		return 1;
 	}
@@ -619,9 +658,35 @@ put_tree(struct scrape *sc, const char *name)
 		return sc->ns->ns_nmetrics;
 	}
 	n = ns_prefix_range(sc->ns, name, &lo);
-	for (size_t i = lo; i < lo + n; i++)
-		put_metric(sc, sc->ns->ns_by_name[i]);
-	return n;
+	for (size_t i = lo; i < lo + n; i++) {
+		m = sc->ns->ns_by_name[i];
+		if (hide_pmcd && pmID_domain(m->m_pmid) == PMCD_OWN_DOMAIN)
+			continue;
+		put_metric(sc, m);
+		k++;
+	}
+	return k;
+}
+
+/*
+ * One name of names=: ours (bpftrace.*, and pmcd.* while pmcd is not
+ * answering), else pmcd's when passthrough is on. How many metrics were
+ * found, -1 when pmcd failed (sc->pmcd_err) or memory ran out.
+ */
+static int
+put_name_tree(struct scrape *sc, const char *name, int *mode)
+{
+	size_t	 n;
+
+	if (pmcd_owned_name(name))
+		return (int)(put_tree(sc, name, 0) > 0);
+	if (*mode < 0)
+		*mode = pmcd_mode();
+	if (*mode == PMCD_UP)
+		return scrape_pmcd(sc, name);
+	if ((n = put_tree(sc, name, 0)) > 0 || *mode == PMCD_NONE)
+		return n > 0;
+	return scrape_pmcd(sc, name);
 }
 
 /* Accept: does the client take OpenMetrics (with a q above 0)? */
@@ -649,21 +714,20 @@ wants_openmetrics(const char *accept)
 	return 0;
 }
 
+/* pmproxy's JSON error, with the temporary context it made */
 static int
-unknown_name(struct scrape *sc, const char *name)
+json_error(struct scrape *sc, const char *msg)
 {
 	struct buf	 b;
 	uint32_t	 id = 0;
-	char		 msg[1100], peer[64];
+	char		 peer[64];
 	char		*body;
 	size_t		 len;
 
-	/* pmproxy answers with the temporary context it made */
 	http_peer(sc->hr, peer, sizeof(peer));
 	if (ctx_create_for(sc->hr->hr_ds->ctx, BT_CTX_TIMEOUT, peer, &id) !=
 	    CTX_OK)
 		id = 0;
-	snprintf(msg, sizeof(msg), "'%.1024s' - Unknown metric name", name);
 	buf_init(&b, 0);
 	buf_printf(&b, "{\"context\":%u,\"message\":", id);
 	json_str(&b, msg);
@@ -674,6 +738,95 @@ unknown_name(struct scrape *sc, const char *name)
 	}
 	body = buf_take(&b, &len);
 	return http_reply(sc->hr, 400, "application/json", body, len);
+}
+
+static int
+unknown_name(struct scrape *sc, const char *name)
+{
+	char	 msg[1100];
+
+	snprintf(msg, sizeof(msg), "'%.1024s' - Unknown metric name", name);
+	return json_error(sc, msg);
+}
+
+/*
+ * The context named by the path (/pmapi/N/metrics) or by context=, as
+ * pmproxy checks it: 0 (none named, or alive: its timeout restarts), or
+ * -1 after its 400 answer (*ret).
+ */
+static int
+check_context(struct httpreq *hr, const char *ctxstr, int *ret)
+{
+	const char	*errstr;
+	struct buf	 b;
+	long long	 id;
+	char		 msg[160], *body;
+	size_t		 len;
+
+	if (ctxstr == NULL)
+		return 0;
+	id = strtonum_ll(ctxstr, 0, UINT32_MAX, &errstr);
+	if (errstr == NULL && ctx_use(hr->hr_ds->ctx, (uint32_t)id, NULL,
+	    NULL) == CTX_OK) {
+		ctx_done(hr->hr_ds->ctx, (uint32_t)id);
+		return 0;
+	}
+	snprintf(msg, sizeof(msg), "%s context identifier: %.64s",
+	    errstr ? "invalid" : "unknown", ctxstr);
+	buf_init(&b, 0);
+	buf_puts(&b, "{\"context\":");
+	if (errstr)
+		json_str(&b, ctxstr);
+	else
+		buf_printf(&b, "%lld", id);
+	buf_puts(&b, ",\"message\":");
+	json_str(&b, msg);
+	buf_puts(&b, ",\"success\":false}\r\n");
+	if (b.b_failed) {
+		buf_free(&b);
+		*ret = http_reply_error(hr, 503, "out of memory");
+		return -1;
+	}
+	body = buf_take(&b, &len);
+	*ret = http_reply(hr, 400, "application/json", body, len);
+	return -1;
+}
+
+/*
+ * /pmapi/metrics and /pmapi/N/metrics: pmproxy's scrape servlet under
+ * /pmapi/ (what /metrics answers, N a context that must be alive). The
+ * context text goes to ctxbuf; 1 when path is one of them.
+ */
+static int
+pmapi_scrape_path(const char *path, char *ctxbuf, size_t ctxlen,
+    const char **ctxp)
+{
+	const char	*p;
+	size_t		 digits;
+
+	*ctxp = NULL;
+	if (strncmp(path, "/pmapi/", 7) != 0)
+		return 0;
+	p = path + 7;
+	if (strcmp(p, "metrics") == 0)
+		return 1;
+	digits = strspn(p, "0123456789");
+	if (digits == 0 || digits >= ctxlen || strcmp(p + digits, "/metrics"))
+		return 0;
+	memcpy(ctxbuf, p, digits);
+	ctxbuf[digits] = '\0';
+	*ctxp = ctxbuf;
+	return 1;
+}
+
+int
+api_metrics_path(const char *path)
+{
+	char		 ctx[32];
+	const char	*c;
+
+	return strcmp(path, "/metrics") == 0 ||
+	    pmapi_scrape_path(path, ctx, sizeof(ctx), &c);
 }
 
 static size_t
@@ -702,14 +855,55 @@ answer_failed(struct httpreq *hr, int why)
 	return http_reply_error(hr, 400, msg);
 }
 
+/* names=, else name=, else target= (pmwebd's): pmproxy's order */
+static const char *
+scrape_names(struct httpreq *hr)
+{
+	static const char *const keys[] = { "names", "name", "target" };
+	const char	*v;
+
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		if ((v = params_get(&hr->hr_params, keys[i])) != NULL)
+			return v;
+	return NULL;
+}
+
+/* each name of the list, in order; -1 after an error answer (*ret) */
+static int
+put_names(struct scrape *sc, const char *names, int *ret)
+{
+	char	*list, *save = NULL, *tok;
+	int	 mode = -1, n = 0;
+
+	if ((list = strdup(names)) == NULL) {
+		*ret = http_reply_error(sc->hr, 503, "out of memory");
+		return -1;
+	}
+	for (tok = strtok_r(list, ",", &save); tok;
+	    tok = strtok_r(NULL, ",", &save)) {
+		if ((n = put_name_tree(sc, tok, &mode)) > 0)
+			continue;
+		if (n == 0)
+			*ret = unknown_name(sc, tok);
+		else if (sc->pmcd_err)
+			*ret = json_error(sc, pmcd_error_text());
+		else
+			break;	/* out of memory: the buffer says so */
+		free(list);
+		return -1;
+	}
+	free(list);
+	return 0;
+}
+
 int
 api_metrics(struct httpreq *hr)
 {
 	struct scrape	 sc;
-	const char	*names = params_get(&hr->hr_params, "names");
+	const char	*names = scrape_names(hr);
 	const char	*times = params_get(&hr->hr_params, "times");
-	char		*list = NULL, *save = NULL, *tok;
-	char		 msg[128];
+	const char	*ctxstr;
+	char		 msg[128], ctxbuf[32];
 	int		 ret;
 
 	atomic_fetch_add(&hr->hr_ds->stats.st_requests[EP_OTHER], 1);
@@ -720,6 +914,11 @@ api_metrics(struct httpreq *hr)
 	    strcmp(hr->hr_method, "POST") != 0)
 		return http_reply_html(hr, 400, "webapi servlet",
 		    "failed to process URL");
+	if (!pmapi_scrape_path(hr->hr_path, ctxbuf, sizeof(ctxbuf), &ctxstr) ||
+	    ctxstr == NULL)
+		ctxstr = params_get(&hr->hr_params, "context");
+	if (check_context(hr, ctxstr, &ret) == -1)
+		return ret;
 	memset(&sc, 0, sizeof(sc));
 	sc.hr = hr;
 	sc.rd.rd_user = hr->hr_authed ? hr->hr_user : NULL;
@@ -736,19 +935,10 @@ api_metrics(struct httpreq *hr)
 		goto done;
 	}
 	if (names && *names) {
-		if ((list = strdup(names)) == NULL) {
-			ret = http_reply_error(hr, 503, "out of memory");
+		if (put_names(&sc, names, &ret) == -1)
 			goto done;
-		}
-		for (tok = strtok_r(list, ",", &save); tok;
-		    tok = strtok_r(NULL, ",", &save)) {
-			if (put_tree(&sc, tok) == 0) {
-				ret = unknown_name(&sc, tok);
-				goto done;
-			}
-		}
 	} else
-		put_tree(&sc, "");
+		put_tree(&sc, "", 0);
 	if (sc.om)
 		buf_puts(&sc.out, "# EOF\n");
 	if (sc.out.b_failed) {
@@ -757,7 +947,6 @@ api_metrics(struct httpreq *hr)
 	}
 	ret = http_reply_buf(hr, 200, sc.om ? OM_CT : TEXT_CT, &sc.out);
 done:
-	free(list);
 	buf_free(&sc.out);
 	for (int i = 0; i < sc.nsrc; i++)
 		snap_release(sc.src[i].snap);

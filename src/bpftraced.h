@@ -744,6 +744,7 @@ int		 api_ui(struct httpreq *);
 
 /* api_metrics.c: GET /metrics, Prometheus/OpenMetrics text */
 int		 api_metrics(struct httpreq *);
+int		 api_metrics_path(const char *);	/* a scrape URL path */
 const struct ui_asset *ui_asset_find(const char *);
 
 /*

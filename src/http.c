@@ -852,6 +852,7 @@ struct route {
 	const char	*rt_prefix;
 	int		(*rt_handler)(struct httpreq *);
 	int		 rt_exact;	/* the whole path, not a prefix */
+	int		(*rt_match)(const char *);	/* instead of both */
 };
 
 /*
@@ -859,11 +860,12 @@ struct route {
  * web page; every other path pmproxy does not know stays its HTML 400.
  */
 static const struct route routes[] = {
-	{ "/pmapi/", api_pmapi, 0 },
-	{ "/metrics", api_metrics, 1 },
-	{ "/", api_ui, 1 },
-	{ "/ui/", api_ui, 0 },
-	{ NULL, NULL, 0 }
+	/* /metrics, /pmapi/metrics, /pmapi/N/metrics */
+	{ NULL, api_metrics, 0, api_metrics_path },
+	{ "/pmapi/", api_pmapi, 0, NULL },
+	{ "/", api_ui, 1, NULL },
+	{ "/ui/", api_ui, 0, NULL },
+	{ NULL, NULL, 0, NULL }
 };
 
 static int
@@ -942,8 +944,9 @@ dispatch(struct httpreq *hr, struct baton *bt)
 		ret = http_reply_html(hr, 400, "webapi servlet", err);
 		goto done;
 	}
-	for (const struct route *rt = routes; rt->rt_prefix; rt++)
-		if (rt->rt_exact ? strcmp(path, rt->rt_prefix) == 0 :
+	for (const struct route *rt = routes; rt->rt_handler; rt++)
+		if (rt->rt_match ? rt->rt_match(path) : rt->rt_exact ?
+		    strcmp(path, rt->rt_prefix) == 0 :
 		    strncmp(path, rt->rt_prefix, strlen(rt->rt_prefix)) == 0) {
 			ret = rt->rt_handler(hr);
 			goto done;

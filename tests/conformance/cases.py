@@ -232,6 +232,21 @@ DEVIATIONS = {
     },
 }
 
+# /metrics: the text format's content type says its version and charset
+# (Prometheus reads it; pmproxy 6.0.3 sends a bare text/plain)
+_PROM_CT = {
+    "reason": "bpftraced's /metrics says 'text/plain; version=0.0.4; "
+              "charset=utf-8' (the exposition format's own type); "
+              "pmproxy 6.0.3 a bare 'text/plain'",
+    "allow": [r"^header content-type: 'text/plain' expected, got "
+              r"'text/plain; version=0\.0\.4; charset=utf-8'$"],
+}
+_PROM_CASES = ["metrics-names-pmcd", "metrics-name-singular",
+               "metrics-target", "metrics-names-before-name",
+               "metrics-name-before-target", "metrics-prefix-pmcd",
+               "pmapi-metrics-target", "pmapi-ctx-metrics"]
+DEVIATIONS.update({cid: _PROM_CT for cid in _PROM_CASES})
+
 # ---------------------------------------------------------------------------
 # The cases.
 # ---------------------------------------------------------------------------
@@ -723,6 +738,37 @@ CASES = [
      "target": "/pmapi/{ctx}/_fetch?names=hinv.ncpu,kernel.all.load",
      "opts": {"elementwise": ["values"], "exact_keys": ["name", "pmid"],
               "loose_numbers": True}},
+
+    # ---- /metrics and /pmapi/metrics (Prometheus text, pmproxy's form):
+    # families, # PCP5 fields, TYPE, sample and label names, instances
+    {"id": "metrics-names-pmcd", "pmcd": True,
+     "target": "/metrics?names=kernel.all.load,hinv.ncpu,kernel.all.intr"},
+    {"id": "metrics-name-singular", "pmcd": True,
+     "target": "/metrics?name=kernel.all.load",
+     "note": "name= (singular) is honoured like names="},
+    {"id": "metrics-target", "pmcd": True,
+     "target": "/metrics?target=hinv.ncpu,kernel.all.load",
+     "note": "target= (pmwebd's) too"},
+    {"id": "metrics-names-before-name", "pmcd": True,
+     "target": "/metrics?name=kernel.all.load&names=hinv.ncpu",
+     "note": "names= wins over name="},
+    {"id": "metrics-name-before-target", "pmcd": True,
+     "target": "/metrics?target=hinv.ncpu&name=kernel.all.load",
+     "note": "name= wins over target="},
+    {"id": "metrics-prefix-pmcd", "pmcd": True,
+     "target": "/metrics?names=kernel.all.cpu",
+     "note": "a PMNS prefix: every leaf below it, counters included"},
+    {"id": "metrics-name-unknown", "target": "/metrics?name=no.such.metric",
+     "opts": {"exact_keys": ["message"]}},
+    {"id": "metrics-unknown-context", "target":
+     "/metrics?context=" + UNKNOWN_CTX + "&names={u32}"},
+    {"id": "pmapi-metrics-target", "pmcd": True,
+     "target": "/pmapi/metrics?target=hinv.ncpu,kernel.all.load",
+     "note": "the scrape servlet under /pmapi/ (qa/1543)"},
+    {"id": "pmapi-ctx-metrics", "pmcd": True,
+     "target": "/pmapi/{ctx}/metrics?target=hinv.ncpu"},
+    {"id": "pmapi-metrics-unknown-context",
+     "target": "/pmapi/" + UNKNOWN_CTX + "/metrics?target={u32}"},
 
     # ---- CORS -----------------------------------------------------------
     {"id": "cors-get-with-origin", "target": "/pmapi/context",

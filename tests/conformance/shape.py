@@ -442,11 +442,77 @@ def compare(ref, cand, case, ref_subst, cand_subst):
                                     if cand.get("ctx") else []))
         for d in compare_json(rj, cj, opts, rtok, ctok):
             diffs.append("body: " + d)
+    elif (rh.get("content-type") or "").startswith("text/plain") and \
+            "# TYPE " in rb:
+        diffs += compare_prom(rb, cb)
     elif (rh.get("content-type") or "").startswith("text/html"):
         if _html_norm(rb) != _html_norm(cb):
             diffs.append("body: HTML differs: expected %s, got %s" % (
                 _short(_html_norm(rb), 200), _short(_html_norm(cb), 200)))
     return diffs, notes
+
+
+_PROM_SAMPLE = re.compile(r'([A-Za-z_:][A-Za-z0-9_:]*)(?:\{(.*)\})? (\S+)')
+_PROM_LABEL = re.compile(r'([A-Za-z_][A-Za-z0-9_]*)="((?:[^"\\]|\\.)*)"')
+
+
+def prom_families(text):
+    """Prometheus text (pmproxy's /metrics form) as a list of families:
+    (pcp5 fields but the name, name, type, [(sample, label keys,
+    instname, instid)])."""
+    fams = []
+    for line in text.split("\n"):
+        if not line:
+            continue
+        if line.startswith("# PCP5 "):
+            fams.append({"pcp5": tuple(line.split()[2:]), "name": None,
+                         "type": None, "samples": []})
+        elif line.startswith("# TYPE "):
+            _, _, name, typ = line.split(" ", 3)
+            if not fams or fams[-1]["name"] is not None:
+                fams.append({"pcp5": None, "name": None, "type": None,
+                             "samples": []})
+            fams[-1].update(name=name, type=typ)
+        elif line.startswith("#"):
+            continue
+        else:
+            m = _PROM_SAMPLE.match(line)
+            if not m or not fams:
+                raise ValueError("not a sample line: %r" % line[:80])
+            labels = dict(_PROM_LABEL.findall(m.group(2) or ""))
+            float(m.group(3))
+            fams[-1]["samples"].append((m.group(1), tuple(sorted(labels)),
+                                        labels.get("instname"),
+                                        labels.get("instid")))
+    return fams
+
+
+def compare_prom(rb, cb):
+    """Families, their # PCP5 fields, TYPE, sample names, label names and
+    instances must be equal; values, label order and label values other
+    than instname/instid are data."""
+    try:
+        rf = prom_families(rb)
+    except ValueError as e:
+        return ["reference body is not Prometheus text: %s" % e]
+    try:
+        cf = prom_families(cb)
+    except ValueError as e:
+        return ["body: candidate body is not Prometheus text: %s" % e]
+    diffs = []
+    rn, cn = [f["name"] for f in rf], [f["name"] for f in cf]
+    if rn != cn:
+        return ["body: families %s expected, got %s" % (rn, cn)]
+    for r, c in zip(rf, cf):
+        for k in ("pcp5", "type"):
+            if r[k] != c[k]:
+                diffs.append("body: %s %s: %r expected, got %r" % (
+                    r["name"], k, r[k], c[k]))
+        if sorted(r["samples"]) != sorted(c["samples"]):
+            diffs.append("body: %s samples: %s expected, got %s" % (
+                r["name"], _short(sorted(r["samples"]), 200),
+                _short(sorted(c["samples"]), 200)))
+    return diffs
 
 
 def apply_deviation(case_id, diffs, deviations):

@@ -119,10 +119,10 @@ def test_mapping(d, text, om):
                "%s is a counter (PCP counter semantics)" % n,
                f and f.type)
         g = om.get(n)
-        tap.ok(g is not None and g.type == "unknown" and
-               all(s[0] == n for s in g.samples),
-               "OpenMetrics keeps the pmproxy name %s (TYPE unknown, no "
-               "_total)" % n, g)
+        tap.ok(g is not None and g.type == "counter" and g.samples and
+               all(s[0] == n + "_total" for s in g.samples),
+               "OpenMetrics: %s is a counter family of %s_total samples"
+               % (n, n), g)
     f = text.get("bpftrace_daemon_contexts")
     tap.ok(f is not None and f.type == "gauge",
            "instant metric is a gauge", f and f.type)

@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * scrape.h - one /metrics answer being written (api_metrics.c), shared
+ * with the part that writes pmcd's metrics into it (scrape_pmcd.c).
+ * A struct scrape lives on one HTTP worker's stack for one request.
+ */
+#ifndef BT_SCRAPE_H
+#define BT_SCRAPE_H
+
+#include "bpftraced.h"
+
+#define SCRAPE_MAX_SOURCES	64
+
+struct scrape {
+	struct httpreq	*hr;
+	struct reader	 rd;		/* --auth-reads: who scrapes */
+	struct ns	*ns;
+	struct buf	 out;
+	int		 om;		/* OpenMetrics */
+	int		 times;
+	int		 pmcd_err;	/* pmcd failed: pmcd_error_text() */
+	int		 nsrc;
+	struct {
+		struct source	*src;
+		struct snap	*snap;
+	} src[SCRAPE_MAX_SOURCES];
+};
+
+/* what a family's header says about one metric */
+struct scrape_meta {
+	const char	*name;		/* PCP name */
+	pmID		 pmid;
+	int		 type;
+	pmInDom		 indom;
+	int		 sem;
+	pmUnits		 units;
+	const char	*oneline;	/* NULL: empty HELP */
+};
+
+void	scrape_name(struct buf *, const char *);
+void	scrape_label(struct buf *, int *, const char *, const char *, size_t);
+void	scrape_value(struct buf *, int, const union value *, int);
+void	scrape_time(struct scrape *, const struct timespec *);
+/* "# PCP5" (text form), HELP and TYPE; the suffix every sample takes */
+const char *scrape_head(struct scrape *, const struct scrape_meta *);
+
+/*
+ * pmcd's metrics at or below name into sc (scrape_pmcd.c): how many
+ * metrics were found (0: none there), -1 when pmcd failed (sc->pmcd_err
+ * set) or memory ran out.
+ */
+int	scrape_pmcd(struct scrape *, const char *);
+
+#endif
