@@ -652,50 +652,54 @@ pc_store_values(struct pcitem *it, const pmValueSet *vset)
 	it->vs.vs_vals = it->vals;
 }
 
-/* one pmFetch for every item of the batch not fetched yet */
+/* the values of res for the unfetched items among v[0..n) */
+static void
+pc_take(struct pcitem **v, size_t n, const pmResult *res, int rc)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (v[i]->fetched)
+			continue;
+		v[i]->fetched = 1;
+		if (rc < 0) {
+			v[i]->vs.vs_err = rc;
+			continue;
+		}
+		for (int k = 0; k < res->numpmid; k++)
+			if (res->vset[k]->pmid == v[i]->pmid) {
+				pc_store_values(v[i], res->vset[k]);
+				break;
+			}
+	}
+}
+
+/*
+ * pmFetch every item of the batch not fetched yet, PMCD_FETCH_MAX pmids
+ * at a time (a longer request PDU makes pmcd drop the connection). An
+ * item fetched with no value keeps vs_n 0: pmproxy lists it with an
+ * empty "instances".
+ */
 static void
 pc_fetch(struct api *a)
 {
 	struct pcbatch	*b = a->a_pcb;
 	pmResult	*res;
-	pmID		*pmids;
-	int		 n = 0, rc;
+	pmID		 pmids[PMCD_FETCH_MAX];
+	size_t		 from = 0, i;
+	int		 n, rc;
 
-	if (b == NULL)
-		return;
-	if ((pmids = calloc(b->n + 1, sizeof(*pmids))) == NULL)
-		return;
-	for (size_t i = 0; i < b->n; i++)
-		if (!b->v[i]->fetched)
-			pmids[n++] = b->v[i]->pmid;
-	if (n == 0) {
-		free(pmids);
-		return;
+	while (b != NULL && from < b->n) {
+		for (n = 0, i = from; i < b->n && n < PMCD_FETCH_MAX; i++)
+			if (!b->v[i]->fetched)
+				pmids[n++] = b->v[i]->pmid;
+		if (n > 0) {
+			if ((rc = pmcd_fetch(n, pmids, &res)) < 0)
+				pc_failed(a, rc);
+			pc_take(b->v + from, i - from, res, rc);
+			if (rc >= 0)
+				pmFreeResult(res);
+		}
+		from = i;
 	}
-	if ((rc = pmcd_fetch(n, pmids, &res)) < 0) {
-		pc_failed(a, rc);
-		for (size_t i = 0; i < b->n; i++)
-			if (!b->v[i]->fetched) {
-				b->v[i]->fetched = 1;
-				b->v[i]->vs.vs_err = rc;
-			}
-		free(pmids);
-		return;
-	}
-	for (size_t i = 0; i < b->n; i++) {
-		if (b->v[i]->fetched)
-			continue;
-		for (int k = 0; k < res->numpmid; k++)
-			if (res->vset[k]->pmid == b->v[i]->pmid) {
-				pc_store_values(b->v[i], res->vset[k]);
-				break;
-			}
-		b->v[i]->fetched = 1;
-		if (b->v[i]->vs.vs_n == 0 && b->v[i]->vs.vs_err == 0)
-			b->v[i]->vs.vs_err = PM_ERR_VALUE;
-	}
-	pmFreeResult(res);
-	free(pmids);
 }
 
 /* pmproxy's answer when pmcd failed under this request */
@@ -1115,6 +1119,9 @@ api_run_metric(struct api *a)
 	if (prefix == NULL && names == NULL && name != NULL &&
 	    strchr(name, ',') != NULL)
 		names = name;		/* 6.0.3 splits name= like names= */
+	if (prefix == NULL && names != NULL && *names != '\0' &&
+	    strchr(names, ',') == NULL)
+		name = names, names = NULL;	/* one name: as name= */
 	p = prefix ? prefix : (names ? NULL : (name ? name : ""));
 	put_head(a);
 	buf_puts(&a->a_out, ",\"metrics\":[");
@@ -1406,7 +1413,11 @@ put_fetch_derived(struct api *a, const struct dmetric *dm,
 	derive_free(bound);
 }
 
-/* a pmcd metric's values: pmproxy drops one without values */
+/*
+ * A pmcd metric's values. One with none (numval 0, or an error such as
+ * no access to proc.*) is kept with an empty "instances", as pmproxy
+ * lists it: grafana-pcp takes a missing name for a missing metric.
+ */
 static void
 put_fetch_pc(struct api *a, const struct pcitem *it, int *count)
 {
@@ -1414,6 +1425,15 @@ put_fetch_pc(struct api *a, const struct pcitem *it, int *count)
 	const struct valset	*vs = &it->vs;
 	int			 first = 1;
 
+	if (vs->vs_n <= 0) {
+		buf_puts(b, *count ? ",{\"pmid\":" : "{\"pmid\":");
+		put_pmid(a, it->pmid);
+		buf_puts(b, ",\"name\":");
+		json_str(b, it->name);
+		buf_puts(b, ",\"instances\":[]}");
+		(*count)++;
+		return;
+	}
 	for (int i = 0; i < vs->vs_n; i++) {
 		if (vs->vs_inst && !profile_allows(a->a_prof, it->desc.indom,
 		    vs->vs_inst[i]))
@@ -1863,14 +1883,8 @@ null:
  * (an indom pmcd does not know, or pmcd gone).
  */
 static int
-pc_indom(struct api *a, pmInDom id, struct pmcd_indom *pi, int labels,
-    int *ret, int profile)
+pc_indom_failed(struct api *a, int rc, int *ret, int profile)
 {
-	int	 rc = pmcd_indom(id, pi, labels);
-
-	if (rc >= 0)
-		return 0;
-	pmcd_indom_free(pi);
 	if (rc == PMCD_ECONN) {
 		a->a_pcerr = 1;
 		*ret = pc_error(a, 1);
@@ -1887,6 +1901,40 @@ pc_indom(struct api *a, pmInDom id, struct pmcd_indom *pi, int labels,
 	return -1;
 }
 
+static int
+pc_indom(struct api *a, pmInDom id, struct pmcd_indom *pi, int labels,
+    int *ret, int profile)
+{
+	int	 rc = pmcd_indom(id, pi, labels);
+
+	if (rc >= 0)
+		return 0;
+	pmcd_indom_free(pi);
+	return pc_indom_failed(a, rc, ret, profile);
+}
+
+/*
+ * indom= naming an instance domain pmcd does not know: pmproxy answers
+ * 200 with the context's labels, no texts and no instances.
+ */
+static int
+unknown_pcindom(struct api *a, pmInDom id, struct instfilter *f)
+{
+	char	*labels = pmcd_labels(PMCD_LABELS_CONTEXT, PM_ID_NULL, id);
+
+	if (API_PMWEBD(a))
+		buf_puts(&a->a_out, "{\"indom\":");
+	else {
+		put_head(a);
+		buf_puts(&a->a_out, ",\"indom\":");
+	}
+	put_indom(a, id);
+	buf_printf(&a->a_out, ",\"labels\":%s,\"instances\":[]}",
+	    labels ? labels : "{}");
+	free(labels);
+	return f->f_err ? filter_error(a, f) : send_out(a, 200);
+}
+
 /* /indom for a pmcd instance domain: pmcd's texts and merged labels */
 static int
 run_pcindom(struct api *a, pmInDom id, struct instfilter *f)
@@ -1895,7 +1943,16 @@ run_pcindom(struct api *a, pmInDom id, struct instfilter *f)
 	char			*labels, *oneline, *help;
 	int			 ret, count = 0;
 
-	if (pc_indom(a, id, &pi, 1, &ret, 0) == -1) {
+	if ((ret = pmcd_indom(id, &pi, 1)) < 0 && ret != PMCD_ECONN &&
+	    api_param(a, "indom") != NULL) {
+		pmcd_indom_free(&pi);
+		ret = unknown_pcindom(a, id, f);
+		filter_free(f);
+		return ret;
+	}
+	if (ret < 0)
+		pmcd_indom_free(&pi);
+	if (ret < 0 && pc_indom_failed(a, ret, &ret, 0) == -1) {
 		filter_free(f);
 		return ret;
 	}

@@ -407,9 +407,12 @@ const struct dmetric *dset_find(const struct dset *, const char *);
 #define PMCD_UP		1
 #define PMCD_DOWN	2	/* configured or found, not answering now */
 #define PMCD_ECONN	(-100001)	/* pmcd unreachable: pmcd_error_text() */
+#define PMCD_NAME_MAX	1024	/* longer names are unknown, never sent */
+#define PMCD_FETCH_MAX	1024	/* pmids per pmFetch: pmcd's PDU limit */
 #define PMCD_LABELS_METRIC	0
 #define PMCD_LABELS_INDOM	1
 #define PMCD_LABELS_INSTANCES	2
+#define PMCD_LABELS_CONTEXT	3	/* the context's alone */
 
 /* the instances of one pmcd instance domain */
 struct pmcd_indom {
@@ -423,6 +426,7 @@ int		 pmcd_init(const char *);
 void		 pmcd_fini(void);
 int		 pmcd_mode(void);
 int		 pmcd_owned_name(const char *);
+int		 pmcd_name_ok(const char *, int);
 int		 pmcd_conn_error(int);
 const char	*pmcd_error_text(void);
 int		 pmcd_error_code(void);

@@ -17,16 +17,21 @@
  * call. Lock order: never both.
  *
  * Reconnection. A call that fails with a connection error (PM_ERR_IPC,
- * a timeout, a reset) marks its slot broken and the pool down; that
- * request answers pmproxy's "IPC protocol failure". Later requests find
- * the slot broken: inside the backoff window they answer pmproxy's
- * "cannot reconnect context: Connection timed out" (what libpcp's own
- * reconnect backoff makes pmproxy say), after it pmReconnectContext() is
- * tried, and on failure its error ("cannot reconnect context: ...") is
- * the answer and the backoff doubles (1 s up to 5 s). A slot that never
- * connected answers pmproxy's "cannot connect to PMCD: ...". A
- * successful reconnect flushes the cache (pmcd may have restarted with
- * other agents).
+ * a timeout, a reset) is checked with a probe on the same context: when
+ * pmcd still answers, the error is that request's alone. Otherwise that
+ * slot (only that one) is broken: it reconnects at once and the call is
+ * retried; if the fresh connection dies too, that request answers
+ * pmproxy's "IPC protocol failure" and nobody else notices. The pool
+ * backs off only when a (re)connect fails: inside the backoff window a
+ * broken slot answers pmproxy's "cannot reconnect context: Connection
+ * timed out" (what libpcp's own reconnect backoff makes pmproxy say),
+ * after it pmReconnectContext() is tried, and on failure its error
+ * ("cannot reconnect context: ...") is the answer and the backoff
+ * doubles (1 s up to 5 s). A slot that never connected answers
+ * pmproxy's "cannot connect to PMCD: ...". A successful reconnect
+ * flushes the cache (pmcd may have restarted with other agents). Inputs
+ * libpcp or pmcd cannot take (an empty name, a name past PMCD_NAME_MAX,
+ * a fetch of more than PMCD_FETCH_MAX pmids) never reach them.
  *
  * Modes. --pmcd off: never used. --pmcd HOST: always used; failures
  * give the texts above. Default (no flag): the local pmcd if it answers
@@ -310,6 +315,11 @@ acquire(struct slot **sp)
 		return set_error(-ECONNREFUSED, "cannot connect to PMCD: ");
 	}
 	for (;;) {
+		/* a connected slot first: a broken one may be backing off */
+		for (int i = 0; i < PMCD_POOL && s == NULL; i++)
+			if (!pool.s[i].busy && pool.s[i].ctx >= 0 &&
+			    !pool.s[i].broken)
+				s = &pool.s[i];
 		for (int i = 0; i < PMCD_POOL && s == NULL; i++)
 			if (!pool.s[i].busy)
 				s = &pool.s[i];
@@ -373,28 +383,43 @@ use:
 
 
 /*
- * Give the slot back after a use whose libpcp result was rc. A
- * connection error breaks every slot (they all talk to the same pmcd);
- * the first one after a good spell allows an immediate reconnect (the
- * caller retries once: a pmcd restart goes unnoticed), later ones back
- * off.
+ * One request must never take the pool down for the others. A use that
+ * failed with a connection error is checked with a cheap probe on the
+ * same context: when pmcd still answers, the error was this request's
+ * own (libpcp refuses some inputs with PM_ERR_IPC without sending them)
+ * and the slot stays as it is. Only a dead connection breaks the slot,
+ * and only that slot: the others find out for themselves on their next
+ * use (a pmcd restart costs each one retried call, no failed request).
+ * The pool backs off only when a (re)connect fails (acquire()), never
+ * because of what a request asked.
  */
+static int
+op_probe(void)
+{
+	const char	*name = "pmcd.numagents";
+	pmID		 pmid;
+
+	return pmLookupName(1, &name, &pmid);
+}
+
+static int
+conn_dead(int rc)
+{
+	if (!pmcd_conn_error(rc))
+		return 0;
+	if (rc == PM_ERR_TIMEOUT || rc == -ETIMEDOUT)
+		return 1;	/* a hung pmcd: no second wait */
+	return pmcd_conn_error(op_probe());
+}
+
+/* give the slot back; dead: its connection is gone */
 static void
-release(struct slot *s, int rc, int first)
+release(struct slot *s, int dead)
 {
 	pthread_mutex_lock(&pool.lock);
-	if (pmcd_conn_error(rc)) {
-		if (atomic_load(&pool.up))
-			log_warnx("pmcd %s: %s", pool.host, pmErrStr(rc));
-		for (int i = 0; i < PMCD_POOL; i++)
-			if (pool.s[i].ctx >= 0)
-				pool.s[i].broken = 1;
-		if (first) {
-			pool.next_try = 0;
-			atomic_store(&pool.up, 0);
-		} else {
-			backoff_locked();
-		}
+	if (dead) {
+		log_warnx("pmcd %s: connection lost, reconnecting", pool.host);
+		s->broken = 1;
 	}
 	s->busy = 0;
 	pthread_cond_signal(&pool.cv);
@@ -405,21 +430,24 @@ typedef int (*op_fn)(void *);
 
 /*
  * Run op on a pooled context: its result, or PMCD_ECONN with the text
- * pmproxy answers ("IPC protocol failure" when the connection broke
- * under this request and did not come back at once).
+ * pmproxy answers. A dead connection is reconnected and op retried once
+ * (a pmcd restart goes unnoticed); a request whose retry kills the fresh
+ * connection too answers "IPC protocol failure" alone: its slot
+ * reconnects on its next use, the pool does not back off.
  */
 static int
 run(op_fn op, void *arg)
 {
 	struct slot	*s = NULL;
-	int		 rc;
+	int		 rc, dead;
 
 	for (int tries = 0; ; tries++) {
 		if ((rc = acquire(&s)) != 0)
 			return tries ? set_error(PM_ERR_IPC, "") : rc;
 		rc = op(arg);
-		release(s, rc, tries == 0);
-		if (!pmcd_conn_error(rc))
+		dead = conn_dead(rc);
+		release(s, dead);
+		if (!dead)
 			return rc;
 		if (tries)
 			return set_error(PM_ERR_IPC, "");
@@ -512,6 +540,30 @@ pmcd_owned_name(const char *name)
 	    strncmp(name, "bpftrace.", 9) == 0;
 }
 
+/*
+ * A name (or, with root set, a prefix where "" is the root) worth asking
+ * pmcd about. libpcp refuses an empty name with PM_ERR_IPC, and pmcd
+ * drops the connection on a request PDU past its size limit (a name of
+ * 64 KiB); names with empty components or control characters are never
+ * in a PMNS (pmcd answers them PM_ERR_NAME): all are answered here, as
+ * pmcd would, without a round trip.
+ */
+int
+pmcd_name_ok(const char *name, int root)
+{
+	size_t	 len = strlen(name);
+
+	if (len == 0)
+		return root;
+	if (len > PMCD_NAME_MAX || name[0] == '.' || name[len - 1] == '.' ||
+	    strstr(name, "..") != NULL)
+		return 0;
+	for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+		if (*p < 0x20 || *p == 0x7f)
+			return 0;
+	return 1;
+}
+
 /* ---- lookups ---- */
 
 struct op_name {
@@ -538,11 +590,11 @@ int
 pmcd_lookup(const char *name, pmID *pmid, pmDesc *desc)
 {
 	struct op_name	 o = { .name = name };
-	char		 key[1040], *v;
+	char		 key[PMCD_NAME_MAX + 8], *v;
 	size_t		 len;
 	int		 rc;
 
-	if (pmcd_owned_name(name) || strlen(name) > 1024)
+	if (pmcd_owned_name(name) || !pmcd_name_ok(name, 0))
 		return PM_ERR_NAME;
 	snprintf(key, sizeof(key), "n:%s", name);
 	if ((v = cache_get(key, &len)) != NULL) {
@@ -702,6 +754,8 @@ op_labels(void *arg)
 		o->nsets++; \
 	} while (0)
 	ADD(pmGetContextLabels(&o->base[o->nsets]));
+	if (o->kind == PMCD_LABELS_CONTEXT)
+		goto merged;
 	ADD(pmGetDomainLabels(o->kind == PMCD_LABELS_METRIC ?
 	    (int)pmID_domain(o->pmid) : (int)pmInDom_domain(o->indom),
 	    &o->base[o->nsets]));
@@ -714,6 +768,7 @@ op_labels(void *arg)
 #undef ADD
 	if (o->kind == PMCD_LABELS_INSTANCES)
 		return 0;	/* the caller merges per instance */
+merged:
 	for (int i = 0; i < o->nsets; i++)
 		if (o->nbase[i] > 0 && o->base[i])
 			sets[n++] = o->base[i];
@@ -839,7 +894,7 @@ pmcd_children(const char *prefix, char ***names, int **status)
 
 	*names = NULL;
 	*status = NULL;
-	if (pmcd_owned_name(prefix))
+	if (pmcd_owned_name(prefix) || !pmcd_name_ok(prefix, 1))
 		return PM_ERR_NAME;
 	if ((n = run(op_children, &o)) <= 0)
 		return n;
@@ -911,7 +966,7 @@ pmcd_traverse(const char *prefix, char ***names, size_t *np)
 
 	*names = NULL;
 	*np = 0;
-	if (pmcd_owned_name(prefix))
+	if (pmcd_owned_name(prefix) || !pmcd_name_ok(prefix, 1))
 		return PM_ERR_NAME;
 	rc = run(op_traverse, &o);
 	if (rc >= 0 && o.oom)
