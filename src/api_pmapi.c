@@ -298,6 +298,12 @@ send_success(struct api *a)
 	return send_out(a, 200);
 }
 
+int
+api_send_success(struct api *a)
+{
+	return send_success(a);
+}
+
 /* pmproxy writes "D.C.I"; its compat mode and pmwebd the u32 */
 static void
 put_pmid(struct api *a, pmID p)
@@ -2377,15 +2383,6 @@ api_run_store(struct api *a)
 	pmID		 pmid;
 	int		 rv;
 
-	if (name) {
-		if ((m = local_by_name(a, name)) == NULL)
-			return api_error(a, 400, 1, PM_ERR_NAME, "%s - failed "
-			    "to lookup metric", name);
-	} else if (parse_pmid(spmid, &pmid) == -1 ||
-	    (m = local_by_pmid(a, pmid)) == NULL) {
-		return api_error(a, 400, 1, PM_ERR_PMID, "%s - failed to "
-		    "lookup PMID", spmid);
-	}
 	memset(&sr, 0, sizeof(sr));
 	sr.sr_ctx = a->a_ctx;
 	sr.sr_loopback = http_peer(a->a_hr, peer, sizeof(peer));
@@ -2399,6 +2396,21 @@ api_run_store(struct api *a)
 		sr.sr_value = a->a_hr->hr_body ? a->a_hr->hr_body : "";
 		sr.sr_vlen = a->a_hr->hr_bodylen;
 	}
+	if (name) {
+		if ((m = local_by_name(a, name)) == NULL &&
+		    (pcmode(a) == PMCD_NONE || pmcd_owned_name(name) ||
+		    api_pcstore(a, name, &sr, PM_ID_NULL, &rv)))
+			return api_error(a, 400, 1, PM_ERR_NAME, "%s - failed "
+			    "to lookup metric", name);
+	} else if (parse_pmid(spmid, &pmid) == -1 ||
+	    ((m = local_by_pmid(a, pmid)) == NULL &&
+	    (pcmode(a) == PMCD_NONE || pmID_domain(pmid) == BT_DOMAIN ||
+	    api_pcstore(a, NULL, &sr, pmid, &rv)))) {
+		return api_error(a, 400, 1, PM_ERR_PMID, "%s - failed to "
+		    "lookup PMID", spmid);
+	}
+	if (m == NULL)
+		return rv;	/* pmcd's metric: answered */
 	if (memchr(sr.sr_value, '\0', sr.sr_vlen) != NULL)
 		return api_error(a, 400, 1, PM_ERR_BADSTORE, "failed to store "
 		    "value to metric %s: Bad input to pmstore: value contains "

@@ -440,6 +440,9 @@ int		 pmcd_children(const char *, char ***, int **);
 int		 pmcd_traverse(const char *, char ***, size_t *);
 void		 pmcd_names_free(char **, size_t);
 int		 pmcd_fetch(int, pmID *, pmResult **);
+int		 pmcd_store(const pmDesc *, const char *, size_t, char *,
+		    size_t);
+int		 pmcd_names_of(pmID, char ***);
 
 /* ====================================================================
  * context.c: REST client contexts (polltimeout expiry, profiles)
@@ -796,6 +799,11 @@ int		 api_run_indom(struct api *);
 int		 api_run_children(struct api *);
 int		 api_run_profile(struct api *);
 int		 api_run_store(struct api *);
+int		 api_send_success(struct api *);
+int		 api_pcstore(struct api *, const char *, const struct store_req *,
+		    pmID, int *);
+int		 control_store_allowed(const struct daemon_state *,
+		    const struct store_req *, char *, size_t);
 int		 api_run_derive(struct api *);
 
 /* api_pmwebd.c */

@@ -726,13 +726,23 @@ labels_free(struct op_labels *o)
 	o->inst = NULL;
 }
 
+/* note labels (optional, e.g. sample's "changed") are left out */
+static int
+no_notes(const pmLabel *label, const char *json, void *arg)
+{
+	(void)json;
+	(void)arg;
+	return (label->flags & PM_LABEL_OPTIONAL) == 0;
+}
+
 static int
 merge(pmLabelSet **sets, int n, char **out)
 {
 	char	 buf[PM_MAXLABELJSONLEN];
 	int	 rc;
 
-	if ((rc = pmMergeLabelSets(sets, n, buf, sizeof(buf), NULL, NULL)) < 0)
+	if ((rc = pmMergeLabelSets(sets, n, buf, sizeof(buf), no_notes,
+	    NULL)) < 0)
 		return rc;
 	if ((*out = strdup(rc > 0 ? buf : "{}")) == NULL)
 		return -ENOMEM;
@@ -1012,4 +1022,188 @@ pmcd_fetch(int n, pmID *pmids, pmResult **res)
 		return rc;
 	*res = o.res;
 	return 0;
+}
+
+/* ---- names of one pmid ---- */
+
+struct op_all {
+	pmID	 pmid;
+	char	**names;
+};
+
+static int
+op_name_all(void *arg)
+{
+	struct op_all	*o = arg;
+
+	return pmNameAll(o->pmid, &o->names);
+}
+
+/*
+ * Every name of a pmid, in pmcd's order (pmproxy lists a fetched pmid
+ * once per name): their count and one malloc'd block (free() it), or
+ * an error. Cached as the names joined by NUL bytes.
+ */
+int
+pmcd_names_of(pmID pmid, char ***namesp)
+{
+	struct op_all	 o = { .pmid = pmid };
+	char		 key[64], *v, **out, *p;
+	size_t		 len = 0, tot;
+	int		 n = 0, rc;
+
+	*namesp = NULL;
+	snprintf(key, sizeof(key), "a:%u", (unsigned)pmid);
+	if ((v = cache_get(key, &len)) == NULL) {
+		if ((rc = run(op_name_all, &o)) <= 0)
+			return rc < 0 ? rc : PM_ERR_PMID;
+		for (int i = 0; i < rc; i++)
+			len += strlen(o.names[i]) + 1;
+		if ((v = malloc(len + 1)) == NULL) {
+			free(o.names);
+			return -ENOMEM;
+		}
+		for (int i = 0, at = 0; i < rc; i++)
+			at += snprintf(v + at, len + 1 - (size_t)at, "%s%c",
+			    o.names[i], '\0') + 1;
+		free(o.names);
+		cache_put(key, v, len, PMCD_CACHE_MS);
+	}
+	for (size_t i = 0; i < len; i++)
+		n += v[i] == '\0';
+	tot = (size_t)(n + 1) * sizeof(char *) + len;
+	if ((out = malloc(tot)) == NULL) {
+		free(v);
+		return -ENOMEM;
+	}
+	p = (char *)(out + n + 1);
+	memcpy(p, v, len);
+	free(v);
+	for (int i = 0; i < n; i++) {
+		out[i] = p;
+		p += strlen(p) + 1;
+	}
+	out[n] = NULL;
+	*namesp = out;
+	return n;
+}
+
+/* ---- stores ---- */
+
+struct op_store {
+	pmResult	*res;
+};
+
+static int
+op_store(void *arg)
+{
+	struct op_store	*o = arg;
+
+	return pmStore(o->res);
+}
+
+/* text -> the atom of type; 0 or -1 (not a value of that type) */
+static int
+parse_atom(int type, const char *text, pmAtomValue *av)
+{
+	const char	*errstr = NULL;
+	double		 d;
+	char		*end;
+
+	switch (type) {
+	case PM_TYPE_32:
+		av->l = (int32_t)strtonum_ll(text, INT32_MIN, INT32_MAX, &errstr);
+		break;
+	case PM_TYPE_U32:
+		av->ul = (uint32_t)strtonum_ll(text, 0, UINT32_MAX, &errstr);
+		break;
+	case PM_TYPE_64:
+		av->ll = strtonum_ll(text, INT64_MIN, INT64_MAX, &errstr);
+		break;
+	case PM_TYPE_U64:
+		av->ull = (uint64_t)strtonum_ll(text, 0, INT64_MAX, &errstr);
+		break;
+	case PM_TYPE_FLOAT:
+	case PM_TYPE_DOUBLE:
+		errno = 0;
+		d = strtod(text, &end);
+		if (*text == '\0' || *end != '\0' || errno != 0)
+			return -1;
+		if (type == PM_TYPE_FLOAT)
+			av->f = (float)d;
+		else
+			av->d = d;
+		break;
+	default:
+		return -1;
+	}
+	return errstr == NULL ? 0 : -1;
+}
+
+/*
+ * Store value (len bytes, no NUL) into the singular pmcd metric desc
+ * through pmcd: 0, PM_ERR_TYPE (not a value of its type), another PCP
+ * error (pmcd's or the agent's refusal, in err), or PMCD_ECONN.
+ */
+int
+pmcd_store(const pmDesc *desc, const char *value, size_t len, char *err,
+    size_t errlen)
+{
+	struct op_store	 o;
+	pmResult	*res = NULL;
+	pmValueBlock	*vb = NULL;
+	pmAtomValue	 av;
+	char		*text = NULL;
+	size_t		 size;
+	const void	*src;
+	int		 rc;
+
+	if ((text = strndup(value, len)) == NULL)
+		return -ENOMEM;
+	memset(&av, 0, sizeof(av));
+	if (desc->type != PM_TYPE_STRING && parse_atom(desc->type, text,
+	    &av) == -1) {
+		rc = PM_ERR_TYPE;
+		goto fail;
+	}
+	if ((res = calloc(1, sizeof(*res))) == NULL ||
+	    (res->vset[0] = calloc(1, sizeof(pmValueSet))) == NULL) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	res->numpmid = 1;
+	res->vset[0]->pmid = desc->pmid;
+	res->vset[0]->numval = 1;
+	res->vset[0]->vlist[0].inst = PM_IN_NULL;
+	if (desc->type == PM_TYPE_32 || desc->type == PM_TYPE_U32) {
+		res->vset[0]->valfmt = PM_VAL_INSITU;
+		res->vset[0]->vlist[0].value.lval = desc->type == PM_TYPE_32 ?
+		    av.l : (int)av.ul;
+	} else {
+		switch (desc->type) {
+		case PM_TYPE_STRING:	src = text; size = len + 1; break;
+		case PM_TYPE_FLOAT:	src = &av.f; size = sizeof(av.f); break;
+		case PM_TYPE_DOUBLE:	src = &av.d; size = sizeof(av.d); break;
+		default:		src = &av.ll; size = sizeof(av.ll); break;
+		}
+		if ((vb = calloc(1, PM_VAL_HDR_SIZE + size + 8)) == NULL) {
+			rc = -ENOMEM;
+			goto fail;
+		}
+		vb->vtype = (unsigned)desc->type;
+		vb->vlen = (unsigned)(PM_VAL_HDR_SIZE + size);
+		memcpy(vb->vbuf, src, size);
+		res->vset[0]->valfmt = PM_VAL_DPTR;
+		res->vset[0]->vlist[0].value.pval = vb;
+	}
+	o.res = res;
+	if ((rc = run(op_store, &o)) < 0 && rc != PMCD_ECONN)
+		pmErrStr_r(rc, err, (int)errlen);
+fail:
+	free(vb);
+	if (res)
+		free(res->vset[0]);
+	free(res);
+	free(text);
+	return rc < 0 ? rc : 0;
 }
