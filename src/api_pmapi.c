@@ -835,6 +835,27 @@ api_host_is_local(struct api *a, const char *spec)
 }
 
 /*
+ * 1 when a hostspec names a container (its attributes, after '?',
+ * separated by '&' or ',', hold a "container" key): bpftraced cannot
+ * enter one, and must never answer host-wide values as a container's.
+ */
+static int
+hostspec_container(const char *spec)
+{
+	const char	*p = strchr(spec, '?');
+
+	while (p != NULL) {
+		p++;
+		p += strspn(p, " ");
+		if (strncasecmp(p, "container", 9) == 0 &&
+		    strchr("=&, ", p[9]) != NULL)
+			return 1;
+		p = strpbrk(p, "&,");
+	}
+	return 0;
+}
+
+/*
  * Find or create the request's context. Returns 0, or -1 after an error
  * answer was queued (*ret holds the MHD result).
  */
@@ -881,6 +902,12 @@ resolve_context(struct api *a, int *ret)
 		timeout = a->a_ds->cfg.max_polltimeout;
 	if ((hs = api_param(a, "hostspec")) == NULL)
 		hs = api_param(a, "hostname");
+	if (hs && hostspec_container(hs)) {
+		*ret = api_error(a, 400, 0, -EOPNOTSUPP, "cannot connect to "
+		    "PMCD: containers are not supported by bpftraced (%s "
+		    "names a container; it would get the host's values)", hs);
+		return -1;
+	}
 	if (hs && *hs && !api_host_is_local(a, hs)) {
 		*ret = api_error(a, 400, 0, -ECONNREFUSED, "cannot connect to "
 		    "PMCD: %s is not served by bpftraced (only the local host)",
@@ -1425,7 +1452,26 @@ put_fetch_derived(struct api *a, const struct dmetric *dm,
  * lists it: grafana-pcp takes a missing name for a missing metric.
  */
 static void
+put_fetch_pc_as(struct api *a, const struct pcitem *it, const char *name,
+    int *count);
+
+/* pmproxy lists a pmid with several names (aliases) once per name */
+static void
 put_fetch_pc(struct api *a, const struct pcitem *it, int *count)
+{
+	char	**names = NULL;
+	int	 n = pmcd_names_of(it->pmid, &names);
+
+	if (n <= 1)
+		put_fetch_pc_as(a, it, it->name, count);
+	for (int i = 0; n > 1 && i < n; i++)
+		put_fetch_pc_as(a, it, names[i], count);
+	free(names);
+}
+
+static void
+put_fetch_pc_as(struct api *a, const struct pcitem *it, const char *name,
+    int *count)
 {
 	struct buf		*b = &a->a_out;
 	const struct valset	*vs = &it->vs;
@@ -1435,7 +1481,7 @@ put_fetch_pc(struct api *a, const struct pcitem *it, int *count)
 		buf_puts(b, *count ? ",{\"pmid\":" : "{\"pmid\":");
 		put_pmid(a, it->pmid);
 		buf_puts(b, ",\"name\":");
-		json_str(b, it->name);
+		json_str(b, name);
 		buf_puts(b, ",\"instances\":[]}");
 		(*count)++;
 		return;
@@ -1448,7 +1494,7 @@ put_fetch_pc(struct api *a, const struct pcitem *it, int *count)
 			buf_puts(b, *count ? ",{\"pmid\":" : "{\"pmid\":");
 			put_pmid(a, it->pmid);
 			buf_puts(b, ",\"name\":");
-			json_str(b, it->name);
+			json_str(b, name);
 			buf_puts(b, ",\"instances\":[");
 			first = 0;
 		} else {

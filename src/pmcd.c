@@ -1064,8 +1064,8 @@ pmcd_names_of(pmID pmid, char ***namesp)
 			return -ENOMEM;
 		}
 		for (int i = 0, at = 0; i < rc; i++)
-			at += snprintf(v + at, len + 1 - (size_t)at, "%s%c",
-			    o.names[i], '\0') + 1;
+			at += snprintf(v + at, len + 1 - (size_t)at, "%s",
+			    o.names[i]) + 1;	/* past its NUL */
 		free(o.names);
 		cache_put(key, v, len, PMCD_CACHE_MS);
 	}

@@ -147,6 +147,13 @@ def main():
             time.sleep(0.25)
         if not tap.ok(ok, "bpftraced passes hinv.ncpu through from pmcd"):
             tap.done()
+        for spec in ("pcp://127.0.0.1%3Fcontainer=abc",
+                     "localhost%3Fusername=x%26container=abc"):
+            st, _, body = btd.http("GET", d.url("/pmapi/context?hostspec="
+                                                + spec))
+            tap.ok(st == 400 and b"containers are not supported" in body,
+                   "a container hostspec (%s) is refused, never served "
+                   "host-wide" % spec, "  got %s %r" % (st, body[:200]))
         good = [Good(d) for _ in range(4)]
         for g in good:
             g.start()
