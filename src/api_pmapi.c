@@ -298,6 +298,12 @@ send_success(struct api *a)
 	return send_out(a, 200);
 }
 
+int
+api_send_success(struct api *a)
+{
+	return send_success(a);
+}
+
 /* pmproxy writes "D.C.I"; its compat mode and pmwebd the u32 */
 static void
 put_pmid(struct api *a, pmID p)
@@ -652,50 +658,54 @@ pc_store_values(struct pcitem *it, const pmValueSet *vset)
 	it->vs.vs_vals = it->vals;
 }
 
-/* one pmFetch for every item of the batch not fetched yet */
+/* the values of res for the unfetched items among v[0..n) */
+static void
+pc_take(struct pcitem **v, size_t n, const pmResult *res, int rc)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (v[i]->fetched)
+			continue;
+		v[i]->fetched = 1;
+		if (rc < 0) {
+			v[i]->vs.vs_err = rc;
+			continue;
+		}
+		for (int k = 0; k < res->numpmid; k++)
+			if (res->vset[k]->pmid == v[i]->pmid) {
+				pc_store_values(v[i], res->vset[k]);
+				break;
+			}
+	}
+}
+
+/*
+ * pmFetch every item of the batch not fetched yet, PMCD_FETCH_MAX pmids
+ * at a time (a longer request PDU makes pmcd drop the connection). An
+ * item fetched with no value keeps vs_n 0: pmproxy lists it with an
+ * empty "instances".
+ */
 static void
 pc_fetch(struct api *a)
 {
 	struct pcbatch	*b = a->a_pcb;
 	pmResult	*res;
-	pmID		*pmids;
-	int		 n = 0, rc;
+	pmID		 pmids[PMCD_FETCH_MAX];
+	size_t		 from = 0, i;
+	int		 n, rc;
 
-	if (b == NULL)
-		return;
-	if ((pmids = calloc(b->n + 1, sizeof(*pmids))) == NULL)
-		return;
-	for (size_t i = 0; i < b->n; i++)
-		if (!b->v[i]->fetched)
-			pmids[n++] = b->v[i]->pmid;
-	if (n == 0) {
-		free(pmids);
-		return;
+	while (b != NULL && from < b->n) {
+		for (n = 0, i = from; i < b->n && n < PMCD_FETCH_MAX; i++)
+			if (!b->v[i]->fetched)
+				pmids[n++] = b->v[i]->pmid;
+		if (n > 0) {
+			if ((rc = pmcd_fetch(n, pmids, &res)) < 0)
+				pc_failed(a, rc);
+			pc_take(b->v + from, i - from, res, rc);
+			if (rc >= 0)
+				pmFreeResult(res);
+		}
+		from = i;
 	}
-	if ((rc = pmcd_fetch(n, pmids, &res)) < 0) {
-		pc_failed(a, rc);
-		for (size_t i = 0; i < b->n; i++)
-			if (!b->v[i]->fetched) {
-				b->v[i]->fetched = 1;
-				b->v[i]->vs.vs_err = rc;
-			}
-		free(pmids);
-		return;
-	}
-	for (size_t i = 0; i < b->n; i++) {
-		if (b->v[i]->fetched)
-			continue;
-		for (int k = 0; k < res->numpmid; k++)
-			if (res->vset[k]->pmid == b->v[i]->pmid) {
-				pc_store_values(b->v[i], res->vset[k]);
-				break;
-			}
-		b->v[i]->fetched = 1;
-		if (b->v[i]->vs.vs_n == 0 && b->v[i]->vs.vs_err == 0)
-			b->v[i]->vs.vs_err = PM_ERR_VALUE;
-	}
-	pmFreeResult(res);
-	free(pmids);
 }
 
 /* pmproxy's answer when pmcd failed under this request */
@@ -825,6 +835,27 @@ api_host_is_local(struct api *a, const char *spec)
 }
 
 /*
+ * 1 when a hostspec names a container (its attributes, after '?',
+ * separated by '&' or ',', hold a "container" key): bpftraced cannot
+ * enter one, and must never answer host-wide values as a container's.
+ */
+static int
+hostspec_container(const char *spec)
+{
+	const char	*p = strchr(spec, '?');
+
+	while (p != NULL) {
+		p++;
+		p += strspn(p, " ");
+		if (strncasecmp(p, "container", 9) == 0 &&
+		    strchr("=&, ", p[9]) != NULL)
+			return 1;
+		p = strpbrk(p, "&,");
+	}
+	return 0;
+}
+
+/*
  * Find or create the request's context. Returns 0, or -1 after an error
  * answer was queued (*ret holds the MHD result).
  */
@@ -871,6 +902,12 @@ resolve_context(struct api *a, int *ret)
 		timeout = a->a_ds->cfg.max_polltimeout;
 	if ((hs = api_param(a, "hostspec")) == NULL)
 		hs = api_param(a, "hostname");
+	if (hs && hostspec_container(hs)) {
+		*ret = api_error(a, 400, 0, -EOPNOTSUPP, "cannot connect to "
+		    "PMCD: containers are not supported by bpftraced (%s "
+		    "names a container; it would get the host's values)", hs);
+		return -1;
+	}
 	if (hs && *hs && !api_host_is_local(a, hs)) {
 		*ret = api_error(a, 400, 0, -ECONNREFUSED, "cannot connect to "
 		    "PMCD: %s is not served by bpftraced (only the local host)",
@@ -1115,6 +1152,9 @@ api_run_metric(struct api *a)
 	if (prefix == NULL && names == NULL && name != NULL &&
 	    strchr(name, ',') != NULL)
 		names = name;		/* 6.0.3 splits name= like names= */
+	if (prefix == NULL && names != NULL && *names != '\0' &&
+	    strchr(names, ',') == NULL)
+		name = names, names = NULL;	/* one name: as name= */
 	p = prefix ? prefix : (names ? NULL : (name ? name : ""));
 	put_head(a);
 	buf_puts(&a->a_out, ",\"metrics\":[");
@@ -1441,14 +1481,46 @@ put_fetch_derived(struct api *a, const struct dmetric *dm,
 	derive_free(bound);
 }
 
-/* a pmcd metric's values: pmproxy drops one without values */
+/*
+ * A pmcd metric's values. One with none (numval 0, or an error such as
+ * no access to proc.*) is kept with an empty "instances", as pmproxy
+ * lists it: grafana-pcp takes a missing name for a missing metric.
+ */
+static void
+put_fetch_pc_as(struct api *a, const struct pcitem *it, const char *name,
+    int *count);
+
+/* pmproxy lists a pmid with several names (aliases) once per name */
 static void
 put_fetch_pc(struct api *a, const struct pcitem *it, int *count)
+{
+	char	**names = NULL;
+	int	 n = pmcd_names_of(it->pmid, &names);
+
+	if (n <= 1)
+		put_fetch_pc_as(a, it, it->name, count);
+	for (int i = 0; n > 1 && i < n; i++)
+		put_fetch_pc_as(a, it, names[i], count);
+	free(names);
+}
+
+static void
+put_fetch_pc_as(struct api *a, const struct pcitem *it, const char *name,
+    int *count)
 {
 	struct buf		*b = &a->a_out;
 	const struct valset	*vs = &it->vs;
 	int			 first = 1;
 
+	if (vs->vs_n <= 0) {
+		buf_puts(b, *count ? ",{\"pmid\":" : "{\"pmid\":");
+		put_pmid(a, it->pmid);
+		buf_puts(b, ",\"name\":");
+		json_str(b, name);
+		buf_puts(b, ",\"instances\":[]}");
+		(*count)++;
+		return;
+	}
 	for (int i = 0; i < vs->vs_n; i++) {
 		if (vs->vs_inst && !profile_allows(a->a_prof, it->desc.indom,
 		    vs->vs_inst[i]))
@@ -1457,7 +1529,7 @@ put_fetch_pc(struct api *a, const struct pcitem *it, int *count)
 			buf_puts(b, *count ? ",{\"pmid\":" : "{\"pmid\":");
 			put_pmid(a, it->pmid);
 			buf_puts(b, ",\"name\":");
-			json_str(b, it->name);
+			json_str(b, name);
 			buf_puts(b, ",\"instances\":[");
 			first = 0;
 		} else {
@@ -1926,14 +1998,8 @@ null:
  * (an indom pmcd does not know, or pmcd gone).
  */
 static int
-pc_indom(struct api *a, pmInDom id, struct pmcd_indom *pi, int labels,
-    int *ret, int profile)
+pc_indom_failed(struct api *a, int rc, int *ret, int profile)
 {
-	int	 rc = pmcd_indom(id, pi, labels);
-
-	if (rc >= 0)
-		return 0;
-	pmcd_indom_free(pi);
 	if (rc == PMCD_ECONN) {
 		a->a_pcerr = 1;
 		*ret = pc_error(a, 1);
@@ -1950,6 +2016,40 @@ pc_indom(struct api *a, pmInDom id, struct pmcd_indom *pi, int labels,
 	return -1;
 }
 
+static int
+pc_indom(struct api *a, pmInDom id, struct pmcd_indom *pi, int labels,
+    int *ret, int profile)
+{
+	int	 rc = pmcd_indom(id, pi, labels);
+
+	if (rc >= 0)
+		return 0;
+	pmcd_indom_free(pi);
+	return pc_indom_failed(a, rc, ret, profile);
+}
+
+/*
+ * indom= naming an instance domain pmcd does not know: pmproxy answers
+ * 200 with the context's labels, no texts and no instances.
+ */
+static int
+unknown_pcindom(struct api *a, pmInDom id, struct instfilter *f)
+{
+	char	*labels = pmcd_labels(PMCD_LABELS_CONTEXT, PM_ID_NULL, id);
+
+	if (API_PMWEBD(a))
+		buf_puts(&a->a_out, "{\"indom\":");
+	else {
+		put_head(a);
+		buf_puts(&a->a_out, ",\"indom\":");
+	}
+	put_indom(a, id);
+	buf_printf(&a->a_out, ",\"labels\":%s,\"instances\":[]}",
+	    labels ? labels : "{}");
+	free(labels);
+	return f->f_err ? filter_error(a, f) : send_out(a, 200);
+}
+
 /* /indom for a pmcd instance domain: pmcd's texts and merged labels */
 static int
 run_pcindom(struct api *a, pmInDom id, struct instfilter *f)
@@ -1958,7 +2058,16 @@ run_pcindom(struct api *a, pmInDom id, struct instfilter *f)
 	char			*labels, *oneline, *help;
 	int			 ret, count = 0;
 
-	if (pc_indom(a, id, &pi, 1, &ret, 0) == -1) {
+	if ((ret = pmcd_indom(id, &pi, 1)) < 0 && ret != PMCD_ECONN &&
+	    api_param(a, "indom") != NULL) {
+		pmcd_indom_free(&pi);
+		ret = unknown_pcindom(a, id, f);
+		filter_free(f);
+		return ret;
+	}
+	if (ret < 0)
+		pmcd_indom_free(&pi);
+	if (ret < 0 && pc_indom_failed(a, ret, &ret, 0) == -1) {
 		filter_free(f);
 		return ret;
 	}
@@ -2383,15 +2492,6 @@ api_run_store(struct api *a)
 	pmID		 pmid;
 	int		 rv;
 
-	if (name) {
-		if ((m = local_by_name(a, name)) == NULL)
-			return api_error(a, 400, 1, PM_ERR_NAME, "%s - failed "
-			    "to lookup metric", name);
-	} else if (parse_pmid(spmid, &pmid) == -1 ||
-	    (m = local_by_pmid(a, pmid)) == NULL) {
-		return api_error(a, 400, 1, PM_ERR_PMID, "%s - failed to "
-		    "lookup PMID", spmid);
-	}
 	memset(&sr, 0, sizeof(sr));
 	sr.sr_ctx = a->a_ctx;
 	sr.sr_loopback = http_peer(a->a_hr, peer, sizeof(peer));
@@ -2405,6 +2505,21 @@ api_run_store(struct api *a)
 		sr.sr_value = a->a_hr->hr_body ? a->a_hr->hr_body : "";
 		sr.sr_vlen = a->a_hr->hr_bodylen;
 	}
+	if (name) {
+		if ((m = local_by_name(a, name)) == NULL &&
+		    (pcmode(a) == PMCD_NONE || pmcd_owned_name(name) ||
+		    api_pcstore(a, name, &sr, PM_ID_NULL, &rv)))
+			return api_error(a, 400, 1, PM_ERR_NAME, "%s - failed "
+			    "to lookup metric", name);
+	} else if (parse_pmid(spmid, &pmid) == -1 ||
+	    ((m = local_by_pmid(a, pmid)) == NULL &&
+	    (pcmode(a) == PMCD_NONE || pmID_domain(pmid) == BT_DOMAIN ||
+	    api_pcstore(a, NULL, &sr, pmid, &rv)))) {
+		return api_error(a, 400, 1, PM_ERR_PMID, "%s - failed to "
+		    "lookup PMID", spmid);
+	}
+	if (m == NULL)
+		return rv;	/* pmcd's metric: answered */
 	if (memchr(sr.sr_value, '\0', sr.sr_vlen) != NULL)
 		return api_error(a, 400, 1, PM_ERR_BADSTORE, "failed to store "
 		    "value to metric %s: Bad input to pmstore: value contains "

@@ -426,9 +426,12 @@ const struct dmetric *dset_find(const struct dset *, const char *);
 #define PMCD_UP		1
 #define PMCD_DOWN	2	/* configured or found, not answering now */
 #define PMCD_ECONN	(-100001)	/* pmcd unreachable: pmcd_error_text() */
+#define PMCD_NAME_MAX	1024	/* longer names are unknown, never sent */
+#define PMCD_FETCH_MAX	1024	/* pmids per pmFetch: pmcd's PDU limit */
 #define PMCD_LABELS_METRIC	0
 #define PMCD_LABELS_INDOM	1
 #define PMCD_LABELS_INSTANCES	2
+#define PMCD_LABELS_CONTEXT	3	/* the context's alone */
 
 /* the instances of one pmcd instance domain */
 struct pmcd_indom {
@@ -442,6 +445,7 @@ int		 pmcd_init(const char *);
 void		 pmcd_fini(void);
 int		 pmcd_mode(void);
 int		 pmcd_owned_name(const char *);
+int		 pmcd_name_ok(const char *, int);
 int		 pmcd_conn_error(int);
 const char	*pmcd_error_text(void);
 int		 pmcd_error_code(void);
@@ -455,6 +459,9 @@ int		 pmcd_children(const char *, char ***, int **);
 int		 pmcd_traverse(const char *, char ***, size_t *);
 void		 pmcd_names_free(char **, size_t);
 int		 pmcd_fetch(int, pmID *, pmResult **);
+int		 pmcd_store(const pmDesc *, const char *, size_t, char *,
+		    size_t);
+int		 pmcd_names_of(pmID, char ***);
 
 /* ====================================================================
  * context.c: REST client contexts (polltimeout expiry, profiles)
@@ -815,6 +822,11 @@ int		 api_run_indom(struct api *);
 int		 api_run_children(struct api *);
 int		 api_run_profile(struct api *);
 int		 api_run_store(struct api *);
+int		 api_send_success(struct api *);
+int		 api_pcstore(struct api *, const char *, const struct store_req *,
+		    pmID, int *);
+int		 control_store_allowed(const struct daemon_state *,
+		    const struct store_req *, char *, size_t);
 int		 api_run_derive(struct api *);
 
 /* api_pmwebd.c */

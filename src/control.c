@@ -1017,11 +1017,12 @@ do_start_stop(struct scripts *ss, const struct store_req *sr,
 
 /* --- the store callback and who may use it --- */
 
-static int
-control_allowed(struct scripts *ss, const struct store_req *sr, char *err,
-    size_t errlen)
+/* who may store: to bpftrace.control.* and, passed through, to pmcd */
+int
+control_store_allowed(const struct daemon_state *ds,
+    const struct store_req *sr, char *err, size_t errlen)
 {
-	switch (ss->ss_ds->cfg.control) {
+	switch (ds->cfg.control) {
 	case CONTROL_AUTH:
 		if (sr->sr_user == NULL) {
 			seterr(err, errlen, "No permission to perform requested "
@@ -1058,7 +1059,7 @@ on_control_store(struct metric *m, const struct store_req *sr, char *err,
 	char		 t[BTS_NAME_MAX + 1];
 	size_t		 reserve;
 
-	if ((rv = control_allowed(ss, sr, err, errlen)) != 0) {
+	if ((rv = control_store_allowed(ss->ss_ds, sr, err, errlen)) != 0) {
 		/* a register's value is code: its name is not known yet */
 		control_audit_refused(ss, sr, ctl_names[item],
 		    item == CTL_REGISTER ? NULL : audit_target(sr->sr_value,

@@ -75,6 +75,8 @@ static struct {
 	    int d, int (*e)(const pmLabel *, const char *, void *),	\
 	    void *f), (a, b, c, d, e, f), PM_ERR_NYI)			\
 	X(L_PCP, int, pmNameID, (pmID a, char **b), (a, b), PM_ERR_NYI)	\
+	X(L_PCP, int, pmNameAll, (pmID a, char ***b), (a, b), PM_ERR_NYI)\
+	X(L_PCP, int, pmStore, (const pmResult *a), (a), PM_ERR_NYI)	\
 	X(L_PCP, int, pmTraversePMNS_r, (const char *a,			\
 	    void (*b)(const char *, void *), void *c), (a, b, c),	\
 	    PM_ERR_NYI)							\

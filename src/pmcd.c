@@ -17,16 +17,21 @@
  * call. Lock order: never both.
  *
  * Reconnection. A call that fails with a connection error (PM_ERR_IPC,
- * a timeout, a reset) marks its slot broken and the pool down; that
- * request answers pmproxy's "IPC protocol failure". Later requests find
- * the slot broken: inside the backoff window they answer pmproxy's
- * "cannot reconnect context: Connection timed out" (what libpcp's own
- * reconnect backoff makes pmproxy say), after it pmReconnectContext() is
- * tried, and on failure its error ("cannot reconnect context: ...") is
- * the answer and the backoff doubles (1 s up to 5 s). A slot that never
- * connected answers pmproxy's "cannot connect to PMCD: ...". A
- * successful reconnect flushes the cache (pmcd may have restarted with
- * other agents).
+ * a timeout, a reset) is checked with a probe on the same context: when
+ * pmcd still answers, the error is that request's alone. Otherwise that
+ * slot (only that one) is broken: it reconnects at once and the call is
+ * retried; if the fresh connection dies too, that request answers
+ * pmproxy's "IPC protocol failure" and nobody else notices. The pool
+ * backs off only when a (re)connect fails: inside the backoff window a
+ * broken slot answers pmproxy's "cannot reconnect context: Connection
+ * timed out" (what libpcp's own reconnect backoff makes pmproxy say),
+ * after it pmReconnectContext() is tried, and on failure its error
+ * ("cannot reconnect context: ...") is the answer and the backoff
+ * doubles (1 s up to 5 s). A slot that never connected answers
+ * pmproxy's "cannot connect to PMCD: ...". A successful reconnect
+ * flushes the cache (pmcd may have restarted with other agents). Inputs
+ * libpcp or pmcd cannot take (an empty name, a name past PMCD_NAME_MAX,
+ * a fetch of more than PMCD_FETCH_MAX pmids) never reach them.
  *
  * Modes. --pmcd off: never used. --pmcd HOST: always used; failures
  * give the texts above. Default (no flag): the local pmcd if it answers
@@ -310,6 +315,11 @@ acquire(struct slot **sp)
 		return set_error(-ECONNREFUSED, "cannot connect to PMCD: ");
 	}
 	for (;;) {
+		/* a connected slot first: a broken one may be backing off */
+		for (int i = 0; i < PMCD_POOL && s == NULL; i++)
+			if (!pool.s[i].busy && pool.s[i].ctx >= 0 &&
+			    !pool.s[i].broken)
+				s = &pool.s[i];
 		for (int i = 0; i < PMCD_POOL && s == NULL; i++)
 			if (!pool.s[i].busy)
 				s = &pool.s[i];
@@ -373,28 +383,43 @@ use:
 
 
 /*
- * Give the slot back after a use whose libpcp result was rc. A
- * connection error breaks every slot (they all talk to the same pmcd);
- * the first one after a good spell allows an immediate reconnect (the
- * caller retries once: a pmcd restart goes unnoticed), later ones back
- * off.
+ * One request must never take the pool down for the others. A use that
+ * failed with a connection error is checked with a cheap probe on the
+ * same context: when pmcd still answers, the error was this request's
+ * own (libpcp refuses some inputs with PM_ERR_IPC without sending them)
+ * and the slot stays as it is. Only a dead connection breaks the slot,
+ * and only that slot: the others find out for themselves on their next
+ * use (a pmcd restart costs each one retried call, no failed request).
+ * The pool backs off only when a (re)connect fails (acquire()), never
+ * because of what a request asked.
  */
+static int
+op_probe(void)
+{
+	const char	*name = "pmcd.numagents";
+	pmID		 pmid;
+
+	return pmLookupName(1, &name, &pmid);
+}
+
+static int
+conn_dead(int rc)
+{
+	if (!pmcd_conn_error(rc))
+		return 0;
+	if (rc == PM_ERR_TIMEOUT || rc == -ETIMEDOUT)
+		return 1;	/* a hung pmcd: no second wait */
+	return pmcd_conn_error(op_probe());
+}
+
+/* give the slot back; dead: its connection is gone */
 static void
-release(struct slot *s, int rc, int first)
+release(struct slot *s, int dead)
 {
 	pthread_mutex_lock(&pool.lock);
-	if (pmcd_conn_error(rc)) {
-		if (atomic_load(&pool.up))
-			log_warnx("pmcd %s: %s", pool.host, pmErrStr(rc));
-		for (int i = 0; i < PMCD_POOL; i++)
-			if (pool.s[i].ctx >= 0)
-				pool.s[i].broken = 1;
-		if (first) {
-			pool.next_try = 0;
-			atomic_store(&pool.up, 0);
-		} else {
-			backoff_locked();
-		}
+	if (dead) {
+		log_warnx("pmcd %s: connection lost, reconnecting", pool.host);
+		s->broken = 1;
 	}
 	s->busy = 0;
 	pthread_cond_signal(&pool.cv);
@@ -405,21 +430,24 @@ typedef int (*op_fn)(void *);
 
 /*
  * Run op on a pooled context: its result, or PMCD_ECONN with the text
- * pmproxy answers ("IPC protocol failure" when the connection broke
- * under this request and did not come back at once).
+ * pmproxy answers. A dead connection is reconnected and op retried once
+ * (a pmcd restart goes unnoticed); a request whose retry kills the fresh
+ * connection too answers "IPC protocol failure" alone: its slot
+ * reconnects on its next use, the pool does not back off.
  */
 static int
 run(op_fn op, void *arg)
 {
 	struct slot	*s = NULL;
-	int		 rc;
+	int		 rc, dead;
 
 	for (int tries = 0; ; tries++) {
 		if ((rc = acquire(&s)) != 0)
 			return tries ? set_error(PM_ERR_IPC, "") : rc;
 		rc = op(arg);
-		release(s, rc, tries == 0);
-		if (!pmcd_conn_error(rc))
+		dead = conn_dead(rc);
+		release(s, dead);
+		if (!dead)
 			return rc;
 		if (tries)
 			return set_error(PM_ERR_IPC, "");
@@ -512,6 +540,30 @@ pmcd_owned_name(const char *name)
 	    strncmp(name, "bpftrace.", 9) == 0;
 }
 
+/*
+ * A name (or, with root set, a prefix where "" is the root) worth asking
+ * pmcd about. libpcp refuses an empty name with PM_ERR_IPC, and pmcd
+ * drops the connection on a request PDU past its size limit (a name of
+ * 64 KiB); names with empty components or control characters are never
+ * in a PMNS (pmcd answers them PM_ERR_NAME): all are answered here, as
+ * pmcd would, without a round trip.
+ */
+int
+pmcd_name_ok(const char *name, int root)
+{
+	size_t	 len = strlen(name);
+
+	if (len == 0)
+		return root;
+	if (len > PMCD_NAME_MAX || name[0] == '.' || name[len - 1] == '.' ||
+	    strstr(name, "..") != NULL)
+		return 0;
+	for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+		if (*p < 0x20 || *p == 0x7f)
+			return 0;
+	return 1;
+}
+
 /* ---- lookups ---- */
 
 struct op_name {
@@ -538,11 +590,11 @@ int
 pmcd_lookup(const char *name, pmID *pmid, pmDesc *desc)
 {
 	struct op_name	 o = { .name = name };
-	char		 key[1040], *v;
+	char		 key[PMCD_NAME_MAX + 8], *v;
 	size_t		 len;
 	int		 rc;
 
-	if (pmcd_owned_name(name) || strlen(name) > 1024)
+	if (pmcd_owned_name(name) || !pmcd_name_ok(name, 0))
 		return PM_ERR_NAME;
 	snprintf(key, sizeof(key), "n:%s", name);
 	if ((v = cache_get(key, &len)) != NULL) {
@@ -674,13 +726,23 @@ labels_free(struct op_labels *o)
 	o->inst = NULL;
 }
 
+/* note labels (optional, e.g. sample's "changed") are left out */
+static int
+no_notes(const pmLabel *label, const char *json, void *arg)
+{
+	(void)json;
+	(void)arg;
+	return (label->flags & PM_LABEL_OPTIONAL) == 0;
+}
+
 static int
 merge(pmLabelSet **sets, int n, char **out)
 {
 	char	 buf[PM_MAXLABELJSONLEN];
 	int	 rc;
 
-	if ((rc = pmMergeLabelSets(sets, n, buf, sizeof(buf), NULL, NULL)) < 0)
+	if ((rc = pmMergeLabelSets(sets, n, buf, sizeof(buf), no_notes,
+	    NULL)) < 0)
 		return rc;
 	if ((*out = strdup(rc > 0 ? buf : "{}")) == NULL)
 		return -ENOMEM;
@@ -702,6 +764,8 @@ op_labels(void *arg)
 		o->nsets++; \
 	} while (0)
 	ADD(pmGetContextLabels(&o->base[o->nsets]));
+	if (o->kind == PMCD_LABELS_CONTEXT)
+		goto merged;
 	ADD(pmGetDomainLabels(o->kind == PMCD_LABELS_METRIC ?
 	    (int)pmID_domain(o->pmid) : (int)pmInDom_domain(o->indom),
 	    &o->base[o->nsets]));
@@ -714,6 +778,7 @@ op_labels(void *arg)
 #undef ADD
 	if (o->kind == PMCD_LABELS_INSTANCES)
 		return 0;	/* the caller merges per instance */
+merged:
 	for (int i = 0; i < o->nsets; i++)
 		if (o->nbase[i] > 0 && o->base[i])
 			sets[n++] = o->base[i];
@@ -839,7 +904,7 @@ pmcd_children(const char *prefix, char ***names, int **status)
 
 	*names = NULL;
 	*status = NULL;
-	if (pmcd_owned_name(prefix))
+	if (pmcd_owned_name(prefix) || !pmcd_name_ok(prefix, 1))
 		return PM_ERR_NAME;
 	if ((n = run(op_children, &o)) <= 0)
 		return n;
@@ -911,7 +976,7 @@ pmcd_traverse(const char *prefix, char ***names, size_t *np)
 
 	*names = NULL;
 	*np = 0;
-	if (pmcd_owned_name(prefix))
+	if (pmcd_owned_name(prefix) || !pmcd_name_ok(prefix, 1))
 		return PM_ERR_NAME;
 	rc = run(op_traverse, &o);
 	if (rc >= 0 && o.oom)
@@ -957,4 +1022,188 @@ pmcd_fetch(int n, pmID *pmids, pmResult **res)
 		return rc;
 	*res = o.res;
 	return 0;
+}
+
+/* ---- names of one pmid ---- */
+
+struct op_all {
+	pmID	 pmid;
+	char	**names;
+};
+
+static int
+op_name_all(void *arg)
+{
+	struct op_all	*o = arg;
+
+	return pmNameAll(o->pmid, &o->names);
+}
+
+/*
+ * Every name of a pmid, in pmcd's order (pmproxy lists a fetched pmid
+ * once per name): their count and one malloc'd block (free() it), or
+ * an error. Cached as the names joined by NUL bytes.
+ */
+int
+pmcd_names_of(pmID pmid, char ***namesp)
+{
+	struct op_all	 o = { .pmid = pmid };
+	char		 key[64], *v, **out, *p;
+	size_t		 len = 0, tot;
+	int		 n = 0, rc;
+
+	*namesp = NULL;
+	snprintf(key, sizeof(key), "a:%u", (unsigned)pmid);
+	if ((v = cache_get(key, &len)) == NULL) {
+		if ((rc = run(op_name_all, &o)) <= 0)
+			return rc < 0 ? rc : PM_ERR_PMID;
+		for (int i = 0; i < rc; i++)
+			len += strlen(o.names[i]) + 1;
+		if ((v = malloc(len + 1)) == NULL) {
+			free(o.names);
+			return -ENOMEM;
+		}
+		for (int i = 0, at = 0; i < rc; i++)
+			at += snprintf(v + at, len + 1 - (size_t)at, "%s",
+			    o.names[i]) + 1;	/* past its NUL */
+		free(o.names);
+		cache_put(key, v, len, PMCD_CACHE_MS);
+	}
+	for (size_t i = 0; i < len; i++)
+		n += v[i] == '\0';
+	tot = (size_t)(n + 1) * sizeof(char *) + len;
+	if ((out = malloc(tot)) == NULL) {
+		free(v);
+		return -ENOMEM;
+	}
+	p = (char *)(out + n + 1);
+	memcpy(p, v, len);
+	free(v);
+	for (int i = 0; i < n; i++) {
+		out[i] = p;
+		p += strlen(p) + 1;
+	}
+	out[n] = NULL;
+	*namesp = out;
+	return n;
+}
+
+/* ---- stores ---- */
+
+struct op_store {
+	pmResult	*res;
+};
+
+static int
+op_store(void *arg)
+{
+	struct op_store	*o = arg;
+
+	return pmStore(o->res);
+}
+
+/* text -> the atom of type; 0 or -1 (not a value of that type) */
+static int
+parse_atom(int type, const char *text, pmAtomValue *av)
+{
+	const char	*errstr = NULL;
+	double		 d;
+	char		*end;
+
+	switch (type) {
+	case PM_TYPE_32:
+		av->l = (int32_t)strtonum_ll(text, INT32_MIN, INT32_MAX, &errstr);
+		break;
+	case PM_TYPE_U32:
+		av->ul = (uint32_t)strtonum_ll(text, 0, UINT32_MAX, &errstr);
+		break;
+	case PM_TYPE_64:
+		av->ll = strtonum_ll(text, INT64_MIN, INT64_MAX, &errstr);
+		break;
+	case PM_TYPE_U64:
+		av->ull = (uint64_t)strtonum_ll(text, 0, INT64_MAX, &errstr);
+		break;
+	case PM_TYPE_FLOAT:
+	case PM_TYPE_DOUBLE:
+		errno = 0;
+		d = strtod(text, &end);
+		if (*text == '\0' || *end != '\0' || errno != 0)
+			return -1;
+		if (type == PM_TYPE_FLOAT)
+			av->f = (float)d;
+		else
+			av->d = d;
+		break;
+	default:
+		return -1;
+	}
+	return errstr == NULL ? 0 : -1;
+}
+
+/*
+ * Store value (len bytes, no NUL) into the singular pmcd metric desc
+ * through pmcd: 0, PM_ERR_TYPE (not a value of its type), another PCP
+ * error (pmcd's or the agent's refusal, in err), or PMCD_ECONN.
+ */
+int
+pmcd_store(const pmDesc *desc, const char *value, size_t len, char *err,
+    size_t errlen)
+{
+	struct op_store	 o;
+	pmResult	*res = NULL;
+	pmValueBlock	*vb = NULL;
+	pmAtomValue	 av;
+	char		*text = NULL;
+	size_t		 size;
+	const void	*src;
+	int		 rc;
+
+	if ((text = strndup(value, len)) == NULL)
+		return -ENOMEM;
+	memset(&av, 0, sizeof(av));
+	if (desc->type != PM_TYPE_STRING && parse_atom(desc->type, text,
+	    &av) == -1) {
+		rc = PM_ERR_TYPE;
+		goto fail;
+	}
+	if ((res = calloc(1, sizeof(*res))) == NULL ||
+	    (res->vset[0] = calloc(1, sizeof(pmValueSet))) == NULL) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	res->numpmid = 1;
+	res->vset[0]->pmid = desc->pmid;
+	res->vset[0]->numval = 1;
+	res->vset[0]->vlist[0].inst = PM_IN_NULL;
+	if (desc->type == PM_TYPE_32 || desc->type == PM_TYPE_U32) {
+		res->vset[0]->valfmt = PM_VAL_INSITU;
+		res->vset[0]->vlist[0].value.lval = desc->type == PM_TYPE_32 ?
+		    av.l : (int)av.ul;
+	} else {
+		switch (desc->type) {
+		case PM_TYPE_STRING:	src = text; size = len + 1; break;
+		case PM_TYPE_FLOAT:	src = &av.f; size = sizeof(av.f); break;
+		case PM_TYPE_DOUBLE:	src = &av.d; size = sizeof(av.d); break;
+		default:		src = &av.ll; size = sizeof(av.ll); break;
+		}
+		if ((vb = calloc(1, PM_VAL_HDR_SIZE + size + 8)) == NULL) {
+			rc = -ENOMEM;
+			goto fail;
+		}
+		vb->vtype = (unsigned)desc->type;
+		vb->vlen = (unsigned)(PM_VAL_HDR_SIZE + size);
+		memcpy(vb->vbuf, src, size);
+		res->vset[0]->valfmt = PM_VAL_DPTR;
+		res->vset[0]->vlist[0].value.pval = vb;
+	}
+	o.res = res;
+	if ((rc = run(op_store, &o)) < 0 && rc != PMCD_ECONN)
+		pmErrStr_r(rc, err, (int)errlen);
+fail:
+	free(vb);
+	if (res)
+		free(res->vset[0]);
+	free(res);
+	free(text);
+	return rc < 0 ? rc : 0;
 }

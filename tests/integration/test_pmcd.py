@@ -319,7 +319,9 @@ try:
         tap.check(st == 200 and obj["metrics"][0]["labels"]["agent"] ==
                "bpftrace", "pmcd stopped: pmcd.hostname is ours again",
                lambda: repr(obj))
-        st, obj, _ = d.get_json("/pmapi/%d/metric?names=hinv.ncpu" % ctx)
+        # a list: one name alone answers as name= (400, pmproxy's text)
+        st, obj, _ = d.get_json("/pmapi/%d/metric?names=hinv.ncpu,"
+                                "kernel.all.load" % ctx)
         tap.check(st == 200 and obj["metrics"][0]["message"]
                .startswith(PMCD_DOWN_TEXTS),
                "pmcd stopped: names= lists pmcd's error per name",
