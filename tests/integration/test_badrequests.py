@@ -243,8 +243,12 @@ TABLE = [
     ("body of exactly --max-request-bytes is read", "POST",
      "/pmapi/store?name=bpftrace.daemon.pid", None, "x" * MAX_BODY, 400,
      "json", "Unknown or illegal metric type"),
-    ("non-UTF-8 names= entry: 200 with a valid-JSON error element", "GET",
-     "/pmapi/metric?names=%FF", None, None, 200, "json", None),
+    ("non-UTF-8 names= entry alone: 400 'traversal failed' as pmproxy, "
+     "valid JSON", "GET", "/pmapi/metric?names=%FF", None, None, 400, "json",
+     "traversal failed - Unknown metric name"),
+    ("non-UTF-8 names= entry beside a known name: 200 with a valid-JSON "
+     "error element", "GET", "/pmapi/metric?names=%FF,bpftrace.daemon.pid",
+     None, None, 200, "json", None),
 ]
 
 
