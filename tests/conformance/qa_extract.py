@@ -127,16 +127,19 @@ def parse_functions(lines):
 
 
 def expand(s, env):
-    """Expand $x and ${x} from env; unknown ones become @x@."""
+    """Expand $x and ${x} from env outside single quotes, as the shell
+    does; unknown ones become @x@."""
     def sub(m):
         name = m.group(1) or m.group(2)
         if name in env:
             return env[name]
         return "@%s@" % name
-    return re.sub(r"\$\{(\w+)\}|\$(\w+)", sub, s)
+    parts = re.split(r"('[^']*')", s)
+    return "".join(p if p.startswith("'") else
+                   re.sub(r"\$\{(\w+)\}|\$(\w+)", sub, p) for p in parts)
 
 
-def stage_ops(words, funcs, common, depth=0):
+def stage_ops(words, funcs, common, env, depth=0):
     """Filter operations of one pipeline stage (argv list), or raise
     ValueError with the reason it is not replayable."""
     if not words:
@@ -182,11 +185,11 @@ def stage_ops(words, funcs, common, depth=0):
         return [{"op": "grep", "invert": inv, "ere": ere, "pattern": pat}]
     body = funcs.get(cmd) or common.get(cmd)
     if body is not None and depth < 4:
-        return func_ops(body, funcs, common, depth + 1)
+        return func_ops(body, funcs, common, env, depth + 1)
     raise ValueError("filter stage %r is not replayable" % cmd)
 
 
-def func_ops(body, funcs, common, depth):
+def func_ops(body, funcs, common, env, depth):
     """The filter operations of a shell function body: its pipeline
     stages in order; echo lines (titles), status/if lines, helpers writing
     to files (context/series extraction) are not part of the output."""
@@ -201,7 +204,7 @@ def func_ops(body, funcs, common, depth):
         s = re.sub(r"^cat\s+\S+\s*\|", "", s).strip()
         for seg in split_pipes(s):
             try:
-                words = shlex.split(seg, comments=True)
+                words = shlex.split(expand(seg, env), comments=True)
             except ValueError:
                 raise ValueError("cannot read filter line %r" % s)
             words = [w for w in words
@@ -213,7 +216,7 @@ def func_ops(body, funcs, common, depth):
             words = [w for w in words if w not in ("<", ">", ">>")]
             if words and words[0] in ("LC_COLLATE=POSIX",):
                 words = words[1:]
-            ops.extend(stage_ops(words, funcs, common, depth))
+            ops.extend(stage_ops(words, funcs, common, env, depth))
     return ops
 
 
@@ -369,7 +372,7 @@ def extract_test(num, text, common):
                 continue
             sw = [w for w in sw if not re.match(r"^[0-9]?>", w)]
             try:
-                ops.extend(stage_ops(sw, funcs, common))
+                ops.extend(stage_ops(sw, funcs, common, env))
             except ValueError as e:
                 why = str(e)
                 break

@@ -47,6 +47,7 @@ QA_DIR = os.path.join(HERE, "qa")
 REQUESTS = os.path.join(QA_DIR, "pcp-qa-requests.json")
 DEVIATIONS = os.path.join(QA_DIR, "deviations.json")
 FIXTURE = os.path.join(QA_DIR, "pmproxy-6.0.3-qa.json")
+PENDING = os.path.join(QA_DIR, "pending.json")
 README = os.path.join(os.path.dirname(os.path.dirname(HERE)), "README.md")
 README_SECTION = "## Where bpftraced deliberately differs from pmproxy"
 PMCD_CONF = "/etc/pcp/pmcd/pmcd.conf"
@@ -259,10 +260,10 @@ def send(base, req, target):
         data = body.encode()
         hdrs.append(("Content-Length", str(len(data))))
         hdrs.append(("Content-Type", "application/x-www-form-urlencoded"))
-    hdrs.append(("Connection", "close"))
     msg = "%s %s HTTP/1.1\r\n" % (method, target) + \
         "".join("%s: %s\r\n" % kv for kv in hdrs) + "\r\n"
-    raw = btd.raw(host, port, msg.encode("latin-1") + data, timeout=15.0)
+    # as curl: a keep-alive request, the answer read by its framing
+    raw = exchange(host, port, msg.encode("latin-1") + data, method)
     end = raw.find(b"\r\n\r\n")
     if end < 0:
         return None, "(no answer)", None
@@ -284,6 +285,41 @@ def send(base, req, target):
     except ValueError:
         doc = None
     return status, rendered, doc
+
+
+def exchange(host, port, data, method, timeout=15.0):
+    """Send one request; read one answer (Content-Length, chunked, or to
+    the close) and close the connection."""
+    sock = socket.create_connection((host, port), timeout=timeout)
+    buf = b""
+    try:
+        sock.sendall(data)
+        while b"\r\n\r\n" not in buf:
+            chunk = sock.recv(65536)
+            if not chunk:
+                return buf
+            buf += chunk
+        end = buf.index(b"\r\n\r\n") + 4
+        head = buf[:end].decode("latin-1")
+        status = int(head.split(" ", 2)[1])
+        if method == "HEAD" or status in (204, 304) or status < 200:
+            return buf[:end]
+        m = re.search(r"(?im)^content-length:\s*([0-9]+)", head)
+        chunked = re.search(r"(?im)^transfer-encoding:\s*chunked", head)
+        while True:
+            if m and len(buf) >= end + int(m.group(1)):
+                return buf[:end + int(m.group(1))]
+            if chunked and (buf.endswith(b"\r\n0\r\n\r\n") or
+                            buf[end:].startswith(b"0\r\n\r\n")):
+                return buf
+            chunk = sock.recv(65536)
+            if not chunk:
+                return buf
+            buf += chunk
+    except socket.timeout:
+        return buf
+    finally:
+        sock.close()
 
 
 def dechunk(b):
@@ -357,8 +393,15 @@ def local_env():
             mid = f.read().strip()
     except OSError:
         mid = "localmachine"
+    ver = "6.0.3"
+    try:
+        with open("/etc/pcp.conf") as f:
+            m = re.search(r"^PCP_VERSION=(\S+)", f.read(), re.M)
+            ver = m.group(1) if m else ver
+    except OSError:
+        pass
     return {"hostname": socket.gethostname(), "machineid": mid,
-            "domainname": dom, "PCP_VERSION": "6.0.3"}
+            "domainname": dom, "PCP_VERSION": ver}
 
 
 # ---- the documented deviations ---------------------------------------------
@@ -385,11 +428,34 @@ def check_readme(devs):
     return errs
 
 
-def deviation_for(req, ref, ours, devs):
+def applies(entry, req):
+    ids = entry.get("requests", "*")
+    return ids == "*" or req["id"] in ids
+
+
+def explained(req, ta, tb, devs):
+    """The ids of the documented deviations whose rules, applied to both
+    filtered answers, make them equal; None when they do not."""
+    used = []
     for d in devs:
-        if req["id"] in d.get("requests", []):
-            return d["id"]
-    return None
+        if not applies(d, req):
+            continue
+        na, nb = normalise(ta, d, "pmproxy"), normalise(tb, d, "bpftraced")
+        if (na, nb) != (ta, tb):
+            used.append(d["id"])
+        ta, tb = na, nb
+    return used if used and ta == tb else None
+
+
+def normalise(text, dev, side):
+    if dev.get("whole"):
+        return "(%s)\n" % dev["id"]
+    for r in dev.get("rules", []):
+        if r.get("side", "both") in ("both", side):
+            text = re.sub(r["s"], r["r"], text, flags=re.M)
+    if dev.get("sort"):
+        text = "\n".join(sorted(text.split("\n")))
+    return text
 
 
 # ---- the sample PMDA --------------------------------------------------------
@@ -471,7 +537,10 @@ def record(args, data, pmproxy_url):
             continue
         if "skip" in req:
             continue
-        answers[req["id"]] = side.run(req)
+        ans = side.run(req)
+        if req.get("output") == "status":
+            ans["text"] = ""        # only the status is compared
+        answers[req["id"]] = ans
         if req["target"].startswith("/pmapi/context?polltimeout"):
             time.sleep(0.35)        # the QA test lets it expire
     doc = {"format": 1,
@@ -571,7 +640,8 @@ def replay(args, tap, data, devs, live, pmproxy_url):
             os.path.relpath(args.fixture), load(args.fixture)["recorded"])))
     chains = data["filter_chains"]
     counts = {"match": 0, "deviation": 0, "differ": 0, "skipped": 0}
-    skips, failed = {}, []
+    skips, failed, pend = {}, [], []
+    pending = load(PENDING)["pending"] if os.path.exists(PENDING) else []
     try:
         for req in data["requests"]:
             if req.get("action") == "set":
@@ -607,14 +677,21 @@ def replay(args, tap, data, devs, live, pmproxy_url):
                 if args.verbose:
                     tap.diag(indent(ta))
                 continue
-            dev = deviation_for(req, a, b, devs)
+            dev = explained(req, ta, tb, devs)
             if dev:
                 counts["deviation"] += 1
-                tap.ok(True, "%s # deviation %s" % (what, dev))
+                tap.ok(True, "%s (deviation %s)" % (what, ", ".join(dev)))
                 if args.verbose:
                     tap.diag(udiff(ta, tb))
                 continue
             counts["differ"] += 1
+            owner = [p for p in pending if applies(p, req)]
+            if owner:
+                # another branch fixes this one: reported, not failed
+                pend.append(req["id"])
+                tap.todo(False, what, "expected fixed by %s: %s" % (
+                    owner[0]["helper"], owner[0]["what"]), udiff(ta, tb))
+                continue
             failed.append(req["id"])
             tap.ok(False, what, udiff(ta, tb))
     finally:
@@ -623,10 +700,16 @@ def replay(args, tap, data, devs, live, pmproxy_url):
         tap.skip("%d request(s): %s" % (len(ids), " ".join(ids[:12]) +
                                         (" ..." if len(ids) > 12 else "")),
                  reason)
+    counts["pending"], counts["other"] = len(pend), len(failed)
     tap.diag("PCP QA replay: %(match)d match, %(deviation)d deviation, "
-             "%(differ)d differ, %(skipped)d skipped" % counts)
+             "%(differ)d differ (%(pending)d expected fixed by other "
+             "branches, %(other)d otherwise), %(skipped)d skipped" % counts)
+    if pend:
+        tap.diag("differ, expected fixed by another branch (qa/pending.json,"
+                 " TODO): %d: %s" % (len(pend), " ".join(pend)))
     if failed:
-        tap.diag("differ: " + " ".join(failed))
+        tap.diag("differ otherwise: %d: %s" % (len(failed),
+                                                " ".join(failed)))
     tap.done()
 
 
