@@ -60,8 +60,10 @@ TEST_SKIP = {
 # Per-request reasons, by a substring of the target.
 TARGET_SKIP = [
     ("https://", "needs pmproxy with TLS certificates (https)"),
-    ("/series/", "needs pmproxy series with redis"),
-    ("/search/", "needs pmproxy search with redis"),
+    ("/series/", "needs pmproxy series with redis (not configured here; "
+                 "bpftraced serves no /series)"),
+    ("/search/", "needs pmproxy search with redis (not configured here; "
+                 "bpftraced serves no /search)"),
 ]
 
 FILTER_CMDS = {"sed", "grep", "pmjson", "sort", "col", "tr", "cat", "tee"}
