@@ -652,6 +652,7 @@ def replay(args, tap, data, devs, live, pmproxy_url):
     counts = {"match": 0, "deviation": 0, "differ": 0, "skipped": 0}
     skips, failed, pend, now_match = {}, [], [], []
     pending = load(PENDING)["pending"] if os.path.exists(PENDING) else []
+    pending = [p for p in pending if not (live and p.get("fixture_only"))]
     try:
         for req in data["requests"]:
             if req.get("action") == "set":
