@@ -31,7 +31,6 @@ import difflib
 import json
 import os
 import re
-import shlex
 import socket
 import subprocess
 import sys
@@ -197,15 +196,26 @@ def pmjson(text):
     return "\n".join(out) + "\n"
 
 
+def col_b(line):
+    """col -b on one line: a carriage return goes back to column 0 and
+    what follows overwrites; the last character in each column stays."""
+    cells = []
+    for part in line.split("\r"):
+        for i, ch in enumerate(part):
+            if i < len(cells):
+                cells[i] = ch
+            else:
+                cells.append(ch)
+    return "".join(cells)
+
+
 def apply_filters(text, chain, env):
     for op in chain:
         kind = op["op"]
         if kind == "pmjson":
             text = pmjson(text)
         elif kind == "col":
-            text = "\n".join(ln.split("\r")[-1] if ln.endswith("\r") is False
-                             else ln.rstrip("\r")
-                             for ln in text.split("\n"))
+            text = "\n".join(col_b(ln) for ln in text.split("\n"))
         elif kind == "sort":
             lines = text.split("\n")
             tail = lines[-1] == ""
