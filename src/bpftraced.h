@@ -459,8 +459,8 @@ int		 pmcd_children(const char *, char ***, int **);
 int		 pmcd_traverse(const char *, char ***, size_t *);
 void		 pmcd_names_free(char **, size_t);
 int		 pmcd_fetch(int, pmID *, pmResult **);
-int		 pmcd_store(const pmDesc *, const char *, size_t, char *,
-		    size_t);
+int		 pmcd_store(const pmDesc *, const int *, size_t,
+		    const char *, size_t, char *, size_t);
 int		 pmcd_names_of(pmID, char ***);
 
 /* ====================================================================

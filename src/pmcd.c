@@ -1141,20 +1141,24 @@ parse_atom(int type, const char *text, pmAtomValue *av)
 }
 
 /*
- * Store value (len bytes, no NUL) into the singular pmcd metric desc
- * through pmcd: 0, PM_ERR_TYPE (not a value of its type), another PCP
- * error (pmcd's or the agent's refusal, in err), or PMCD_ECONN.
+ * Store value (len bytes, no NUL) into the pmcd metric desc through
+ * pmcd, as one pmStore of ninst values (the same value for each of the
+ * instances insts; ninst 0: one value for PM_IN_NULL, as pmproxy sends
+ * for a singular metric or when no instance is named): 0, PM_ERR_TYPE
+ * (not a value of its type), another PCP error (pmcd's or the agent's
+ * refusal, in err), or PMCD_ECONN.
  */
 int
-pmcd_store(const pmDesc *desc, const char *value, size_t len, char *err,
-    size_t errlen)
+pmcd_store(const pmDesc *desc, const int *insts, size_t ninst,
+    const char *value, size_t len, char *err, size_t errlen)
 {
 	struct op_store	 o;
 	pmResult	*res = NULL;
+	pmValueSet	*vs = NULL;
 	pmValueBlock	*vb = NULL;
 	pmAtomValue	 av;
 	char		*text = NULL;
-	size_t		 size;
+	size_t		 size, n = ninst ? ninst : 1;
 	const void	*src;
 	int		 rc;
 
@@ -1167,18 +1171,20 @@ pmcd_store(const pmDesc *desc, const char *value, size_t len, char *err,
 		goto fail;
 	}
 	if ((res = calloc(1, sizeof(*res))) == NULL ||
-	    (res->vset[0] = calloc(1, sizeof(pmValueSet))) == NULL) {
+	    (vs = calloc(1, sizeof(pmValueSet) + (n - 1) *
+	    sizeof(pmValue))) == NULL) {
 		rc = -ENOMEM;
 		goto fail;
 	}
 	res->numpmid = 1;
-	res->vset[0]->pmid = desc->pmid;
-	res->vset[0]->numval = 1;
-	res->vset[0]->vlist[0].inst = PM_IN_NULL;
+	res->vset[0] = vs;
+	vs->pmid = desc->pmid;
+	vs->numval = (int)n;
 	if (desc->type == PM_TYPE_32 || desc->type == PM_TYPE_U32) {
-		res->vset[0]->valfmt = PM_VAL_INSITU;
-		res->vset[0]->vlist[0].value.lval = desc->type == PM_TYPE_32 ?
-		    av.l : (int)av.ul;
+		vs->valfmt = PM_VAL_INSITU;
+		for (size_t i = 0; i < n; i++)
+			vs->vlist[i].value.lval = desc->type == PM_TYPE_32 ?
+			    av.l : (int)av.ul;
 	} else {
 		switch (desc->type) {
 		case PM_TYPE_STRING:	src = text; size = len + 1; break;
@@ -1193,16 +1199,19 @@ pmcd_store(const pmDesc *desc, const char *value, size_t len, char *err,
 		vb->vtype = (unsigned)desc->type;
 		vb->vlen = (unsigned)(PM_VAL_HDR_SIZE + size);
 		memcpy(vb->vbuf, src, size);
-		res->vset[0]->valfmt = PM_VAL_DPTR;
-		res->vset[0]->vlist[0].value.pval = vb;
+		vs->valfmt = PM_VAL_DPTR;
+		/* one block for every instance: pmStore only reads it */
+		for (size_t i = 0; i < n; i++)
+			vs->vlist[i].value.pval = vb;
 	}
+	for (size_t i = 0; i < n; i++)
+		vs->vlist[i].inst = ninst ? insts[i] : (int)PM_IN_NULL;
 	o.res = res;
 	if ((rc = run(op_store, &o)) < 0 && rc != PMCD_ECONN)
 		pmErrStr_r(rc, err, (int)errlen);
 fail:
 	free(vb);
-	if (res)
-		free(res->vset[0]);
+	free(vs);
 	free(res);
 	free(text);
 	return rc < 0 ? rc : 0;

@@ -644,7 +644,7 @@ def replay(args, tap, data, devs, live, pmproxy_url):
     else:
         ref = Recorded(load(args.fixture))
     try:
-        daemon = btd.Daemon(pmcd=None)
+        daemon = btd.Daemon(["--control", "loopback"], pmcd=None)
     except btd.DaemonError as e:
         print("Bail out! cannot start bpftraced: %s"
               % " ".join(str(e).split()))
