@@ -31,6 +31,7 @@
 #include "auth.h"
 #include "bpftraced.h"
 #include "scripts.h"
+#include "spawnenv.h"
 #include "store.h"
 
 #define ANSWERS_MAX		4096	/* kept per (context, metric) */
@@ -48,8 +49,6 @@ static const char *const ctl_names[CTL_N] = {
 enum info_slot {
 	INFO_SCRIPTS, INFO_SCRIPTS_JSON, INFO_TRACEPOINTS, INFO_OWNERS, INFO_N
 };
-
-extern char **environ;
 
 /* --- per-principal answers --- */
 
@@ -1433,7 +1432,8 @@ run_list(const char *bpftrace)
 	posix_spawn_file_actions_adddup2(&fa, p[1], 1);
 	posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
 	posix_spawn_file_actions_addclosefrom_np(&fa, 3);	/* 0-2 only */
-	if (posix_spawnp(&pid, bpftrace, &fa, NULL, argv, environ) != 0)
+	if (bpftrace == NULL ||		/* not found at start */
+	    posix_spawn(&pid, bpftrace, &fa, NULL, argv, spawnenv_envp()) != 0)
 		pid = -1;
 	posix_spawn_file_actions_destroy(&fa);
 	close(p[1]);
@@ -1460,7 +1460,7 @@ static void *
 tp_thread(void *arg)
 {
 	struct scripts	*ss = arg;
-	char		*list = run_list(ss->ss_ds->cfg.bpftrace_path);
+	char		*list = run_list(spawnenv_bpftrace());
 
 	pthread_mutex_lock(&ss->ss_tp_lock);
 	if (list) {

@@ -70,6 +70,7 @@
 
 #include "auth.h"
 #include "bpftraced.h"
+#include "spawnenv.h"
 
 /* libpcp exports this (pmdaConnect's version exchange uses it) */
 
@@ -1179,7 +1180,7 @@ pmda_thread(void *arg)
 static const char *
 pcp_run_dir(void)
 {
-	const char	*dir = getenv("PCP_RUN_DIR");
+	const char	*dir = spawnenv_get("PCP_RUN_DIR");
 
 	if (dir == NULL || *dir == '\0')
 		dir = pmGetOptionalConfig("PCP_RUN_DIR");

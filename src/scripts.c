@@ -32,6 +32,7 @@
 #include "evloop.h"
 #include "ingest.h"
 #include "scripts.h"
+#include "spawnenv.h"
 #include "store.h"
 
 #define SCRIPT_FIRST_CLUSTER	100
@@ -656,8 +657,8 @@ script_spawn(struct scripts *ss, struct script *sc)
 		    "bpftrace.info.version", cfg->bpftrace_path);
 		return;
 	}
-	if (sup_spawn(&sc->sc_child, cfg->bpftrace_path, sc->sc_run,
-	    sc->sc_runlen, bt_version_at_least(bt_version(ss->ss_ds), 0, 11),
+	if (sup_spawn(&sc->sc_child, spawnenv_bpftrace(), spawnenv_envp(),
+	    sc->sc_run, sc->sc_runlen, bt_version_at_least(bt_version(ss->ss_ds), 0, 11),
 	    err, sizeof(err)) == -1) {
 		sc->sc_status = SCRIPT_ERROR;
 		sc->sc_want_run = 0;
