@@ -1128,16 +1128,7 @@ scripts_fini(struct daemon_state *ds)
 		sup_close(&sc->sc_child);
 		script_free(sc);
 	}
-	for (int i = 0; i < 300; i++) {	/* a running "bpftrace -l" */
-		int	 busy;
-
-		pthread_mutex_lock(&ss->ss_tp_lock);
-		busy = ss->ss_tp_busy;
-		pthread_mutex_unlock(&ss->ss_tp_lock);
-		if (!busy)
-			break;
-		usleep(10000);
-	}
+	control_tp_join(ss);	/* a running "bpftrace -l" */
 	control_fini(ss);
 	if (ss->ss_wakefd >= 0)
 		close(ss->ss_wakefd);
