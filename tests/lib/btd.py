@@ -279,12 +279,13 @@ class DaemonError(RuntimeError):
 
 
 TSAN = os.environ.get("BT_TSAN") == "yes"
+TSAN_EXITCODE = 66      # Makefile.am's and quickstart.sh's TSAN_OPTIONS
 
 
 def tsan_report(stderr, died=None):
     """On a ThreadSanitizer build: why the daemon's run counts as failed
-    (a report in its stderr, or an exit before it was asked to stop), or
-    None.  Elsewhere always None."""
+    (a report in its stderr, or TSan's exit code or a crash before it was
+    asked to stop), or None.  Elsewhere always None."""
     if not TSAN:
         return None
     i = stderr.find("WARNING: ThreadSanitizer")
@@ -292,7 +293,10 @@ def tsan_report(stderr, died=None):
         i = stderr.find("ThreadSanitizer:")
     if i >= 0:
         return "ThreadSanitizer report:\n" + stderr[i:i + 6000]
-    if died is not None:
+    # TSAN_OPTIONS exitcode=66, or a crash; a test's own SIGKILL is not
+    crash = (-signal.SIGSEGV, -signal.SIGABRT, -signal.SIGBUS,
+             -signal.SIGILL, -signal.SIGFPE)
+    if died == TSAN_EXITCODE or died in crash:
         return ("bpftraced died (exit %d) before it was stopped:\n%s"
                 % (died, stderr[-3000:]))
     return None
@@ -452,8 +456,9 @@ class Daemon:
     def stop(self, timeout=10.0, cleanup=True):
         """SIGTERM, wait; SIGKILL after timeout.  Returns the exit code.
         On a ThreadSanitizer build (BT_TSAN=yes) a report in the daemon's
-        stderr, or a daemon that died before it was stopped, raises
-        DaemonError: the test fails even when its requests all passed."""
+        stderr, or a daemon that crashed or ended with TSan's exit code
+        before it was stopped, raises DaemonError: the test fails even
+        when its requests all passed."""
         died = None
         if self.proc is not None:
             died = self.proc.poll()
