@@ -674,7 +674,8 @@ int	 privs_drop(int);	/* 1: keep what PMDA mode needs */
 #define BT_VERSION_PENDING	0	/* bpftrace --version still running */
 #define BT_VERSION_KNOWN	1
 #define BT_VERSION_MISSING	2	/* not found or did not run */
-int	 bt_detect_version(const char *, char *, size_t, char *, size_t);
+int	 bt_detect_version(const char *, char *const [], char *, size_t,
+	    char *, size_t);
 void	 bt_version_start(struct daemon_state *, int);
 void	 bt_version_join(struct daemon_state *);
 int	 bt_version_state(const struct daemon_state *);
@@ -849,8 +850,10 @@ struct child {
 };
 
 typedef void	 (*sup_line_fn)(void *, const char *, size_t, int);
-int		 sup_spawn(struct child *, const char *, const char *, size_t,
-		    int, char *, size_t);
+/* bpftrace: an absolute path (execve, no $PATH search); envp: its
+   environment (spawnenv_envp()) */
+int		 sup_spawn(struct child *, const char *, char *const [],
+		    const char *, size_t, int, char *, size_t);
 int		 sup_signal(struct child *, int);
 int		 sup_reap(struct child *);
 ssize_t		 sup_read_lines(int, struct buf *, size_t, sup_line_fn,

@@ -9,7 +9,8 @@
  * Threads: stores run on libmicrohttpd threads and take ss_lock (script
  * table) or ss_ans_lock (answers), never both at once. info_publish runs
  * on the main thread with ss_lock held. The tracepoint list is built by a
- * short-lived detached thread; ss_tp_lock guards it.
+ * short-lived thread (started and joined by the main thread); ss_tp_lock
+ * guards the list and the pid of its "bpftrace -l".
  */
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -31,12 +32,14 @@
 #include "auth.h"
 #include "bpftraced.h"
 #include "scripts.h"
+#include "spawnenv.h"
 #include "store.h"
 
 #define ANSWERS_MAX		4096	/* kept per (context, metric) */
 #define ANSWER_TTL_MS		(10 * 60 * 1000)
 #define TP_REFRESH_MS		(10 * 60 * 1000)
 #define TP_MAX_BYTES		(16 * 1024 * 1024)
+#define TP_STOP_WAIT_MS		3000	/* shutdown: then "bpftrace -l" is killed */
 #define SCRIPTS_INDOM		pmInDom_build(BT_DOMAIN, 0)
 
 enum ctl_item { CTL_REGISTER, CTL_DEREGISTER, CTL_START, CTL_STOP, CTL_N };
@@ -48,8 +51,6 @@ static const char *const ctl_names[CTL_N] = {
 enum info_slot {
 	INFO_SCRIPTS, INFO_SCRIPTS_JSON, INFO_TRACEPOINTS, INFO_OWNERS, INFO_N
 };
-
-extern char **environ;
 
 /* --- per-principal answers --- */
 
@@ -1417,7 +1418,7 @@ on_info_json_ctxval(struct metric *m, const struct reader *rd,
 /* --- tracepoints: "bpftrace -l tracepoint:*" in a background thread --- */
 
 static char *
-run_list(const char *bpftrace)
+run_list(struct scripts *ss, const char *bpftrace)
 {
 	posix_spawn_file_actions_t	 fa;
 	char				*argv[] = { (char *)bpftrace, "-l",
@@ -1434,10 +1435,14 @@ run_list(const char *bpftrace)
 	posix_spawn_file_actions_adddup2(&fa, p[1], 1);
 	posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
 	posix_spawn_file_actions_addclosefrom_np(&fa, 3);	/* 0-2 only */
-	if (posix_spawnp(&pid, bpftrace, &fa, NULL, argv, environ) != 0)
+	if (bpftrace == NULL ||		/* not found at start */
+	    posix_spawn(&pid, bpftrace, &fa, NULL, argv, spawnenv_envp()) != 0)
 		pid = -1;
 	posix_spawn_file_actions_destroy(&fa);
 	close(p[1]);
+	pthread_mutex_lock(&ss->ss_tp_lock);	/* control_tp_join may kill it */
+	ss->ss_tp_pid = pid > 0 ? pid : 0;
+	pthread_mutex_unlock(&ss->ss_tp_lock);
 	buf_init(&out, TP_MAX_BYTES);
 	while (pid > 0 && (n = read(p[0], chunk, sizeof(chunk))) != 0) {
 		if (n < 0 && errno == EINTR)
@@ -1446,6 +1451,9 @@ run_list(const char *bpftrace)
 			break;
 	}
 	close(p[0]);
+	pthread_mutex_lock(&ss->ss_tp_lock);	/* not to be killed once reaped */
+	ss->ss_tp_pid = 0;
+	pthread_mutex_unlock(&ss->ss_tp_lock);
 	if (pid > 0)
 		waitpid(pid, &st, 0);
 	/* one per line -> comma separated, as the PMDA serves it */
@@ -1461,7 +1469,7 @@ static void *
 tp_thread(void *arg)
 {
 	struct scripts	*ss = arg;
-	char		*list = run_list(ss->ss_ds->cfg.bpftrace_path);
+	char		*list = run_list(ss, spawnenv_bpftrace());
 
 	pthread_mutex_lock(&ss->ss_tp_lock);
 	if (list) {
@@ -1506,7 +1514,6 @@ answers_sweep(struct scripts *ss)
 void
 control_tick(struct scripts *ss)
 {
-	pthread_t	 t;
 	int		 go;
 
 	answers_sweep(ss);
@@ -1520,10 +1527,44 @@ control_tick(struct scripts *ss)
 		ss->ss_tp_time = now_mono_ms();
 	}
 	pthread_mutex_unlock(&ss->ss_tp_lock);
-	if (go && pthread_create(&t, NULL, tp_thread, ss) == 0)
-		pthread_detach(t);
-	else if (go)
+	if (!go)
+		return;
+	if (ss->ss_tp_joinable)		/* the last one is done (not busy) */
+		pthread_join(ss->ss_tp_thread, NULL);
+	ss->ss_tp_joinable = pthread_create(&ss->ss_tp_thread, NULL,
+	    tp_thread, ss) == 0;
+	if (!ss->ss_tp_joinable) {
+		pthread_mutex_lock(&ss->ss_tp_lock);
 		ss->ss_tp_busy = 0;
+		pthread_mutex_unlock(&ss->ss_tp_lock);
+	}
+}
+
+/*
+ * Shutdown: let a running "bpftrace -l" finish (up to TP_STOP_WAIT_MS),
+ * then kill it, and join the thread, which uses ss until it returns.
+ * Main thread.
+ */
+void
+control_tp_join(struct scripts *ss)
+{
+	int64_t	 deadline = now_mono_ms() + TP_STOP_WAIT_MS;
+	int	 busy = 1;
+
+	while (ss->ss_tp_joinable && busy && now_mono_ms() < deadline) {
+		pthread_mutex_lock(&ss->ss_tp_lock);
+		busy = ss->ss_tp_busy;
+		pthread_mutex_unlock(&ss->ss_tp_lock);
+		if (busy)
+			usleep(10000);
+	}
+	pthread_mutex_lock(&ss->ss_tp_lock);
+	if (ss->ss_tp_busy && ss->ss_tp_pid > 0)
+		kill(ss->ss_tp_pid, SIGKILL);
+	pthread_mutex_unlock(&ss->ss_tp_lock);
+	if (ss->ss_tp_joinable)
+		pthread_join(ss->ss_tp_thread, NULL);
+	ss->ss_tp_joinable = 0;
 }
 
 /* --- registration of the control and info metrics --- */

@@ -32,6 +32,7 @@
 #include "evloop.h"
 #include "ingest.h"
 #include "scripts.h"
+#include "spawnenv.h"
 #include "store.h"
 
 #define SCRIPT_FIRST_CLUSTER	100
@@ -656,8 +657,8 @@ script_spawn(struct scripts *ss, struct script *sc)
 		    "bpftrace.info.version", cfg->bpftrace_path);
 		return;
 	}
-	if (sup_spawn(&sc->sc_child, cfg->bpftrace_path, sc->sc_run,
-	    sc->sc_runlen, bt_version_at_least(bt_version(ss->ss_ds), 0, 11),
+	if (sup_spawn(&sc->sc_child, spawnenv_bpftrace(), spawnenv_envp(),
+	    sc->sc_run, sc->sc_runlen, bt_version_at_least(bt_version(ss->ss_ds), 0, 11),
 	    err, sizeof(err)) == -1) {
 		sc->sc_status = SCRIPT_ERROR;
 		sc->sc_want_run = 0;
@@ -1127,16 +1128,7 @@ scripts_fini(struct daemon_state *ds)
 		sup_close(&sc->sc_child);
 		script_free(sc);
 	}
-	for (int i = 0; i < 300; i++) {	/* a running "bpftrace -l" */
-		int	 busy;
-
-		pthread_mutex_lock(&ss->ss_tp_lock);
-		busy = ss->ss_tp_busy;
-		pthread_mutex_unlock(&ss->ss_tp_lock);
-		if (!busy)
-			break;
-		usleep(10000);
-	}
+	control_tp_join(ss);	/* a running "bpftrace -l" */
 	control_fini(ss);
 	if (ss->ss_wakefd >= 0)
 		close(ss->ss_wakefd);
