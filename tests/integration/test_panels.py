@@ -11,8 +11,15 @@ bpftrace.control.register on that context, whose value is the Script
   * a missing #include: the compiler's "file not found" reaches
     state.error (not only "bpftrace exited with status 1"), with real
     bpftrace as root and with the fake replaying the same stderr;
+  * a named script registered again with the same code (page reload,
+    expired context, daemon restart) by the same principal gets the
+    existing script (same script_id, same answer shape, 200); a different
+    code under the name, or the same code by another user with
+    --control=auth, stays 400 "already in use"; a stopped or failed one
+    is started again (the panel shows this run, not "name in use");
 """
 
+import base64
 import json
 import os
 import shutil
@@ -78,14 +85,14 @@ class Grafana:
         return {s["script_id"]: s for s in v}
 
     def wait_state(self, sid, pred, timeout=20.0):
+        """the Script once pred(its state) holds; None if not in time"""
         deadline = time.monotonic() + timeout
-        s = None
         while time.monotonic() < deadline:
             s = self.scripts().get(sid)
             if s and pred(s["state"]):
                 return s
             time.sleep(0.2)
-        return s
+        return None
 
 
 def fake_shared(extra):
@@ -149,10 +156,130 @@ def test_missing_include(sh):
                               % MISSING, "real bpftrace")
 
 
+def wait_pid_change(g, sid, old_pid, timeout=20.0):
+    return g.wait_state(sid, lambda s: s["pid"] > 0 and s["pid"] != old_pid
+                        and s["status"] in ("starting", "started"), timeout)
+
+
+def check_again(g, code, first, how):
+    """Register code again; it must be first's script, answered alike."""
+    st, j, again = g.register(code)
+    tap.ok(st == 200 and again and again["script_id"] ==
+           first["script_id"] and set(again) == set(first) and
+           again["state"]["status"] in ("starting", "started") and
+           again["variables"] == first["variables"] and
+           again["metadata"] == first["metadata"],
+           "%s: the same name and code again: 200, the existing script "
+           "(same script_id, the answer shape of a new registration)" % how,
+           repr((st, j, again and again["state"]))[:400])
+    return again
+
+
+def test_register_again(sh):
+    state = tempfile.mkdtemp(prefix="btd-panels-state-")
+    code = ("// name: panel\n// fixture: scalar_count\n" + HOLD +
+            "tracepoint:raw_syscalls:sys_enter { @c = count(); }\n")
+    args = ["--control", "loopback", "--bpftrace", FAKE]
+    try:
+        with btd.Daemon(args, env={"BT_SHARED": sh}, state_dir=state) as d:
+            g = Grafana(d)
+            st, _, first = g.register(code)
+            sid = first and first["script_id"]
+            s = g.wait_state(sid, lambda s: s["status"] == "started")
+            tap.ok(st == 200 and s is not None, "a named script registers "
+                   "and runs", repr(first)[:200])
+            pid = s["state"]["pid"] if s else None
+            check_again(g, code, first, "page reload")
+            s = g.scripts().get(sid)
+            tap.ok(s and s["state"]["pid"] == pid and s["state"]["status"]
+                   in ("starting", "started"),
+                   "a running script is left running (same pid, data kept)",
+                   repr(s and s["state"]))
+            st, j, other = g.register(code.replace("@c = count()",
+                                                   "@d = count()"))
+            tap.ok(st == 400 and "already in use" in j.get("message", "")
+                   and other and other["state"]["status"] == "error",
+                   "another code under the taken name stays 400 'already "
+                   "in use' (and the answer reads back as an error)",
+                   repr(j)[:300])
+            _, _, n = g.get("/pmapi/fetch", names="bpftrace.scripts.panel."
+                            "data.c")
+            tap.ok(b'"bpftrace.scripts.panel.data.c"' in n, "the panel's "
+                   "data metric is still served", repr(n)[:200])
+            # a script that failed, then the panel is reloaded
+            bad = ("// name: failing\n// fixture: syntax_error\n"
+                   "BEGIN { @x = 1; }\n")
+            st, _, f1 = g.register(bad)
+            fid = f1 and f1["script_id"]
+            s1 = g.wait_state(fid, lambda s: s["status"] == "error")
+            again = check_again(g, bad, f1, "after an error")
+            tap.ok(s1 is not None and again and again["state"]["status"] ==
+                   "starting", "a failed script registered again is started "
+                   "again (state starting, not the old error)",
+                   repr(again and again["state"]))
+            s2 = g.wait_state(fid, lambda s: s["status"] == "error" and
+                              s["pid"] != (s1 or {}).get("state", {}).get(
+                                  "pid"))
+            tap.ok(s2 is not None and "syntax error" in s2["state"]["error"],
+                   "and it fails again with this run's reason",
+                   repr(s2 and s2["state"]))
+            # a script the user stopped
+            t = g.context()
+            g.get("/pmapi/store", context=t, name="bpftrace.control.stop",
+                  value="panel")
+            s = g.wait_state(sid, lambda s: s["status"] == "stopped")
+            check_again(g, code, first, "after a stop")
+            s3 = wait_pid_change(g, sid, pid)
+            tap.ok(s is not None and s3 is not None, "a stopped script "
+                   "registered again runs again (a new bpftrace)",
+                   repr(s3 and s3["state"]))
+        # the named script persisted: a daemon restart, then a reload
+        with btd.Daemon(args, env={"BT_SHARED": sh}, state_dir=state) as d:
+            g = Grafana(d)
+            check_again(g, code, first, "after a daemon restart")
+            s = g.wait_state(sid, lambda s: s["status"] == "started")
+            tap.ok(s is not None and len([x for x in g.scripts().values()
+                                          if x["metadata"]["name"] ==
+                                          "panel"]) == 1,
+                   "after the restart: one script 'panel', running",
+                   repr(s and s["state"]))
+    finally:
+        shutil.rmtree(state, ignore_errors=True)
+
+
+def basic(user):
+    tok = base64.b64encode(("%s:pw-%s" % (user, user)).encode()).decode()
+    return {"Authorization": "Basic " + tok}
+
+
+def test_register_again_auth(sh):
+    tmp = tempfile.mkdtemp(prefix="btd-panels-auth-")
+    try:
+        users = btd.users_file(tmp, [("alice", "control"),
+                                     ("bob", "control")])
+        code = ("// name: mine\n// fixture: scalar_count\n" + HOLD +
+                "tracepoint:raw_syscalls:sys_enter { @c = count(); }\n")
+        with btd.Daemon(["--control", "auth", "--auth-file", users,
+                         "--bpftrace", FAKE], env={"BT_SHARED": sh}) as d:
+            alice, bob = Grafana(d, basic("alice")), Grafana(d, basic("bob"))
+            st, _, first = alice.register(code)
+            tap.ok(st == 200 and first and first["username"] == "alice",
+                   "--control=auth: alice registers 'mine'", repr(first)[:200])
+            st, j, other = bob.register(code)
+            tap.ok(st == 400 and "already in use" in j.get("message", ""),
+                   "--control=auth: the same code by bob stays 400 'already "
+                   "in use'", repr(j)[:300])
+            check_again(alice, code, first, "--control=auth, alice again")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def main():
     sh = fake_shared({"include_missing": ("", MISSING_STDERR, 1)})
     try:
         test_missing_include(sh)
+        test_register_again(sh)
+        test_register_again_auth(sh)
     finally:
         shutil.rmtree(sh, ignore_errors=True)
     tap.done()
