@@ -17,11 +17,18 @@ bpftrace.control.register on that context, whose value is the Script
     code under the name, or the same code by another user with
     --control=auth, stays 400 "already in use"; a stopped or failed one
     is started again (the panel shows this run, not "name in use");
+  * a script of 5 KB and more, URL-encoded in GET store (a URL over
+    pmproxy's 8 KiB), registers, runs and serves data (real bpftrace as
+    root, else the fake); a store URL of --max-url-bytes is served, one
+    byte more is 414 with a JSON message; 64 connections holding 30 KiB
+    URLs are charged to --max-memory and never take it past its ceiling
+    (the overflow is answered 503), and a bystander is served afterwards.
 """
 
 import base64
 import json
 import os
+import socket
 import shutil
 import sys
 import tempfile
@@ -274,12 +281,212 @@ def test_register_again_auth(sh):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+MAX_URL = 32768
+
+
+def big_script(real):
+    """A named script of 5 KB and more: many syscall tracepoints, each
+    commented, the way a dashboard's script grows."""
+    calls = ["read", "write", "openat", "close", "mmap", "munmap", "brk",
+             "futex", "poll", "ppoll", "epoll_wait", "recvfrom", "sendto",
+             "recvmsg", "sendmsg", "newfstat", "newfstatat", "lseek", "ioctl",
+             "pread64", "pwrite64", "nanosleep", "clock_nanosleep",
+             "getpid", "clone", "execve", "wait4", "kill", "rt_sigaction",
+             "rt_sigprocmask"]
+    lines = ["// name: bigpanel",
+             "// A dashboard script that counts system calls by kind, the",
+             "// way scripts grow once a team keeps adding to them: every",
+             "// probe below has its own comment, so that the script keeps",
+             "// explaining itself to the next person who opens the panel."]
+    if not real:
+        lines += ["// fixture: scalar_count", HOLD.strip()]
+    lines.append("tracepoint:raw_syscalls:sys_enter { @c = count(); }")
+    for c in calls:
+        lines.append("// %s: how many times a process called %s(2) since the "
+                     "script started; a counter, so the panel shows a rate" %
+                     (c, c))
+        lines.append("tracepoint:syscalls:sys_enter_%s { @%s = count(); }"
+                     % (c, c))
+    return "\n".join(lines) + "\n"
+
+
+def store_url(ctx, code):
+    """grafana-pcp's register URL: the script %-encoded (spaces %20)"""
+    return "/pmapi/store?" + urllib.parse.urlencode(
+        {"context": ctx, "name": "bpftrace.control.register",
+         "value": code}, quote_via=urllib.parse.quote)
+
+
+def http_get(d, target):
+    st, _, body = btd.http("GET", d.url(target), timeout=10.0,
+                           headers={"Content-Type": "application/json"})
+    try:
+        return st, json.loads(body)
+    except ValueError:
+        return st, None
+
+
+def padded_store(g, n):
+    """A register of a valid script whose store URL is exactly n bytes."""
+    t = g.context()
+    code = ("// name: pad%d\n// fixture: scalar_count\n" % n + HOLD +
+            "tracepoint:raw_syscalls:sys_enter { @c = count(); }\n//")
+    url = store_url(t, code)
+    return t, store_url(t, code + "x" * (n - len(url)))
+
+
+def test_long_urls(sh):
+    why = btd.bpftrace_usable()
+    real = why is None
+    args = ["--control", "loopback"] + ([] if real else ["--bpftrace", FAKE])
+    with btd.Daemon(args, env={"BT_SHARED": sh}) as d:
+        g = Grafana(d)
+        code = big_script(real)
+        t = g.context()
+        url = store_url(t, code)
+        st, j = http_get(d, url)
+        _, f, _ = g.get("/pmapi/fetch", context=t,
+                        names="bpftrace.control.register")
+        try:
+            script = json.loads(f["values"][0]["instances"][0]["value"])
+        except (TypeError, KeyError, IndexError, ValueError):
+            script = {}
+        tap.ok(len(code) >= 5000 and 8192 < len(url) <= MAX_URL and
+               st == 200 and script.get("metadata", {}).get("name") ==
+               "bigpanel" and len(script.get("variables", {})) == 31,
+               "a %d-byte script in a %d-byte GET store URL registers "
+               "(%s bpftrace)" % (len(code), len(url), "real" if real
+                                  else "fake"), repr((st, j))[:300])
+        m = "bpftrace.scripts.bigpanel.data.c"
+        deadline, v = time.monotonic() + 30, None
+        while time.monotonic() < deadline and not v:
+            _, f, _ = g.get("/pmapi/fetch", names=m)
+            try:
+                v = f["values"][0]["instances"][0]["value"]
+            except (TypeError, KeyError, IndexError):
+                v = None
+            time.sleep(0.3)
+        tap.ok(v and v > 0, "it runs and its data is fetched (%s = %r)"
+               % (m, v), repr(g.scripts().get(script.get("script_id"),
+                                              {}).get("state"))[:300])
+        t, url = padded_store(g, MAX_URL)
+        st, j = http_get(d, url)
+        tap.ok(len(url) == MAX_URL and st == 200 and j.get("success"),
+               "a store URL of exactly --max-url-bytes (%d) is served"
+               % len(url), repr((st, j))[:300])
+        t, url = padded_store(g, MAX_URL + 1)
+        st, j = http_get(d, url)
+        tap.ok(len(url) == MAX_URL + 1 and st == 414 and j and
+               "--max-url-bytes" in j.get("message", "") and
+               j.get("success") is False, "one byte more: 414 with a JSON "
+               "message naming --max-url-bytes", repr((st, j))[:300])
+    if not real:
+        tap.diag("real bpftrace not used: %s" % why)
+
+
+def held(d, host="127.0.0.2"):
+    """bpftrace.daemon.memory_held and memory_refused, asked from host"""
+    s = socket.create_connection(("127.0.0.1", d.port), timeout=10,
+                                 source_address=(host, 0))
+    try:
+        s.sendall(b"GET /pmapi/fetch?names=bpftrace.daemon.memory_held,"
+                  b"bpftrace.daemon.memory_refused HTTP/1.1\r\n"
+                  b"Host: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        data = b""
+        while True:
+            b = s.recv(65536)
+            if not b:
+                break
+            data += b
+    finally:
+        s.close()
+    st = int(data.split(b" ", 2)[1])
+    if st != 200:
+        return st, None, None
+    j = json.loads(data.split(b"\r\n\r\n", 1)[1])
+    v = {x["name"]: x["instances"][0]["value"] for x in j["values"]}
+    return st, v["bpftrace.daemon.memory_held"], \
+        v["bpftrace.daemon.memory_refused"]
+
+
+def open_long(d, n, size):
+    """n connections, each with a whole size-byte request line and a Host
+    header sent, the end of the headers not yet: each holds its URL."""
+    target = b"/pmapi/fetch?names=" + b"a" * (size - 19)
+    socks = []
+    for _ in range(n):
+        s = socket.create_connection(("127.0.0.1", d.port), timeout=10)
+        s.sendall(b"GET " + target + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        socks.append(s)
+    return socks
+
+
+def finish(socks):
+    """end every request; the status of each"""
+    out = []
+    for s in socks:
+        try:
+            s.sendall(b"Connection: close\r\n\r\n")
+            data = b""
+            while True:
+                b = s.recv(65536)
+                if not b:
+                    break
+                data += b
+            out.append(int(data.split(b" ", 2)[1]) if data else None)
+        except OSError:
+            out.append(None)
+        finally:
+            s.close()
+    return out
+
+
+def test_url_memory():
+    n, size = 64, 30 * 1024
+    # default ceiling: every connection and its URL is counted
+    with btd.Daemon([]) as d:
+        _, base, _ = held(d)
+        socks = open_long(d, n, size)
+        time.sleep(1.0)
+        _, during, _ = held(d)
+        sts = finish(socks)
+        time.sleep(0.5)
+        _, after, _ = held(d)
+        per = (during - base) / n if during is not None else 0
+        tap.ok(during is not None and per >= 64 * 1024 + 2 * (size - 8192)
+               and sts.count(200) == n and after <= base + 64 * 1024,
+               "%d connections with %d-byte URLs are charged to "
+               "--max-memory (%.0f KiB each), all served, all released"
+               % (n, size, per / 1024), repr((base, during, after,
+                                              sorted(set(sts), key=str))))
+    # a small ceiling: 8 MiB, 4 MiB of it for clients
+    share = 4 * 1024 * 1024
+    with btd.Daemon(["--max-memory", str(8 * 1024 * 1024)]) as d:
+        socks = open_long(d, n, size)
+        time.sleep(1.0)
+        st, during, _ = held(d)
+        sts = finish(socks)
+        time.sleep(0.5)
+        st2, after, refused = held(d)
+        tap.ok((during is None or during <= share) and st2 == 200 and
+               sts.count(200) >= 8 and sts.count(503) >= 1 and
+               sts.count(200) + sts.count(503) == n and refused >= 1,
+               "%d connections with %d-byte URLs under an 8 MiB ceiling: "
+               "held stays within the clients' 4 MiB (%s), %d served, %d "
+               "answered 503, a bystander is served afterwards"
+               % (n, size, during if during is not None else
+                  "the bystander got %d" % st, sts.count(200),
+                  sts.count(503)), repr((during, after, refused, sts)))
+
+
 def main():
     sh = fake_shared({"include_missing": ("", MISSING_STDERR, 1)})
     try:
         test_missing_include(sh)
         test_register_again(sh)
         test_register_again_auth(sh)
+        test_long_urls(sh)
+        test_url_memory()
     finally:
         shutil.rmtree(sh, ignore_errors=True)
     tap.done()
