@@ -27,7 +27,9 @@
 #define BT_DEFAULT_LISTEN	"127.0.0.1:44322"
 #define BT_DEFAULT_STATE_DIR	"/var/lib/bpftraced"
 #define BT_MAX_LISTEN		8
-#define BT_MAX_URL		8192	/* pmproxy answers 414 at 8192 bytes */
+/* request target bytes (--max-url-bytes): grafana-pcp sends a whole
+   script URL-encoded in store?value=; pmproxy answers 414 at 8192 */
+#define BT_MAX_URL_BYTES	(32 * 1024)
 #define BT_MAX_BODY		(1024 * 1024)
 #define BT_MAX_CONNECTIONS	1024
 /* per client address: above Grafana's data-proxy pool of 100 idle
@@ -37,9 +39,13 @@
    body); a client dribbling a byte under --idle-timeout is cut here */
 #define BT_REQUEST_TIMEOUT	30
 /* libmicrohttpd's per-connection pool (URL, headers, read/write
-   buffers), charged to --max-memory with our copy of the URL per connection */
+   buffers): BT_CONN_POOL, or --max-url-bytes + BT_CONN_POOL / 2 when that
+   is more (http.c conn_pool); charged to --max-memory while the
+   connection is open, with BT_URL_PREPAID twice for our copies of the URL
+   (the target and its decoded parameters); a longer URL charges its own
+   copies while its request runs */
 #define BT_CONN_POOL		(64 * 1024)
-#define BT_CONN_CHARGE		(BT_CONN_POOL + 2 * BT_MAX_URL)
+#define BT_URL_PREPAID		8192
 /* bytes of one answer (pmapi, pmwebd, /metrics) */
 #define BT_MAX_ANSWER		(64 * 1024 * 1024)
 #define BT_MAX_CONTEXTS		16384
@@ -553,6 +559,7 @@ struct config {
 	int			 log_level;
 	int			 http_threads;
 	size_t			 max_body;
+	size_t			 max_url;	/* --max-url-bytes */
 	unsigned		 max_connections;
 	unsigned		 max_conn_per_ip;
 	size_t			 max_contexts;

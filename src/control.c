@@ -812,6 +812,87 @@ may_act_on(struct scripts *ss, const struct script *sc,
 }
 
 /*
+ * Make sc run (start) or stop, saved in the state database first; the
+ * main loop does it. Lock held. -1 with err when the database refused.
+ */
+static int
+script_set_wanted(struct scripts *ss, struct script *sc, int start,
+    char *err, size_t errlen)
+{
+	if (ss->ss_ds->store && store_script_set_running(ss->ss_ds->store,
+	    sc->sc_id, start, err, errlen) == -1) {
+		log_warnx("script %s: %s", sc->sc_name, err);
+		return -1;
+	}
+	sc->sc_want_run = start;
+	sc->sc_restart_at = 0;
+	sc->sc_backoff_ms = 0;
+	if (start && sc->sc_child.ch_pid <= 0)
+		sc->sc_status = SCRIPT_STARTING;
+	else if (!start && sc->sc_child.ch_pid > 0)
+		sc->sc_status = SCRIPT_STOPPING;
+	sc->sc_dirty = 1;
+	return 0;
+}
+
+/*
+ * A register of a name in use, by the principal that registered it and
+ * with the same code, is the same panel again (a page reload, an expired
+ * context, a restart of Grafana or of the daemon): it gets that script,
+ * not an error. The principal is the user with --control=auth; in
+ * loopback mode every client that may control is the one anonymous
+ * principal (anyone may act on any script there anyway).
+ */
+static int
+same_registration(struct scripts *ss, const struct script *sc,
+    const struct store_req *sr)
+{
+	if (sc->sc_codelen != sr->sr_vlen || memcmp(sc->sc_code, sr->sr_value,
+	    sr->sr_vlen) != 0)
+		return 0;
+	if (ss->ss_ds->cfg.control != CONTROL_AUTH)
+		return 1;
+	return sc->sc_user && sr->sr_user && strcmp(sc->sc_user,
+	    sr->sr_user) == 0;
+}
+
+/*
+ * The same registration again: the existing script, in the answer a new
+ * one gets. Registering means "run this": one that runs is left alone
+ * (same pid, data kept); one that stopped or failed is started again as
+ * a start would (a new bpftrace, its state reset), so a panel reloaded
+ * after an error shows the error of this run, not "name in use". Lock
+ * held. 0, or -500 when the state database refused.
+ */
+static int
+register_again(struct scripts *ss, struct script *sc,
+    const struct store_req *sr, char **answer, char *err, size_t errlen)
+{
+	struct buf	 b;
+	int		 rerun = sc->sc_child.ch_pid <= 0 || !sc->sc_want_run;
+
+	if (rerun && script_set_wanted(ss, sc, 1, err, errlen) == -1) {
+		script_audit(ss, sr, "register", sc->sc_name, 0, err);
+		return -500;
+	}
+	script_publish(sc);
+	ss->ss_info_dirty = 1;
+	ss->ss_info_last_ms = 0;
+	info_publish(ss);	/* scripts_json says so when we answer */
+	if (answer) {
+		buf_init(&b, 0);
+		put_script(&b, sc, 0, ss->ss_ds->cfg.max_control_answer);
+		*answer = buf_take(&b, NULL);
+	}
+	log_info("script %s: registered again with the same code by %s%s",
+	    sc->sc_name, sr->sr_user ? sr->sr_user : sr->sr_peer,
+	    rerun ? "; starting it" : "");
+	script_audit(ss, sr, "register", sc->sc_name, 1, rerun ?
+	    "the same script again: started" : "the same script again");
+	return 0;
+}
+
+/*
  * Register a script; answer (unless NULL) gets the script JSON (also on
  * refusal, like the PMDA, so clients can read the reason back). -1 with
  * err on refusal.
@@ -822,7 +903,7 @@ do_register(struct scripts *ss, const struct store_req *sr,
 {
 	const struct config	*cfg = &ss->ss_ds->cfg;
 	struct bts_info		 info;
-	struct script		*sc = NULL;
+	struct script		*sc = NULL, *old;
 	struct buf		 b;
 	int			 rv = -1;
 
@@ -836,6 +917,18 @@ do_register(struct scripts *ss, const struct store_req *sr,
 	if (bts_analyze(sr->sr_value, sr->sr_vlen, &info, err, errlen) == -1)
 		goto refused;
 	pthread_mutex_lock(&ss->ss_lock);
+	if (row == NULL && info.i_meta.m_name && (old = scripts_find(ss,
+	    info.i_meta.m_name)) != NULL && same_registration(ss, old, sr)) {
+		rv = register_again(ss, old, sr, answer, err, errlen);
+		pthread_mutex_unlock(&ss->ss_lock);
+		bts_info_free(&info);
+		if (rv == 0)
+			scripts_wake(ss);
+		else if (answer)
+			*answer = refused_script(sr->sr_value, sr->sr_vlen, err,
+			    cfg->max_control_answer);
+		return rv;
+	}
 	if (ss->ss_n >= (int)cfg->max_scripts) {
 		seterr(err, errlen, "too many scripts: the limit is %u (see "
 		    "--max-scripts)", cfg->max_scripts);
@@ -993,22 +1086,12 @@ do_start_stop(struct scripts *ss, const struct store_req *sr,
 		pthread_mutex_unlock(&ss->ss_lock);
 		return -403;
 	}
-	if (ss->ss_ds->store && store_script_set_running(ss->ss_ds->store,
-	    sc->sc_id, start, err, errlen) == -1) {
+	if (script_set_wanted(ss, sc, start, err, errlen) == -1) {
 		script_audit(ss, sr, action, sc->sc_name, 0, err);
 		pthread_mutex_unlock(&ss->ss_lock);
-		log_warnx("script %s: %s", sc->sc_name, err);
 		return -500;
 	}
 	script_audit(ss, sr, action, sc->sc_name, 1, NULL);
-	sc->sc_want_run = start;
-	sc->sc_restart_at = 0;
-	sc->sc_backoff_ms = 0;
-	if (start && sc->sc_child.ch_pid <= 0)
-		sc->sc_status = SCRIPT_STARTING;
-	else if (!start && sc->sc_child.ch_pid > 0)
-		sc->sc_status = SCRIPT_STOPPING;
-	sc->sc_dirty = 1;
 	log_info("script %s: %s requested by %s", sc->sc_name,
 	    start ? "start" : "stop", sr->sr_user ? sr->sr_user : sr->sr_peer);
 	pthread_mutex_unlock(&ss->ss_lock);

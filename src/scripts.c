@@ -38,7 +38,6 @@
 #define SCRIPT_FIRST_CLUSTER	100
 #define SCRIPT_LAST_CLUSTER	4095
 #define READ_BUDGET		(1024 * 1024)	/* bytes per wakeup */
-#define RLIMIT_LINE		"couldn't set RLIMIT_MEMLOCK"
 
 static const char *const status_names[] = {
 	"stopped", "starting", "started", "stopping", "error"
@@ -648,7 +647,7 @@ script_spawn(struct scripts *ss, struct script *sc)
 	sc->sc_data_bytes = 0;
 	sc->sc_lost = 0;
 	sc->sc_exit_code = 0;
-	sc->sc_err_class = 0;
+	memset(&sc->sc_err, 0, sizeof(sc->sc_err));
 	sc->sc_dirty = 1;
 	if (bt_version_state(ss->ss_ds) != BT_VERSION_KNOWN) {
 		sc->sc_status = SCRIPT_ERROR;
@@ -714,7 +713,10 @@ on_stdout_line(void *arg, const char *line, size_t len, int cut)
 		sc->sc_status = SCRIPT_STARTED;
 }
 
-/* stderr: RLIMIT and WARNING blocks are warnings; the rest errors. */
+/*
+ * stderr: known warnings (the RLIMIT_MEMLOCK line, WARNING blocks) go to
+ * warnings, every other line to error (bterr.c sorts them).
+ */
 static void
 on_stderr_line(void *arg, const char *line, size_t len, int cut)
 {
@@ -722,19 +724,8 @@ on_stderr_line(void *arg, const char *line, size_t len, int cut)
 	struct buf	*to;
 
 	(void)cut;
-	if (memmem(line, len, "WARNING:", 8) != NULL ||
-	    memmem(line, len, RLIMIT_LINE, strlen(RLIMIT_LINE)) != NULL) {
-		sc->sc_err_class = 1;
-		sc->sc_err_cont = 2;	/* the source line and its ~~~ marker */
-	} else if (memmem(line, len, "ERROR:", 6) != NULL) {
-		sc->sc_err_class = 2;
-		sc->sc_err_cont = 2;
-	} else if (sc->sc_err_cont > 0) {
-		sc->sc_err_cont--;
-	} else {
-		sc->sc_err_class = 2;
-	}
-	to = sc->sc_err_class == 1 ? &sc->sc_warnings : &sc->sc_error;
+	to = bterr_line(&sc->sc_err, line, len) == BTERR_WARNING ?
+	    &sc->sc_warnings : &sc->sc_error;
 	if (to->b_len + len + 2 < BT_ERROR_TEXT_MAX) {
 		if (to->b_len && to->b_data[to->b_len - 1] != '\n')
 			buf_putc(to, '\n');	/* after our own message */

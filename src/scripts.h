@@ -11,6 +11,7 @@
 #include <sys/queue.h>
 
 #include "btscript.h"
+#include "bterr.h"
 #include "evloop.h"
 #include "ingest.h"
 
@@ -84,8 +85,7 @@ struct script {
 	int64_t			 sc_rate_since;
 	int			 sc_line_too_long;
 	int64_t			 sc_eof_at;	/* stdout closed at (mono) */
-	int			 sc_err_class;	/* 1 warning, 2 error */
-	int			 sc_err_cont;
+	struct bterr		 sc_err;	/* where stderr is at */
 	size_t			*sc_inst_saved;	/* per variable, in the store */
 	struct pubcache		*sc_pub;	/* per variable: what the last
 						   snapshot shares (scripts.c) */
