@@ -87,11 +87,12 @@ show_failures() {
 	done
 }
 
-# run make check, echo "pass fail skip" parsed from the automake summary
+# run make check (or $1: another target, $2: how many jobs), echo
+# "pass fail skip" parsed from the automake summary
 run_check() {
 	local out rc=0
 	out=$(mktemp)
-	make -j"$(nproc)" check 2>&1 | tee "$out" >&2 || rc=$?
+	make -j"${2:-$(nproc)}" "${1:-check}" 2>&1 | tee "$out" >&2 || rc=$?
 	local p f s e x
 	p=$(sed -n 's/^# PASS: *\([0-9]*\).*/\1/p' "$out" | tail -1)
 	f=$(sed -n 's/^# FAIL: *\([0-9]*\).*/\1/p' "$out" | tail -1)
@@ -131,14 +132,14 @@ cmd_test() {
 	[ -f Makefile ] && make distclean >/dev/null 2>&1 || true
 	rm -rf build-logs
 	BUILD_NAME=plain
-	log "suite 1/2: plain build (-Werror)"
+	log "suite 1/3: plain build (-Werror)"
 	configure_build --enable-werror
 	read -r p f s < <(run_check)
 	tp=$((tp + p)); tf=$((tf + f)); ts=$((ts + s))
 	log "plain: $p passed, $f failed, $s skipped"
 	make distclean >/dev/null 2>&1 || true
 	BUILD_NAME=sanitized
-	log "suite 2/2: AddressSanitizer + UBSan build"
+	log "suite 2/3: AddressSanitizer + UBSan build"
 	export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:halt_on_error=1"
 	export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 	configure_build --enable-werror --enable-sanitizers
@@ -146,6 +147,18 @@ cmd_test() {
 	tp=$((tp + p)); tf=$((tf + f)); ts=$((ts + s))
 	log "sanitized: $p passed, $f failed, $s skipped"
 	unset ASAN_OPTIONS UBSAN_OPTIONS
+	make distclean >/dev/null 2>&1 || true
+	# the tests that start threads, one at a time (they share the local
+	# pmcd, and test_pmda restarts it): any ThreadSanitizer report ends
+	# the daemon (halt_on_error, exit 66) and fails the test
+	BUILD_NAME=tsan
+	log "suite 3/3: ThreadSanitizer build (make check-tsan)"
+	export TSAN_OPTIONS="halt_on_error=1 exitcode=66 second_deadlock_stack=1 suppressions=$PWD/tests/tsan.supp"
+	configure_build --enable-werror --enable-tsan
+	read -r p f s < <(run_check check-tsan 1)
+	tp=$((tp + p)); tf=$((tf + f)); ts=$((ts + s))
+	log "tsan: $p passed, $f failed, $s skipped"
+	unset TSAN_OPTIONS
 	make distclean >/dev/null 2>&1 || true
 	configure_build >/dev/null 2>&1 || true	# leave a plain src/bpftraced behind
 	if [ "$ts" -gt 0 ]; then

@@ -19,6 +19,7 @@
 #include "auth.h"
 #include "bpftraced.h"
 #include "evloop.h"
+#include "spawnenv.h"
 #include "store.h"
 
 struct mainctx {
@@ -281,6 +282,7 @@ daemon_fini(struct daemon_state *ds)
 	source_unref(ds->self_src);
 	free(ds->ctx_labels);
 	config_free(&ds->cfg);
+	spawnenv_fini();	/* every thread that spawns has ended */
 }
 
 /* -n: every --listen value must parse (binding is not tried). */
@@ -326,6 +328,12 @@ main(int argc, char **argv)
 		return rv == 1 ? 0 : 2;
 	}
 	log_init(ds.cfg.log_level);
+	/* before any thread: after it nothing reads or writes environ */
+	if (spawnenv_start(ds.cfg.bpftrace_path, err, sizeof(err)) == -1) {
+		log_error("%s", err);
+		config_free(&ds.cfg);
+		return 1;
+	}
 	if ((mc.loop = evloop_new()) == NULL || setup_signals(&mc) == -1) {
 		log_warn("event loop");
 		goto done;

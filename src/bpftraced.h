@@ -27,7 +27,9 @@
 #define BT_DEFAULT_LISTEN	"127.0.0.1:44322"
 #define BT_DEFAULT_STATE_DIR	"/var/lib/bpftraced"
 #define BT_MAX_LISTEN		8
-#define BT_MAX_URL		8192	/* pmproxy answers 414 at 8192 bytes */
+/* request target bytes (--max-url-bytes): grafana-pcp sends a whole
+   script URL-encoded in store?value=; pmproxy answers 414 at 8192 */
+#define BT_MAX_URL_BYTES	(32 * 1024)
 #define BT_MAX_BODY		(1024 * 1024)
 #define BT_MAX_CONNECTIONS	1024
 /* per client address: above Grafana's data-proxy pool of 100 idle
@@ -37,9 +39,13 @@
    body); a client dribbling a byte under --idle-timeout is cut here */
 #define BT_REQUEST_TIMEOUT	30
 /* libmicrohttpd's per-connection pool (URL, headers, read/write
-   buffers), charged to --max-memory with our copy of the URL per connection */
+   buffers): BT_CONN_POOL, or --max-url-bytes + BT_CONN_POOL / 2 when that
+   is more (http.c conn_pool); charged to --max-memory while the
+   connection is open, with BT_URL_PREPAID twice for our copies of the URL
+   (the target and its decoded parameters); a longer URL charges its own
+   copies while its request runs */
 #define BT_CONN_POOL		(64 * 1024)
-#define BT_CONN_CHARGE		(BT_CONN_POOL + 2 * BT_MAX_URL)
+#define BT_URL_PREPAID		8192
 /* bytes of one answer (pmapi, pmwebd, /metrics) */
 #define BT_MAX_ANSWER		(64 * 1024 * 1024)
 #define BT_MAX_CONTEXTS		16384
@@ -565,6 +571,7 @@ struct config {
 	int			 log_level;
 	int			 http_threads;
 	size_t			 max_body;
+	size_t			 max_url;	/* --max-url-bytes */
 	unsigned		 max_connections;
 	unsigned		 max_conn_per_ip;
 	size_t			 max_contexts;
@@ -686,7 +693,8 @@ int	 privs_drop(int);	/* 1: keep what PMDA mode needs */
 #define BT_VERSION_PENDING	0	/* bpftrace --version still running */
 #define BT_VERSION_KNOWN	1
 #define BT_VERSION_MISSING	2	/* not found or did not run */
-int	 bt_detect_version(const char *, char *, size_t, char *, size_t);
+int	 bt_detect_version(const char *, char *const [], char *, size_t,
+	    char *, size_t);
 void	 bt_version_start(struct daemon_state *, int);
 void	 bt_version_join(struct daemon_state *);
 int	 bt_version_state(const struct daemon_state *);
@@ -861,8 +869,10 @@ struct child {
 };
 
 typedef void	 (*sup_line_fn)(void *, const char *, size_t, int);
-int		 sup_spawn(struct child *, const char *, const char *, size_t,
-		    int, char *, size_t);
+/* bpftrace: an absolute path (execve, no $PATH search); envp: its
+   environment (spawnenv_envp()) */
+int		 sup_spawn(struct child *, const char *, char *const [],
+		    const char *, size_t, int, char *, size_t);
 int		 sup_signal(struct child *, int);
 int		 sup_reap(struct child *);
 ssize_t		 sup_read_lines(int, struct buf *, size_t, sup_line_fn,

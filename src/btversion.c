@@ -24,8 +24,7 @@
 
 #include "bpftraced.h"
 #include "scripts.h"
-
-extern char **environ;
+#include "spawnenv.h"
 
 #define BT_VERSION_TIMEOUT_MS	5000
 
@@ -55,10 +54,14 @@ read_all(int fd, char *out, size_t len)
 	return 0;
 }
 
-/* out gets e.g. "v0.17.0"; err says why when -1 is returned. */
+/*
+ * out gets e.g. "v0.17.0"; err says why when -1 is returned. path is
+ * bpftrace's absolute path (spawnenv_bpftrace(); NULL: not found), envp
+ * its environment (spawnenv_envp()): environ and $PATH are not read here.
+ */
 int
-bt_detect_version(const char *path, char *out, size_t outlen, char *err,
-    size_t errlen)
+bt_detect_version(const char *path, char *const envp[], char *out,
+    size_t outlen, char *err, size_t errlen)
 {
 	posix_spawn_file_actions_t	 fa;
 	char				 text[256], *v, *argv[3];
@@ -66,6 +69,10 @@ bt_detect_version(const char *path, char *out, size_t outlen, char *err,
 	pid_t				 pid;
 
 	out[0] = '\0';
+	if (path == NULL) {
+		seterr(err, errlen, "%s", spawnenv_bpftrace_error());
+		return -1;
+	}
 	if (pipe2(p, O_CLOEXEC) == -1) {
 		seterr(err, errlen, "pipe: %s", strerror(errno));
 		return -1;
@@ -77,7 +84,7 @@ bt_detect_version(const char *path, char *out, size_t outlen, char *err,
 	argv[0] = (char *)path;
 	argv[1] = "--version";
 	argv[2] = NULL;
-	rv = posix_spawnp(&pid, path, &fa, NULL, argv, environ);
+	rv = posix_spawn(&pid, path, &fa, NULL, argv, envp);
 	posix_spawn_file_actions_destroy(&fa);
 	close(p[1]);
 	if (rv != 0) {
@@ -112,7 +119,7 @@ bt_version_finish(struct daemon_state *ds, int ok, const char *err)
 {
 	if (ok)
 		log_info("using bpftrace %s (%s)", ds->bpftrace_version,
-		    ds->cfg.bpftrace_path);
+		    spawnenv_bpftrace());
 	else
 		log_warnx("bpftrace unavailable: %s; scripts cannot run", err);
 	atomic_store_explicit(&ds->bt_state, ok ? BT_VERSION_KNOWN :
@@ -126,8 +133,9 @@ bt_version_thread(void *arg)
 	char			 err[512];
 	int			 ok;
 
-	ok = bt_detect_version(ds->cfg.bpftrace_path, ds->bpftrace_version,
-	    sizeof(ds->bpftrace_version), err, sizeof(err)) == 0;
+	ok = bt_detect_version(spawnenv_bpftrace(), spawnenv_envp(),
+	    ds->bpftrace_version, sizeof(ds->bpftrace_version), err,
+	    sizeof(err)) == 0;
 	bt_version_finish(ds, ok, err);
 	if (ds->scripts)	/* start the scripts that waited for it */
 		scripts_wake(ds->scripts);

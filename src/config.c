@@ -19,7 +19,7 @@
 
 enum {
 	OPT_LISTEN = 256, OPT_STATE_DIR, OPT_LOG_LEVEL, OPT_CONFIG,
-	OPT_BPFTRACE, OPT_HTTP_THREADS, OPT_MAX_BODY, OPT_MAX_CONNECTIONS,
+	OPT_BPFTRACE, OPT_HTTP_THREADS, OPT_MAX_BODY, OPT_MAX_URL, OPT_MAX_CONNECTIONS,
 	OPT_MAX_CONN_PER_IP, OPT_MAX_CONTEXTS, OPT_MAX_DERIVED, OPT_IDLE_TIMEOUT, OPT_HELP,
 	OPT_VERSION, OPT_CHECK, OPT_CONTROL, OPT_MAX_SCRIPTS,
 	OPT_MAX_SCRIPT_BYTES, OPT_MAX_OUTPUT_RATE, OPT_MAX_LINE,
@@ -45,6 +45,7 @@ static const struct option long_opts[] = {
 	{ "bpftrace",		required_argument, NULL, OPT_BPFTRACE },
 	{ "http-threads",	required_argument, NULL, OPT_HTTP_THREADS },
 	{ "max-request-bytes",	required_argument, NULL, OPT_MAX_BODY },
+	{ "max-url-bytes",	required_argument, NULL, OPT_MAX_URL },
 	{ "max-connections",	required_argument, NULL, OPT_MAX_CONNECTIONS },
 	{ "max-connections-per-ip", required_argument, NULL,
 	    OPT_MAX_CONN_PER_IP },
@@ -116,6 +117,8 @@ usage(FILE *f)
 "  --bpftrace PATH           bpftrace binary (default bpftrace, from PATH)\n"
 "  --http-threads N          HTTP worker threads (default: number of CPUs)\n"
 "  --max-request-bytes N     largest request body accepted (default %d)\n"
+"  --max-url-bytes N         longest request URL; longer ones get 414\n"
+"                            (default %d; pmproxy's is 8192)\n"
 "  --max-connections N       concurrent HTTP connections (default %d)\n"
 "  --max-connections-per-ip N  per client address, 0 = no limit (default %d)\n"
 "  --max-contexts N          live REST contexts; a full table evicts the\n"
@@ -220,6 +223,7 @@ usage(FILE *f)
 "  -h, --help                show this help and exit\n"
 "  -V, --version             show the version and exit\n",
 	    BT_DEFAULT_LISTEN, BT_DEFAULT_STATE_DIR, BT_MAX_BODY,
+	    BT_MAX_URL_BYTES,
 	    BT_MAX_CONNECTIONS, BT_MAX_CONN_PER_IP, BT_MAX_CONTEXTS,
 	    BT_MAX_CONTEXTS_PER_IP,
 	    BT_MAX_POLLTIMEOUT, BT_MAX_DERIVED, BT_MAX_DERIVED_BYTES,
@@ -245,6 +249,7 @@ config_defaults(struct config *c)
 	c->log_level = BT_LOG_INFO;
 	c->http_threads = ncpu > 0 ? (int)(ncpu > 16 ? 16 : ncpu) : 2;
 	c->max_body = BT_MAX_BODY;
+	c->max_url = BT_MAX_URL_BYTES;
 	c->max_connections = BT_MAX_CONNECTIONS;
 	c->max_conn_per_ip = BT_MAX_CONN_PER_IP;
 	c->max_contexts = BT_MAX_CONTEXTS;
@@ -652,6 +657,11 @@ config_apply(struct config *c, int opt, const char *name, const char *val,
 		if (set_num(name, val, 1024, 1LL << 30, &n) == -1)
 			return -1;
 		c->max_body = (size_t)n;
+		return 0;
+	case OPT_MAX_URL:
+		if (set_num(name, val, 1024, 1 << 20, &n) == -1)
+			return -1;
+		c->max_url = (size_t)n;
 		return 0;
 	case OPT_MAX_CONNECTIONS:
 		if (set_num(name, val, 1, 1000000, &n) == -1)

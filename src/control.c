@@ -9,7 +9,8 @@
  * Threads: stores run on libmicrohttpd threads and take ss_lock (script
  * table) or ss_ans_lock (answers), never both at once. info_publish runs
  * on the main thread with ss_lock held. The tracepoint list is built by a
- * short-lived detached thread; ss_tp_lock guards it.
+ * short-lived thread (started and joined by the main thread); ss_tp_lock
+ * guards the list and the pid of its "bpftrace -l".
  */
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -31,12 +32,14 @@
 #include "auth.h"
 #include "bpftraced.h"
 #include "scripts.h"
+#include "spawnenv.h"
 #include "store.h"
 
 #define ANSWERS_MAX		4096	/* kept per (context, metric) */
 #define ANSWER_TTL_MS		(10 * 60 * 1000)
 #define TP_REFRESH_MS		(10 * 60 * 1000)
 #define TP_MAX_BYTES		(16 * 1024 * 1024)
+#define TP_STOP_WAIT_MS		3000	/* shutdown: then "bpftrace -l" is killed */
 #define SCRIPTS_INDOM		pmInDom_build(BT_DOMAIN, 0)
 
 enum ctl_item { CTL_REGISTER, CTL_DEREGISTER, CTL_START, CTL_STOP, CTL_N };
@@ -48,8 +51,6 @@ static const char *const ctl_names[CTL_N] = {
 enum info_slot {
 	INFO_SCRIPTS, INFO_SCRIPTS_JSON, INFO_TRACEPOINTS, INFO_OWNERS, INFO_N
 };
-
-extern char **environ;
 
 /* --- per-principal answers --- */
 
@@ -811,6 +812,87 @@ may_act_on(struct scripts *ss, const struct script *sc,
 }
 
 /*
+ * Make sc run (start) or stop, saved in the state database first; the
+ * main loop does it. Lock held. -1 with err when the database refused.
+ */
+static int
+script_set_wanted(struct scripts *ss, struct script *sc, int start,
+    char *err, size_t errlen)
+{
+	if (ss->ss_ds->store && store_script_set_running(ss->ss_ds->store,
+	    sc->sc_id, start, err, errlen) == -1) {
+		log_warnx("script %s: %s", sc->sc_name, err);
+		return -1;
+	}
+	sc->sc_want_run = start;
+	sc->sc_restart_at = 0;
+	sc->sc_backoff_ms = 0;
+	if (start && sc->sc_child.ch_pid <= 0)
+		sc->sc_status = SCRIPT_STARTING;
+	else if (!start && sc->sc_child.ch_pid > 0)
+		sc->sc_status = SCRIPT_STOPPING;
+	sc->sc_dirty = 1;
+	return 0;
+}
+
+/*
+ * A register of a name in use, by the principal that registered it and
+ * with the same code, is the same panel again (a page reload, an expired
+ * context, a restart of Grafana or of the daemon): it gets that script,
+ * not an error. The principal is the user with --control=auth; in
+ * loopback mode every client that may control is the one anonymous
+ * principal (anyone may act on any script there anyway).
+ */
+static int
+same_registration(struct scripts *ss, const struct script *sc,
+    const struct store_req *sr)
+{
+	if (sc->sc_codelen != sr->sr_vlen || memcmp(sc->sc_code, sr->sr_value,
+	    sr->sr_vlen) != 0)
+		return 0;
+	if (ss->ss_ds->cfg.control != CONTROL_AUTH)
+		return 1;
+	return sc->sc_user && sr->sr_user && strcmp(sc->sc_user,
+	    sr->sr_user) == 0;
+}
+
+/*
+ * The same registration again: the existing script, in the answer a new
+ * one gets. Registering means "run this": one that runs is left alone
+ * (same pid, data kept); one that stopped or failed is started again as
+ * a start would (a new bpftrace, its state reset), so a panel reloaded
+ * after an error shows the error of this run, not "name in use". Lock
+ * held. 0, or -500 when the state database refused.
+ */
+static int
+register_again(struct scripts *ss, struct script *sc,
+    const struct store_req *sr, char **answer, char *err, size_t errlen)
+{
+	struct buf	 b;
+	int		 rerun = sc->sc_child.ch_pid <= 0 || !sc->sc_want_run;
+
+	if (rerun && script_set_wanted(ss, sc, 1, err, errlen) == -1) {
+		script_audit(ss, sr, "register", sc->sc_name, 0, err);
+		return -500;
+	}
+	script_publish(sc);
+	ss->ss_info_dirty = 1;
+	ss->ss_info_last_ms = 0;
+	info_publish(ss);	/* scripts_json says so when we answer */
+	if (answer) {
+		buf_init(&b, 0);
+		put_script(&b, sc, 0, ss->ss_ds->cfg.max_control_answer);
+		*answer = buf_take(&b, NULL);
+	}
+	log_info("script %s: registered again with the same code by %s%s",
+	    sc->sc_name, sr->sr_user ? sr->sr_user : sr->sr_peer,
+	    rerun ? "; starting it" : "");
+	script_audit(ss, sr, "register", sc->sc_name, 1, rerun ?
+	    "the same script again: started" : "the same script again");
+	return 0;
+}
+
+/*
  * Register a script; answer (unless NULL) gets the script JSON (also on
  * refusal, like the PMDA, so clients can read the reason back). -1 with
  * err on refusal.
@@ -821,7 +903,7 @@ do_register(struct scripts *ss, const struct store_req *sr,
 {
 	const struct config	*cfg = &ss->ss_ds->cfg;
 	struct bts_info		 info;
-	struct script		*sc = NULL;
+	struct script		*sc = NULL, *old;
 	struct buf		 b;
 	int			 rv = -1;
 
@@ -835,6 +917,18 @@ do_register(struct scripts *ss, const struct store_req *sr,
 	if (bts_analyze(sr->sr_value, sr->sr_vlen, &info, err, errlen) == -1)
 		goto refused;
 	pthread_mutex_lock(&ss->ss_lock);
+	if (row == NULL && info.i_meta.m_name && (old = scripts_find(ss,
+	    info.i_meta.m_name)) != NULL && same_registration(ss, old, sr)) {
+		rv = register_again(ss, old, sr, answer, err, errlen);
+		pthread_mutex_unlock(&ss->ss_lock);
+		bts_info_free(&info);
+		if (rv == 0)
+			scripts_wake(ss);
+		else if (answer)
+			*answer = refused_script(sr->sr_value, sr->sr_vlen, err,
+			    cfg->max_control_answer);
+		return rv;
+	}
 	if (ss->ss_n >= (int)cfg->max_scripts) {
 		seterr(err, errlen, "too many scripts: the limit is %u (see "
 		    "--max-scripts)", cfg->max_scripts);
@@ -992,22 +1086,12 @@ do_start_stop(struct scripts *ss, const struct store_req *sr,
 		pthread_mutex_unlock(&ss->ss_lock);
 		return -403;
 	}
-	if (ss->ss_ds->store && store_script_set_running(ss->ss_ds->store,
-	    sc->sc_id, start, err, errlen) == -1) {
+	if (script_set_wanted(ss, sc, start, err, errlen) == -1) {
 		script_audit(ss, sr, action, sc->sc_name, 0, err);
 		pthread_mutex_unlock(&ss->ss_lock);
-		log_warnx("script %s: %s", sc->sc_name, err);
 		return -500;
 	}
 	script_audit(ss, sr, action, sc->sc_name, 1, NULL);
-	sc->sc_want_run = start;
-	sc->sc_restart_at = 0;
-	sc->sc_backoff_ms = 0;
-	if (start && sc->sc_child.ch_pid <= 0)
-		sc->sc_status = SCRIPT_STARTING;
-	else if (!start && sc->sc_child.ch_pid > 0)
-		sc->sc_status = SCRIPT_STOPPING;
-	sc->sc_dirty = 1;
 	log_info("script %s: %s requested by %s", sc->sc_name,
 	    start ? "start" : "stop", sr->sr_user ? sr->sr_user : sr->sr_peer);
 	pthread_mutex_unlock(&ss->ss_lock);
@@ -1417,7 +1501,7 @@ on_info_json_ctxval(struct metric *m, const struct reader *rd,
 /* --- tracepoints: "bpftrace -l tracepoint:*" in a background thread --- */
 
 static char *
-run_list(const char *bpftrace)
+run_list(struct scripts *ss, const char *bpftrace)
 {
 	posix_spawn_file_actions_t	 fa;
 	char				*argv[] = { (char *)bpftrace, "-l",
@@ -1434,10 +1518,14 @@ run_list(const char *bpftrace)
 	posix_spawn_file_actions_adddup2(&fa, p[1], 1);
 	posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
 	posix_spawn_file_actions_addclosefrom_np(&fa, 3);	/* 0-2 only */
-	if (posix_spawnp(&pid, bpftrace, &fa, NULL, argv, environ) != 0)
+	if (bpftrace == NULL ||		/* not found at start */
+	    posix_spawn(&pid, bpftrace, &fa, NULL, argv, spawnenv_envp()) != 0)
 		pid = -1;
 	posix_spawn_file_actions_destroy(&fa);
 	close(p[1]);
+	pthread_mutex_lock(&ss->ss_tp_lock);	/* control_tp_join may kill it */
+	ss->ss_tp_pid = pid > 0 ? pid : 0;
+	pthread_mutex_unlock(&ss->ss_tp_lock);
 	buf_init(&out, TP_MAX_BYTES);
 	while (pid > 0 && (n = read(p[0], chunk, sizeof(chunk))) != 0) {
 		if (n < 0 && errno == EINTR)
@@ -1446,6 +1534,9 @@ run_list(const char *bpftrace)
 			break;
 	}
 	close(p[0]);
+	pthread_mutex_lock(&ss->ss_tp_lock);	/* not to be killed once reaped */
+	ss->ss_tp_pid = 0;
+	pthread_mutex_unlock(&ss->ss_tp_lock);
 	if (pid > 0)
 		waitpid(pid, &st, 0);
 	/* one per line -> comma separated, as the PMDA serves it */
@@ -1461,7 +1552,7 @@ static void *
 tp_thread(void *arg)
 {
 	struct scripts	*ss = arg;
-	char		*list = run_list(ss->ss_ds->cfg.bpftrace_path);
+	char		*list = run_list(ss, spawnenv_bpftrace());
 
 	pthread_mutex_lock(&ss->ss_tp_lock);
 	if (list) {
@@ -1506,7 +1597,6 @@ answers_sweep(struct scripts *ss)
 void
 control_tick(struct scripts *ss)
 {
-	pthread_t	 t;
 	int		 go;
 
 	answers_sweep(ss);
@@ -1520,10 +1610,44 @@ control_tick(struct scripts *ss)
 		ss->ss_tp_time = now_mono_ms();
 	}
 	pthread_mutex_unlock(&ss->ss_tp_lock);
-	if (go && pthread_create(&t, NULL, tp_thread, ss) == 0)
-		pthread_detach(t);
-	else if (go)
+	if (!go)
+		return;
+	if (ss->ss_tp_joinable)		/* the last one is done (not busy) */
+		pthread_join(ss->ss_tp_thread, NULL);
+	ss->ss_tp_joinable = pthread_create(&ss->ss_tp_thread, NULL,
+	    tp_thread, ss) == 0;
+	if (!ss->ss_tp_joinable) {
+		pthread_mutex_lock(&ss->ss_tp_lock);
 		ss->ss_tp_busy = 0;
+		pthread_mutex_unlock(&ss->ss_tp_lock);
+	}
+}
+
+/*
+ * Shutdown: let a running "bpftrace -l" finish (up to TP_STOP_WAIT_MS),
+ * then kill it, and join the thread, which uses ss until it returns.
+ * Main thread.
+ */
+void
+control_tp_join(struct scripts *ss)
+{
+	int64_t	 deadline = now_mono_ms() + TP_STOP_WAIT_MS;
+	int	 busy = 1;
+
+	while (ss->ss_tp_joinable && busy && now_mono_ms() < deadline) {
+		pthread_mutex_lock(&ss->ss_tp_lock);
+		busy = ss->ss_tp_busy;
+		pthread_mutex_unlock(&ss->ss_tp_lock);
+		if (busy)
+			usleep(10000);
+	}
+	pthread_mutex_lock(&ss->ss_tp_lock);
+	if (ss->ss_tp_busy && ss->ss_tp_pid > 0)
+		kill(ss->ss_tp_pid, SIGKILL);
+	pthread_mutex_unlock(&ss->ss_tp_lock);
+	if (ss->ss_tp_joinable)
+		pthread_join(ss->ss_tp_thread, NULL);
+	ss->ss_tp_joinable = 0;
 }
 
 /* --- registration of the control and info metrics --- */

@@ -9,8 +9,10 @@
  * atomics: daemon_state.stats, ds->mem and each hconn's hc_state.
  *
  * Memory (--max-memory, ds->mem): each connection is charged
- * BT_CONN_CHARGE (libmicrohttpd's pool for its URL and headers, and our
- * copy of the URL) while it is open; a request body as it grows; an
+ * conn_charge() (libmicrohttpd's pool for its URL and headers, sized for
+ * --max-url-bytes, and our two copies of a URL of BT_URL_PREPAID bytes)
+ * while it is open; the copies of a longer URL while its request runs;
+ * a request body as it grows; an
  * answer from when it is built until the request ends (the client read
  * it or went away). Small error answers are covered by the connection's
  * charge. A refused charge is a 503 with memcap_message().
@@ -104,6 +106,8 @@ struct httpd {
 	struct MHD_Daemon	*h_mhd[BT_MAX_LISTEN];
 	int			 h_fd[BT_MAX_LISTEN];
 	int			 h_n;
+	size_t			 h_pool;	/* libmicrohttpd's, per connection */
+	size_t			 h_conn_charge;	/* to ds->mem per connection */
 };
 
 /* a password check handed to a verifier thread (authq.c) */
@@ -140,6 +144,8 @@ struct baton {
 	struct auth_user bt_auth_u;
 	char		 bt_auth_err[256];
 	int		 bt_refused;	/* the body passed --max-memory */
+	size_t		 bt_url_charged; /* a long URL's copies, ds->mem */
+	int		 bt_url_refused; /* ... did not fit: 503 */
 };
 
 static const char CORS_HEADERS[] =
@@ -902,12 +908,17 @@ dispatch(struct httpreq *hr, struct baton *bt)
 	char		*path = NULL;
 	int		 ret, rv;
 
-	if (bt->bt_urilen >= BT_MAX_URL || bt->bt_too_big) {
+	if (bt->bt_urilen > hr->hr_ds->cfg.max_url) {
 		atomic_fetch_add(&hr->hr_ds->stats.st_requests[EP_OTHER], 1);
-		return bt->bt_too_big ? http_reply_html(hr, 413,
-		    "webapi servlet", "request body too large") :
-		    http_reply_html(hr, 414, "unknown servlet",
-		    "request URL too long");
+		seterr(err, sizeof(err), "request URL too long: %zu bytes, the "
+		    "limit is %zu (see --max-url-bytes)", bt->bt_urilen,
+		    hr->hr_ds->cfg.max_url);
+		return http_reply_error(hr, 414, err);
+	}
+	if (bt->bt_too_big) {
+		atomic_fetch_add(&hr->hr_ds->stats.st_requests[EP_OTHER], 1);
+		return http_reply_html(hr, 413, "webapi servlet",
+		    "request body too large");
 	}
 	if (strcmp(hr->hr_method, "TRACE") == 0) {
 		atomic_fetch_add(&hr->hr_ds->stats.st_requests[EP_OTHER], 1);
@@ -1003,7 +1014,7 @@ count_framing(void *cls, enum MHD_ValueKind kind, const char *key,
  */
 static const char *
 framing_error(struct MHD_Connection *conn, const struct baton *bt,
-    const char *version)
+    const char *version, size_t max_url)
 {
 	struct framing	 fr = { 0, 0 };
 	uintptr_t	 v = (uintptr_t)version;
@@ -1014,7 +1025,7 @@ framing_error(struct MHD_Connection *conn, const struct baton *bt,
 	if (fr.fr_cl && fr.fr_te)
 		return "Content-Length together with Transfer-Encoding";
 	if (bt->bt_uri_at != 0 && v > bt->bt_uri_at + bt->bt_urilen + 1 &&
-	    v <= bt->bt_uri_at + BT_MAX_URL + 16)
+	    v <= bt->bt_uri_at + max_url + 16)
 		return "NUL byte in the request target";
 	return NULL;
 }
@@ -1048,7 +1059,7 @@ early_answer(struct httpd *h, struct MHD_Connection *conn, const char *method,
 	unsigned long long n;
 	char		*end;
 
-	if (bt->bt_hc && bt->bt_hc->hc_charged == 0)
+	if ((bt->bt_hc && bt->bt_hc->hc_charged == 0) || bt->bt_url_refused)
 		goto refuse;
 	cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 	    "Content-Length");
@@ -1085,7 +1096,8 @@ on_http_request(void *cls, struct MHD_Connection *conn, const char *url,
 	if (bt == NULL)		/* no URI callback ran: cannot happen */
 		return MHD_NO;
 	if (!bt->bt_started) {
-		const char	*bad = framing_error(conn, bt, version);
+		const char	*bad = framing_error(conn, bt, version,
+		    h->h_ds->cfg.max_url);
 
 		bt->bt_started = 1;
 		if (bad != NULL) {
@@ -1144,6 +1156,28 @@ hconn_request(struct hconn *hc)
 		;
 }
 
+/*
+ * A URL longer than BT_URL_PREPAID (up to --max-url-bytes; a longer one
+ * is answered 414 without being kept) charges our two copies of it, the
+ * target and its decoded parameters, for as long as its request runs;
+ * its bytes in libmicrohttpd's pool are in the connection's charge. One
+ * the ceiling cannot take is answered 503 before it is parsed.
+ */
+static void
+url_charge(struct httpd *h, struct baton *bt)
+{
+	size_t	 n;
+
+	if (bt->bt_urilen <= BT_URL_PREPAID ||
+	    bt->bt_urilen > h->h_ds->cfg.max_url)
+		return;
+	n = 2 * (bt->bt_urilen - BT_URL_PREPAID);
+	if (memcap_charge(&h->h_ds->mem, n) == 0)
+		bt->bt_url_charged = n;
+	else
+		bt->bt_url_refused = 1;
+}
+
 /* Runs before header parsing: keeps the raw target, creates the baton. */
 static void *
 on_http_uri(void *cls, const char *uri, struct MHD_Connection *conn)
@@ -1156,6 +1190,7 @@ on_http_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 		return NULL;
 	bt->bt_urilen = strlen(uri);
 	bt->bt_uri_at = (uintptr_t)uri;
+	url_charge(h, bt);
 	if ((bt->bt_uri = strdup(uri)) == NULL) {
 		free(bt);
 		return NULL;
@@ -1184,7 +1219,7 @@ on_http_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	if (bt->bt_hc)		/* waiting for the next request from now */
 		atomic_store(&bt->bt_hc->hc_state, HC_WORD(now_ms(), HC_WAIT));
 	buf_free(&bt->bt_body);
-	memcap_release(&h->h_ds->mem, bt->bt_held);
+	memcap_release(&h->h_ds->mem, bt->bt_held + bt->bt_url_charged);
 	free(bt->bt_uri);
 	free(bt);
 	*con_cls = NULL;
@@ -1316,8 +1351,8 @@ hconn_open(struct httpd *h, struct MHD_Connection *conn)
 		return NULL;
 	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
 	hc->hc_fd = ci ? ci->connect_fd : -1;
-	if (memcap_charge(&h->h_ds->mem, BT_CONN_CHARGE) == 0)
-		hc->hc_charged = BT_CONN_CHARGE;
+	if (memcap_charge(&h->h_ds->mem, h->h_conn_charge) == 0)
+		hc->hc_charged = h->h_conn_charge;
 	atomic_init(&hc->hc_state, HC_WORD(now_ms(), HC_WAIT));
 	pthread_mutex_lock(&h->conn_lock);
 	hc->hc_next = h->conns;
@@ -1489,7 +1524,7 @@ start_mhd(struct httpd *h, int fd)
 		    MHD_OPTION_CONNECTION_LIMIT, c->max_connections,
 		    MHD_OPTION_NOTIFY_CONNECTION, on_http_connection, h,
 		    MHD_OPTION_CONNECTION_TIMEOUT, c->idle_timeout,
-		    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)BT_CONN_POOL,
+		    MHD_OPTION_CONNECTION_MEMORY_LIMIT, h->h_pool,
 		    MHD_OPTION_URI_LOG_CALLBACK, on_http_uri, h,
 		    MHD_OPTION_NOTIFY_COMPLETED, on_http_completed, h,
 		    MHD_OPTION_EXTERNAL_LOGGER, on_http_log, h,
@@ -1501,7 +1536,7 @@ start_mhd(struct httpd *h, int fd)
 	    MHD_OPTION_CONNECTION_LIMIT, c->max_connections,
 	    MHD_OPTION_NOTIFY_CONNECTION, on_http_connection, h,
 	    MHD_OPTION_CONNECTION_TIMEOUT, c->idle_timeout,
-	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)BT_CONN_POOL,
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, h->h_pool,
 	    MHD_OPTION_URI_LOG_CALLBACK, on_http_uri, h,
 	    MHD_OPTION_NOTIFY_COMPLETED, on_http_completed, h,
 	    MHD_OPTION_EXTERNAL_LOGGER, on_http_log, h,
@@ -1558,6 +1593,20 @@ load_tls(struct httpd *h, const struct config *c, char *err, size_t errlen)
 	return 0;
 }
 
+/*
+ * libmicrohttpd's pool per connection: it holds the request line and
+ * headers while they are parsed, and the answer's headers. BT_CONN_POOL
+ * takes a URL of 32 KiB beside the headers; a larger --max-url-bytes gets
+ * room for its URL and the same BT_CONN_POOL / 2 for the rest.
+ */
+static size_t
+conn_pool(size_t max_url)
+{
+	size_t	 want = max_url + BT_CONN_POOL / 2;
+
+	return want > BT_CONN_POOL ? want : BT_CONN_POOL;
+}
+
 struct httpd *
 httpd_start(struct daemon_state *ds, char *err, size_t errlen)
 {
@@ -1569,6 +1618,8 @@ httpd_start(struct daemon_state *ds, char *err, size_t errlen)
 	}
 	h->h_ds = ds;
 	ds->httpd = h;
+	h->h_pool = conn_pool(ds->cfg.max_url);
+	h->h_conn_charge = h->h_pool + 2 * BT_URL_PREPAID;
 	pthread_mutex_init(&h->ip_lock, NULL);
 	pthread_mutex_init(&h->conn_lock, NULL);
 	pthread_mutex_init(&h->dl_lock, NULL);

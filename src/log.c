@@ -22,6 +22,8 @@ void
 log_init(int level)
 {
 	log_level = level;
+	/* main(), before spawnenv_start() and before any thread: the one
+	   getenv left (the log must know its format before anything else) */
 	log_journal = getenv("JOURNAL_STREAM") != NULL;
 }
 

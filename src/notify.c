@@ -9,8 +9,9 @@
  * may still be running (bpftrace.info.version without a value); clients
  * see both in the scripts' status, and waiting would only delay the
  * units ordered after us. The socket is connected at start (before
- * capabilities are dropped), and the variable is removed so no bpftrace
- * child inherits it.
+ * capabilities are dropped). The variable is read from spawnenv's copy of
+ * the environment and environ is left alone (threads run by then);
+ * spawnenv keeps it out of the bpftrace children's environment.
  * Without $NOTIFY_SOCKET everything here does nothing.
  * Main thread only.
  */
@@ -23,13 +24,14 @@
 #include <unistd.h>
 
 #include "bpftraced.h"
+#include "spawnenv.h"
 
 static int notify_fd = -1;
 
 int
 notify_open(void)
 {
-	const char		*path = getenv("NOTIFY_SOCKET");
+	const char		*path = spawnenv_get("NOTIFY_SOCKET");
 	struct sockaddr_un	 sun;
 	socklen_t		 len;
 	size_t			 n;
@@ -41,7 +43,6 @@ notify_open(void)
 	if ((path[0] != '/' && path[0] != '@') || n >= sizeof(sun.sun_path)) {
 		log_warnx("NOTIFY_SOCKET %s: not an absolute path or @name; "
 		    "readiness is not reported", path);
-		unsetenv("NOTIFY_SOCKET");
 		return -1;
 	}
 	memset(&sun, 0, sizeof(sun));
@@ -56,11 +57,9 @@ notify_open(void)
 		log_warn("NOTIFY_SOCKET %s", path);
 		if (fd != -1)
 			close(fd);
-		unsetenv("NOTIFY_SOCKET");
 		return -1;
 	}
 	notify_fd = fd;
-	unsetenv("NOTIFY_SOCKET");
 	return 0;
 }
 

@@ -18,6 +18,7 @@
 #include <pcp/pmapi.h>
 
 #include "pcplib.h"
+#include "spawnenv.h"
 
 /* ---- identifiers: 9-bit domain, 12-bit cluster, 10-bit item ---- */
 
@@ -242,7 +243,7 @@ static struct {
 static char *
 conf_file_value(const char *name)
 {
-	const char	*path = getenv("PCP_CONF");
+	const char	*path = spawnenv_get("PCP_CONF");
 	size_t		 nlen = strlen(name);
 	char		 line[1024], *v = NULL;
 	FILE		*f;
@@ -287,7 +288,7 @@ pmGetOptionalConfig(const char *name)
 
 	if ((v = pcplib_config(name)) != NULL || pcplib_loaded())
 		return v;
-	if ((v = getenv(name)) != NULL)
+	if ((v = (char *)spawnenv_get(name)) != NULL)
 		return v;
 	pthread_mutex_lock(&conf.lock);
 	e = conf_lookup_locked(name);

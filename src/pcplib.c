@@ -21,6 +21,7 @@
 #include <pcp/pmda.h>
 
 #include "pcplib.h"
+#include "spawnenv.h"
 
 #define LIBPCP_SONAME		"libpcp.so.3"
 #define LIBPCP_PMDA_SONAME	"libpcp_pmda.so.3"
@@ -123,7 +124,7 @@ static const struct sym syms[] = {
 static const char *
 lib_path(int which)
 {
-	const char	*env = getenv(which == L_PCP ? "BPFTRACED_LIBPCP" :
+	const char	*env = spawnenv_get(which == L_PCP ? "BPFTRACED_LIBPCP" :
 			    "BPFTRACED_LIBPCP_PMDA");
 
 	if (env != NULL && *env != '\0')

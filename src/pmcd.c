@@ -59,6 +59,7 @@
 
 #include "bpftraced.h"
 #include "pcplib.h"
+#include "spawnenv.h"
 
 #define PMCD_POOL		4
 #define PMCD_BACKOFF_MIN_MS	1000
@@ -122,9 +123,8 @@ khash(const char *k)
 }
 
 static void
-cache_flush(void)
+cache_flush_locked(void)
 {
-	pthread_mutex_lock(&cache.lock);
 	for (size_t i = 0; i < PMCD_CACHE_BUCKETS; i++)
 		while (cache.b[i]) {
 			struct centry	*e = cache.b[i];
@@ -135,6 +135,13 @@ cache_flush(void)
 			free(e);
 		}
 	cache.n = 0;
+}
+
+static void
+cache_flush(void)
+{
+	pthread_mutex_lock(&cache.lock);
+	cache_flush_locked();
 	pthread_mutex_unlock(&cache.lock);
 }
 
@@ -166,9 +173,9 @@ cache_put(const char *key, const void *val, size_t len, int64_t ttl)
 	struct centry	*e;
 	unsigned	 h = khash(key);
 
-	if (cache.n >= PMCD_CACHE_MAX)
-		cache_flush();
 	pthread_mutex_lock(&cache.lock);
+	if (cache.n >= PMCD_CACHE_MAX)	/* cache.n is the lock's too */
+		cache_flush_locked();
 	for (e = cache.b[h]; e; e = e->next)
 		if (strcmp(e->key, key) == 0)
 			break;
@@ -249,7 +256,7 @@ static atomic_int	 libpcp_warned;
 static int
 local_port_open(void)
 {
-	const char		*env = getenv("PMCD_PORT");
+	const char		*env = spawnenv_get("PMCD_PORT");
 	const char		*errstr = NULL;
 	struct sockaddr_in	 sa = { .sin_family = AF_INET };
 	long long		 port = 44321;
@@ -474,8 +481,8 @@ pmcd_init(const char *host)
 	pool.cfg = host ? CFG_HOST : CFG_AUTO;
 	if ((pool.host = strdup(host ? host : "localhost")) == NULL)
 		return -1;
-	/* libpcp's own reconnect backoff: shorter than ours */
-	setenv("PMCD_RECONNECT_TIMEOUT", "1", 0);
+	/* libpcp's own reconnect backoff, PMCD_RECONNECT_TIMEOUT, shorter
+	   than ours: spawnenv_start() set it before any thread started */
 	if (pmcd_mode() == PMCD_UP)
 		log_info("pmcd passthrough: %s", pool.host);
 	else if (pool.cfg == CFG_AUTO)

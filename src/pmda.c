@@ -70,6 +70,7 @@
 
 #include "auth.h"
 #include "bpftraced.h"
+#include "spawnenv.h"
 
 /* libpcp exports this (pmdaConnect's version exchange uses it) */
 
@@ -1179,7 +1180,7 @@ pmda_thread(void *arg)
 static const char *
 pcp_run_dir(void)
 {
-	const char	*dir = getenv("PCP_RUN_DIR");
+	const char	*dir = spawnenv_get("PCP_RUN_DIR");
 
 	if (dir == NULL || *dir == '\0')
 		dir = pmGetOptionalConfig("PCP_RUN_DIR");
@@ -1375,6 +1376,9 @@ pmda_start(struct daemon_state *ds, char *err, size_t errlen)
 		log_info("no pmcd: PMDA mode off (%s)", err);
 		return 0;
 	}
+	/* before the thread: it reads P.listed (reopen), never writes it */
+	listed = conf && in_pmcd_conf(conf, P.path);
+	P.listed = listed;
 	if (pipe2(P.wake, O_CLOEXEC | O_NONBLOCK) == -1 ||
 	    pthread_create(&P.thr, NULL, pmda_thread, NULL) != 0) {
 		seterr(err, errlen, "PMDA thread: %s", strerror(errno));
@@ -1382,10 +1386,8 @@ pmda_start(struct daemon_state *ds, char *err, size_t errlen)
 		return ds->cfg.pmda == PMDA_ON ? -1 : 0;
 	}
 	P.running = 1;
-	listed = conf && in_pmcd_conf(conf, P.path);
 	log_info("PMDA mode: domain %d on %s for pmcd%s", BT_DOMAIN, P.path,
 	    listed ? "" : " (not in pmcd.conf: see packaging/pcp/Install)");
-	P.listed = listed;
 	if (listed)
 		poke_pmcd();
 	return 0;

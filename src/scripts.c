@@ -32,12 +32,12 @@
 #include "evloop.h"
 #include "ingest.h"
 #include "scripts.h"
+#include "spawnenv.h"
 #include "store.h"
 
 #define SCRIPT_FIRST_CLUSTER	100
 #define SCRIPT_LAST_CLUSTER	4095
 #define READ_BUDGET		(1024 * 1024)	/* bytes per wakeup */
-#define RLIMIT_LINE		"couldn't set RLIMIT_MEMLOCK"
 
 static const char *const status_names[] = {
 	"stopped", "starting", "started", "stopping", "error"
@@ -647,7 +647,7 @@ script_spawn(struct scripts *ss, struct script *sc)
 	sc->sc_data_bytes = 0;
 	sc->sc_lost = 0;
 	sc->sc_exit_code = 0;
-	sc->sc_err_class = 0;
+	memset(&sc->sc_err, 0, sizeof(sc->sc_err));
 	sc->sc_dirty = 1;
 	if (bt_version_state(ss->ss_ds) != BT_VERSION_KNOWN) {
 		sc->sc_status = SCRIPT_ERROR;
@@ -656,8 +656,8 @@ script_spawn(struct scripts *ss, struct script *sc)
 		    "bpftrace.info.version", cfg->bpftrace_path);
 		return;
 	}
-	if (sup_spawn(&sc->sc_child, cfg->bpftrace_path, sc->sc_run,
-	    sc->sc_runlen, bt_version_at_least(bt_version(ss->ss_ds), 0, 11),
+	if (sup_spawn(&sc->sc_child, spawnenv_bpftrace(), spawnenv_envp(),
+	    sc->sc_run, sc->sc_runlen, bt_version_at_least(bt_version(ss->ss_ds), 0, 11),
 	    err, sizeof(err)) == -1) {
 		sc->sc_status = SCRIPT_ERROR;
 		sc->sc_want_run = 0;
@@ -713,7 +713,10 @@ on_stdout_line(void *arg, const char *line, size_t len, int cut)
 		sc->sc_status = SCRIPT_STARTED;
 }
 
-/* stderr: RLIMIT and WARNING blocks are warnings; the rest errors. */
+/*
+ * stderr: known warnings (the RLIMIT_MEMLOCK line, WARNING blocks) go to
+ * warnings, every other line to error (bterr.c sorts them).
+ */
 static void
 on_stderr_line(void *arg, const char *line, size_t len, int cut)
 {
@@ -721,19 +724,8 @@ on_stderr_line(void *arg, const char *line, size_t len, int cut)
 	struct buf	*to;
 
 	(void)cut;
-	if (memmem(line, len, "WARNING:", 8) != NULL ||
-	    memmem(line, len, RLIMIT_LINE, strlen(RLIMIT_LINE)) != NULL) {
-		sc->sc_err_class = 1;
-		sc->sc_err_cont = 2;	/* the source line and its ~~~ marker */
-	} else if (memmem(line, len, "ERROR:", 6) != NULL) {
-		sc->sc_err_class = 2;
-		sc->sc_err_cont = 2;
-	} else if (sc->sc_err_cont > 0) {
-		sc->sc_err_cont--;
-	} else {
-		sc->sc_err_class = 2;
-	}
-	to = sc->sc_err_class == 1 ? &sc->sc_warnings : &sc->sc_error;
+	to = bterr_line(&sc->sc_err, line, len) == BTERR_WARNING ?
+	    &sc->sc_warnings : &sc->sc_error;
 	if (to->b_len + len + 2 < BT_ERROR_TEXT_MAX) {
 		if (to->b_len && to->b_data[to->b_len - 1] != '\n')
 			buf_putc(to, '\n');	/* after our own message */
@@ -1127,16 +1119,7 @@ scripts_fini(struct daemon_state *ds)
 		sup_close(&sc->sc_child);
 		script_free(sc);
 	}
-	for (int i = 0; i < 300; i++) {	/* a running "bpftrace -l" */
-		int	 busy;
-
-		pthread_mutex_lock(&ss->ss_tp_lock);
-		busy = ss->ss_tp_busy;
-		pthread_mutex_unlock(&ss->ss_tp_lock);
-		if (!busy)
-			break;
-		usleep(10000);
-	}
+	control_tp_join(ss);	/* a running "bpftrace -l" */
 	control_fini(ss);
 	if (ss->ss_wakefd >= 0)
 		close(ss->ss_wakefd);

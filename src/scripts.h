@@ -11,6 +11,7 @@
 #include <sys/queue.h>
 
 #include "btscript.h"
+#include "bterr.h"
 #include "evloop.h"
 #include "ingest.h"
 
@@ -84,8 +85,7 @@ struct script {
 	int64_t			 sc_rate_since;
 	int			 sc_line_too_long;
 	int64_t			 sc_eof_at;	/* stdout closed at (mono) */
-	int			 sc_err_class;	/* 1 warning, 2 error */
-	int			 sc_err_cont;
+	struct bterr		 sc_err;	/* where stderr is at */
 	size_t			*sc_inst_saved;	/* per variable, in the store */
 	struct pubcache		*sc_pub;	/* per variable: what the last
 						   snapshot shares (scripts.c) */
@@ -123,11 +123,16 @@ struct scripts {
 	pthread_mutex_t		 ss_login_lock;
 	struct audit_limit	 ss_login_limit;
 	struct audit_limit	 ss_refused_limit;
-	/* tracepoints list, refreshed in the background */
+	/* tracepoints list, refreshed in the background: the list, time,
+	   busy flag and pid under ss_tp_lock; the thread handle is the main
+	   thread's (it starts and joins it) */
 	pthread_mutex_t		 ss_tp_lock;
 	char			*ss_tracepoints;
 	int64_t			 ss_tp_time;
 	int			 ss_tp_busy;
+	pid_t			 ss_tp_pid;	/* "bpftrace -l" running, or 0 */
+	pthread_t		 ss_tp_thread;
+	int			 ss_tp_joinable;
 };
 
 /* scripts.c */
@@ -146,6 +151,7 @@ int		 script_alloc_cluster(struct scripts *, unsigned *);
 /* control.c */
 int		 control_init(struct scripts *);
 void		 control_fini(struct scripts *);
+void		 control_tp_join(struct scripts *);
 void		 script_deregister_locked(struct scripts *, struct script *);
 void		 script_audit(struct scripts *, const struct store_req *,
 		    const char *, const char *, int, const char *);

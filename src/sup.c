@@ -56,8 +56,8 @@ fail:
  * as init's orphan.
  */
 static void __attribute__((noreturn))
-child_exec(char *const argv[], int in, int out, int err, int report,
-    pid_t parent)
+child_exec(char *const argv[], char *const envp[], int in, int out, int err,
+    int report, pid_t parent)
 {
 	sigset_t	 none;
 	int		 e;
@@ -76,7 +76,9 @@ child_exec(char *const argv[], int in, int out, int err, int report,
 	if (report > 3)
 		close_range(3, (unsigned)report - 1, 0);
 	close_range((unsigned)report + 1, ~0U, 0);
-	execvp(argv[0], argv);
+	/* execve: no $PATH search (execvp's getenv after a fork from a
+	   threaded process could read a list another thread was changing) */
+	execve(argv[0], argv, envp);
 fail:
 	e = errno;
 	if (write(report, &e, sizeof(e)) < 0)
@@ -109,11 +111,12 @@ exec_result(int fd)
 
 /*
  * Start "bpftrace -f json -" (or "-e code" when use_stdin is 0) with the
- * code. Fills ch (pid, non-blocking stdout/stderr fds). -1 with err set.
+ * code. bpftrace is an absolute path, envp the child's environment.
+ * Fills ch (pid, non-blocking stdout/stderr fds). -1 with err set.
  */
 int
-sup_spawn(struct child *ch, const char *bpftrace, const char *code,
-    size_t len, int use_stdin, char *err, size_t errlen)
+sup_spawn(struct child *ch, const char *bpftrace, char *const envp[],
+    const char *code, size_t len, int use_stdin, char *err, size_t errlen)
 {
 	int	 fds[7] = { -1, -1, -1, -1, -1, -1, -1 };
 	char	*argv[6];
@@ -142,7 +145,8 @@ sup_spawn(struct child *ch, const char *bpftrace, const char *code,
 		goto fail;
 	}
 	if (pid == 0)
-		child_exec(argv, fds[0], fds[2], fds[4], fds[6], parent);
+		child_exec(argv, envp, fds[0], fds[2], fds[4], fds[6],
+		    parent);
 	close(fds[6]);
 	fds[6] = -1;
 	if ((e = exec_result(fds[5])) != 0) {

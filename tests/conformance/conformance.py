@@ -32,6 +32,7 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "lib"))
 import btd  # noqa: E402
 import cases  # noqa: E402
+import samplepmda  # noqa: E402
 import shape  # noqa: E402
 
 FIXTURE = os.path.join(HERE, "fixtures", "pmproxy-6.0.3.json")
@@ -142,8 +143,12 @@ def main():
         print("Bail out! no live pmproxy and no fixture %s" % args.fixture)
         return 1
 
-    # tests that stop pmcd (test_pmcd.py) wait until this run is over
-    with btd.pmcd_lock():
+    # the sample PMDA for the cases that name sample.* (installed when
+    # absent, removed after); tests that stop pmcd (test_pmcd.py) wait
+    # until this run is over
+    with samplepmda.installed() as why, btd.pmcd_lock():
+        if why:
+            tap.diag("sample.* cases compare errors: %s" % why)
         return run_cases(args, tap, fixture, fx_subst, selected,
                          pmproxy_url, use_live)
 

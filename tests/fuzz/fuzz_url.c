@@ -239,7 +239,7 @@ request(struct daemon_state *ds, uint32_t ctx, const char *line, size_t n)
 	if (tab)
 		body = subst_ctx(tab + 1, n - tlen - 1, ctx);
 	tlen = strlen(target);
-	if (tlen >= BT_MAX_URL)
+	if (tlen > BT_MAX_URL_BYTES)
 		goto done;
 
 	memset(&hr, 0, sizeof(hr));

@@ -141,7 +141,7 @@ def instance_stores(d, u32):
 
 
 def main():
-    with btd.pmcd_lock(), samplepmda.installed() as why:
+    with samplepmda.installed() as why, btd.pmcd_lock():
         if why:
             btd.Tap.skip_all(why)
         old_u32 = pminfo_value("sample.write_me")

@@ -357,10 +357,12 @@ def part_store(d):
 def part_restart(d, env):
     pid = d.proc.pid
     before = pminfo_values("bpftrace.scripts.pmdaone.data.bycomm")
-    rc, out = run([os.path.join(env.get("PCP_RC_DIR", "/etc/init.d"),
-                                "pmcd"), "restart"], timeout=60)
-    back = wait_for(lambda: pminfo_values(
-        "bpftrace.scripts.pmdaone.data.bycomm"), 15)
+    # tests that need pmcd throughout (shared lock) wait for the restart
+    with btd.pmcd_lock(exclusive=True):
+        rc, out = run([os.path.join(env.get("PCP_RC_DIR", "/etc/init.d"),
+                                    "pmcd"), "restart"], timeout=60)
+        back = wait_for(lambda: pminfo_values(
+            "bpftrace.scripts.pmdaone.data.bycomm"), 15)
     tap.ok(back == before and back, "pmcd restart: values return without "
            "restarting bpftraced", "%s %r %r" % (out[-300:], before, back))
     tap.ok(d.alive() and d.proc.pid == pid and

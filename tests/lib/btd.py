@@ -278,6 +278,30 @@ class DaemonError(RuntimeError):
     pass
 
 
+TSAN = os.environ.get("BT_TSAN") == "yes"
+TSAN_EXITCODE = 66      # Makefile.am's and quickstart.sh's TSAN_OPTIONS
+
+
+def tsan_report(stderr, died=None):
+    """On a ThreadSanitizer build: why the daemon's run counts as failed
+    (a report in its stderr, or TSan's exit code or a crash before it was
+    asked to stop), or None.  Elsewhere always None."""
+    if not TSAN:
+        return None
+    i = stderr.find("WARNING: ThreadSanitizer")
+    if i < 0:
+        i = stderr.find("ThreadSanitizer:")
+    if i >= 0:
+        return "ThreadSanitizer report:\n" + stderr[i:i + 6000]
+    # TSAN_OPTIONS exitcode=66, or a crash; a test's own SIGKILL is not
+    crash = (-signal.SIGSEGV, -signal.SIGABRT, -signal.SIGBUS,
+             -signal.SIGILL, -signal.SIGFPE)
+    if died == TSAN_EXITCODE or died in crash:
+        return ("bpftraced died (exit %d) before it was stopped:\n%s"
+                % (died, stderr[-3000:]))
+    return None
+
+
 def free_port(host="127.0.0.1"):
     """A TCP port that was free on host a moment ago."""
     fam = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -430,8 +454,14 @@ class Daemon:
             time.sleep(0.01)
 
     def stop(self, timeout=10.0, cleanup=True):
-        """SIGTERM, wait; SIGKILL after timeout.  Returns the exit code."""
+        """SIGTERM, wait; SIGKILL after timeout.  Returns the exit code.
+        On a ThreadSanitizer build (BT_TSAN=yes) a report in the daemon's
+        stderr, or a daemon that crashed or ended with TSan's exit code
+        before it was stopped, raises DaemonError: the test fails even
+        when its requests all passed."""
+        died = None
         if self.proc is not None:
+            died = self.proc.poll()
             if self.proc.poll() is None:
                 self.proc.send_signal(signal.SIGTERM)
                 try:
@@ -441,8 +471,11 @@ class Daemon:
                     self.proc.wait()
             self.returncode = self.proc.returncode
             self.proc = None
+        report = tsan_report(self.stderr_text(), died)
         if cleanup and not os.environ.get("BTD_KEEP"):
             shutil.rmtree(self._tmp, ignore_errors=True)
+        if report:
+            raise DaemonError(report)
         return self.returncode
 
     def alive(self):

@@ -4,18 +4,37 @@
     with samplepmda.installed() as why_not:
         if why_not: skip(why_not)
 
-Installs it only when it is absent and then removes it again, putting
-/etc/pcp/pmcd/pmcd.conf back byte for byte; never removes one that was
-there before. Yields None when sample.* answers, else the reason.
+Installs it only when it is absent and removes it again when the last
+test using it is done, putting /etc/pcp/pmcd/pmcd.conf back byte for
+byte; never removes one that was there before the tests. Yields None
+when sample.* answers, else the reason.
+
+make check -j runs several of these tests side by side, so the install
+is shared between them (a test must not remove the PMDA another one is
+still reading):
+  - META_LOCK (exclusive) serialises install and removal decisions;
+  - every user holds USERS_LOCK shared while it uses the PMDA, so the
+    releasing test removes it only when it can take USERS_LOCK exclusive
+    without waiting (nobody else uses it);
+  - MARKER holds pmcd.conf's bytes from before the install and exists
+    only while a test's install is in place: a PMDA without a marker was
+    there before the tests and is never removed.
+Take this before btd.pmcd_lock(), never inside it (Install signals pmcd).
 """
 
 import contextlib
+import fcntl
 import os
 import shutil
 import subprocess
+import tempfile
 
 PMDA_DIR = "/var/lib/pcp/pmdas/sample"
 PMCD_CONF = "/etc/pcp/pmcd/pmcd.conf"
+_TMP = tempfile.gettempdir()
+META_LOCK = os.path.join(_TMP, "bpftraced-tests-sample.lock")
+USERS_LOCK = os.path.join(_TMP, "bpftraced-tests-sample.users")
+MARKER = os.path.join(_TMP, "bpftraced-tests-sample.installed")
 
 
 def present():
@@ -28,25 +47,70 @@ def present():
 
 
 @contextlib.contextmanager
-def installed():
-    if present():
-        yield None
-        return
+def _flock(path, mode):
+    f = open(path, "a")
+    try:
+        fcntl.flock(f, mode)
+        yield f
+    finally:
+        fcntl.flock(f, fcntl.LOCK_UN)
+        f.close()
+
+
+def _install():
+    """Install under META_LOCK; returns None or the reason it failed."""
     if os.geteuid() != 0 or not os.access(os.path.join(PMDA_DIR, "Install"),
                                           os.X_OK):
-        yield "sample PMDA absent and cannot be installed here"
-        return
+        return "sample PMDA absent and cannot be installed here"
     with open(PMCD_CONF, "rb") as f:
         saved = f.read()
+    with open(MARKER, "wb") as f:
+        f.write(saved)
+    subprocess.run(["./Install"], cwd=PMDA_DIR, input=b"",
+                   capture_output=True, timeout=300)
+    return None if present() else "sample PMDA did not install"
+
+
+def _remove():
+    """Remove under META_LOCK and restore pmcd.conf from MARKER."""
+    with open(MARKER, "rb") as f:
+        saved = f.read()
+    subprocess.run(["./Remove"], cwd=PMDA_DIR, capture_output=True,
+                   timeout=300)
+    with open(PMCD_CONF, "rb") as f:
+        now = f.read()
+    if now != saved:
+        with open(PMCD_CONF, "wb") as f:
+            f.write(saved)
+    os.unlink(MARKER)
+
+
+def _release():
+    with _flock(META_LOCK, fcntl.LOCK_EX):
+        if not os.path.exists(MARKER):
+            return
+        with open(USERS_LOCK, "a") as u:
+            try:
+                fcntl.flock(u, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return          # another test still uses it: it removes
+            try:
+                _remove()
+            finally:
+                fcntl.flock(u, fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
+def installed():
+    users = open(USERS_LOCK, "a")
     try:
-        subprocess.run(["./Install"], cwd=PMDA_DIR, input=b"",
-                       capture_output=True, timeout=300)
-        yield None if present() else "sample PMDA did not install"
+        with _flock(META_LOCK, fcntl.LOCK_EX):
+            why = None if present() else _install()
+            fcntl.flock(users, fcntl.LOCK_SH)
+        try:
+            yield why
+        finally:
+            fcntl.flock(users, fcntl.LOCK_UN)
+            _release()
     finally:
-        subprocess.run(["./Remove"], cwd=PMDA_DIR, capture_output=True,
-                       timeout=300)
-        with open(PMCD_CONF, "rb") as f:
-            now = f.read()
-        if now != saved:
-            with open(PMCD_CONF, "wb") as f:
-                f.write(saved)
+        users.close()

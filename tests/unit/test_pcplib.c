@@ -16,6 +16,9 @@
 #include <pcp/pmapi.h>
 
 #include "pcplib.h"
+#include "spawnenv.h"
+
+extern char **environ;
 
 static void	*real;		/* libpcp, RTLD_LOCAL: its own symbols */
 
@@ -141,7 +144,7 @@ error_text_like_libpcp(void **state)
 static void
 config_from_environment_then_file(void **state)
 {
-	char	 path[] = "/tmp/test_pcplib.XXXXXX";
+	char	 path[] = "/tmp/test_pcplib.XXXXXX", err[256];
 	int	 fd;
 	FILE	*f;
 
@@ -156,14 +159,19 @@ config_from_environment_then_file(void **state)
 	fclose(f);
 	setenv("PCP_CONF", path, 1);
 	unsetenv("PCP_RUN_DIR");
+	/* the fallback reads the daemon's copy of the environment */
+	assert_int_equal(spawnenv_init(environ, "bpftrace", err, sizeof(err)), 0);
 	assert_string_equal(pmGetOptionalConfig("PCP_RUN_DIR"), "/run/x");
 	assert_string_equal(pmGetConfig("PCP_VERSION"), "9.8.7");
 	assert_null(pmGetOptionalConfig("PCP_NOT_THERE"));
 	assert_string_equal(pmGetConfig("PCP_NOT_THERE"), "");
 	setenv("PCP_USER_X", "someone", 1);
+	assert_null(pmGetOptionalConfig("PCP_USER_X"));	/* not copied */
+	assert_int_equal(spawnenv_init(environ, "bpftrace", err, sizeof(err)), 0);
 	assert_string_equal(pmGetOptionalConfig("PCP_USER_X"), "someone");
 	unsetenv("PCP_USER_X");
 	unsetenv("PCP_CONF");
+	spawnenv_fini();
 	unlink(path);
 }
 

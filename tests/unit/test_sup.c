@@ -13,6 +13,8 @@
 
 #include "bpftraced.h"
 
+extern char **environ;
+
 struct lines {
 	char	 got[64][256];
 	int	 cut[64];
@@ -80,8 +82,8 @@ spawn_missing_binary_reports_exec_error(void **state)
 	char		 err[256] = "";
 
 	(void)state;
-	assert_int_equal(sup_spawn(&ch, "/nonexistent/bpftrace", "BEGIN{}", 7,
-	    1, err, sizeof(err)), -1);
+	assert_int_equal(sup_spawn(&ch, "/nonexistent/bpftrace", environ,
+	    "BEGIN{}", 7, 1, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "cannot run /nonexistent/bpftrace"));
 	assert_non_null(strstr(err, "No such file"));
 }
@@ -156,8 +158,8 @@ spawn_reads_output_to_eof_and_exit_code(void **state)
 	(void)state;
 	if (!have_fixtures())
 		skip();
-	assert_int_equal(sup_spawn(&ch, fake_path(), code, strlen(code), 1,
-	    err, sizeof(err)), 0);
+	assert_int_equal(sup_spawn(&ch, fake_path(), environ, code,
+	    strlen(code), 1, err, sizeof(err)), 0);
 	assert_true(ch.ch_pid > 0);
 	assert_int_equal(drain_and_reap(&ch, &l), 1);	/* syntax_error.rc */
 	assert_int_equal(l.n, 0);			/* nothing on stdout */
@@ -175,8 +177,8 @@ spawn_scalar_fixture_lines(void **state)
 	(void)state;
 	if (!have_fixtures())
 		skip();
-	assert_int_equal(sup_spawn(&ch, fake_path(), code, strlen(code), 1,
-	    err, sizeof(err)), 0);
+	assert_int_equal(sup_spawn(&ch, fake_path(), environ, code,
+	    strlen(code), 1, err, sizeof(err)), 0);
 	assert_int_equal(drain_and_reap(&ch, &l), 0);
 	assert_true(l.n >= 2);
 	assert_non_null(strstr(l.got[0], "attached_probes"));
@@ -194,8 +196,8 @@ signal_group_stops_child(void **state)
 	(void)state;
 	if (!have_fixtures())
 		skip();
-	assert_int_equal(sup_spawn(&ch, fake_path(), code, strlen(code), 1,
-	    err, sizeof(err)), 0);
+	assert_int_equal(sup_spawn(&ch, fake_path(), environ, code,
+	    strlen(code), 1, err, sizeof(err)), 0);
 	usleep(300000);
 	assert_int_equal(sup_reap(&ch), 0);		/* still running */
 	assert_int_equal(sup_signal(&ch, SIGINT), 0);
