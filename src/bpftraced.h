@@ -465,9 +465,21 @@ int		 pmcd_children(const char *, char ***, int **);
 int		 pmcd_traverse(const char *, char ***, size_t *);
 void		 pmcd_names_free(char **, size_t);
 int		 pmcd_fetch(int, pmID *, pmResult **);
-int		 pmcd_store(const pmDesc *, const char *, size_t, char *,
-		    size_t);
+int		 pmcd_store(const pmDesc *, const int *, size_t,
+		    const char *, size_t, char *, size_t);
 int		 pmcd_names_of(pmID, char ***);
+
+/* a metric's label sets level by level, as pmproxy's /metrics uses them */
+struct pmcd_levels {
+	char	*context;	/* JSON object texts, "{}" without labels */
+	char	*indom;		/* NULL: a singular metric */
+	char	*item;
+	int	 ninst;
+	int	*inst_ids;
+	char	**inst;		/* the instance inst_ids[i]'s own set */
+};
+int		 pmcd_label_levels(pmID, pmInDom, struct pmcd_levels *);
+void		 pmcd_levels_free(struct pmcd_levels *);
 
 /* ====================================================================
  * context.c: REST client contexts (polltimeout expiry, profiles)

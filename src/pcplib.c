@@ -64,6 +64,8 @@ static struct {
 	    (a, b), PM_ERR_NYI)						\
 	X(L_PCP, int, pmGetItemLabels, (pmID a, pmLabelSet **b), (a, b),\
 	    PM_ERR_NYI)							\
+	X(L_PCP, int, pmGetInstancesLabels, (pmInDom a, pmLabelSet **b),\
+	    (a, b), PM_ERR_NYI)						\
 	X(L_PCP, int, pmLookupDesc, (pmID a, pmDesc *b), (a, b),	\
 	    PM_ERR_NYI)							\
 	X(L_PCP, int, pmLookupInDomText, (pmInDom a, int b, char **c),	\

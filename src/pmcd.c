@@ -814,6 +814,145 @@ pmcd_labels(int kind, pmID pmid, pmInDom indom)
 	return o.json;
 }
 
+/* ---- labels level by level, unmerged (pmproxy's /metrics) ---- */
+
+#define LV_CONTEXT	0
+#define LV_INDOM	1
+#define LV_ITEM		2
+
+struct op_level {
+	int		 level;		/* LV_* */
+	pmID		 pmid;
+	pmInDom		 indom;
+	char		*json;
+};
+
+/* one label set as its JSON object text ("{}" without labels) */
+static char *
+set_json(const pmLabelSet *ls, int n)
+{
+	if (n <= 0 || ls == NULL || ls->nlabels <= 0 || ls->json == NULL)
+		return strdup("{}");
+	return strndup(ls->json, (size_t)ls->jsonlen);
+}
+
+static int
+op_level(void *arg)
+{
+	struct op_level	*o = arg;
+	pmLabelSet	*ls = NULL;
+	int		 rc;
+
+	switch (o->level) {
+	case LV_CONTEXT: rc = pmGetContextLabels(&ls); break;
+	case LV_INDOM:	 rc = pmGetInDomLabels(o->indom, &ls); break;
+	default:	 rc = pmGetItemLabels(o->pmid, &ls); break;
+	}
+	if (rc < 0 && pmcd_conn_error(rc))
+		return rc;
+	o->json = set_json(ls, rc);
+	if (ls)
+		pmFreeLabelSets(ls, rc);
+	return o->json ? 0 : -ENOMEM;
+}
+
+/* one level's set (cached), or NULL with *rc PMCD_ECONN or -ENOMEM */
+static char *
+level_json(int level, pmID pmid, pmInDom indom, int *rc)
+{
+	struct op_level	 o = { .level = level, .pmid = pmid, .indom = indom };
+	char		 key[64], *v;
+
+	snprintf(key, sizeof(key), "v:%d:%u:%u", level, (unsigned)pmid,
+	    (unsigned)indom);
+	if ((v = cache_get(key, NULL)) != NULL)
+		return v;
+	if ((*rc = run(op_level, &o)) < 0 || o.json == NULL) {
+		free(o.json);
+		*rc = *rc == PMCD_ECONN ? PMCD_ECONN : -ENOMEM;
+		return NULL;
+	}
+	cache_put(key, o.json, strlen(o.json), PMCD_CACHE_MS);
+	return o.json;
+}
+
+struct op_instlabels {
+	pmInDom		 indom;
+	pmLabelSet	*sets;
+	int		 n;
+};
+
+static int
+op_instlabels(void *arg)
+{
+	struct op_instlabels	*o = arg;
+	int			 rc;
+
+	rc = pmGetInstancesLabels(o->indom, &o->sets);
+	if (rc < 0 && pmcd_conn_error(rc))
+		return rc;
+	o->n = rc > 0 ? rc : 0;
+	return 0;
+}
+
+void
+pmcd_levels_free(struct pmcd_levels *lv)
+{
+	free(lv->context);
+	free(lv->indom);
+	free(lv->item);
+	for (int i = 0; lv->inst && i < lv->ninst; i++)
+		free(lv->inst[i]);
+	free(lv->inst);
+	free(lv->inst_ids);
+	memset(lv, 0, sizeof(*lv));
+}
+
+/*
+ * A metric's label sets as pmproxy's /metrics sees them: the context's,
+ * the indom's, the item's (note labels too) and each instance's own;
+ * not the agent's (domain) or the cluster's, which pmproxy's scrape
+ * context has not loaded. 0, PMCD_ECONN or -ENOMEM.
+ */
+int
+pmcd_label_levels(pmID pmid, pmInDom indom, struct pmcd_levels *lv)
+{
+	struct op_instlabels	 oi = { .indom = indom };
+	int			 rc = -ENOMEM;
+
+	memset(lv, 0, sizeof(*lv));
+	if ((lv->context = level_json(LV_CONTEXT, PM_ID_NULL,
+	    PM_INDOM_NULL, &rc)) == NULL ||
+	    (lv->item = level_json(LV_ITEM, pmid, PM_INDOM_NULL, &rc)) ==
+	    NULL)
+		goto fail;
+	if (indom == PM_INDOM_NULL)
+		return 0;
+	if ((lv->indom = level_json(LV_INDOM, PM_ID_NULL, indom, &rc)) ==
+	    NULL)
+		goto fail;
+	if ((rc = run(op_instlabels, &oi)) < 0) {
+		rc = rc == PMCD_ECONN ? PMCD_ECONN : -ENOMEM;
+		goto fail;
+	}
+	rc = -ENOMEM;
+	if ((lv->inst = calloc((size_t)oi.n + 1, sizeof(char *))) == NULL ||
+	    (lv->inst_ids = calloc((size_t)oi.n + 1, sizeof(int))) == NULL)
+		goto fail;
+	for (int i = 0; i < oi.n; i++, lv->ninst++) {
+		lv->inst_ids[i] = oi.sets[i].inst;
+		if ((lv->inst[i] = set_json(&oi.sets[i], 1)) == NULL)
+			goto fail;
+	}
+	pmFreeLabelSets(oi.sets, oi.n);
+	return 0;
+fail:
+	if (oi.sets)
+		pmFreeLabelSets(oi.sets, oi.n);
+	pmcd_levels_free(lv);
+	return rc;
+}
+
 /* ---- instance domains ---- */
 
 struct op_indom {
@@ -1148,20 +1287,24 @@ parse_atom(int type, const char *text, pmAtomValue *av)
 }
 
 /*
- * Store value (len bytes, no NUL) into the singular pmcd metric desc
- * through pmcd: 0, PM_ERR_TYPE (not a value of its type), another PCP
- * error (pmcd's or the agent's refusal, in err), or PMCD_ECONN.
+ * Store value (len bytes, no NUL) into the pmcd metric desc through
+ * pmcd, as one pmStore of ninst values (the same value for each of the
+ * instances insts; ninst 0: one value for PM_IN_NULL, as pmproxy sends
+ * for a singular metric or when no instance is named): 0, PM_ERR_TYPE
+ * (not a value of its type), another PCP error (pmcd's or the agent's
+ * refusal, in err), or PMCD_ECONN.
  */
 int
-pmcd_store(const pmDesc *desc, const char *value, size_t len, char *err,
-    size_t errlen)
+pmcd_store(const pmDesc *desc, const int *insts, size_t ninst,
+    const char *value, size_t len, char *err, size_t errlen)
 {
 	struct op_store	 o;
 	pmResult	*res = NULL;
+	pmValueSet	*vs = NULL;
 	pmValueBlock	*vb = NULL;
 	pmAtomValue	 av;
 	char		*text = NULL;
-	size_t		 size;
+	size_t		 size, n = ninst ? ninst : 1;
 	const void	*src;
 	int		 rc;
 
@@ -1174,18 +1317,20 @@ pmcd_store(const pmDesc *desc, const char *value, size_t len, char *err,
 		goto fail;
 	}
 	if ((res = calloc(1, sizeof(*res))) == NULL ||
-	    (res->vset[0] = calloc(1, sizeof(pmValueSet))) == NULL) {
+	    (vs = calloc(1, sizeof(pmValueSet) + (n - 1) *
+	    sizeof(pmValue))) == NULL) {
 		rc = -ENOMEM;
 		goto fail;
 	}
 	res->numpmid = 1;
-	res->vset[0]->pmid = desc->pmid;
-	res->vset[0]->numval = 1;
-	res->vset[0]->vlist[0].inst = PM_IN_NULL;
+	res->vset[0] = vs;
+	vs->pmid = desc->pmid;
+	vs->numval = (int)n;
 	if (desc->type == PM_TYPE_32 || desc->type == PM_TYPE_U32) {
-		res->vset[0]->valfmt = PM_VAL_INSITU;
-		res->vset[0]->vlist[0].value.lval = desc->type == PM_TYPE_32 ?
-		    av.l : (int)av.ul;
+		vs->valfmt = PM_VAL_INSITU;
+		for (size_t i = 0; i < n; i++)
+			vs->vlist[i].value.lval = desc->type == PM_TYPE_32 ?
+			    av.l : (int)av.ul;
 	} else {
 		switch (desc->type) {
 		case PM_TYPE_STRING:	src = text; size = len + 1; break;
@@ -1200,16 +1345,19 @@ pmcd_store(const pmDesc *desc, const char *value, size_t len, char *err,
 		vb->vtype = (unsigned)desc->type;
 		vb->vlen = (unsigned)(PM_VAL_HDR_SIZE + size);
 		memcpy(vb->vbuf, src, size);
-		res->vset[0]->valfmt = PM_VAL_DPTR;
-		res->vset[0]->vlist[0].value.pval = vb;
+		vs->valfmt = PM_VAL_DPTR;
+		/* one block for every instance: pmStore only reads it */
+		for (size_t i = 0; i < n; i++)
+			vs->vlist[i].value.pval = vb;
 	}
+	for (size_t i = 0; i < n; i++)
+		vs->vlist[i].inst = ninst ? insts[i] : (int)PM_IN_NULL;
 	o.res = res;
 	if ((rc = run(op_store, &o)) < 0 && rc != PMCD_ECONN)
 		pmErrStr_r(rc, err, (int)errlen);
 fail:
 	free(vb);
-	if (res)
-		free(res->vset[0]);
+	free(vs);
 	free(res);
 	free(text);
 	return rc < 0 ? rc : 0;

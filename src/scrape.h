@@ -51,4 +51,13 @@ const char *scrape_head(struct scrape *, const struct scrape_meta *);
  */
 int	scrape_pmcd(struct scrape *, const char *);
 
+/* a label name, for pmproxy's label order (scrape_order.c) */
+struct scrape_lkey {
+	const char	*name;
+	size_t		 len;
+};
+
+uint64_t scrape_siphash12(const void *, size_t);
+int	scrape_label_order(const struct scrape_lkey *, size_t, size_t *);
+
 #endif

@@ -268,7 +268,9 @@ _PROM_CT = {
 _PROM_CASES = ["metrics-names-pmcd", "metrics-name-singular",
                "metrics-target", "metrics-names-before-name",
                "metrics-name-before-target", "metrics-prefix-pmcd",
-               "pmapi-metrics-target", "pmapi-ctx-metrics"]
+               "pmapi-metrics-target", "pmapi-ctx-metrics",
+               "metrics-pmcd-labels-sample", "metrics-pmcd-labels-kernel",
+               "metrics-pmcd-aliases"]
 DEVIATIONS.update({cid: _PROM_CT for cid in _PROM_CASES})
 
 # ---------------------------------------------------------------------------
@@ -795,6 +797,20 @@ CASES = [
      "target": "/pmapi/{ctx}/metrics?target=hinv.ncpu"},
     {"id": "pmapi-metrics-unknown-context",
      "target": "/pmapi/" + UNKNOWN_CTX + "/metrics?target={u32}"},
+    # pmcd metrics' labels exactly as pmproxy writes them: its levels
+    # (context, indom, item, instance; no agent/cluster), in its order
+    {"id": "metrics-pmcd-labels-sample", "pmcd": True,
+     "target": "/metrics?names=sample.long.one,sample.colour,sample.bin",
+     "opts": {"prom_labels_exact": True},
+     "note": "indom label model, instance label bin, no role/cluster/agent"},
+    {"id": "metrics-pmcd-labels-kernel", "pmcd": True,
+     "target": "/metrics?names=kernel.all.load,kernel.percpu.cpu.user,"
+               "hinv.ncpu",
+     "opts": {"prom_labels_exact": True}},
+    {"id": "metrics-pmcd-aliases", "pmcd": True,
+     "target": "/pmapi/metrics?target=sample.dupnames.four",
+     "opts": {"prom_labels_exact": True},
+     "note": "every name of an aliased PMID, each PMID once"},
     # ---- pmcd passthrough, issue 15 (sample PMDA where named) -----------
     {"id": "pmcd-fetch-empty-name", "pmcd": True,
      "target": "/pmapi/fetch?names=,hinv.ncpu",

@@ -444,7 +444,7 @@ def compare(ref, cand, case, ref_subst, cand_subst):
             diffs.append("body: " + d)
     elif (rh.get("content-type") or "").startswith("text/plain") and \
             "# TYPE " in rb:
-        diffs += compare_prom(rb, cb)
+        diffs += compare_prom(rb, cb, opts.get("prom_labels_exact"))
     elif (rh.get("content-type") or "").startswith("text/html"):
         if _html_norm(rb) != _html_norm(cb):
             diffs.append("body: HTML differs: expected %s, got %s" % (
@@ -456,10 +456,15 @@ _PROM_SAMPLE = re.compile(r'([A-Za-z_:][A-Za-z0-9_:]*)(?:\{(.*)\})? (\S+)')
 _PROM_LABEL = re.compile(r'([A-Za-z_][A-Za-z0-9_]*)="((?:[^"\\]|\\.)*)"')
 
 
-def prom_families(text):
+# label values that are the recording host's, not data to compare
+_PROM_HOST_LABELS = ("hostname", "machineid", "domainname")
+
+
+def prom_families(text, exact=False):
     """Prometheus text (pmproxy's /metrics form) as a list of families:
     (pcp5 fields but the name, name, type, [(sample, label keys,
-    instname, instid)])."""
+    instname, instid)]); exact: the labels as written instead, in their
+    order with their values (the host's own masked)."""
     fams = []
     for line in text.split("\n"):
         if not line:
@@ -479,24 +484,32 @@ def prom_families(text):
             m = _PROM_SAMPLE.match(line)
             if not m or not fams:
                 raise ValueError("not a sample line: %r" % line[:80])
-            labels = dict(_PROM_LABEL.findall(m.group(2) or ""))
+            pairs = _PROM_LABEL.findall(m.group(2) or "")
+            labels = dict(pairs)
             float(m.group(3))
+            if exact:
+                fams[-1]["samples"].append((m.group(1), tuple(
+                    (k, "HOST" if k in _PROM_HOST_LABELS else v)
+                    for k, v in pairs)))
+                continue
             fams[-1]["samples"].append((m.group(1), tuple(sorted(labels)),
                                         labels.get("instname"),
                                         labels.get("instid")))
     return fams
 
 
-def compare_prom(rb, cb):
+def compare_prom(rb, cb, exact=False):
     """Families, their # PCP5 fields, TYPE, sample names, label names and
     instances must be equal; values, label order and label values other
-    than instname/instid are data."""
+    than instname/instid are data. exact (opts prom_labels_exact): each
+    sample's labels in pmproxy's order with their values too (but the
+    host's hostname, machineid and domainname)."""
     try:
-        rf = prom_families(rb)
+        rf = prom_families(rb, exact)
     except ValueError as e:
         return ["reference body is not Prometheus text: %s" % e]
     try:
-        cf = prom_families(cb)
+        cf = prom_families(cb, exact)
     except ValueError as e:
         return ["body: candidate body is not Prometheus text: %s" % e]
     diffs = []
