@@ -172,7 +172,10 @@ def real_cases():
     why = btd.bpftrace_usable() if not real_bpftrace() else (
         None if os.geteuid() == 0 else "not root")
     if why:
-        for t in ("on-demand data while the script runs",
+        for t in ("registered an on-demand script",
+                  "on-demand data while the script runs",
+                  "a healthy run has no error",
+                  "a failed script's error holds the cause",
                   "a full map does not stop the script"):
             tap.skip(t, why)
         return
@@ -192,6 +195,22 @@ def real_cases():
                   "on-demand data while the script runs (%s)" % ver,
                   lambda: "a %r b %r status %r error %r" % (
                       a, b, status, c.vals(m("od", "error"))))
+        err = c.vals(m("od", "error")).get(None)
+        tap.check(err == "", "a healthy run has no error (%s: warnings "
+                  "and hints are warnings)" % ver, lambda: repr(err))
+        # 0.23+ refuse this loop (the verifier), 0.27 with a HINT line
+        st, j = c.reg("// name: wl\nBEGIN { $i = 0; while ($i < 3000) { "
+                      "@k[$i] = $i; $i++; } exit(); }\n")
+        status = c.wait(m("wl", "status"), lambda v: v.get(None) in (
+            "stopped", "error")).get(None)
+        err = c.vals(m("wl", "error")).get(None) or ""
+        lines = err.splitlines()
+        tap.check(status == "stopped" and err == "" or
+                  status == "error" and any("ERROR:" in x for x in lines)
+                  and not any(x.startswith("HINT:") or "WARNING:" in x
+                              for x in lines),
+                  "a failed script's error holds the cause, no hint or "
+                  "warning (%s: %s)" % (ver, status), lambda: repr(err))
         newer = ver.startswith("v0.") and int(ver.split(".")[1]) >= 23
         if not newer:
             tap.skip("a full map does not stop the script",
