@@ -134,6 +134,43 @@ kinds_are_bounded(void **state)
 	assert_string_equal(bd.bd_last, "");
 }
 
+/*
+ * Every prefix of the recorded lines, and of one with escapes, from a
+ * buffer of exactly that size (the sanitizer build sees any read past
+ * it): never more than a line, counted only once the type is complete.
+ */
+static void
+every_prefix_is_safe(void **state)
+{
+	static const char *const lines[] = { HELPER_023, HELPER_027,
+	    RUNTIME_027, "{\"type\": \"runtime_error\", \"msg\": \"a\\u00e9\\n"
+	    "\\\"q\\\\\", \"line\": 12345678901234567890123, \"col\": -}" };
+	struct btdiag	 bd;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
+		size_t	 n = strlen(lines[i]);
+
+		for (size_t k = 0; k <= n; k++) {
+			char	*b = malloc(k ? k : 1);
+
+			assert_non_null(b);
+			memcpy(b, lines[i], k);
+			btdiag_init(&bd);
+			assert_int_equal(btdiag_line(&bd, b, k, 0),
+			    k >= (size_t)(strchr(lines[i] + 10, '"') + 1 -
+			    lines[i]));
+			assert_true(strlen(bd.bd_last) < sizeof(bd.bd_last));
+			free(b);
+		}
+	}
+	btdiag_init(&bd);
+	assert_int_equal(btdiag_line(&bd, lines[3], strlen(lines[3]), 0), 1);
+	/* \u as '?', \n as a space; a number too long stops at 18 digits */
+	assert_string_equal(bd.bd_last, "runtime_error: a? \"q\\ at line "
+	    "123456789012345678 col 0");
+}
+
 static char *
 slurp(const char *path)
 {
@@ -270,6 +307,7 @@ main(void)
 		cmocka_unit_test(runtime_lines),
 		cmocka_unit_test(other_lines_untouched),
 		cmocka_unit_test(kinds_are_bounded),
+		cmocka_unit_test(every_prefix_is_safe),
 		cmocka_unit_test(recorded_runs),
 		cmocka_unit_test(map_full_flood_cost),
 	};
