@@ -192,6 +192,10 @@ def main():
         tap.skip("PMDA mode checks with pmcd", reason)
         tap.diag("skipped: " + reason)
         tap.done()
+    # it restarts pmcd and installs domain 151: alone (test_archive.py
+    # does the same); released at exit
+    lock = btd.pmcd_lock(exclusive=True)
+    lock.__enter__()
     conf = env.get("PCP_PMCDCONF_PATH", "/etc/pcp/pmcd/pmcd.conf")
     pmns = os.path.join(env.get("PCP_VAR_DIR", "/var/lib/pcp"), "pmns",
                         "root")
