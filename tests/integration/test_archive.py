@@ -54,8 +54,11 @@ REAL_SCRIPT = ("// name: archtest\n"
 FAKE_SCRIPT = ("// name: archtest\n// fixture: map_string_key\n"
                "// fake: hold\n"
                "tracepoint:raw_syscalls:sys_enter { @bycomm[comm] = count(); }")
-LATE_SCRIPT = ("// name: archlate\n// fixture: scalar_count\n// fake: hold\n"
-               "tracepoint:raw_syscalls:sys_enter { @calls = count(); }")
+# registered while pmlogger runs: found through PMCD_NAMES_CHANGE
+LATE_REAL = "// name: archlate\ninterval:ms:100 { @calls = count(); }"
+LATE_FAKE = ("// name: archlate\n// fixture: scalar_count\n// fake: hold\n"
+             "tracepoint:raw_syscalls:sys_enter { @calls = count(); }")
+LATE_METRIC = "bpftrace.scripts.archlate.data.calls"
 
 
 def run(argv, timeout=60, **kw):
@@ -222,7 +225,7 @@ def with_pmcd(tmp, sock, conf, conf_before):
         names = part_register(d, real)
         if names is None:
             return
-        arch = part_pmlogger(tmp, names)
+        arch = part_pmlogger(d, real, tmp, names)
         part_series_ids(d, tmp, names)
         if arch:
             part_redis(tmp, arch, names)
@@ -283,21 +286,44 @@ def part_register(d, real):
         api.close()
 
 
-def part_pmlogger(tmp, names):
+def part_pmlogger(d, real, tmp, names):
+    # bpftrace.scripts is a non-leaf name: pmlogger looks below it again
+    # for new metrics whenever a fetch reports PMCD_NAMES_CHANGE
     cfg = os.path.join(tmp, "pmlogger.config")
     with open(cfg, "w") as f:
         f.write("log mandatory on 1 sec {\n\t%s\n\tbpftrace.info.scripts_total"
-                "\n\t%s\n}\n" % ("\n\t".join(names), CONTROL))
+                "\n\t%s\n\tbpftrace.scripts\n}\n" % ("\n\t".join(names),
+                                                     CONTROL))
     arch = os.path.join(tmp, "arch")
     log = os.path.join(tmp, "pmlogger.log")
-    rc, out = run(["pmlogger", "-c", cfg, "-s", str(LOG_SECONDS), "-t",
-                   "1sec", "-l", log, arch], timeout=LOG_SECONDS + 60)
+    p = subprocess.Popen(["pmlogger", "-c", cfg, "-s", str(LOG_SECONDS),
+                          "-t", "1sec", "-l", log, arch],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT)
+    time.sleep(3)
+    ctx = getj(d.base, "/pmapi/context")[1].get("context")
+    st, j = getj(d.base, "/pmapi/store", context=ctx,
+                 name="bpftrace.control.register",
+                 value=LATE_REAL if real else LATE_FAKE)
+    try:
+        out, _ = p.communicate(timeout=LOG_SECONDS + 60)
+        rc = p.returncode
+    except subprocess.TimeoutExpired:
+        p.kill()
+        out, _ = p.communicate()
+        rc = -1
+    out = out.decode("utf-8", "replace")
     with open(log, errors="replace") as f:
         logtext = f.read()
     tap.ok(rc == 0, "pmlogger records the script for %d s" % LOG_SECONDS,
            out + logtext[-800:])
     if rc != 0:
         return None
+    rc, late = run(["pmdumplog", arch, LATE_METRIC])
+    n = len(re.findall(r"\(%s\): value \d+" % re.escape(LATE_METRIC), late))
+    tap.ok(st == 200 and n >= 2, "a script registered while pmlogger runs "
+           "is logged too (%d values of %s): PMCD_NAMES_CHANGE" % (
+               n, LATE_METRIC), "%r\n%s" % (j, late[-800:]))
     tap.ok("PMCD state changed" not in logtext,
            "pmlogger never logs 'Validating metrics after PMCD state "
            "changed'", logtext[-800:])
@@ -315,7 +341,7 @@ def part_pmlogger(tmp, names):
     rc, out = run(["pmval", "-a", arch, "-t", "1sec", "-r", names[0]])
     lines = [l for l in out.splitlines()
              if re.match(r"^\d\d:\d\d:\d\d\.\d+\s+\S", l)]
-    vals = [l for l in lines if re.match(r"^\S+\s+[0-9.]+\s*$", l)]
+    vals = [l for l in lines if re.match(r"^\S+(\s+[0-9.]+)+\s*$", l)]
     tap.ok(rc == 0 and len(vals) >= LOG_SECONDS - 2 and
            out.count("No values available") <= 1,
            "pmval -a: %s has a value at %d of %d samples" % (
