@@ -262,8 +262,10 @@ def part_register(d, real):
                d.stderr_text()[-600:])
         if pmids is None:
             return None
-        has = wait_for(lambda: pminfo_value(data[0]), 15)
-        tap.ok(has, "%s has a value through pmcd" % data[0], has)
+        has = wait_for(lambda: pminfo_value(data[0]), 30)
+        tap.ok(has, "%s has a value through pmcd" % data[0],
+               has or "%s\n%s" % (pminfo_value(
+                   "bpftrace.scripts.archtest.error"), d.stderr_text()[-800:]))
         flags += [api.fetch(base + pmids) for _ in range(2)]
         tap.ok(PMCD_NAMES_CHANGE in flags and
                set(flags) <= {0, PMCD_NAMES_CHANGE},
