@@ -230,7 +230,12 @@ def with_pmcd(tmp, sock, conf, conf_before):
         if arch:
             part_redis(tmp, arch, names)
     finally:
-        d.stop()
+        rc = d.stop(cleanup=False)
+        err = d.stderr_text()
+        tap.ok(rc == 0 and "Sanitizer" not in err and
+               "runtime error" not in err, "bpftraced exits 0, no sanitizer "
+               "reports", "rc %s %s" % (rc, err[-800:]))
+        d.stop()        # removes its temporary directory
         rc, out = run([REMOVE], timeout=30)
         with open(conf, "rb") as f:
             tap.ok(rc == 0 and f.read() == conf_before,
