@@ -15,9 +15,11 @@ RUN_DEPS="bpftrace"
 # fuzzing (clang libFuzzer), the packaging tests (man pages, systemd-analyze
 # verify, the .deb, rpmspec), the wall-clock jump test (libfaketime) and the
 # headless-browser tests (test_ui.py, tests/security/: chromium, and node/npm
-# for playwright-core, which the tests npm-install outside the tree)
+# for playwright-core, which the tests npm-install outside the tree), and
+# the archive test (test_archive.py: pmseries --load into redis-server,
+# pmrep from python3-pcp)
 TEST_DEPS="python3 curl wrk clang-14 libclang-rt-14-dev man-db systemd dpkg-dev
-debhelper fakeroot lintian rpm libfaketime chromium
+debhelper fakeroot lintian rpm libfaketime chromium redis-server python3-pcp
 prometheus"
 
 log() { printf '==> %s\n' "$*" >&2; }
