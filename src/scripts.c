@@ -134,6 +134,9 @@ static const struct item_def items[SCRIPT_NITEMS] = {
 	[SI_RESTARTS] = { "restarts", 1022, PM_TYPE_U32, PM_SEM_COUNTER,
 	    BT_UNITS(0, 0, 1, 0, 0, PM_COUNT_ONE),
 	    "automatic restarts after the script ended" },
+	[SI_TYPE_ERRORS] = { "type_errors", 1018, PM_TYPE_U64, PM_SEM_COUNTER,
+	    BT_UNITS(0, 0, 1, 0, 0, PM_COUNT_ONE),
+	    "values that did not fit their variable's type (dropped)" },
 };
 
 static int
@@ -429,37 +432,6 @@ snap_var(struct snap *s, struct script *sc, size_t k)
 }
 
 /*
- * A variable the source did not type right (a string where a number was
- * expected) is retyped by the ingester: register the script's metrics
- * again with the new type, same names and PMIDs. Lock held.
- */
-static void
-script_retype(struct script *sc)
-{
-	struct scripts	*ss = sc->sc_ss;
-	char		 err[256] = "";
-	int		 any = 0;
-
-	for (size_t k = 0; k < sc->sc_info.i_nvars; k++) {
-		struct ing_var	*iv = ingest_var(sc->sc_ing, k);
-
-		if (iv->iv_retyped) {
-			iv->iv_retyped = 0;
-			any = 1;
-		}
-	}
-	if (!any || sc->sc_gone)
-		return;
-	reg_remove_source(ss->ss_ds->reg, sc->sc_src);
-	if (script_add_metrics(ss, sc, err, sizeof(err)) == -1)
-		log_warnx("script %s: re-registering retyped metrics: %s",
-		    sc->sc_name, err);
-	else
-		log_info("script %s: a variable holds strings; its metric is "
-		    "now a string", sc->sc_name);
-}
-
-/*
  * bpftrace.info.scripts_json carries each script's state: a change of
  * status, pid, exit code, probes or error is published at once (clients
  * poll it next to the data and must not see data from a script the list
@@ -496,7 +468,6 @@ script_publish(struct script *sc)
 	if (sc->sc_pub == NULL &&
 	    (sc->sc_pub = calloc(nv + 1, sizeof(*sc->sc_pub))) == NULL)
 		return;
-	script_retype(sc);
 	if ((s = snap_new(SCRIPT_NITEMS + (int)nv, (int)nv)) == NULL)
 		return;
 	rv |= snap_set_str1(s, SI_STATUS, script_status_str(sc->sc_status));
@@ -512,6 +483,8 @@ script_publish(struct script *sc)
 	rv |= snap_set_str1(s, SI_WARNINGS, buf_cstr(&sc->sc_warnings));
 	rv |= snap_set1(s, SI_LOST_EVENTS, (union value){ .u = sc->sc_lost });
 	rv |= snap_set1(s, SI_RESTARTS, (union value){ .u = sc->sc_restarts });
+	rv |= snap_set1(s, SI_TYPE_ERRORS, (union value){
+	    .u = ingest_stats(sc->sc_ing)->is_type_errors });
 	rv |= snap_set_str1(s, SI_OUTPUT, buf_cstr(&sc->sc_error));
 	for (size_t k = 0; k < nv && rv == 0; k++)
 		rv |= snap_var(s, sc, k);
@@ -656,6 +629,7 @@ script_spawn(struct scripts *ss, struct script *sc)
 		    "bpftrace.info.version", cfg->bpftrace_path);
 		return;
 	}
+	ingest_set_version(sc->sc_ing, bt_version(ss->ss_ds));
 	if (sup_spawn(&sc->sc_child, spawnenv_bpftrace(), spawnenv_envp(),
 	    sc->sc_run, sc->sc_runlen, bt_version_at_least(bt_version(ss->ss_ds), 0, 11),
 	    err, sizeof(err)) == -1) {
