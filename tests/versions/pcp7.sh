@@ -183,7 +183,7 @@ shell)       ${SHELL:-/bin/sh} ;;
 record)      python3 "$top/tests/conformance/record.py" --pmproxy "$PMPROXY_URL" \
                  --out "$top/tests/conformance/fixtures/pmproxy-7.2.2.json" \
                  --server "pmproxy $PCP7_VERSION (Debian sid pcp $PCP7_VERSION), its own pmcd" "$@" ;;
-conformance) python3 "$top/tests/conformance/conformance.py" --pmproxy-version 7.2.2 \
+conformance) PMPROXY7_URL=$PMPROXY_URL python3 "$top/tests/conformance/conformance.py" --pmproxy-version 7.2.2 \
                  --reference live "$@" ;;
 pmda)        python3 "$here/pcp7_pmda.py" "$@" ;;
 *)           echo "pcp7: unknown command $cmd" >&2; exit 2 ;;
