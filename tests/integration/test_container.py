@@ -142,7 +142,7 @@ def ensure_root():
     stamp = os.path.join(ROOT, ".complete")
     if os.path.exists(stamp):
         return 0.0
-    mirror = host_mirror()
+    mirror = os.environ.get("BT_DEBIAN_MIRROR") or host_mirror()
     if not mirror:
         raise Skip("no bookworm entry in this machine's apt sources")
     tmp = ROOT + ".tmp"
