@@ -15,10 +15,13 @@ RUN_DEPS="bpftrace"
 # fuzzing (clang libFuzzer), the packaging tests (man pages, systemd-analyze
 # verify, the .deb, rpmspec), the wall-clock jump test (libfaketime) and the
 # headless-browser tests (test_ui.py, tests/security/: chromium, and node/npm
-# for playwright-core, which the tests npm-install outside the tree)
+# for playwright-core, which the tests npm-install outside the tree), the
+# archive test (test_archive.py: pmseries --load into redis-server, pmrep
+# from python3-pcp), the container image test (test_container.py: podman
+# builds the image on a debootstrap root) and the version matrix
 TEST_DEPS="python3 curl wrk clang-14 libclang-rt-14-dev man-db systemd dpkg-dev
-debhelper fakeroot lintian rpm libfaketime chromium
-prometheus"
+debhelper fakeroot lintian rpm libfaketime chromium redis-server python3-pcp
+prometheus podman debootstrap"
 
 log() { printf '==> %s\n' "$*" >&2; }
 

@@ -21,6 +21,7 @@
 #include <microhttpd.h>
 
 #include "bpftraced.h"
+#include "seriesid.h"
 
 #define JSON_CT		"application/json"
 
@@ -951,10 +952,13 @@ put_metric(struct api *a, const struct metric *m)
 {
 	struct buf	*b = &a->a_out;
 	char		 units[64];
+	size_t		 slot, lab;
 
 	buf_puts(b, "{\"name\":");
 	json_str(b, m->m_name);
-	buf_printf(b, ",\"series\":\"%s\",\"pmid\":", m->m_series);
+	buf_puts(b, ",\"series\":\"");
+	slot = seriesid_slot(b);
+	buf_puts(b, "\",\"pmid\":");
 	put_pmid(a, m->m_pmid);
 	if (m->m_indom != PM_INDOM_NULL) {
 		buf_puts(b, ",\"indom\":");
@@ -963,7 +967,10 @@ put_metric(struct api *a, const struct metric *m)
 	bt_units_str(&m->m_units, units, sizeof(units));
 	buf_printf(b, ",\"type\":\"%s\",\"sem\":\"%s\",\"units\":\"%s\","
 	    "\"labels\":", bt_type_str(m->m_type), bt_sem_str(m->m_sem), units);
+	lab = b->b_len;
 	put_labels(a, "bpftrace", m->m_labels);
+	seriesid_fill(b, slot, lab, m->m_name, m->m_type, m->m_sem,
+	    &m->m_units);
 	buf_puts(b, ",\"text-oneline\":");
 	json_str(b, m->m_oneline);
 	buf_puts(b, ",\"text-help\":");
@@ -977,10 +984,13 @@ put_derived(struct api *a, const struct dmetric *dm, const struct ddesc *d)
 {
 	struct buf	*b = &a->a_out;
 	char		 units[64];
+	size_t		 slot, lab;
 
 	buf_puts(b, "{\"name\":");
 	json_str(b, dm->dm_name);
-	buf_printf(b, ",\"series\":\"%s\",\"pmid\":", dm->dm_series);
+	buf_puts(b, ",\"series\":\"");
+	slot = seriesid_slot(b);
+	buf_puts(b, "\",\"pmid\":");
 	put_dpmid(a, dm->dm_pmid);
 	if (d->dd_indom != PM_INDOM_NULL) {
 		buf_puts(b, ",\"indom\":");
@@ -990,7 +1000,10 @@ put_derived(struct api *a, const struct dmetric *dm, const struct ddesc *d)
 	buf_printf(b, ",\"type\":\"%s\",\"sem\":\"%s\",\"units\":\"%s\","
 	    "\"labels\":", bt_type_str(d->dd_type), bt_sem_str(d->dd_sem),
 	    units);
+	lab = b->b_len;
 	put_labels(a, NULL, NULL);
+	seriesid_fill(b, slot, lab, dm->dm_name, d->dd_type, d->dd_sem,
+	    &d->dd_units);
 	buf_puts(b, ",\"text-oneline\":\"\",\"text-help\":\"\"}");
 }
 
@@ -1023,28 +1036,32 @@ static void
 put_pmcd_metric(struct api *a, const char *name, const pmDesc *desc)
 {
 	struct buf	*b = &a->a_out;
-	char		 units[64], ident[1200], series[41];
+	char		 units[64];
 	char		*labels, *oneline, *help;
+	size_t		 slot, lab;
 
 	bt_units_str(&desc->units, units, sizeof(units));
-	snprintf(ident, sizeof(ident), "pmcd:%s:%s:%s:%s:%s",
-	    a->a_ds->hostname, name, bt_type_str(desc->type),
-	    bt_sem_str(desc->sem), units);
-	sha1_hex(ident, strlen(ident), series);
 	labels = pmcd_labels(PMCD_LABELS_METRIC, desc->pmid, desc->indom);
 	oneline = pmcd_text(0, desc->pmid, 0);
 	help = pmcd_text(0, desc->pmid, 1);
 	buf_puts(b, "{\"name\":");
 	json_str(b, name);
-	buf_printf(b, ",\"series\":\"%s\",\"pmid\":", series);
+	buf_puts(b, ",\"series\":\"");
+	slot = seriesid_slot(b);
+	buf_puts(b, "\",\"pmid\":");
 	put_pmid(a, desc->pmid);
 	if (desc->indom != PM_INDOM_NULL) {
 		buf_puts(b, ",\"indom\":");
 		put_indom(a, desc->indom);
 	}
 	buf_printf(b, ",\"type\":\"%s\",\"sem\":\"%s\",\"units\":\"%s\","
-	    "\"labels\":%s,\"text-oneline\":", bt_type_str(desc->type),
-	    bt_sem_str(desc->sem), units, labels ? labels : "{}");
+	    "\"labels\":", bt_type_str(desc->type), bt_sem_str(desc->sem),
+	    units);
+	lab = b->b_len;
+	buf_puts(b, labels ? labels : "{}");
+	seriesid_fill(b, slot, lab, name, desc->type, desc->sem,
+	    &desc->units);
+	buf_puts(b, ",\"text-oneline\":");
 	json_str(b, oneline);
 	buf_puts(b, ",\"text-help\":");
 	json_str(b, help && *help ? help : oneline);

@@ -19,6 +19,7 @@
 #include "auth.h"
 #include "bpftraced.h"
 #include "evloop.h"
+#include "seriesid.h"
 #include "spawnenv.h"
 #include "store.h"
 
@@ -122,7 +123,6 @@ static int
 host_identity(struct daemon_state *ds)
 {
 	struct buf	 b;
-	char		 ident[600];
 
 	if (gethostname(ds->hostname, sizeof(ds->hostname)) == -1)
 		snprintf(ds->hostname, sizeof(ds->hostname), "localhost");
@@ -133,9 +133,6 @@ host_identity(struct daemon_state *ds)
 		snprintf(ds->domainname, sizeof(ds->domainname), "localdomain");
 	read_first_line("/etc/machine-id", ds->machineid,
 	    sizeof(ds->machineid));
-	snprintf(ident, sizeof(ident), "bpftraced:%s:%s", ds->hostname,
-	    ds->machineid);
-	sha1_hex(ident, strlen(ident), ds->source_id);
 	buf_init(&b, 4096);
 	buf_puts(&b, "\"domainname\":");
 	json_str(&b, ds->domainname);
@@ -148,6 +145,8 @@ host_identity(struct daemon_state *ds)
 	if (b.b_failed)
 		return -1;
 	ds->ctx_labels = buf_take(&b, NULL);
+	/* pmproxy's "source" id: from the context labels (seriesid.c) */
+	seriesid_source(ds->ctx_labels, ds->source_id);
 	/* who may change state from a browser (origin.c); fixed from here */
 	ds->origin.op_origins = ds->cfg.allow_origins;
 	ds->origin.op_norigins = ds->cfg.nallow_origins;

@@ -223,7 +223,6 @@ struct metric {
 	char			*m_oneline;
 	char			*m_help;
 	char			*m_labels;	/* JSON members, no braces */
-	char			 m_series[41];
 	struct source		*m_src;
 	int			 m_slot;	/* index into s_sets */
 	metric_store_fn		 m_store;	/* NULL: not storable */
@@ -383,7 +382,6 @@ struct dmetric {
 	char		*dm_text;	/* the expression as registered */
 	pmID		 dm_pmid;
 	int		 dm_dead;	/* semantic error: name kept, no value */
-	char		 dm_series[41];
 };
 
 /* a context's derived metrics; immutable, replaced copy-on-write */

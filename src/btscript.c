@@ -9,6 +9,7 @@
  */
 #include <limits.h>
 #include <stdint.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -730,20 +731,47 @@ rhs_kind(const struct scan *sc, size_t r)
 	return BTS_ASSIGN;
 }
 
+/* A decimal or 0x literal above INT64_MAX (bpftrace makes it a u64). */
+static int
+tok_big_literal(const struct scan *sc, size_t r)
+{
+	const struct tok	*t = &sc->s_toks[r];
+	char			 num[32], *end;
+	size_t			 i, n = 0;
+
+	if (t->t_type != TK_NUM)
+		return 0;
+	for (i = 0; i < t->t_len && n + 1 < sizeof(num); i++)
+		if (sc->s_code[t->t_off + i] != '_')
+			num[n++] = sc->s_code[t->t_off + i];
+	num[n] = '\0';
+	errno = 0;
+	return strtoull(num, &end, 0) > (unsigned long long)INT64_MAX &&
+	    *end == '\0' && errno == 0;
+}
+
 /* Value type of a plain assignment from how its right-hand side starts:
- * "...", a tuple (a, b) or a string builtin give strings. */
+ * "...", a tuple (a, b) or a string builtin give strings; a (uint64) cast
+ * or a literal above INT64_MAX unsigned 64-bit. */
 static enum bts_vtype
 rhs_vtype(const struct scan *sc, size_t r)
 {
+	static const char *const u64[] = { "uint64", "u64", NULL };
+
 	while (tok_is(sc, r, "(")) {
 		if (tok_close(sc, r) == NONE)
 			return BTS_V_INT;
 		if (count_commas(sc, r) > 0)
 			return BTS_V_STRING;
+		if (tok_in(sc, r + 1, TK_IDENT, u64) && tok_is(sc, r + 2, ")"))
+			return BTS_V_UINT;
 		r++;		/* (expr) or a cast: look inside */
 	}
 	if (r >= sc->s_ntok)
 		return BTS_V_INT;
+	if (tok_big_literal(sc, r) && (r + 1 >= sc->s_ntok ||
+	    tok_is(sc, r + 1, ";") || tok_is(sc, r + 1, "}")))
+		return BTS_V_UINT;
 	if (sc->s_toks[r].t_type == TK_STR ||
 	    tok_in(sc, r, TK_IDENT, string_exprs))
 		return BTS_V_STRING;

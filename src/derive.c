@@ -1273,7 +1273,6 @@ struct dmetric *
 dmetric_new(const char *name, const char *expr, int dead)
 {
 	struct dmetric	*dm;
-	struct buf	 id;
 
 	if ((dm = calloc(1, sizeof(*dm))) == NULL)
 		return NULL;
@@ -1287,10 +1286,6 @@ dmetric_new(const char *name, const char *expr, int dead)
 		return NULL;
 	}
 	dm->dm_dead = dead;
-	buf_init(&id, 0);
-	buf_printf(&id, "derived\n%s\n%s", name, expr);
-	sha1_hex(buf_cstr(&id), id.b_len, dm->dm_series);
-	buf_free(&id);
 	return dm;
 }
 

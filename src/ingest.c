@@ -22,9 +22,14 @@
  *   0xXX, so the original UTF-8 is rebuilt.
  * - Integers are exact int64/uint64; an integer outside both ranges, or a
  *   decimal that overflows a double, makes the line invalid.
- * - A value that is not an integer (text, tuple, struct, decimal) sent to
- *   an INT/UINT variable retypes it to STRING for good (iv_retyped = 1),
- *   also across ingest_reset(). A JSON null is stored as ING_NONE.
+ * - A variable's type is the script analysis's and never changes (clients
+ *   cache descriptors). A value that does not fit it (text, tuple, struct
+ *   or decimal for an INT/UINT variable, a u64 above 2^63 for an INT one)
+ *   is dropped and counted in is_type_errors. Integers printed as strings
+ *   (0.24+ above 2^53) are integers; true/false are 1/0. A JSON null is
+ *   stored as ING_NONE.
+ * - Keys: ingest_set_version() says whether the bpftrace escapes string
+ *   map keys twice (0.18-0.23); then the second escaping is undone.
  * - printf/time/join/syscall/cat/value text is dropped (line returns 1)
  *   when the script has no @output variable (kind BTS_OUTPUT).
  * - A line of @output longer than the byte limit keeps its head (cut at a
@@ -585,6 +590,23 @@ done:
 }
 
 /* --- life cycle and accessors -------------------------------------------- */
+
+/*
+ * Measured: 0.17 escapes keys once, 0.23.2 twice, 0.27 once (0.24
+ * rewrote the JSON output). 0.18-0.22 are taken as 0.23 (the same
+ * printer); a key that does not decode a second time is kept as read.
+ */
+void
+ingest_set_version(struct ingest *ing, const char *version)
+{
+	unsigned	 major = 0, minor = 17;
+
+	if (version != NULL && *version == 'v')
+		version++;
+	if (version == NULL || sscanf(version, "%u.%u", &major, &minor) != 2)
+		major = 0, minor = 17;
+	ing->keys_esc2 = major == 0 && minor >= 18 && minor < 24;
+}
 
 static int
 var_init(struct ing_var *iv, const struct bts_var *bv)

@@ -63,10 +63,11 @@ struct ing_val {
 struct ing_var {
 	char		*iv_name;	/* without '@' ("root" for bare '@') */
 	enum bts_kind	 iv_kind;
-	enum bts_vtype	 iv_vtype;	/* current value type (may retype) */
-	int		 iv_retyped;	/* set when iv_vtype changed because of
-					   what bpftrace printed; the daemon
-					   clears it after re-registering */
+	enum bts_vtype	 iv_vtype;	/* the value type, from the script's
+					   analysis; never changes (clients
+					   cache descriptors): a value that
+					   does not fit is counted in
+					   is_type_errors and dropped */
 	int		 iv_scalar;	/* 1: one value, no instance domain */
 	size_t		 iv_n;		/* current instances (or 1/0 scalar) */
 	uint32_t	*iv_ids;	/* [iv_n] instance ids */
@@ -92,6 +93,8 @@ struct ingest_stats {
 	uint64_t	 is_unknown_vars;	/* maps the analysis did not find */
 	uint64_t	 is_lost_events;	/* sum of lost_events.data.events */
 	uint64_t	 is_helper_errors;
+	uint64_t	 is_type_errors;	/* values that did not fit their
+						   variable's type (dropped) */
 	int		 is_probes;		/* attached_probes; -1 unknown */
 	char		 is_last_error[256];	/* last bad line's reason, or
 						   runtime_error/helper_error */
@@ -112,6 +115,14 @@ void		 ingest_free(struct ingest *);
  */
 int		 ingest_line(struct ingest *, const char *line, size_t len,
 		    char *err, size_t errlen);
+
+/*
+ * The bpftrace that prints the lines, as "bpftrace --version" says it
+ * ("v0.23.2"; NULL or "" unknown: read as 0.17). Decides how keys are
+ * read: 0.18 to 0.23 escape string map keys twice (quote\\\"inside),
+ * which is undone. Set before a run's first line (ingest_reset keeps it).
+ */
+void		 ingest_set_version(struct ingest *, const char *version);
 
 /* Forget all values, output and stats (a restart); keep instance ids. */
 void		 ingest_reset(struct ingest *);

@@ -99,6 +99,7 @@ struct stage {
 	int		 st_hist;	/* a hist print (bucket order) */
 	int		 st_strs;	/* entries may own strings */
 	int		 st_predict;	/* still in the last print's order */
+	int		 st_clear;	/* a scalar printed as {} (cleared) */
 	size_t		 st_nadd;	/* names not among the current ones */
 	size_t		 st_ncur;	/* current names seen (once each) */
 	struct idchunk	*st_chunks;
@@ -129,6 +130,7 @@ struct ingest {
 	struct buf		 kbuf, sbuf, tbuf;	/* scratch */
 	struct stage		 stage;
 	char			 ebuf[256];	/* the current line's error */
+	int			 keys_esc2;	/* keys escaped twice (0.18-0.23) */
 };
 
 static inline struct vpriv *

@@ -56,7 +56,13 @@ map_raw_text(const struct raw *v)
 	return jr_memdup(tmp, strlen(tmp));
 }
 
-/* Converts v for a variable of type vt. -1 on no memory. */
+/*
+ * Converts v for a variable of type vt: 0 done, 1 when it does not fit
+ * (the type never changes: the caller counts it), -1 on no memory.
+ * Integers are exact: an INT variable takes int64 (and booleans as 0/1),
+ * a UINT one uint64; 0.17 prints u64 values as int64, so a negative one
+ * for a UINT variable is its two's complement.
+ */
 static int
 raw_to_val(const struct raw *v, enum bts_vtype vt, struct ing_val *out)
 {
@@ -75,14 +81,16 @@ raw_to_val(const struct raw *v, enum bts_vtype vt, struct ing_val *out)
 	if (v->k == R_BOOL)
 		n = *v, n.k = R_I64;
 	else if (jr_raw_int(v, &n) == -1)
-		return 0;	/* not reached: retyped before */
+		return 1;
 	if (vt == BTS_V_UINT) {
 		out->t = ING_U64;
 		out->u = n.k == R_U64 ? n.u : (uint64_t)n.i;
-	} else {
-		out->t = ING_I64;
-		out->i = n.k == R_U64 ? (int64_t)n.u : n.i;
+		return 0;
 	}
+	if (n.k == R_U64)
+		return 1;
+	out->t = ING_I64;
+	out->i = n.i;
 	return 0;
 }
 
@@ -120,6 +128,7 @@ map_begin(struct stage *st, struct ing_var *v, int hist)
 	st->st_n = 0;
 	st->st_hist = hist;
 	st->st_predict = 1;
+	st->st_clear = 0;
 	st->st_nadd = st->st_ncur = 0;
 }
 
@@ -425,39 +434,69 @@ sent_set(struct sent *e, struct ing_val v)
 	e->se_v.u = v.u;
 }
 
-/* Retypes v when a value cannot be an integer; converts all values. */
+/* Why entry e of v did not fit, for is_last_error. */
+static void
+misfit_note(struct ingest *ing, const struct ing_var *v, const struct sent *e)
+{
+	struct raw	 raw;
+	char		*text;
+
+	sent_raw(e, &raw);
+	text = map_raw_text(&raw);
+	snprintf(ing->st.is_last_error, sizeof(ing->st.is_last_error),
+	    "@%s%s%.*s%s: value %.64s does not fit its %s type (dropped)",
+	    v->iv_name, e->se_name ? "[" : "", e->se_name ? (int)e->se_len : 0,
+	    e->se_name ? e->se_name : "", e->se_name ? "]" : "",
+	    text ? text : "?",
+	    v->iv_vtype == BTS_V_UINT ? "unsigned 64-bit" : "signed 64-bit");
+	free(text);
+}
+
+/*
+ * Converts every value to v's type, which never changes: the entries
+ * whose value does not fit are counted in is_type_errors and left out of
+ * the print. -1 on no memory.
+ */
 static int
 stage_convert(struct ingest *ing, struct ing_var *v, struct stage *st)
 {
 	struct ing_val	 val;
 	struct raw	 raw;
-	size_t		 i;
+	struct sent	*e;
+	size_t		 i, m = 0;
 	enum ing_vt	 it = v->iv_vtype == BTS_V_UINT ? ING_U64 : ING_I64;
+	int		 rv;
 
-	for (i = 0; i < st->st_n && v->iv_vtype != BTS_V_STRING; i++) {
-		if (st->st_e[i].se_rk == R_I64 || st->st_e[i].se_rk == R_U64)
-			continue;
-		sent_raw(&st->st_e[i], &raw);
-		if (jr_raw_needs_string(&raw)) {
-			v->iv_vtype = BTS_V_STRING;
-			v->iv_retyped = 1;
-		}
-	}
 	for (i = 0; i < st->st_n; i++) {
+		e = &st->st_e[i];
 		/* an integer for an integer variable: the same 64 bits */
-		if ((st->st_e[i].se_rk == R_I64 ||
-		    st->st_e[i].se_rk == R_U64) &&
-		    v->iv_vtype != BTS_V_STRING) {
-			st->st_e[i].se_vt = (uint8_t)it;
+		if (v->iv_vtype != BTS_V_STRING && (e->se_rk == R_I64 ||
+		    (e->se_rk == R_U64 && it == ING_U64))) {
+			e->se_vt = (uint8_t)it;
+			goto keep;
+		}
+		sent_raw(e, &raw);
+		if ((rv = raw_to_val(&raw, v->iv_vtype, &val)) == -1)
+			return ing_fail(ing, "out of memory");
+		if (rv == 1) {
+			ing->st.is_type_errors++;
+			misfit_note(ing, v, e);
+			ing->seq++;
 			continue;
 		}
-		sent_raw(&st->st_e[i], &raw);
-		if (raw_to_val(&raw, v->iv_vtype, &val) == -1)
-			return ing_fail(ing, "out of memory");
-		sent_set(&st->st_e[i], val);
+		sent_set(e, val);
 		if (val.t == ING_STR)
 			st->st_strs = 1;
+keep:
+		if (m != i) {
+			st->st_e[m] = st->st_e[i];
+			st->st_e[i].se_vt = ING_NONE;	/* moved */
+			if (st->st_hist)
+				st->st_h[m] = st->st_h[i];
+		}
+		m++;
 	}
+	st->st_n = m;
 	return 0;
 }
 
@@ -815,6 +854,11 @@ commit_scalar(struct ingest *ing, struct ing_var *v, struct stage *st)
 {
 	struct ing_val	 val;
 
+	if (st->st_n == 0 && st->st_clear && v->iv_n > 0) {
+		map_var_clear(v);	/* 0.24+: a cleared avg prints {} */
+		v->iv_seq++;
+		ing->seq++;
+	}
 	if (st->st_n == 0)
 		return 0;
 	val = sent_take(&st->st_e[0]);
@@ -877,10 +921,24 @@ read_value(struct ingest *ing, struct jr *r, struct raw *raw)
 	return 0;
 }
 
-/* The member name just read (in kbuf), copied to the stage's chunks. */
+/*
+ * The member name just read (in kbuf), copied to the stage's chunks. A
+ * bpftrace that escapes keys twice had its second escaping undone (when
+ * that fails the key is kept as read).
+ */
 static char *
 key_copy(struct ingest *ing, size_t *np)
 {
+	struct buf	*t = &ing->tbuf;
+
+	if (ing->keys_esc2 && ing->kbuf.b_len > 0 &&
+	    memchr(ing->kbuf.b_data, '\\', ing->kbuf.b_len) != NULL) {
+		buf_reset(t);
+		if (jr_unescape(ing->kbuf.b_data, ing->kbuf.b_len, t) == 0) {
+			*np = t->b_len;
+			return map_strdup(ing, buf_cstr(t), t->b_len);
+		}
+	}
 	*np = ing->kbuf.b_len;
 	return map_strdup(ing, buf_cstr(&ing->kbuf), ing->kbuf.b_len);
 }
@@ -1057,12 +1115,25 @@ fill_stats_obj(struct ingest *ing, struct jr *r, struct ing_var *v,
 	return rv;
 }
 
-/* avg: a number (or key -> number); stats(): {count, average, total}. */
+/*
+ * avg: a number (or key -> number); stats(): {count, average, total}.
+ * 0.24+ print a cleared avg as {}: the scalar has no value then.
+ */
 static int
 fill_stats(struct ingest *ing, struct jr *r, struct ing_var *v)
 {
+	struct jr	 probe;
+	size_t		 idx = 0;
+
 	if (v->iv_scalar && jr_peek(r) != '{')
 		return fill_map(ing, r, v);
+	probe = *r;
+	if (v->iv_scalar && jr_open(&probe) == 0 &&
+	    jr_next(&probe, '}', &idx, NULL) == 0) {
+		*r = probe;
+		ing->stage.st_clear = 1;
+		return 0;
+	}
 	if (v->iv_scalar || jr_peek(r) != '{')
 		return ing_fail(ing, "@%s: stats value does not match the "
 		    "variable", v->iv_name);

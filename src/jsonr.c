@@ -265,6 +265,33 @@ jr_string(struct jr *r, struct buf *out)
 }
 
 /*
+ * Decodes the JSON escapes in s[0..n) once more (bpftrace 0.18-0.23 escape
+ * string map keys twice), appending to out; other bytes are copied as
+ * they are. -1 at a bad escape or on no memory (out is then partial).
+ */
+int
+jr_unescape(const char *s, size_t n, struct buf *out)
+{
+	struct jr	 r = { .p = s, .end = s + n, .start = s };
+	const char	*q;
+	size_t		 from = out->b_len;
+
+	while (r.p < r.end) {
+		if (*r.p == '\\') {
+			if (jr_escape(&r, out) == -1)
+				return -1;
+			continue;
+		}
+		for (q = r.p; q < r.end && *q != '\\'; q++)
+			;
+		if (buf_append(out, r.p, (size_t)(q - r.p)) == -1)
+			return -1;
+		r.p = q;
+	}
+	return out->b_failed || utf8_fix(out, from) == -1 ? -1 : 0;
+}
+
+/*
  * Integer text "-?[0-9]+" to R_I64 (when it fits) or R_U64. -1 when it
  * is not such text or is outside both 64-bit ranges.
  */

@@ -37,6 +37,7 @@ int		jr_fail(struct jr *r, const char *what);
 int		jr_is_ws(char c);
 int		jr_peek(struct jr *r);
 int		jr_string(struct jr *r, struct buf *out);
+int		jr_unescape(const char *s, size_t n, struct buf *out);
 int		jr_open(struct jr *r);
 int		jr_next(struct jr *r, char close, size_t *idx, struct buf *key);
 int		jr_skip(struct jr *r);

@@ -49,7 +49,6 @@
  */
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/time.h>
 #include <sys/un.h>
 
 #include <arpa/inet.h>
@@ -121,6 +120,8 @@ static struct {
 	size_t			 nctxs, capctxs;
 	uint32_t		 seq;
 	unsigned		 nconn;
+	unsigned long		 names_gen;	/* namespace the last fetch saw */
+	int			 have_gen;	/* names_gen is set (this conn.) */
 } P = { .lfd = -1, .wake = { -1, -1 } };
 
 /* ---- per-context table (PMDA thread) ---- */
@@ -462,6 +463,29 @@ fetch_values(pmID pmid, const struct metric *m, const struct valset *v)
 	return vs;
 }
 
+/*
+ * A PMDA's result timestamp is not a time: pmcd reads it as the PMDA's
+ * state-change flags (the first byte in PCP 6.0, all of tv_sec later;
+ * __pmdaMainPDU forwards tv_sec) and passes any flags to every client,
+ * and pmcd stamps the answer itself. A real time there reads as random
+ * PMCD_ADD_AGENT/RESTART/... bits, so pmlogger re-validates and writes a
+ * <mark> on nearly every fetch. So: zero, except PMCD_NAMES_CHANGE once
+ * after the namespace changed (a script came or went), which is what
+ * libpcp_pmda's pmdaExtSetFlags(PMDA_EXT_NAMES_CHANGE) sends and which
+ * makes pmlogger look for new metrics under its dynamic roots.
+ */
+static void
+result_state(pmResult *r)
+{
+	unsigned long	 g = reg_generation(P.ds->reg);
+
+	memset(&r->timestamp, 0, sizeof(r->timestamp));
+	if (P.have_gen && g != P.names_gen)
+		r->timestamp.tv_sec = PMCD_NAMES_CHANGE;
+	P.names_gen = g;
+	P.have_gen = 1;
+}
+
 static int
 pmda_fetch(int n, pmID *pmids, pmResult **resp, pmdaExt *pe)
 {
@@ -496,7 +520,7 @@ pmda_fetch(int n, pmID *pmids, pmResult **resp, pmdaExt *pe)
 		result_free(r);
 		return rv;
 	}
-	gettimeofday(&r->timestamp, NULL);
+	result_state(r);
 	P.last = r;
 	*resp = r;
 	return 0;
@@ -1048,6 +1072,7 @@ serve(int fd)
 	pe->e_flags &= ~PMDA_EXT_CONNECTED;
 	pe->e_infd = pe->e_outfd = -1;
 	P.nctxs = 0;		/* pmcd's contexts went with it */
+	P.have_gen = 0;		/* a new pmcd starts from its own names */
 }
 
 static int	 open_socket(char *, size_t);

@@ -427,8 +427,8 @@ xstrdup_or_null(const char *s)
 }
 
 /*
- * Caller owns one reference. Takes a reference on src. The series id is a
- * SHA-1 of the metric's identity, like pmproxy's.
+ * Caller owns one reference. Takes a reference on src. (Its series id is
+ * worked out where an answer shows it, from the labels shown: seriesid.c.)
  */
 struct metric *
 metric_new(const char *name, pmID pmid, pmInDom indom, int type, int sem,
@@ -436,7 +436,6 @@ metric_new(const char *name, pmID pmid, pmInDom indom, int type, int sem,
     struct source *src, int slot)
 {
 	struct metric	*m;
-	char		 ident[1024], ustr[64];
 
 	if ((m = calloc(1, sizeof(*m))) == NULL)
 		return NULL;
@@ -459,10 +458,6 @@ metric_new(const char *name, pmID pmid, pmInDom indom, int type, int sem,
 	m->m_slot = slot;
 	if (src)
 		source_ref(src);
-	bt_units_str(&units, ustr, sizeof(ustr));
-	snprintf(ident, sizeof(ident), "bpftraced:%s:%s:%s:%s", name,
-	    bt_type_str(type), bt_sem_str(sem), ustr);
-	sha1_hex(ident, strlen(ident), m->m_series);
 	return m;
 }
 

@@ -134,17 +134,20 @@ static const struct item_def items[SCRIPT_NITEMS] = {
 	[SI_RESTARTS] = { "restarts", 1022, PM_TYPE_U32, PM_SEM_COUNTER,
 	    BT_UNITS(0, 0, 1, 0, 0, PM_COUNT_ONE),
 	    "automatic restarts after the script ended" },
-	[SI_HELPER_ERRORS] = { "helper_errors", 1016, PM_TYPE_U64,
+	[SI_HELPER_ERRORS] = { "helper_errors", 1015, PM_TYPE_U64,
 	    PM_SEM_COUNTER, BT_UNITS(0, 0, 1, 0, 0, PM_COUNT_ONE),
 	    "failed BPF helper calls bpftrace reported, per helper:retcode "
 	    "(map_update_elem:-7 is a full map)" },
-	[SI_RUNTIME_ERRORS] = { "runtime_errors", 1017, PM_TYPE_U64,
+	[SI_RUNTIME_ERRORS] = { "runtime_errors", 1016, PM_TYPE_U64,
 	    PM_SEM_COUNTER, BT_UNITS(0, 0, 1, 0, 0, PM_COUNT_ONE),
 	    "runtime errors bpftrace reported (its runtime_error lines)" },
-	[SI_LAST_HELPER_ERROR] = { "last_helper_error", 1018, PM_TYPE_STRING,
+	[SI_LAST_HELPER_ERROR] = { "last_helper_error", 1017, PM_TYPE_STRING,
 	    PM_SEM_INSTANT, BT_UNITS(0, 0, 0, 0, 0, 0),
 	    "the last helper_error or runtime_error (kept at most once a "
 	    "second)" },
+	[SI_TYPE_ERRORS] = { "type_errors", 1018, PM_TYPE_U64, PM_SEM_COUNTER,
+	    BT_UNITS(0, 0, 1, 0, 0, PM_COUNT_ONE),
+	    "values that did not fit their variable's type (dropped)" },
 };
 
 /* the helper_errors kinds: after every variable's indom serial */
@@ -483,37 +486,6 @@ snap_var(struct snap *s, struct script *sc, size_t k)
 }
 
 /*
- * A variable the source did not type right (a string where a number was
- * expected) is retyped by the ingester: register the script's metrics
- * again with the new type, same names and PMIDs. Lock held.
- */
-static void
-script_retype(struct script *sc)
-{
-	struct scripts	*ss = sc->sc_ss;
-	char		 err[256] = "";
-	int		 any = 0;
-
-	for (size_t k = 0; k < sc->sc_info.i_nvars; k++) {
-		struct ing_var	*iv = ingest_var(sc->sc_ing, k);
-
-		if (iv->iv_retyped) {
-			iv->iv_retyped = 0;
-			any = 1;
-		}
-	}
-	if (!any || sc->sc_gone)
-		return;
-	reg_remove_source(ss->ss_ds->reg, sc->sc_src);
-	if (script_add_metrics(ss, sc, err, sizeof(err)) == -1)
-		log_warnx("script %s: re-registering retyped metrics: %s",
-		    sc->sc_name, err);
-	else
-		log_info("script %s: a variable holds strings; its metric is "
-		    "now a string", sc->sc_name);
-}
-
-/*
  * bpftrace.info.scripts_json carries each script's state: a change of
  * status, pid, exit code, probes or error is published at once (clients
  * poll it next to the data and must not see data from a script the list
@@ -572,7 +544,6 @@ script_publish(struct script *sc)
 	if (sc->sc_pub == NULL &&
 	    (sc->sc_pub = calloc(nv + 1, sizeof(*sc->sc_pub))) == NULL)
 		return;
-	script_retype(sc);
 	if ((s = snap_new(SCRIPT_NITEMS + (int)nv, (int)nv + 1)) == NULL)
 		return;
 	rv |= snap_diag(s, sc);
@@ -589,6 +560,8 @@ script_publish(struct script *sc)
 	rv |= snap_set_str1(s, SI_WARNINGS, buf_cstr(&sc->sc_warnings));
 	rv |= snap_set1(s, SI_LOST_EVENTS, (union value){ .u = sc->sc_lost });
 	rv |= snap_set1(s, SI_RESTARTS, (union value){ .u = sc->sc_restarts });
+	rv |= snap_set1(s, SI_TYPE_ERRORS, (union value){
+	    .u = ingest_stats(sc->sc_ing)->is_type_errors });
 	rv |= snap_set_str1(s, SI_OUTPUT, buf_cstr(&sc->sc_error));
 	for (size_t k = 0; k < nv && rv == 0; k++)
 		rv |= snap_var(s, sc, k);
@@ -778,6 +751,7 @@ script_spawn(struct scripts *ss, struct script *sc)
 		    "bpftrace.info.version", cfg->bpftrace_path);
 		return;
 	}
+	ingest_set_version(sc->sc_ing, bt_version(ss->ss_ds));
 	script_relabel(ss, sc);
 	if (script_prepare_run(ss, sc) == -1) {
 		sc->sc_status = SCRIPT_ERROR;

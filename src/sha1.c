@@ -9,13 +9,6 @@
 
 #include "util.h"
 
-struct sha1 {
-	uint32_t	h[5];
-	uint64_t	len;
-	unsigned char	blk[64];
-	size_t		used;
-};
-
 static uint32_t
 rol(uint32_t v, int n)
 {
@@ -49,9 +42,22 @@ sha1_block(struct sha1 *c, const unsigned char *p)
 	c->h[0] += a, c->h[1] += b, c->h[2] += cc, c->h[3] += d, c->h[4] += e;
 }
 
-static void
-sha1_update(struct sha1 *c, const unsigned char *p, size_t n)
+void
+sha1_init(struct sha1 *c)
 {
+	static const uint32_t	 h0[5] = { 0x67452301, 0xEFCDAB89,
+				     0x98BADCFE, 0x10325476, 0xC3D2E1F0 };
+
+	memcpy(c->h, h0, sizeof(h0));
+	c->len = 0;
+	c->used = 0;
+}
+
+void
+sha1_add(struct sha1 *c, const void *data, size_t n)
+{
+	const unsigned char	*p = data;
+
 	c->len += n;
 	while (n > 0) {
 		size_t	 take = 64 - c->used;
@@ -68,28 +74,34 @@ sha1_update(struct sha1 *c, const unsigned char *p, size_t n)
 }
 
 void
-sha1_hex(const void *data, size_t n, char out[41])
+sha1_end_hex(struct sha1 *c, char out[41])
 {
 	static const char	 hex[] = "0123456789abcdef";
-	struct sha1		 c = { { 0x67452301, 0xEFCDAB89, 0x98BADCFE,
-				     0x10325476, 0xC3D2E1F0 }, 0, { 0 }, 0 };
 	unsigned char		 pad = 0x80, zero = 0, lenb[8];
-	uint64_t		 bits;
+	uint64_t		 bits = c->len * 8;
 	int			 i;
 
-	sha1_update(&c, data, n);
-	bits = c.len * 8;
-	sha1_update(&c, &pad, 1);
-	while (c.used != 56)
-		sha1_update(&c, &zero, 1);
+	sha1_add(c, &pad, 1);
+	while (c->used != 56)
+		sha1_add(c, &zero, 1);
 	for (i = 0; i < 8; i++)
 		lenb[i] = (unsigned char)(bits >> (56 - 8 * i));
-	sha1_update(&c, lenb, 8);
+	sha1_add(c, lenb, 8);
 	for (i = 0; i < 20; i++) {
-		unsigned char	 byte = (unsigned char)(c.h[i / 4] >> (24 - 8 * (i % 4)));
+		unsigned char	 byte = (unsigned char)(c->h[i / 4] >> (24 - 8 * (i % 4)));
 
 		out[2 * i] = hex[byte >> 4];
 		out[2 * i + 1] = hex[byte & 15];
 	}
 	out[40] = '\0';
+}
+
+void
+sha1_hex(const void *data, size_t n, char out[41])
+{
+	struct sha1	 c;
+
+	sha1_init(&c);
+	sha1_add(&c, data, n);
+	sha1_end_hex(&c, out);
 }

@@ -26,8 +26,17 @@ int		 json_strn(struct buf *, const char *, size_t);
 int		 utf8_valid(const char *, size_t);
 void		 random_bytes(void *, size_t);
 
-/* sha1.c */
+/* sha1.c: one-shot, or incremental (init, add..., end) */
+struct sha1 {
+	uint32_t	h[5];
+	uint64_t	len;
+	unsigned char	blk[64];
+	size_t		used;
+};
 void		 sha1_hex(const void *, size_t, char out[41]);
+void		 sha1_init(struct sha1 *);
+void		 sha1_add(struct sha1 *, const void *, size_t);
+void		 sha1_end_hex(struct sha1 *, char out[41]);
 
 /* query.c: strict application/x-www-form-urlencoded parsing */
 struct param {

@@ -166,6 +166,7 @@ DEVIATIONS = {
     },
     "options-context": _PREFLIGHT,
     "options-context-no-request-headers": _PREFLIGHT,
+    "options-grafana-device-id": _PREFLIGHT,
     "options-context-no-origin": _PREFLIGHT,
     "options-fetch-with-params": _PREFLIGHT,
     "options-star": _PREFLIGHT,
@@ -589,6 +590,9 @@ CASES = [
     {"id": "pmapi-bare", "target": "/pmapi"},
     {"id": "pmapi-slash", "target": "/pmapi/"},
     {"id": "unknown-servlet", "target": "/nosuch"},
+    {"id": "logger-ping", "target": "/logger/ping",
+     "note": "pmproxy 7's archive-push servlet (pmlogger -> pmproxy): 200 "
+             "there, 400 unknown servlet in 6.0.3"},
     {"id": "root", "target": "/",
      "note": "the web page here (see DEVIATIONS)"},
     {"id": "url-too-long-8192", "target": "{long_8192}",
@@ -850,6 +854,13 @@ CASES = [
      "method": "OPTIONS", "target": "/pmapi/context",
      "headers": {"Origin": ORIGIN, "Access-Control-Request-Method": "GET",
                  "Access-Control-Request-Headers": "X-Foo"}},
+    {"id": "options-grafana-device-id",
+     "method": "OPTIONS", "target": "/pmapi/fetch?names={u32}",
+     "headers": {"Origin": ORIGIN, "Access-Control-Request-Method": "GET",
+                 "Access-Control-Request-Headers":
+                     "content-type,x-grafana-device-id"},
+     "note": "current Grafana's preflight (X-Grafana-Device-ID): 7.2.2 "
+             "allows it, 6.0.3 does not list it"},
     {"id": "options-context-no-request-headers",
      "method": "OPTIONS", "target": "/pmapi/context",
      "headers": {"Origin": ORIGIN, "Access-Control-Request-Method": "GET"}},
@@ -896,3 +907,92 @@ def _check():
 
 
 _check()
+
+
+# ---------------------------------------------------------------------------
+# Per-pmproxy-version deviations.  DEVIATIONS above are bpftraced's
+# differences from pmproxy 6.0.3; DEVIATIONS_7 adjust them for pmproxy
+# 7.2.2 (fixtures/pmproxy-7.2.2.json, recorded from the sid root with
+# tests/versions/pcp7.sh record).  README "pmproxy 6.0.3 and 7.2.2" has
+# the table of which one bpftraced follows where the two differ, and why.
+# ---------------------------------------------------------------------------
+# Every 7.2.2 answer (not only preflights) carries its shipped
+# pmproxy.conf's Access-Control-Allow-Headers with X-Grafana-Device-ID;
+# bpftraced lists it where a browser reads it (preflights, _PREFLIGHT)
+# and keeps 6.0.3's list on ordinary answers, where browsers ignore it.
+_ALL_7 = {
+    "reason": "Access-Control-Allow-Headers on an ordinary (non-preflight) "
+              "answer is 6.0.3's list; 7.2.2 adds X-Grafana-Device-ID, "
+              "which only matters (and is sent by bpftraced) in preflights",
+    "allow": [r"^header access-control-allow-headers: '(.*), "
+              r"X-Grafana-Device-ID' expected, got '\1'$"],
+}
+# OPTIONS requests answered with an error page, not as a preflight
+_NOT_PREFLIGHT = {"options-fetch-no-params"}
+DEVIATIONS_7 = {
+    "fetch-accept-gzip": {
+        "reason": "pmproxy 7.2.2 gzips an answer when asked (Accept-Encoding:"
+                  " gzip); bpftraced answers identity as 6.0.3 did, which "
+                  "every client must accept",
+        "allow": [r"^header content-encoding: 'gzip' expected, got None$",
+                  r"^body: ends with CRLF expected no, got yes$",
+                  r"^reference body is not JSON$"],
+    },
+    "derive-unknown-operand": {
+        "reason": "pmproxy 7.2.2 refuses a derived metric over an unknown "
+                  "metric (400 'Unknown operand metric'); bpftraced accepts "
+                  "it as 6.0.3 did: script metrics appear when a script is "
+                  "registered, so a derive may name one that comes later",
+        "allow": [r"^status: 400 expected, got 200$",
+                  r"^body: \$: keys \['context', 'message', 'success'\] "
+                  r"expected, got \['context', 'success'\]$",
+                  r"^body: \$\.success: false expected, got true$"],
+    },
+    "logger-ping": {
+        "reason": "pmproxy 7.2.2 answers /logger/ping (the servlet pmlogger "
+                  "pushes archives to); bpftraced takes no archives, so it "
+                  "answers 6.0.3's 400 'unknown servlet' rather than invite "
+                  "a push",
+        "allow": [r"^status: 200 expected, got 400$",
+                  r"^header content-type: 'application/json' expected, got "
+                  r"'text/html'$", r"^body: ",
+                  r"^header access-control-allow-headers: "],
+    },
+}
+# /metrics: 7.2.2 adds the domain and cluster labels (agent="linux", the
+# sample PMDA's role/cluster) and orders labels otherwise; bpftraced keeps
+# 6.0.3's label set and order (README: Prometheus series identity).
+_PROM_LABELS_7 = {
+    "reason": "/metrics labels as pmproxy 6.0.3: no domain/cluster labels "
+              "(agent=, the sample PMDA's role=, cluster=) and 6.0.3's "
+              "order; 7.2.2 adds them, so a series' identity would change "
+              "with the pmproxy version",
+    "allow": [r"^body: [a-z_]+ samples: "],
+}
+DEVIATIONS_7.update({cid: {
+    "reason": _PROM_CT["reason"] + "; " + _PROM_LABELS_7["reason"],
+    "allow": _PROM_CT["allow"] + _PROM_LABELS_7["allow"]}
+    for cid in _PROM_CASES})
+
+
+def deviations_for(version):
+    """The deviations table for comparing bpftraced with pmproxy VERSION:
+    DEVIATIONS for 6.0.3; for 7.2.2 those updated by DEVIATIONS_7, and
+    _ALL_7 allowed in every case but the OPTIONS ones."""
+    if version == "6.0.3":
+        return DEVIATIONS
+    devs = dict(DEVIATIONS)
+    devs.update(DEVIATIONS_7)
+    out = {}
+    for c in CASES:
+        d = devs.get(c["id"])
+        if c.get("method") == "OPTIONS" and c["id"] not in _NOT_PREFLIGHT:
+            # preflights must list X-Grafana-Device-ID as 7.2.2 does
+            if d is not None:
+                out[c["id"]] = d
+        elif d is None:
+            out[c["id"]] = _ALL_7
+        else:
+            out[c["id"]] = {"reason": d["reason"] + "; " + _ALL_7["reason"],
+                            "allow": d["allow"] + _ALL_7["allow"]}
+    return out

@@ -3,6 +3,7 @@
 """conformance.py - pmproxy 6.0.3 /pmapi shape conformance test (TAP).
 
     tests/conformance/conformance.py [--reference live|fixture|auto]
+                                     [--pmproxy-version 6.0.3|7.2.2]
                                      [--self-test] [--case ID ...] [-v]
 
 Starts bpftraced (tests/lib/btd.py Daemon; binary from $BPFTRACED or
@@ -18,6 +19,12 @@ the bpftraced binary it prints "1..0 # SKIP bpftraced not built".
 
 --self-test compares live pmproxy against the fixture (no bpftraced
 needed): a check of the comparator and of the recording.
+
+--pmproxy-version 7.2.2 (conformance_pmproxy7.py) compares with pmproxy
+7.2.2 instead: fixtures/pmproxy-7.2.2.json, the deviations of
+cases.deviations_for("7.2.2"), and live only at $PMPROXY7_URL (set by
+tests/versions/pcp7.sh conformance, which runs the sid root's pmproxy);
+the host's pmproxy on $PMPROXY_URL is never taken for a 7.2.2.
 """
 
 import argparse
@@ -35,12 +42,22 @@ import cases  # noqa: E402
 import samplepmda  # noqa: E402
 import shape  # noqa: E402
 
-FIXTURE = os.path.join(HERE, "fixtures", "pmproxy-6.0.3.json")
+VERSIONS = ("6.0.3", "7.2.2")
 
 
-def pmproxy_live(url):
+def fixture_path(version):
+    return os.path.join(HERE, "fixtures", "pmproxy-%s.json" % version)
+
+
+FIXTURE = fixture_path("6.0.3")
+
+
+def pmproxy_live(url, version=None):
     """True when a real pmproxy answers at url (not, say, a bpftraced
-    left listening on pmproxy's port: pmproxy signs its error pages)."""
+    left listening on pmproxy's port: pmproxy signs its error pages),
+    and, with version, when it signs them with that version."""
+    if not url:
+        return False
     try:
         st, _, body = btd.http("GET", url.rstrip("/") + "/pmapi/context",
                                timeout=3.0)
@@ -50,6 +67,8 @@ def pmproxy_live(url):
                               timeout=3.0)
     except Exception:
         return False
+    if version is not None:
+        return ("<i>pmproxy/%s</i>" % version).encode() in body
     return b"<i>pmproxy/" in body
 
 
@@ -90,12 +109,24 @@ def main():
                     help="compare live pmproxy with the fixture only")
     ap.add_argument("--case", action="append", default=[],
                     help="run only this case id (repeatable)")
-    ap.add_argument("--fixture", default=FIXTURE)
+    ap.add_argument("--pmproxy-version", choices=VERSIONS,
+                    default=os.environ.get("CONFORMANCE_PMPROXY", "6.0.3"),
+                    help="the pmproxy compared with (default %(default)s)")
+    ap.add_argument("--fixture", default=None,
+                    help="default fixtures/pmproxy-VERSION.json")
     ap.add_argument("-v", "--verbose", action="store_true",
                     help="print both answers for passing cases too")
     args = ap.parse_args()
 
-    pmproxy_url = os.environ.get("PMPROXY_URL", "http://127.0.0.1:44322")
+    if args.fixture is None:
+        args.fixture = fixture_path(args.pmproxy_version)
+    if args.pmproxy_version == "6.0.3":
+        pmproxy_url = os.environ.get("PMPROXY_URL", "http://127.0.0.1:44322")
+        live_version = None
+    else:
+        pmproxy_url = os.environ.get("PMPROXY7_URL", "")
+        live_version = args.pmproxy_version
+    args.deviations = cases.deviations_for(args.pmproxy_version)
     selected = [c for c in cases.CASES
                 if not args.case or c["id"] in args.case]
     tap = btd.Tap()
@@ -108,8 +139,9 @@ def main():
     if args.self_test:
         if not fixture:
             btd.Tap.skip_all("no fixture %s" % args.fixture)
-        if not pmproxy_live(pmproxy_url):
-            btd.Tap.skip_all("no pmproxy answering at %s" % pmproxy_url)
+        if not pmproxy_live(pmproxy_url, live_version):
+            btd.Tap.skip_all("no pmproxy %s answering at %s" % (
+                args.pmproxy_version, pmproxy_url or "(no PMPROXY7_URL)"))
         live = shape.Server("pmproxy", pmproxy_url, cases.SUBST_PMPROXY)
         tap.diag("self-test: live pmproxy %s vs fixture recorded %s"
                  % (pmproxy_url, fixture.get("recorded")))
@@ -135,9 +167,10 @@ def main():
 
     use_live = False
     if args.reference in ("auto", "live"):
-        use_live = pmproxy_live(pmproxy_url)
+        use_live = pmproxy_live(pmproxy_url, live_version)
         if args.reference == "live" and not use_live:
-            print("Bail out! no pmproxy answering at %s" % pmproxy_url)
+            print("Bail out! no pmproxy %s answering at %s" % (
+                args.pmproxy_version, pmproxy_url or "(no PMPROXY7_URL)"))
             return 1
     if not use_live and not fixture:
         print("Bail out! no live pmproxy and no fixture %s" % args.fixture)
@@ -171,8 +204,9 @@ def run_cases(args, tap, fixture, fx_subst, selected, pmproxy_url,
         if use_live else None
     ref_name = "pmproxy(live)" if use_live else "pmproxy(fixture)"
     ref_subst = cases.SUBST_PMPROXY if use_live else fx_subst
-    tap.diag("bpftraced %s on %s; reference: %s" % (
-        btd.default_binary(), daemon.base, pmproxy_url if use_live else
+    tap.diag("bpftraced %s on %s; reference: pmproxy %s %s" % (
+        btd.default_binary(), daemon.base, args.pmproxy_version,
+        pmproxy_url if use_live else
         "%s (recorded %s)" % (os.path.relpath(args.fixture),
                               fixture.get("recorded"))))
 
@@ -230,16 +264,16 @@ def run_cases(args, tap, fixture, fx_subst, selected, pmproxy_url,
                 ref, got, c, {} if c.get("pmcd") else this_ref_subst,
                 {} if c.get("pmcd") else cases.SUBST_BPFTRACED)
             remaining, allowed = shape.apply_deviation(c["id"], diffs,
-                                                       cases.DEVIATIONS)
+                                                       args.deviations)
             for n in notes:
                 all_notes.setdefault(n.split(":")[0], []).append(c["id"])
             desc = "%s: %s %s" % (c["id"], c.get("method", "GET"), c["target"])
             lines = ["  " + d for d in remaining]
             if allowed:
                 lines.append("  allowed deviation: %s" %
-                             cases.DEVIATIONS[c["id"]]["reason"])
+                             args.deviations[c["id"]]["reason"])
                 lines += ["    (allowed) " + d for d in allowed]
-            elif c["id"] in cases.DEVIATIONS and not remaining:
+            elif c["id"] in args.deviations and not remaining:
                 lines.append("  note: deviation listed for this case but "
                              "not needed (answers already match)")
             if not tap.ok(not remaining, desc, "\n".join(lines) or None):

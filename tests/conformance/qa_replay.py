@@ -45,6 +45,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "lib"))
 sys.path.insert(0, HERE)
 import btd  # noqa: E402
+import samplepmda  # noqa: E402
 from conformance import pmproxy_live  # noqa: E402
 
 QA_DIR = os.path.join(HERE, "qa")
@@ -53,8 +54,6 @@ DEVIATIONS = os.path.join(QA_DIR, "deviations.json")
 FIXTURE = os.path.join(QA_DIR, "pmproxy-6.0.3-qa.json")
 README = os.path.join(os.path.dirname(os.path.dirname(HERE)), "README.md")
 README_SECTION = "## Where bpftraced deliberately differs from pmproxy"
-PMCD_CONF = "/etc/pcp/pmcd/pmcd.conf"
-SAMPLE_DIR = "/var/lib/pcp/pmdas/sample"
 # values a sample store changes, restored after the run through pmproxy
 SAMPLE_STORED = ("sample.long.write_me", "sample.many.count")
 
@@ -494,34 +493,6 @@ def sample_present(pmproxy_url, live):
     return st == 200 and b'"value"' in body
 
 
-def install_sample():
-    """Install the sample PMDA; returns pmcd.conf's previous bytes, or
-    raises RuntimeError with the reason it cannot."""
-    if os.geteuid() != 0:
-        raise RuntimeError("the sample PMDA is absent and installing it "
-                           "needs root")
-    if not os.path.exists(os.path.join(SAMPLE_DIR, "Install")):
-        raise RuntimeError("no %s/Install (pcp package?)" % SAMPLE_DIR)
-    with open(PMCD_CONF, "rb") as f:
-        saved = f.read()
-    r = subprocess.run(["./Install"], cwd=SAMPLE_DIR, stdin=subprocess.DEVNULL,
-                       capture_output=True, timeout=120)
-    if r.returncode != 0:
-        raise RuntimeError("sample PMDA Install failed: %s" %
-                           r.stderr.decode(errors="replace")[-200:])
-    return saved
-
-
-def remove_sample(saved):
-    subprocess.run(["./Remove"], cwd=SAMPLE_DIR, stdin=subprocess.DEVNULL,
-                   capture_output=True, timeout=120)
-    with open(PMCD_CONF, "rb") as f:
-        now = f.read()
-    if now != saved:
-        with open(PMCD_CONF, "wb") as f:
-            f.write(saved)
-
-
 def stored_values(pmproxy_url):
     vals = {}
     for n in SAMPLE_STORED:
@@ -618,17 +589,15 @@ def main():
            "name the same deviations", "\n".join("  " + e for e in errs)
            or None)
 
-    with btd.pmcd_lock():
-        saved = None
-        if not sample_present(pmproxy_url, live):
-            try:
-                saved = install_sample()
-            except RuntimeError as e:
-                btd.Tap.skip_all(str(e))
-            for _ in range(40):
-                if sample_present(pmproxy_url, live):
-                    break
-                time.sleep(0.5)
+    # the sample PMDA: shared with the other tests that use it (installed
+    # when absent, removed by its last user); then pmcd held shared
+    with samplepmda.installed() as why, btd.pmcd_lock():
+        if why:
+            btd.Tap.skip_all(why)
+        for _ in range(40):
+            if sample_present(pmproxy_url, live):
+                break
+            time.sleep(0.5)
         before = stored_values(pmproxy_url) if live else {}
         try:
             if args.record:
@@ -637,8 +606,6 @@ def main():
         finally:
             if live:
                 restore_values(pmproxy_url, before)
-            if saved is not None:
-                remove_sample(saved)
 
 
 def replay(args, tap, data, devs, live, pmproxy_url):

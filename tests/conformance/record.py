@@ -4,6 +4,9 @@
 
     tests/conformance/record.py --pmproxy http://127.0.0.1:44322 \
         [--out tests/conformance/fixtures/pmproxy-6.0.3.json] [--case ID...]
+        [--server TEXT]
+
+pmproxy 7.2.2 (the sid root): tests/versions/pcp7.sh record [--case ID...]
 
 Runs the cases of cases.py one at a time, on one connection per request
 (pmproxy 6.0.3 crashes under many concurrent keep-alive connections), with
@@ -33,6 +36,9 @@ def main():
     ap.add_argument("--out", default=DEFAULT_OUT)
     ap.add_argument("--case", action="append", default=[],
                     help="record only this case id (repeatable)")
+    ap.add_argument("--server", default=None,
+                    help="the fixture's server text (default: the "
+                         "existing fixture's, else pmproxy 6.0.3's)")
     args = ap.parse_args()
 
     srv = shape.Server("pmproxy", args.pmproxy, cases.SUBST_PMPROXY)
@@ -44,10 +50,10 @@ def main():
         sys.exit("record: pmproxy /pmapi/context answered %s: %r" % (st, body))
 
     old = {}
-    if args.case and os.path.exists(args.out):
+    if os.path.exists(args.out):
         with open(args.out) as f:
             old = json.load(f)
-    results = dict(old.get("cases", {}))
+    results = dict(old.get("cases", {})) if args.case else {}
     selected = [c for c in cases.CASES
                 if not args.case or c["id"] in args.case]
     if args.case and len(selected) != len(set(args.case)):
@@ -71,7 +77,8 @@ def main():
 
     doc = {
         "format": 1,
-        "server": "pmproxy 6.0.3 (Debian pcp 6.0.3-1.1), local pmcd",
+        "server": args.server or old.get(
+            "server", "pmproxy 6.0.3 (Debian pcp 6.0.3-1.1), local pmcd"),
         "recorded": datetime.datetime.now(datetime.timezone.utc)
                     .strftime("%Y-%m-%dT%H:%M:%SZ"),
         "url": args.pmproxy,

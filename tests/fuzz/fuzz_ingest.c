@@ -5,8 +5,9 @@
  *
  *	SCRIPT "\n//--ingest--\n" LINES
  *
- * (the seeds are the bpftrace 0.17 fixtures: NAME.bt, the separator, then
- * NAME.stdout), or only LINES, which are then read for a built-in script
+ * (the seeds are the bpftrace 0.17, 0.23 and 0.27 fixtures: NAME.bt, the
+ * separator, then NAME.stdout; a script line "// bpftrace: vX.Y.Z" makes
+ * the ingesters read as that version, ingest_set_version()), or only LINES, which are then read for a built-in script
  * that has a variable of every kind. Each line goes to ingest_line() with
  * small limits (so the instance and @output bounds are reached), then the
  * state is read back the way the daemon does and checked against what
@@ -114,6 +115,24 @@ check_state(struct ingest *ing, const struct ingest_limits *lim)
 	buf_free(&out);
 	(void)ingest_seq(ing);
 	(void)ingest_stats(ing)->is_last_error[0];
+}
+
+/* "// bpftrace: vX.Y.Z" in the script: both read as that version */
+static void
+set_version(struct ingest *a, struct ingest *b, const char *s, size_t n)
+{
+	static const char	 tag[] = "// bpftrace: ";
+	const char		*p = memmem(s, n, tag, strlen(tag));
+	char			 v[16];
+	size_t			 i = 0;
+
+	if (p == NULL)
+		return;
+	for (p += strlen(tag); p < s + n && *p != '\n' && i + 1 < sizeof(v);)
+		v[i++] = *p++;
+	v[i] = '\0';
+	ingest_set_version(a, v);
+	ingest_set_version(b, v);
 }
 
 /* line with ,"zz":0 before its last '}' (when it ends so) in b */
@@ -236,6 +255,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if ((ing = ingest_new(ip, &lim)) == NULL ||
 	    (slow = ingest_new(ip, &lim)) == NULL)
 		abort();
+	if (sep != NULL)
+		set_version(ing, slow, text, (size_t)(sep - text));
 	if (own)
 		bts_info_free(&info);
 	if (feed_lines(ing, slow, lines, nlines))

@@ -8,7 +8,8 @@
 # (FUZZ_OUT: their directory, default tests/fuzz/build). Each harness
 # starts from a temporary corpus: the seeds in tests/fuzz/corpus/NAME, the
 # inputs that once crashed it (tests/fuzz/regressions/NAME, so they are
-# replayed first), and for ingest and btscript the bpftrace 0.17 fixtures
+# replayed first), for btscript the bpftrace 0.17 fixtures, for ingest the
+# 0.17, 0.23 and 0.27 ones (extra/ too, each read as its version)
 # in $BT_SHARED/fixtures (default: ../shared beside the source tree).
 # FUZZ_JOBS harnesses run at once (default 2); FUZZ_KEEP_CORPUS=DIR keeps
 # the grown corpora in DIR/NAME. Logs and crash artifacts go to FUZZ_LOGDIR
@@ -26,6 +27,7 @@ LOGDIR=${FUZZ_LOGDIR:-tests/fuzz/logs}
 JOBS=${FUZZ_JOBS:-2}
 SHARED=${BT_SHARED:-$SRCDIR/../shared}
 FIX=$SHARED/fixtures/bpftrace-0.17
+VERSIONS="0.17:v0.17.0 0.23:v0.23.2 0.27:v0.27.1"
 mkdir -p "$LOGDIR"
 LOGDIR=$(cd "$LOGDIR" && pwd)
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/btfuzz.XXXXXX") || exit 99
@@ -49,12 +51,18 @@ corpus() {	# $1 harness, $2 dir
 	case $1 in
 	btscript)
 		cp "$FIX"/*.bt "$2/" 2>/dev/null ;;
-	ingest)
-		for f in "$FIX"/*.stdout; do
-			b=$(basename "$f" .stdout)
-			[ -f "$FIX/$b.bt" ] || continue
-			{ cat "$FIX/$b.bt"; printf '\n//--ingest--\n'
-			  head -c 16384 "$f"; } > "$2/fixture-$b"
+	ingest)		# every version's fixtures, read as that version
+		for vv in $VERSIONS; do
+			d=$SHARED/fixtures/bpftrace-${vv%%:*}
+			for f in "$d"/*.stdout "$d"/extra/*.stdout; do
+				[ -f "$f" ] || continue
+				b=${f%.stdout}
+				[ -f "$b.bt" ] || continue
+				{ printf '// bpftrace: %s\n' "${vv#*:}"
+				  cat "$b.bt"; printf '\n//--ingest--\n'
+				  head -c 16384 "$f"; } \
+				    > "$2/fixture-${vv%%:*}-$(basename "$b")"
+			done
 		done ;;
 	esac
 }

@@ -295,9 +295,15 @@ def test_operand_disappears(sh):
                "bpftrace.daemon.pid" in v,
                "operand deregistered: the derived metric has no value",
                repr(j)[:300])
+        # a lone name that does not resolve: pmproxy's 400 (issue 15)
         st, j = c.getj("/pmapi/metric", context=c.ctx, names="calls2")
+        tap.ok(st == 400 and "calls2 traversal failed - Unknown metric "
+               "name" in j.get("message", ""),
+               "and is not described (400 traversal failed)", repr(j))
+        st, j = c.getj("/pmapi/metric", context=c.ctx,
+                       names="calls2,bpftrace.daemon.pid")
         tap.ok(st == 200 and j["metrics"][0].get("success") is False,
-               "and is not described", repr(j))
+               "beside a known name: an error entry", repr(j))
         st, j = c.getj("/pmapi/fetch", context=c.ctx, name="calls2")
         tap.ok(st == 400 and j.get("message") == "bad parameters passed",
                "singular fetch of it: bad parameters passed")

@@ -485,9 +485,10 @@ def test_datasource_2019(api, fx):
            "2019 flow: keyed map through _indom names: 2^63-1 exact, -42",
            repr(m))
     tap.check([i["instance"] for i in vals.get(base + "data.big", [])] == [-1]
-           and vals[base + "data.big"][0]["value"] == -1 and
+           and vals[base + "data.big"][0]["value"] == (1 << 64) - 1 and
            vals.get(base + "data.neg", [{}])[0].get("value") == -5,
-           "2019 flow: scalars with instance -1", repr(vals)[:300])
+           "2019 flow: scalars with instance -1 (@big = 2^64-1 exact: a "
+           "u64 literal makes a u64 metric)", repr(vals)[:300])
     st, j, _ = api.json("/pmapi/%d/_metric?prefix=%s" % (ectx, data[1]))
     tap.check(st == 200 and j["metrics"][0]["indom"] == ij["indom"],
            "_metric indom equals the _indom answer's indom")

@@ -210,11 +210,14 @@ def limits():
     """Histories count in --max-derived-bytes: a clear error past it."""
     with btd.Daemon(["--max-derived-bytes", "1024"]) as d:
         c = btd.Client(d, polltimeout=120)
-        # one instance per endpoint of requests: 6 x 16 bytes and more
-        for i in range(3):
-            st, j = derive(c, "r.q%d" % i, "rate(bpftrace.daemon.requests)")
-        st, j = c.getj("/pmapi/fetch", context=c.ctx,
-                       names="r.q0,r.q1,r.q2")
+        # each rate() operand keeps the previous values of all 9 endpoints
+        # of bpftrace.daemon.requests: 8 of them outweigh the registration
+        # (which fits), so the first fetch that keeps them must fail
+        expr = "+".join(["rate(bpftrace.daemon.requests)"] * 8)
+        st, j = derive(c, "r.q", expr)
+        tap.ok(st == 200, "a derived metric of 8 rate() operands fits "
+               "--max-derived-bytes 1024 when registered", "%r %r" % (st, j))
+        st, j = c.getj("/pmapi/fetch", context=c.ctx, names="r.q")
         tap.ok(st == 400 and "--max-derived-bytes" in j.get("message", "")
                and "rate()" in j.get("message", "") and
                j.get("success") is False,

@@ -19,7 +19,10 @@ still reading):
   - MARKER holds pmcd.conf's bytes from before the install and exists
     only while a test's install is in place: a PMDA without a marker was
     there before the tests and is never removed.
-Take this before btd.pmcd_lock(), never inside it (Install signals pmcd).
+Install and Remove edit pmcd.conf and signal pmcd, so each runs under
+btd.pmcd_lock(exclusive=True) (test_pmda.py and test_archive.py snapshot
+pmcd.conf under that lock). Take this before btd.pmcd_lock(), never
+inside it.
 """
 
 import contextlib
@@ -27,7 +30,11 @@ import fcntl
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import btd  # noqa: E402
 
 PMDA_DIR = "/var/lib/pcp/pmdas/sample"
 PMCD_CONF = "/etc/pcp/pmcd/pmcd.conf"
@@ -62,12 +69,13 @@ def _install():
     if os.geteuid() != 0 or not os.access(os.path.join(PMDA_DIR, "Install"),
                                           os.X_OK):
         return "sample PMDA absent and cannot be installed here"
-    with open(PMCD_CONF, "rb") as f:
-        saved = f.read()
-    with open(MARKER, "wb") as f:
-        f.write(saved)
-    subprocess.run(["./Install"], cwd=PMDA_DIR, input=b"",
-                   capture_output=True, timeout=300)
+    with btd.pmcd_lock(exclusive=True):
+        with open(PMCD_CONF, "rb") as f:
+            saved = f.read()
+        with open(MARKER, "wb") as f:
+            f.write(saved)
+        subprocess.run(["./Install"], cwd=PMDA_DIR, input=b"",
+                       capture_output=True, timeout=300)
     return None if present() else "sample PMDA did not install"
 
 
@@ -75,13 +83,14 @@ def _remove():
     """Remove under META_LOCK and restore pmcd.conf from MARKER."""
     with open(MARKER, "rb") as f:
         saved = f.read()
-    subprocess.run(["./Remove"], cwd=PMDA_DIR, capture_output=True,
-                   timeout=300)
-    with open(PMCD_CONF, "rb") as f:
-        now = f.read()
-    if now != saved:
-        with open(PMCD_CONF, "wb") as f:
-            f.write(saved)
+    with btd.pmcd_lock(exclusive=True):
+        subprocess.run(["./Remove"], cwd=PMDA_DIR, capture_output=True,
+                       timeout=300)
+        with open(PMCD_CONF, "rb") as f:
+            now = f.read()
+        if now != saved:
+            with open(PMCD_CONF, "wb") as f:
+                f.write(saved)
     os.unlink(MARKER)
 
 

@@ -149,6 +149,38 @@ compound_assignment_is_one_variable(void **state)
 	assert_names("BEGIN { @b++; @c = 1 }", "b c");
 }
 
+/* u64 literals and casts are unsigned: the value needs it (0.23+ print
+ * them above 2^63); other numbers stay signed */
+static void
+u64_literal_and_cast_unsigned(void **state)
+{
+	static const struct {
+		const char	*code;
+		enum bts_vtype	 vt;
+	} cases[] = {
+		{ "BEGIN { @v = 18446744073709551615; }", BTS_V_UINT },
+		{ "BEGIN { @v = 0xffffffffffffffff; }", BTS_V_UINT },
+		{ "BEGIN { @v = 9223372036854775808 }", BTS_V_UINT },
+		{ "BEGIN { @v = (uint64)9007199254740993; }", BTS_V_UINT },
+		{ "BEGIN { @v[1] = (u64)-1; }", BTS_V_UINT },
+		{ "BEGIN { @v = 9223372036854775807; }", BTS_V_INT },
+		{ "BEGIN { @v = 18446744073709551615 - arg0; }", BTS_V_INT },
+		{ "BEGIN { @v = (uint32)5; }", BTS_V_INT },
+		{ "BEGIN { @v = (1 == 1); }", BTS_V_INT },
+	};
+	struct bts_info	 info;
+	char		 err[ERRLEN];
+	size_t		 i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		assert_int_equal(analyze(cases[i].code, &info, err), 0);
+		if (info.i_vars[0].v_vtype != cases[i].vt)
+			fail_msg("%s: type %d", cases[i].code,
+			    (int)info.i_vars[0].v_vtype);
+		bts_info_free(&info);
+	}
+}
+
 static void
 every_update_operator_defines(void **state)
 {
@@ -1359,6 +1391,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(compound_assignment_is_one_variable),
+		cmocka_unit_test(u64_literal_and_cast_unsigned),
 		cmocka_unit_test(every_update_operator_defines),
 		cmocka_unit_test(pre_increment_with_key_counts_keys),
 		cmocka_unit_test(equality_is_not_assignment),

@@ -234,6 +234,7 @@ inst_s(struct ingest *ing, const char *var, const char *name)
 	return v->s;
 }
 
+
 static const struct ing_val *
 scalar(struct ingest *ing, const char *var)
 {
@@ -312,7 +313,7 @@ u64_max_printed_as_minus_one_is_u64_max(void **state)
 	assert_int_equal(feed(ing, "{\"type\": \"map\", \"data\": "
 	    "{\"@neg\": \"-9007199254740993\"}}"), 0);
 	assert_true(scalar(ing, "neg")->i == -9007199254740993LL);
-	assert_int_equal(ingest_var_by_name(ing, "neg")->iv_retyped, 0);
+	assert_int_equal(ingest_var_by_name(ing, "neg")->iv_vtype, BTS_V_INT);
 	ingest_free(ing);
 }
 
@@ -352,39 +353,159 @@ i64_min_exact(void **state)
 	ingest_free(ing);
 }
 
+/*
+ * A variable's type never changes (clients cache descriptors): a value
+ * that does not fit is dropped and counted, the variable keeps its type
+ * and its last good value.
+ */
 static void
-retype_on_string(void **state)
+type_fixed_misfits_counted(void **state)
 {
 	struct tv	 tv[] = { { "s", BTS_ASSIGN, BTS_V_INT, 0 },
 	    { "sm", BTS_ASSIGN, BTS_V_UINT, 1 },
-	    { "n", BTS_ASSIGN, BTS_V_INT, 0 } };
+	    { "n", BTS_ASSIGN, BTS_V_INT, 0 },
+	    { "big", BTS_ASSIGN, BTS_V_INT, 0 } };
 	struct ingest	*ing = ING(tv, -1, NULL);
 	struct ing_var	*s = ingest_var_by_name(ing, "s");
 	struct ing_var	*n = ingest_var_by_name(ing, "n");
+	struct ing_var	*sm = ingest_var_by_name(ing, "sm");
 
 	feed(ing, "{\"type\": \"map\", \"data\": {\"@n\": \"42\"}}");
-	assert_int_equal(n->iv_retyped, 0);	/* "42" is a number */
-	assert_true(scalar(ing, "n")->i == 42);
+	assert_true(scalar(ing, "n")->i == 42);	/* "42" is a number */
+	assert_int_equal(ingest_stats(ing)->is_type_errors, 0);
 	/* string_value: {"@s": "hello"}, {"@sm": {"1": "world"}} */
 	feed_fixture(ing, "string_value");
-	assert_int_equal(s->iv_vtype, BTS_V_STRING);
-	assert_int_equal(s->iv_retyped, 1);
-	assert_string_equal(scalar(ing, "s")->s, "hello");
-	assert_int_equal(ingest_var_by_name(ing, "sm")->iv_retyped, 1);
-	assert_string_equal(inst_s(ing, "sm", "1"), "world");
-	/* once a string, numbers are stored as their text */
-	s->iv_retyped = 0;
-	feed(ing, "{\"type\": \"map\", \"data\": {\"@s\": -12}}");
-	assert_string_equal(scalar(ing, "s")->s, "-12");
-	assert_int_equal(s->iv_retyped, 0);
-	/* a decimal also retypes */
-	feed(ing, "{\"type\": \"map\", \"data\": {\"@n\": 2.5}}");
-	assert_int_equal(n->iv_retyped, 1);
-	assert_string_equal(scalar(ing, "n")->s, "2.5");
-	/* kept across a restart: the daemon already re-registered */
-	ingest_reset(ing);
-	assert_int_equal(s->iv_vtype, BTS_V_STRING);
+	assert_int_equal(s->iv_vtype, BTS_V_INT);
 	assert_int_equal(s->iv_n, 0);
+	assert_int_equal(sm->iv_vtype, BTS_V_UINT);
+	assert_int_equal(sm->iv_n, 0);
+	assert_int_equal(ingest_stats(ing)->is_type_errors, 2);
+	assert_non_null(strstr(ingest_stats(ing)->is_last_error,
+	    "@sm[1]: value world does not fit"));
+	/* a good value, then a decimal: the good one stays */
+	feed(ing, "{\"type\": \"map\", \"data\": {\"@s\": -12}}");
+	assert_true(scalar(ing, "s")->i == -12);
+	assert_int_equal(feed(ing, "{\"type\": \"map\", \"data\": "
+	    "{\"@s\": 2.5}}"), 0);
+	assert_true(scalar(ing, "s")->i == -12);
+	assert_int_equal(n->iv_vtype, BTS_V_INT);
+	assert_int_equal(ingest_stats(ing)->is_type_errors, 3);
+	/* a u64 above 2^63 (0.23 bare, 0.27 a string) for a signed one */
+	feed(ing, "{\"type\": \"map\", \"data\": {\"@big\": 7}}");
+	feed(ing, "{\"type\": \"map\", \"data\": "
+	    "{\"@big\": 18446744073709551615}}");
+	feed(ing, "{\"type\": \"map\", \"data\": "
+	    "{\"@big\": \"9223372036854775808\"}}");
+	assert_true(scalar(ing, "big")->i == 7);
+	assert_int_equal(ingest_stats(ing)->is_type_errors, 5);
+	/* the good keys of a keyed print stay, the bad ones go */
+	feed(ing, "{\"type\": \"map\", \"data\": {\"@sm\": {\"a\": 1, "
+	    "\"b\": \"x\", \"c\": \"18446744073709551615\", \"d\": -1}}}");
+	assert_int_equal(sm->iv_n, 3);
+	assert_true(inst_u(ing, "sm", "a") == 1);
+	assert_true(inst_u(ing, "sm", "c") == UINT64_MAX);
+	assert_true(inst_u(ing, "sm", "d") == UINT64_MAX);  /* 0.17's u64 */
+	assert_int_equal(ingest_stats(ing)->is_type_errors, 6);
+	ingest_free(ing);
+}
+
+/* 0.27 prints booleans as true/false, 0.23 as -1/0: the exact value */
+static void
+booleans_by_version(void **state)
+{
+	struct tv	 tv[] = { { "b", BTS_ASSIGN, BTS_V_INT, 0 },
+	    { "bm", BTS_ASSIGN, BTS_V_INT, 1 } };
+	struct ingest	*ing = ING(tv, -1, NULL);
+
+	/* lines of extra/bool_null_types.stdout, 0.27 then 0.23 */
+	feed(ing, "{\"type\": \"map\", \"data\": {\"@b\": true}}");
+	feed(ing, "{\"type\": \"map\", \"data\": {\"@bm\": {\"1\": false}}}");
+	assert_true(scalar(ing, "b")->i == 1);
+	assert_true(inst_i(ing, "bm", "1") == 0);
+	feed(ing, "{\"type\": \"map\", \"data\": {\"@b\": -1}}");
+	assert_true(scalar(ing, "b")->i == -1);
+	assert_int_equal(ingest_stats(ing)->is_type_errors, 0);
+	ingest_free(ing);
+}
+
+/*
+ * 0.23 escapes string map keys twice (keys_special_strings.stdout of
+ * bpftrace-0.23): undone when the version says so, kept otherwise.
+ */
+static void
+keys_escaped_twice_023(void **state)
+{
+	static const char line[] = "{\"type\": \"map\", \"data\": {\"@k\": "
+	    "{\"quote\\\\\\\"inside\": 1, \"back\\\\\\\\slash\": 2, "
+	    "\"tab\\\\there\": 3, \"new\\\\nline\": 4, "
+	    "\"caf\\\\uffffffc3\\\\uffffffa9\": 5, "
+	    "\"ctl\\\\u0001\\\\u001f\": 6, \"slash/and,comma\": 7, "
+	    "\"\": 8, \"del\": 9}}}";
+	static const char stack[] = "{\"type\": \"map\", \"data\": {\"@s\": "
+	    "{\"\\\\n        ext4_get_group_desc+129\\\\n\": 3}}}";
+	const char	*want[] = { "", "back\\slash", "caf\xc3\xa9",
+	    "ctl\x01\x1f", "del", "new\nline", "quote\"inside",
+	    "slash/and,comma", "tab\there" };
+	struct tv	 tv[] = { { "k", BTS_COUNT, BTS_V_UINT, 1 },
+	    { "s", BTS_COUNT, BTS_V_UINT, 1 } };
+	struct ingest	*ing = ING(tv, -1, NULL);
+	struct ing_var	*k = ingest_var_by_name(ing, "k");
+	size_t		 i;
+
+	ingest_set_version(ing, "v0.23.2");
+	assert_int_equal(feed(ing, line), 0);
+	assert_int_equal(k->iv_n, 9);
+	for (i = 0; i < 9; i++)
+		assert_string_equal(k->iv_names[i], want[i]);
+	assert_true(inst_u(ing, "k", "quote\"inside") == 1);
+	assert_true(inst_u(ing, "k", "caf\xc3\xa9") == 5);
+	assert_int_equal(feed(ing, stack), 0);
+	assert_true(inst_u(ing, "s", "\n        ext4_get_group_desc+129\n")
+	    == 3);
+	/* a restart keeps the version; 0.17 and 0.27 escape once */
+	ingest_reset(ing);
+	assert_int_equal(feed(ing, line), 0);
+	assert_true(inst_u(ing, "k", "quote\"inside") == 1);
+	ingest_set_version(ing, "v0.27.1");
+	assert_int_equal(feed(ing, line), 0);
+	assert_true(inst_u(ing, "k", "quote\\\"inside") == 1);
+	ingest_set_version(ing, NULL);
+	assert_int_equal(feed(ing, line), 0);
+	assert_true(inst_u(ing, "k", "new\\nline") == 4);
+	/* a key that does not decode twice is kept as read */
+	ingest_set_version(ing, "v0.23.2");
+	assert_int_equal(feed(ing, "{\"type\": \"map\", \"data\": {\"@k\": "
+	    "{\"bad\\\\q\": 1}}}"), 0);
+	assert_true(inst_u(ing, "k", "bad\\q") == 1);
+	ingest_free(ing);
+}
+
+/* 0.27: a cleared avg prints {}, a cleared stats() {} (extra/
+ * empty_scalar_print.stdout): no value; both readers agree */
+static void
+cleared_avg_stats_027(void **state)
+{
+	struct tv	 tv[] = { { "av", BTS_AVG, BTS_V_INT, 0 },
+	    { "st", BTS_STATS, BTS_V_INT, 0 } };
+	struct ingest	*ing = ING(tv, -1, NULL);
+
+	feed(ing, "{\"type\": \"stats\", \"data\": {\"@av\": 4}}");
+	feed(ing, "{\"type\": \"stats\", \"data\": {\"@st\": {\"count\": 1, "
+	    "\"average\": 2, \"total\": 2}}}");
+	assert_int_equal(ingest_var_by_name(ing, "av")->iv_n, 1);
+	assert_int_equal(ingest_var_by_name(ing, "st")->iv_n, 3);
+	assert_int_equal(feed(ing, "{\"type\": \"stats\", \"data\": "
+	    "{\"@av\": {}}}"), 0);
+	assert_int_equal(feed(ing, "{\"type\": \"stats\", \"data\": "
+	    "{\"@st\": {}}}"), 0);
+	assert_int_equal(ingest_var_by_name(ing, "av")->iv_n, 0);
+	assert_int_equal(ingest_var_by_name(ing, "st")->iv_n, 0);
+	assert_int_equal(ingest_stats(ing)->is_bad_lines, 0);
+	/* {} with a member is not a clear: refused, value kept */
+	feed(ing, "{\"type\": \"stats\", \"data\": {\"@av\": 4}}");
+	assert_int_equal(feed(ing, "{\"type\": \"stats\", \"data\": "
+	    "{\"@av\": {\"x\": 1}}}"), -1);
+	assert_true(scalar(ing, "av")->i == 4);
 	ingest_free(ing);
 }
 
@@ -406,7 +527,7 @@ string_and_tuple_values(void **state)
 	/* {"@t": [1,"two",3]}, {"@tm": {"k": [4,"five"]}} */
 	assert_string_equal(scalar(ing, "t")->s, "[1,\"two\",3]");
 	assert_string_equal(inst_s(ing, "tm", "k"), "[4,\"five\"]");
-	assert_int_equal(ingest_var_by_name(ing, "t")->iv_retyped, 0);
+	assert_int_equal(ingest_var_by_name(ing, "t")->iv_vtype, BTS_V_STRING);
 	/* 0.24+: booleans, null, structs */
 	feed(ing, "{\"type\": \"map\", \"data\": {\"@b\": true}}");
 	assert_true(scalar(ing, "b")->i == 1);
@@ -1202,8 +1323,10 @@ duplicates_folded_on_every_path(void **state)
 	assert_true(inst_i(ing, "x", "b") == 7);
 	feed(ing, "{\"type\": \"map\", \"data\": {\"@x\": "
 	    "{\"b\": 7, \"\\u0061\": 3, \"a\": \"s\"}}}");
-	assert_string_equal(inst_s(ing, "x", "a"), "s");
-	assert_string_equal(inst_s(ing, "x", "b"), "7");
+	/* "s" does not fit the INT variable: dropped, the other "a" stays */
+	assert_true(inst_i(ing, "x", "a") == 3);
+	assert_true(inst_i(ing, "x", "b") == 7);
+	assert_int_equal(ingest_stats(ing)->is_type_errors, 1);
 	ingest_free(ing);
 }
 
@@ -1331,7 +1454,7 @@ fast_and_generic_paths_agree(void **state)
 		  "{\"type\": \"stats\", \"data\": {\"@s\": {\"k\": {\"count\": "
 		    "2, \"average\": 3, \"total\": 6}}}, \"x\": 1}" },
 	};
-	struct tv	 tv[] = { { "m", BTS_ASSIGN, BTS_V_INT, 1 },
+	struct tv	 tv[] = { { "m", BTS_ASSIGN, BTS_V_UINT, 1 },
 	    { "h", BTS_HIST, BTS_V_UINT, 0 },
 	    { "s", BTS_STATS, BTS_V_INT, 1 } };
 	struct ingest	*a = ING(tv, -1, NULL), *b = ING(tv, -1, NULL);
@@ -1355,7 +1478,8 @@ fast_and_generic_paths_agree(void **state)
 			assert_true(va->iv_vals[j].u == vb->iv_vals[j].u);
 		}
 	}
-	assert_true(inst_i(a, "m", "y") == INT64_MIN);	/* UINT var: bits */
+	assert_true(inst_u(a, "m", "y") == 9223372036854775808ULL);
+	assert_true(inst_u(a, "m", "x") == UINT64_MAX);	/* 0.17's u64 */
 	assert_names(a, "h", "-inf--1|0-0|1-inf");
 	assert_names(a, "s", "k:average|k:count|k:total");
 	ingest_free(a);
@@ -1403,13 +1527,14 @@ fast_path_numbers_match_generic(void **state)
 		ra = ingest_line(a, la, strlen(la), ea, sizeof(ea));
 		rb = ingest_line(b, lb, strlen(lb), eb, sizeof(eb));
 		assert_int_equal(ra, rb);
-		if (ra == 0 && ingest_var_by_name(a, "m")->iv_vtype ==
-		    BTS_V_INT)
+		/* a number that does not fit INT is dropped on both */
+		assert_int_equal(has_inst(a, "m", "k"), has_inst(b, "m", "k"));
+		if (ra == 0 && has_inst(a, "m", "k"))
 			assert_true(inst_i(a, "m", "k") == inst_i(b, "m", "k"));
-		else if (ra == 0)
-			assert_string_equal(inst_s(a, "m", "k"),
-			    inst_s(b, "m", "k"));
 	}
+	assert_true(ingest_stats(a)->is_type_errors > 0);
+	assert_int_equal(ingest_stats(a)->is_type_errors,
+	    ingest_stats(b)->is_type_errors);
 	assert_true(ingest_stats(a)->is_bad_lines > 0);
 	assert_int_equal(ingest_stats(a)->is_bad_lines,
 	    ingest_stats(b)->is_bad_lines);
@@ -1866,7 +1991,10 @@ main(void)
 		cmocka_unit_test(scalar_count_from_fixture),
 		cmocka_unit_test(u64_max_printed_as_minus_one_is_u64_max),
 		cmocka_unit_test(i64_min_exact),
-		cmocka_unit_test(retype_on_string),
+		cmocka_unit_test(type_fixed_misfits_counted),
+		cmocka_unit_test(booleans_by_version),
+		cmocka_unit_test(keys_escaped_twice_023),
+		cmocka_unit_test(cleared_avg_stats_027),
 		cmocka_unit_test(string_and_tuple_values),
 		cmocka_unit_test(keyed_map_replaced_not_merged),
 		cmocka_unit_test(multi_key_joined_names),
