@@ -8,7 +8,16 @@
  *     "FILE:L:C: warning:";
  *   - after a warning with a source location ("stdin:1:25-26: WARNING:"),
  *     the source line it quotes and the marker line under it (only
- *     spaces, '~' and '^'), when they are there.
+ *     spaces, '~' and '^'), when they are there;
+ *   - a "HINT:" line (0.24+, e.g. after "While loops are deprecated")
+ *     belongs to the diagnostic before it: a warning's hint is a
+ *     warning, an error's an error; with none before it, a warning.
+ * The versions write these shapes (0.17 / 0.23 / 0.27, every recorded
+ * stderr in tests/unit/test_bterr.c): 0.17 starts the RLIMIT line with
+ * "ERROR:", 0.23 with "WARNING:"; 0.27 adds "WARNING: Could not read
+ * functions from .../available_filter_functions" and "WARNING: Total
+ * lost event count: N" on healthy runs, and HINT lines. The shapes do
+ * not clash between versions, so one classifier serves all three.
  * Every other line is an error: bpftrace's "ERROR:" lines with their
  * source and marker, and anything else it or clang writes, such as
  * "definitions.h:2:10: fatal error: 'net/tcp_states.h' file not found"
@@ -22,6 +31,7 @@
 #include "bterr.h"
 
 #define RLIMIT_TEXT	"couldn't set RLIMIT_MEMLOCK"
+#define HINT_TAG	"HINT: "
 
 /* Is s[0..n) of the form "FILE:L[:C][-R]: " (the location prefix)? */
 static int
@@ -108,6 +118,13 @@ bterr_line(struct bterr *be, const char *line, size_t len)
 		be->be_class = BTERR_WARNING;
 		be->be_cont = 0;
 		return BTERR_WARNING;
+	}
+	if (len >= strlen(HINT_TAG) && memcmp(line, HINT_TAG,
+	    strlen(HINT_TAG)) == 0) {
+		be->be_cont = 0;
+		if (be->be_class == BTERR_NONE)
+			be->be_class = BTERR_WARNING;
+		return be->be_class;
 	}
 	cl = diagnostic(line, len, &located);
 	if (be->be_cont == 2 && cl == BTERR_NONE) {

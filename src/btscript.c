@@ -1117,12 +1117,33 @@ needs_print_block(const struct bts_info *info)
 	return 0;
 }
 
+/* " print(@a); print(@b); ..." over the exported non-output variables */
+static void
+print_calls(struct buf *b, const struct bts_info *info)
+{
+	for (size_t i = 0; i < info->i_nvars; i++) {
+		if (info->i_vars[i].v_kind == BTS_OUTPUT)
+			continue;
+		buf_printf(b, " print(@%s);", info->i_vars[i].v_bare ? "" :
+		    info->i_vars[i].v_name);
+	}
+}
+
+static char *
+take_or_null(struct buf *b, size_t *lenp)
+{
+	if (b->b_failed) {
+		buf_free(b);
+		return NULL;
+	}
+	return buf_take(b, lenp);
+}
+
 char *
 bts_rewrite(const char *code, size_t len, const struct bts_info *info,
     long interval_ms, size_t *lenp)
 {
 	struct buf	 b;
-	size_t		 i;
 
 	buf_init(&b, 0);
 	if (len > 0)
@@ -1131,17 +1152,29 @@ bts_rewrite(const char *code, size_t len, const struct bts_info *info,
 		if (interval_ms < 1)
 			interval_ms = BTS_DEFAULT_INTERVAL_MS;
 		buf_printf(&b, "\ninterval:ms:%ld {", interval_ms);
-		for (i = 0; i < info->i_nvars; i++) {
-			if (info->i_vars[i].v_kind == BTS_OUTPUT)
-				continue;
-			buf_printf(&b, " print(@%s);", info->i_vars[i].v_bare ?
-			    "" : info->i_vars[i].v_name);
-		}
+		print_calls(&b, info);
 		buf_puts(&b, " }\n");
 	}
-	if (b.b_failed) {
-		buf_free(&b);
-		return NULL;
+	return take_or_null(&b, lenp);
+}
+
+char *
+bts_rewrite_usr1(const char *code, size_t len, const struct bts_info *info,
+    size_t *lenp)
+{
+	struct buf	 b;
+	size_t		 i;
+
+	buf_init(&b, 0);
+	if (len > 0)
+		buf_append(&b, code, len);
+	for (i = 0; info != NULL && i < info->i_nvars; i++)
+		if (info->i_vars[i].v_kind != BTS_OUTPUT)
+			break;
+	if (info != NULL && i < info->i_nvars) {
+		buf_puts(&b, "\nself:signal:SIGUSR1 {");
+		print_calls(&b, info);
+		buf_puts(&b, " }\n");
 	}
-	return buf_take(&b, lenp);
+	return take_or_null(&b, lenp);
 }

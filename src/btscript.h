@@ -111,6 +111,15 @@ void	 bts_info_free(struct bts_info *);
 char	*bts_rewrite(const char *code, size_t len, const struct bts_info *,
 	    long interval_ms, size_t *lenp);
 
+/*
+ * print: on-demand with a bpftrace that has no SIGUSR1 map dump (0.22+):
+ * the original text, then "\nself:signal:SIGUSR1 { print(@a); ... }\n"
+ * over every exported non-output variable (none: no probe), so SIGUSR1
+ * prints them as the dump did. Allocation as bts_rewrite.
+ */
+char	*bts_rewrite_usr1(const char *code, size_t len,
+	    const struct bts_info *, size_t *lenp);
+
 /* 1 when name is a valid script name ([A-Za-z_][A-Za-z0-9_]*, <= 64) */
 int	 bts_name_valid(const char *name);
 

@@ -134,10 +134,28 @@ static const struct item_def items[SCRIPT_NITEMS] = {
 	[SI_RESTARTS] = { "restarts", 1022, PM_TYPE_U32, PM_SEM_COUNTER,
 	    BT_UNITS(0, 0, 1, 0, 0, PM_COUNT_ONE),
 	    "automatic restarts after the script ended" },
+	[SI_HELPER_ERRORS] = { "helper_errors", 1015, PM_TYPE_U64,
+	    PM_SEM_COUNTER, BT_UNITS(0, 0, 1, 0, 0, PM_COUNT_ONE),
+	    "failed BPF helper calls bpftrace reported, per helper:retcode "
+	    "(map_update_elem:-7 is a full map)" },
+	[SI_RUNTIME_ERRORS] = { "runtime_errors", 1016, PM_TYPE_U64,
+	    PM_SEM_COUNTER, BT_UNITS(0, 0, 1, 0, 0, PM_COUNT_ONE),
+	    "runtime errors bpftrace reported (its runtime_error lines)" },
+	[SI_LAST_HELPER_ERROR] = { "last_helper_error", 1017, PM_TYPE_STRING,
+	    PM_SEM_INSTANT, BT_UNITS(0, 0, 0, 0, 0, 0),
+	    "the last helper_error or runtime_error (kept at most once a "
+	    "second)" },
 	[SI_TYPE_ERRORS] = { "type_errors", 1018, PM_TYPE_U64, PM_SEM_COUNTER,
 	    BT_UNITS(0, 0, 1, 0, 0, PM_COUNT_ONE),
 	    "values that did not fit their variable's type (dropped)" },
 };
+
+/* the helper_errors kinds: after every variable's indom serial */
+static pmInDom
+script_diag_indom(const struct script *sc)
+{
+	return pmInDom_build(BT_DOMAIN, sc->sc_cluster * 1000 + 999);
+}
 
 static int
 var_pmtype(const struct ing_var *v)
@@ -174,12 +192,37 @@ script_var_indom(const struct script *sc, size_t k)
 	    SCRIPT_DATA_ITEM + (unsigned)k);
 }
 
+/*
+ * A metric's labels: its own (NULL: none) and, once bpftrace's version is
+ * known, "bpftrace_version" (which bpftrace ran the script) into out.
+ */
+static const char *
+script_labels(const struct script *sc, const char *own, char *out,
+    size_t outlen)
+{
+	if (sc->sc_label_ver[0] == '\0')
+		return own;
+	snprintf(out, outlen, "%s%s\"bpftrace_version\":\"%s\"", own ? own : "",
+	    own ? "," : "", sc->sc_label_ver);
+	return out;
+}
+
+/* the version as a label value: [A-Za-z0-9._+~-] only, else "" */
+static void
+label_version(const char *v, char *out, size_t outlen)
+{
+	snprintf(out, outlen, "%s", v);
+	if (out[strspn(out, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "0123456789._+~-")] != '\0')
+		out[0] = '\0';
+}
+
 static struct metric *
 data_metric(struct script *sc, size_t k)
 {
 	const struct bts_var	*bv = &sc->sc_info.i_vars[k];
 	struct ing_var		*iv = ingest_var(sc->sc_ing, k);
-	char			 name[512], help[256];
+	char			 name[512], help[256], labels[256];
 
 	snprintf(name, sizeof(name), "bpftrace.scripts.%s.data.%s",
 	    sc->sc_name, bv->v_name);
@@ -189,7 +232,8 @@ data_metric(struct script *sc, size_t k)
 	    SCRIPT_DATA_ITEM + (unsigned)k), bv->v_nkeys || !iv->iv_scalar ?
 	    script_var_indom(sc, k) : PM_INDOM_NULL, var_pmtype(iv),
 	    bv->v_counter ? PM_SEM_COUNTER : PM_SEM_INSTANT,
-	    BT_UNITS(0, 0, 0, 0, 0, 0), help, NULL, mtype_label(bv->v_mtype),
+	    BT_UNITS(0, 0, 0, 0, 0, 0), help, NULL, script_labels(sc,
+	    mtype_label(bv->v_mtype), labels, sizeof(labels)),
 	    sc->sc_src, SCRIPT_NITEMS + (int)k);
 }
 
@@ -211,7 +255,8 @@ static int
 script_item_private(int i)
 {
 	return i == SI_CODE || i == SI_ERROR || i == SI_WARNINGS ||
-	    i == SI_OUTPUT ? MPRIV_SOURCE : MPRIV_NONE;
+	    i == SI_OUTPUT || i == SI_LAST_HELPER_ERROR ? MPRIV_SOURCE :
+	    MPRIV_NONE;
 }
 
 /* Add this script's metrics and indoms to the registry. */
@@ -221,22 +266,31 @@ script_add_metrics(struct scripts *ss, struct script *sc, char *err,
 {
 	size_t		 nv = sc->sc_info.i_nvars, nm = 0, ni = 0;
 	struct metric	*ms[SCRIPT_NITEMS + BTS_MAX_VARS + 1];
-	struct indom	*ins[BTS_MAX_VARS + 1];
-	char		 name[512];
+	struct indom	*ins[BTS_MAX_VARS + 2];
+	char		 name[512], labels[256];
 	int		 ret = -1;
 
+	label_version(bt_version(ss->ss_ds), sc->sc_label_ver,
+	    sizeof(sc->sc_label_ver));
 	for (int i = 0; i < SCRIPT_NITEMS; i++) {
 		const struct item_def	*d = &items[i];
 
 		snprintf(name, sizeof(name), "bpftrace.scripts.%s.%s",
 		    sc->sc_name, d->suffix);
 		if ((ms[nm++] = metric_new(name, pmID_build(BT_DOMAIN,
-		    sc->sc_cluster, d->item), PM_INDOM_NULL, d->type, d->sem,
-		    d->units, d->oneline, NULL, "\"metrictype\":\"control\"",
+		    sc->sc_cluster, d->item), i == SI_HELPER_ERRORS ?
+		    script_diag_indom(sc) : PM_INDOM_NULL, d->type, d->sem,
+		    d->units, d->oneline, NULL, script_labels(sc,
+		    "\"metrictype\":\"control\"", labels, sizeof(labels)),
 		    sc->sc_src, i)) == NULL)
 			goto fail;
 		ms[nm - 1]->m_private = script_item_private(i);
 	}
+	/* the helper_errors kinds: indom slot nv, after the variables' */
+	if ((ins[ni++] = indom_new(script_diag_indom(sc), "kinds of failed "
+	    "BPF helper calls (helper:retcode)", NULL, sc->sc_src,
+	    (int)nv)) == NULL)
+		goto fail;
 	for (size_t k = 0; k < nv; k++) {
 		if ((ms[nm] = data_metric(sc, k)) == NULL)
 			goto fail;
@@ -455,6 +509,28 @@ script_info_changed(struct script *sc)
 	}
 }
 
+/* helper_errors (per kind), runtime_errors, last_helper_error */
+static int
+snap_diag(struct snap *s, const struct script *sc)
+{
+	const struct btdiag	*bd = &sc->sc_diag;
+	uint32_t		 ids[BTDIAG_MAX_KINDS + 1];
+	union value		 vals[BTDIAG_MAX_KINDS + 1];
+	const char		*names[BTDIAG_MAX_KINDS + 1];
+	int			 n = (int)bd->bd_nkinds;
+
+	for (int i = 0; i < n; i++) {
+		ids[i] = (uint32_t)i;
+		vals[i].u = bd->bd_kinds[i].k_count;
+		names[i] = bd->bd_kinds[i].k_name;
+	}
+	return snap_set_values(s, SI_HELPER_ERRORS, n, ids, vals) |
+	    snap_set_indom(s, (int)sc->sc_info.i_nvars, n, ids, names) |
+	    snap_set1(s, SI_RUNTIME_ERRORS, (union value){ .u =
+	    bd->bd_runtime }) |
+	    snap_set_str1(s, SI_LAST_HELPER_ERROR, bd->bd_last);
+}
+
 /* Build and publish the script's values. Main thread, lock held. */
 void
 script_publish(struct script *sc)
@@ -468,8 +544,9 @@ script_publish(struct script *sc)
 	if (sc->sc_pub == NULL &&
 	    (sc->sc_pub = calloc(nv + 1, sizeof(*sc->sc_pub))) == NULL)
 		return;
-	if ((s = snap_new(SCRIPT_NITEMS + (int)nv, (int)nv)) == NULL)
+	if ((s = snap_new(SCRIPT_NITEMS + (int)nv, (int)nv + 1)) == NULL)
 		return;
+	rv |= snap_diag(s, sc);
 	rv |= snap_set_str1(s, SI_STATUS, script_status_str(sc->sc_status));
 	rv |= snap_set1(s, SI_PID, (union value){ .u = sc->sc_pid > 0 ?
 	    (uint64_t)sc->sc_pid : 0 });
@@ -604,6 +681,50 @@ unwatch(struct scripts *ss, struct evwatch *w, int *fd)
 	*fd = -1;
 }
 
+/*
+ * The registered metrics' labels say which bpftrace runs the script: a
+ * script registered while "bpftrace --version" still ran is registered
+ * again (same names and PMIDs) once the version is known. Lock held.
+ */
+static void
+script_relabel(struct scripts *ss, struct script *sc)
+{
+	char	 v[sizeof(sc->sc_label_ver)], err[256] = "";
+
+	label_version(bt_version(ss->ss_ds), v, sizeof(v));
+	if (strcmp(v, sc->sc_label_ver) == 0 || sc->sc_gone)
+		return;
+	reg_remove_source(ss->ss_ds->reg, sc->sc_src);
+	if (script_add_metrics(ss, sc, err, sizeof(err)) == -1)
+		log_warnx("script %s: re-registering with the bpftrace "
+		    "version label: %s", sc->sc_name, err);
+}
+
+/*
+ * print: on-demand: bpftrace before 0.22 dumps every map on SIGUSR1;
+ * later ones do not, so their program gets a self:signal:SIGUSR1 probe
+ * that prints the variables (unless the script has one). -1: no memory.
+ */
+static int
+script_prepare_run(struct scripts *ss, struct script *sc)
+{
+	char	*run;
+	size_t	 len;
+
+	if (!sc->sc_info.i_meta.m_on_demand ||
+	    !bt_version_at_least(bt_version(ss->ss_ds), 0, 22) ||
+	    memmem(sc->sc_code, sc->sc_codelen, "self:signal:SIGUSR1",
+	    strlen("self:signal:SIGUSR1")) != NULL)
+		return 0;
+	if ((run = bts_rewrite_usr1(sc->sc_code, sc->sc_codelen,
+	    &sc->sc_info, &len)) == NULL)
+		return -1;
+	free(sc->sc_run);
+	sc->sc_run = run;
+	sc->sc_runlen = len;
+	return 0;
+}
+
 /* Start bpftrace for sc. Main thread, lock held. */
 static void
 script_spawn(struct scripts *ss, struct script *sc)
@@ -612,6 +733,7 @@ script_spawn(struct scripts *ss, struct script *sc)
 	char			 err[512];
 
 	ingest_reset(sc->sc_ing);
+	btdiag_reset(&sc->sc_diag);
 	buf_reset(&sc->sc_error);
 	buf_reset(&sc->sc_warnings);
 	buf_reset(&sc->sc_lout);
@@ -630,6 +752,13 @@ script_spawn(struct scripts *ss, struct script *sc)
 		return;
 	}
 	ingest_set_version(sc->sc_ing, bt_version(ss->ss_ds));
+	script_relabel(ss, sc);
+	if (script_prepare_run(ss, sc) == -1) {
+		sc->sc_status = SCRIPT_ERROR;
+		sc->sc_want_run = 0;
+		set_error(sc, "out of memory");
+		return;
+	}
 	if (sup_spawn(&sc->sc_child, spawnenv_bpftrace(), spawnenv_envp(),
 	    sc->sc_run, sc->sc_runlen, bt_version_at_least(bt_version(ss->ss_ds), 0, 11),
 	    err, sizeof(err)) == -1) {
@@ -643,7 +772,7 @@ script_spawn(struct scripts *ss, struct script *sc)
 	sc->sc_status = SCRIPT_STARTING;
 	sc->sc_started_ms = now_mono_ms();
 	sc->sc_rate_since = sc->sc_started_ms;
-	sc->sc_rate_bytes = 0;
+	sc->sc_rate_bytes = sc->sc_rate_diag = 0;
 	sc->sc_stop_deadline = 0;
 	sc->sc_stop_reason = STOP_NONE;
 	sc->sc_eof_at = 0;
@@ -681,7 +810,9 @@ on_stdout_line(void *arg, const char *line, size_t len, int cut)
 		sc->sc_line_too_long = 1;
 		return;
 	}
-	if (ingest_line(sc->sc_ing, line, len, err, sizeof(err)) == -1)
+	if (btdiag_line(&sc->sc_diag, line, len, now_mono_ms()) == 1)
+		sc->sc_dirty = 1;	/* counted: no data in it */
+	else if (ingest_line(sc->sc_ing, line, len, err, sizeof(err)) == -1)
 		log_debug("script %s: bad output line: %s", sc->sc_name, err);
 	if (sc->sc_status == SCRIPT_STARTING)
 		sc->sc_status = SCRIPT_STARTED;
@@ -713,6 +844,7 @@ static void
 script_read(struct scripts *ss, struct script *sc, int err_side)
 {
 	struct child	*ch = &sc->sc_child;
+	uint64_t	 diag;
 	ssize_t		 n;
 
 	if (err_side) {
@@ -721,12 +853,14 @@ script_read(struct scripts *ss, struct script *sc, int err_side)
 			unwatch(ss, &sc->sc_werr, &ch->ch_err);
 		return;
 	}
+	diag = sc->sc_diag.bd_bytes;
 	n = sup_read_lines(ch->ch_out, &sc->sc_lout, READ_BUDGET,
 	    on_stdout_line, sc);
 	if (n > 0) {
 		sc->sc_data_bytes += (uint64_t)n;
 		sc->sc_rate_bytes += (uint64_t)n;
 	}
+	sc->sc_rate_diag += sc->sc_diag.bd_bytes - diag;
 	if (n == -1) {
 		unwatch(ss, &sc->sc_wout, &ch->ch_out);
 		if (sc->sc_stop_deadline == 0)	/* it should exit now */
@@ -846,10 +980,16 @@ script_check_rate(struct scripts *ss, struct script *sc, int64_t now)
 {
 	int64_t		 el = now - sc->sc_rate_since;
 	size_t		 max = ss->ss_ds->cfg.max_output_rate;
+	uint64_t	 bytes;
 
 	if (el < 1000)
 		return;
-	if (max && sc->sc_rate_bytes * 1000 / (uint64_t)el > max) {
+	/* helper_error/runtime_error lines do not count: a full map makes
+	   bpftrace print one per failed update, and that must not stop a
+	   script (btdiag.c counts them at a small cost) */
+	bytes = sc->sc_rate_bytes > sc->sc_rate_diag ? sc->sc_rate_bytes -
+	    sc->sc_rate_diag : 0;
+	if (max && bytes * 1000 / (uint64_t)el > max) {
 		set_error(sc, "BPFtrace output exceeds limit of %zu bytes per "
 		    "second (see --max-output-rate)", max);
 		log_warnx("script %s: output rate over %zu bytes/s; stopping",
@@ -857,13 +997,14 @@ script_check_rate(struct scripts *ss, struct script *sc, int64_t now)
 		script_stop_child(ss, sc, STOP_LIMIT);
 	}
 	sc->sc_rate_since = now;
-	sc->sc_rate_bytes = 0;
+	sc->sc_rate_bytes = sc->sc_rate_diag = 0;
 }
 
 /*
  * print: on-demand: no timer in the script; when someone fetched since
  * the last dump and the data is older than the interval, SIGUSR1 makes
- * bpftrace print every map. Fetches in between share one dump.
+ * bpftrace print every map (the dump before 0.22, the probe
+ * script_prepare_run added since). Fetches in between share one dump.
  */
 static void
 script_on_demand(struct script *sc, int64_t now)

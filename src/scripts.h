@@ -10,6 +10,7 @@
 
 #include <sys/queue.h>
 
+#include "btdiag.h"
 #include "btscript.h"
 #include "bterr.h"
 #include "evloop.h"
@@ -24,6 +25,7 @@
 enum script_item {
 	SI_STATUS, SI_PID, SI_EXIT_CODE, SI_ERROR, SI_PROBES, SI_CODE,
 	SI_DATA_BYTES, SI_WARNINGS, SI_LOST_EVENTS, SI_RESTARTS, SI_OUTPUT,
+	SI_HELPER_ERRORS, SI_RUNTIME_ERRORS, SI_LAST_HELPER_ERROR,
 	SI_TYPE_ERRORS, SCRIPT_NITEMS
 };
 #define SCRIPT_DATA_ITEM	10
@@ -46,7 +48,9 @@ struct script {
 	int			 sc_named;
 	char			*sc_code;	/* as registered */
 	size_t			 sc_codelen;
-	char			*sc_run;	/* rewritten, what bpftrace runs */
+	char			*sc_run;	/* rewritten, what bpftrace runs
+						   (main: redone at spawn for
+						   on-demand on 0.22+) */
 	size_t			 sc_runlen;
 	struct bts_info		 sc_info;
 	unsigned		 sc_cluster;
@@ -75,6 +79,9 @@ struct script {
 	enum stop_reason	 sc_stop_reason;
 	int64_t			 sc_last_usr1;
 	int			 sc_dirty;
+	char			 sc_label_ver[32]; /* the bpftrace version in
+						   the registered metrics'
+						   labels ("": none) */
 	/* main */
 	struct child		 sc_child;
 	struct evwatch		 sc_wout, sc_werr;
@@ -82,6 +89,9 @@ struct script {
 	struct ingest		*sc_ing;
 	uint64_t		 sc_pub_seq;
 	uint64_t		 sc_rate_bytes;
+	uint64_t		 sc_rate_diag;	/* of which helper_error and
+						   runtime_error lines */
+	struct btdiag		 sc_diag;	/* their counts (btdiag.c) */
 	int64_t			 sc_rate_since;
 	int			 sc_line_too_long;
 	int64_t			 sc_eof_at;	/* stdout closed at (mono) */

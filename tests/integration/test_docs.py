@@ -141,7 +141,9 @@ def main():
     tap.check(names and not miss, "every metric the daemon serves is in "
            "METRICS", miss)
     for item in ("status", "pid", "exit_code", "error", "warnings", "probes",
-                 "code", "data_bytes", "lost_events", "restarts", "data."):
+                 "code", "data_bytes", "lost_events", "restarts",
+                 "helper_errors", "runtime_errors", "last_helper_error",
+                 "bpftrace_version", "data."):
         if item not in metrics:
             tap.ok(False, "per-script item %s in METRICS" % item)
             break

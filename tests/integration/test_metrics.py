@@ -379,9 +379,10 @@ def test_pmproxy_compare(d, text):
            "indom metrics, context labels" % src, ps)
     bad = [k for k, v in ours.items()
            if not (rule(v[0], v[1]) and v[3] and ctx <= v[4] and
-                   v[4] - ctx <= {"metrictype"})]
+                   v[4] - ctx <= {"metrictype", "bpftrace_version"})]
     tap.ok(not bad, "ours follow the same rules (plus the metric's "
-           "metrictype label, as pmproxy adds metric labels)", bad)
+           "metrictype and bpftrace_version labels, as pmproxy adds "
+           "metric labels)", bad)
     # same meta line order: # PCP5, # HELP, # TYPE, then the samples
     po = [ln.split(" ")[1] for ln in ptext.splitlines() if ln.startswith("#")]
     st, _, body = get(d, "/metrics?names=bpftrace.daemon")

@@ -147,6 +147,38 @@ mentions_are_errors(void **state)
 	assert_int_equal(c[2], BTERR_ERROR);
 }
 
+/*
+ * bpftrace 0.27, a while loop too long for the verifier: the HINT goes
+ * with the warning before it; the error is the loading failure alone.
+ */
+static void
+hint_follows_its_diagnostic(void **state)
+{
+	static const char	 text[] = RLIMIT_023
+	    "large_output.bt:1:17-139: WARNING: While loops are deprecated and "
+	    "may be removed in the future.\n"
+	    "BEGIN { $i = 0; while ($i < 3000) { $i++; } exit(); }\n"
+	    "                ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~\n"
+	    "HINT: For loops support ranges (e.g. `for ($x : $start..$end) { "
+	    "... }`), and can be used in place of while.\n"
+	    "ERROR: Error loading BPF program for begin_1. Error code: -28 (No "
+	    "space left on device). Use -v for full kernel error log.\n"
+	    "HINT: an error's hint\n"
+	    "WARNING: Total lost event count: 21910\n";
+	static const char	 alone[] = "HINT: nothing before it\n";
+	enum bterr_class	 c[8];
+
+	(void)state;
+	assert_int_equal(classify(text, c, 8), 8);
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(c[i], BTERR_WARNING);
+	assert_int_equal(c[5], BTERR_ERROR);
+	assert_int_equal(c[6], BTERR_ERROR);
+	assert_int_equal(c[7], BTERR_WARNING);
+	assert_int_equal(classify(alone, c, 8), 1);
+	assert_int_equal(c[0], BTERR_WARNING);
+}
+
 static char *
 slurp(const char *path)
 {
@@ -166,21 +198,32 @@ slurp(const char *path)
 	return data;
 }
 
+/* an error line that says what failed: bpftrace's or clang's */
+static int
+is_cause(const char *line, size_t len)
+{
+	return memmem(line, len, "ERROR:", 6) != NULL ||
+	    memmem(line, len, " error: ", 8) != NULL;
+}
+
 /*
- * Every recorded stderr: the RLIMIT line is a warning; a script that
- * failed (rc != 0) has an error line, one that ran (rc 0) has none.
+ * Every recorded stderr (each version's cases and its extra/ ones): the
+ * RLIMIT line is a warning; a script that ran (rc 0) has no error line;
+ * one that failed (rc != 0) has its cause ("ERROR:" or a clang error)
+ * among the errors, and no WARNING or HINT line there.
  */
 static void
 fixtures_of_three_versions(void **state)
 {
-	static const char *const vers[] = { "0.17", "0.23", "0.27" };
+	static const char *const vers[] = { "0.17", "0.23", "0.27",
+	    "0.17/extra", "0.23/extra", "0.27/extra" };
 	const char	*shared = getenv("BT_SHARED");
 	int		 files = 0;
 
 	(void)state;
 	if (shared == NULL)
 		skip();
-	for (size_t v = 0; v < 3; v++) {
+	for (size_t v = 0; v < sizeof(vers) / sizeof(vers[0]); v++) {
 		char		 dir[2048];
 		DIR		*d;
 		struct dirent	*de;
@@ -192,6 +235,7 @@ fixtures_of_three_versions(void **state)
 		while ((de = readdir(d)) != NULL) {
 			char		 path[4096], *err, *rc;
 			size_t		 len = strlen(de->d_name), n, nerr = 0;
+			int		 cause;
 			enum bterr_class c[4096];
 
 			if (len < 8 || strcmp(de->d_name + len - 7, ".stderr"))
@@ -203,8 +247,26 @@ fixtures_of_three_versions(void **state)
 			assert_non_null(err);
 			assert_non_null(rc);
 			n = classify(err, c, 4096);
-			for (size_t i = 0; i < n; i++)
-				nerr += c[i] == BTERR_ERROR;
+			cause = 0;
+			for (size_t i = 0, off = 0; i < n; i++) {
+				const char	*ln = err + off;
+				size_t		 ll = strcspn(ln, "\n");
+
+				off += ll + (ln[ll] == '\n');
+				if (c[i] != BTERR_ERROR)
+					continue;
+				nerr++;
+				cause |= is_cause(ln, ll);
+				if (strncmp(ln, "HINT:", 5) == 0 ||
+				    memmem(ln, ll, "WARNING:", 8) != NULL)
+					fail_msg("%s/%s: \"%.*s\" filed as an "
+					    "error", vers[v], de->d_name,
+					    (int)ll, ln);
+			}
+			if (atoi(rc) != 0 && nerr > 0 && !cause)
+				fail_msg("%s/%s: failed (rc %d), its errors "
+				    "do not say why", vers[v], de->d_name,
+				    atoi(rc));
 			if (strstr(err, "RLIMIT_MEMLOCK") && n > 0 &&
 			    strncmp(err, "WARNING: Could not", 18) != 0)
 				assert_int_equal(c[0], BTERR_WARNING);
@@ -235,6 +297,7 @@ main(void)
 		cmocka_unit_test(warning_block_then_error),
 		cmocka_unit_test(located_warning_without_source),
 		cmocka_unit_test(mentions_are_errors),
+		cmocka_unit_test(hint_follows_its_diagnostic),
 		cmocka_unit_test(fixtures_of_three_versions),
 	};
 

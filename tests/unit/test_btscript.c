@@ -948,6 +948,34 @@ rewrite_custom_output_block_untouched(void **state)
 	free(out);
 }
 
+/* on-demand with bpftrace 0.22+: a SIGUSR1 probe prints the variables */
+static void
+rewrite_usr1_probe(void **state)
+{
+	static const char	 code[] = "// print: on-demand\nBEGIN { @a = 1; "
+	    "@[1] = 2; @h = hist(3); printf(\"x\"); }";
+	struct bts_info		 info;
+	char			 err[ERRLEN], *out;
+	size_t			 len;
+
+	(void)state;
+	assert_int_equal(analyze(code, &info, err), 0);
+	out = bts_rewrite_usr1(code, strlen(code), &info, &len);
+	assert_non_null(out);
+	assert_string_equal(out, "// print: on-demand\nBEGIN { @a = 1; "
+	    "@[1] = 2; @h = hist(3); printf(\"x\"); }\n"
+	    "self:signal:SIGUSR1 { print(@a); print(@); print(@h); }\n");
+	assert_int_equal(len, strlen(out));
+	free(out);
+	bts_info_free(&info);
+	/* only printf output: nothing to print, no probe */
+	assert_int_equal(analyze("BEGIN { printf(\"x\"); }", &info, err), 0);
+	out = bts_rewrite_usr1("BEGIN { printf(\"x\"); }", 22, &info, &len);
+	assert_string_equal(out, "BEGIN { printf(\"x\"); }");
+	free(out);
+	bts_info_free(&info);
+}
+
 static void
 rewrite_keeps_code_bytes(void **state)
 {
@@ -1425,6 +1453,7 @@ main(void)
 		cmocka_unit_test(deep_nesting_is_linear_and_safe),
 		cmocka_unit_test(nested_assigned_keys_all_defined),
 		cmocka_unit_test(null_and_empty_inputs),
+		cmocka_unit_test(rewrite_usr1_probe),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
