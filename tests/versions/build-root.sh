@@ -19,6 +19,7 @@ CACHE=${BT_VERSIONS_CACHE:-/var/cache/bpftraced-versions}
 MIRROR=${BT_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 ROOT=$CACHE/$SUITE
 TMP=$CACHE/$SUITE.tmp
+LIMIT=${BT_VERSIONS_BUILD_TIMEOUT:-1200}	# seconds per step (debootstrap, installs)
 
 skip() { echo "build-root: $SUITE: $*" >&2; exit 77; }
 
@@ -39,11 +40,17 @@ kill_inside() {
 	done
 }
 
+# a registry that cannot be reached is found in seconds (debootstrap's own
+# wget would retry for many minutes on a network that drops packets)
+command -v wget >/dev/null 2>&1 &&
+    ! wget -q -T 15 -t 2 -O /dev/null "$MIRROR/dists/$SUITE/InRelease" &&
+    skip "cannot fetch $MIRROR/dists/$SUITE/InRelease (no registry here)"
+
 mkdir -p "$CACHE"
 rm -rf "$TMP"
 start=$(date +%s)
 # --variant=minbase: ~250 MB before bpftrace (its LLVM is most of the rest)
-if ! debootstrap --variant=minbase "$SUITE" "$TMP" "$MIRROR" >"$CACHE/$SUITE.log" 2>&1; then
+if ! timeout "$LIMIT" debootstrap --variant=minbase "$SUITE" "$TMP" "$MIRROR" >"$CACHE/$SUITE.log" 2>&1; then
 	tail -n 5 "$CACHE/$SUITE.log" >&2
 	rm -rf "$TMP"
 	grep -qiE "Failed getting release file|Couldn't download|Temporary failure|Could not resolve|Connection (refused|timed out)|Network is unreachable" "$CACHE/$SUITE.log" &&
@@ -57,7 +64,7 @@ printf '#!/bin/sh\nexit 101\n' >"$TMP/usr/sbin/policy-rc.d"
 chmod +x "$TMP/usr/sbin/policy-rc.d"
 echo 'Acquire::Check-Valid-Until "false";' >"$TMP/etc/apt/apt.conf.d/99no-valid-until"
 rc=0
-unshare --mount --propagation private --pid --fork --kill-child sh -eu -c '
+timeout "$LIMIT" unshare --mount --propagation private --pid --fork --kill-child sh -eu -c '
 	# $0: the root, $@: the packages
 	mount -t proc proc "$0/proc"
 	chroot "$0" apt-get update -q
