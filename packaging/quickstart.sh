@@ -18,7 +18,8 @@ RUN_DEPS="bpftrace"
 # for playwright-core, which the tests npm-install outside the tree), the
 # archive test (test_archive.py: pmseries --load into redis-server, pmrep
 # from python3-pcp), the container image test (test_container.py: podman
-# builds the image on a debootstrap root) and the version matrix
+# builds the image on a debootstrap root) and the bpftrace
+# 0.23/0.27 roots of make check-versions (debootstrap)
 TEST_DEPS="python3 curl wrk clang-14 libclang-rt-14-dev man-db systemd dpkg-dev
 debhelper fakeroot lintian rpm libfaketime chromium redis-server python3-pcp
 prometheus podman debootstrap"
@@ -164,6 +165,16 @@ cmd_test() {
 	unset TSAN_OPTIONS
 	make distclean >/dev/null 2>&1 || true
 	configure_build >/dev/null 2>&1 || true	# leave a plain src/bpftraced behind
+	# the tests that run real bpftrace again with bpftrace 0.23 and 0.27
+	# (Debian roots built once per machine, cached; skipped with the
+	# reason when they cannot be built); BT_NO_VERSIONS=1 leaves them out
+	if [ -z "${BT_NO_VERSIONS:-}" ]; then
+		BUILD_NAME=versions
+		log "versions: make check-versions (bpftrace of Debian trixie and sid)"
+		read -r p f s < <(run_check check-versions 1)
+		tp=$((tp + p)); tf=$((tf + f)); ts=$((ts + s))
+		log "versions: $p passed, $f failed, $s skipped"
+	fi
 	if [ "$ts" -gt 0 ]; then
 		echo "$tp passed, $tf failed, $ts skipped"
 	else

@@ -89,7 +89,8 @@ def bpftrace_usable():
     if os.geteuid() != 0:
         return "not root"
     try:
-        p = subprocess.run(["bpftrace", "-e", "BEGIN { exit(); }"],
+        p = subprocess.run([btd.BT_BPFTRACE or "bpftrace", "-e",
+                            "BEGIN { exit(); }"],
                            capture_output=True, timeout=30)
     except (FileNotFoundError, subprocess.TimeoutExpired) as e:
         return "bpftrace unavailable: %s" % e

@@ -13,7 +13,6 @@ HTTP/1.0, keep-alive and concurrency.
 import json
 import os
 import re
-import shutil
 import socket
 import subprocess
 import sys
@@ -111,8 +110,9 @@ def inst_ids(obj):
 
 
 def expected_bpftrace_version():
-    """What bpftraced should report for the bpftrace found on PATH."""
-    path = shutil.which("bpftrace")
+    """What bpftraced should report for the bpftrace it runs ($BT_BPFTRACE
+    or the one on PATH)."""
+    path = btd.real_bpftrace()
     if not path:
         return ""
     try:
@@ -380,10 +380,12 @@ def test_fetch(api, d, ctx, t_start):
         if o else {}
     tap.check(isinstance(v.get("bpftrace.daemon.rss"), int) and
               v["bpftrace.daemon.rss"] > 100 and
-              v.get("bpftrace.info.bpftrace_path") == "bpftrace" and
+              v.get("bpftrace.info.bpftrace_path") ==
+              (btd.BT_BPFTRACE or "bpftrace") and
               v.get("bpftrace.info.scripts_total") == 0,
-              "fetch: rss > 100 KB, bpftrace_path 'bpftrace' (default), "
-              "scripts_total 0", repr(v))
+              "fetch: rss > 100 KB, bpftrace_path %r (%s), scripts_total 0"
+              % (btd.BT_BPFTRACE or "bpftrace", "$BT_BPFTRACE" if
+                 btd.BT_BPFTRACE else "default"), repr(v))
 
     # bytes_out counts response bodies exactly
     _, _, _, b0body = api.req("/pmapi/%d/fetch?names=bpftrace.daemon."

@@ -403,7 +403,7 @@ def part_daemon_restart(d, sock):
            "bpftraced with a pmcd connection exits 0 on SIGTERM, no "
            "sanitizer reports", "rc %s %s" % (rc, err[-800:]))
     args = ["--control", "loopback", "--pmda", "on", "--pmda-socket", sock]
-    real = shutil.which("bpftrace")
+    real = btd.real_bpftrace()
     d2 = btd.Daemon(args + (["--bpftrace", real] if real else
                             ["--bpftrace", FAKE]),
                     env={"BT_SHARED": shared()})

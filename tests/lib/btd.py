@@ -27,13 +27,29 @@ import urllib.parse
 __all__ = ["Daemon", "DaemonError", "http", "connect", "split_url",
            "Tap", "REPO_ROOT", "default_binary", "raw", "parse_response",
            "free_port", "shared_dir", "FAKE_BPFTRACE", "Client",
-           "bpftrace_usable", "passwd_binary", "users_file", "can_bind"]
+           "bpftrace_usable", "passwd_binary", "users_file", "can_bind",
+           "BT_BPFTRACE", "real_bpftrace"]
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
 
 
 FAKE_BPFTRACE = os.path.join(REPO_ROOT, "tests", "lib", "fake-bpftrace")
+
+# The real bpftrace the tests run: $BT_BPFTRACE when set (make
+# check-versions sets it to tests/versions/bpftrace-trixie or -sid, the
+# bpftrace of a Debian root), else "bpftrace" from PATH. Every Daemon
+# started without --bpftrace (or --config) gets "--bpftrace $BT_BPFTRACE"
+# when it is set.
+BT_BPFTRACE = os.environ.get("BT_BPFTRACE") or None
+
+
+def real_bpftrace():
+    """The real bpftrace binary's path ($BT_BPFTRACE, else bpftrace on
+    PATH), None when there is none."""
+    if BT_BPFTRACE:
+        return BT_BPFTRACE if os.access(BT_BPFTRACE, os.X_OK) else None
+    return shutil.which("bpftrace")
 
 
 def shared_dir():
@@ -353,6 +369,11 @@ class Daemon:
                 self.args += ["--pmcd", "off"]
             elif pmcd:
                 self.args += ["--pmcd", pmcd]
+        # (not when a --config file is given: it may name its own bpftrace)
+        if BT_BPFTRACE and not any(a in ("--bpftrace", "--config") or
+                                   a.startswith(("--bpftrace=", "--config="))
+                                   for a in self.args):
+            self.args += ["--bpftrace", BT_BPFTRACE]
         self.env = dict(os.environ)
         for k, v in (env or {}).items():
             if v is None:
@@ -568,7 +589,7 @@ def bpftrace_usable():
         return "not root: bpftrace needs CAP_BPF/CAP_SYS_ADMIN"
     try:
         p = subprocess.run(
-            ["bpftrace", "-f", "json", "-e",
+            [BT_BPFTRACE or "bpftrace", "-f", "json", "-e",
              "tracepoint:raw_syscalls:sys_enter { @n = count(); } "
              "interval:ms:200 { exit(); }"],
             capture_output=True, timeout=30)
