@@ -446,24 +446,47 @@ api_host_is_local(struct api *a, const char *spec)
 
 /* --- the store contract (metric_store_fn, control_store_allowed) --- */
 
+/* the HTTP status of a refused store */
+static unsigned
+store_status(enum store_result rv)
+{
+	switch (rv) {
+	case STORE_UNAUTHENTICATED:
+		return 401;
+	case STORE_FORBIDDEN:
+		return 403;
+	case STORE_INTERNAL:
+		return 500;
+	case STORE_NOMEM:
+		return 503;
+	default:
+		return 400;
+	}
+}
+
 /* the PCP code of a refused store, for pmwebd's error answers */
 static int
-store_pmcode(int rv, const char *err)
+store_pmcode(enum store_result rv)
 {
-	if (rv == -500)
+	switch (rv) {
+	case STORE_INTERNAL:
 		return -EIO;		/* ours: the state database */
-	if (rv == -503)
+	case STORE_NOMEM:
 		return -ENOMEM;		/* --max-memory */
-	if (rv < -1 || strncmp(err, "No permission", 13) == 0)
+	case STORE_NOT_ALLOWED:
+	case STORE_UNAUTHENTICATED:
+	case STORE_FORBIDDEN:
 		return PM_ERR_PERMISSION;
-	return PM_ERR_BADSTORE;
+	default:
+		return PM_ERR_BADSTORE;
+	}
 }
 
 /* the answer to a store to metric what that was refused with err */
 int
-api_store_error(struct api *a, int rv, const char *what, const char *err)
+api_store_error(struct api *a, enum store_result rv, const char *what,
+    const char *err)
 {
-	return api_error(a, rv < -1 ? (unsigned)-rv : 400, 1,
-	    store_pmcode(rv, err), "failed to "
+	return api_error(a, store_status(rv), 1, store_pmcode(rv), "failed to "
 	    "store value to metric %s: %s", what, err);
 }

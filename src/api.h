@@ -104,8 +104,8 @@ int		 api_error(struct api *a, unsigned status, int with_ctx,
 	api_error((a), (status), (with_ctx), -EINVAL, __VA_ARGS__)
 int		 api_error_pmwebd(struct httpreq *hr, unsigned status,
 		    int code);
-int		 api_store_error(struct api *a, int rv, const char *what,
-		    const char *err);
+int		 api_store_error(struct api *a, enum store_result rv,
+		    const char *what, const char *err);
 void		 api_put_head(struct api *a);
 void		 api_put_pmid(struct api *a, pmID p);
 void		 api_put_dpmid(struct api *a, pmID p);

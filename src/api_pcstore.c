@@ -177,7 +177,7 @@ api_pcstore(struct api *a, const char *name, const struct store_req *sr,
 	const char	*what;
 	struct pcinsts	 pc = { NULL, 0, 0 };
 	pmDesc		 desc;
-	int		 st;
+	enum store_result st;
 	int		 rc;
 
 	rc = name ? pmcd_lookup(name, &pmid, &desc) :
@@ -191,7 +191,8 @@ api_pcstore(struct api *a, const char *name, const struct store_req *sr,
 		return 1;
 	/* pmproxy names the metric as the request did (pmid= by its id) */
 	what = name ? name : api_param(a, "pmid");
-	if ((st = control_store_allowed(a->a_ds, sr, err, sizeof(err))) != 0) {
+	if ((st = control_store_allowed(a->a_ds, sr, err, sizeof(err))) !=
+	    STORE_OK) {
 		*ret = api_store_error(a, st, what, err);
 		goto done;
 	}

@@ -61,7 +61,7 @@ api_run_store(struct api *a)
 	struct metric	*m;
 	char		 err[1024] = "", peer[64];
 	pmID		 pmid;
-	int		 st;
+	enum store_result st;
 	int		 rv;
 
 	memset(&sr, 0, sizeof(sr));
@@ -104,7 +104,7 @@ api_run_store(struct api *a)
 		return api_error(a, 400, 1, PM_ERR_PERMISSION, "failed to "
 		    "store value to metric %s: No permission to perform "
 		    "requested operation", m->m_name);
-	if ((st = m->m_store(m, &sr, err, sizeof(err))) != 0)
+	if ((st = m->m_store(m, &sr, err, sizeof(err))) != STORE_OK)
 		return api_store_error(a, st, m->m_name, err);
 	return api_send_success(a);
 }

@@ -178,9 +178,23 @@ struct store_req {
 	unsigned		 sr_roles;	/* AUTH_ROLE_* of sr_user */
 	int			 sr_loopback;	/* client on 127/8 or ::1 */
 };
-/* 0 stored; -1 refused (400), or -401/-403 for who is asking */
-typedef int (*metric_store_fn)(struct metric *, const struct store_req *,
-    char *, size_t);
+/*
+ * What a store did; err (the store's char *, size_t) says why it did
+ * not. Each dialect translates it once: api.c (HTTP status and pmwebd's
+ * code), pmda.c (a PCP error code).
+ */
+enum store_result {
+	STORE_OK = 0,
+	STORE_REFUSED,		/* bad value or request, the target's
+				   refusal */
+	STORE_NOT_ALLOWED,	/* no control from here (--control) */
+	STORE_UNAUTHENTICATED,	/* --control=auth, nobody logged in */
+	STORE_FORBIDDEN,	/* this principal may not */
+	STORE_INTERNAL,		/* ours: the state database failed */
+	STORE_NOMEM		/* --max-memory */
+};
+typedef enum store_result (*metric_store_fn)(struct metric *m,
+    const struct store_req *sr, char *err, size_t errlen);
 /*
  * Who reads a value: the principal of a fetch. Control answers go only to
  * the principal that stored them; with --auth-reads a script's private
@@ -824,7 +838,7 @@ void		 scripts_refresh_tracepoints(struct scripts *);
 void		 control_audit_login(struct scripts *, const char *,
 		    const char *, const char *, const char *);
 /* who may store to bpftrace.control.* and, passed through, to pmcd */
-int		 control_store_allowed(const struct daemon_state *ds,
+enum store_result control_store_allowed(const struct daemon_state *ds,
 		    const struct store_req *sr, char *err, size_t errlen);
 
 #endif /* BPFTRACED_H */
