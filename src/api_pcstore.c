@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "bpftraced.h"
+#include "api.h"
 
 /* the instances named: ids (*ids, *n; n 0: none named), or an error */
 struct pcinsts {
@@ -176,6 +177,7 @@ api_pcstore(struct api *a, const char *name, const struct store_req *sr,
 	const char	*what;
 	struct pcinsts	 pc = { NULL, 0, 0 };
 	pmDesc		 desc;
+	enum store_result st;
 	int		 rc;
 
 	rc = name ? pmcd_lookup(name, &pmid, &desc) :
@@ -189,10 +191,9 @@ api_pcstore(struct api *a, const char *name, const struct store_req *sr,
 		return 1;
 	/* pmproxy names the metric as the request did (pmid= by its id) */
 	what = name ? name : api_param(a, "pmid");
-	if ((rc = control_store_allowed(a->a_ds, sr, err, sizeof(err))) != 0) {
-		*ret = api_error(a, rc < -1 ? (unsigned)-rc : 400, 1,
-		    PM_ERR_PERMISSION, "failed to store value to metric %s: "
-		    "%s", what, err);
+	if ((st = control_store_allowed(a->a_ds, sr, err, sizeof(err))) !=
+	    STORE_OK) {
+		*ret = api_store_error(a, st, what, err);
 		goto done;
 	}
 	if (store_insts(a, &desc, what, &pc, ret) == -1)

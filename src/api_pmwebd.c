@@ -4,8 +4,9 @@
  * PCP 3.x/4.x pmwebd (/pmapi/N/_fetch, _metric, _indom, _store), as
  * pmproxy 5/6 still serves them in its compat mode, plus pmwebd's own
  * context creation. api_pmapi.c routes "/pmapi/[N/]_cmd" here; the
- * handlers that only differ in how ids are written are api_pmapi.c's,
- * run with CMD_PMWEBD set (numeric pmid/indom, instance -1).
+ * handlers that only differ in how ids are written are the bare
+ * commands' (api_fetch.c, api_names.c, api_store.c), run with CMD_PMWEBD
+ * set (numeric pmid/indom, instance -1, pmwebd's errors: api.c).
  *
  * Which form answers what:
  *  - A successful answer is pmproxy 6.0.3's compat mode, byte for byte:
@@ -52,24 +53,7 @@
 #include <string.h>
 
 #include "bpftraced.h"
-
-/* "PMWEBD error, code -12376: Attempt to use an illegal context" */
-int
-api_pmwebd_error(struct httpreq *hr, unsigned status, int code)
-{
-	char		 text[PM_MAXERRMSGLEN];
-	struct buf	 b;
-
-	pmErrStr_r(code, text, sizeof(text));
-	buf_init(&b, 4096);
-	buf_printf(&b, "PMWEBD error, code %d: %s", code, text);
-	if (b.b_failed) {
-		buf_free(&b);
-		return http_reply(hr, status, "text/plain", NULL, 0);
-	}
-	return http_reply(hr, status, "text/plain", buf_take(&b, NULL),
-	    b.b_len);
-}
+#include "api.h"
 
 /* _context: {"context":N}, no client, no source (pmproxy compat) */
 static int
@@ -79,37 +63,10 @@ run_context(struct api *a)
 	return api_send_out(a, 200);
 }
 
-/* _fetch: pmwebd's timestamp and ids; no valid name is pmFetch's error */
-static int
-run_fetch(struct api *a)
-{
-	struct fitem	*ms;
-	struct timespec	 ts;
-	size_t		 n;
-	int		 ret, err;
-
-	if (api_fetch_lookup(a, &ms, &n, &ret) == -1)
-		return ret;
-	if (n == 0) {
-		free(ms);
-		return api_error(a, 400, 1, PM_ERR_TOOSMALL,
-		    "Insufficient elements in list");
-	}
-	now_real(&ts);
-	buf_printf(&a->a_out, "{\"timestamp\":{\"s\":%lld,\"us\":%ld},"
-	    "\"values\":[", (long long)ts.tv_sec, ts.tv_nsec / 1000);
-	err = api_put_fetch_values(a, ms, n, &ts);
-	free(ms);
-	if (err != 0)
-		return api_rate_error(a, err);
-	buf_puts(&a->a_out, "]}");
-	return api_send_out(a, 200);
-}
-
 static int
 run_bad_url(struct api *a)
 {
-	return api_pmwebd_error(a->a_hr, 400, -EINVAL);
+	return api_error_pmwebd(a->a_hr, 400, -EINVAL);
 }
 
 /* pmwebd's polltimeout: whole seconds; bad or out of range is the max */
@@ -142,21 +99,21 @@ run_new_context(struct api *a)
 		hs = api_param(a, "hostname");
 	if (hs && *hs) {		/* pmwebd looks at a hostspec first */
 		if (!api_host_is_local(a, hs))
-			return api_pmwebd_error(a->a_hr, 400, -ECONNREFUSED);
+			return api_error_pmwebd(a->a_hr, 400, -ECONNREFUSED);
 	} else if (api_param(a, "archivefile") != NULL) {
-		return api_pmwebd_error(a->a_hr, 400, -ENOENT);
+		return api_error_pmwebd(a->a_hr, 400, -ENOENT);
 	}
 	timeout = pmwebd_timeout(api_param(a, "polltimeout"));
 	if (timeout > a->a_ds->cfg.max_polltimeout)	/* --max-polltimeout */
 		timeout = a->a_ds->cfg.max_polltimeout;
 	http_peer(a->a_hr, peer, sizeof(peer));
 	if (ctx_create_for(a->a_ds->ctx, timeout, peer, &id) != CTX_OK)
-		return api_pmwebd_error(a->a_hr, 503, -EMFILE);
+		return api_error_pmwebd(a->a_hr, 503, -EMFILE);
 	buf_init(&b, 64);
 	buf_printf(&b, "{ \"context\": %u }", id);
 	if (b.b_failed) {
 		buf_free(&b);
-		return api_pmwebd_error(a->a_hr, 503, -ENOMEM);
+		return api_error_pmwebd(a->a_hr, 503, -ENOMEM);
 	}
 	return http_reply(a->a_hr, 200, "application/json", buf_take(&b, NULL),
 	    b.b_len);
@@ -171,7 +128,8 @@ static const struct cmd cmds[] = {
 	    W },
 	{ "_metric",   EP_METRIC,   HTTP_GET, api_ok_always, api_run_metric, W },
 	{ "_derive",   EP_DERIVE,   GP, api_ok_derive, api_run_derive, W },
-	{ "_fetch",    EP_FETCH,    HTTP_GET, api_ok_fetch, run_fetch, W },
+	{ "_fetch",    EP_FETCH,    HTTP_GET, api_ok_fetch, api_run_fetch,
+	    W },
 	{ "_indom",    EP_INDOM,    HTTP_GET, api_ok_indom, api_run_indom, W },
 	{ "_store",    EP_STORE,    GP, api_ok_store, api_run_store, W },
 	{ "_children", EP_CHILDREN, HTTP_GET, api_ok_always, api_run_children,

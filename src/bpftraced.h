@@ -178,9 +178,23 @@ struct store_req {
 	unsigned		 sr_roles;	/* AUTH_ROLE_* of sr_user */
 	int			 sr_loopback;	/* client on 127/8 or ::1 */
 };
-/* 0 stored; -1 refused (400), or -401/-403 for who is asking */
-typedef int (*metric_store_fn)(struct metric *, const struct store_req *,
-    char *, size_t);
+/*
+ * What a store did; err (the store's char *, size_t) says why it did
+ * not. Each dialect translates it once: api.c (HTTP status and pmwebd's
+ * code), pmda.c (a PCP error code).
+ */
+enum store_result {
+	STORE_OK = 0,
+	STORE_REFUSED,		/* bad value or request, the target's
+				   refusal */
+	STORE_NOT_ALLOWED,	/* no control from here (--control) */
+	STORE_UNAUTHENTICATED,	/* --control=auth, nobody logged in */
+	STORE_FORBIDDEN,	/* this principal may not */
+	STORE_INTERNAL,		/* ours: the state database failed */
+	STORE_NOMEM		/* --max-memory */
+};
+typedef enum store_result (*metric_store_fn)(struct metric *m,
+    const struct store_req *sr, char *err, size_t errlen);
 /*
  * Who reads a value: the principal of a fetch. Control answers go only to
  * the principal that stored them; with --auth-reads a script's private
@@ -772,87 +786,11 @@ int		 api_metrics(struct httpreq *);
 int		 api_metrics_path(const char *);	/* a scrape URL path */
 const struct ui_asset *ui_asset_find(const char *);
 
-/*
- * api_pmapi.c: the pmproxy dialect, and the pieces the pmwebd dialect
- * (api_pmwebd.c: the "_"-prefixed commands) reuses from it.
- */
-struct api;
-typedef int (*api_fn)(struct api *);
-
-struct cmd {
-	const char		*c_name;
-	enum api_endpoint	 c_ep;
-	int			 c_methods;
-	int			(*c_params_ok)(struct httpreq *);
-	api_fn			 c_run;
-	int			 c_flags;	/* CMD_* */
-};
-#define CMD_PMWEBD	0x01	/* pmwebd shapes and PMWEBD errors */
-#define CMD_NOCTX	0x02	/* runs before/without context lookup */
-
-struct api {
-	struct httpreq		*a_hr;
-	struct daemon_state	*a_ds;
-	const struct cmd	*a_cmd;
-	const char		*a_ctxstr;	/* from path or ?context= */
-	uint32_t		 a_ctx;
-	int			 a_held;	/* ctx_use()d: ctx_done() */
-	unsigned		 a_status;	/* error status if not 400 */
-	struct profile		*a_prof;
-	struct dset		*a_dset;	/* this context's derived */
-	struct ns		*a_ns;
-	struct buf		 a_out;
-	int			 a_pcmode;	/* PMCD_*, -1: not asked yet */
-	int			 a_pcerr;	/* pmcd failed (pmcd_error_text) */
-	struct pcbatch		*a_pcb;		/* pmcd metrics of this request */
-	struct reader		 a_rd;		/* who asks (set with a_ctx) */
-	char			 a_peer[64];	/* a_rd.rd_peer */
-};
-
-/* a fetch target: a real metric, or one of the context's derived */
-struct fitem {
-	struct metric		*m;
-	const struct dmetric	*dm;
-	struct pcitem		*pc;	/* a metric read from pmcd */
-};
-
-#define API_PMWEBD(a)	((a)->a_cmd && ((a)->a_cmd->c_flags & CMD_PMWEBD))
-
+/* api_pmapi.c: /pmapi/ (the pmproxy and pmwebd dialects; api.h) */
 int		 api_pmapi(struct httpreq *);
-const char	*api_param(struct api *, const char *);
-int		 api_ok_always(struct httpreq *);
-int		 api_ok_fetch(struct httpreq *);
-int		 api_ok_indom(struct httpreq *);
-int		 api_ok_profile(struct httpreq *);
-int		 api_ok_store(struct httpreq *);
-int		 api_ok_derive(struct httpreq *);
-int		 api_host_is_local(struct api *, const char *);
-void		 api_buf_init(struct api *, struct buf *);
-int		 api_send_out(struct api *, unsigned);
-int		 api_error(struct api *, unsigned, int, int, const char *, ...)
-		    __attribute__((format(printf, 5, 6)));
-int		 api_fetch_lookup(struct api *, struct fitem **, size_t *, int *);
-int		 api_rate_error(struct api *, int);
-int		 api_put_fetch_values(struct api *, const struct fitem *,
-		    size_t, const struct timespec *);
-int		 api_run_metric(struct api *);
-int		 api_run_indom(struct api *);
-int		 api_run_children(struct api *);
-int		 api_run_profile(struct api *);
-int		 api_run_store(struct api *);
-int		 api_send_success(struct api *);
-int		 api_pcstore(struct api *, const char *, const struct store_req *,
-		    pmID, int *);
-int		 control_store_allowed(const struct daemon_state *,
-		    const struct store_req *, char *, size_t);
-int		 api_run_derive(struct api *);
 
 /* api_pmwebd.c */
 #define BT_PMWEBD_CTX_TIMEOUT	300	/* pmwebd's -t default, seconds */
-const struct cmd *api_pmwebd_lookup(const char *);
-const struct cmd *api_pmwebd_bad_url(void);
-const struct cmd *api_pmwebd_context_form(struct httpreq *);
-int		 api_pmwebd_error(struct httpreq *, unsigned, int);
 
 /* ====================================================================
  * sup.c: bpftrace child processes
@@ -899,5 +837,8 @@ int		 scripts_restore(struct scripts *);
 void		 scripts_refresh_tracepoints(struct scripts *);
 void		 control_audit_login(struct scripts *, const char *,
 		    const char *, const char *, const char *);
+/* who may store to bpftrace.control.* and, passed through, to pmcd */
+enum store_result control_store_allowed(const struct daemon_state *ds,
+		    const struct store_req *sr, char *err, size_t errlen);
 
 #endif /* BPFTRACED_H */

@@ -862,9 +862,9 @@ same_registration(struct scripts *ss, const struct script *sc,
  * (same pid, data kept); one that stopped or failed is started again as
  * a start would (a new bpftrace, its state reset), so a panel reloaded
  * after an error shows the error of this run, not "name in use". Lock
- * held. 0, or -500 when the state database refused.
+ * held. STORE_OK, or STORE_INTERNAL when the state database refused.
  */
-static int
+static enum store_result
 register_again(struct scripts *ss, struct script *sc,
     const struct store_req *sr, char **answer, char *err, size_t errlen)
 {
@@ -873,7 +873,7 @@ register_again(struct scripts *ss, struct script *sc,
 
 	if (rerun && script_set_wanted(ss, sc, 1, err, errlen) == -1) {
 		script_audit(ss, sr, "register", sc->sc_name, 0, err);
-		return -500;
+		return STORE_INTERNAL;
 	}
 	script_publish(sc);
 	ss->ss_info_dirty = 1;
@@ -889,15 +889,16 @@ register_again(struct scripts *ss, struct script *sc,
 	    rerun ? "; starting it" : "");
 	script_audit(ss, sr, "register", sc->sc_name, 1, rerun ?
 	    "the same script again: started" : "the same script again");
-	return 0;
+	return STORE_OK;
 }
 
 /*
  * Register a script; answer (unless NULL) gets the script JSON (also on
- * refusal, like the PMDA, so clients can read the reason back). -1 with
- * err on refusal.
+ * refusal, like the PMDA, so clients can read the reason back).
+ * STORE_REFUSED with err on refusal, STORE_INTERNAL when the state
+ * database failed.
  */
-static int
+static enum store_result
 do_register(struct scripts *ss, const struct store_req *sr,
     const struct store_script *row, char **answer, char *err, size_t errlen)
 {
@@ -905,7 +906,7 @@ do_register(struct scripts *ss, const struct store_req *sr,
 	struct bts_info		 info;
 	struct script		*sc = NULL, *old;
 	struct buf		 b;
-	int			 rv = -1;
+	enum store_result	 rv = STORE_REFUSED;
 
 	memset(&info, 0, sizeof(info));
 	if (sr->sr_vlen > cfg->max_script_bytes) {
@@ -922,7 +923,7 @@ do_register(struct scripts *ss, const struct store_req *sr,
 		rv = register_again(ss, old, sr, answer, err, errlen);
 		pthread_mutex_unlock(&ss->ss_lock);
 		bts_info_free(&info);
-		if (rv == 0)
+		if (rv == STORE_OK)
 			scripts_wake(ss);
 		else if (answer)
 			*answer = refused_script(sr->sr_value, sr->sr_vlen, err,
@@ -962,7 +963,7 @@ do_register(struct scripts *ss, const struct store_req *sr,
 	sc->sc_status = sc->sc_want_run ? SCRIPT_STARTING : SCRIPT_STOPPED;
 	if (row == NULL && script_persist(ss, sc, err, errlen) == -1) {
 		reg_remove_source(ss->ss_ds->reg, sc->sc_src);
-		rv = -500;	/* our failure, not the script's */
+		rv = STORE_INTERNAL;	/* our failure, not the script's */
 		goto refused_locked;
 	}
 	if (row)
@@ -986,7 +987,7 @@ do_register(struct scripts *ss, const struct store_req *sr,
 	    NULL);
 	pthread_mutex_unlock(&ss->ss_lock);
 	scripts_wake(ss);
-	return 0;
+	return STORE_OK;
 refused_locked:
 	pthread_mutex_unlock(&ss->ss_lock);
 	script_free(sc);
@@ -1018,7 +1019,7 @@ script_deregister_locked(struct scripts *ss, struct script *sc)
 		log_warnx("script %s: %s", sc->sc_name, err);
 }
 
-static int
+static enum store_result
 do_deregister(struct scripts *ss, const struct store_req *sr,
     const char *list, char *err, size_t errlen)
 {
@@ -1027,7 +1028,7 @@ do_deregister(struct scripts *ss, const struct store_req *sr,
 	struct script	*sc;
 
 	if ((copy = strdup(list)) == NULL)
-		return -1;
+		return STORE_REFUSED;
 	pthread_mutex_lock(&ss->ss_lock);
 	for (tok = strtok_r(copy, ",", &save); tok;
 	    tok = strtok_r(NULL, ",", &save)) {
@@ -1056,16 +1057,16 @@ do_deregister(struct scripts *ss, const struct store_req *sr,
 	scripts_wake(ss);
 	if (denied[0]) {
 		seterr(err, errlen, "%s", denied);
-		return -403;
+		return STORE_FORBIDDEN;
 	}
 	if (missing) {
 		seterr(err, errlen, "one or more scripts were not found");
-		return -1;
+		return STORE_REFUSED;
 	}
-	return 0;
+	return STORE_OK;
 }
 
-static int
+static enum store_result
 do_start_stop(struct scripts *ss, const struct store_req *sr,
     const char *key, int start, char *err, size_t errlen)
 {
@@ -1079,30 +1080,30 @@ do_start_stop(struct scripts *ss, const struct store_req *sr,
 		seterr(err, errlen, "script not found");
 		script_audit(ss, sr, action, audit_target(key, strlen(key), t,
 		    sizeof(t)), 0, err);
-		return -1;
+		return STORE_REFUSED;
 	}
 	if (may_act_on(ss, sc, sr, err, errlen) == -1) {
 		script_audit(ss, sr, action, sc->sc_name, 0, err);
 		pthread_mutex_unlock(&ss->ss_lock);
-		return -403;
+		return STORE_FORBIDDEN;
 	}
 	if (script_set_wanted(ss, sc, start, err, errlen) == -1) {
 		script_audit(ss, sr, action, sc->sc_name, 0, err);
 		pthread_mutex_unlock(&ss->ss_lock);
-		return -500;
+		return STORE_INTERNAL;
 	}
 	script_audit(ss, sr, action, sc->sc_name, 1, NULL);
 	log_info("script %s: %s requested by %s", sc->sc_name,
 	    start ? "start" : "stop", sr->sr_user ? sr->sr_user : sr->sr_peer);
 	pthread_mutex_unlock(&ss->ss_lock);
 	scripts_wake(ss);
-	return 0;
+	return STORE_OK;
 }
 
 /* --- the store callback and who may use it --- */
 
 /* who may store: to bpftrace.control.* and, passed through, to pmcd */
-int
+enum store_result
 control_store_allowed(const struct daemon_state *ds,
     const struct store_req *sr, char *err, size_t errlen)
 {
@@ -1111,39 +1112,41 @@ control_store_allowed(const struct daemon_state *ds,
 		if (sr->sr_user == NULL) {
 			seterr(err, errlen, "No permission to perform requested "
 			    "operation (authentication required)");
-			return -401;
+			return STORE_UNAUTHENTICATED;
 		}
 		if ((sr->sr_roles & (AUTH_ROLE_CONTROL | AUTH_ROLE_ADMIN)) == 0) {
 			seterr(err, errlen, "No permission to perform requested "
 			    "operation (user %s has neither the control nor the "
 			    "admin role)", sr->sr_user);
-			return -403;
+			return STORE_FORBIDDEN;
 		}
-		return 0;
+		return STORE_OK;
 	case CONTROL_LOOPBACK:
 		if (sr->sr_loopback)
-			return 0;
+			return STORE_OK;
 		seterr(err, errlen, "No permission to perform requested "
 		    "operation (control is limited to loopback clients)");
-		return -1;
+		return STORE_NOT_ALLOWED;
 	default:
 		seterr(err, errlen, "No permission to perform requested "
 		    "operation (script control is off; see --control)");
-		return -1;
+		return STORE_NOT_ALLOWED;
 	}
 }
 
-static int
+static enum store_result
 on_control_store(struct metric *m, const struct store_req *sr, char *err,
     size_t errlen)
 {
 	struct scripts	*ss = m->m_arg;
-	int		 item = (int)pmID_item(m->m_pmid), rv;
+	int		 item = (int)pmID_item(m->m_pmid);
+	enum store_result rv;
 	char		*answer = NULL, *val, detail[512] = "";
 	char		 t[BTS_NAME_MAX + 1];
 	size_t		 reserve;
 
-	if ((rv = control_store_allowed(ss->ss_ds, sr, err, errlen)) != 0) {
+	if ((rv = control_store_allowed(ss->ss_ds, sr, err, errlen)) !=
+	    STORE_OK) {
 		/* a register's value is code: its name is not known yet */
 		control_audit_refused(ss, sr, ctl_names[item],
 		    item == CTL_REGISTER ? NULL : audit_target(sr->sr_value,
@@ -1156,21 +1159,21 @@ on_control_store(struct metric *m, const struct store_req *sr, char *err,
 	if (memcap_charge(&ss->ss_ds->mem, reserve) == -1) {
 		memcap_message(&ss->ss_ds->mem, err, errlen);
 		script_audit(ss, sr, ctl_names[item], NULL, 0, err);
-		return -503;
+		return STORE_NOMEM;
 	}
 	if (item == CTL_REGISTER) {
 		rv = do_register(ss, sr, NULL, &answer, detail, sizeof(detail));
 	} else {
 		if ((val = strndup(sr->sr_value, sr->sr_vlen)) == NULL) {
 			memcap_release(&ss->ss_ds->mem, reserve);
-			return -1;
+			return STORE_REFUSED;
 		}
 		rv = item == CTL_DEREGISTER ?
 		    do_deregister(ss, sr, val, detail, sizeof(detail)) :
 		    do_start_stop(ss, sr, val, item == CTL_START, detail,
 		    sizeof(detail));
 		free(val);
-		if (rv == 0)
+		if (rv == STORE_OK)
 			answer = strdup("{\"success\": \"true\"}");
 		else {
 			struct buf	 b;
@@ -1186,9 +1189,9 @@ on_control_store(struct metric *m, const struct store_req *sr, char *err,
 		answer_set(ss, sr, item, answer, reserve);
 	else
 		memcap_release(&ss->ss_ds->mem, reserve);
-	if (rv == -403 || rv == -500)	/* "No permission ...", or ours */
-		seterr(err, errlen, "%s", detail);
-	else if (rv != 0)
+	if (rv == STORE_FORBIDDEN || rv == STORE_INTERNAL)
+		seterr(err, errlen, "%s", detail); /* "No permission", or ours */
+	else if (rv != STORE_OK)
 		seterr(err, errlen, "Bad input to pmstore: %s", detail);
 	return rv;
 }
@@ -1204,7 +1207,7 @@ on_restore_script(const struct store_script *row, void *arg)
 	};
 	char			 err[512];
 
-	if (do_register(ss, &sr, row, NULL, err, sizeof(err)) == -1)
+	if (do_register(ss, &sr, row, NULL, err, sizeof(err)) != STORE_OK)
 		log_warnx("cannot restore script %s (%s): %s", row->ss_name ?
 		    row->ss_name : row->ss_script_id, row->ss_script_id, err);
 	return 0;
@@ -1350,7 +1353,9 @@ scripts_autostart_dir(struct scripts *ss, const char *dir)
 
 /*
  * --script FILE at start: registered like a loopback store; a script
- * without "// name:" is named after its file ("foo.bt" -> foo).
+ * without "// name:" is named after its file ("foo.bt" -> foo). 0, -1
+ * when it could not be read or was refused, -2 when the state database
+ * failed.
  */
 int
 scripts_autostart(struct scripts *ss, const char *path)
@@ -1362,6 +1367,7 @@ scripts_autostart(struct scripts *ss, const char *path)
 	FILE			*f;
 	size_t			 n;
 	char			 chunk[8192];
+	enum store_result	 st;
 	int			 rv = -1;
 
 	buf_init(&code, ss->ss_ds->cfg.max_script_bytes + 64);
@@ -1390,9 +1396,13 @@ scripts_autostart(struct scripts *ss, const char *path)
 	else if (autostart_name(sr.sr_value, sr.sr_vlen, stem, sizeof(stem)) &&
 	    autostart_known(ss, stem, sr.sr_value, sr.sr_vlen))
 		rv = 0;		/* restored from the state database */
-	else if ((rv = do_register(ss, &sr, NULL, &answer, err,
-	    sizeof(err))) == -1)
+	else if ((st = do_register(ss, &sr, NULL, &answer, err,
+	    sizeof(err))) == STORE_OK)
+		rv = 0;
+	else if (st == STORE_REFUSED)
 		log_warnx("--script %s: %s", path, err);
+	else
+		rv = -2;	/* ours (the state database), logged there */
 	free(answer);
 	buf_free(&code);
 	return rv;

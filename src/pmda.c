@@ -862,18 +862,24 @@ store_text(const pmValueSet *vs, char *num, size_t numlen, const char **v,
 	}
 }
 
+/* a store's result as the PCP code pmcd passes on to the client */
 static int
-store_code(int rv, const char *err)
+store_code(enum store_result rv)
 {
-	if (rv == 0)
+	switch (rv) {
+	case STORE_OK:
 		return 0;
-	if (rv == -500)
-		return PM_ERR_GENERIC;
-	if (rv == -503)
+	case STORE_INTERNAL:
+		return PM_ERR_GENERIC;	/* ours: the state database */
+	case STORE_NOMEM:
 		return -ENOMEM;		/* --max-memory */
-	if (rv < -1 || strncmp(err, "No permission", 13) == 0)
+	case STORE_NOT_ALLOWED:
+	case STORE_UNAUTHENTICATED:
+	case STORE_FORBIDDEN:
 		return PM_ERR_PERMISSION;
-	return PM_ERR_BADSTORE;
+	default:
+		return PM_ERR_BADSTORE;
+	}
 }
 
 /*
@@ -958,7 +964,7 @@ pmda_store(pmResult *res, pmdaExt *pe)
 		if (sr.sr_user && ds->cfg.control == CONTROL_AUTH)
 			sr.sr_roles = user_roles(ds, sr.sr_user);
 		err[0] = '\0';
-		rv = store_code(m->m_store(m, &sr, err, sizeof(err)), err);
+		rv = store_code(m->m_store(m, &sr, err, sizeof(err)));
 		if (rv != 0)
 			log_info("pmda: store to %s by %s (%s) refused: %s",
 			    m->m_name, user[0] ? user : "anonymous", peer, err);
