@@ -335,19 +335,111 @@ api_put_indom(struct api *a, pmInDom in)
 		    pmInDom_serial(in));
 }
 
-/* Labels in pmproxy's (sorted) key order: agent, context, metric. */
+/* just past the JSON value that starts at p (a string, a bare word or
+   number, or a nested object or array), or NULL when it does not end */
+static const char *
+label_value_end(const char *p)
+{
+	int	 depth = 0;
+
+	if (*p != '"' && *p != '{' && *p != '[') {
+		while (*p && *p != ',' && *p != ':' && *p != '}' && *p != ']')
+			p++;
+		return p;
+	}
+	for (; *p; p++) {
+		if (*p == '"') {
+			for (p++; *p && *p != '"'; p++)
+				if (*p == '\\' && p[1])
+					p++;
+			if (*p == '\0')
+				return NULL;
+		} else if (*p == '{' || *p == '[')
+			depth++;
+		else if (*p == '}' || *p == ']')
+			depth--;
+		if (depth == 0)
+			return p + 1;
+	}
+	return NULL;
+}
+
+struct lpair {
+	const char	*lp_s;		/* "key":value */
+	size_t		 lp_n;
+};
+
+static int
+lpair_cmp(const void *x, const void *y)
+{
+	const struct lpair *a = x, *b = y;
+	size_t	 n = a->lp_n < b->lp_n ? a->lp_n : b->lp_n;
+	int	 c = memcmp(a->lp_s, b->lp_s, n);
+
+	return c ? c : (a->lp_n > b->lp_n) - (a->lp_n < b->lp_n);
+}
+
+/* split "k":v,"k":v,... into pairs; the count, or -1 past max */
+static int
+label_pairs(const char *s, struct lpair *out, int n, int max)
+{
+	const char	*e;
+
+	while (s && *s) {
+		if (*s == ',') {
+			s++;
+			continue;
+		}
+		if (*s != '"' || (e = label_value_end(s)) == NULL ||
+		    *e != ':' || (e = label_value_end(e + 1)) == NULL ||
+		    e[0] == ':' || n >= max)
+			return -1;
+		out[n].lp_s = s;
+		out[n++].lp_n = (size_t)(e - s);
+		s = e;
+	}
+	return n;
+}
+
+/*
+ * Labels as pmproxy gives them: agent, context and metric labels merged
+ * into one object sorted by name (libpcp's merge). The series id is the
+ * hash of this text, so the order is part of the answer. Pieces that do
+ * not split as "name":value lists are written as they are.
+ */
 void
 api_put_labels(struct api *a, const char *agent, const char *extra)
 {
 	struct buf	*b = &a->a_out;
+	struct lpair	 p[API_MAX_LABELS];
+	char		 ag[64];
+	int		 n = 0;
 
 	buf_putc(b, '{');
-	if (agent)
-		buf_printf(b, "\"agent\":\"%s\",", agent);
-	buf_puts(b, a->a_ds->ctx_labels);
-	if (extra && *extra) {
-		buf_putc(b, ',');
-		buf_puts(b, extra);
+	if (agent) {
+		snprintf(ag, sizeof(ag), "\"agent\":\"%s\"", agent);
+		n = label_pairs(ag, p, n, API_MAX_LABELS);
+	}
+	if (n >= 0)
+		n = label_pairs(a->a_ds->ctx_labels, p, n, API_MAX_LABELS);
+	if (n >= 0)
+		n = label_pairs(extra, p, n, API_MAX_LABELS);
+	if (n < 0) {		/* not a plain list: unsorted, as given */
+		if (agent)
+			buf_printf(b, "\"agent\":\"%s\",", agent);
+		buf_puts(b, a->a_ds->ctx_labels);
+		if (extra && *extra) {
+			buf_putc(b, ',');
+			buf_puts(b, extra);
+		}
+		buf_putc(b, '}');
+		return;
+	}
+	qsort(p, (size_t)n, sizeof(p[0]), lpair_cmp);
+	for (int i = 0; i < n; i++) {
+		if (i)
+			buf_putc(b, ',');
+		buf_append(b, p[i].lp_s, p[i].lp_n);
 	}
 	buf_putc(b, '}');
 }

@@ -32,6 +32,10 @@ struct cmd {
 	api_fn			 c_run;
 	int			 c_flags;	/* CMD_* */
 };
+/* most labels one answer merges (agent + context + metric); more are
+   written unsorted, as given */
+#define API_MAX_LABELS	64
+
 #define CMD_PMWEBD	0x01	/* pmwebd shapes and PMWEBD errors */
 #define CMD_NOCTX	0x02	/* runs before/without context lookup */
 
