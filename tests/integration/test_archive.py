@@ -69,13 +69,7 @@ def run(argv, timeout=60, **kw):
         return -1, str(e)
 
 
-def wait_for(fn, timeout=10.0, step=0.2):
-    deadline = time.monotonic() + timeout
-    v = fn()
-    while not v and time.monotonic() < deadline:
-        time.sleep(step)
-        v = fn()
-    return v
+wait_for = btd.wait_for
 
 
 def pcp_env():

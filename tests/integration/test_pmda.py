@@ -59,13 +59,7 @@ def pminfo_ok():
     return run(["pminfo", "-f", "pmcd.version"], timeout=10)[0] == 0
 
 
-def wait_for(fn, timeout=10.0, step=0.2):
-    deadline = time.monotonic() + timeout
-    v = fn()
-    while not v and time.monotonic() < deadline:
-        time.sleep(step)
-        v = fn()
-    return v
+wait_for = btd.wait_for
 
 
 def pminfo_values(name):

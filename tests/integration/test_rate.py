@@ -66,7 +66,7 @@ def no_ctx(j):
 
 
 def fetch(c, names):
-    st, j = c.getj("/pmapi/fetch", context=c.ctx, names=",".join(names))
+    st, j = c.fetchj(*names)
     return st, j, {v["name"]: v for v in j.get("values", [])}
 
 

@@ -97,12 +97,7 @@ def code_for(name, fixture="scalar_count"):
 
 
 def wait(pred, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = pred()
-        if v or time.monotonic() > deadline:
-            return v
-        time.sleep(0.05)
+    return btd.wait_for(pred, timeout, 0.05)
 
 
 # --------------------------------------------------------------------------
