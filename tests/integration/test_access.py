@@ -38,8 +38,7 @@ import tempfile
 import time
 import urllib.parse
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__))), "lib"))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 import btd  # noqa: E402
 
 class Tap(btd.Tap):
@@ -196,12 +195,7 @@ class Daemon(btd.Daemon):
             "bpftrace.info.scripts_total"]
 
     def wait(self, pred, timeout=5.0):
-        deadline = time.monotonic() + timeout
-        while True:
-            v = pred()
-            if v or time.monotonic() > deadline:
-                return v
-            time.sleep(0.02)
+        return btd.wait_for(pred, timeout, 0.02)
 
     def wait_status(self, script, want, timeout=5.0):
         self.wait(lambda: self.status(script) == want, timeout)

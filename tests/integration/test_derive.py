@@ -12,14 +12,11 @@ metric whose operand (a script's metric) disappears.
 """
 
 import hashlib
-import json
 import os
 import sys
 import time
-import urllib.parse
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__))), "lib"))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 import btd  # noqa: E402
 
 tap = btd.Tap()
@@ -30,34 +27,17 @@ FAKE = btd.FAKE_BPFTRACE
 REQ = "bpftrace.daemon.requests"
 
 
-class Client:
+class Client(btd.Client):
     def __init__(self, d, polltimeout=11):
-        self.d = d
-        self.polltimeout = polltimeout
-        self.new_context()
-
-    def new_context(self):
-        st, j = self.getj("/pmapi/context", hostspec="localhost",
-                          polltimeout=self.polltimeout)
-        self.ctx = j["context"]
-
-    def getj(self, path, method="GET", body=None, **params):
-        q = urllib.parse.urlencode(params)
-        st, _, raw = btd.http(method, self.d.url(path + ("?" + q if q
-                                                        else "")),
-                              body=body, timeout=15.0)
-        try:
-            return st, json.loads(raw)
-        except ValueError:
-            return st, {"_raw": raw.decode(errors="replace")}
+        super().__init__(d, polltimeout=polltimeout, hostspec="localhost")
 
     def derive(self, name, expr):
         return self.getj("/pmapi/derive", context=self.ctx, name=name,
                          expr=expr)
 
-    def fetch(self, *names):
-        st, j = self.getj("/pmapi/fetch", context=self.ctx,
-                          names=",".join(names))
+    def fetchv(self, *names):
+        """(status, JSON, {name: {instance: value}}) of one fetch"""
+        st, j = self.fetchj(*names)
         return st, j, {v["name"]: {i["instance"]: i["value"]
                                    for i in v["instances"]}
                        for v in j.get("values", [])}
@@ -106,8 +86,8 @@ def test_vector_flow():
         tap.ok(up.get("type") == "double" and up.get("sem") == "counter" and
                up.get("units") == "sec", "uptime sum / 2: double counter sec",
                repr(up))
-        st, j, v = c.fetch(REQ, "bpftrace.daemon.pid",
-                           "bpftrace.daemon.uptime", *names)
+        st, j, v = c.fetchv(REQ, "bpftrace.daemon.pid",
+                            "bpftrace.daemon.uptime", *names)
         tap.ok(st == 200 and all(n in v for n in names),
                "fetch answers derived names next to plain ones",
                repr(j)[:400])
@@ -144,12 +124,12 @@ def test_vector_flow():
         # profile applies to derived metrics of that indom
         c.getj("/pmapi/profile", context=c.ctx, expr="add",
                indom="151.1", iname="fetch")
-        st, j, v = c.fetch(names[0])
+        st, j, v = c.fetchv(names[0])
         tap.ok(list(v.get(names[0], {})) == [2],
                "an instance profile restricts derived values too", repr(v))
         # other contexts do not see them
         other = Client(d)
-        st, j, v = other.fetch(*names)
+        st, j, v = other.fetchv(*names)
         tap.ok(st == 200 and v == {}, "another context has none of them")
         st, j = other.derive(vname(panels[0]), panels[0])
         tap.ok(st == 200, "and can register the same name itself")
@@ -157,15 +137,15 @@ def test_vector_flow():
         short = Client(d, polltimeout=1)
         short.derive("x.y", "bpftrace.daemon.pid * 1")
         time.sleep(1.6)
-        st, j, v = short.fetch("x.y")
+        st, j, v = short.fetchv("x.y")
         tap.ok(st == 400 and "unknown context identifier" in
                j.get("message", ""), "derived metrics go with an expired "
                "context", repr(j))
         short.new_context()
-        st, j, v = short.fetch("x.y")
+        st, j, v = short.fetchv("x.y")
         tap.ok(v == {}, "a new context starts with no derived metrics")
         st, j = short.derive("x.y", "bpftrace.daemon.pid * 1")
-        st2, j2, v = short.fetch("x.y")
+        st2, j2, v = short.fetchv("x.y")
         tap.ok(st == 200 and v.get("x.y", {}).get(None) == d.proc.pid,
                "registering again after the reset works", repr(v))
         tap.ok(d.alive(), "daemon alive")
@@ -216,7 +196,7 @@ def test_errors_and_forms():
         st, j = c.getj("/pmapi/derive", method="POST", context=c.ctx,
                        body=b"p.a = bpftrace.daemon.pid * 3\n# comment\n\n"
                             b"p.b = bpftrace.daemon.pid * 4\n")
-        st2, j2, v = c.fetch("p.a", "p.b")
+        st2, j2, v = c.fetchv("p.a", "p.b")
         tap.ok(st == 200 and v.get("p.a", {}).get(None) == 3 * d.proc.pid
                and v.get("p.b", {}).get(None) == 4 * d.proc.pid,
                "POST config body: name = expr lines, # comments", repr(j))
@@ -233,11 +213,11 @@ def test_errors_and_forms():
                'failed to create derived metric "q.b" on line 1 from: 1 +\n'
                'Syntax Error: pmAddDerivedMetric("q.b", ...)\n'),
                "an error names the line; earlier lines stay", repr(j))
-        st, j, v = c.fetch("q.a", "q.c")
+        st, j, v = c.fetchv("q.a", "q.c")
         tap.ok(list(v) == ["q.a"], "q.a registered, q.c not", repr(v))
         st, j = c.getj("/pmapi/derive", method="POST", context=c.ctx,
                        name="q.z", body=b"bpftrace.daemon.pid")
-        st2, j2, v = c.fetch("q.z")
+        st2, j2, v = c.fetchv("q.z")
         tap.ok(st == 200 and v.get("q.z", {}).get(None) == d.proc.pid,
                "POST with name=: the body is that metric's expression")
         st, j = c.getj("/pmapi/derive", method="POST", context=c.ctx,
@@ -256,7 +236,7 @@ def test_errors_and_forms():
                        expr="\x01\x7f\xff")
         tap.ok(st == 400 and "Illegal character" in j.get("message", ""),
                "garbage bytes: Illegal character")
-        st, j, v = c.fetch(REQ)
+        st, j, v = c.fetchv(REQ)
         st2, j2 = c.getj("/pmapi/indom", context=c.ctx, name=REQ)
         idx = [i["instance"] for i in j2.get("instances", [])
                if i["name"] == "derive"]
@@ -278,19 +258,19 @@ def test_operand_disappears(sh):
         deadline = time.monotonic() + 8
         v = {}
         while time.monotonic() < deadline:
-            v = c.fetch(m)[2]
+            v = c.fetchv(m)[2]
             if v.get(m):
                 break
             time.sleep(0.05)
         tap.ok(v.get(m, {}).get(None) == 379, "script metric has its value",
                repr(v))
         st, j = c.derive("calls2", m + " * 2")
-        st2, j2, v = c.fetch("calls2", m)
+        st2, j2, v = c.fetchv("calls2", m)
         tap.ok(st == 200 and v.get("calls2", {}).get(None) == 758,
                "derived from a script metric", repr(v))
         st, j = c.getj("/pmapi/store", context=c.ctx,
                        name="bpftrace.control.deregister", value="dsc")
-        st, j, v = c.fetch("calls2", "bpftrace.daemon.pid")
+        st, j, v = c.fetchv("calls2", "bpftrace.daemon.pid")
         tap.ok(st == 200 and "calls2" not in v and
                "bpftrace.daemon.pid" in v,
                "operand deregistered: the derived metric has no value",

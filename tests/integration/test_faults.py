@@ -9,15 +9,12 @@ status and error say what happened, the limits trip, no zombie is left,
 and a healthy script next to it keeps being served.
 """
 
-import json
 import os
 import signal
 import sys
 import time
-import urllib.parse
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__))), "lib"))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 import btd  # noqa: E402
 
 tap = btd.Tap()
@@ -27,37 +24,19 @@ FAKE = btd.FAKE_BPFTRACE
 shared = btd.shared_dir
 
 
-class C:
-    def __init__(self, d):
-        self.d = d
-        self.ctx = self.getj("/pmapi/context", polltimeout=300)["context"]
+class C(btd.Client):
+    """btd.Client, waiting 10 s at most, every 0.1 s."""
 
-    def getj(self, path, **p):
-        st, _, b = btd.http("GET", self.d.url(
-            path + "?" + urllib.parse.urlencode(p)), timeout=20)
-        return json.loads(b)
+    wait_timeout = 10
+    wait_step = 0.1
+
+    def __init__(self, d):
+        super().__init__(d, polltimeout=300, timeout=20)
 
     def reg(self, name, extra, body="BEGIN { @x = count(); }"):
         code = "// name: %s\n// fixture: scalar_count\n%s\n%s\n" % (
             name, extra, body)
-        return self.getj("/pmapi/store", context=self.ctx,
-                         name="bpftrace.control.register", value=code)
-
-    def val(self, name):
-        j = self.getj("/pmapi/fetch", context=self.ctx, names=name)
-        v = j.get("values") or [{}]
-        inst = v[0].get("instances") or [{}]
-        return inst[0].get("value")
-
-    def wait(self, name, pred, timeout=10):
-        end = time.monotonic() + timeout
-        v = None
-        while time.monotonic() < end:
-            v = self.val(name)
-            if v is not None and pred(v):
-                return v
-            time.sleep(0.1)
-        return v
+        return self.store("bpftrace.control.register", code)
 
 
 def m(name, item):
@@ -78,7 +57,7 @@ def gone(pid):
 
 
 def healthy(c):
-    return c.val(m("ok", "status")) == "started"
+    return c.value(m("ok", "status")) == "started"
 
 
 def main():
@@ -98,8 +77,8 @@ def main():
         c.wait(m("kill", "status"), lambda v: v == "started")
         os.kill(pid, signal.SIGKILL)
         s = c.wait(m("kill", "status"), lambda v: v == "error")
-        err = c.val(m("kill", "error")) or ""
-        tap.ok(s == "error" and c.val(m("kill", "exit_code")) == 137 and
+        err = c.value(m("kill", "error")) or ""
+        tap.ok(s == "error" and c.value(m("kill", "exit_code")) == 137 and
                "killed by a signal" in err and not zombie(pid),
                "SIGKILLed child: status error, exit_code 137, error says "
                "killed, no zombie", repr((s, err)))
@@ -109,8 +88,7 @@ def main():
         c.wait(m("stop", "status"), lambda v: v == "started")
         os.kill(pid, signal.SIGSTOP)
         t0 = time.monotonic()
-        c.getj("/pmapi/store", context=c.ctx,
-               name="bpftrace.control.stop", value="stop")
+        c.store("bpftrace.control.stop", "stop")
         s = c.wait(m("stop", "status"), lambda v: v == "stopped")
         tap.ok(s == "stopped" and time.monotonic() - t0 < 5 and
                not zombie(pid), "SIGSTOPped child: stop still works (SIGKILL "
@@ -118,21 +96,21 @@ def main():
 
         c.reg("flood", "// fake: flood")
         s = c.wait(m("flood", "status"), lambda v: v == "error", timeout=15)
-        err = c.val(m("flood", "error")) or ""
+        err = c.value(m("flood", "error")) or ""
         tap.ok(s == "error" and "exceeds limit of 1048576 bytes per second"
                in err, "a child flooding stdout trips --max-output-rate",
                repr((s, err)))
 
         c.reg("junk", "// fake: garbage")
         v = c.wait(m("junk", "data.x"), lambda v: v == 42)
-        tap.ok(v == 42 and c.val(m("junk", "status")) == "started",
+        tap.ok(v == 42 and c.value(m("junk", "status")) == "started",
                "invalid JSON lines are skipped; the good line after them is "
                "served and the script keeps running", repr(v))
 
         c.reg("big", "// fake: bigline 100",
               body="BEGIN { printf(\"x\"); }")
         s = c.wait(m("big", "status"), lambda v: v == "error", timeout=30)
-        err = c.val(m("big", "error")) or ""
+        err = c.value(m("big", "error")) or ""
         tap.ok(s == "error" and "longer than 1048576 bytes" in err,
                "a 100 MB line trips --max-line and stops the script",
                repr((s, err)))
@@ -141,7 +119,7 @@ def main():
         pid = c.wait(m("closed", "pid"), lambda v: v > 0)
         s = c.wait(m("closed", "status"), lambda v: v == "error",
                    timeout=10)
-        err = c.val(m("closed", "error")) or ""
+        err = c.value(m("closed", "error")) or ""
         time.sleep(0.3)
         tap.ok(s == "error" and "closed its output" in err and
                not os.path.exists("/proc/%d" % pid),
@@ -150,7 +128,7 @@ def main():
 
         tap.ok(healthy(c) and d.alive(), "the healthy script next to them "
                "is still served, the daemon still runs")
-        rss = c.val("bpftrace.daemon.rss")
+        rss = c.value("bpftrace.daemon.rss")
         if os.environ.get("ASAN_OPTIONS"):
             # ASan keeps freed memory in quarantine and adds shadow memory
             tap.skip("the daemon's RSS after a 100 MB line stays bounded",

@@ -30,8 +30,7 @@ import threading
 import time
 import urllib.parse
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__))), "lib"))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 import btd  # noqa: E402
 
 tap = btd.Tap()
@@ -47,29 +46,6 @@ def daemon(state, sh, extra=()):
 
 
 class Client(btd.Client):
-    def store(self, name, value):
-        return self.getj("/pmapi/store", context=self.ctx, name=name,
-                         value=value)
-
-    def fetch(self, *names):
-        st, j = self.getj("/pmapi/fetch", context=self.ctx,
-                          names=",".join(names))
-        return {v["name"]: v["instances"] for v in j.get("values", [])}
-
-    def value(self, name):
-        v = self.fetch(name).get(name)
-        return v[0]["value"] if v else None
-
-    def wait(self, name, pred, timeout=8):
-        deadline = time.monotonic() + timeout
-        v = None
-        while time.monotonic() < deadline:
-            v = self.value(name)
-            if v is not None and pred(v):
-                return v
-            time.sleep(0.05)
-        return v
-
     def pmids(self, prefix):
         st, j = self.getj("/pmapi/metric", prefix=prefix)
         return {m["name"]: m["pmid"] for m in j.get("metrics", [])}

@@ -25,8 +25,7 @@ import tempfile
 import time
 import urllib.parse
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__))), "lib"))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 import btd  # noqa: E402
 
 tap = btd.Tap()
@@ -60,13 +59,7 @@ def pminfo_ok():
     return run(["pminfo", "-f", "pmcd.version"], timeout=10)[0] == 0
 
 
-def wait_for(fn, timeout=10.0, step=0.2):
-    deadline = time.monotonic() + timeout
-    v = fn()
-    while not v and time.monotonic() < deadline:
-        time.sleep(step)
-        v = fn()
-    return v
+wait_for = btd.wait_for
 
 
 def pminfo_values(name):

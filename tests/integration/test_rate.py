@@ -22,8 +22,7 @@ import sys
 import time
 import urllib.parse
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__))), "lib"))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 import btd  # noqa: E402
 
 tap = btd.Tap()
@@ -67,7 +66,7 @@ def no_ctx(j):
 
 
 def fetch(c, names):
-    st, j = c.getj("/pmapi/fetch", context=c.ctx, names=",".join(names))
+    st, j = c.fetchj(*names)
     return st, j, {v["name"]: v for v in j.get("values", [])}
 
 

@@ -36,8 +36,7 @@ import re
 import sys
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__))), "lib"))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 import btd  # noqa: E402
 
 tap = btd.Tap()
@@ -190,10 +189,6 @@ class Client(btd.Client):
     def __init__(self, d):
         super().__init__(d, polltimeout=300, timeout=30.0, context=True)
 
-    def fetch(self, names):
-        st, j = self.getj("/pmapi/fetch", names=",".join(names))
-        return {v["name"]: v["instances"] for v in j.get("values", [])}
-
     def indom(self, metric):
         st, ij = self.getj("/pmapi/indom", name=metric)
         return {i["instance"]: i["name"] for i in ij.get("instances", [])}
@@ -201,7 +196,7 @@ class Client(btd.Client):
 
 def served(c, metric):
     """instance name (None for a singular metric) -> value"""
-    inst = c.fetch([metric]).get(metric, [])
+    inst = c.fetch(metric).get(metric, [])
     names = c.indom(metric) if any(i.get("instance") not in (None, -1)
                                    for i in inst) else {}
     return {names.get(i.get("instance")): i["value"] for i in inst}
@@ -276,7 +271,7 @@ class Replay:
                            sname, rel, code))
         label = "%s %s" % (self.ver, rel)
         if st != 200:
-            ans = c.fetch(["bpftrace.control.register"]).get(
+            ans = c.fetch("bpftrace.control.register").get(
                 "bpftrace.control.register", [{}])[0].get("value", "{}")
             why = json.loads(ans).get("state", {}).get("error", "")
             tap.ok("Bad input to pmstore" in j.get("message", "") and why,
@@ -287,13 +282,13 @@ class Replay:
         deadline = time.monotonic() + 20
         status = None
         while time.monotonic() < deadline:
-            v = c.fetch([base + "status"]).get(base + "status")
+            v = c.fetch(base + "status").get(base + "status")
             status = v[0]["value"] if v else None
             if status == want:
                 break
             time.sleep(0.1)
-        got = c.fetch([base + "exit_code", base + "error",
-                       base + "type_errors"])
+        got = c.fetch(base + "exit_code", base + "error",
+                      base + "type_errors")
         code_v = got.get(base + "exit_code", [{}])[0].get("value")
         err = got.get(base + "error", [{}])[0].get("value", "")
         terr = got.get(base + "type_errors", [{}])[0].get("value")
@@ -404,7 +399,7 @@ def check_differences(r):
     res = r.run("scalar_count")
     if res:
         base, _ = res
-        p = c.fetch([base + "probes"]).get(base + "probes", [{}])[0] \
+        p = c.fetch(base + "probes").get(base + "probes", [{}])[0] \
             .get("value")
         first = next(load_lines(open(os.path.join(
             r.fdir, "scalar_count.stdout"), "rb").read()))

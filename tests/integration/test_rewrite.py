@@ -18,8 +18,7 @@ import tempfile
 import time
 import urllib.parse
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__))), "lib"))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 import btd  # noqa: E402
 
 tap = btd.Tap()
@@ -30,28 +29,9 @@ shared = btd.shared_dir
 
 
 class Client(btd.Client):
-    def register(self, code):
-        st, j = self.getj("/pmapi/store", context=self.ctx,
-                          name="bpftrace.control.register", value=code)
-        _, f = self.getj("/pmapi/fetch", context=self.ctx,
-                         names="bpftrace.control.register")
-        return st, j, json.loads(f["values"][0]["instances"][0]["value"])
-
-    def value(self, name):
-        st, j = self.getj("/pmapi/fetch", context=self.ctx, names=name)
-        v = j.get("values", [])
-        return v[0]["instances"][0]["value"] if v and \
-            v[0]["instances"] else None
-
     def wait_status(self, name, want, timeout=10):
-        deadline = time.monotonic() + timeout
-        s = None
-        while time.monotonic() < deadline:
-            s = self.value("bpftrace.scripts.%s.status" % name)
-            if s == want:
-                return s
-            time.sleep(0.05)
-        return s
+        return self.wait("bpftrace.scripts.%s.status" % name,
+                         lambda s: s == want, timeout)
 
 
 def received(dump, name, timeout=5):

@@ -20,8 +20,7 @@ import sys
 import time
 import urllib.parse
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__))), "lib"))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 import btd  # noqa: E402
 
 tap = btd.Tap()
@@ -30,57 +29,11 @@ tap = btd.Tap()
 bpftrace_usable = btd.bpftrace_usable
 
 
-class Client:
-    """A curl-like client with its own pmproxy context."""
+class Client(btd.Client):
+    """btd.Client, waiting 6 s at most, every 0.1 s."""
 
-    def __init__(self, d):
-        self.d = d
-        st, _, body = self.get("/pmapi/context?polltimeout=120")
-        self.ctx = json.loads(body)["context"]
-
-    def get(self, target):
-        return btd.http("GET", self.d.url(target), timeout=15.0)
-
-    def getj(self, path, **params):
-        q = urllib.parse.urlencode(params)
-        st, _, body = self.get("%s?%s" % (path, q))
-        try:
-            return st, json.loads(body)
-        except ValueError:
-            return st, {"_raw": body.decode(errors="replace")}
-
-    def store(self, name, value):
-        return self.getj("/pmapi/store", context=self.ctx, name=name,
-                         value=value)
-
-    def fetch(self, *names):
-        st, j = self.getj("/pmapi/fetch", context=self.ctx,
-                          names=",".join(names))
-        out = {}
-        for v in j.get("values", []):
-            out[v["name"]] = v["instances"]
-        return out
-
-    def value(self, name):
-        inst = self.fetch(name).get(name)
-        if not inst:
-            return None
-        return inst[0]["value"]
-
-    def register(self, code):
-        st, j = self.store("bpftrace.control.register", code)
-        ans = json.loads(self.value("bpftrace.control.register") or "{}")
-        return st, j, ans
-
-    def wait_for(self, name, pred, timeout=6.0):
-        deadline = time.monotonic() + timeout
-        v = None
-        while time.monotonic() < deadline:
-            v = self.value(name)
-            if v is not None and pred(v):
-                return v
-            time.sleep(0.1)
-        return v
+    wait_timeout = 6.0
+    wait_step = 0.1
 
 
 def script_metric(name, item):
@@ -125,12 +78,12 @@ def test_register_fetch_and_read_back(c):
     m = (j.get("metrics") or [{}])[0]
     tap.ok(m.get("type") == "u64" and m.get("sem") == "counter",
            "count() is a u64 counter", repr(m)[:300])
-    status = c.wait_for(script_metric("sysc", "status"),
+    status = c.wait(script_metric("sysc", "status"),
                         lambda v: v == "started")
     tap.ok(status == "started", "status becomes started", status)
-    v1 = c.wait_for(script_metric("sysc", "data.calls"), lambda v: v > 0)
+    v1 = c.wait(script_metric("sysc", "data.calls"), lambda v: v > 0)
     t0 = time.monotonic()
-    v2 = c.wait_for(script_metric("sysc", "data.calls"),
+    v2 = c.wait(script_metric("sysc", "data.calls"),
                     lambda v: v1 is not None and v > v1, timeout=5)
     took = time.monotonic() - t0
     tap.ok(v1 and v2 and v2 > v1 and took < 3,
@@ -170,7 +123,7 @@ def test_stop_start_deregister(c, oldpid):
     tap.ok(json.loads(c.value("bpftrace.control.stop")) == {"success":
                                                              "true"},
            "stop answer reads back as the PMDA's")
-    s = c.wait_for(script_metric(n, "status"), lambda v: v == "stopped")
+    s = c.wait(script_metric(n, "status"), lambda v: v == "stopped")
     tap.ok(s == "stopped", "status becomes stopped", s)
     time.sleep(0.3)
     tap.ok(not os.path.exists("/proc/%d" % oldpid) or
@@ -180,7 +133,7 @@ def test_stop_start_deregister(c, oldpid):
     tap.ok(isinstance(kept, int) and kept > 0, "data kept after stop", kept)
     tap.ok(c.value(script_metric(n, "pid")) == oldpid, "pid kept after stop")
     st, j = c.store("bpftrace.control.start", n)
-    s = c.wait_for(script_metric(n, "status"), lambda v: v == "started")
+    s = c.wait(script_metric(n, "status"), lambda v: v == "started")
     newpid = c.value(script_metric(n, "pid"))
     tap.ok(s == "started" and newpid != oldpid,
            "start from stopped runs a new bpftrace (%s -> %s)"
@@ -216,7 +169,7 @@ def test_errors(c):
            "reads it after a Bad input)", repr(ans)[:300])
     st, j, ans = c.register("// name: bad\nBEGIN { @x = ; }")
     tap.ok(st == 200, "a syntax error is found by bpftrace, not the store")
-    s = c.wait_for(script_metric("bad", "status"), lambda v: v == "error")
+    s = c.wait(script_metric("bad", "status"), lambda v: v == "error")
     err = c.value(script_metric("bad", "error")) or ""
     tap.ok(s == "error" and c.value(script_metric("bad", "exit_code")) == 1,
            "syntax error: status error, exit_code 1", s)
@@ -232,16 +185,16 @@ def test_errors(c):
     # start works from error (the PMDA refuses)
     pid0 = c.value(script_metric("bad", "pid"))
     c.store("bpftrace.control.start", "bad")
-    pid = c.wait_for(script_metric("bad", "pid"), lambda v: v != pid0,
+    pid = c.wait(script_metric("bad", "pid"), lambda v: v != pid0,
                      timeout=8)
-    s = c.wait_for(script_metric("bad", "status"), lambda v: v == "error")
+    s = c.wait(script_metric("bad", "status"), lambda v: v == "error")
     tap.ok(s == "error" and isinstance(pid, int) and pid != pid0,
            "start from error runs bpftrace again (pid %s -> %s)"
            % (pid0, pid))
     c.store("bpftrace.control.deregister", "bad")
     st, j, ans = c.register("// name: tp\ntracepoint:nosuch:thing "
                             "{ @x = count(); }")
-    s = c.wait_for(script_metric("tp", "status"), lambda v: v == "error")
+    s = c.wait(script_metric("tp", "status"), lambda v: v == "error")
     err = c.value(script_metric("tp", "error")) or ""
     # "tracepoint not found: nosuch:thing" in 0.17 and 0.23, "No matches for
     # tracepoint nosuch:thing." in 0.27 (fixtures: attach_error)
@@ -252,7 +205,7 @@ def test_errors(c):
     # bpftraced never passes --unsafe: system() is refused by bpftrace
     st, j, ans = c.register("// name: unsafe\nBEGIN { system(\"id\"); "
                             "@x = 1; }")
-    s = c.wait_for(script_metric("unsafe", "status"), lambda v: v == "error")
+    s = c.wait(script_metric("unsafe", "status"), lambda v: v == "error")
     err = c.value(script_metric("unsafe", "error")) or ""
     tap.ok(s == "error" and "unsafe" in err,
            "system() needs --unsafe, which bpftraced never passes: the "
@@ -288,7 +241,7 @@ def test_hist_and_output(c):
     tap.ok(st == 200 and ans["variables"]["@kh"]["metrictype"] ==
            "histogram", "keyed lhist accepted (the PMDA rejects it)",
            repr(j))
-    c.wait_for(script_metric("hk", "status"), lambda v: v == "started")
+    c.wait(script_metric("hk", "status"), lambda v: v == "started")
     deadline = time.monotonic() + 8
     while time.monotonic() < deadline:     # until every map was printed
         got = c.fetch(*[script_metric("hk", "data." + v)
@@ -362,7 +315,7 @@ def test_custom_output_and_on_demand(c):
                             "tracepoint:raw_syscalls:sys_enter "
                             "{ @c = count(); }\n"
                             "interval:ms:300 { print(@c); }\n")
-    v1 = c.wait_for(script_metric("cob", "data.c"), lambda v: v > 0)
+    v1 = c.wait(script_metric("cob", "data.c"), lambda v: v > 0)
     time.sleep(0.8)
     v2 = c.value(script_metric("cob", "data.c"))
     tap.ok(v1 and v2 and v2 > v1, "custom-output-block: the script's own "
@@ -372,7 +325,7 @@ def test_custom_output_and_on_demand(c):
                             "// interval: 200ms\n"
                             "tracepoint:raw_syscalls:sys_enter "
                             "{ @c = count(); }\n")
-    v1 = c.wait_for(script_metric("od", "data.c"), lambda v: v > 0)
+    v1 = c.wait(script_metric("od", "data.c"), lambda v: v > 0)
     tap.ok(isinstance(v1, int) and v1 > 0, "print: on-demand: a fetch makes "
            "bpftrace print (SIGUSR1); data.c = %s" % v1)
     time.sleep(0.6)
@@ -391,7 +344,7 @@ def test_limits_and_expiry():
         c = Client(d)
         st, j, ans = c.register("profile:hz:999 { printf(\"test\"); }")
         sid = ans.get("script_id", "?")
-        s = c.wait_for(script_metric(sid, "status"), lambda v: v == "error",
+        s = c.wait(script_metric(sid, "status"), lambda v: v == "error",
                        timeout=8)
         err = c.value(script_metric(sid, "error")) or ""
         tap.ok(s == "error" and "exceeds limit of 4096 bytes per second"
@@ -400,7 +353,7 @@ def test_limits_and_expiry():
         st, j, ans = c.register("tracepoint:raw_syscalls:sys_enter "
                                 "{ @n = count(); }")
         sid = ans["script_id"]
-        c.wait_for(script_metric(sid, "status"), lambda v: v == "started")
+        c.wait(script_metric(sid, "status"), lambda v: v == "started")
         time.sleep(3.5)
         st, j = c.getj("/pmapi/metric", name=script_metric(sid, "status"))
         tap.ok(st == 400, "an unnamed script not fetched for "
@@ -414,7 +367,7 @@ def test_restart_policy():
                                 "tracepoint:raw_syscalls:sys_enter "
                                 "{ @n = count(); }\n"
                                 "interval:ms:300 { exit(); }\n")
-        r = c.wait_for(script_metric("rs", "restarts"), lambda v: v >= 2,
+        r = c.wait(script_metric("rs", "restarts"), lambda v: v >= 2,
                        timeout=10)
         tap.ok(r is not None and r >= 2, "restart: always restarts a script "
                "that ended, with backoff (restarts=%s)" % r)
@@ -425,7 +378,7 @@ def test_autostart():
     with btd.Daemon(["--script", os.path.join(ex, "syscalls.bt"),
                      "--script", os.path.join(ex, "runqlat.bt")]) as d:
         c = Client(d)
-        v = c.wait_for("bpftrace.scripts.syscalls.data.syscalls",
+        v = c.wait("bpftrace.scripts.syscalls.data.syscalls",
                        lambda v: v > 0)
         tap.ok(isinstance(v, int) and v > 0,
                "--script example syscalls.bt serves data", v)
@@ -437,7 +390,7 @@ def test_autostart():
         tap.ok(sorted(s["metadata"]["name"] for s in sj) == ["runqlat",
                                                              "syscalls"],
                "scripts_json lists both scripts")
-        tp = c.wait_for("bpftrace.info.tracepoints", lambda v: len(v) > 0,
+        tp = c.wait("bpftrace.info.tracepoints", lambda v: len(v) > 0,
                         timeout=30)
         tap.ok(tp and "tracepoint:sched:sched_switch" in tp.split(","),
                "bpftrace.info.tracepoints lists tracepoints",
@@ -475,8 +428,8 @@ def main():
         tap.ok(d.alive(), "daemon still running after the script tests")
         c.register("// name: last\ntracepoint:raw_syscalls:sys_enter "
                    "{ @n = count(); }")
-        pid = c.wait_for(script_metric("last", "pid"), lambda v: v > 0)
-        c.wait_for(script_metric("last", "status"), lambda v: v == "started")
+        pid = c.wait(script_metric("last", "pid"), lambda v: v > 0)
+        c.wait(script_metric("last", "status"), lambda v: v == "started")
         t0 = time.monotonic()
         rc = d.stop(cleanup=False)
         took = time.monotonic() - t0

@@ -28,7 +28,7 @@ __all__ = ["Daemon", "DaemonError", "http", "connect", "split_url",
            "Tap", "REPO_ROOT", "default_binary", "raw", "parse_response",
            "free_port", "shared_dir", "FAKE_BPFTRACE", "Client",
            "bpftrace_usable", "passwd_binary", "users_file", "can_bind",
-           "BT_BPFTRACE", "real_bpftrace"]
+           "BT_BPFTRACE", "real_bpftrace", "wait_for"]
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
@@ -558,29 +558,98 @@ class Client:
 
         c = Client(d)              # GET /pmapi/context?polltimeout=120
         st, obj = c.getj("/pmapi/fetch", context=c.ctx, names="x")
+        c.store("bpftrace.control.register", code)
+        c.wait("bpftrace.scripts.x.status", lambda v: v == "started")
 
-    getj() answers (status, parsed JSON or {}); with context=True the
-    client's context is added to every request unless one is given.
+    getj() answers (status, parsed JSON, or {"_raw": the text} when the
+    body is not JSON); with context=True the client's context is added
+    to every request unless one is given.  hostspec, when given, goes
+    with the context request.  The methods below speak in the client's
+    context.
     """
 
-    def __init__(self, d, polltimeout=120, timeout=15.0, context=False):
+    def __init__(self, d, polltimeout=120, timeout=15.0, context=False,
+                 hostspec=None):
         self.d = d
         self.timeout = timeout
         self.add_context = context
+        self.polltimeout = polltimeout
+        self.hostspec = hostspec
         self.ctx = None
-        self.ctx = self.getj("/pmapi/context",
-                             polltimeout=polltimeout)[1]["context"]
+        self.new_context()
 
-    def getj(self, path, **params):
+    def new_context(self):
+        """GET /pmapi/context again: the client's context is a new one."""
+        p = {"polltimeout": self.polltimeout}
+        if self.hostspec is not None:
+            p = {"hostspec": self.hostspec, "polltimeout": self.polltimeout}
+        self.ctx = None
+        self.ctx = self.getj("/pmapi/context", **p)[1]["context"]
+
+    def getj(self, path, method="GET", body=None, **params):
         if self.add_context and self.ctx is not None:
             params.setdefault("context", self.ctx)
-        st, _, body = http("GET", self.d.url(
-            path + "?" + urllib.parse.urlencode(params)),
-            timeout=self.timeout)
+        q = urllib.parse.urlencode(params)
+        st, _, raw = http(method, self.d.url(path + ("?" + q if q else "")),
+                          body=body, timeout=self.timeout)
         try:
-            return st, json.loads(body)
+            return st, json.loads(raw)
         except ValueError:
-            return st, {}
+            return st, {"_raw": raw.decode(errors="replace")}
+
+    def store(self, name, value):
+        """(status, JSON) of /pmapi/store name=value"""
+        return self.getj("/pmapi/store", context=self.ctx, name=name,
+                         value=value)
+
+    def fetchj(self, *names):
+        """(status, JSON) of one /pmapi/fetch of names"""
+        return self.getj("/pmapi/fetch", context=self.ctx,
+                         names=",".join(names))
+
+    def fetch(self, *names):
+        """{metric name: its "instances" list} of one fetch"""
+        st, j = self.fetchj(*names)
+        return {v["name"]: v["instances"] for v in j.get("values", [])}
+
+    def value(self, name):
+        """The first instance's value of one metric, None if none"""
+        v = self.fetch(name).get(name)
+        return v[0]["value"] if v else None
+
+    wait_timeout = 8.0          # wait()'s defaults; a test may set its own
+    wait_step = 0.05
+
+    def wait(self, name, pred, timeout=None, step=None):
+        """value(name) once it is not None and pred(it) holds; else the
+        last one read when timeout seconds are over"""
+        step = self.wait_step if step is None else step
+        deadline = time.monotonic() + (self.wait_timeout if timeout is None
+                                       else timeout)
+        v = None
+        while time.monotonic() < deadline:
+            v = self.value(name)
+            if v is not None and pred(v):
+                return v
+            time.sleep(step)
+        return v
+
+    def register(self, code):
+        """(store status, store JSON, the Script read back from
+        bpftrace.control.register: {} if none)"""
+        st, j = self.store("bpftrace.control.register", code)
+        ans = json.loads(self.value("bpftrace.control.register") or "{}")
+        return st, j, ans
+
+
+def wait_for(fn, timeout=10.0, step=0.2):
+    """fn()'s first true answer, or its last one after timeout seconds"""
+    deadline = time.monotonic() + timeout
+    v = fn()
+    while not v and time.monotonic() < deadline:
+        time.sleep(step)
+        v = fn()
+    return v
 
 
 def bpftrace_usable():

@@ -30,8 +30,7 @@ import tempfile
 import time
 import urllib.parse
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__))), "lib"))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 import btd  # noqa: E402
 
 tap = btd.Tap()
@@ -98,12 +97,7 @@ def code_for(name, fixture="scalar_count"):
 
 
 def wait(pred, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = pred()
-        if v or time.monotonic() > deadline:
-            return v
-        time.sleep(0.05)
+    return btd.wait_for(pred, timeout, 0.05)
 
 
 # --------------------------------------------------------------------------

@@ -29,8 +29,7 @@ import warnings
 # TLS 1.0 and 1.1 are deprecated in Python too: we use them on purpose
 warnings.filterwarnings("ignore", category=DeprecationWarning)
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__))), "lib"))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 import btd  # noqa: E402
 
 tap = btd.Tap()

@@ -33,8 +33,7 @@ import threading
 import time
 import urllib.parse
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(os.path.dirname(HERE), "lib"))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 import btd  # noqa: E402
 
 FAKE = os.path.join(btd.REPO_ROOT, "tests", "lib", "fake-bpftrace")

@@ -20,11 +20,9 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 import urllib.parse
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(os.path.dirname(HERE), "lib"))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 import btd  # noqa: E402
 
 tap = btd.Tap()
@@ -51,13 +49,7 @@ def sid(*argv, timeout=30):
         return -1, str(e)
 
 
-def wait_for(fn, timeout=10.0, step=0.2):
-    deadline = time.monotonic() + timeout
-    v = fn()
-    while not v and time.monotonic() < deadline:
-        time.sleep(step)
-        v = fn()
-    return v
+wait_for = btd.wait_for
 
 
 def pminfo_values(name):
