@@ -60,7 +60,7 @@ def main():
     unit_caps = set()
     for v in d.get("CapabilityBoundingSet", []):
         unit_caps |= set(v.split())
-    with open(os.path.join(SRC, "src", "privs.c")) as f:
+    with open(os.path.join(SRC, "src", "lib", "privs.c")) as f:
         privs = f.read()
     keep, pmda = caps_of("keep_caps", privs), caps_of("pmda_caps", privs)
     want = keep | pmda | {"CAP_SETPCAP", "CAP_NET_BIND_SERVICE"}
