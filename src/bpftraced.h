@@ -609,8 +609,6 @@ struct daemon_state {
 int	 config_defaults(struct config *);
 int	 config_parse_args(struct config *, int, char **);
 void	 config_free(struct config *);
-int	 config_parse_listen(const char *, struct sockaddr_storage *,
-	    socklen_t *, char *, size_t);
 
 /*
  * pmda.c: PMDA mode. pmda_start() runs on the main thread before
@@ -674,6 +672,9 @@ struct httpreq {
 
 struct httpd;
 struct httpd	*httpd_start(struct daemon_state *, char *, size_t);
+/* a --listen spec: "ADDR:PORT", "[V6ADDR]:PORT", "*:PORT" or "PORT" */
+int		 http_parse_listen(const char *spec, struct sockaddr_storage *ss,
+		    socklen_t *sslen, char *err, size_t errlen);
 void		 httpd_stop(struct httpd *);
 int		 http_reply(struct httpreq *, unsigned, const char *, char *,
 		    size_t);
