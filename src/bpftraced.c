@@ -204,6 +204,14 @@ on_memcap_reclaim(void *arg, size_t want)
 	return ctx_reclaim(arg, want);
 }
 
+/* On the version thread: start the scripts that waited for bpftrace. */
+static void
+on_bt_version_done(struct daemon_state *ds)
+{
+	if (ds->scripts)
+		scripts_wake(ds->scripts);
+}
+
 static int
 daemon_init(struct daemon_state *ds)
 {
@@ -250,7 +258,7 @@ daemon_init(struct daemon_state *ds)
 	if (self_register(ds) == -1 || scripts_init(ds) == -1)
 		return -1;
 	/* in the background: the daemon listens meanwhile (-n waits) */
-	bt_version_start(ds, ds->cfg.check_only);
+	bt_version_start(ds, ds->cfg.check_only, on_bt_version_done);
 	if (!ds->cfg.check_only && pmcd_init(ds->cfg.pmcd_host) == -1)
 		return -1;
 	if (ds->cfg.check_only)

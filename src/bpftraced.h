@@ -649,6 +649,9 @@ struct daemon_state {
 	atomic_int		 bt_state;	/* BT_VERSION_* */
 	pthread_t		 bt_thread;
 	int			 bt_thread_started;	/* main thread only */
+	void			(*bt_on_done)(struct daemon_state *);
+						/* the version thread calls it
+						   when done (main wires it) */
 	char			 pcp_version[32];	/* libpcp's */
 	atomic_int		 nscripts;
 	atomic_int		 nrunning;
@@ -693,10 +696,12 @@ int	 privs_drop(int);	/* 1: keep what PMDA mode needs */
 #define BT_VERSION_MISSING	2	/* not found or did not run */
 int	 bt_detect_version(const char *, char *const [], char *, size_t,
 	    char *, size_t);
-void	 bt_version_start(struct daemon_state *, int);
+void	 bt_version_start(struct daemon_state *ds, int wait,
+	    void (*on_done)(struct daemon_state *ds));
 void	 bt_version_join(struct daemon_state *);
 int	 bt_version_state(const struct daemon_state *);
 const char *bt_version(const struct daemon_state *);
+int	 bt_version_at_least(const char *v, int major, int minor);
 
 /* ====================================================================
  * http.c + api_pmapi.c
@@ -891,6 +896,7 @@ enum script_status {
 int		 scripts_init(struct daemon_state *);
 void		 scripts_fini(struct daemon_state *);
 void		 scripts_tick(struct scripts *);
+void		 scripts_wake(struct scripts *ss);	/* any thread */
 void		 scripts_on_sigchld(struct scripts *);
 void		 scripts_shutdown(struct scripts *, int);
 int		 scripts_autostart(struct scripts *, const char *);

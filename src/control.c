@@ -1652,17 +1652,6 @@ control_tp_join(struct scripts *ss)
 
 /* --- registration of the control and info metrics --- */
 
-int
-bt_version_at_least(const char *v, int major, int minor)
-{
-	int	 ma = 0, mi = 0;
-
-	if (v == NULL || sscanf(v[0] == 'v' ? v + 1 : v, "%d.%d", &ma,
-	    &mi) != 2)
-		return 1;	/* unknown format: assume new, as the PMDA */
-	return ma > major || (ma == major && mi >= minor);
-}
-
 static int
 add_control_metrics(struct scripts *ss)
 {

@@ -154,7 +154,6 @@ void		 script_publish(struct script *);
 void		 script_free(struct script *);
 void		 script_plan_restart(struct script *, int);
 pmInDom		 script_var_indom(const struct script *, size_t);
-void		 scripts_wake(struct scripts *);
 void		 script_save_instances(struct scripts *, struct script *);
 int		 script_alloc_cluster(struct scripts *, unsigned *);
 
@@ -167,6 +166,5 @@ void		 script_audit(struct scripts *, const struct store_req *,
 		    const char *, const char *, int, const char *);
 void		 info_publish(struct scripts *);
 void		 control_tick(struct scripts *);
-int		 bt_version_at_least(const char *, int, int);
 
 #endif
