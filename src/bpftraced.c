@@ -30,6 +30,29 @@ struct mainctx {
 	unsigned		 ticks;
 };
 
+/* --- the scripts subsystem: scripts.c reports, info.c and control.c act --- */
+
+/* The end of a tick, ss_lock held: the periodic bpftrace.info rebuild. */
+static void
+on_scripts_tick_locked(struct scripts *ss)
+{
+	info_publish(ss, 0);
+}
+
+/* After a tick, without ss_lock: old answers, the tracepoint list. */
+static void
+on_scripts_tick(struct scripts *ss)
+{
+	control_tick(ss);
+	info_tick(ss);
+}
+
+static const struct scripts_hooks scripts_hooks = {
+	.sh_changed = info_changed,	/* bpftrace.info.* */
+	.sh_tick_locked = on_scripts_tick_locked,
+	.sh_tick = on_scripts_tick,
+};
+
 static void
 on_main_signal(struct evwatch *w, uint32_t events)
 {
@@ -45,8 +68,10 @@ on_main_signal(struct evwatch *w, uint32_t events)
 			break;
 		case SIGHUP:
 			log_info("SIGHUP: refreshing bpftrace.info.tracepoints");
-			if (mc->ds->scripts)
-				scripts_refresh_tracepoints(mc->ds->scripts);
+			if (mc->ds->scripts) {
+				info_refresh_tracepoints(mc->ds->scripts);
+				on_scripts_tick(mc->ds->scripts);
+			}
 			break;
 		case SIGCHLD:
 			if (mc->ds->scripts)
@@ -255,7 +280,10 @@ daemon_init(struct daemon_state *ds)
 	}
 	/* a failed prune is logged; the daemon runs on with a bigger table */
 	(void)store_audit_limit(ds->store, (int64_t)ds->cfg.max_audit_rows);
-	if (self_register(ds) == -1 || scripts_init(ds) == -1)
+	/* control's metrics before info's: the registry keeps that order */
+	if (self_register(ds) == -1 ||
+	    scripts_init(ds, &scripts_hooks) == -1 ||
+	    control_init(ds->scripts) == -1 || info_init(ds->scripts) == -1)
 		return -1;
 	/* in the background: the daemon listens meanwhile (-n waits) */
 	bt_version_start(ds, ds->cfg.check_only, on_bt_version_done);
@@ -263,12 +291,12 @@ daemon_init(struct daemon_state *ds)
 		return -1;
 	if (ds->cfg.check_only)
 		return check_scripts(ds);
-	if (scripts_restore(ds->scripts) == -1)
+	if (control_restore(ds->scripts) == -1)
 		return -1;
 	for (int i = 0; i < ds->cfg.nscripts; i++)
-		scripts_autostart(ds->scripts, ds->cfg.scripts[i]);
+		control_autostart(ds->scripts, ds->cfg.scripts[i]);
 	if (ds->cfg.scripts_dir)
-		scripts_autostart_dir(ds->scripts, ds->cfg.scripts_dir);
+		control_autostart_dir(ds->scripts, ds->cfg.scripts_dir);
 	return 0;
 }
 
@@ -280,6 +308,10 @@ daemon_fini(struct daemon_state *ds)
 		scripts_shutdown(ds->scripts, ds->cfg.stop_timeout_ms <
 		    BT_SHUTDOWN_WAIT_MS ? (int)ds->cfg.stop_timeout_ms :
 		    BT_SHUTDOWN_WAIT_MS);
+	if (ds->scripts) {	/* top down: control, info, scripts */
+		control_fini(ds->scripts);
+		info_fini(ds->scripts);
+	}
 	scripts_fini(ds);
 	pmcd_fini();
 	store_close(ds->store);

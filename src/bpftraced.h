@@ -265,6 +265,8 @@ struct ns	*reg_acquire(struct registry *);
 void		 ns_release(struct ns *);
 int		 reg_add(struct registry *, struct metric **, size_t,
 		    struct indom **, size_t, char *, size_t);
+int		 reg_add_release(struct registry *r, struct metric **ms,
+		    size_t nm, struct indom **ids, size_t ni, const char *who);
 int		 reg_remove_source(struct registry *, const struct source *);
 unsigned long	 reg_generation(struct registry *);
 
@@ -885,7 +887,8 @@ void		 sup_split_lines(struct buf *, const char *, size_t,
 void		 sup_close(struct child *);
 
 /* ====================================================================
- * scripts.c + control.c: registered scripts, their lifecycle, metrics
+ * scripts.c + info.c + control.c: registered scripts, their lifecycle,
+ * metrics (lowest first; main wires them)
  * ==================================================================== */
 
 enum script_status {
@@ -893,17 +896,44 @@ enum script_status {
 	SCRIPT_ERROR
 };
 
-int		 scripts_init(struct daemon_state *);
-void		 scripts_fini(struct daemon_state *);
-void		 scripts_tick(struct scripts *);
+/*
+ * How scripts.c reports to the layers above it; main registers them
+ * (each may be NULL). sh_changed: a script changed (now: clients must
+ * see it at once), ss_lock held, any thread. sh_tick_locked: the end of
+ * every tick, ss_lock held; sh_tick: after it, without the lock. Main
+ * thread.
+ */
+struct scripts_hooks {
+	void	(*sh_changed)(struct scripts *ss, int now);
+	void	(*sh_tick_locked)(struct scripts *ss);
+	void	(*sh_tick)(struct scripts *ss);
+};
+
+/* scripts.c */
+int		 scripts_init(struct daemon_state *ds,
+		    const struct scripts_hooks *hooks);
+void		 scripts_fini(struct daemon_state *ds);
+void		 scripts_tick(struct scripts *ss);
 void		 scripts_wake(struct scripts *ss);	/* any thread */
-void		 scripts_on_sigchld(struct scripts *);
-void		 scripts_shutdown(struct scripts *, int);
-int		 scripts_autostart(struct scripts *, const char *);
-int		 scripts_autostart_dir(struct scripts *, const char *);
-int		 scripts_restore(struct scripts *);
-void		 scripts_refresh_tracepoints(struct scripts *);
-void		 control_audit_login(struct scripts *, const char *,
-		    const char *, const char *, const char *);
+void		 scripts_on_sigchld(struct scripts *ss);
+void		 scripts_shutdown(struct scripts *ss, int timeout_ms);
+
+/* info.c */
+int		 info_init(struct scripts *ss);
+void		 info_fini(struct scripts *ss);
+void		 info_changed(struct scripts *ss, int now);
+void		 info_publish(struct scripts *ss, int now);
+void		 info_tick(struct scripts *ss);
+void		 info_refresh_tracepoints(struct scripts *ss);
+
+/* control.c */
+int		 control_init(struct scripts *ss);
+void		 control_fini(struct scripts *ss);
+void		 control_tick(struct scripts *ss);
+int		 control_restore(struct scripts *ss);
+int		 control_autostart(struct scripts *ss, const char *path);
+int		 control_autostart_dir(struct scripts *ss, const char *dir);
+void		 control_audit_login(struct scripts *ss, const char *peer,
+		    const char *user, const char *item, const char *why);
 
 #endif /* BPFTRACED_H */
