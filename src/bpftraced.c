@@ -53,6 +53,58 @@ static const struct scripts_hooks scripts_hooks = {
 	.sh_tick = on_scripts_tick,
 };
 
+/* --- the HTTP server: the dialects it routes to, the audit it feeds --- */
+
+/*
+ * Matched in order, by prefix (pmproxy's servlet table). "/" alone is the
+ * web page; every other path pmproxy does not know stays its HTML 400.
+ */
+static const struct http_route http_routes[] = {
+	/* /metrics, /pmapi/metrics, /pmapi/N/metrics */
+	{ NULL, api_metrics, 0, api_metrics_path },
+	{ "/pmapi/", api_pmapi, 0, NULL },
+	{ "/", api_ui, 1, NULL },
+	{ "/ui/", api_ui, 0, NULL },
+	{ NULL, NULL, 0, NULL }
+};
+
+/*
+ * A failed login on a store to bpftrace.control.* (query or form body)
+ * goes to the audit trail, like the control actions themselves. On a
+ * libmicrohttpd thread.
+ */
+static void
+on_http_login_failed(struct httpreq *hr, const char *path, const char *body,
+    size_t bodylen, const char *tried, const char *why)
+{
+	static const char	 ctl[] = "bpftrace.control.";
+	struct params		 form;
+	const char		*name, *slash = strrchr(path, '/');
+	char			 peer[64], err[64];
+
+	/* pmproxy's /pmapi/store and pmwebd's /pmapi/N/_store */
+	if (hr->hr_ds->scripts == NULL || strncmp(path, "/pmapi/", 7) != 0 ||
+	    slash == NULL || (strcmp(slash, "/store") != 0 &&
+	    strcmp(slash, "/_store") != 0))
+		return;
+	params_init(&form, BT_MAX_PARAMS);
+	name = params_get(&hr->hr_params, "name");
+	if (name == NULL && body && http_form_body(hr) &&
+	    params_parse(&form, body, bodylen, err, sizeof(err)) == 0)
+		name = params_get(&form, "name");
+	if (name != NULL && strncmp(name, ctl, sizeof(ctl) - 1) == 0) {
+		http_peer(hr, peer, sizeof(peer));
+		control_audit_login(hr->hr_ds->scripts, peer, tried,
+		    name + sizeof(ctl) - 1, why);
+	}
+	params_free(&form);
+}
+
+static const struct http_options http_options = {
+	.ho_routes = http_routes,
+	.ho_login_failed = on_http_login_failed,
+};
+
 static void
 on_main_signal(struct evwatch *w, uint32_t events)
 {
@@ -387,7 +439,8 @@ main(int argc, char **argv)
 		status = 0;
 		goto done;
 	}
-	if ((httpd = httpd_start(&ds, err, sizeof(err))) == NULL) {
+	if ((httpd = httpd_start(&ds, &http_options, err,
+	    sizeof(err))) == NULL) {
 		log_error("%s", err);
 		goto done;
 	}

@@ -734,9 +734,35 @@ struct httpreq {
 #define HTTP_GET	0x01
 #define HTTP_POST	0x02
 
+/*
+ * The routes table main passes to httpd_start, matched in order (by
+ * prefix, the whole path when rt_exact, or rt_match instead of both); a
+ * NULL rt_handler ends it.
+ */
+struct http_route {
+	const char	*rt_prefix;
+	int		(*rt_handler)(struct httpreq *hr);
+	int		 rt_exact;	/* the whole path, not a prefix */
+	int		(*rt_match)(const char *path);	/* instead of both */
+};
+
+struct http_options {
+	const struct http_route	*ho_routes;
+	/*
+	 * A request failed authentication (bad user or password): path
+	 * decoded, body the raw request body (NULL: none), tried the user
+	 * name given, why the reason. On a libmicrohttpd thread; NULL: none.
+	 */
+	void	(*ho_login_failed)(struct httpreq *hr, const char *path,
+		    const char *body, size_t bodylen, const char *tried,
+		    const char *why);
+};
+
 struct httpd;
-struct httpd	*httpd_start(struct daemon_state *, char *, size_t);
-void		 httpd_stop(struct httpd *);
+struct httpd	*httpd_start(struct daemon_state *ds,
+		    const struct http_options *opts, char *err, size_t errlen);
+void		 httpd_stop(struct httpd *h);
+int		 http_form_body(struct httpreq *hr);
 int		 http_reply(struct httpreq *, unsigned, const char *, char *,
 		    size_t);
 int		 http_reply_buf(struct httpreq *, unsigned, const char *,
