@@ -811,6 +811,38 @@ done:
 	return ret;
 }
 
+/*
+ * reg_add for a caller done with its metrics and indoms: it drops its
+ * references to all of them whatever the outcome (NULL entries are
+ * allowed: a failed metric_new or indom_new, then nothing is added).
+ * A refused add is logged as "who: reason". Returns 0 or -1.
+ */
+int
+reg_add_release(struct registry *r, struct metric **ms, size_t nm,
+    struct indom **ids, size_t ni, const char *who)
+{
+	char	 err[256];
+	int	 ret = -1;
+
+	for (size_t i = 0; i < nm; i++)
+		if (ms[i] == NULL)
+			goto done;
+	for (size_t i = 0; i < ni; i++)
+		if (ids[i] == NULL)
+			goto done;
+	if (reg_add(r, ms, nm, ids, ni, err, sizeof(err)) == -1) {
+		log_warnx("%s: %s", who, err);
+		goto done;
+	}
+	ret = 0;
+done:
+	for (size_t i = 0; i < nm; i++)
+		metric_unref(ms[i]);
+	for (size_t i = 0; i < ni; i++)
+		indom_unref(ids[i]);
+	return ret;
+}
+
 /* Remove every metric and indom whose values come from src. */
 int
 reg_remove_source(struct registry *r, const struct source *src)
