@@ -231,7 +231,9 @@ struct metric {
 	char			*m_name;
 	pmID			 m_pmid;
 	pmInDom			 m_indom;
-	int			 m_type;	/* PM_TYPE_* */
+	_Atomic uint32_t	 m_tword;	/* the PM_TYPE_* and MT_OPEN:
+						   read it with metric_type()
+						   or metric_describe() */
 	int			 m_sem;		/* PM_SEM_* */
 	pmUnits			 m_units;
 	char			*m_oneline;
@@ -294,6 +296,29 @@ struct metric	*metric_new(const char *, pmID, pmInDom, int, int, pmUnits,
 		    const char *, const char *, const char *, struct source *,
 		    int);
 void		 metric_unref(struct metric *);
+
+/*
+ * A metric's type never changes once a client may have cached it. It is
+ * fixed at metric_new, unless metric_type_open() leaves it to the data
+ * (a script variable whose type the analysis cannot tell: the first
+ * print decides). Lock story: m_tword is one atomic word (type | MT_OPEN);
+ * only the one thread that feeds the metric's data proposes types
+ * (metric_type_propose, a compare-and-swap that fails once the word is
+ * fixed); every path that hands out a descriptor (a type to cache)
+ * calls metric_describe, which fixes the word with a compare-and-swap and
+ * returns the type it fixed. Fixed is final. Value readers call
+ * metric_type after they hold the snapshot they read values from: a
+ * proposal is made before the values of that type are published.
+ */
+#define MT_OPEN		0x10000u	/* the type may still be proposed */
+int		 metric_type(const struct metric *);
+int		 metric_describe(const struct metric *);
+void		 metric_type_open(struct metric *);
+int		 metric_type_propose(struct metric *, int type, int final,
+		    int *typep);
+/* metric_type_propose on the registered metric pmid (none: taken) */
+int		 reg_type_propose(struct registry *, pmID, int type, int final,
+		    int *typep);
 struct indom	*indom_new(pmInDom, const char *, const char *,
 		    struct source *, int);
 void		 indom_unref(struct indom *);

@@ -220,24 +220,49 @@ label_version(const char *v, char *out, size_t outlen)
 		out[0] = '\0';
 }
 
+/*
+ * The ingest's typer (ingest.h): an open variable's type is its metric's,
+ * which a first print may still choose until a client was given it.
+ * Called on the script's ingest path (scripts lock held; takes the
+ * registry's pointer lock, as reg_add under the scripts lock does).
+ */
+static int
+script_var_typer(void *arg, size_t k, enum bts_vtype *vt, int final)
+{
+	struct script	*sc = arg;
+	int		 type, open;
+
+	open = reg_type_propose(sc->sc_ss->ss_ds->reg, pmID_build(BT_DOMAIN,
+	    sc->sc_cluster, SCRIPT_DATA_ITEM + (unsigned)k),
+	    *vt == BTS_V_STRING ? PM_TYPE_STRING : *vt == BTS_V_UINT ?
+	    PM_TYPE_U64 : PM_TYPE_64, final, &type);
+	*vt = type == PM_TYPE_STRING ? BTS_V_STRING : type == PM_TYPE_U64 ?
+	    BTS_V_UINT : BTS_V_INT;
+	return open;
+}
+
 static struct metric *
 data_metric(struct script *sc, size_t k)
 {
 	const struct bts_var	*bv = &sc->sc_info.i_vars[k];
 	struct ing_var		*iv = ingest_var(sc->sc_ing, k);
 	char			 name[512], help[256], labels[256];
+	struct metric		*m;
 
 	snprintf(name, sizeof(name), "bpftrace.scripts.%s.data.%s",
 	    sc->sc_name, bv->v_name);
 	snprintf(help, sizeof(help), "@%s variable of bpftrace script",
 	    bv->v_name);
-	return metric_new(name, pmID_build(BT_DOMAIN, sc->sc_cluster,
+	m = metric_new(name, pmID_build(BT_DOMAIN, sc->sc_cluster,
 	    SCRIPT_DATA_ITEM + (unsigned)k), bv->v_nkeys || !iv->iv_scalar ?
 	    script_var_indom(sc, k) : PM_INDOM_NULL, var_pmtype(iv),
 	    bv->v_counter ? PM_SEM_COUNTER : PM_SEM_INSTANT,
 	    BT_UNITS(0, 0, 0, 0, 0, 0), help, NULL, script_labels(sc,
 	    mtype_label(bv->v_mtype), labels, sizeof(labels)),
 	    sc->sc_src, SCRIPT_NITEMS + (int)k);
+	if (m != NULL && iv->iv_open != ING_OPEN_NONE)
+		metric_type_open(m);	/* the first print may type it */
+	return m;
 }
 
 static void
@@ -305,6 +330,7 @@ script_add_metrics(struct scripts *ss, struct script *sc, char *err,
 	}
 	if (reg_add(ss->ss_ds->reg, ms, nm, ins, ni, err, errlen) == -1)
 		goto fail;
+	ingest_set_typer(sc->sc_ing, script_var_typer, sc);
 	ret = 0;
 fail:
 	if (ret == -1 && err[0] == '\0')
