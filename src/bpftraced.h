@@ -162,7 +162,9 @@ struct metric {
 	char			*m_name;
 	pmID			 m_pmid;
 	pmInDom			 m_indom;
-	int			 m_type;	/* PM_TYPE_* */
+	_Atomic uint32_t	 m_tword;	/* the PM_TYPE_* and MT_OPEN:
+						   read it with metric_type()
+						   or metric_describe() */
 	int			 m_sem;		/* PM_SEM_* */
 	pmUnits			 m_units;
 	char			*m_oneline;
@@ -210,6 +212,8 @@ struct ns	*reg_acquire(struct registry *);
 void		 ns_release(struct ns *);
 int		 reg_add(struct registry *, struct metric **, size_t,
 		    struct indom **, size_t, char *, size_t);
+int		 reg_add_release(struct registry *r, struct metric **ms,
+		    size_t nm, struct indom **ids, size_t ni, const char *who);
 int		 reg_remove_source(struct registry *, const struct source *);
 unsigned long	 reg_generation(struct registry *);
 
@@ -223,6 +227,29 @@ struct metric	*metric_new(const char *, pmID, pmInDom, int, int, pmUnits,
 		    const char *, const char *, const char *, struct source *,
 		    int);
 void		 metric_unref(struct metric *);
+
+/*
+ * A metric's type never changes once a client may have cached it. It is
+ * fixed at metric_new, unless metric_type_open() leaves it to the data
+ * (a script variable whose type the analysis cannot tell: the first
+ * print decides). Lock story: m_tword is one atomic word (type | MT_OPEN);
+ * only the one thread that feeds the metric's data proposes types
+ * (metric_type_propose, a compare-and-swap that fails once the word is
+ * fixed); every path that hands out a descriptor (a type to cache)
+ * calls metric_describe, which fixes the word with a compare-and-swap and
+ * returns the type it fixed. Fixed is final. Value readers call
+ * metric_type after they hold the snapshot they read values from: a
+ * proposal is made before the values of that type are published.
+ */
+#define MT_OPEN		0x10000u	/* the type may still be proposed */
+int		 metric_type(const struct metric *);
+int		 metric_describe(const struct metric *);
+void		 metric_type_open(struct metric *);
+int		 metric_type_propose(struct metric *, int type, int final,
+		    int *typep);
+/* metric_type_propose on the registered metric pmid (none: taken) */
+int		 reg_type_propose(struct registry *, pmID, int type, int final,
+		    int *typep);
 struct indom	*indom_new(pmInDom, const char *, const char *,
 		    struct source *, int);
 void		 indom_unref(struct indom *);
@@ -594,6 +621,9 @@ struct daemon_state {
 	atomic_int		 bt_state;	/* BT_VERSION_* */
 	pthread_t		 bt_thread;
 	int			 bt_thread_started;	/* main thread only */
+	void			(*bt_on_done)(struct daemon_state *);
+						/* the version thread calls it
+						   when done (main wires it) */
 	char			 pcp_version[32];	/* libpcp's */
 	atomic_int		 nscripts;
 	atomic_int		 nrunning;
@@ -636,10 +666,12 @@ int	 privs_drop(int);	/* 1: keep what PMDA mode needs */
 #define BT_VERSION_MISSING	2	/* not found or did not run */
 int	 bt_detect_version(const char *, char *const [], char *, size_t,
 	    char *, size_t);
-void	 bt_version_start(struct daemon_state *, int);
+void	 bt_version_start(struct daemon_state *ds, int wait,
+	    void (*on_done)(struct daemon_state *ds));
 void	 bt_version_join(struct daemon_state *);
 int	 bt_version_state(const struct daemon_state *);
 const char *bt_version(const struct daemon_state *);
+int	 bt_version_at_least(const char *v, int major, int minor);
 
 /* ====================================================================
  * http.c + api_pmapi.c
@@ -670,12 +702,38 @@ struct httpreq {
 #define HTTP_GET	0x01
 #define HTTP_POST	0x02
 
+/*
+ * The routes table main passes to httpd_start, matched in order (by
+ * prefix, the whole path when rt_exact, or rt_match instead of both); a
+ * NULL rt_handler ends it.
+ */
+struct http_route {
+	const char	*rt_prefix;
+	int		(*rt_handler)(struct httpreq *hr);
+	int		 rt_exact;	/* the whole path, not a prefix */
+	int		(*rt_match)(const char *path);	/* instead of both */
+};
+
+struct http_options {
+	const struct http_route	*ho_routes;
+	/*
+	 * A request failed authentication (bad user or password): path
+	 * decoded, body the raw request body (NULL: none), tried the user
+	 * name given, why the reason. On a libmicrohttpd thread; NULL: none.
+	 */
+	void	(*ho_login_failed)(struct httpreq *hr, const char *path,
+		    const char *body, size_t bodylen, const char *tried,
+		    const char *why);
+};
+
 struct httpd;
-struct httpd	*httpd_start(struct daemon_state *, char *, size_t);
+struct httpd	*httpd_start(struct daemon_state *ds,
+		    const struct http_options *opts, char *err, size_t errlen);
+void		 httpd_stop(struct httpd *h);
+int		 http_form_body(struct httpreq *hr);
 /* a --listen spec: "ADDR:PORT", "[V6ADDR]:PORT", "*:PORT" or "PORT" */
 int		 http_parse_listen(const char *spec, struct sockaddr_storage *ss,
 		    socklen_t *sslen, char *err, size_t errlen);
-void		 httpd_stop(struct httpd *);
 int		 http_reply(struct httpreq *, unsigned, const char *, char *,
 		    size_t);
 int		 http_reply_buf(struct httpreq *, unsigned, const char *,
@@ -748,7 +806,8 @@ void		 sup_split_lines(struct buf *, const char *, size_t,
 void		 sup_close(struct child *);
 
 /* ====================================================================
- * scripts.c + control.c: registered scripts, their lifecycle, metrics
+ * scripts.c + info.c + control.c: registered scripts, their lifecycle,
+ * metrics (lowest first; main wires them)
  * ==================================================================== */
 
 enum script_status {
@@ -756,17 +815,45 @@ enum script_status {
 	SCRIPT_ERROR
 };
 
-int		 scripts_init(struct daemon_state *);
-void		 scripts_fini(struct daemon_state *);
-void		 scripts_tick(struct scripts *);
-void		 scripts_on_sigchld(struct scripts *);
-void		 scripts_shutdown(struct scripts *, int);
-int		 scripts_autostart(struct scripts *, const char *);
-int		 scripts_autostart_dir(struct scripts *, const char *);
-int		 scripts_restore(struct scripts *);
-void		 scripts_refresh_tracepoints(struct scripts *);
-void		 control_audit_login(struct scripts *, const char *,
-		    const char *, const char *, const char *);
+/*
+ * How scripts.c reports to the layers above it; main registers them
+ * (each may be NULL). sh_changed: a script changed (now: clients must
+ * see it at once), ss_lock held, any thread. sh_tick_locked: the end of
+ * every tick, ss_lock held; sh_tick: after it, without the lock. Main
+ * thread.
+ */
+struct scripts_hooks {
+	void	(*sh_changed)(struct scripts *ss, int now);
+	void	(*sh_tick_locked)(struct scripts *ss);
+	void	(*sh_tick)(struct scripts *ss);
+};
+
+/* scripts.c */
+int		 scripts_init(struct daemon_state *ds,
+		    const struct scripts_hooks *hooks);
+void		 scripts_fini(struct daemon_state *ds);
+void		 scripts_tick(struct scripts *ss);
+void		 scripts_wake(struct scripts *ss);	/* any thread */
+void		 scripts_on_sigchld(struct scripts *ss);
+void		 scripts_shutdown(struct scripts *ss, int timeout_ms);
+
+/* info.c */
+int		 info_init(struct scripts *ss);
+void		 info_fini(struct scripts *ss);
+void		 info_changed(struct scripts *ss, int now);
+void		 info_publish(struct scripts *ss, int now);
+void		 info_tick(struct scripts *ss);
+void		 info_refresh_tracepoints(struct scripts *ss);
+
+/* control.c */
+int		 control_init(struct scripts *ss);
+void		 control_fini(struct scripts *ss);
+void		 control_tick(struct scripts *ss);
+int		 control_restore(struct scripts *ss);
+int		 control_autostart(struct scripts *ss, const char *path);
+int		 control_autostart_dir(struct scripts *ss, const char *dir);
+void		 control_audit_login(struct scripts *ss, const char *peer,
+		    const char *user, const char *item, const char *why);
 /* who may store to bpftrace.control.* and, passed through, to pmcd */
 enum store_result control_store_allowed(const struct daemon_state *ds,
 		    const struct store_req *sr, char *err, size_t errlen);

@@ -30,6 +30,81 @@ struct mainctx {
 	unsigned		 ticks;
 };
 
+/* --- the scripts subsystem: scripts.c reports, info.c and control.c act --- */
+
+/* The end of a tick, ss_lock held: the periodic bpftrace.info rebuild. */
+static void
+on_scripts_tick_locked(struct scripts *ss)
+{
+	info_publish(ss, 0);
+}
+
+/* After a tick, without ss_lock: old answers, the tracepoint list. */
+static void
+on_scripts_tick(struct scripts *ss)
+{
+	control_tick(ss);
+	info_tick(ss);
+}
+
+static const struct scripts_hooks scripts_hooks = {
+	.sh_changed = info_changed,	/* bpftrace.info.* */
+	.sh_tick_locked = on_scripts_tick_locked,
+	.sh_tick = on_scripts_tick,
+};
+
+/* --- the HTTP server: the dialects it routes to, the audit it feeds --- */
+
+/*
+ * Matched in order, by prefix (pmproxy's servlet table). "/" alone is the
+ * web page; every other path pmproxy does not know stays its HTML 400.
+ */
+static const struct http_route http_routes[] = {
+	/* /metrics, /pmapi/metrics, /pmapi/N/metrics */
+	{ NULL, api_metrics, 0, api_metrics_path },
+	{ "/pmapi/", api_pmapi, 0, NULL },
+	{ "/", api_ui, 1, NULL },
+	{ "/ui/", api_ui, 0, NULL },
+	{ NULL, NULL, 0, NULL }
+};
+
+/*
+ * A failed login on a store to bpftrace.control.* (query or form body)
+ * goes to the audit trail, like the control actions themselves. On a
+ * libmicrohttpd thread.
+ */
+static void
+on_http_login_failed(struct httpreq *hr, const char *path, const char *body,
+    size_t bodylen, const char *tried, const char *why)
+{
+	static const char	 ctl[] = "bpftrace.control.";
+	struct params		 form;
+	const char		*name, *slash = strrchr(path, '/');
+	char			 peer[64], err[64];
+
+	/* pmproxy's /pmapi/store and pmwebd's /pmapi/N/_store */
+	if (hr->hr_ds->scripts == NULL || strncmp(path, "/pmapi/", 7) != 0 ||
+	    slash == NULL || (strcmp(slash, "/store") != 0 &&
+	    strcmp(slash, "/_store") != 0))
+		return;
+	params_init(&form, BT_MAX_PARAMS);
+	name = params_get(&hr->hr_params, "name");
+	if (name == NULL && body && http_form_body(hr) &&
+	    params_parse(&form, body, bodylen, err, sizeof(err)) == 0)
+		name = params_get(&form, "name");
+	if (name != NULL && strncmp(name, ctl, sizeof(ctl) - 1) == 0) {
+		http_peer(hr, peer, sizeof(peer));
+		control_audit_login(hr->hr_ds->scripts, peer, tried,
+		    name + sizeof(ctl) - 1, why);
+	}
+	params_free(&form);
+}
+
+static const struct http_options http_options = {
+	.ho_routes = http_routes,
+	.ho_login_failed = on_http_login_failed,
+};
+
 static void
 on_main_signal(struct evwatch *w, uint32_t events)
 {
@@ -45,8 +120,10 @@ on_main_signal(struct evwatch *w, uint32_t events)
 			break;
 		case SIGHUP:
 			log_info("SIGHUP: refreshing bpftrace.info.tracepoints");
-			if (mc->ds->scripts)
-				scripts_refresh_tracepoints(mc->ds->scripts);
+			if (mc->ds->scripts) {
+				info_refresh_tracepoints(mc->ds->scripts);
+				on_scripts_tick(mc->ds->scripts);
+			}
 			break;
 		case SIGCHLD:
 			if (mc->ds->scripts)
@@ -204,6 +281,14 @@ on_memcap_reclaim(void *arg, size_t want)
 	return ctx_reclaim(arg, want);
 }
 
+/* On the version thread: start the scripts that waited for bpftrace. */
+static void
+on_bt_version_done(struct daemon_state *ds)
+{
+	if (ds->scripts)
+		scripts_wake(ds->scripts);
+}
+
 static int
 daemon_init(struct daemon_state *ds)
 {
@@ -247,20 +332,23 @@ daemon_init(struct daemon_state *ds)
 	}
 	/* a failed prune is logged; the daemon runs on with a bigger table */
 	(void)store_audit_limit(ds->store, (int64_t)ds->cfg.max_audit_rows);
-	if (self_register(ds) == -1 || scripts_init(ds) == -1)
+	/* control's metrics before info's: the registry keeps that order */
+	if (self_register(ds) == -1 ||
+	    scripts_init(ds, &scripts_hooks) == -1 ||
+	    control_init(ds->scripts) == -1 || info_init(ds->scripts) == -1)
 		return -1;
 	/* in the background: the daemon listens meanwhile (-n waits) */
-	bt_version_start(ds, ds->cfg.check_only);
+	bt_version_start(ds, ds->cfg.check_only, on_bt_version_done);
 	if (!ds->cfg.check_only && pmcd_init(ds->cfg.pmcd_host) == -1)
 		return -1;
 	if (ds->cfg.check_only)
 		return check_scripts(ds);
-	if (scripts_restore(ds->scripts) == -1)
+	if (control_restore(ds->scripts) == -1)
 		return -1;
 	for (int i = 0; i < ds->cfg.nscripts; i++)
-		scripts_autostart(ds->scripts, ds->cfg.scripts[i]);
+		control_autostart(ds->scripts, ds->cfg.scripts[i]);
 	if (ds->cfg.scripts_dir)
-		scripts_autostart_dir(ds->scripts, ds->cfg.scripts_dir);
+		control_autostart_dir(ds->scripts, ds->cfg.scripts_dir);
 	return 0;
 }
 
@@ -272,6 +360,10 @@ daemon_fini(struct daemon_state *ds)
 		scripts_shutdown(ds->scripts, ds->cfg.stop_timeout_ms <
 		    BT_SHUTDOWN_WAIT_MS ? (int)ds->cfg.stop_timeout_ms :
 		    BT_SHUTDOWN_WAIT_MS);
+	if (ds->scripts) {	/* top down: control, info, scripts */
+		control_fini(ds->scripts);
+		info_fini(ds->scripts);
+	}
 	scripts_fini(ds);
 	pmcd_fini();
 	store_close(ds->store);
@@ -347,7 +439,8 @@ main(int argc, char **argv)
 		status = 0;
 		goto done;
 	}
-	if ((httpd = httpd_start(&ds, err, sizeof(err))) == NULL) {
+	if ((httpd = httpd_start(&ds, &http_options, err,
+	    sizeof(err))) == NULL) {
 		log_error("%s", err);
 		goto done;
 	}

@@ -232,8 +232,6 @@ self_register(struct daemon_state *ds)
 {
 	struct metric	*ms[S_COUNT] = { 0 };
 	struct indom	*in[2] = { NULL, NULL };
-	char		 err[256];
-	int		 ret = -1;
 
 	/* libpcp's version ("6.0.3"), read once before any thread */
 	snprintf(ds->pcp_version, sizeof(ds->pcp_version), "%s",
@@ -251,7 +249,7 @@ self_register(struct daemon_state *ds)
 		    d->type, d->sem, d->units, d->oneline, d->help, d->labels,
 		    ds->self_src, i);
 		if (ms[i] == NULL)
-			goto done;
+			break;
 	}
 	in[0] = indom_new(SELF_INDOM_ENDPOINT, "bpftraced REST API endpoints",
 	    "One instance per /pmapi endpoint (context, metric, fetch, ...).",
@@ -260,17 +258,5 @@ self_register(struct daemon_state *ds)
 	    "One instance per reason of the request-origin policy (host, "
 	    "cross-site, same-site, origin, referer, preflight, no-origin).",
 	    ds->self_src, 1);
-	if (in[0] == NULL || in[1] == NULL)
-		goto done;
-	if (reg_add(ds->reg, ms, S_COUNT, in, 2, err, sizeof(err)) == -1) {
-		log_warnx("%s: %s", __func__, err);
-		goto done;
-	}
-	ret = 0;
-done:
-	for (int i = 0; i < S_COUNT; i++)
-		metric_unref(ms[i]);
-	indom_unref(in[0]);
-	indom_unref(in[1]);
-	return ret;
+	return reg_add_release(ds->reg, ms, S_COUNT, in, 2, __func__);
 }

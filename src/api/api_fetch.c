@@ -97,7 +97,7 @@ put_instances(struct buf *b, const struct metric *m, const struct valset *vs,
     const struct profile *prof, int pmwebd)
 {
 	size_t	 start = b->b_len;
-	int	 n = 0;
+	int	 n = 0, type = metric_type(m);
 
 	buf_putc(b, '[');
 	for (int i = 0; i < vs->vs_n; i++) {
@@ -113,7 +113,7 @@ put_instances(struct buf *b, const struct metric *m, const struct valset *vs,
 		} else
 			buf_puts(b, pmwebd ? "{\"instance\":-1,\"value\":" :
 			    "{\"instance\":null,\"value\":");
-		api_put_value(b, m->m_type, &vs->vs_vals[i]);
+		api_put_value(b, type, &vs->vs_vals[i]);
 		buf_putc(b, '}');
 	}
 	buf_putc(b, ']');
@@ -141,7 +141,7 @@ fetch_frag(struct api *a, const struct metric *m, struct snap *s,
 	    !profile_allows_all(a->a_prof, m->m_indom)))
 		return NULL;
 	if ((f = snap_frag(s, m->m_slot, variant)) != NULL)
-		return f->sf_type == m->m_type ? f : NULL;
+		return f->sf_type == metric_type(m) ? f : NULL;
 	if ((nf = calloc(1, sizeof(*nf))) == NULL)
 		return NULL;
 	buf_init(&b, a->a_ds->cfg.max_answer);	/* the snapshot's, uncharged */
@@ -152,14 +152,14 @@ fetch_frag(struct api *a, const struct metric *m, struct snap *s,
 		free(nf);
 		return NULL;
 	}
-	nf->sf_type = m->m_type;
+	nf->sf_type = metric_type(m);
 	nf->sf_data = buf_take(&b, &nf->sf_len);
 	if (nf->sf_data == NULL) {
 		free(nf);
 		return NULL;
 	}
 	f = snap_frag_set(s, m->m_slot, variant, nf);
-	return f && f->sf_type == m->m_type ? f : NULL;
+	return f && f->sf_type == metric_type(m) ? f : NULL;
 }
 
 static void

@@ -188,7 +188,7 @@ metric_meta(const struct metric *m, struct scrape_meta *mt)
 {
 	mt->name = m->m_name;
 	mt->pmid = m->m_pmid;
-	mt->type = m->m_type;
+	mt->type = metric_describe(m);	/* # PCP5 and TYPE lines */
 	mt->indom = m->m_indom;
 	mt->sem = m->m_sem;
 	mt->units = m->m_units;
@@ -226,7 +226,7 @@ put_plain(struct scrape *sc, const struct metric *m, const struct snap *s,
 			scrape_label(b, &first, "instid", id, strlen(id));
 		}
 		buf_puts(b, "} ");
-		scrape_value(b, m->m_type, &vs->vs_vals[i], sc->om);
+		scrape_value(b, mt.type, &vs->vs_vals[i], sc->om);
 		scrape_time(sc, &s->s_ts);
 		buf_putc(b, '\n');
 	}
@@ -338,9 +338,11 @@ put_hist(struct scrape *sc, const struct metric *m, const struct snap *s,
 	struct iname		*names;
 	int			 nnames, keyed = -1, ret = -1;
 
-	if (vs->vs_inst == NULL || (m->m_type != PM_TYPE_U64 &&
-	    m->m_type != PM_TYPE_64 && m->m_type != PM_TYPE_U32 &&
-	    m->m_type != PM_TYPE_32))
+	int			 type = metric_type(m);
+
+	if (vs->vs_inst == NULL || (type != PM_TYPE_U64 &&
+	    type != PM_TYPE_64 && type != PM_TYPE_U32 &&
+	    type != PM_TYPE_32))
 		return -1;
 	if ((names = inames(sc, m, s, &nnames)) == NULL)
 		return -1;
@@ -358,7 +360,7 @@ put_hist(struct scrape *sc, const struct metric *m, const struct snap *s,
 		if (k != keyed || parse_bucket(nm, keyed, &bk[i]) == -1)
 			goto done;
 		bk[i].order = i;
-		bk[i].count = m->m_type == PM_TYPE_64 || m->m_type ==
+		bk[i].count = type == PM_TYPE_64 || type ==
 		    PM_TYPE_32 ? (vs->vs_vals[i].i < 0 ? 0 :
 		    (uint64_t)vs->vs_vals[i].i) : vs->vs_vals[i].u;
 	}
@@ -416,7 +418,7 @@ put_metric(struct scrape *sc, const struct metric *m)
 	const struct valset	*vs;
 	struct snap		*s;
 
-	if (!numeric(m->m_type) || m->m_ctxval || m->m_src == NULL ||
+	if (!numeric(metric_type(m)) || m->m_ctxval || m->m_src == NULL ||
 	    access_metric(sc->hr->hr_ds, m, &sc->rd) != ACCESS_ALL ||
 	    (s = scrape_snap(sc, m->m_src)) == NULL ||
 	    m->m_slot >= s->s_nsets)
@@ -424,6 +426,8 @@ put_metric(struct scrape *sc, const struct metric *m)
 	vs = &s->s_sets[m->m_slot];
 	if (vs->vs_n <= 0)
 		return;		/* no values: nothing to write */
+	if (!numeric(metric_describe(m)))
+		return;		/* decided by a print newer than the check */
 	if (is_hist(m) && put_hist(sc, m, s, vs) == 0)
 		return;
 	put_plain(sc, m, s, vs);

@@ -88,6 +88,7 @@ put_metric(struct api *a, const struct metric *m)
 	struct buf	*b = &a->a_out;
 	char		 units[64];
 	size_t		 slot, lab;
+	int		 type;
 
 	buf_puts(b, "{\"name\":");
 	json_str(b, m->m_name);
@@ -100,11 +101,12 @@ put_metric(struct api *a, const struct metric *m)
 		api_put_indom(a, m->m_indom);
 	}
 	bt_units_str(&m->m_units, units, sizeof(units));
+	type = metric_describe(m);	/* a client may cache it from now */
 	buf_printf(b, ",\"type\":\"%s\",\"sem\":\"%s\",\"units\":\"%s\","
-	    "\"labels\":", bt_type_str(m->m_type), bt_sem_str(m->m_sem), units);
+	    "\"labels\":", bt_type_str(type), bt_sem_str(m->m_sem), units);
 	lab = b->b_len;
 	api_put_labels(a, "bpftrace", m->m_labels);
-	seriesid_fill(b, slot, lab, m->m_name, m->m_type, m->m_sem,
+	seriesid_fill(b, slot, lab, m->m_name, type, m->m_sem,
 	    &m->m_units);
 	buf_puts(b, ",\"text-oneline\":");
 	json_str(b, m->m_oneline);

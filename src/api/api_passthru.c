@@ -100,7 +100,7 @@ pc_add(struct api *a, char *name, const pmDesc *desc)
 	it->m.m_name = it->name;
 	it->m.m_pmid = desc->pmid;
 	it->m.m_indom = desc->indom;
-	it->m.m_type = desc->type;
+	atomic_init(&it->m.m_tword, (uint32_t)(uint16_t)desc->type);
 	it->m.m_sem = desc->sem;
 	it->m.m_units = desc->units;
 	it->m.m_slot = -1;

@@ -96,7 +96,7 @@ api_run_store(struct api *a)
 		return api_error(a, 400, 1, PM_ERR_BADSTORE, "failed to store "
 		    "value to metric %s: Bad input to pmstore: value contains "
 		    "a NUL byte", m->m_name);
-	if (!value_fits_type(m->m_type, sr.sr_value, sr.sr_vlen))
+	if (!value_fits_type(metric_type(m), sr.sr_value, sr.sr_vlen))
 		return api_error(a, 400, 1, PM_ERR_TYPE, "failed to store "
 		    "value to metric %s: Unknown or illegal metric type",
 		    m->m_name);

@@ -750,13 +750,32 @@ tok_big_literal(const struct scan *sc, size_t r)
 	    *end == '\0' && errno == 0;
 }
 
+/* builtins whose value is a signed-64 number for sure */
+static const char *const int_exprs[] = {
+	"pid", "tid", "uid", "gid", "cpu", "nsecs", "elapsed", "cgroup",
+	"rand", "numaid", "jiffies", NULL
+};
+
+/* tok r is followed by the end of the statement */
+static int
+tok_ends(const struct scan *sc, size_t r)
+{
+	return r + 1 >= sc->s_ntok || tok_is(sc, r + 1, ";") ||
+	    tok_is(sc, r + 1, "}");
+}
+
 /* Value type of a plain assignment from how its right-hand side starts:
  * "...", a tuple (a, b) or a string builtin give strings; a (uint64) cast
- * or a literal above INT64_MAX unsigned 64-bit. */
+ * or a literal above INT64_MAX unsigned 64-bit; a literal or an integer
+ * builtin alone signed 64-bit. Anything else (arg0, $s, @y, a call, an
+ * expression) is a signed guess that *open says the first print may
+ * replace. */
 static enum bts_vtype
-rhs_vtype(const struct scan *sc, size_t r)
+rhs_vtype(const struct scan *sc, size_t r, int *open)
 {
 	static const char *const u64[] = { "uint64", "u64", NULL };
+
+	*open = 0;
 
 	while (tok_is(sc, r, "(")) {
 		if (tok_close(sc, r) == NONE)
@@ -769,22 +788,26 @@ rhs_vtype(const struct scan *sc, size_t r)
 	}
 	if (r >= sc->s_ntok)
 		return BTS_V_INT;
-	if (tok_big_literal(sc, r) && (r + 1 >= sc->s_ntok ||
-	    tok_is(sc, r + 1, ";") || tok_is(sc, r + 1, "}")))
+	if (tok_big_literal(sc, r) && tok_ends(sc, r))
 		return BTS_V_UINT;
 	if (sc->s_toks[r].t_type == TK_STR ||
 	    tok_in(sc, r, TK_IDENT, string_exprs))
 		return BTS_V_STRING;
+	if ((sc->s_toks[r].t_type == TK_NUM || (tok_in(sc, r, TK_IDENT,
+	    int_exprs) && !tok_is_field(sc, r))) && tok_ends(sc, r))
+		return BTS_V_INT;
+	*open = 1;
 	return BTS_V_INT;
 }
 
 /* Settle v's kind; for count() the key at kopen decides "stacks". */
 static void
 var_settle(const struct scan *sc, struct bts_var *v, enum bts_kind kind,
-    enum bts_vtype vtype, size_t kopen)
+    enum bts_vtype vtype, int vopen, size_t kopen)
 {
 	v->v_kind = kind;
 	v->v_vtype = BTS_V_INT;
+	v->v_vopen = 0;
 	v->v_mtype = BTS_MT_NONE;
 	v->v_counter = 0;
 	switch (kind) {
@@ -802,6 +825,7 @@ var_settle(const struct scan *sc, struct bts_var *v, enum bts_kind kind,
 		break;
 	case BTS_ASSIGN:
 		v->v_vtype = vtype;
+		v->v_vopen = vopen;
 		break;
 	default:
 		break;
@@ -860,6 +884,8 @@ var_define(struct scan *sc, size_t i, size_t kopen, size_t rhs)
 	int			 bare = n == 0;
 	struct bts_var		*v;
 	enum bts_kind		 kind = rhs_kind(sc, rhs);
+	enum bts_vtype		 vt = BTS_V_INT;
+	int			 vopen = 0;
 
 	if (bare) {
 		name = "root";
@@ -872,15 +898,16 @@ var_define(struct scan *sc, size_t i, size_t kopen, size_t rhs)
 	v = var_find(sc, name, n, bare);
 	if (v != NULL) {
 		if (v->v_kind == BTS_ASSIGN && kind != BTS_ASSIGN)
-			var_settle(sc, v, kind, BTS_V_INT, kopen);
+			var_settle(sc, v, kind, BTS_V_INT, 0, kopen);
 		return 0;
 	}
 	v = var_add(sc, name, n, bare);
 	if (v == NULL)
 		return -1;
 	v->v_nkeys = key_count(sc, kopen);
-	var_settle(sc, v, kind, rhs == NONE ? BTS_V_INT : rhs_vtype(sc, rhs),
-	    kopen);
+	if (rhs != NONE)
+		vt = rhs_vtype(sc, rhs, &vopen);
+	var_settle(sc, v, kind, vt, vopen, kopen);
 	return 0;
 }
 

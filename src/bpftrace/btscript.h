@@ -53,6 +53,10 @@ struct bts_var {
 	int		 v_bare;	/* 1: the bare '@' map (v_name "root");
 					   a script may not define both @ and
 					   @root */
+	int		 v_vopen;	/* 1: the source does not tell the type
+					   (@x = arg0, @x = $s, @x = @y ...):
+					   v_vtype (INT) is a guess the first
+					   print may replace (ingest.c) */
 };
 
 /* the restart policy from "// restart: never|on-failure|always" */

@@ -608,6 +608,13 @@ ingest_set_version(struct ingest *ing, const char *version)
 	ing->keys_esc2 = major == 0 && minor >= 18 && minor < 24;
 }
 
+void
+ingest_set_typer(struct ingest *ing, ingest_type_fn fn, void *arg)
+{
+	ing->typer = fn;
+	ing->typer_arg = arg;
+}
+
 static int
 var_init(struct ing_var *iv, const struct bts_var *bv)
 {
@@ -620,6 +627,8 @@ var_init(struct ing_var *iv, const struct bts_var *bv)
 		return -1;
 	iv->iv_kind = bv->v_kind;
 	iv->iv_vtype = bv->v_kind == BTS_OUTPUT ? BTS_V_STRING : bv->v_vtype;
+	iv->iv_open = bv->v_kind == BTS_ASSIGN && bv->v_vopen ?
+	    ING_OPEN_ANY : ING_OPEN_NONE;
 	iv->iv_scalar = bv->v_kind == BTS_OUTPUT || (bv->v_nkeys == 0 &&
 	    bv->v_kind != BTS_STATS && bv->v_kind != BTS_HIST &&
 	    bv->v_kind != BTS_LHIST);

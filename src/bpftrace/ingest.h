@@ -64,10 +64,15 @@ struct ing_var {
 	char		*iv_name;	/* without '@' ("root" for bare '@') */
 	enum bts_kind	 iv_kind;
 	enum bts_vtype	 iv_vtype;	/* the value type, from the script's
-					   analysis; never changes (clients
-					   cache descriptors): a value that
-					   does not fit is counted in
+					   analysis or, where the analysis
+					   cannot tell (iv_open), from the
+					   first print; fixed from then on
+					   (clients cache descriptors): a value
+					   that does not fit is counted in
 					   is_type_errors and dropped */
+	int		 iv_open;	/* ING_OPEN_*: what a print may still
+					   decide (kept by ingest_reset: a
+					   restart keeps the type) */
 	int		 iv_scalar;	/* 1: one value, no instance domain */
 	size_t		 iv_n;		/* current instances (or 1/0 scalar) */
 	uint32_t	*iv_ids;	/* [iv_n] instance ids */
@@ -100,7 +105,30 @@ struct ingest_stats {
 						   runtime_error/helper_error */
 };
 
+#define ING_OPEN_NONE	0	/* the type is fixed */
+#define ING_OPEN_ANY	2	/* nothing kept yet: any type */
+#define ING_OPEN_SIGN	1	/* numbers in [0, INT64_MAX] kept (as INT):
+				   a negative one fixes INT, one above
+				   INT64_MAX UINT; never STRING (values of
+				   a number type are published) */
+
+/*
+ * Asked before an open variable's print is converted: the type the print
+ * proposes in *vt (final: fix it; else ING_OPEN_SIGN's INT guess). Sets
+ * *vt to the type in force (a client may have fixed another one) and
+ * returns 1 while the type may still change, 0 once fixed. k is the
+ * variable's index.
+ */
+typedef int	(*ingest_type_fn)(void *arg, size_t k, enum bts_vtype *vt,
+		    int final);
+
 struct ingest;
+
+/*
+ * Who fixes open types (scripts.c: the variable's metric, so that a
+ * type a client was given stays). Without one, every proposal is taken.
+ */
+void		 ingest_set_typer(struct ingest *, ingest_type_fn, void *arg);
 
 /* Takes a copy of what it needs from info; NULL on allocation failure. */
 struct ingest	*ingest_new(const struct bts_info *info,

@@ -131,6 +131,8 @@ struct ingest {
 	struct stage		 stage;
 	char			 ebuf[256];	/* the current line's error */
 	int			 keys_esc2;	/* keys escaped twice (0.18-0.23) */
+	ingest_type_fn		 typer;		/* NULL: take every proposal */
+	void			*typer_arg;
 };
 
 static inline struct vpriv *

@@ -453,6 +453,61 @@ misfit_note(struct ingest *ing, const struct ing_var *v, const struct sent *e)
 }
 
 /*
+ * What the print in st says about an open variable's type: a value that
+ * is no integer (open to any type) makes it STRING; one above INT64_MAX
+ * UINT (0.23+ print u64 so); a negative one INT. *final: the print
+ * decided; else every value is in [0, INT64_MAX] and INT is a guess.
+ */
+static enum bts_vtype
+stage_vtype(const struct ing_var *v, const struct stage *st, int *final)
+{
+	struct raw	 raw, n;
+	size_t		 i;
+	int		 big = 0, neg = 0;
+
+	for (i = 0; i < st->st_n; i++) {
+		sent_raw(&st->st_e[i], &raw);
+		if (raw.k == R_NULL)
+			continue;
+		if (raw.k == R_BOOL)
+			n = raw, n.k = R_I64;
+		else if (jr_raw_int(&raw, &n) == -1) {
+			if (v->iv_open == ING_OPEN_ANY) {
+				*final = 1;
+				return BTS_V_STRING;
+			}
+			continue;	/* a misfit, counted by the caller */
+		}
+		if (n.k == R_U64 && n.u > (uint64_t)INT64_MAX)
+			big = 1;
+		else if (n.k == R_I64 && n.i < 0)
+			neg = 1;
+	}
+	*final = big || neg;
+	return big ? BTS_V_UINT : BTS_V_INT;
+}
+
+/*
+ * An open variable's print proposes a type (stage_vtype); the typer says
+ * which one is in force: the proposal unless a client was given the
+ * metric's descriptor first.
+ */
+static void
+stage_decide(struct ingest *ing, struct ing_var *v, const struct stage *st)
+{
+	enum bts_vtype	 vt;
+	int		 final, open;
+
+	if (st->st_n == 0)
+		return;			/* an empty print says nothing */
+	vt = stage_vtype(v, st, &final);
+	open = ing->typer ? ing->typer(ing->typer_arg, (size_t)(v -
+	    ing->vars), &vt, final) : !final;
+	v->iv_vtype = vt;
+	v->iv_open = open ? ING_OPEN_SIGN : ING_OPEN_NONE;
+}
+
+/*
  * Converts every value to v's type, which never changes: the entries
  * whose value does not fit are counted in is_type_errors and left out of
  * the print. -1 on no memory.
@@ -464,9 +519,12 @@ stage_convert(struct ingest *ing, struct ing_var *v, struct stage *st)
 	struct raw	 raw;
 	struct sent	*e;
 	size_t		 i, m = 0;
-	enum ing_vt	 it = v->iv_vtype == BTS_V_UINT ? ING_U64 : ING_I64;
+	enum ing_vt	 it;
 	int		 rv;
 
+	if (v->iv_open != ING_OPEN_NONE)
+		stage_decide(ing, v, st);
+	it = v->iv_vtype == BTS_V_UINT ? ING_U64 : ING_I64;
 	for (i = 0; i < st->st_n; i++) {
 		e = &st->st_e[i];
 		/* an integer for an integer variable: the same 64 bits */

@@ -3,7 +3,9 @@
  * http.c - the HTTP server: libmicrohttpd wiring, one baton per request,
  * strict query parsing, body limits, CORS headers, OPTIONS/TRACE and
  * pmproxy-shaped HTML errors. Dialects (api_*.c) see a parsed httpreq and
- * answer through http_reply*(). Threads: MHD's worker pool runs every
+ * answer through http_reply*(); main passes in the routes table that
+ * names them and the failed-login hook, so this file calls nothing above
+ * it. Threads: MHD's worker pool runs every
  * callback here; the shared mutable state is the per-address table
  * (ip_lock), the connection list (conn_lock, see struct hconn), and
  * atomics: daemon_state.stats, ds->mem and each hconn's hc_state.
@@ -92,6 +94,7 @@ struct hconn {
 
 struct httpd {
 	struct daemon_state	*h_ds;
+	struct http_options	 h_opts;	/* set at start, then read-only */
 	pthread_mutex_t		 ip_lock;
 	struct ipcount		*ip_bucket[IP_BUCKETS];
 	pthread_mutex_t		 conn_lock;	/* guards conns */
@@ -532,38 +535,14 @@ http_reply_error(struct httpreq *hr, unsigned status, const char *msg)
 
 /* --- who is asking --- */
 
-static int	is_form_body(struct httpreq *);
-
-/*
- * A failed login on a store to bpftrace.control.* (query or form body)
- * goes to the audit trail, like the control actions themselves.
- */
+/* A failed login: the hook main passed in (the audit trail) hears of it. */
 static void
-audit_failed_login(struct httpreq *hr, struct baton *bt, const char *path,
-    const char *tried, const char *why)
+login_failed(struct httpd *h, struct httpreq *hr, struct baton *bt,
+    const char *path, const char *tried, const char *why)
 {
-	static const char	 ctl[] = "bpftrace.control.";
-	struct params		 body;
-	const char		*name, *slash = strrchr(path, '/');
-	char			 peer[64], err[64];
-
-	/* pmproxy's /pmapi/store and pmwebd's /pmapi/N/_store */
-	if (hr->hr_ds->scripts == NULL || strncmp(path, "/pmapi/", 7) != 0 ||
-	    slash == NULL || (strcmp(slash, "/store") != 0 &&
-	    strcmp(slash, "/_store") != 0))
-		return;
-	params_init(&body, BT_MAX_PARAMS);
-	name = params_get(&hr->hr_params, "name");
-	if (name == NULL && bt->bt_body.b_data && is_form_body(hr) &&
-	    params_parse(&body, bt->bt_body.b_data, bt->bt_body.b_len, err,
-	    sizeof(err)) == 0)
-		name = params_get(&body, "name");
-	if (name != NULL && strncmp(name, ctl, sizeof(ctl) - 1) == 0) {
-		http_peer(hr, peer, sizeof(peer));
-		control_audit_login(hr->hr_ds->scripts, peer, tried,
-		    name + sizeof(ctl) - 1, why);
-	}
-	params_free(&body);
+	if (h->h_opts.ho_login_failed)
+		h->h_opts.ho_login_failed(hr, path, bt->bt_body.b_data,
+		    bt->bt_body.b_len, tried, why);
 }
 
 /* 16 bytes naming the client (see ip_key); all zero when unknown */
@@ -720,7 +699,8 @@ auth_result(struct httpreq *hr, struct baton *bt, const char *hdr,
  * error answer was queued in *ret.
  */
 static int
-authenticate(struct httpreq *hr, struct baton *bt, const char *path, int *ret)
+authenticate(struct httpd *h, struct httpreq *hr, struct baton *bt,
+    const char *path, int *ret)
 {
 	struct daemon_state	*ds = hr->hr_ds;
 	const char		*hdr = http_header(hr, "Authorization");
@@ -771,7 +751,7 @@ authenticate(struct httpreq *hr, struct baton *bt, const char *path, int *ret)
 			http_peer(hr, peer, sizeof(peer));
 			log_warnx("authentication failed from %s: %s", peer,
 			    err);
-			audit_failed_login(hr, bt, path, u.au_tried, err);
+			login_failed(h, hr, bt, path, u.au_tried, err);
 		}
 		snprintf(msg, sizeof(msg), "authentication required: %s", err);
 		*ret = http_reply_error(hr, 401, msg);
@@ -855,28 +835,9 @@ check_origin(struct httpreq *hr, const char *path, int *ret)
 
 /* --- request parsing and routing --- */
 
-struct route {
-	const char	*rt_prefix;
-	int		(*rt_handler)(struct httpreq *);
-	int		 rt_exact;	/* the whole path, not a prefix */
-	int		(*rt_match)(const char *);	/* instead of both */
-};
-
-/*
- * Matched in order, by prefix (pmproxy's servlet table). "/" alone is the
- * web page; every other path pmproxy does not know stays its HTML 400.
- */
-static const struct route routes[] = {
-	/* /metrics, /pmapi/metrics, /pmapi/N/metrics */
-	{ NULL, api_metrics, 0, api_metrics_path },
-	{ "/pmapi/", api_pmapi, 0, NULL },
-	{ "/", api_ui, 1, NULL },
-	{ "/ui/", api_ui, 0, NULL },
-	{ NULL, NULL, 0, NULL }
-};
-
-static int
-is_form_body(struct httpreq *hr)
+/* Is the body application/x-www-form-urlencoded? */
+int
+http_form_body(struct httpreq *hr)
 {
 	const char	*ct = http_header(hr, "Content-Type");
 
@@ -903,7 +864,7 @@ parse_target(struct httpreq *hr, struct baton *bt, char **pathp, char *err,
 }
 
 static int
-dispatch(struct httpreq *hr, struct baton *bt)
+dispatch(struct httpd *h, struct httpreq *hr, struct baton *bt)
 {
 	char		 err[256];
 	char		*path = NULL;
@@ -938,7 +899,7 @@ dispatch(struct httpreq *hr, struct baton *bt)
 		goto done;
 	}
 	if (strcmp(hr->hr_method, "OPTIONS") != 0 &&
-	    (rv = authenticate(hr, bt, path, &ret)) != 0) {
+	    (rv = authenticate(h, hr, bt, path, &ret)) != 0) {
 		if (rv == 1)		/* suspended: we are called again */
 			ret = MHD_YES;
 		else
@@ -949,14 +910,15 @@ dispatch(struct httpreq *hr, struct baton *bt)
 	hr->hr_path = path;
 	hr->hr_body = bt->bt_body.b_data;
 	hr->hr_bodylen = bt->bt_body.b_len;
-	if (hr->hr_body && is_form_body(hr) &&
+	if (hr->hr_body && http_form_body(hr) &&
 	    params_parse(&hr->hr_params, hr->hr_body, hr->hr_bodylen, err,
 	    sizeof(err)) == -1) {
 		atomic_fetch_add(&hr->hr_ds->stats.st_requests[EP_OTHER], 1);
 		ret = http_reply_html(hr, 400, "webapi servlet", err);
 		goto done;
 	}
-	for (const struct route *rt = routes; rt->rt_handler; rt++)
+	for (const struct http_route *rt = h->h_opts.ho_routes;
+	    rt && rt->rt_handler; rt++)
 		if (rt->rt_match ? rt->rt_match(path) : rt->rt_exact ?
 		    strcmp(path, rt->rt_prefix) == 0 :
 		    strncmp(path, rt->rt_prefix, strlen(rt->rt_prefix)) == 0) {
@@ -1138,7 +1100,7 @@ on_http_request(void *cls, struct MHD_Connection *conn, const char *url,
 		ret = http_reply_html(&hr, 405, "webapi servlet",
 		    "method not allowed");
 	} else {
-		ret = dispatch(&hr, bt);
+		ret = dispatch(h, &hr, bt);
 	}
 	params_free(&hr.hr_params);
 	return ret;
@@ -1660,8 +1622,14 @@ conn_pool(size_t max_url)
 	return want > BT_CONN_POOL ? want : BT_CONN_POOL;
 }
 
+/*
+ * Listen on every --listen address; opts (copied) names the routes and
+ * the failed-login hook, so this file calls nothing above it. Main
+ * thread; httpd_stop() frees what it returns.
+ */
 struct httpd *
-httpd_start(struct daemon_state *ds, char *err, size_t errlen)
+httpd_start(struct daemon_state *ds, const struct http_options *opts,
+    char *err, size_t errlen)
 {
 	struct httpd	*h;
 
@@ -1670,6 +1638,7 @@ httpd_start(struct daemon_state *ds, char *err, size_t errlen)
 		return NULL;
 	}
 	h->h_ds = ds;
+	h->h_opts = *opts;
 	ds->httpd = h;
 	h->h_pool = conn_pool(ds->cfg.max_url);
 	h->h_conn_charge = h->h_pool + 2 * BT_URL_PREPAID;

@@ -454,7 +454,7 @@ fetch_values(pmID pmid, const struct metric *m, const struct valset *v)
 		pmValue	*pv = &vs->vlist[k];
 
 		pv->inst = v->vs_inst ? (int)v->vs_inst[i] : (int)PM_IN_NULL;
-		if ((fmt = stuff(pv, m->m_type, &v->vs_vals[i])) < 0)
+		if ((fmt = stuff(pv, metric_type(m), &v->vs_vals[i])) < 0)
 			continue;
 		vs->valfmt = fmt;
 		k++;
@@ -536,7 +536,7 @@ pmda_desc(pmID pmid, pmDesc *d, pmdaExt *pe)
 
 	if (m) {
 		d->pmid = m->m_pmid;
-		d->type = m->m_type;
+		d->type = metric_describe(m);
 		d->indom = m->m_indom;
 		d->sem = m->m_sem;
 		d->units = m->m_units;

@@ -626,7 +626,7 @@ bind_node(struct dexpr *n, derive_find_fn find, void *arg, const char **why)
 	case D_NAME:
 		if ((m = find(arg, n->d_name)) == NULL)
 			return -2;
-		d->dd_type = m->m_type;
+		d->dd_type = metric_describe(m);	/* the operand's type is kept */
 		d->dd_sem = m->m_sem;
 		d->dd_units = m->m_units;
 		d->dd_indom = m->m_indom;

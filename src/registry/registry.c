@@ -451,7 +451,7 @@ metric_new(const char *name, pmID pmid, pmInDom indom, int type, int sem,
 	}
 	m->m_pmid = pmid;
 	m->m_indom = indom;
-	m->m_type = type;
+	atomic_init(&m->m_tword, (uint32_t)(uint16_t)(int16_t)type);
 	m->m_sem = sem;
 	m->m_units = units;
 	m->m_src = src;
@@ -459,6 +459,70 @@ metric_new(const char *name, pmID pmid, pmInDom indom, int type, int sem,
 	if (src)
 		source_ref(src);
 	return m;
+}
+
+static int
+tword_type(uint32_t w)
+{
+	return (int)(int16_t)(uint16_t)(w & 0xffffu);
+}
+
+static uint32_t
+tword(int type, int open)
+{
+	return (uint32_t)(uint16_t)(int16_t)type | (open ? MT_OPEN : 0);
+}
+
+/* The type now; it may still change while open (see bpftraced.h). */
+int
+metric_type(const struct metric *m)
+{
+	return tword_type(atomic_load(&m->m_tword));
+}
+
+/*
+ * The type a descriptor hands out, fixed from now on. The metric is not
+ * const (metric_new allocates it): const here only says that nothing a
+ * reader sees besides the type's openness changes.
+ */
+int
+metric_describe(const struct metric *cm)
+{
+	struct metric	*m = (struct metric *)(uintptr_t)cm;
+	uint32_t	 w = atomic_load(&m->m_tword);
+
+	while ((w & MT_OPEN) &&
+	    !atomic_compare_exchange_weak(&m->m_tword, &w, w & ~MT_OPEN))
+		;
+	return tword_type(w);
+}
+
+/* Before the metric is registered: the data may still choose its type. */
+void
+metric_type_open(struct metric *m)
+{
+	atomic_store(&m->m_tword, atomic_load(&m->m_tword) | MT_OPEN);
+}
+
+/*
+ * The data proposes type (final: and fixes it). Returns 1 while the type
+ * is still open, 0 once fixed; *typep is the type in force, which is not
+ * type when a descriptor fixed the type first.
+ */
+int
+metric_type_propose(struct metric *m, int type, int final, int *typep)
+{
+	uint32_t	 w = atomic_load(&m->m_tword);
+
+	while ((w & MT_OPEN) && !atomic_compare_exchange_weak(&m->m_tword,
+	    &w, tword(type, !final)))
+		;
+	if (w & MT_OPEN) {		/* the swap happened */
+		*typep = type;
+		return !final;
+	}
+	*typep = tword_type(w);
+	return 0;
 }
 
 void
@@ -680,6 +744,24 @@ reg_acquire(struct registry *r)
 	return ns;
 }
 
+int
+reg_type_propose(struct registry *r, pmID pmid, int type, int final,
+    int *typep)
+{
+	struct ns	*ns = reg_acquire(r);
+	struct metric	*m = ns_metric_by_pmid(ns, pmid);
+	int		 open;
+
+	if (m != NULL)
+		open = metric_type_propose(m, type, final, typep);
+	else {
+		*typep = type;
+		open = !final;
+	}
+	ns_release(ns);
+	return open;
+}
+
 static void
 reg_swap(struct registry *r, struct ns *next)
 {
@@ -808,6 +890,38 @@ done:
 	pthread_mutex_unlock(&r->reg_writer);
 	free(all);
 	free(alli);
+	return ret;
+}
+
+/*
+ * reg_add for a caller done with its metrics and indoms: it drops its
+ * references to all of them whatever the outcome (NULL entries are
+ * allowed: a failed metric_new or indom_new, then nothing is added).
+ * A refused add is logged as "who: reason". Returns 0 or -1.
+ */
+int
+reg_add_release(struct registry *r, struct metric **ms, size_t nm,
+    struct indom **ids, size_t ni, const char *who)
+{
+	char	 err[256];
+	int	 ret = -1;
+
+	for (size_t i = 0; i < nm; i++)
+		if (ms[i] == NULL)
+			goto done;
+	for (size_t i = 0; i < ni; i++)
+		if (ids[i] == NULL)
+			goto done;
+	if (reg_add(r, ms, nm, ids, ni, err, sizeof(err)) == -1) {
+		log_warnx("%s: %s", who, err);
+		goto done;
+	}
+	ret = 0;
+done:
+	for (size_t i = 0; i < nm; i++)
+		metric_unref(ms[i]);
+	for (size_t i = 0; i < ni; i++)
+		indom_unref(ids[i]);
 	return ret;
 }
 

@@ -23,7 +23,6 @@
 #include <unistd.h>
 
 #include "bpftraced.h"
-#include "scripts.h"
 #include "spawnenv.h"
 
 #define BT_VERSION_TIMEOUT_MS	5000
@@ -137,19 +136,22 @@ bt_version_thread(void *arg)
 	    ds->bpftrace_version, sizeof(ds->bpftrace_version), err,
 	    sizeof(err)) == 0;
 	bt_version_finish(ds, ok, err);
-	if (ds->scripts)	/* start the scripts that waited for it */
-		scripts_wake(ds->scripts);
+	if (ds->bt_on_done)	/* e.g. start the scripts that waited */
+		ds->bt_on_done(ds);
 	return NULL;
 }
 
 /*
  * Run bpftrace --version on a thread (or here, when wait is set or no
- * thread can be made). Main thread, once, after scripts_init: the thread
- * wakes the main loop when it is done. bt_version_join() before exit.
+ * thread can be made). Main thread, once: on_done (NULL: none) runs on
+ * that thread when it is done, so the caller can wake the main loop.
+ * bt_version_join() before exit.
  */
 void
-bt_version_start(struct daemon_state *ds, int wait)
+bt_version_start(struct daemon_state *ds, int wait,
+    void (*on_done)(struct daemon_state *ds))
 {
+	ds->bt_on_done = on_done;
 	if (!wait && pthread_create(&ds->bt_thread, NULL, bt_version_thread,
 	    ds) == 0) {
 		ds->bt_thread_started = 1;
@@ -179,4 +181,19 @@ bt_version(const struct daemon_state *ds)
 {
 	return bt_version_state(ds) == BT_VERSION_KNOWN ?
 	    ds->bpftrace_version : "";
+}
+
+/*
+ * Is version v ("v0.17.0" or "0.17.0") at least major.minor? An unknown
+ * format counts as new, as the PMDA does. Any thread.
+ */
+int
+bt_version_at_least(const char *v, int major, int minor)
+{
+	int	 ma = 0, mi = 0;
+
+	if (v == NULL || sscanf(v[0] == 'v' ? v + 1 : v, "%d.%d", &ma,
+	    &mi) != 2)
+		return 1;	/* unknown format: assume new, as the PMDA */
+	return ma > major || (ma == major && mi >= minor);
 }

@@ -3,53 +3,36 @@
  * control.c - the PMDA's control surface: bpftrace.control.{register,
  * deregister,start,stop} (stores, with the answer read back per context
  * by fetching the same metric, as PCP's bpftrace PMDA does), who may use
- * them (--control), and the info metrics bpftrace.info.scripts,
- * scripts_json and tracepoints.
+ * them (--control), the audit trail of control actions and failed
+ * logins, and the scripts registered at start (state database, --script,
+ * --scripts-dir). The top of the scripts subsystem: it drives scripts.c
+ * and info.c; nothing below calls it.
  *
  * Threads: stores run on libmicrohttpd threads and take ss_lock (script
- * table) or ss_ans_lock (answers), never both at once. info_publish runs
- * on the main thread with ss_lock held. The tracepoint list is built by a
- * short-lived thread (started and joined by the main thread); ss_tp_lock
- * guards the list and the pid of its "bpftrace -l".
+ * table) or ss_ans_lock (answers), never both at once. control_restore,
+ * control_autostart* and control_tick run on the main thread.
  */
-#include <sys/socket.h>
 #include <sys/stat.h>
 
 #include <dirent.h>
 #include <malloc.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <stdint.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include "auth.h"
 #include "bpftraced.h"
 #include "scripts.h"
-#include "spawnenv.h"
 #include "store.h"
 
 #define ANSWERS_MAX		4096	/* kept per (context, metric) */
 #define ANSWER_TTL_MS		(10 * 60 * 1000)
-#define TP_REFRESH_MS		(10 * 60 * 1000)
-#define TP_MAX_BYTES		(16 * 1024 * 1024)
-#define TP_STOP_WAIT_MS		3000	/* shutdown: then "bpftrace -l" is killed */
-#define SCRIPTS_INDOM		pmInDom_build(BT_DOMAIN, 0)
 
 enum ctl_item { CTL_REGISTER, CTL_DEREGISTER, CTL_START, CTL_STOP, CTL_N };
 static const char *const ctl_names[CTL_N] = {
 	"register", "deregister", "start", "stop"
-};
-
-/* INFO_OWNERS is no metric: the owner of each INFO_SCRIPTS instance */
-enum info_slot {
-	INFO_SCRIPTS, INFO_SCRIPTS_JSON, INFO_TRACEPOINTS, INFO_OWNERS, INFO_N
 };
 
 /* --- per-principal answers --- */
@@ -257,249 +240,6 @@ on_control_ctxval(struct metric *m, const struct reader *rd, struct buf *out)
 	return 0;
 }
 
-/* --- the script object, in the PMDA's JSON (Python json.dumps style) --- */
-
-static void
-put_time(struct buf *b, const struct timespec *ts)
-{
-	struct tm	 tm;
-	char		 t[64];
-
-	localtime_r(&ts->tv_sec, &tm);
-	strftime(t, sizeof(t), "%Y-%m-%dT%H:%M:%S", &tm);
-	buf_printf(b, "\"%s.%06ld\"", t, ts->tv_nsec / 1000);
-}
-
-/*
- * When the running child started, in Unix seconds (null when none runs):
- * the web page shows the uptime from it. A bpftraced extension to the
- * PMDA's state; fixed while the child runs, so the snapshot stays valid.
- */
-static void
-put_started_at(struct buf *b, const struct script *sc)
-{
-	struct timespec	 now;
-	double		 t;
-
-	if (sc->sc_pid <= 0 || sc->sc_started_ms == 0) {
-		buf_puts(b, ", \"started_at\": null");
-		return;
-	}
-	now_real(&now);
-	t = (double)now.tv_sec + now.tv_nsec / 1e9 -
-	    (double)(now_mono_ms() - sc->sc_started_ms) / 1000.0;
-	buf_printf(b, ", \"started_at\": %.3f", t);
-}
-
-static void
-put_nullable_str(struct buf *b, const char *s)
-{
-	if (s)
-		json_str(b, s);
-	else
-		buf_puts(b, "null");
-}
-
-static void
-put_metadata(struct buf *b, const struct bts_meta *m)
-{
-	buf_puts(b, "{\"name\": ");
-	put_nullable_str(b, m->m_name);
-	buf_puts(b, ", \"include\": ");
-	if (m->m_ninclude == 0)
-		buf_puts(b, "null");
-	else {
-		buf_putc(b, '[');
-		for (size_t i = 0; i < m->m_ninclude; i++) {
-			char	 at[BTS_NAME_MAX + 2];
-
-			snprintf(at, sizeof(at), "@%s", m->m_include[i]);
-			buf_puts(b, i ? ", " : "");
-			json_str(b, at);
-		}
-		buf_putc(b, ']');
-	}
-	if (m->m_table_retain_lines >= 0)
-		buf_printf(b, ", \"table_retain_lines\": %ld",
-		    m->m_table_retain_lines);
-	else
-		buf_puts(b, ", \"table_retain_lines\": null");
-	buf_printf(b, ", \"custom_output_block\": %s}",
-	    m->m_custom_output_block ? "true" : "false");
-}
-
-static int
-var_datatype(const struct bts_var *v)
-{
-	return v->v_vtype == BTS_V_STRING ? PM_TYPE_STRING :
-	    v->v_vtype == BTS_V_UINT ? PM_TYPE_U64 : PM_TYPE_64;
-}
-
-static const char *
-var_mtype(enum bts_mtype mt)
-{
-	static const char *const n[] = {
-		NULL, "histogram", "stacks", "output"
-	};
-
-	return n[mt];
-}
-
-static void
-put_variables(struct buf *b, const struct bts_info *info)
-{
-	buf_putc(b, '{');
-	for (size_t i = 0; i < info->i_nvars; i++) {
-		const struct bts_var	*v = &info->i_vars[i];
-
-		buf_printf(b, "%s\"@%s\": {\"single\": %s, \"semantics\": %d, "
-		    "\"datatype\": %d, \"metrictype\": ", i ? ", " : "",
-		    v->v_bare ? "" : v->v_name,
-		    v->v_nkeys || v->v_kind == BTS_HIST ||
-		    v->v_kind == BTS_LHIST || v->v_kind == BTS_STATS ?
-		    "false" : "true",
-		    v->v_counter ? PM_SEM_COUNTER : PM_SEM_INSTANT,
-		    var_datatype(v));
-		put_nullable_str(b, var_mtype(v->v_mtype));
-		buf_putc(b, '}');
-	}
-	buf_putc(b, '}');
-}
-
-/*
- * The fields the 2019 grafana-pcp datasource reads from the register
- * answer (the PMDA of that time wrote them): name, vars without '@',
- * status, exit_code, output. Extra keys are harmless to newer clients.
- */
-static void
-put_legacy(struct buf *b, const char *name, const struct bts_info *info,
-    const char *status, int exit_code, const char *output)
-{
-	buf_puts(b, ", \"name\": ");
-	json_str(b, name);
-	buf_puts(b, ", \"vars\": [");
-	for (size_t i = 0; info && i < info->i_nvars; i++) {
-		buf_puts(b, i ? ", " : "");
-		json_str(b, info->i_vars[i].v_name);
-	}
-	buf_printf(b, "], \"status\": \"%s\", \"exit_code\": %d, "
-	    "\"output\": ", status, exit_code);
-	json_str(b, output);
-}
-
-/*
- * head + code as a JSON string + tail + "}", the code cut so that the
- * whole stays within max bytes ("code_truncated": true then says so):
- * an answer stays bounded whatever the size and escaping of the script.
- */
-static void
-put_code_object(struct buf *b, const struct buf *head, const char *code,
-    size_t len, const struct buf *tail, size_t max)
-{
-	static const char	 cut[] = ", \"code_truncated\": true";
-	size_t			 fixed = head->b_len + tail->b_len + sizeof(cut);
-	ssize_t			 n;
-
-	buf_append(b, head->b_data, head->b_len);
-	n = json_strn_short(b, code, len, max > fixed + 2 ? max - fixed : 2);
-	buf_append(b, tail->b_data, tail->b_len);
-	if (n >= 0 && (size_t)n < len)
-		buf_puts(b, cut);
-	buf_putc(b, '}');
-}
-
-/*
- * One script as the PMDA writes it, in at most max bytes (the code is
- * cut). redact: for a reader who may not see it (--auth-reads), without
- * its code, errors and output. Lock held.
- */
-static void
-put_script(struct buf *b, const struct script *sc, int redact, size_t max)
-{
-	struct timespec	 last = sc->sc_created;
-	struct buf	 head, tail;
-	const char	*error = redact ? "" : buf_cstr((struct buf *)
-			    &sc->sc_error);
-	int64_t		 lf = sc->sc_src ?
-			    atomic_load(&sc->sc_src->src_last_fetch) : 0;
-
-	if (lf > sc->sc_registered_ms)
-		last.tv_sec += (lf - sc->sc_registered_ms) / 1000;
-	buf_init(&head, 0);
-	buf_init(&tail, 0);
-	buf_puts(&head, "{\"script_id\": ");
-	json_str(&head, sc->sc_id);
-	buf_puts(&head, ", \"username\": ");
-	put_nullable_str(&head, sc->sc_user);
-	buf_printf(&head, ", \"persistent\": %s, \"created_at\": ",
-	    sc->sc_named ? "true" : "false");
-	put_time(&head, &sc->sc_created);
-	buf_puts(&head, ", \"last_accessed_at\": ");
-	put_time(&head, &last);
-	buf_puts(&head, ", \"code\": ");
-	buf_puts(&tail, ", \"metadata\": ");
-	put_metadata(&tail, &sc->sc_info.i_meta);
-	buf_puts(&tail, ", \"variables\": ");
-	put_variables(&tail, &sc->sc_info);
-	buf_printf(&tail, ", \"state\": {\"status\": \"%s\", \"pid\": %d, "
-	    "\"exit_code\": %d, \"error\": ",
-	    script_status_str(sc->sc_status), sc->sc_pid > 0 ?
-	    (int)sc->sc_pid : -1, sc->sc_exit_code);
-	json_str(&tail, error);
-	buf_printf(&tail, ", \"probes\": %d, \"data_bytes\": %llu",
-	    sc->sc_probes > 0 ? sc->sc_probes : 0,
-	    (unsigned long long)sc->sc_data_bytes);
-	put_started_at(&tail, sc);
-	buf_putc(&tail, '}');
-	put_legacy(&tail, sc->sc_name, &sc->sc_info, script_status_str(
-	    sc->sc_status), sc->sc_exit_code, error);
-	if (redact)	/* --auth-reads: another user's script */
-		buf_puts(&tail, ", \"redacted\": true");
-	put_code_object(b, &head, redact ? "" : sc->sc_code, redact ? 0 :
-	    sc->sc_codelen, &tail, max);
-	buf_free(&head);
-	buf_free(&tail);
-}
-
-/* the answer for a script refused before it existed, in max bytes */
-static char *
-refused_script(const char *code, size_t len, const char *reason, size_t max)
-{
-	struct buf	 b, head, tail;
-	struct timespec	 now;
-	char		 id[40];
-	unsigned char	 r[16];
-
-	now_real(&now);
-	random_bytes(r, sizeof(r));
-	id[0] = 's';
-	for (int i = 0; i < 16; i++)
-		snprintf(id + 1 + 2 * i, 3, "%02x", r[i]);
-	buf_init(&b, 0);
-	buf_init(&head, 0);
-	buf_init(&tail, 0);
-	buf_puts(&head, "{\"script_id\": ");
-	json_str(&head, id);
-	buf_puts(&head, ", \"username\": null, \"persistent\": false, "
-	    "\"created_at\": ");
-	put_time(&head, &now);
-	buf_puts(&head, ", \"last_accessed_at\": ");
-	put_time(&head, &now);
-	buf_puts(&head, ", \"code\": ");
-	buf_puts(&tail, ", \"metadata\": {\"name\": null, \"include\": null, "
-	    "\"table_retain_lines\": null, \"custom_output_block\": false}, "
-	    "\"variables\": {}, \"state\": {\"status\": \"error\", "
-	    "\"pid\": -1, \"exit_code\": 0, \"error\": ");
-	json_str(&tail, reason);
-	buf_puts(&tail, ", \"probes\": 0, \"data_bytes\": 0}");
-	/* the 2019 client takes stopped + a non-zero exit code as failed */
-	put_legacy(&tail, id, NULL, "stopped", 1, reason);
-	put_code_object(&b, &head, code, len, &tail, max);
-	buf_free(&head);
-	buf_free(&tail);
-	return buf_take(&b, NULL);
-}
-
 /* --- registration --- */
 
 static struct script *
@@ -573,8 +313,8 @@ fail:
  * on which script, and how it ended. Logged, and kept in the state
  * database when there is one.
  */
-void
-script_audit(struct scripts *ss, const struct store_req *sr,
+static void
+audit_action(struct scripts *ss, const struct store_req *sr,
     const char *action, const char *target, int ok, const char *msg)
 {
 	const char	*who = sr->sr_user ? sr->sr_user : "anonymous";
@@ -710,7 +450,7 @@ control_audit_refused(struct scripts *ss, const struct store_req *sr,
 			store_audit(st, NULL, NULL, "refused", NULL, 0, msg);
 		return;
 	}
-	script_audit(ss, sr, action, target, 0, why);
+	audit_action(ss, sr, action, target, 0, why);
 	if (st)
 		store_audit_prune_refused(st, ss->ss_ds->cfg.audit_rows);
 }
@@ -872,22 +612,20 @@ register_again(struct scripts *ss, struct script *sc,
 	int		 rerun = sc->sc_child.ch_pid <= 0 || !sc->sc_want_run;
 
 	if (rerun && script_set_wanted(ss, sc, 1, err, errlen) == -1) {
-		script_audit(ss, sr, "register", sc->sc_name, 0, err);
+		audit_action(ss, sr, "register", sc->sc_name, 0, err);
 		return STORE_INTERNAL;
 	}
 	script_publish(sc);
-	ss->ss_info_dirty = 1;
-	ss->ss_info_last_ms = 0;
-	info_publish(ss);	/* scripts_json says so when we answer */
+	info_changed(ss, 1);	/* scripts_json says so when we answer */
 	if (answer) {
 		buf_init(&b, 0);
-		put_script(&b, sc, 0, ss->ss_ds->cfg.max_control_answer);
+		info_put_script(&b, sc, 0, ss->ss_ds->cfg.max_control_answer);
 		*answer = buf_take(&b, NULL);
 	}
 	log_info("script %s: registered again with the same code by %s%s",
 	    sc->sc_name, sr->sr_user ? sr->sr_user : sr->sr_peer,
 	    rerun ? "; starting it" : "");
-	script_audit(ss, sr, "register", sc->sc_name, 1, rerun ?
+	audit_action(ss, sr, "register", sc->sc_name, 1, rerun ?
 	    "the same script again: started" : "the same script again");
 	return STORE_OK;
 }
@@ -926,7 +664,7 @@ do_register(struct scripts *ss, const struct store_req *sr,
 		if (rv == STORE_OK)
 			scripts_wake(ss);
 		else if (answer)
-			*answer = refused_script(sr->sr_value, sr->sr_vlen, err,
+			*answer = info_refused_script(sr->sr_value, sr->sr_vlen, err,
 			    cfg->max_control_answer);
 		return rv;
 	}
@@ -971,19 +709,18 @@ do_register(struct scripts *ss, const struct store_req *sr,
 	script_publish(sc);
 	TAILQ_INSERT_TAIL(&ss->ss_list, sc, sc_entry);
 	atomic_store(&ss->ss_ds->nscripts, ++ss->ss_n);
-	ss->ss_info_dirty = 1;
-	ss->ss_info_last_ms = 0;
-	if (!ss->ss_restoring)	/* (the restore publishes once, at the end) */
-		info_publish(ss);	/* scripts_json lists it when we answer */
+	/* scripts_json lists it when we answer (a restore publishes once,
+	   at the end) */
+	info_changed(ss, !ss->ss_restoring);
 	if (answer) {	/* (a restore has no one to answer) */
 		buf_init(&b, 0);
-		put_script(&b, sc, 0, cfg->max_control_answer);
+		info_put_script(&b, sc, 0, cfg->max_control_answer);
 		*answer = buf_take(&b, NULL);
 	}
 	log_info("script %s: %s from %s (cluster %u)", sc->sc_name,
 	    row ? "restored" : "registered", sc->sc_peer[0] ? sc->sc_peer :
 	    "local", sc->sc_cluster);
-	script_audit(ss, sr, row ? "restore" : "register", sc->sc_name, 1,
+	audit_action(ss, sr, row ? "restore" : "register", sc->sc_name, 1,
 	    NULL);
 	pthread_mutex_unlock(&ss->ss_lock);
 	scripts_wake(ss);
@@ -994,29 +731,10 @@ refused_locked:
 refused:
 	bts_info_free(&info);
 	if (answer)
-		*answer = refused_script(sr->sr_value, sr->sr_vlen, err,
+		*answer = info_refused_script(sr->sr_value, sr->sr_vlen, err,
 		    cfg->max_control_answer);
-	script_audit(ss, sr, row ? "restore" : "register", NULL, 0, err);
+	audit_action(ss, sr, row ? "restore" : "register", NULL, 0, err);
 	return rv;
-}
-
-/* Remove the script's metrics now; the main loop stops and frees it. */
-void
-script_deregister_locked(struct scripts *ss, struct script *sc)
-{
-	char	 err[512];
-
-	if (sc->sc_gone)
-		return;
-	sc->sc_gone = 1;
-	sc->sc_want_run = 0;
-	reg_remove_source(ss->ss_ds->reg, sc->sc_src);
-	ss->ss_info_dirty = 1;
-	ss->ss_info_last_ms = 0;
-	info_publish(ss);	/* and no longer lists it */
-	if (ss->ss_ds->store && store_script_delete(ss->ss_ds->store,
-	    sc->sc_id, err, sizeof(err)) == -1)
-		log_warnx("script %s: %s", sc->sc_name, err);
 }
 
 static enum store_result
@@ -1037,19 +755,19 @@ do_deregister(struct scripts *ss, const struct store_req *sr,
 		if ((sc = scripts_find(ss, tok)) == NULL) {
 			char	 t[BTS_NAME_MAX + 1];
 
-			script_audit(ss, sr, "deregister", audit_target(tok,
+			audit_action(ss, sr, "deregister", audit_target(tok,
 			    strlen(tok), t, sizeof(t)), 0, "script not found");
 			missing++;
 			continue;
 		}
 		if (may_act_on(ss, sc, sr, denied, sizeof(denied)) == -1) {
-			script_audit(ss, sr, "deregister", sc->sc_name, 0,
+			audit_action(ss, sr, "deregister", sc->sc_name, 0,
 			    denied);
 			continue;
 		}
 		log_info("script %s: deregister requested by %s", sc->sc_name,
 		    sr->sr_user ? sr->sr_user : sr->sr_peer);
-		script_audit(ss, sr, "deregister", sc->sc_name, 1, NULL);
+		audit_action(ss, sr, "deregister", sc->sc_name, 1, NULL);
 		script_deregister_locked(ss, sc);
 	}
 	pthread_mutex_unlock(&ss->ss_lock);
@@ -1078,21 +796,21 @@ do_start_stop(struct scripts *ss, const struct store_req *sr,
 	if ((sc = scripts_find(ss, key)) == NULL) {
 		pthread_mutex_unlock(&ss->ss_lock);
 		seterr(err, errlen, "script not found");
-		script_audit(ss, sr, action, audit_target(key, strlen(key), t,
+		audit_action(ss, sr, action, audit_target(key, strlen(key), t,
 		    sizeof(t)), 0, err);
 		return STORE_REFUSED;
 	}
 	if (may_act_on(ss, sc, sr, err, errlen) == -1) {
-		script_audit(ss, sr, action, sc->sc_name, 0, err);
+		audit_action(ss, sr, action, sc->sc_name, 0, err);
 		pthread_mutex_unlock(&ss->ss_lock);
 		return STORE_FORBIDDEN;
 	}
 	if (script_set_wanted(ss, sc, start, err, errlen) == -1) {
-		script_audit(ss, sr, action, sc->sc_name, 0, err);
+		audit_action(ss, sr, action, sc->sc_name, 0, err);
 		pthread_mutex_unlock(&ss->ss_lock);
 		return STORE_INTERNAL;
 	}
-	script_audit(ss, sr, action, sc->sc_name, 1, NULL);
+	audit_action(ss, sr, action, sc->sc_name, 1, NULL);
 	log_info("script %s: %s requested by %s", sc->sc_name,
 	    start ? "start" : "stop", sr->sr_user ? sr->sr_user : sr->sr_peer);
 	pthread_mutex_unlock(&ss->ss_lock);
@@ -1158,7 +876,7 @@ on_control_store(struct metric *m, const struct store_req *sr, char *err,
 	    ss->ss_ds->cfg.max_control_answer);
 	if (memcap_charge(&ss->ss_ds->mem, reserve) == -1) {
 		memcap_message(&ss->ss_ds->mem, err, errlen);
-		script_audit(ss, sr, ctl_names[item], NULL, 0, err);
+		audit_action(ss, sr, ctl_names[item], NULL, 0, err);
 		return STORE_NOMEM;
 	}
 	if (item == CTL_REGISTER) {
@@ -1222,7 +940,7 @@ on_restore_script(const struct store_script *row, void *arg)
  * instead of one per script (each lists every script: quadratic).
  */
 int
-scripts_restore(struct scripts *ss)
+control_restore(struct scripts *ss)
 {
 	char	 err[512];
 	int	 rv;
@@ -1236,8 +954,7 @@ scripts_restore(struct scripts *ss)
 	    sizeof(err));
 	pthread_mutex_lock(&ss->ss_lock);
 	ss->ss_restoring = 0;
-	ss->ss_info_last_ms = 0;
-	info_publish(ss);
+	info_publish(ss, 1);
 	pthread_mutex_unlock(&ss->ss_lock);
 	if (rv == -1) {
 		log_error("%s", err);
@@ -1320,7 +1037,7 @@ is_bt_file(const struct dirent *d)
 
 /* --scripts-dir DIR: every DIR/NAME.bt, in name order. */
 int
-scripts_autostart_dir(struct scripts *ss, const char *dir)
+control_autostart_dir(struct scripts *ss, const char *dir)
 {
 	struct dirent	**ents = NULL;
 	struct stat	 st;
@@ -1342,7 +1059,7 @@ scripts_autostart_dir(struct scripts *ss, const char *dir)
 		snprintf(path, sizeof(path), "%s/%s", dir, ents[i]->d_name);
 		if (lstat(path, &st) == 0 && S_ISREG(st.st_mode) &&
 		    root_only(path, &st))
-			bad |= scripts_autostart(ss, path) == -1;
+			bad |= control_autostart(ss, path) == -1;
 		else
 			bad = 1;
 		free(ents[i]);
@@ -1358,7 +1075,7 @@ scripts_autostart_dir(struct scripts *ss, const char *dir)
  * failed.
  */
 int
-scripts_autostart(struct scripts *ss, const char *path)
+control_autostart(struct scripts *ss, const char *path)
 {
 	struct store_req	 sr = { .sr_loopback = 1, .sr_peer = "--script" };
 	struct buf		 code;
@@ -1408,185 +1125,6 @@ scripts_autostart(struct scripts *ss, const char *path)
 	return rv;
 }
 
-/* --- info metrics --- */
-
-/* Every script; rd NULL: in full, else as rd may see them. Lock held. */
-static int
-put_scripts_json(struct scripts *ss, struct buf *b, const struct reader *rd)
-{
-	struct script	*sc;
-	int		 n = 0;
-
-	buf_putc(b, '[');
-	TAILQ_FOREACH(sc, &ss->ss_list, sc_entry) {
-		if (sc->sc_gone)
-			continue;
-		if (n++)
-			buf_puts(b, ", ");
-		put_script(b, sc, rd && !access_owner_ok(ss->ss_ds,
-		    sc->sc_user, rd), SIZE_MAX);
-	}
-	buf_putc(b, ']');
-	return b->b_failed ? -1 : 0;
-}
-
-/*
- * Rebuild the info snapshot when scripts changed. Any thread, ss_lock
- * held (the snapshot swap itself is atomic for readers).
- */
-void
-info_publish(struct scripts *ss)
-{
-	struct script	*sc;
-	struct snap	*s;
-	struct buf	 b;
-	uint32_t	*ids;
-	const char	**names;
-	union value	*vals, *owners;
-	int		 n = 0, rv = 0;
-
-	if (ss->ss_info_last_ms && now_mono_ms() - ss->ss_info_last_ms < 1000)
-		return;		/* counters only: at most once a second */
-	if (!atomic_exchange(&ss->ss_info_dirty, 0))
-		return;
-	ss->ss_info_last_ms = now_mono_ms();
-	ids = calloc((size_t)ss->ss_n + 1, sizeof(*ids));
-	names = calloc((size_t)ss->ss_n + 1, sizeof(*names));
-	vals = calloc((size_t)ss->ss_n + 1, sizeof(*vals));
-	owners = calloc((size_t)ss->ss_n + 1, sizeof(*owners));
-	if (ids == NULL || names == NULL || vals == NULL || owners == NULL ||
-	    (s = snap_new(INFO_N, 1)) == NULL)
-		goto done;
-	TAILQ_FOREACH(sc, &ss->ss_list, sc_entry) {
-		if (sc->sc_gone)
-			continue;
-		ids[n] = sc->sc_cluster;
-		names[n] = sc->sc_name;
-		vals[n].s = snap_strdup(s, sc->sc_code);
-		owners[n].s = snap_strdup(s, sc->sc_user ? sc->sc_user : "");
-		n++;
-	}
-	rv |= snap_set_values(s, INFO_SCRIPTS, n, ids, vals);
-	rv |= snap_set_values(s, INFO_OWNERS, n, ids, owners);
-	rv |= snap_set_indom(s, 0, n, ids, names);
-	buf_init(&b, 0);
-	rv |= put_scripts_json(ss, &b, NULL);
-	rv |= snap_set_str1(s, INFO_SCRIPTS_JSON, buf_cstr(&b));
-	buf_free(&b);
-	pthread_mutex_lock(&ss->ss_tp_lock);
-	rv |= snap_set_str1(s, INFO_TRACEPOINTS,
-	    ss->ss_tracepoints ? ss->ss_tracepoints : "");
-	pthread_mutex_unlock(&ss->ss_tp_lock);
-	if (rv)
-		snap_release(s);
-	else
-		source_publish(ss->ss_info_src, s);
-done:
-	free(ids);
-	free(names);
-	free(vals);
-	free(owners);
-}
-
-/*
- * bpftrace.info.scripts_json for one reader: with --auth-reads, other
- * users' scripts without their code, errors and output (built now, under
- * ss_lock); 1 (the published snapshot's value) for everyone else.
- */
-static int
-on_info_json_ctxval(struct metric *m, const struct reader *rd,
-    struct buf *out)
-{
-	struct scripts	*ss = m->m_arg;
-	int		 rv;
-
-	if (!ss->ss_ds->cfg.auth_reads || (rd->rd_roles & AUTH_ROLE_ADMIN))
-		return 1;
-	pthread_mutex_lock(&ss->ss_lock);
-	rv = put_scripts_json(ss, out, rd);
-	pthread_mutex_unlock(&ss->ss_lock);
-	return rv;
-}
-
-/* --- tracepoints: "bpftrace -l tracepoint:*" in a background thread --- */
-
-static char *
-run_list(struct scripts *ss, const char *bpftrace)
-{
-	posix_spawn_file_actions_t	 fa;
-	char				*argv[] = { (char *)bpftrace, "-l",
-					    "tracepoint:*", NULL };
-	struct buf			 out;
-	char				 chunk[65536];
-	int				 p[2], st;
-	pid_t				 pid;
-	ssize_t				 n;
-
-	if (pipe2(p, O_CLOEXEC) == -1)
-		return NULL;
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_adddup2(&fa, p[1], 1);
-	posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
-	posix_spawn_file_actions_addclosefrom_np(&fa, 3);	/* 0-2 only */
-	if (bpftrace == NULL ||		/* not found at start */
-	    posix_spawn(&pid, bpftrace, &fa, NULL, argv, spawnenv_envp()) != 0)
-		pid = -1;
-	posix_spawn_file_actions_destroy(&fa);
-	close(p[1]);
-	pthread_mutex_lock(&ss->ss_tp_lock);	/* control_tp_join may kill it */
-	ss->ss_tp_pid = pid > 0 ? pid : 0;
-	pthread_mutex_unlock(&ss->ss_tp_lock);
-	buf_init(&out, TP_MAX_BYTES);
-	while (pid > 0 && (n = read(p[0], chunk, sizeof(chunk))) != 0) {
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 || buf_append(&out, chunk, (size_t)n) == -1)
-			break;
-	}
-	close(p[0]);
-	pthread_mutex_lock(&ss->ss_tp_lock);	/* not to be killed once reaped */
-	ss->ss_tp_pid = 0;
-	pthread_mutex_unlock(&ss->ss_tp_lock);
-	if (pid > 0)
-		waitpid(pid, &st, 0);
-	/* one per line -> comma separated, as the PMDA serves it */
-	for (size_t i = 0; i < out.b_len; i++)
-		if (out.b_data[i] == '\n')
-			out.b_data[i] = i + 1 == out.b_len ? '\0' : ',';
-	if (out.b_len && out.b_data[out.b_len - 1] == '\0')
-		out.b_len--;
-	return out.b_failed ? (buf_free(&out), NULL) : buf_take(&out, NULL);
-}
-
-static void *
-tp_thread(void *arg)
-{
-	struct scripts	*ss = arg;
-	char		*list = run_list(ss, spawnenv_bpftrace());
-
-	pthread_mutex_lock(&ss->ss_tp_lock);
-	if (list) {
-		free(ss->ss_tracepoints);
-		ss->ss_tracepoints = list;
-	}
-	ss->ss_tp_busy = 0;
-	pthread_mutex_unlock(&ss->ss_tp_lock);
-	atomic_store(&ss->ss_info_dirty, 1);
-	scripts_wake(ss);
-	return NULL;
-}
-
-/* SIGHUP: list the tracepoints again now. Main thread. */
-void
-scripts_refresh_tracepoints(struct scripts *ss)
-{
-	pthread_mutex_lock(&ss->ss_tp_lock);
-	ss->ss_tp_time = 0;
-	pthread_mutex_unlock(&ss->ss_tp_lock);
-	control_tick(ss);
-}
-
-/* Refresh the tracepoint list when it is old. Main thread. */
 /*
  * Drop the answers nobody can read any more (answer_readable), every
  * tick, so an abandoned context's answers do not hold --max-memory until
@@ -1604,90 +1142,29 @@ answers_sweep(struct scripts *ss)
 	pthread_mutex_unlock(&ss->ss_ans_lock);
 }
 
+/* Every tick, after the scripts were looked at. Main thread. */
 void
 control_tick(struct scripts *ss)
 {
-	int		 go;
-
 	answers_sweep(ss);
-	if (bt_version_state(ss->ss_ds) != BT_VERSION_KNOWN)
-		return;
-	pthread_mutex_lock(&ss->ss_tp_lock);
-	go = !ss->ss_tp_busy && (ss->ss_tp_time == 0 ||
-	    now_mono_ms() - ss->ss_tp_time > TP_REFRESH_MS);
-	if (go) {
-		ss->ss_tp_busy = 1;
-		ss->ss_tp_time = now_mono_ms();
-	}
-	pthread_mutex_unlock(&ss->ss_tp_lock);
-	if (!go)
-		return;
-	if (ss->ss_tp_joinable)		/* the last one is done (not busy) */
-		pthread_join(ss->ss_tp_thread, NULL);
-	ss->ss_tp_joinable = pthread_create(&ss->ss_tp_thread, NULL,
-	    tp_thread, ss) == 0;
-	if (!ss->ss_tp_joinable) {
-		pthread_mutex_lock(&ss->ss_tp_lock);
-		ss->ss_tp_busy = 0;
-		pthread_mutex_unlock(&ss->ss_tp_lock);
-	}
 }
 
-/*
- * Shutdown: let a running "bpftrace -l" finish (up to TP_STOP_WAIT_MS),
- * then kill it, and join the thread, which uses ss until it returns.
- * Main thread.
- */
-void
-control_tp_join(struct scripts *ss)
-{
-	int64_t	 deadline = now_mono_ms() + TP_STOP_WAIT_MS;
-	int	 busy = 1;
-
-	while (ss->ss_tp_joinable && busy && now_mono_ms() < deadline) {
-		pthread_mutex_lock(&ss->ss_tp_lock);
-		busy = ss->ss_tp_busy;
-		pthread_mutex_unlock(&ss->ss_tp_lock);
-		if (busy)
-			usleep(10000);
-	}
-	pthread_mutex_lock(&ss->ss_tp_lock);
-	if (ss->ss_tp_busy && ss->ss_tp_pid > 0)
-		kill(ss->ss_tp_pid, SIGKILL);
-	pthread_mutex_unlock(&ss->ss_tp_lock);
-	if (ss->ss_tp_joinable)
-		pthread_join(ss->ss_tp_thread, NULL);
-	ss->ss_tp_joinable = 0;
-}
-
-/* --- registration of the control and info metrics --- */
-
-int
-bt_version_at_least(const char *v, int major, int minor)
-{
-	int	 ma = 0, mi = 0;
-
-	if (v == NULL || sscanf(v[0] == 'v' ? v + 1 : v, "%d.%d", &ma,
-	    &mi) != 2)
-		return 1;	/* unknown format: assume new, as the PMDA */
-	return ma > major || (ma == major && mi >= minor);
-}
+/* --- registration of the control metrics --- */
 
 static int
 add_control_metrics(struct scripts *ss)
 {
-	struct metric	*ms[CTL_N + INFO_N] = { 0 };
-	struct indom	*in = NULL;
+	struct metric	*ms[CTL_N] = { 0 };
 	struct source	*ctl;
-	char		 name[128], err[256];
-	int		 ret = -1, nm = 0;
+	char		 name[128];
+	int		 ret;
 
 	if ((ctl = source_new("control", NULL, NULL)) == NULL)
 		return -1;
 	for (int i = 0; i < CTL_N; i++) {
 		snprintf(name, sizeof(name), "bpftrace.control.%s",
 		    ctl_names[i]);
-		if ((ms[nm] = metric_new(name, pmID_build(BT_DOMAIN, 0,
+		if ((ms[i] = metric_new(name, pmID_build(BT_DOMAIN, 0,
 		    (unsigned)i), PM_INDOM_NULL, PM_TYPE_STRING,
 		    PM_SEM_INSTANT, BT_UNITS(0, 0, 0, 0, 0, 0),
 		    i == CTL_REGISTER ? "register a bpftrace script" :
@@ -1697,81 +1174,35 @@ add_control_metrics(struct scripts *ss)
 		    "Store to act; fetch in the same context to read the "
 		    "answer (JSON text).", "\"metrictype\":\"control\"",
 		    ctl, i)) == NULL)
-			goto done;
-		ms[nm]->m_store = on_control_store;
-		ms[nm]->m_ctxval = on_control_ctxval;
-		ms[nm++]->m_arg = ss;
+			break;
+		ms[i]->m_store = on_control_store;
+		ms[i]->m_ctxval = on_control_ctxval;
+		ms[i]->m_arg = ss;
 	}
-	ms[nm++] = metric_new("bpftrace.info.scripts", pmID_build(BT_DOMAIN,
-	    1, 0), SCRIPTS_INDOM, PM_TYPE_STRING, PM_SEM_INSTANT,
-	    BT_UNITS(0, 0, 0, 0, 0, 0), "registered bpftrace scripts",
-	    "The code of every registered script; instance names are the "
-	    "script names.", "\"metrictype\":\"control\"", ss->ss_info_src,
-	    INFO_SCRIPTS);
-	if (ms[nm - 1]) {	/* --auth-reads: only the code one may read */
-		ms[nm - 1]->m_private = MPRIV_INST;
-		ms[nm - 1]->m_owner_slot = INFO_OWNERS;
-	}
-	if ((ms[nm] = metric_new("bpftrace.info.scripts_json", pmID_build(
-	    BT_DOMAIN, 1, 1), PM_INDOM_NULL, PM_TYPE_STRING, PM_SEM_INSTANT,
-	    BT_UNITS(0, 0, 0, 0, 0, 0), "registered bpftrace scripts as JSON",
-	    NULL, "\"metrictype\":\"control\"", ss->ss_info_src,
-	    INFO_SCRIPTS_JSON)) != NULL) {
-		ms[nm]->m_ctxval = on_info_json_ctxval;
-		ms[nm]->m_arg = ss;
-	}
-	nm++;
-	ms[nm++] = metric_new("bpftrace.info.tracepoints", pmID_build(
-	    BT_DOMAIN, 1, 2), PM_INDOM_NULL, PM_TYPE_STRING, PM_SEM_INSTANT,
-	    BT_UNITS(0, 0, 0, 0, 0, 0), "available tracepoints",
-	    "Comma-separated output of bpftrace -l 'tracepoint:*', refreshed "
-	    "every 10 minutes.", "\"metrictype\":\"control\"",
-	    ss->ss_info_src, INFO_TRACEPOINTS);
-	in = indom_new(SCRIPTS_INDOM, "registered bpftrace scripts", NULL,
-	    ss->ss_info_src, 0);
-	for (int i = 0; i < nm; i++)
-		if (ms[i] == NULL)
-			goto done;
-	if (in == NULL || reg_add(ss->ss_ds->reg, ms, (size_t)nm, &in, 1, err,
-	    sizeof(err)) == -1) {
-		log_warnx("%s: %s", __func__, err);
-		goto done;
-	}
-	ret = 0;
-done:
-	for (int i = 0; i < nm; i++)
-		metric_unref(ms[i]);
-	indom_unref(in);
+	ret = reg_add_release(ss->ss_ds->reg, ms, CTL_N, NULL, 0, __func__);
 	source_unref(ctl);
 	return ret;
 }
 
+/* After scripts_init, before info_init. Main thread. */
 int
 control_init(struct scripts *ss)
 {
 	pthread_mutex_init(&ss->ss_ans_lock, NULL);
-	pthread_mutex_init(&ss->ss_tp_lock, NULL);
 	pthread_mutex_init(&ss->ss_login_lock, NULL);
 	if ((ss->ss_answers = calloc(ANSWERS_MAX,
-	    sizeof(*ss->ss_answers))) == NULL ||
-	    (ss->ss_info_src = source_new("info", NULL, NULL)) == NULL)
+	    sizeof(*ss->ss_answers))) == NULL)
 		return -1;
-	ss->ss_info_dirty = 1;
-	pthread_mutex_lock(&ss->ss_lock);
-	info_publish(ss);
-	pthread_mutex_unlock(&ss->ss_lock);
 	return add_control_metrics(ss);
 }
 
+/* Before scripts_fini; accepts a control_init that failed. */
 void
 control_fini(struct scripts *ss)
 {
 	for (size_t i = 0; i < ss->ss_nanswers; i++)
 		answer_clear(ss, &ss->ss_answers[i]);
 	free(ss->ss_answers);
-	source_unref(ss->ss_info_src);
-	pthread_mutex_lock(&ss->ss_tp_lock);
-	free(ss->ss_tracepoints);
-	ss->ss_tracepoints = NULL;
-	pthread_mutex_unlock(&ss->ss_tp_lock);
+	ss->ss_answers = NULL;
+	ss->ss_nanswers = 0;
 }

@@ -14,6 +14,9 @@
  * handles an event, so every sc_ field except those marked "main" is
  * read and written under ss_lock. Fetches never take ss_lock: they read
  * the published snapshots.
+ *
+ * Below info.c and control.c: it calls neither. A change, and the end of
+ * each tick, reach them through ss_hooks, which main registers.
  */
 #include <sys/queue.h>
 #include <sys/eventfd.h>
@@ -217,24 +220,49 @@ label_version(const char *v, char *out, size_t outlen)
 		out[0] = '\0';
 }
 
+/*
+ * The ingest's typer (ingest.h): an open variable's type is its metric's,
+ * which a first print may still choose until a client was given it.
+ * Called on the script's ingest path (scripts lock held; takes the
+ * registry's pointer lock, as reg_add under the scripts lock does).
+ */
+static int
+script_var_typer(void *arg, size_t k, enum bts_vtype *vt, int final)
+{
+	struct script	*sc = arg;
+	int		 type, open;
+
+	open = reg_type_propose(sc->sc_ss->ss_ds->reg, pmID_build(BT_DOMAIN,
+	    sc->sc_cluster, SCRIPT_DATA_ITEM + (unsigned)k),
+	    *vt == BTS_V_STRING ? PM_TYPE_STRING : *vt == BTS_V_UINT ?
+	    PM_TYPE_U64 : PM_TYPE_64, final, &type);
+	*vt = type == PM_TYPE_STRING ? BTS_V_STRING : type == PM_TYPE_U64 ?
+	    BTS_V_UINT : BTS_V_INT;
+	return open;
+}
+
 static struct metric *
 data_metric(struct script *sc, size_t k)
 {
 	const struct bts_var	*bv = &sc->sc_info.i_vars[k];
 	struct ing_var		*iv = ingest_var(sc->sc_ing, k);
 	char			 name[512], help[256], labels[256];
+	struct metric		*m;
 
 	snprintf(name, sizeof(name), "bpftrace.scripts.%s.data.%s",
 	    sc->sc_name, bv->v_name);
 	snprintf(help, sizeof(help), "@%s variable of bpftrace script",
 	    bv->v_name);
-	return metric_new(name, pmID_build(BT_DOMAIN, sc->sc_cluster,
+	m = metric_new(name, pmID_build(BT_DOMAIN, sc->sc_cluster,
 	    SCRIPT_DATA_ITEM + (unsigned)k), bv->v_nkeys || !iv->iv_scalar ?
 	    script_var_indom(sc, k) : PM_INDOM_NULL, var_pmtype(iv),
 	    bv->v_counter ? PM_SEM_COUNTER : PM_SEM_INSTANT,
 	    BT_UNITS(0, 0, 0, 0, 0, 0), help, NULL, script_labels(sc,
 	    mtype_label(bv->v_mtype), labels, sizeof(labels)),
 	    sc->sc_src, SCRIPT_NITEMS + (int)k);
+	if (m != NULL && iv->iv_open != ING_OPEN_NONE)
+		metric_type_open(m);	/* the first print may type it */
+	return m;
 }
 
 static void
@@ -302,6 +330,7 @@ script_add_metrics(struct scripts *ss, struct script *sc, char *err,
 	}
 	if (reg_add(ss->ss_ds->reg, ms, nm, ins, ni, err, errlen) == -1)
 		goto fail;
+	ingest_set_typer(sc->sc_ing, script_var_typer, sc);
 	ret = 0;
 fail:
 	if (ret == -1 && err[0] == '\0')
@@ -486,6 +515,35 @@ snap_var(struct snap *s, struct script *sc, size_t k)
 }
 
 /*
+ * Tell the layer above (main's hooks: bpftrace.info.*) that a script
+ * changed; now: publish at once. Lock held.
+ */
+static void
+scripts_changed(struct scripts *ss, int now)
+{
+	if (ss->ss_hooks.sh_changed)
+		ss->ss_hooks.sh_changed(ss, now);
+}
+
+/* Remove the script's metrics now; the main loop stops and frees it. */
+void
+script_deregister_locked(struct scripts *ss, struct script *sc)
+{
+	char	 err[512];
+
+	if (sc->sc_gone)
+		return;
+	sc->sc_gone = 1;
+	sc->sc_want_run = 0;
+	reg_remove_source(ss->ss_ds->reg, sc->sc_src);
+	scripts_changed(ss, 1);	/* and no longer lists it */
+	if (ss->ss_ds->store && store_script_delete(ss->ss_ds->store,
+	    sc->sc_id, err, sizeof(err)) == -1)
+		log_warnx("script %s: %s", sc->sc_name, err);
+}
+
+
+/*
  * bpftrace.info.scripts_json carries each script's state: a change of
  * status, pid, exit code, probes or error is published at once (clients
  * poll it next to the data and must not see data from a script the list
@@ -501,12 +559,11 @@ script_info_changed(struct script *sc)
 			    ((uint64_t)(uint32_t)sc->sc_probes << 48) ^
 			    ((uint64_t)sc->sc_error.b_len << 24);
 
-	atomic_store(&sc->sc_ss->ss_info_dirty, 1);
 	if (sig != sc->sc_info_sig) {
 		sc->sc_info_sig = sig;
-		sc->sc_ss->ss_info_last_ms = 0;		/* now, not later */
-		info_publish(sc->sc_ss);
-	}
+		scripts_changed(sc->sc_ss, 1);	/* now, not later */
+	} else
+		scripts_changed(sc->sc_ss, 0);
 }
 
 /* helper_errors (per kind), runtime_errors, last_helper_error */
@@ -1125,9 +1182,11 @@ scripts_tick(struct scripts *ss)
 		if (sc->sc_gone && sc->sc_child.ch_pid <= 0)
 			script_unlink(ss, sc);
 	}
-	info_publish(ss);
+	if (ss->ss_hooks.sh_tick_locked)
+		ss->ss_hooks.sh_tick_locked(ss);
 	pthread_mutex_unlock(&ss->ss_lock);
-	control_tick(ss);
+	if (ss->ss_hooks.sh_tick)
+		ss->ss_hooks.sh_tick(ss);
 }
 
 void
@@ -1194,14 +1253,20 @@ scripts_shutdown(struct scripts *ss, int timeout_ms)
 
 /* --- setup --- */
 
+/*
+ * hooks (NULL: none) are how the scripts report to the layers above;
+ * main registers them. Main thread.
+ */
 int
-scripts_init(struct daemon_state *ds)
+scripts_init(struct daemon_state *ds, const struct scripts_hooks *hooks)
 {
 	struct scripts	*ss;
 
 	if ((ss = calloc(1, sizeof(*ss))) == NULL)
 		return -1;
 	ss->ss_ds = ds;
+	if (hooks)
+		ss->ss_hooks = *hooks;
 	pthread_mutex_init(&ss->ss_lock, NULL);
 	TAILQ_INIT(&ss->ss_list);
 	ss->ss_next_cluster = SCRIPT_FIRST_CLUSTER;
@@ -1212,8 +1277,7 @@ scripts_init(struct daemon_state *ds)
 	ss->ss_wakew.ew_cb = on_scripts_wake;
 	ss->ss_wakew.ew_arg = ss;
 	ds->scripts = ss;
-	if (evloop_add(ds->loop, &ss->ss_wakew) == -1 ||
-	    control_init(ss) == -1)
+	if (evloop_add(ds->loop, &ss->ss_wakew) == -1)
 		goto fail;
 	return 0;
 fail:
@@ -1234,8 +1298,6 @@ scripts_fini(struct daemon_state *ds)
 		sup_close(&sc->sc_child);
 		script_free(sc);
 	}
-	control_tp_join(ss);	/* a running "bpftrace -l" */
-	control_fini(ss);
 	if (ss->ss_wakefd >= 0)
 		close(ss->ss_wakefd);
 	pthread_mutex_destroy(&ss->ss_lock);

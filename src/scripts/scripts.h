@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * scripts.h - private to scripts.c (lifecycle, metrics) and control.c
- * (control metrics, registration, info metrics): the script table.
+ * scripts.h - private to the scripts subsystem: scripts.c (lifecycle,
+ * metrics), info.c (bpftrace.info.*, the script JSON) and control.c
+ * (control metrics, registration): the script table. Layers, lowest
+ * first: scripts.c, info.c, control.c; a file calls only those below it.
  * See scripts.c for the lock story; fields marked "main" belong to the
  * main thread alone.
  */
@@ -114,15 +116,17 @@ struct audit_limit {
 
 struct scripts {
 	struct daemon_state	*ss_ds;
+	struct scripts_hooks	 ss_hooks;	/* set at init, then read-only */
 	pthread_mutex_t		 ss_lock;
 	TAILQ_HEAD(, script)	 ss_list;
 	int			 ss_n;
 	unsigned		 ss_next_cluster;
 	int			 ss_wakefd;
 	struct evwatch		 ss_wakew;
+	/* info.c */
 	atomic_int		 ss_info_dirty;
 	int64_t			 ss_info_last_ms; /* last info rebuild (mono) */
-	int			 ss_restoring;	/* scripts_restore: info once */
+	int			 ss_restoring;	/* control_restore: info once */
 	struct source		*ss_info_src;	/* bpftrace.info.scripts* */
 	/* control.c: per-context answers, under their own lock */
 	pthread_mutex_t		 ss_ans_lock;
@@ -146,27 +150,23 @@ struct scripts {
 };
 
 /* scripts.c */
-const char	*script_status_str(enum script_status);
-struct script	*scripts_find(struct scripts *, const char *);
-int		 script_add_metrics(struct scripts *, struct script *, char *,
-		    size_t);
-void		 script_publish(struct script *);
-void		 script_free(struct script *);
-void		 script_plan_restart(struct script *, int);
-pmInDom		 script_var_indom(const struct script *, size_t);
-void		 scripts_wake(struct scripts *);
-void		 script_save_instances(struct scripts *, struct script *);
-int		 script_alloc_cluster(struct scripts *, unsigned *);
+const char	*script_status_str(enum script_status status);
+struct script	*scripts_find(struct scripts *ss, const char *key);
+int		 script_add_metrics(struct scripts *ss, struct script *sc,
+		    char *err, size_t errlen);
+void		 script_publish(struct script *sc);
+void		 script_free(struct script *sc);
+void		 script_plan_restart(struct script *sc, int code);
+pmInDom		 script_var_indom(const struct script *sc, size_t k);
+void		 script_save_instances(struct scripts *ss, struct script *sc);
+int		 script_alloc_cluster(struct scripts *ss, unsigned *cluster);
+void		 script_deregister_locked(struct scripts *ss,
+		    struct script *sc);
 
-/* control.c */
-int		 control_init(struct scripts *);
-void		 control_fini(struct scripts *);
-void		 control_tp_join(struct scripts *);
-void		 script_deregister_locked(struct scripts *, struct script *);
-void		 script_audit(struct scripts *, const struct store_req *,
-		    const char *, const char *, int, const char *);
-void		 info_publish(struct scripts *);
-void		 control_tick(struct scripts *);
-int		 bt_version_at_least(const char *, int, int);
+/* info.c */
+void		 info_put_script(struct buf *b, const struct script *sc,
+		    int redact, size_t max);
+char		*info_refused_script(const char *code, size_t len,
+		    const char *reason, size_t max);
 
 #endif

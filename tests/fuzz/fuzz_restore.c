@@ -4,7 +4,7 @@
  * state database (sql/001_init.sql) as another process, an older
  * version or a damaged disk could have left them, read back by the store
  * (src/store.c: store_open, store_scripts_load, store_instances_load) and
- * by the daemon's start-up (src/control.c: scripts_restore, which
+ * by the daemon's start-up (src/control.c: control_restore, which
  * registers every stored script again and seeds its instance ids;
  * bpftrace is never started: that needs the event loop).
  *
@@ -24,6 +24,11 @@
 #include "bpftraced.h"
 #include "evloop.h"
 #include "store.h"
+
+/* as main wires them; no main loop here, so no ticks */
+static const struct scripts_hooks scripts_hooks = {
+	.sh_changed = info_changed,
+};
 
 static char	 dir[256];
 static char	 dbpath[300];
@@ -225,9 +230,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		goto out;	/* refused as damaged: fine */
 	lc.st = ds->store;
 	(void)store_scripts_load(ds->store, on_script, &lc, err, sizeof(err));
-	if (scripts_init(ds) == -1)
+	if (scripts_init(ds, &scripts_hooks) == -1 ||
+	    control_init(ds->scripts) == -1 || info_init(ds->scripts) == -1)
 		abort();
-	(void)scripts_restore(ds->scripts);
+	(void)control_restore(ds->scripts);
+	if (ds->scripts) {
+		control_fini(ds->scripts);
+		info_fini(ds->scripts);
+	}
 	scripts_fini(ds);
 out:
 	store_close(ds->store);

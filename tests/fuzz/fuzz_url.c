@@ -98,6 +98,11 @@ http_peer(struct httpreq *hr, char *out, size_t len)
 
 /* ---- a daemon without a network ---- */
 
+/* as main wires them; no main loop here, so no ticks */
+static const struct scripts_hooks scripts_hooks = {
+	.sh_changed = info_changed,
+};
+
 enum { F_U64, F_I32, F_DBL, F_STR, F_INST, F_N };
 
 static struct snap *
@@ -176,7 +181,8 @@ daemon_new(void)
 	    (ds->reg = reg_new()) == NULL ||
 	    (ds->ctx = ctx_new(8)) == NULL ||
 	    self_register(ds) == -1 || fuzz_source(ds) == -1 ||
-	    scripts_init(ds) == -1)
+	    scripts_init(ds, &scripts_hooks) == -1 ||
+	    control_init(ds->scripts) == -1 || info_init(ds->scripts) == -1)
 		abort();
 	return ds;
 }
@@ -184,6 +190,10 @@ daemon_new(void)
 static void
 daemon_free(struct daemon_state *ds)
 {
+	if (ds->scripts) {
+		control_fini(ds->scripts);
+		info_fini(ds->scripts);
+	}
 	scripts_fini(ds);
 	reg_free(ds->reg);
 	ctx_free(ds->ctx);

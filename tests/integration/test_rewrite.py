@@ -118,15 +118,20 @@ def test_table_retain_lines(c, fx):
 
 def test_retype(c):
     """The source cannot tell @s holds a string ($v); bpftrace prints one.
-    The type a client may already have cached never changes: the metric
-    stays a number, the strings are not served and are counted in
-    type_errors."""
+    A client asks for the descriptor before the first print (pace: the
+    first data line comes 1.5 s after the probes line): the type it may
+    have cached never changes: the metric stays a number, the strings are
+    not served and are counted in type_errors. (Without that client the
+    first print would make it a string: test_firstprint.py.)"""
     c.register("// name: rt\n// fixture: string_value\n// fake: hold\n"
+               "// fake: pace 1500\n"
                "BEGIN { $v = \"hello\"; @s = $v; $w = \"world\"; "
                "@sm[1] = $w; }\n")
     st, j = c.getj("/pmapi/metric", name="bpftrace.scripts.rt.data.s")
     before = (j.get("metrics") or [{}])[0]
-    deadline = time.monotonic() + 5
+    st, j = c.getj("/pmapi/metric", name="bpftrace.scripts.rt.data.sm")
+    before_sm = (j.get("metrics") or [{}])[0]
+    deadline = time.monotonic() + 10
     errs = None
     while time.monotonic() < deadline and errs != 2:
         errs = c.value("bpftrace.scripts.rt.type_errors")
@@ -138,6 +143,7 @@ def test_retype(c):
                    "bpftrace.scripts.rt.data.sm")
     inst = [v["instances"] for v in f.get("values", [])]
     tap.ok(before.get("type") == "64" and after.get("type") == "64" and
+           before_sm.get("type") == "64" and
            after.get("pmid") == before.get("pmid") and errs == 2 and
            not any(inst),
            "a variable typed from the source as a number keeps its type "

@@ -181,6 +181,51 @@ u64_literal_and_cast_unsigned(void **state)
 	}
 }
 
+/* where the source does not tell the type, the first print may (v_vopen) */
+static void
+unknown_rhs_is_open(void **state)
+{
+	static const struct {
+		const char	*code;
+		enum bts_vtype	 vt;
+		int		 open;
+	} cases[] = {
+		{ "kprobe:f { @v = arg0; }", BTS_V_INT, 1 },
+		{ "BEGIN { $s = \"a\"; @v = $s; }", BTS_V_INT, 1 },
+		{ "BEGIN { @v[1] = @w[2]; @w[2] = 1; }", BTS_V_INT, 1 },
+		{ "kretprobe:f { @v = retval; }", BTS_V_INT, 1 },
+		{ "tracepoint:a:b { @v = args->x; }", BTS_V_INT, 1 },
+		{ "BEGIN { @v = 18446744073709551615 - arg0; }", BTS_V_INT, 1 },
+		{ "BEGIN { @v = (1 == 1); }", BTS_V_INT, 1 },
+		{ "BEGIN { @v = 5; }", BTS_V_INT, 0 },
+		{ "BEGIN { @v = 5 }", BTS_V_INT, 0 },
+		{ "BEGIN { @v = pid; }", BTS_V_INT, 0 },
+		{ "BEGIN { @v[tid] = nsecs; }", BTS_V_INT, 0 },
+		{ "BEGIN { @v = comm; }", BTS_V_STRING, 0 },
+		{ "BEGIN { @v = \"x\"; }", BTS_V_STRING, 0 },
+		{ "BEGIN { @v = (uint64)arg0; }", BTS_V_UINT, 0 },
+		{ "BEGIN { @v++; }", BTS_V_INT, 0 },
+		{ "BEGIN { @v += arg0; }", BTS_V_INT, 0 },
+		{ "BEGIN { @v = count(); }", BTS_V_UINT, 0 },
+		{ "BEGIN { @v = sum(arg0); }", BTS_V_INT, 0 },
+		/* the first definition settles; an aggregation later too */
+		{ "BEGIN { @v = arg0; @v = count(); }", BTS_V_UINT, 0 },
+	};
+	struct bts_info	 info;
+	char		 err[ERRLEN];
+	size_t		 i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		assert_int_equal(analyze(cases[i].code, &info, err), 0);
+		if (info.i_vars[0].v_vtype != cases[i].vt ||
+		    info.i_vars[0].v_vopen != cases[i].open)
+			fail_msg("%s: type %d open %d", cases[i].code,
+			    (int)info.i_vars[0].v_vtype,
+			    info.i_vars[0].v_vopen);
+		bts_info_free(&info);
+	}
+}
+
 static void
 every_update_operator_defines(void **state)
 {
@@ -1392,6 +1437,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(compound_assignment_is_one_variable),
 		cmocka_unit_test(u64_literal_and_cast_unsigned),
+		cmocka_unit_test(unknown_rhs_is_open),
 		cmocka_unit_test(every_update_operator_defines),
 		cmocka_unit_test(pre_increment_with_key_counts_keys),
 		cmocka_unit_test(equality_is_not_assignment),

@@ -409,6 +409,124 @@ type_fixed_misfits_counted(void **state)
 	ingest_free(ing);
 }
 
+/* every variable's type left to the first print (btscript's v_vopen) */
+static struct ingest *
+ing_new_open(const struct tv *tv, size_t n)
+{
+	struct bts_info	*info = info_new(tv, n, -1);
+	struct ingest	*ing;
+	size_t		 i;
+
+	for (i = 0; i < n; i++)
+		info->i_vars[i].v_vopen = 1;
+	ing = ingest_new(info, NULL);
+	info_free(info);
+	assert_non_null(ing);
+	return ing;
+}
+
+/* a typer as scripts.c's when a client was given every descriptor */
+static int
+typer_described(void *arg, size_t k, enum bts_vtype *vt, int final)
+{
+	(*(int *)arg)++;
+	(void)k;
+	(void)final;
+	*vt = BTS_V_INT;
+	return 0;
+}
+
+static void
+open_type_first_print_decides(void **state)
+{
+	struct tv	 tv[] = { { "a", BTS_ASSIGN, BTS_V_INT, 0 },
+	    { "s", BTS_ASSIGN, BTS_V_INT, 0 },
+	    { "m", BTS_ASSIGN, BTS_V_INT, 1 },
+	    { "n", BTS_ASSIGN, BTS_V_INT, 0 },
+	    { "g", BTS_ASSIGN, BTS_V_INT, 0 } };
+	struct ingest	*ing = ing_new_open(tv, 5);
+	struct ing_var	*a = ingest_var_by_name(ing, "a");
+	struct ing_var	*s = ingest_var_by_name(ing, "s");
+	struct ing_var	*m = ingest_var_by_name(ing, "m");
+	struct ing_var	*n = ingest_var_by_name(ing, "n");
+	struct ing_var	*g = ingest_var_by_name(ing, "g");
+
+	assert_int_equal(a->iv_open, ING_OPEN_ANY);
+	/* an empty print decides nothing */
+	feed(ing, "{\"type\": \"map\", \"data\": {\"@m\": {}}}");
+	assert_int_equal(m->iv_open, ING_OPEN_ANY);
+	/* 0.23's bare u64 and 0.27's string u64: unsigned, fixed */
+	feed(ing, "{\"type\": \"map\", \"data\": "
+	    "{\"@a\": 18446744073709551615}}");
+	assert_int_equal(a->iv_vtype, BTS_V_UINT);
+	assert_int_equal(a->iv_open, ING_OPEN_NONE);
+	assert_true(scalar(ing, "a")->u == UINT64_MAX);
+	feed(ing, "{\"type\": \"map\", \"data\": {\"@m\": "
+	    "{\"k\": 1, \"l\": \"9223372036854775808\"}}}");
+	assert_int_equal(m->iv_vtype, BTS_V_UINT);
+	assert_true(inst_u(ing, "m", "l") == 9223372036854775808ull);
+	assert_true(inst_u(ing, "m", "k") == 1);
+	/* a string: STRING, and numbers are then text */
+	feed(ing, "{\"type\": \"map\", \"data\": {\"@s\": \"hello\"}}");
+	assert_int_equal(s->iv_vtype, BTS_V_STRING);
+	assert_int_equal(s->iv_open, ING_OPEN_NONE);
+	feed(ing, "{\"type\": \"map\", \"data\": {\"@s\": 5}}");
+	assert_string_equal(scalar(ing, "s")->s, "5");
+	/* small numbers: INT for now, the sign still open, never STRING */
+	feed(ing, "{\"type\": \"map\", \"data\": {\"@n\": 5}}");
+	assert_int_equal(n->iv_vtype, BTS_V_INT);
+	assert_int_equal(n->iv_open, ING_OPEN_SIGN);
+	feed(ing, "{\"type\": \"map\", \"data\": {\"@n\": \"x\"}}");
+	assert_int_equal(n->iv_vtype, BTS_V_INT);
+	assert_int_equal(ingest_stats(ing)->is_type_errors, 1);
+	assert_true(scalar(ing, "n")->i == 5);
+	feed(ing, "{\"type\": \"map\", \"data\": "
+	    "{\"@n\": 18446744073709551615}}");
+	assert_int_equal(n->iv_vtype, BTS_V_UINT);
+	assert_int_equal(n->iv_open, ING_OPEN_NONE);
+	/* a negative one fixes INT; a u64 is then a misfit */
+	feed(ing, "{\"type\": \"map\", \"data\": {\"@g\": -3}}");
+	assert_int_equal(g->iv_vtype, BTS_V_INT);
+	assert_int_equal(g->iv_open, ING_OPEN_NONE);
+	feed(ing, "{\"type\": \"map\", \"data\": "
+	    "{\"@g\": 18446744073709551615}}");
+	assert_true(scalar(ing, "g")->i == -3);
+	assert_int_equal(ingest_stats(ing)->is_type_errors, 2);
+	/* a restart (new bpftrace run) keeps every type */
+	ingest_reset(ing);
+	assert_int_equal(s->iv_vtype, BTS_V_STRING);
+	assert_int_equal(a->iv_vtype, BTS_V_UINT);
+	assert_int_equal(a->iv_open, ING_OPEN_NONE);
+	ingest_free(ing);
+}
+
+/* a type a client was given stays: the print's misfits are counted */
+static void
+open_type_described_first_stays(void **state)
+{
+	struct tv	 tv[] = { { "a", BTS_ASSIGN, BTS_V_INT, 0 },
+	    { "s", BTS_ASSIGN, BTS_V_INT, 0 } };
+	struct ingest	*ing = ing_new_open(tv, 2);
+	struct ing_var	*a = ingest_var_by_name(ing, "a");
+	struct ing_var	*s = ingest_var_by_name(ing, "s");
+	int		 asked = 0;
+
+	ingest_set_typer(ing, typer_described, &asked);
+	feed(ing, "{\"type\": \"map\", \"data\": "
+	    "{\"@a\": 18446744073709551615}}");
+	feed(ing, "{\"type\": \"map\", \"data\": {\"@s\": \"hello\"}}");
+	assert_int_equal(asked, 2);
+	assert_int_equal(a->iv_vtype, BTS_V_INT);
+	assert_int_equal(s->iv_vtype, BTS_V_INT);
+	assert_int_equal(a->iv_open, ING_OPEN_NONE);
+	assert_int_equal(a->iv_n, 0);
+	assert_int_equal(ingest_stats(ing)->is_type_errors, 2);
+	feed(ing, "{\"type\": \"map\", \"data\": {\"@a\": 7}}");
+	assert_int_equal(asked, 2);		/* fixed: not asked again */
+	assert_true(scalar(ing, "a")->i == 7);
+	ingest_free(ing);
+}
+
 /* 0.27 prints booleans as true/false, 0.23 as -1/0: the exact value */
 static void
 booleans_by_version(void **state)
@@ -1992,6 +2110,8 @@ main(void)
 		cmocka_unit_test(u64_max_printed_as_minus_one_is_u64_max),
 		cmocka_unit_test(i64_min_exact),
 		cmocka_unit_test(type_fixed_misfits_counted),
+		cmocka_unit_test(open_type_first_print_decides),
+		cmocka_unit_test(open_type_described_first_stays),
 		cmocka_unit_test(booleans_by_version),
 		cmocka_unit_test(keys_escaped_twice_023),
 		cmocka_unit_test(cleared_avg_stats_027),

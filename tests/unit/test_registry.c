@@ -4,6 +4,8 @@
  * and removals) and value snapshots (publish, immutability, lifetimes).
  */
 #include "testhelp.h"
+#include <pthread.h>
+
 #include "bpftraced.h"
 
 #define NOUNITS	BT_UNITS(0, 0, 0, 0, 0, 0)
@@ -50,6 +52,86 @@ registry_lookup_by_name_and_pmid(void **state)
 	assert_string_equal(m->m_help, "one");	/* help falls back */
 	ns_release(ns);
 	reg_free(r);
+}
+
+/* an open type follows the data until a descriptor is handed out */
+static void
+metric_type_open_until_described(void **state)
+{
+	struct registry	*r = reg_new();
+	struct metric	*m = mk("a.v", 1, NULL, 0), *f = mk("a.f", 2, NULL, 1);
+	struct ns	*ns;
+	int		 type;
+
+	atomic_init(&m->m_tword, (uint32_t)PM_TYPE_64);
+	metric_type_open(m);
+	assert_int_equal(metric_type(m), PM_TYPE_64);
+	assert_int_equal(add1(r, m), 0);
+	assert_int_equal(add1(r, f), 0);
+	/* not final: still open, whatever the data proposes */
+	assert_int_equal(reg_type_propose(r, pmID_build(BT_DOMAIN, 9, 1),
+	    PM_TYPE_64, 0, &type), 1);
+	assert_int_equal(reg_type_propose(r, pmID_build(BT_DOMAIN, 9, 1),
+	    PM_TYPE_STRING, 0, &type), 1);
+	assert_int_equal(type, PM_TYPE_STRING);
+	ns = reg_acquire(r);
+	m = ns_metric_by_pmid(ns, pmID_build(BT_DOMAIN, 9, 1));
+	assert_int_equal(metric_type(m), PM_TYPE_STRING);
+	/* described: fixed; later proposals get the described type */
+	assert_int_equal(metric_describe(m), PM_TYPE_STRING);
+	assert_int_equal(metric_type_propose(m, PM_TYPE_U64, 1, &type), 0);
+	assert_int_equal(type, PM_TYPE_STRING);
+	assert_int_equal(metric_type(m), PM_TYPE_STRING);
+	/* a metric never opened: proposals change nothing */
+	f = ns_metric_by_pmid(ns, pmID_build(BT_DOMAIN, 9, 2));
+	assert_int_equal(metric_type_propose(f, PM_TYPE_STRING, 0, &type), 0);
+	assert_int_equal(type, PM_TYPE_U64);
+	assert_int_equal(metric_describe(f), PM_TYPE_U64);
+	ns_release(ns);
+	/* not registered (removed): the proposal is taken */
+	assert_int_equal(reg_type_propose(r, pmID_build(BT_DOMAIN, 9, 7),
+	    PM_TYPE_U64, 1, &type), 0);
+	assert_int_equal(type, PM_TYPE_U64);
+	reg_free(r);
+}
+
+struct race {
+	struct metric	*m;
+	int		 described;
+};
+
+static void *
+race_describe(void *arg)
+{
+	struct race	*rc = arg;
+
+	rc->described = metric_describe(rc->m);
+	return NULL;
+}
+
+/* a descriptor and the data race: the type described is the one kept */
+static void
+metric_type_describe_race(void **state)
+{
+	for (int round = 0; round < 200; round++) {
+		struct metric	*m = mk("a.v", 1, NULL, 0);
+		struct race	 rc = { m, -1 };
+		pthread_t	 t;
+		int		 type, open = 1;
+
+		metric_type_open(m);
+		assert_int_equal(pthread_create(&t, NULL, race_describe, &rc),
+		    0);
+		for (int i = 0; open && i < 10000; i++)
+			open = metric_type_propose(m, i % 2 ? PM_TYPE_64 :
+			    PM_TYPE_STRING, 0, &type);
+		pthread_join(t, NULL);
+		assert_int_equal(rc.described, metric_type(m));
+		assert_int_equal(metric_type_propose(m, PM_TYPE_DOUBLE, 1,
+		    &type), 0);
+		assert_int_equal(type, rc.described);
+		metric_unref(m);
+	}
 }
 
 /*
@@ -316,6 +398,8 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(registry_lookup_by_name_and_pmid),
+		cmocka_unit_test(metric_type_open_until_described),
+		cmocka_unit_test(metric_type_describe_race),
 		cmocka_unit_test(registry_prefix_ranges_are_subtrees),
 		cmocka_unit_test(registry_batch_leaf_and_subtree_refused),
 		cmocka_unit_test(registry_rejects_duplicates_without_change),
