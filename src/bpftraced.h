@@ -2,7 +2,7 @@
 /*
  * bpftraced.h - the shared internal header: structs and cross-file
  * prototypes, grouped by the file that defines them (the named limits
- * are in limits.h).
+ * are in bt_limits.h).
  */
 #ifndef BPFTRACED_H
 #define BPFTRACED_H
@@ -22,7 +22,7 @@
 #include "memcap.h"
 #include "origin.h"
 #include "util.h"
-#include "limits.h"
+#include "bt_limits.h"
 
 /* libpcp's derived-metric constants and derive.c's own bounds */
 #define DERIVE_MAX_EXPR		8192	/* bytes of one expression */

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * limits.h - every named limit and default of bpftraced, nothing else.
+ * bt_limits.h - every named limit and default of bpftraced, nothing else.
  * Each has a flag and a config key (config.c), a line in --help and the
- * man pages. Included as "limits.h": src/ is a quote-only include
- * directory (-iquote), so <limits.h> still means the C library's.
+ * man pages. Not "limits.h": with src/ on the include path, that name
+ * shadows the C library's <limits.h> (gcc's syslimits.h include_next).
  */
 #ifndef BT_LIMITS_H
 #define BT_LIMITS_H

@@ -64,7 +64,7 @@ for d in "$SRCDIR"/src/*/; do
 done
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
 CFLAGS="-std=gnu17 -g -O1 -Wall -Wno-unused-parameter $SAN $LIBCFLAGS \
-	-include $BUILDDIR/config.h -iquote $SRCDIR/src $LAYER_INC -I$OUT -DBT_SYSCONFDIR=\"/etc\""
+	-include $BUILDDIR/config.h -I$SRCDIR/src $LAYER_INC -I$OUT -DBT_SYSCONFDIR=\"/etc\""
 
 # --- the daemon's sources, once ---
 # every .c of the layers' *_SOURCES in Makefile.am (LIB_SOURCES up to
