@@ -153,6 +153,11 @@ def flood_case(tmp):
             lb.get("bpftrace_version") == "v0.23.2" for lb in labels),
             "/pmapi/metric: the script's metrics have the label "
             "bpftrace_version v0.23.2", lambda: repr(j)[:600])
+        keys = [list(lb) for lb in labels]
+        tap.check(keys and all(k == sorted(k) for k in keys),
+                  "/pmapi/metric: labels merged in name order, as libpcp "
+                  "merges them (the series id hashes that text)",
+                  lambda: repr(keys))
         st, _, body = btd.http("GET", d.url("/metrics?names=" + m(
             "full", "runtime_errors")), timeout=30)
         text = body.decode("utf-8", "replace")

@@ -60,16 +60,18 @@ def pmcd_ctl(action):
         pass
 
 
-def pmcd_start(wait=20.0):
-    if pmcd_answers():
-        return True
-    pmcd_ctl("start")
+def pmcd_start(wait=40.0):
+    """pmcd answering twice, 1 s apart; started again while it does not
+    (a slow stop of a loaded machine may finish after the stop's wait)."""
     end = time.time() + wait
     while time.time() < end:
         if pmcd_answers():
-            return True
+            time.sleep(1.0)
+            if pmcd_answers():
+                return True
+        pmcd_ctl("start")
         time.sleep(0.5)
-    return False
+    return pmcd_answers()
 
 
 if PMINFO is None or not os.access(INIT, os.X_OK):
@@ -294,7 +296,7 @@ try:
     tap.check(poll(lambda: d.get_json("/pmapi/%d/fetch?names=hinv.ncpu" % ctx)[0]
                 == 200), "pmcd up: hinv.ncpu served")
     pmcd_ctl("stop")
-    down = poll(lambda: not pmcd_answers(), timeout=10)
+    down = poll(lambda: not pmcd_answers(), timeout=30)
     if not down:
         tap.skip("pmcd stopped", "pmcd did not stop (%s stop)" % INIT)
     else:

@@ -31,13 +31,15 @@ context_expires_after_polltimeout(void **state)
 	struct ctxtab	*ct = ctx_new(10);
 	uint32_t	 a, b;
 
-	assert_int_equal(ctx_create(ct, 0.2, &a), CTX_OK);
+	/* margins of 0.6 s around a 1 s polltimeout: a loaded 2-core CI
+	   machine oversleeps a 120 ms usleep past a 200 ms one */
+	assert_int_equal(ctx_create(ct, 1.0, &a), CTX_OK);
 	assert_int_equal(ctx_create(ct, 30, &b), CTX_OK);
-	usleep(120 * 1000);
+	usleep(400 * 1000);
 	assert_int_equal(ctx_use(ct, a, NULL, NULL), CTX_OK);	/* re-arms */
-	usleep(120 * 1000);
+	usleep(400 * 1000);
 	assert_int_equal(ctx_use(ct, a, NULL, NULL), CTX_OK);
-	usleep(250 * 1000);
+	usleep(1300 * 1000);
 	assert_int_equal(ctx_gc(ct), 1);
 	assert_int_equal(ctx_use(ct, a, NULL, NULL), CTX_UNKNOWN);
 	assert_int_equal(ctx_use(ct, b, NULL, NULL), CTX_OK);
