@@ -2,7 +2,7 @@
 /*
  * benchmhd.h - the libmicrohttpd server ceiling.c and floor.c share: it
  * answers every request with one fixed body (200, application/json) and
- * is started in bpftraced's threading mode (src/http.c start_mhd:
+ * is started in bpftraced's threading mode (src/http/http.c start_mhd:
  * internal polling thread, epoll, a pool of N threads, the same
  * connection and memory limits). Each program is one file built by
  * bench.py with cc; this header is included by both, not compiled alone.

@@ -113,7 +113,7 @@ _PMWEBD_BAD_URL = {
               r"^body: HTML differs"],
 }
 
-# The request-origin policy (src/origin.c, README "differences"): TRACE is
+# The request-origin policy (src/lib/origin.c, README "differences"): TRACE is
 # not served or advertised, a preflight never echoes a foreign Origin ("*"
 # instead), allows X-Grafana-Device-ID, and a preflight for a store or
 # derive from an origin not given with --allow-origin is refused (403).
@@ -200,7 +200,7 @@ DEVIATIONS = {
     },
     "root": {
         "reason": "GET / is bpftraced's built-in web page (200, "
-                  "src/api_ui.c, web/ui/index.html), same-origin only, so "
+                  "src/api/api_ui.c, web/ui/index.html), same-origin only, so "
                   "without CORS headers; pmproxy 6.0.3 has no page and "
                   "answers its 400 'unknown servlet' (still so for /nosuch)",
         "allow": [r"^status: 400 expected, got 200$",
@@ -210,7 +210,7 @@ DEVIATIONS = {
                   r"^body: ends with CRLF expected yes, got no$",
                   r"^body: HTML differs: .*got \"<!doctype html>"],
     },
-    # -- the pmwebd dialect ("_" commands), see src/api_pmwebd.c ----------
+    # -- the pmwebd dialect ("_" commands), see src/api/api_pmwebd.c ----------
     # pmproxy's compat mode answers errors in its own JSON; bpftraced
     # answers them as pmwebd did (400 text/plain "PMWEBD error, code N:
     # text"), the only form pmwebd clients read (the 2019 grafana-pcp

@@ -8,7 +8,7 @@
 # BUILDDIR is a configured build tree (default: the current directory): its
 # config.h is force-included like in the main build, and the library flags
 # are the ones configure found there (read from its Makefile). The daemon's
-# sources (src/*.c, plus src/store_sql.c generated from sql/) are compiled
+# sources (src/**/*.c, plus src/store/store_sql.c generated from sql/) are compiled
 # again with clang into OUT/libbtd-fuzz.a; each harness links against it.
 # OUT is $FUZZ_OUT, default BUILDDIR/tests/fuzz/build. CC is $FUZZ_CC, else
 # the first of clang, clang-19 .. clang-14 that can link -fsanitize=fuzzer.
@@ -57,17 +57,23 @@ mkvar() {
 }
 LIBCFLAGS="$(mkvar MHD_CFLAGS) $(mkvar CJSON_CFLAGS) $(mkvar SQLITE_CFLAGS) $(mkvar PCP_CFLAGS) $(mkvar CRYPT_CFLAGS) $(mkvar PCRE2_CFLAGS)"
 LIBS="$(mkvar MHD_LIBS) $(mkvar CJSON_LIBS) $(mkvar SQLITE_LIBS) $(mkvar CRYPT_LIBS) $(mkvar PCRE2_LIBS) $(mkvar DL_LIBS) -lpthread -lm"
+# every layer folder of src/ is on the include path, as in Makefile.am
+LAYER_INC=
+for d in "$SRCDIR"/src/*/; do
+	LAYER_INC="$LAYER_INC -I${d%/}"
+done
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
 CFLAGS="-std=gnu17 -g -O1 -Wall -Wno-unused-parameter $SAN $LIBCFLAGS \
-	-include $BUILDDIR/config.h -I$SRCDIR/src -I$OUT -DBT_SYSCONFDIR=\"/etc\""
+	-include $BUILDDIR/config.h -I$SRCDIR/src $LAYER_INC -I$OUT -DBT_SYSCONFDIR=\"/etc\""
 
 # --- the daemon's sources, once ---
-# every .c of CORE_SOURCES in Makefile.am, so new files are never missed
-SRCS=$(sed -n '/^CORE_SOURCES *=/,/^$/p' "$SRCDIR/Makefile.am" |
+# every .c of the layers' *_SOURCES in Makefile.am (LIB_SOURCES up to
+# CORE_SOURCES, which joins them), so new files are never missed
+SRCS=$(sed -n '/^LIB_SOURCES *=/,/^CORE_SOURCES *=/p' "$SRCDIR/Makefile.am" |
 	tr ' \t\\' '\n\n\n' | sed -n 's|^src/\(.*\)\.c$|\1|p')
 UI_ASSETS=$(sed -n '/^UI_ASSETS *=/,/^$/p' "$SRCDIR/Makefile.am" |
 	tr ' \t\\' '\n\n\n' | grep '^web/' || true)
-(cd "$SRCDIR" && sh src/store_embed.sh sql/[0-9][0-9][0-9]_*.sql) > "$OUT/store_sql.c.tmp"
+(cd "$SRCDIR" && sh src/store/store_embed.sh sql/[0-9][0-9][0-9]_*.sql) > "$OUT/store_sql.c.tmp"
 if ! cmp -s "$OUT/store_sql.c.tmp" "$OUT/store_sql.c" 2>/dev/null; then
 	mv -f "$OUT/store_sql.c.tmp" "$OUT/store_sql.c"
 else
@@ -79,9 +85,10 @@ rebuild=
 for s in $SRCS; do
 	src=$SRCDIR/src/$s.c
 	obj=$OUT/obj/$s.o
+	mkdir -p "$(dirname "$obj")"
 	objs="$objs $obj"
 	# rebuild when the source, any header or config.h is newer
-	if [ ! -f "$obj" ] || [ -n "$(find "$src" "$SRCDIR"/src/*.h "$BUILDDIR/config.h" -newer "$obj" 2>/dev/null | head -n 1)" ]; then
+	if [ ! -f "$obj" ] || [ -n "$(find "$src" "$SRCDIR"/src/*.h "$SRCDIR"/src/*/*.h "$BUILDDIR/config.h" -newer "$obj" 2>/dev/null | head -n 1)" ]; then
 		echo "  CC(fuzz) src/$s.c" >&2
 		$CC $CFLAGS -fsanitize=fuzzer-no-link -c "$src" -o "$obj"
 		rebuild=1
@@ -89,7 +96,7 @@ for s in $SRCS; do
 done
 if [ -n "$UI_ASSETS" ]; then
 	# shellcheck disable=SC2086
-	(cd "$SRCDIR" && sh src/ui_embed.sh $UI_ASSETS) > "$OUT/ui_assets.c.tmp"
+	(cd "$SRCDIR" && sh src/api/ui_embed.sh $UI_ASSETS) > "$OUT/ui_assets.c.tmp"
 	if ! cmp -s "$OUT/ui_assets.c.tmp" "$OUT/ui_assets.c" 2>/dev/null; then
 		mv -f "$OUT/ui_assets.c.tmp" "$OUT/ui_assets.c"
 	else

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * fuzz_btscript.c - libFuzzer harness for the bpftrace script tokenizer
- * and rewriter (src/btscript.c): the input is a script, as a client would
+ * and rewriter (src/bpftrace/btscript.c): the input is a script, as a client would
  * register it. bts_analyze() must accept or refuse it without a memory
  * error; when it accepts, bts_rewrite() must keep the code as its prefix,
  * and the rewritten code must analyse to the same variables (the appended

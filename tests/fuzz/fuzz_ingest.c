@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * fuzz_ingest.c - libFuzzer harness for the bpftrace JSON line ingester
- * (src/ingest.c, src/jsonr.c). The input is
+ * (src/bpftrace/ingest.c, src/bpftrace/jsonr.c). The input is
  *
  *	SCRIPT "\n//--ingest--\n" LINES
  *

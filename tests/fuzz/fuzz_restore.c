@@ -3,8 +3,8 @@
  * fuzz_restore.c - libFuzzer harness for the restore path: rows of the
  * state database (sql/001_init.sql) as another process, an older
  * version or a damaged disk could have left them, read back by the store
- * (src/store.c: store_open, store_scripts_load, store_instances_load) and
- * by the daemon's start-up (src/control.c: control_restore, which
+ * (src/store/store.c: store_open, store_scripts_load, store_instances_load) and
+ * by the daemon's start-up (src/scripts/control.c: control_restore, which
  * registers every stored script again and seeds its instance ids;
  * bpftrace is never started: that needs the event loop).
  *

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * fuzz_url.c - libFuzzer harness for URL and query parameter parsing
- * (src/query.c: pct_decode, params_parse) and the /pmapi routing and
- * handlers behind them (src/api_pmapi.c, src/api_pmwebd.c, the control
- * metrics of src/control.c), without libmicrohttpd: the few http.c
+ * (src/lib/query.c: pct_decode, params_parse) and the /pmapi routing and
+ * handlers behind them (src/api/api_pmapi.c, src/api/api_pmwebd.c, the control
+ * metrics of src/scripts/control.c), without libmicrohttpd: the few http.c
  * functions the API layer calls are replaced below, and the target is
  * split the way http.c's dispatch() does.
  *

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: MIT
 """test_pcplib.py - libpcp is loaded only when PCP is used (TAP).
 
-bpftraced is not linked against libpcp (src/pcplib.c). This drives the real
+bpftraced is not linked against libpcp (src/lib/pcplib.c). This drives the real
 daemon: with --pmcd off --pmda off nothing of libpcp is mapped, yet units,
 error texts and pmcd.version are right; with the library made unloadable
 (BPFTRACED_LIBPCP) it still serves bpftrace metrics, --pmda auto carries on

@@ -5,7 +5,7 @@
 `systemd-analyze verify` must be silent (the unit's ExecStart pointed at
 the built binary, its Documentation= pages found through MANPATH); the
 unit is Type=notify with the hardening the issue asks for, and its
-CapabilityBoundingSet is exactly src/privs.c's keep_caps (what bpftrace
+CapabilityBoundingSet is exactly src/lib/privs.c's keep_caps (what bpftrace
 needs) plus pmda_caps and the two bpftraced needs before it drops them
 (CAP_SETPCAP, CAP_NET_BIND_SERVICE). Skips without systemd-analyze.
 """
@@ -60,7 +60,7 @@ def main():
     unit_caps = set()
     for v in d.get("CapabilityBoundingSet", []):
         unit_caps |= set(v.split())
-    with open(os.path.join(SRC, "src", "privs.c")) as f:
+    with open(os.path.join(SRC, "src", "lib", "privs.c")) as f:
         privs = f.read()
     keep, pmda = caps_of("keep_caps", privs), caps_of("pmda_caps", privs)
     want = keep | pmda | {"CAP_SETPCAP", "CAP_NET_BIND_SERVICE"}

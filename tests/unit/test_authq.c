@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * test_authq.c - the password verifier queue and the per-address budget
- * of failed checks (src/authq.c), and auth_check_quick(), which must
+ * of failed checks (src/lib/authq.c), and auth_check_quick(), which must
  * never run crypt. Hashes are sha512crypt at 1000 rounds, made here with
  * libcrypt, so the checks are quick and their answers independent of
  * auth.c.

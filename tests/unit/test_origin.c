@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * test_origin.c - the request-origin policy (src/origin.c) as a table of
+ * test_origin.c - the request-origin policy (src/lib/origin.c) as a table of
  * header combinations: what a browser sends for a drive-by from another
  * origin (img, form POST, fetch no-cors; cross-site and same-site), for
  * DNS rebinding, for the built-in page (same-origin), for Grafana in

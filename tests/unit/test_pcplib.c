@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * test_pcplib.c - bpftraced's own PCP API functions (src/pcpcompat.c)
+ * test_pcplib.c - bpftraced's own PCP API functions (src/lib/pcpcompat.c)
  * against libpcp's, opened here with dlopen: identifier packing, instance
  * domain and units text over a grid, error text for every code bpftraced
  * answers with, pcp.conf values; then pcplib_load() and the forwarders.

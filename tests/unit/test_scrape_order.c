@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * test_scrape_order.c - pmproxy's /metrics label order (src/scrape_order.c).
+ * test_scrape_order.c - pmproxy's /metrics label order (src/api/scrape_order.c).
  *
  * 1. The orders the live pmproxy 6.0.3 wrote for the sample PMDA (PCP QA
  *    1543.50-54, recorded in tests/conformance/qa/pmproxy-6.0.3-qa.json).

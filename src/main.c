@@ -385,7 +385,7 @@ check_listen(const struct config *cfg)
 	char			 err[256];
 
 	for (int i = 0; i < cfg->nlisten; i++)
-		if (config_parse_listen(cfg->listen[i].la_spec, &ss, &len, err,
+		if (http_parse_listen(cfg->listen[i].la_spec, &ss, &len, err,
 		    sizeof(err)) == -1) {
 			log_error("%s", err);
 			return -1;

@@ -1205,7 +1205,7 @@ open_listener(const char *spec, char *err, size_t errlen)
 	socklen_t		 sslen;
 	int			 fd, one = 1;
 
-	if (config_parse_listen(spec, &ss, &sslen, err, errlen) == -1)
+	if (http_parse_listen(spec, &ss, &sslen, err, errlen) == -1)
 		return -1;
 	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd == -1) {

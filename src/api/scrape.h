@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * scrape.h - one /metrics answer being written (api_metrics.c), shared
- * with the part that writes pmcd's metrics into it (scrape_pmcd.c).
+ * with the part that writes pmcd's metrics into it (scrape_pmcd.c) and
+ * the text writer both use (scrape_text.c).
  * A struct scrape lives on one HTTP worker's stack for one request.
  */
 #ifndef BT_SCRAPE_H
@@ -37,12 +38,16 @@ struct scrape_meta {
 	const char	*oneline;	/* NULL: empty HELP */
 };
 
+/* scrape_text.c: the answer's text */
 void	scrape_name(struct buf *, const char *);
 void	scrape_label(struct buf *, int *, const char *, const char *, size_t);
 void	scrape_value(struct buf *, int, const union value *, int);
 void	scrape_time(struct scrape *, const struct timespec *);
 /* "# PCP5" (text form), HELP and TYPE; the suffix every sample takes */
 const char *scrape_head(struct scrape *, const struct scrape_meta *);
+/* the same with the TYPE given ("histogram"); NULL: from the semantics */
+const char *scrape_head_as(struct scrape *sc, const struct scrape_meta *mt,
+	    const char *type);
 
 /*
  * pmcd's metrics at or below name into sc (scrape_pmcd.c): how many
