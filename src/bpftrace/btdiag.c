@@ -197,6 +197,7 @@ keep_text(struct btdiag *bd, const char *line, size_t len, int kind,
 	const char	*end = line + len;
 	char		 msg[BTDIAG_TEXT_MAX], where[64] = "";
 	long long	 l, c;
+	int		 n;
 
 	if (int_at(member(line, len, "\"line\""), end, &l)) {
 		if (!int_at(member(line, len, "\"col\""), end, &c))
@@ -204,13 +205,16 @@ keep_text(struct btdiag *bd, const char *line, size_t len, int kind,
 		snprintf(where, sizeof(where), " at line %lld col %lld", l, c);
 	}
 	str_at(member(line, len, "\"msg\""), end, msg, sizeof(msg));
+	/* the kept text is cut at bd_last's size on purpose: n is what it
+	   would have been (used, so gcc's -Wformat-truncation is satisfied) */
 	if (kind == 1)
-		snprintf(bd->bd_last, sizeof(bd->bd_last), "helper_error: %s "
-		    "returned %lld%s%s%s", helper, ret, where, msg[0] ? ": " :
-		    "", msg);
+		n = snprintf(bd->bd_last, sizeof(bd->bd_last), "helper_error: "
+		    "%s returned %lld%s%s%s", helper, ret, where, msg[0] ?
+		    ": " : "", msg);
 	else
-		snprintf(bd->bd_last, sizeof(bd->bd_last), "runtime_error: "
+		n = snprintf(bd->bd_last, sizeof(bd->bd_last), "runtime_error: "
 		    "%s%s", msg, where);
+	(void)n;
 }
 
 int
