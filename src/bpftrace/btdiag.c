@@ -196,8 +196,9 @@ keep_text(struct btdiag *bd, const char *line, size_t len, int kind,
 {
 	const char	*end = line + len;
 	char		 msg[BTDIAG_TEXT_MAX], where[64] = "";
+	char		 t[BTDIAG_TEXT_MAX + 192];
 	long long	 l, c;
-	int		 n;
+	size_t		 n;
 
 	if (int_at(member(line, len, "\"line\""), end, &l)) {
 		if (!int_at(member(line, len, "\"col\""), end, &c))
@@ -205,16 +206,15 @@ keep_text(struct btdiag *bd, const char *line, size_t len, int kind,
 		snprintf(where, sizeof(where), " at line %lld col %lld", l, c);
 	}
 	str_at(member(line, len, "\"msg\""), end, msg, sizeof(msg));
-	/* the kept text is cut at bd_last's size on purpose: n is what it
-	   would have been (used, so gcc's -Wformat-truncation is satisfied) */
+	/* written whole, then cut to bd_last's size on purpose */
 	if (kind == 1)
-		n = snprintf(bd->bd_last, sizeof(bd->bd_last), "helper_error: "
-		    "%s returned %lld%s%s%s", helper, ret, where, msg[0] ?
-		    ": " : "", msg);
+		snprintf(t, sizeof(t), "helper_error: %s returned %lld%s%s%s",
+		    helper, ret, where, msg[0] ? ": " : "", msg);
 	else
-		n = snprintf(bd->bd_last, sizeof(bd->bd_last), "runtime_error: "
-		    "%s%s", msg, where);
-	(void)n;
+		snprintf(t, sizeof(t), "runtime_error: %s%s", msg, where);
+	n = strnlen(t, sizeof(bd->bd_last) - 1);
+	memcpy(bd->bd_last, t, n);
+	bd->bd_last[n] = '\0';
 }
 
 int
