@@ -2,9 +2,10 @@
 /*
  * scripts.h - private to the scripts subsystem: scripts.c (metrics,
  * publishing), scripts_run.c (children, lifecycle), info.c
- * (bpftrace.info.*, the script JSON) and control.c (control metrics,
- * registration): the script table. Layers, lowest first: scripts.c,
- * scripts_run.c, info.c, control.c; a file calls only those below it.
+ * (bpftrace.info.*, the script JSON), control_answer.c (the answers to
+ * control stores) and control.c (control metrics, registration): the
+ * script table. Layers, lowest first: scripts.c, scripts_run.c, info.c,
+ * control_answer.c, control.c; a file calls only those below it.
  * See scripts.c for the lock story; fields marked "main" belong to the
  * main thread alone.
  */
@@ -169,6 +170,20 @@ void		 script_deregister_locked(struct scripts *ss,
 
 /* scripts_run.c */
 void		 script_plan_restart(struct script *sc, int code);
+
+/* control_answer.c */
+struct metric;
+struct reader;
+struct store_req;
+int		 control_answers_init(struct scripts *ss);
+void		 control_answers_fini(struct scripts *ss);
+size_t		 control_answer_cost_max(const char *user, size_t max);
+void		 control_answer_set(struct scripts *ss,
+		    const struct store_req *sr, int item, char *text,
+		    size_t charged);
+int		 on_control_ctxval(struct metric *m, const struct reader *rd,
+		    struct buf *out);
+void		 control_answers_sweep(struct scripts *ss);
 
 /* info.c */
 void		 info_put_script(struct buf *b, const struct script *sc,
