@@ -1,5 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* test_util.c - number parsing, pmproxy JSON escaping, UTF-8, SHA-1. */
+#include <errno.h>
+#include <float.h>
+#include <math.h>
+
 #include "testhelp.h"
 #include "buf.h"
 #include "util.h"
@@ -34,6 +38,187 @@ parse_double_rejects_non_finite(void **state)
 	assert_int_equal(parse_double("nan", &d), -1);
 	assert_int_equal(parse_double("1e999", &d), -1);
 	assert_int_equal(parse_double("3s", &d), -1);
+}
+
+static void
+parse_double_refuses_underflow(void **state)
+{
+	double	 d = 7;
+
+	assert_int_equal(parse_double("1e-400", &d), -1);
+	assert_true(d == 7);
+	assert_int_equal(parse_double("", &d), -1);
+	assert_int_equal(parse_double("-1.5e3", &d), 0);
+	assert_true(d == -1500);
+}
+
+static void
+strtonum_ull_takes_the_whole_u64_range(void **state)
+{
+	const char	*e;
+
+	assert_true(strtonum_ull("18446744073709551615", 0, UINT64_MAX, &e) ==
+	    UINT64_MAX);
+	assert_null(e);
+	assert_true(strtonum_ull("0", 0, UINT64_MAX, &e) == 0);
+	assert_null(e);
+	strtonum_ull("18446744073709551616", 0, UINT64_MAX, &e);
+	assert_string_equal(e, "too large");
+	/* at and past both bounds */
+	assert_true(strtonum_ull("10", 5, 10, &e) == 10);
+	assert_null(e);
+	assert_true(strtonum_ull("5", 5, 10, &e) == 5);
+	assert_null(e);
+	assert_true(strtonum_ull("11", 5, 10, &e) == 0);
+	assert_string_equal(e, "too large");
+	strtonum_ull("4", 5, 10, &e);
+	assert_string_equal(e, "too small");
+	/* no minus sign (strtoull would wrap it), no garbage */
+	strtonum_ull("-1", 0, UINT64_MAX, &e);
+	assert_string_equal(e, "invalid");
+	strtonum_ull(" -0", 0, UINT64_MAX, &e);
+	assert_string_equal(e, "invalid");
+	strtonum_ull("12x", 0, 100, &e);
+	assert_string_equal(e, "invalid");
+	strtonum_ull("12 ", 0, 100, &e);
+	assert_string_equal(e, "invalid");
+	strtonum_ull("", 0, 100, &e);
+	assert_string_equal(e, "empty");
+	strtonum_ull(NULL, 0, 100, &e);
+	assert_string_equal(e, "empty");
+	strtonum_ull("0x10", 0, 100, &e);	/* base 10 only */
+	assert_string_equal(e, "invalid");
+	/* leading white space and '+', as strtonum_ll takes them */
+	assert_true(strtonum_ull(" +7", 0, 100, &e) == 7);
+	assert_null(e);
+}
+
+static void
+strtonum_ull_base_reads_c_prefixes(void **state)
+{
+	const char	*e;
+
+	assert_true(strtonum_ull_base("0x1f", 0, 0, 100, &e) == 31);
+	assert_null(e);
+	assert_true(strtonum_ull_base("010", 0, 0, 100, &e) == 8);
+	assert_null(e);
+	assert_true(strtonum_ull_base("42", 0, 0, 100, &e) == 42);
+	assert_null(e);
+	assert_true(strtonum_ull_base("0xffffffff", 0, 0, UINT32_MAX, &e) ==
+	    UINT32_MAX);
+	assert_null(e);
+	strtonum_ull_base("0x100000000", 0, 0, UINT32_MAX, &e);
+	assert_string_equal(e, "too large");
+	strtonum_ull_base("0x", 0, 0, 100, &e);
+	assert_string_equal(e, "invalid");
+	strtonum_ull_base("08", 0, 0, 100, &e);	/* not octal */
+	assert_string_equal(e, "invalid");
+	strtonum_ull_base("-0x1", 0, 0, 100, &e);
+	assert_string_equal(e, "invalid");
+	assert_true(strtonum_ull_base("ff", 16, 0, 255, &e) == 255);
+	assert_null(e);
+	strtonum_ull_base("100", 16, 0, 255, &e);
+	assert_string_equal(e, "too large");
+}
+
+static void
+strtonum_dotted_reads_pmids_and_versions(void **state)
+{
+	static const unsigned long long pmid[] = { 511, 4095, 1023 };
+	static const unsigned long long ver[] = { UINT32_MAX, UINT32_MAX };
+	unsigned long long	 v[3];
+	const char		*e, *end;
+
+	assert_int_equal(strtonum_dotted("151.2.3", 3, pmid, v, NULL, &e), 0);
+	assert_null(e);
+	assert_true(v[0] == 151 && v[1] == 2 && v[2] == 3);
+	/* at and past each part's bound */
+	assert_int_equal(strtonum_dotted("511.4095.1023", 3, pmid, v, NULL,
+	    &e), 0);
+	assert_true(v[0] == 511 && v[1] == 4095 && v[2] == 1023);
+	assert_int_equal(strtonum_dotted("512.0.0", 3, pmid, v, NULL, &e), -1);
+	assert_string_equal(e, "too large");
+	assert_int_equal(strtonum_dotted("0.4096.0", 3, pmid, v, NULL, &e), -1);
+	assert_string_equal(e, "too large");
+	assert_int_equal(strtonum_dotted("0.0.1024", 3, pmid, v, NULL, &e), -1);
+	assert_string_equal(e, "too large");
+	/* no wrap around past 32 bits, no minus sign */
+	assert_int_equal(strtonum_dotted("4294967296.0.0", 3, pmid, v, NULL,
+	    &e), -1);
+	assert_int_equal(strtonum_dotted("-0.0.0", 3, pmid, v, NULL, &e), -1);
+	assert_string_equal(e, "invalid");
+	/* the count of numbers, the dots, nothing after */
+	assert_int_equal(strtonum_dotted("1.2", 3, pmid, v, NULL, &e), -1);
+	assert_string_equal(e, "invalid");
+	assert_int_equal(strtonum_dotted("1..3", 3, pmid, v, NULL, &e), -1);
+	assert_int_equal(strtonum_dotted("1.2.3.4", 3, pmid, v, NULL, &e), -1);
+	assert_int_equal(strtonum_dotted("1.2.3 ", 3, pmid, v, NULL, &e), -1);
+	assert_int_equal(strtonum_dotted("0x1.2.3", 3, pmid, v, NULL, &e), -1);
+	assert_int_equal(strtonum_dotted("", 3, pmid, v, NULL, &e), -1);
+	assert_string_equal(e, "empty");
+	/* white space and '+' before a number, as sscanf's %u took them */
+	assert_int_equal(strtonum_dotted(" 1. +2.3", 3, pmid, v, NULL, &e), 0);
+	assert_true(v[0] == 1 && v[1] == 2 && v[2] == 3);
+	/* a prefix: text may follow the numbers */
+	assert_int_equal(strtonum_dotted("0.17.0", 2, ver, v, &end, &e), 0);
+	assert_true(v[0] == 0 && v[1] == 17);
+	assert_string_equal(end, ".0");
+	assert_int_equal(strtonum_dotted("0.21-rc1", 2, ver, v, &end, &e), 0);
+	assert_true(v[1] == 21);
+	assert_string_equal(end, "-rc1");
+	assert_int_equal(strtonum_dotted("0.", 2, ver, v, &end, &e), -1);
+	assert_int_equal(strtonum_dotted("v0.17", 2, ver, v, &end, &e), -1);
+	assert_int_equal(strtonum_dotted("1.4294967296", 2, ver, v, &end, &e),
+	    -1);
+	assert_string_equal(e, "too large");
+}
+
+static void
+strtonum_d_checks_range_nan_and_underflow(void **state)
+{
+	const char	*e;
+	double		 d;
+
+	d = strtonum_d("2.5", 0, 3, &e);
+	assert_null(e);
+	assert_true(d == 2.5);
+	/* at and past the bounds */
+	assert_true(strtonum_d("3", 0, 3, &e) == 3);
+	assert_null(e);
+	assert_true(strtonum_d("0", 0, 3, &e) == 0);
+	assert_null(e);
+	strtonum_d("3.0000001", 0, 3, &e);
+	assert_string_equal(e, "too large");
+	strtonum_d("-1e-9", 0, 3, &e);
+	assert_string_equal(e, "too small");
+	/* NaN never; an infinity only within infinite bounds */
+	strtonum_d("nan", -HUGE_VAL, HUGE_VAL, &e);
+	assert_string_equal(e, "invalid");
+	strtonum_d("inf", -DBL_MAX, DBL_MAX, &e);
+	assert_string_equal(e, "too large");
+	strtonum_d("-inf", -DBL_MAX, DBL_MAX, &e);
+	assert_string_equal(e, "too small");
+	d = strtonum_d("inf", -HUGE_VAL, HUGE_VAL, &e);
+	assert_null(e);
+	assert_true(isinf(d) && d > 0);
+	strtonum_d("1e999", -DBL_MAX, DBL_MAX, &e);
+	assert_string_equal(e, "too large");
+	d = strtonum_d("1e999", -HUGE_VAL, HUGE_VAL, &e);
+	assert_null(e);
+	assert_true(isinf(d) && errno == ERANGE);
+	/* too close to 0: the nearest value, errno says so */
+	d = strtonum_d("1e-400", -DBL_MAX, DBL_MAX, &e);
+	assert_null(e);
+	assert_true(d == 0 && errno == ERANGE);
+	d = strtonum_d("0.5", -DBL_MAX, DBL_MAX, &e);
+	assert_true(d == 0.5 && errno == 0);
+	/* the whole string */
+	strtonum_d("1.5s", -DBL_MAX, DBL_MAX, &e);
+	assert_string_equal(e, "invalid");
+	strtonum_d("", -DBL_MAX, DBL_MAX, &e);
+	assert_string_equal(e, "empty");
+	strtonum_d(".", -DBL_MAX, DBL_MAX, &e);
+	assert_string_equal(e, "invalid");
 }
 
 static void
@@ -87,6 +272,11 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(strtonum_checks_range_and_garbage),
 		cmocka_unit_test(parse_double_rejects_non_finite),
+		cmocka_unit_test(parse_double_refuses_underflow),
+		cmocka_unit_test(strtonum_ull_takes_the_whole_u64_range),
+		cmocka_unit_test(strtonum_ull_base_reads_c_prefixes),
+		cmocka_unit_test(strtonum_dotted_reads_pmids_and_versions),
+		cmocka_unit_test(strtonum_d_checks_range_nan_and_underflow),
 		cmocka_unit_test(json_str_escapes_like_pmproxy),
 		cmocka_unit_test(utf8_valid_rejects_overlongs_and_surrogates),
 		cmocka_unit_test(sha1_matches_known_vectors),
