@@ -45,6 +45,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -52,6 +53,7 @@
 #include <string.h>
 
 #include "ingest_int.h"
+#include "util.h"
 
 /* --- @output ring -------------------------------------------------------- */
 
@@ -599,13 +601,16 @@ done:
 void
 ingest_set_version(struct ingest *ing, const char *version)
 {
-	unsigned	 major = 0, minor = 17;
+	static const unsigned long long max[] = { UINT_MAX, UINT_MAX };
+	unsigned long long	 v[2];
+	const char		*rest, *errstr;
 
 	if (version != NULL && *version == 'v')
 		version++;
-	if (version == NULL || sscanf(version, "%u.%u", &major, &minor) != 2)
-		major = 0, minor = 17;
-	ing->keys_esc2 = major == 0 && minor >= 18 && minor < 24;
+	if (version == NULL || strtonum_dotted(version, 2, max, v, &rest,
+	    &errstr) == -1)
+		v[0] = 0, v[1] = 17;
+	ing->keys_esc2 = v[0] == 0 && v[1] >= 18 && v[1] < 24;
 }
 
 void
