@@ -238,7 +238,7 @@ api_error_pmwebd(struct httpreq *hr, unsigned status, int code)
 	struct buf	 b;
 
 	pmErrStr_r(code, text, sizeof(text));
-	buf_init(&b, 4096);
+	buf_init(&b, sizeof(text) + 64);	/* the text and its prefix */
 	buf_printf(&b, "PMWEBD error, code %d: %s", code, text);
 	if (b.b_failed) {
 		buf_free(&b);

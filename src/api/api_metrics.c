@@ -556,7 +556,7 @@ json_error(struct scrape *sc, const char *msg)
 	if (ctx_create_for(sc->hr->hr_ds->ctx, BT_CTX_TIMEOUT, peer, &id) !=
 	    CTX_OK)
 		id = 0;
-	buf_init(&b, 0);
+	buf_init(&b, sc->hr->hr_ds->cfg.max_answer);	/* an answer */
 	buf_printf(&b, "{\"context\":%u,\"message\":", id);
 	json_str(&b, msg);
 	buf_puts(&b, ",\"success\":false}\r\n");
@@ -601,7 +601,7 @@ check_context(struct httpreq *hr, const char *ctxstr, int *ret)
 	}
 	snprintf(msg, sizeof(msg), "%s context identifier: %.64s",
 	    errstr ? "invalid" : "unknown", ctxstr);
-	buf_init(&b, 0);
+	buf_init(&b, hr->hr_ds->cfg.max_answer);	/* an answer */
 	buf_puts(&b, "{\"context\":");
 	if (errstr)
 		json_str(&b, ctxstr);

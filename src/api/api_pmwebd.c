@@ -109,7 +109,7 @@ run_new_context(struct api *a)
 	http_peer(a->a_hr, peer, sizeof(peer));
 	if (ctx_create_for(a->a_ds->ctx, timeout, peer, &id) != CTX_OK)
 		return api_error_pmwebd(a->a_hr, 503, -EMFILE);
-	buf_init(&b, 64);
+	buf_init(&b, 64);	/* 28 bytes at most */
 	buf_printf(&b, "{ \"context\": %u }", id);
 	if (b.b_failed) {
 		buf_free(&b);

@@ -1172,7 +1172,7 @@ bts_rewrite(const char *code, size_t len, const struct bts_info *info,
 {
 	struct buf	 b;
 
-	buf_init(&b, 0);
+	buf_init(&b, 2 * len + BTS_REWRITE_ROOM);
 	if (len > 0)
 		buf_append(&b, code, len);
 	if (needs_print_block(info)) {
@@ -1192,7 +1192,7 @@ bts_rewrite_usr1(const char *code, size_t len, const struct bts_info *info,
 	struct buf	 b;
 	size_t		 i;
 
-	buf_init(&b, 0);
+	buf_init(&b, 2 * len + BTS_REWRITE_ROOM);
 	if (len > 0)
 		buf_append(&b, code, len);
 	for (i = 0; info != NULL && i < info->i_nvars; i++)

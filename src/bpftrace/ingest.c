@@ -651,18 +651,22 @@ ingest_new(const struct bts_info *info, const struct ingest_limits *lim)
 	ing->lim.il_max_instances = ING_DEF_MAX_INSTANCES;
 	ing->lim.il_output_bytes = ING_DEF_OUTPUT_BYTES;
 	ing->lim.il_output_lines = ING_DEF_OUTPUT_LINES;
+	ing->lim.il_max_line = ING_DEF_MAX_LINE;
 	if (lim != NULL && lim->il_max_instances)
 		ing->lim.il_max_instances = lim->il_max_instances;
 	if (lim != NULL && lim->il_output_bytes)
 		ing->lim.il_output_bytes = lim->il_output_bytes;
 	if (lim != NULL && lim->il_output_lines)
 		ing->lim.il_output_lines = lim->il_output_lines;
+	if (lim != NULL && lim->il_max_line)
+		ing->lim.il_max_line = lim->il_max_line;
 	ing->outvar = SIZE_MAX;
 	ing->st.is_probes = -1;
-	buf_init(&ing->kbuf, 0);
-	buf_init(&ing->sbuf, 0);
-	buf_init(&ing->tbuf, 0);
-	buf_init(&ing->out.part, 0);
+	buf_init(&ing->kbuf, ING_SCRATCH_MAX(ing->lim.il_max_line));
+	buf_init(&ing->sbuf, ING_SCRATCH_MAX(ing->lim.il_max_line));
+	buf_init(&ing->tbuf, ING_SCRATCH_MAX(ing->lim.il_max_line));
+	/* the unfinished @output line stays within the ring's bytes */
+	buf_init(&ing->out.part, ing->lim.il_output_bytes);
 	ing->out.retain = info->i_meta.m_table_retain_lines;
 	ing->out.max_lines = ing->lim.il_output_lines;
 	ing->out.max_bytes = ing->lim.il_output_bytes;

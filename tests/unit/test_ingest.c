@@ -1110,7 +1110,7 @@ static void
 output_ring_bounded(void **state)
 {
 	struct tv		 tv[] = { OUTPUT_VAR };
-	struct ingest_limits	 lim = { 0, 100, 4 };
+	struct ingest_limits	 lim = { 0, 100, 4, 0 };
 	struct ingest		*ing = ING(tv, -1, &lim);
 	struct ing_var		*ov = ingest_var_by_name(ing, "output");
 	struct buf		 line;
@@ -1254,7 +1254,7 @@ max_instances_drops(void **state)
 {
 	struct tv		 tv[] = {
 	    { "byid", BTS_COUNT, BTS_V_UINT, 1 } };
-	struct ingest_limits	 lim = { 5, 0, 0 };
+	struct ingest_limits	 lim = { 5, 0, 0, 0 };
 	struct ingest		*ing = ING(tv, -1, &lim);
 	struct ing_var		*v = ingest_var_by_name(ing, "byid");
 
