@@ -252,7 +252,7 @@ output(struct ingest *ing)
 {
 	struct buf	 b;
 
-	buf_init(&b, 0);
+	buf_init(&b, TEST_BUF_MAX);
 	assert_int_equal(ingest_output_text(ing, &b), 0);
 	return buf_take(&b, NULL);
 }
@@ -1138,7 +1138,7 @@ output_ring_bounded(void **state)
 	}
 	assert_output(ing, "line 08\nline 09\n");
 	/* one 1 MB printf without newline: the head of it, in 20 bytes */
-	buf_init(&line, 0);
+	buf_init(&line, TEST_BUF_MAX);
 	buf_puts(&line, "{\"type\": \"printf\", \"data\": \"");
 	for (i = 0; i < 1024 * 1024; i++)
 		buf_putc(&line, i % 64 ? 'x' : 'y');
@@ -1307,7 +1307,7 @@ names_of(struct ingest *ing, const char *var)
 	struct buf	 b;
 	size_t		 i;
 
-	buf_init(&b, 0);
+	buf_init(&b, TEST_BUF_MAX);
 	for (i = 0; i < v->iv_n; i++)
 		buf_printf(&b, "%s%s", i ? "|" : "", v->iv_names[i]);
 	return buf_take(&b, NULL);
@@ -1523,7 +1523,7 @@ long_and_many_names(void **state)
 	for (i = 0; i < n; i++)
 		big[i] = (char)('a' + i % 26);
 	big[n] = '\0';
-	buf_init(&line, 0);
+	buf_init(&line, TEST_BUF_MAX);
 	buf_printf(&line, "{\"type\": \"map\", \"data\": {\"@c\": "
 	    "{\"%s\": 1, \"short\": 2}}}", big);
 	assert_int_equal(ingest_line(ing, line.b_data, line.b_len, NULL, 0), 0);
@@ -1890,7 +1890,7 @@ deep_nesting_rejected(void **state)
 	struct buf	 b;
 	int		 i;
 
-	buf_init(&b, 0);
+	buf_init(&b, TEST_BUF_MAX);
 	for (i = 0; i < 10000; i++)
 		buf_putc(&b, '[');
 	assert_int_equal(ingest_line(ing, b.b_data, b.b_len, NULL, 0), -1);
@@ -1924,7 +1924,7 @@ huge_numbers_rejected(void **state)
 	struct buf	 b;
 	int		 i;
 
-	buf_init(&b, 0);
+	buf_init(&b, TEST_BUF_MAX);
 	buf_puts(&b, "{\"type\": \"map\", \"data\": {\"@a\": ");
 	for (i = 0; i < 400; i++)
 		buf_putc(&b, '9');

@@ -226,7 +226,7 @@ json_str_escapes_like_pmproxy(void **state)
 {
 	struct buf	 b;
 
-	buf_init(&b, 0);
+	buf_init(&b, TEST_BUF_MAX);
 	json_str(&b, "a\"b\\c\nd\te");
 	assert_string_equal(buf_cstr(&b),
 	    "\"a\\u0022b\\u005Cc\\u000Ad\\u0009e\"");
