@@ -790,6 +790,13 @@ ingest_output_text(const struct ingest *ing, struct buf *out)
 	return out->b_failed ? -1 : 0;
 }
 
+/* The most ingest_output_text writes: the ring's bytes (il_output_bytes). */
+size_t
+ingest_output_max(const struct ingest *ing)
+{
+	return ing->lim.il_output_bytes;
+}
+
 /*
  * Gives name the id before data arrives. 0 when seeded (or already so),
  * -1 for an unknown or scalar variable, an id above INT32_MAX, or a name

@@ -172,6 +172,7 @@ const struct ingest_stats *ingest_stats(const struct ingest *);
  * the last N lines. Appends to out; returns 0, or -1 when out is full.
  */
 int		 ingest_output_text(const struct ingest *, struct buf *out);
+size_t		 ingest_output_max(const struct ingest *);
 
 /*
  * Persistence hooks: seed a known name -> id before data arrives; list.

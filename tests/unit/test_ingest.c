@@ -1106,6 +1106,39 @@ table_retain_lines_keeps_header(void **state)
 	ingest_free(ing);
 }
 
+/* the @output text always fits in ingest_output_max bytes (its cap) */
+static void
+output_text_fits_output_max(void **state)
+{
+	struct tv		 tv[] = { OUTPUT_VAR };
+	struct ingest_limits	 lim = { 0, 0, 1000, 0 };
+	struct ingest		*ing;
+	struct buf		 out;
+	char			 l[160], data[80];
+	size_t			 max;
+
+	for (int retain = -1; retain <= 2; retain += 3)
+		for (lim.il_output_bytes = 1; lim.il_output_bytes < 64;
+		    lim.il_output_bytes += 7) {
+			ing = ING(tv, retain, &lim);
+			max = ingest_output_max(ing);
+			assert_int_equal(max, lim.il_output_bytes);
+			for (int i = 0; i < 40; i++) {
+				memset(data, 'a' + i % 26, sizeof(data));
+				snprintf(l, sizeof(l), "{\"type\": \"printf\", "
+				    "\"data\": \"%.*s%s\"}", (i * 7) % 50, data,
+				    i % 3 ? "\\n" : "");
+				feed(ing, l);
+				buf_init(&out, max);
+				assert_int_equal(ingest_output_text(ing, &out),
+				    0);
+				assert_true(out.b_len <= max);
+				buf_free(&out);
+			}
+			ingest_free(ing);
+		}
+}
+
 static void
 output_ring_bounded(void **state)
 {
@@ -2130,6 +2163,7 @@ main(void)
 		cmocka_unit_test(printf_ignored_without_output_var),
 		cmocka_unit_test(table_retain_lines_keeps_header),
 		cmocka_unit_test(output_ring_bounded),
+		cmocka_unit_test(output_text_fits_output_max),
 		cmocka_unit_test(instance_ids_stable_across_reset),
 		cmocka_unit_test(seed_instance),
 		cmocka_unit_test(max_instances_drops),
