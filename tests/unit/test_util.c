@@ -52,73 +52,68 @@ parse_double_refuses_underflow(void **state)
 	assert_true(d == -1500);
 }
 
-static void
-strtonum_ull_takes_the_whole_u64_range(void **state)
-{
-	const char	*e;
-
-	assert_true(strtonum_ull("18446744073709551615", 0, UINT64_MAX, &e) ==
-	    UINT64_MAX);
-	assert_null(e);
-	assert_true(strtonum_ull("0", 0, UINT64_MAX, &e) == 0);
-	assert_null(e);
-	strtonum_ull("18446744073709551616", 0, UINT64_MAX, &e);
-	assert_string_equal(e, "too large");
-	/* at and past both bounds */
-	assert_true(strtonum_ull("10", 5, 10, &e) == 10);
-	assert_null(e);
-	assert_true(strtonum_ull("5", 5, 10, &e) == 5);
-	assert_null(e);
-	assert_true(strtonum_ull("11", 5, 10, &e) == 0);
-	assert_string_equal(e, "too large");
-	strtonum_ull("4", 5, 10, &e);
-	assert_string_equal(e, "too small");
-	/* no minus sign (strtoull would wrap it), no garbage */
-	strtonum_ull("-1", 0, UINT64_MAX, &e);
-	assert_string_equal(e, "invalid");
-	strtonum_ull(" -0", 0, UINT64_MAX, &e);
-	assert_string_equal(e, "invalid");
-	strtonum_ull("12x", 0, 100, &e);
-	assert_string_equal(e, "invalid");
-	strtonum_ull("12 ", 0, 100, &e);
-	assert_string_equal(e, "invalid");
-	strtonum_ull("", 0, 100, &e);
-	assert_string_equal(e, "empty");
-	strtonum_ull(NULL, 0, 100, &e);
-	assert_string_equal(e, "empty");
-	strtonum_ull("0x10", 0, 100, &e);	/* base 10 only */
-	assert_string_equal(e, "invalid");
-	/* leading white space and '+', as strtonum_ll takes them */
-	assert_true(strtonum_ull(" +7", 0, 100, &e) == 7);
-	assert_null(e);
-}
+/* one strtonum_ull_base case: the value, or NULL and the error */
+struct ull_case {
+	const char		*s;
+	int			 base;
+	unsigned long long	 min, max, want;
+	const char		*err;
+};
 
 static void
-strtonum_ull_base_reads_c_prefixes(void **state)
+strtonum_ull_base_at_and_past_its_bounds(void **state)
 {
+	static const struct ull_case	 cases[] = {
+		/* the whole u64 range */
+		{ "18446744073709551615", 10, 0, UINT64_MAX, UINT64_MAX, NULL },
+		{ "0", 10, 0, UINT64_MAX, 0, NULL },
+		{ "18446744073709551616", 10, 0, UINT64_MAX, 0, "too large" },
+		/* at and past both bounds */
+		{ "10", 10, 5, 10, 10, NULL },
+		{ "5", 10, 5, 10, 5, NULL },
+		{ "11", 10, 5, 10, 0, "too large" },
+		{ "4", 10, 5, 10, 0, "too small" },
+		/* no minus sign (strtoull would wrap it), no garbage */
+		{ "-1", 10, 0, UINT64_MAX, 0, "invalid" },
+		{ " -0", 10, 0, UINT64_MAX, 0, "invalid" },
+		{ "12x", 10, 0, 100, 0, "invalid" },
+		{ "12 ", 10, 0, 100, 0, "invalid" },
+		{ "", 10, 0, 100, 0, "empty" },
+		{ NULL, 10, 0, 100, 0, "empty" },
+		{ "0x10", 10, 0, 100, 0, "invalid" },
+		/* leading white space and '+', as strtonum_ll takes them */
+		{ " +7", 10, 0, 100, 7, NULL },
+		/* base 0: C's 0x and 0 (octal) prefixes */
+		{ "0x1f", 0, 0, 100, 31, NULL },
+		{ "010", 0, 0, 100, 8, NULL },
+		{ "42", 0, 0, 100, 42, NULL },
+		{ "0xffffffff", 0, 0, UINT32_MAX, UINT32_MAX, NULL },
+		{ "0x100000000", 0, 0, UINT32_MAX, 0, "too large" },
+		{ "0x", 0, 0, 100, 0, "invalid" },
+		{ "08", 0, 0, 100, 0, "invalid" },	/* not octal */
+		{ "-0x1", 0, 0, 100, 0, "invalid" },
+		{ "ff", 16, 0, 255, 255, NULL },
+		{ "100", 16, 0, 255, 0, "too large" },
+	};
 	const char	*e;
 
-	assert_true(strtonum_ull_base("0x1f", 0, 0, 100, &e) == 31);
-	assert_null(e);
-	assert_true(strtonum_ull_base("010", 0, 0, 100, &e) == 8);
-	assert_null(e);
-	assert_true(strtonum_ull_base("42", 0, 0, 100, &e) == 42);
-	assert_null(e);
-	assert_true(strtonum_ull_base("0xffffffff", 0, 0, UINT32_MAX, &e) ==
-	    UINT32_MAX);
-	assert_null(e);
-	strtonum_ull_base("0x100000000", 0, 0, UINT32_MAX, &e);
-	assert_string_equal(e, "too large");
-	strtonum_ull_base("0x", 0, 0, 100, &e);
-	assert_string_equal(e, "invalid");
-	strtonum_ull_base("08", 0, 0, 100, &e);	/* not octal */
-	assert_string_equal(e, "invalid");
-	strtonum_ull_base("-0x1", 0, 0, 100, &e);
-	assert_string_equal(e, "invalid");
-	assert_true(strtonum_ull_base("ff", 16, 0, 255, &e) == 255);
-	assert_null(e);
-	strtonum_ull_base("100", 16, 0, 255, &e);
-	assert_string_equal(e, "too large");
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const struct ull_case	*c = &cases[i];
+		unsigned long long	 v;
+
+		v = strtonum_ull_base(c->s, c->base, c->min, c->max, &e);
+		if (c->err == NULL && e != NULL)
+			fail_msg("%s: %s", c->s, e);
+		if (c->err != NULL && (e == NULL || strcmp(e, c->err) != 0))
+			fail_msg("%s: %s, not %s", c->s ? c->s : "NULL",
+			    e ? e : "no error", c->err);
+		assert_true(v == c->want);
+		if (c->base == 10) {	/* strtonum_ull is base 10 */
+			assert_true(strtonum_ull(c->s, c->min, c->max, &e) ==
+			    c->want);
+			assert_true((e == NULL) == (c->err == NULL));
+		}
+	}
 }
 
 static void
@@ -176,49 +171,48 @@ strtonum_dotted_reads_pmids_and_versions(void **state)
 static void
 strtonum_d_checks_range_nan_and_underflow(void **state)
 {
+	static const struct {
+		const char	*s;
+		double		 min, max;
+		const char	*err;
+	} bad[] = {
+		{ "3.0000001", 0, 3, "too large" },	/* past the bounds */
+		{ "-1e-9", 0, 3, "too small" },
+		{ "nan", -HUGE_VAL, HUGE_VAL, "invalid" },	/* NaN never */
+		{ "inf", -DBL_MAX, DBL_MAX, "too large" },
+		{ "-inf", -DBL_MAX, DBL_MAX, "too small" },
+		{ "1e999", -DBL_MAX, DBL_MAX, "too large" },
+		{ "1.5s", -DBL_MAX, DBL_MAX, "invalid" },	/* the whole */
+		{ "", -DBL_MAX, DBL_MAX, "empty" },
+		{ ".", -DBL_MAX, DBL_MAX, "invalid" },
+	};
 	const char	*e;
 	double		 d;
 
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		d = strtonum_d(bad[i].s, bad[i].min, bad[i].max, &e);
+		if (e == NULL || strcmp(e, bad[i].err) != 0)
+			fail_msg("%s: %s, not %s", bad[i].s, e ? e : "no error",
+			    bad[i].err);
+		assert_true(d == 0);
+	}
+	/* at the bounds */
 	d = strtonum_d("2.5", 0, 3, &e);
-	assert_null(e);
-	assert_true(d == 2.5);
-	/* at and past the bounds */
-	assert_true(strtonum_d("3", 0, 3, &e) == 3);
-	assert_null(e);
-	assert_true(strtonum_d("0", 0, 3, &e) == 0);
-	assert_null(e);
-	strtonum_d("3.0000001", 0, 3, &e);
-	assert_string_equal(e, "too large");
-	strtonum_d("-1e-9", 0, 3, &e);
-	assert_string_equal(e, "too small");
-	/* NaN never; an infinity only within infinite bounds */
-	strtonum_d("nan", -HUGE_VAL, HUGE_VAL, &e);
-	assert_string_equal(e, "invalid");
-	strtonum_d("inf", -DBL_MAX, DBL_MAX, &e);
-	assert_string_equal(e, "too large");
-	strtonum_d("-inf", -DBL_MAX, DBL_MAX, &e);
-	assert_string_equal(e, "too small");
+	assert_true(e == NULL && d == 2.5);
+	d = strtonum_d("3", 0, 3, &e);
+	assert_true(e == NULL && d == 3);
+	d = strtonum_d("0", 0, 3, &e);
+	assert_true(e == NULL && d == 0);
+	/* an infinity within infinite bounds (errno: past the range) */
 	d = strtonum_d("inf", -HUGE_VAL, HUGE_VAL, &e);
-	assert_null(e);
-	assert_true(isinf(d) && d > 0);
-	strtonum_d("1e999", -DBL_MAX, DBL_MAX, &e);
-	assert_string_equal(e, "too large");
+	assert_true(e == NULL && isinf(d) && d > 0);
 	d = strtonum_d("1e999", -HUGE_VAL, HUGE_VAL, &e);
-	assert_null(e);
-	assert_true(isinf(d) && errno == ERANGE);
+	assert_true(e == NULL && isinf(d) && errno == ERANGE);
 	/* too close to 0: the nearest value, errno says so */
 	d = strtonum_d("1e-400", -DBL_MAX, DBL_MAX, &e);
-	assert_null(e);
-	assert_true(d == 0 && errno == ERANGE);
+	assert_true(e == NULL && d == 0 && errno == ERANGE);
 	d = strtonum_d("0.5", -DBL_MAX, DBL_MAX, &e);
-	assert_true(d == 0.5 && errno == 0);
-	/* the whole string */
-	strtonum_d("1.5s", -DBL_MAX, DBL_MAX, &e);
-	assert_string_equal(e, "invalid");
-	strtonum_d("", -DBL_MAX, DBL_MAX, &e);
-	assert_string_equal(e, "empty");
-	strtonum_d(".", -DBL_MAX, DBL_MAX, &e);
-	assert_string_equal(e, "invalid");
+	assert_true(e == NULL && d == 0.5 && errno == 0);
 }
 
 static void
@@ -273,8 +267,7 @@ main(void)
 		cmocka_unit_test(strtonum_checks_range_and_garbage),
 		cmocka_unit_test(parse_double_rejects_non_finite),
 		cmocka_unit_test(parse_double_refuses_underflow),
-		cmocka_unit_test(strtonum_ull_takes_the_whole_u64_range),
-		cmocka_unit_test(strtonum_ull_base_reads_c_prefixes),
+		cmocka_unit_test(strtonum_ull_base_at_and_past_its_bounds),
 		cmocka_unit_test(strtonum_dotted_reads_pmids_and_versions),
 		cmocka_unit_test(strtonum_d_checks_range_nan_and_underflow),
 		cmocka_unit_test(json_str_escapes_like_pmproxy),
