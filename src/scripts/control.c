@@ -43,6 +43,7 @@ script_new(struct scripts *ss, const char *code, size_t len,
 		.il_max_instances = ss->ss_ds->cfg.max_instances,
 		.il_output_bytes = ING_DEF_OUTPUT_BYTES,
 		.il_output_lines = ING_DEF_OUTPUT_LINES,
+		.il_max_line = ss->ss_ds->cfg.max_line,
 	};
 	struct script		*sc;
 	unsigned char		 r[16];
@@ -58,7 +59,7 @@ script_new(struct scripts *ss, const char *code, size_t len,
 	buf_init(&sc->sc_error, BT_ERROR_TEXT_MAX);
 	buf_init(&sc->sc_warnings, BT_ERROR_TEXT_MAX);
 	buf_init(&sc->sc_lout, ss->ss_ds->cfg.max_line);
-	buf_init(&sc->sc_lerr, 64 * 1024);
+	buf_init(&sc->sc_lerr, SCRIPT_STDERR_LINE_MAX);
 	random_bytes(r, sizeof(r));
 	if ((sc->sc_id = malloc(34)) == NULL)
 		goto fail;
@@ -410,7 +411,7 @@ register_again(struct scripts *ss, struct script *sc,
 	script_publish(sc);
 	info_changed(ss, 1);	/* scripts_json says so when we answer */
 	if (answer) {
-		buf_init(&b, 0);
+		buf_init(&b, info_object_max(&ss->ss_ds->cfg));
 		info_put_script(&b, sc, 0, ss->ss_ds->cfg.max_control_answer);
 		*answer = buf_take(&b, NULL);
 	}
@@ -505,7 +506,7 @@ do_register(struct scripts *ss, const struct store_req *sr,
 	   at the end) */
 	info_changed(ss, !ss->ss_restoring);
 	if (answer) {	/* (a restore has no one to answer) */
-		buf_init(&b, 0);
+		buf_init(&b, info_object_max(cfg));
 		info_put_script(&b, sc, 0, cfg->max_control_answer);
 		*answer = buf_take(&b, NULL);
 	}
@@ -688,7 +689,7 @@ on_control_store(struct metric *m, const struct store_req *sr, char *err,
 		else {
 			struct buf	 b;
 
-			buf_init(&b, 0);
+			buf_init(&b, ss->ss_ds->cfg.max_control_answer);
 			buf_puts(&b, "{\"error\": ");
 			json_str(&b, detail);
 			buf_putc(&b, '}');
@@ -892,7 +893,7 @@ control_autostart(struct scripts *ss, const char *path)
 	if (!strstr(buf_cstr(&code), "// name:") && bts_name_valid(stem)) {
 		struct buf	 named;
 
-		buf_init(&named, 0);
+		buf_init(&named, code.b_max + BTS_NAME_MAX + 16); /* + name */
 		buf_printf(&named, "// name: %s\n", stem);
 		buf_append(&named, code.b_data, code.b_len);
 		buf_free(&code);

@@ -33,6 +33,8 @@ enum script_item {
 	SI_TYPE_ERRORS, SCRIPT_NITEMS
 };
 #define SCRIPT_DATA_ITEM	10
+/* one line of bpftrace's stderr (an error message): longer ones are cut */
+#define SCRIPT_STDERR_LINE_MAX	(64 * 1024)
 
 enum stop_reason {
 	STOP_NONE,		/* a user stop */
@@ -186,6 +188,7 @@ int		 on_control_ctxval(struct metric *m, const struct reader *rd,
 void		 control_answers_sweep(struct scripts *ss);
 
 /* info.c */
+size_t		 info_object_max(const struct config *cfg);
 void		 info_put_script(struct buf *b, const struct script *sc,
 		    int redact, size_t max);
 char		*info_refused_script(const char *code, size_t len,
