@@ -28,6 +28,7 @@
  * Threads: everything here runs in HTTP workers on immutable data.
  */
 #include <ctype.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -308,16 +309,21 @@ parse_primary(struct parser *p)
 		    NULL)) == NULL)
 			return NULL;
 		{
-			char	 tmp[64];
-			size_t	 l = p->tlen < sizeof(tmp) - 1 ? p->tlen :
-				    sizeof(tmp) - 1;
+			char		 tmp[64];
+			size_t		 l = p->tlen < sizeof(tmp) - 1 ?
+					    p->tlen : sizeof(tmp) - 1;
+			const char	*errstr;
 
+			/* lex() checked the token: at most 10 digits, or
+			   digits with one '.'; a lone "." reads 0 */
 			memcpy(tmp, p->s + p->tstart, l);
 			tmp[l] = '\0';
 			if (n->d_op == D_INT)
-				n->d_num.u = strtoull(tmp, NULL, 10);
+				n->d_num.u = strtonum_ull(tmp, 0, UINT64_MAX,
+				    &errstr);
 			else
-				n->d_num.d = strtod(tmp, NULL);
+				n->d_num.d = strtonum_d(tmp, -HUGE_VAL,
+				    HUGE_VAL, &errstr);
 		}
 		lex(p);
 		return n;

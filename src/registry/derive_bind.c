@@ -346,7 +346,7 @@ derive_bind_text(const struct dmetric *dm, derive_find_fn find, void *arg,
 
 	*why = NULL;
 	*bound = NULL;
-	buf_init(&err, 0);
+	buf_init(&err, DERIVE_ERR_MAX);
 	rc = derive_parse(dm->dm_name, dm->dm_text, &t, &err);
 	buf_free(&err);
 	if (rc == -1)

@@ -11,6 +11,10 @@
 #include "bpftraced.h"
 
 
+/* a parse error's text: the message quotes the name and the expression
+   (each at most DERIVE_MAX_EXPR bytes) with a marker line under it */
+#define DERIVE_ERR_MAX		(3 * DERIVE_MAX_EXPR + 1024)
+
 enum dop { D_INT, D_DBL, D_NAME, D_NEG, D_ADD, D_SUB, D_MUL, D_DIV,
 	D_RATE };
 

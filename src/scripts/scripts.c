@@ -482,7 +482,7 @@ snap_var(struct snap *s, struct script *sc, size_t k)
 		struct buf	 text;
 		int		 rv;
 
-		buf_init(&text, 0);
+		buf_init(&text, ingest_output_max(sc->sc_ing));
 		rv = ingest_output_text(sc->sc_ing, &text) == -1 ? -1 :
 		    snap_set_str1(s, slot, buf_cstr(&text));
 		buf_free(&text);
