@@ -299,19 +299,22 @@ void		 bt_units_str(const pmUnits *, char *, size_t);
  * access.c: --auth-reads, who sees which values
  * ==================================================================== */
 
-struct daemon_state;
+/*
+ * auth_reads is the daemon's --auth-reads (cfg.auth_reads): without it
+ * every reader sees every value.
+ */
 #define ACCESS_NONE	0
 #define ACCESS_ALL	1
 #define ACCESS_FILTER	2	/* some instances: access_filter() */
-int		 access_owner_ok(const struct daemon_state *, const char *,
-		    const struct reader *);
-int		 access_metric(const struct daemon_state *, const struct metric *,
-		    const struct reader *);
-int		 access_indom(const struct daemon_state *, const struct indom *,
-		    const struct reader *);
-int		 access_filter(const struct metric *, const struct snap *,
-		    const struct valset *, const struct reader *,
-		    const struct daemon_state *, struct valset *);
+int		 access_owner_ok(int auth_reads, const char *owner,
+		    const struct reader *rd);
+int		 access_metric(int auth_reads, const struct metric *m,
+		    const struct reader *rd);
+int		 access_indom(int auth_reads, const struct indom *in,
+		    const struct reader *rd);
+int		 access_filter(const struct metric *m, const struct snap *s,
+		    const struct valset *vs, const struct reader *rd,
+		    int auth_reads, struct valset *out);
 void		 access_filter_free(struct valset *);
 
 /* ====================================================================

@@ -72,7 +72,8 @@ derive_values(void *arg, const char *name)
 		return &it->vs;
 	}
 	if (m == NULL || m->m_ctxval || m->m_src == NULL ||
-	    access_metric(f->a->a_ds, m, &f->a->a_rd) != ACCESS_ALL ||
+	    access_metric(f->a->a_ds->cfg.auth_reads, m, &f->a->a_rd) !=
+	    ACCESS_ALL ||
 	    (s = snapcache_get(f->sc, m->m_src)) == NULL ||
 	    m->m_slot >= s->s_nsets)
 		return NULL;
@@ -223,8 +224,8 @@ put_fetch_filtered(struct api *a, struct metric *m, const struct snap *s,
 	struct valset	 mine;
 	size_t		 start = b->b_len;
 
-	if (vs->vs_n <= 0 || access_filter(m, s, vs, &a->a_rd, a->a_ds,
-	    &mine) == -1)
+	if (vs->vs_n <= 0 || access_filter(m, s, vs, &a->a_rd,
+	    a->a_ds->cfg.auth_reads, &mine) == -1)
 		return;
 	put_fetch_head(a, m->m_pmid, m->m_name, *count);
 	if (put_instances(b, m, &mine, a->a_prof, API_PMWEBD(a)) == 0)
@@ -249,7 +250,8 @@ put_fetch_metric(struct api *a, struct metric *m, struct snapcache *sc,
 
 	if (m->m_ctxval && put_fetch_ctxval(a, m, count) != 1)
 		return;
-	if ((access = access_metric(a->a_ds, m, &a->a_rd)) == ACCESS_NONE)
+	if ((access = access_metric(a->a_ds->cfg.auth_reads, m,
+	    &a->a_rd)) == ACCESS_NONE)
 		return;		/* --auth-reads: as if it had no values */
 	if ((vs = fetch_valset(m, sc, &s)) == NULL)
 		return;

@@ -419,7 +419,8 @@ put_metric(struct scrape *sc, const struct metric *m)
 	struct snap		*s;
 
 	if (!numeric(metric_type(m)) || m->m_ctxval || m->m_src == NULL ||
-	    access_metric(sc->hr->hr_ds, m, &sc->rd) != ACCESS_ALL ||
+	    access_metric(sc->hr->hr_ds->cfg.auth_reads, m, &sc->rd) !=
+	    ACCESS_ALL ||
 	    (s = scrape_snap(sc, m->m_src)) == NULL ||
 	    m->m_slot >= s->s_nsets)
 		return;

@@ -721,8 +721,8 @@ api_run_indom(struct api *a)
 		return run_pcindom(a, pcid, &f);
 	s = in->i_src ? source_snap(in->i_src) : NULL;
 	/* --auth-reads: a script's map keys are its data: none listed */
-	il = access_indom(a->a_ds, in, &a->a_rd) ? snap_instances(s, in) :
-	    NULL;
+	il = access_indom(a->a_ds->cfg.auth_reads, in, &a->a_rd) ?
+	    snap_instances(s, in) : NULL;
 	if (API_PMWEBD(a))	/* pmproxy's compat mode: no context key */
 		buf_puts(&a->a_out, "{\"indom\":");
 	else {

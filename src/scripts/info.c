@@ -300,8 +300,9 @@ put_scripts_json(struct scripts *ss, struct buf *b, const struct reader *rd)
 			continue;
 		if (n++)
 			buf_puts(b, ", ");
-		info_put_script(b, sc, rd && !access_owner_ok(ss->ss_ds,
-		    sc->sc_user, rd), SIZE_MAX);
+		info_put_script(b, sc, rd &&
+		    !access_owner_ok(ss->ss_ds->cfg.auth_reads, sc->sc_user,
+		    rd), SIZE_MAX);
 	}
 	buf_putc(b, ']');
 	return b->b_failed ? -1 : 0;
