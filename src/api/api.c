@@ -13,8 +13,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bpftraced.h"
 #include "api.h"
+#include "buf.h"
+#include "http.h"
+#include "memcap.h"
+#include "registry.h"
+#include "util.h"
 
 #define JSON_CT		"application/json"
 

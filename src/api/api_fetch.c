@@ -10,8 +10,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bpftraced.h"
 #include "api.h"
+#include "buf.h"
+#include "memcap.h"
+#include "pcp.h"
+#include "registry.h"
+#include "util.h"
 
 /* --- snapshots for one request: one per source --- */
 

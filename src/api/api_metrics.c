@@ -49,8 +49,15 @@
 #include <string.h>
 #include <strings.h>
 
-#include "bpftraced.h"
+#include "api.h"
+#include "bt_limits.h"
+#include "buf.h"
+#include "daemon.h"
+#include "http.h"
+#include "pcp.h"
+#include "registry.h"
 #include "scrape.h"
+#include "util.h"
 
 #define TEXT_CT		"text/plain; version=0.0.4; charset=utf-8"
 #define OM_CT		"application/openmetrics-text; version=1.0.0; " \

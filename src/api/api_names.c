@@ -15,10 +15,15 @@
 #define PCRE2_CODE_UNIT_WIDTH	8
 #include <pcre2.h>
 
-#include "bpftraced.h"
 #include "api.h"
 
+#include "bt_limits.h"
+#include "buf.h"
+#include "memcap.h"
+#include "pcp.h"
+#include "registry.h"
 #include "seriesid.h"
+#include "util.h"
 
 /* --- derived metrics: the context's set, bound to the current namespace --- */
 

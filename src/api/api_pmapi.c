@@ -14,8 +14,14 @@
 #include <string.h>
 #include <strings.h>
 
-#include "bpftraced.h"
 #include "api.h"
+#include "bt_limits.h"
+#include "buf.h"
+#include "daemon.h"
+#include "http.h"
+#include "memcap.h"
+#include "registry.h"
+#include "util.h"
 
 /* --- context --- */
 

@@ -52,8 +52,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bpftraced.h"
 #include "api.h"
+#include "bt_limits.h"
+#include "buf.h"
+#include "daemon.h"
+#include "http.h"
+#include "registry.h"
+#include "util.h"
 
 /* _context: {"context":N}, no client, no source (pmproxy compat) */
 static int

@@ -12,8 +12,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bpftraced.h"
 #include "api.h"
+#include "bt_limits.h"
+#include "buf.h"
+#include "http.h"
+#include "memcap.h"
+#include "pcp.h"
+#include "registry.h"
+#include "util.h"
 
 /* --- store --- */
 

@@ -23,7 +23,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "bpftraced.h"
+#include "log.h"
+#include "privs.h"
 
 #ifndef CAP_PERFMON
 #define CAP_PERFMON	38

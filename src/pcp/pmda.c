@@ -68,8 +68,15 @@
 #include "pcplib.h"
 
 #include "auth.h"
-#include "bpftraced.h"
+#include "bt_limits.h"
+#include "buf.h"
+#include "daemon.h"
+#include "log.h"
+#include "pcp.h"
+#include "registry.h"
+#include "scripts.h"
 #include "spawnenv.h"
+#include "util.h"
 
 /* libpcp exports this (pmdaConnect's version exchange uses it) */
 

@@ -15,7 +15,7 @@
 #include <string.h>
 
 #include "auth.h"
-#include "bpftraced.h"
+#include "registry.h"
 
 /* May reader see values owned by owner (NULL: nobody owns them)? */
 int

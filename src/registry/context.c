@@ -21,7 +21,10 @@
 #include <string.h>
 #include <sys/random.h>
 
-#include "bpftraced.h"
+#include "bt_limits.h"
+#include "memcap.h"
+#include "registry.h"
+#include "util.h"
 
 struct prof_indom {
 	pmInDom		 pi_indom;

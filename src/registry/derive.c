@@ -26,7 +26,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bpftraced.h"
+#include "buf.h"
+#include "registry.h"
 
 enum dop { D_INT, D_DBL, D_NAME, D_NEG, D_ADD, D_SUB, D_MUL, D_DIV,
 	D_RATE };

@@ -23,9 +23,15 @@
 #include <stdint.h>
 
 #include "auth.h"
-#include "bpftraced.h"
+#include "bt_limits.h"
+#include "buf.h"
+#include "daemon.h"
+#include "log.h"
+#include "memcap.h"
+#include "registry.h"
 #include "scripts.h"
 #include "store.h"
+#include "util.h"
 
 #define ANSWERS_MAX		4096	/* kept per (context, metric) */
 #define ANSWER_TTL_MS		(10 * 60 * 1000)

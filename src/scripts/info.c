@@ -25,9 +25,13 @@
 #include <unistd.h>
 
 #include "auth.h"
-#include "bpftraced.h"
+#include "bt_limits.h"
+#include "buf.h"
+#include "daemon.h"
+#include "registry.h"
 #include "scripts.h"
 #include "spawnenv.h"
+#include "util.h"
 
 #define TP_REFRESH_MS		(10 * 60 * 1000)
 #define TP_MAX_BYTES		(16 * 1024 * 1024)

@@ -30,13 +30,18 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "bpftraced.h"
+#include "bt_limits.h"
 #include "btscript.h"
+#include "buf.h"
+#include "daemon.h"
 #include "evloop.h"
 #include "ingest.h"
+#include "log.h"
+#include "registry.h"
 #include "scripts.h"
 #include "spawnenv.h"
 #include "store.h"
+#include "util.h"
 
 #define SCRIPT_FIRST_CLUSTER	100
 #define SCRIPT_LAST_CLUSTER	4095
