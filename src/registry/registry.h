@@ -430,31 +430,39 @@ struct ctx_limits {
 	struct memcap	*cl_mem;		/* NULL: not charged */
 };
 
-#define CTX_OK		0
-#define CTX_UNKNOWN	(-1)
-#define CTX_FULL	(-2)
-#define CTX_DUP		(-3)	/* derived name already in this context */
-#define CTX_LIMIT	(-4)	/* --max-derived / --max-profile-instances */
-#define CTX_NOMEM	(-5)	/* --max-memory reached */
-#define CTX_BYTES	(-6)	/* --max-derived-bytes reached */
+/*
+ * What a context table operation did: the registry's words for it. The
+ * api layer turns a refusal into the client's answer in one place
+ * (api.c: ctx_refusal); other callers only test for CTX_OK.
+ */
+enum ctx_result {
+	CTX_OK = 0,
+	CTX_UNKNOWN = -1,	/* no such context (expired or never made) */
+	CTX_FULL = -2,		/* no room: the table, or out of memory */
+	CTX_DUP = -3,		/* derived name already in this context */
+	CTX_LIMIT = -4,		/* --max-derived / --max-profile-instances */
+	CTX_NOMEM = -5,		/* --max-memory reached */
+	CTX_BYTES = -6		/* --max-derived-bytes reached */
+};
 
 struct ctxtab	*ctx_new(size_t max);
 struct ctxtab	*ctx_new_limits(const struct ctx_limits *l);
 void		 ctx_free(struct ctxtab *ct);
-int		 ctx_create(struct ctxtab *ct, double timeout_s, uint32_t *idp);
-int		 ctx_create_for(struct ctxtab *ct, double timeout_s,
+enum ctx_result	 ctx_create(struct ctxtab *ct, double timeout_s,
+		    uint32_t *idp);
+enum ctx_result	 ctx_create_for(struct ctxtab *ct, double timeout_s,
 		    const char *peer, uint32_t *idp);
-int		 ctx_use(struct ctxtab *ct, uint32_t id, struct profile **profp,
-		    struct dset **dsetp);
+enum ctx_result	 ctx_use(struct ctxtab *ct, uint32_t id,
+		    struct profile **profp, struct dset **dsetp);
 void		 ctx_done(struct ctxtab *ct, uint32_t id);
 uint64_t	 ctx_evictions(struct ctxtab *ct);
-int		 ctx_derive_add(struct ctxtab *ct, uint32_t id,
+enum ctx_result	 ctx_derive_add(struct ctxtab *ct, uint32_t id,
 		    struct dmetric *dm, size_t max);
-int		 ctx_profile_change(struct ctxtab *ct, uint32_t id, int add,
-		    pmInDom indom, const uint32_t *insts, size_t n);
-int		 ctx_rate_get(struct ctxtab *ct, uint32_t id, pmID pmid,
+enum ctx_result	 ctx_profile_change(struct ctxtab *ct, uint32_t id,
+		    int add, pmInDom indom, const uint32_t *insts, size_t n);
+enum ctx_result	 ctx_rate_get(struct ctxtab *ct, uint32_t id, pmID pmid,
 		    struct dhist *out);
-int		 ctx_rate_put(struct ctxtab *ct, uint32_t id, pmID pmid,
+enum ctx_result	 ctx_rate_put(struct ctxtab *ct, uint32_t id, pmID pmid,
 		    struct dhist *h);
 int		 ctx_alive(struct ctxtab *ct, uint32_t id);
 size_t		 ctx_gc(struct ctxtab *ct);
