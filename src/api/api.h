@@ -155,6 +155,21 @@ int		 api_error_pmwebd(struct httpreq *hr, unsigned status,
 		    int code);
 int		 api_store_error(struct api *a, enum store_result rv,
 		    const char *what, const char *err);
+
+/* what asked the context table (context.c); it words a refusal */
+enum api_ctx_op {
+	API_CTX_NEW,		/* a new context (/pmapi/context) */
+	API_CTX_USE,		/* the context a request names */
+	API_CTX_PROFILE,	/* a profile change; what: its expr */
+	API_CTX_DERIVE,		/* a derived metric of the context */
+	API_CTX_RATE		/* the rate() values a fetch keeps */
+};
+int		 api_ctx_error(struct api *a, enum api_ctx_op op,
+		    enum ctx_result rc, const char *what, int with_ctx);
+unsigned	 api_ctx_derive_error(struct api *a, enum ctx_result rc,
+		    const char *name, struct buf *err);
+void		 api_derive_text(struct buf *err, const char *name,
+		    const char *why);
 void		 api_put_head(struct api *a);
 void		 api_put_pmid(struct api *a, pmID p);
 void		 api_put_dpmid(struct api *a, pmID p);

@@ -19,7 +19,6 @@
 
 #include "bt_limits.h"
 #include "buf.h"
-#include "memcap.h"
 #include "pcp.h"
 #include "registry.h"
 #include "seriesid.h"
@@ -927,27 +926,11 @@ api_run_children(struct api *a)
 
 /* the answer to a profile change that ctx_profile_change() returned */
 static int
-profile_answer(struct api *a, const char *expr, int ret)
+profile_answer(struct api *a, const char *expr, enum ctx_result ret)
 {
-	char	 msg[160];
-
-	switch (ret) {
-	case CTX_OK:
+	if (ret == CTX_OK)
 		return api_send_success(a);
-	case CTX_UNKNOWN:
-		return api_error(a, 400, 1, PM_ERR_NOCONTEXT,
-		    "%s - unknown context", expr);
-	case CTX_LIMIT:
-		return api_error(a, 403, 1, -E2BIG, "%s - the profile of this "
-		    "context would list more than %zu instances (bpftraced "
-		    "limit, see --max-profile-instances)", expr,
-		    a->a_ds->cfg.max_profile_instances);
-	case CTX_NOMEM:
-		memcap_message(&a->a_ds->mem, msg, sizeof(msg));
-		return api_error(a, 503, 1, -ENOMEM, "%s - %s", expr, msg);
-	default:
-		return api_error_inval(a, 400, 1, "%s - out of memory", expr);
-	}
+	return api_ctx_error(a, API_CTX_PROFILE, ret, expr, 1);
 }
 
 int

@@ -99,6 +99,7 @@ run_new_context(struct api *a)
 	double		 timeout;
 	uint32_t	 id;
 	struct buf	 b;
+	enum ctx_result	 rc;
 
 	if (hs == NULL || *hs == '\0')
 		hs = api_param(a, "hostname");
@@ -112,8 +113,8 @@ run_new_context(struct api *a)
 	if (timeout > a->a_ds->cfg.max_polltimeout)	/* --max-polltimeout */
 		timeout = a->a_ds->cfg.max_polltimeout;
 	http_peer(a->a_hr, peer, sizeof(peer));
-	if (ctx_create_for(a->a_ds->ctx, timeout, peer, &id) != CTX_OK)
-		return api_error_pmwebd(a->a_hr, 503, -EMFILE);
+	if ((rc = ctx_create_for(a->a_ds->ctx, timeout, peer, &id)) != CTX_OK)
+		return api_ctx_error(a, API_CTX_NEW, rc, NULL, 0);
 	buf_init(&b, 64);
 	buf_printf(&b, "{ \"context\": %u }", id);
 	if (b.b_failed) {
