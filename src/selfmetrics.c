@@ -14,7 +14,6 @@
 #include "daemon.h"
 #include "memcap.h"
 #include "origin.h"
-#include "pcp.h"
 #include "registry.h"
 #include "scripts.h"
 #include "top.h"

@@ -74,7 +74,6 @@
 #include "log.h"
 #include "pcp.h"
 #include "registry.h"
-#include "scripts.h"
 #include "spawnenv.h"
 #include "util.h"
 

@@ -10,10 +10,12 @@
  * below it. Above lib, store, registry and bpftrace; below pcp, http and
  * api.
  *
- * The first part is what main (and the api's control_store_allowed
- * caller) use; the second, from "the script table" on, is the
- * subsystem's own: struct scripts and struct script. See scripts.c for
- * the lock story; fields marked "main" belong to the main thread alone.
+ * The first part is what the layers above use (main wires the
+ * subsystem, selfmetrics.c reads the bpftrace version, the api asks
+ * control_store_allowed); the second, from "the script table" on, is
+ * the subsystem's own: struct scripts and struct script. See scripts.c
+ * for the lock story; fields marked "main" belong to the main thread
+ * alone.
  */
 #ifndef BT_SCRIPTS_H
 #define BT_SCRIPTS_H
