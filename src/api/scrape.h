@@ -8,7 +8,9 @@
 #ifndef BT_SCRAPE_H
 #define BT_SCRAPE_H
 
-#include "bpftraced.h"
+#include "buf.h"
+#include "http.h"
+#include "registry.h"
 
 #define SCRAPE_MAX_SOURCES	64
 

@@ -3,7 +3,7 @@
  * origin.h - who may change state: the request-origin policy that keeps a
  * web page on another origin (or a DNS-rebinding name) from registering
  * scripts through the visitor's browser. Pure functions of the request
- * headers and the configured lists; dependency-free (no bpftraced.h), so
+ * headers and the configured lists; dependency-free (no other header), so
  * tests/unit/test_origin.c drives them with a table.
  */
 #ifndef BT_ORIGIN_H

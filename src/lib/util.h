@@ -2,7 +2,7 @@
 /*
  * util.h - small helpers no library gives us: checked number parsing,
  * error text, clocks, pmproxy-style JSON string escaping, SHA-1, and the
- * query-string parser. Dependency-free (no bpftraced.h).
+ * query-string parser. Dependency-free (no other layer's header).
  */
 #ifndef BT_UTIL_H
 #define BT_UTIL_H

@@ -33,7 +33,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bpftraced.h"
+#include "buf.h"
+#include "registry.h"
 #include "derive_int.h"
 
 /* ---- lexer ---- */

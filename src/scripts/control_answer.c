@@ -17,7 +17,8 @@
 #include <string.h>
 #include <stdint.h>
 
-#include "bpftraced.h"
+#include "daemon.h"
+#include "scripts.h"
 #include "scripts.h"
 
 #define ANSWERS_MAX		4096	/* kept per (context, metric) */

@@ -26,7 +26,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "bpftraced.h"
+#include "daemon.h"
+#include "scripts.h"
 #include "btscript.h"
 #include "evloop.h"
 #include "ingest.h"

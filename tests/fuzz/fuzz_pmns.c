@@ -15,7 +15,9 @@
  * subtree ("a.b" and "a.b.c").
  */
 #include "fuzzhelp.h"
-#include "bpftraced.h"
+#include "bt_limits.h"
+#include "log.h"
+#include "registry.h"
 
 #define MAX_BATCHES	16
 #define MAX_BATCH	32
