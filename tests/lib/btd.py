@@ -617,6 +617,28 @@ class Client:
         v = self.fetch(name).get(name)
         return v[0]["value"] if v else None
 
+    def metric(self, name):
+        """/pmapi/metric's description of one metric, {} if none"""
+        j = self.getj("/pmapi/metric", context=self.ctx, names=name)[1]
+        return (j.get("metrics") or [{}])[0]
+
+    def named_values(self, name):
+        """{instance name, None when singular: value} of one metric from
+        a fetch and its indom's names (what pminfo -f lists); None when
+        the fetch has no value"""
+        v = self.fetchj(name)[1].get("values", [])
+        if not v:
+            return None
+        indom = self.metric(name).get("indom")
+        names = {}
+        if indom:
+            ind = self.getj("/pmapi/indom", context=self.ctx,
+                            indom=indom)[1]
+            names = {i["instance"]: i["name"]
+                     for i in ind.get("instances", [])}
+        return {names.get(i["instance"]) if i["instance"] is not None
+                else None: i["value"] for i in v[0]["instances"]}
+
     wait_timeout = 8.0          # wait()'s defaults; a test may set its own
     wait_step = 0.05
 
