@@ -411,12 +411,7 @@ class PrivateProxy:
     def stop(self):
         if self.proc is not None:
             if self.proc.poll() is None:
-                self.proc.terminate()
-                try:
-                    self.proc.wait(10)
-                except subprocess.TimeoutExpired:
-                    self.proc.kill()
-                    self.proc.wait()
+                btd.stop_process(self.proc)
             self.proc = None
 
 
@@ -455,12 +450,7 @@ class Redis:
     def stop(self):
         if self.proc is not None:
             if self.proc.poll() is None:
-                self.proc.terminate()
-                try:
-                    self.proc.wait(10)
-                except subprocess.TimeoutExpired:
-                    self.proc.kill()
-                    self.proc.wait()
+                btd.stop_process(self.proc)
             self.proc = None
 
 
