@@ -7,6 +7,7 @@
  * fixture files, never from the ingester's own output.
  */
 #include "testhelp.h"
+#include "testhelp_fixtures.h"
 
 #include <dirent.h>
 #include <inttypes.h>
@@ -103,30 +104,6 @@ fixture_path(const char *name)
 	return p;
 }
 
-/* The whole file, NUL-terminated; NULL when it cannot be read. */
-static char *
-slurp(const char *path, size_t *lenp)
-{
-	FILE	*f;
-	char	*s = NULL;
-	long	 n;
-
-	if (path == NULL || (f = fopen(path, "rb")) == NULL)
-		return NULL;
-	if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 &&
-	    fseek(f, 0, SEEK_SET) == 0 && (s = malloc((size_t)n + 1)) != NULL) {
-		if (fread(s, 1, (size_t)n, f) != (size_t)n) {
-			free(s);
-			s = NULL;
-		} else {
-			s[n] = '\0';
-			*lenp = (size_t)n;
-		}
-	}
-	fclose(f);
-	return s;
-}
-
 /* NAME.stdout, or skip the test when the fixtures are not there. */
 static char *
 fixture(const char *name, size_t *lenp)
@@ -136,7 +113,7 @@ fixture(const char *name, size_t *lenp)
 
 	snprintf(file, sizeof(file), "%s.stdout", name);
 	path = fixture_path(file);
-	s = slurp(path, lenp);
+	s = th_slurp(path, lenp);
 	free(path);
 	if (s == NULL) {
 		print_message("skipped: fixture %s not found (BT_SHARED=%s)\n",
