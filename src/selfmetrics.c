@@ -18,6 +18,7 @@
 #include "registry.h"
 #include "scripts.h"
 #include "top.h"
+#include "util.h"
 
 #define SELF_INDOM_ENDPOINT	pmInDom_build(BT_DOMAIN, 1)
 #define SELF_INDOM_REFUSAL	pmInDom_build(BT_DOMAIN, 2)

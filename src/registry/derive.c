@@ -36,6 +36,7 @@
 #include "buf.h"
 #include "registry.h"
 #include "derive_int.h"
+#include "util.h"
 
 /* ---- lexer ---- */
 

@@ -38,6 +38,7 @@
 #include "ingest.h"
 #include "registry.h"
 
+struct config;
 struct daemon_state;
 struct scripts;
 
@@ -273,7 +274,7 @@ struct scripts {
 	int			 ss_tp_joinable;
 };
 
-/* scripts_run.c */
+/* scripts.c */
 #define SCRIPT_FIRST_CLUSTER	100	/* the PMID clusters scripts get */
 #define SCRIPT_LAST_CLUSTER	4095
 const char	*script_status_str(enum script_status status);
