@@ -66,14 +66,14 @@ int		 api_ui(struct httpreq *hr);
  * ==================================================================== */
 
 struct api;
-typedef int (*api_fn)(struct api *);
+typedef int (*api_fn)(struct api *a);
 
 /* one command of a dialect's table, matched by prefix */
 struct cmd {
 	const char		*c_name;
 	enum api_endpoint	 c_ep;
 	int			 c_methods;	/* HTTP_GET | HTTP_POST */
-	int			(*c_params_ok)(struct httpreq *);
+	int			(*c_params_ok)(struct httpreq *hr);
 	api_fn			 c_run;
 	int			 c_flags;	/* CMD_* */
 };

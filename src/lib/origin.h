@@ -45,13 +45,15 @@ struct origin_req {
 	int		 or_tls;	/* served over HTTPS */
 };
 
-const char	*origin_refusal_name(enum origin_refusal);
-int		 origin_host_ok(const struct origin_policy *, const char *);
-int		 origin_allowed(const struct origin_policy *, const char *);
-int		 origin_changes_state(const char *, const char *);
-int		 origin_check(const struct origin_policy *,
-		    const struct origin_req *, enum origin_refusal *);
-int		 origin_valid_spec(const char *, char *, size_t);
-int		 origin_valid_hostname(const char *);
+const char	*origin_refusal_name(enum origin_refusal r);
+int		 origin_host_ok(const struct origin_policy *p,
+		    const char *host);
+int		 origin_allowed(const struct origin_policy *p,
+		    const char *origin);
+int		 origin_changes_state(const char *method, const char *path);
+int		 origin_check(const struct origin_policy *p,
+		    const struct origin_req *r, enum origin_refusal *why);
+int		 origin_valid_spec(const char *spec, char *err, size_t errlen);
+int		 origin_valid_hostname(const char *s);
 
 #endif
