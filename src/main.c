@@ -16,12 +16,25 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "api.h"
 #include "auth.h"
-#include "bpftraced.h"
+#include "bt_limits.h"
+#include "buf.h"
+#include "daemon.h"
 #include "evloop.h"
+#include "http.h"
+#include "log.h"
+#include "memcap.h"
+#include "notify.h"
+#include "pcp.h"
+#include "privs.h"
+#include "registry.h"
+#include "scripts.h"
 #include "seriesid.h"
 #include "spawnenv.h"
 #include "store.h"
+#include "top.h"
+#include "util.h"
 
 struct mainctx {
 	struct daemon_state	*ds;
@@ -210,7 +223,9 @@ host_identity(struct daemon_state *ds)
 		snprintf(ds->domainname, sizeof(ds->domainname), "localdomain");
 	read_first_line("/etc/machine-id", ds->machineid,
 	    sizeof(ds->machineid));
-	buf_init(&b, 4096);
+	/* the three as JSON strings (6 bytes a byte at worst) and keys */
+	buf_init(&b, 6 * (sizeof(ds->domainname) + sizeof(ds->hostname) +
+	    sizeof(ds->machineid)) + 64);
 	buf_puts(&b, "\"domainname\":");
 	json_str(&b, ds->domainname);
 	buf_puts(&b, ",\"hostname\":");

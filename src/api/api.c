@@ -13,9 +13,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bpftraced.h"
 #include "api.h"
-#include "metric_store.h"
+#include "buf.h"
+#include "http.h"
+#include "memcap.h"
+#include "registry.h"
+#include "util.h"
 
 #define JSON_CT		"application/json"
 
@@ -116,19 +119,20 @@ api_free_list(char **v)
 	}
 }
 
-/* a pmID or pmInDom as one decimal or 0x hex number */
+/*
+ * A pmID or pmInDom as one number: decimal, 0x hex (or 0 octal: C's
+ * base 0, as before).
+ */
 static int
 parse_u32(const char *s, uint32_t *out)
 {
-	char		*end;
-	unsigned long	 v;
+	const char	*errstr;
+	uint32_t	 v;
 
-	if (*s == '\0' || *s == '-')
+	v = (uint32_t)strtonum_ull_base(s, 0, 0, UINT32_MAX, &errstr);
+	if (errstr != NULL)
 		return -1;
-	v = strtoul(s, &end, 0);
-	if (*end != '\0' || v > 0xffffffffUL)
-		return -1;
-	*out = (uint32_t)v;
+	*out = v;
 	return 0;
 }
 
@@ -136,29 +140,28 @@ parse_u32(const char *s, uint32_t *out)
 int
 api_parse_pmid(const char *s, pmID *out)
 {
-	unsigned	 d, c, i;
-	int		 n = 0;
+	static const unsigned long long max[] = { 511, 4095, 1023 };
+	unsigned long long	 v[3];
+	const char		*errstr;
 
-	if (sscanf(s, "%u.%u.%u%n", &d, &c, &i, &n) == 3 && s[n] == '\0') {
-		if (d > 511 || c > 4095 || i > 1023)
-			return -1;
-		*out = pmID_build(d, c, i);
+	if (strtonum_dotted(s, 3, max, v, NULL, &errstr) == 0) {
+		*out = pmID_build((unsigned)v[0], (unsigned)v[1],
+		    (unsigned)v[2]);
 		return 0;
 	}
-	return parse_u32(s, out);
+	return parse_u32(s, out);	/* a string with dots fails there */
 }
 
 /* "D.S", decimal or 0x hex */
 int
 api_parse_indom(const char *s, pmInDom *out)
 {
-	unsigned	 d, ser;
-	int		 n = 0;
+	static const unsigned long long max[] = { 511, 4194303 };
+	unsigned long long	 v[2];
+	const char		*errstr;
 
-	if (sscanf(s, "%u.%u%n", &d, &ser, &n) == 2 && s[n] == '\0') {
-		if (d > 511 || ser > 4194303)
-			return -1;
-		*out = pmInDom_build(d, ser);
+	if (strtonum_dotted(s, 2, max, v, NULL, &errstr) == 0) {
+		*out = pmInDom_build((unsigned)v[0], (unsigned)v[1]);
 		return 0;
 	}
 	return parse_u32(s, out);
@@ -239,7 +242,7 @@ api_error_pmwebd(struct httpreq *hr, unsigned status, int code)
 	struct buf	 b;
 
 	pmErrStr_r(code, text, sizeof(text));
-	buf_init(&b, 4096);
+	buf_init(&b, sizeof(text) + 64);	/* the text and its prefix */
 	buf_printf(&b, "PMWEBD error, code %d: %s", code, text);
 	if (b.b_failed) {
 		buf_free(&b);
@@ -574,4 +577,171 @@ api_store_error(struct api *a, enum store_result rv, const char *what,
 {
 	return api_error(a, store_status(rv), 1, store_pmcode(rv), "failed to "
 	    "store value to metric %s: %s", what, err);
+}
+
+/* --- the context table's refusals (enum ctx_result, context.c) --- */
+
+/* a refused profile change (API_CTX_PROFILE), pmproxy's words */
+static unsigned
+ctx_profile_refusal(struct api *a, enum ctx_result rc, const char *expr,
+    int *pmcode, char *msg, size_t len)
+{
+	char	 mem[160];
+
+	switch (rc) {
+	case CTX_UNKNOWN:
+		*pmcode = PM_ERR_NOCONTEXT;
+		snprintf(msg, len, "%s - unknown context", expr);
+		return 400;
+	case CTX_LIMIT:
+		*pmcode = -E2BIG;
+		snprintf(msg, len, "%s - the profile of this context would "
+		    "list more than %zu instances (bpftraced limit, see "
+		    "--max-profile-instances)", expr,
+		    a->a_ds->cfg.max_profile_instances);
+		return 403;
+	case CTX_NOMEM:
+		*pmcode = -ENOMEM;
+		memcap_message(&a->a_ds->mem, mem, sizeof(mem));
+		snprintf(msg, len, "%s - %s", expr, mem);
+		return 503;
+	default:
+		*pmcode = -EINVAL;
+		snprintf(msg, len, "%s - out of memory", expr);
+		return 400;
+	}
+}
+
+/* a refused derived metric (API_CTX_DERIVE): the reason libpcp gives */
+static unsigned
+ctx_derive_refusal(struct api *a, enum ctx_result rc, char *msg,
+    size_t len)
+{
+	switch (rc) {
+	case CTX_UNKNOWN:
+		snprintf(msg, len, "unknown context identifier: %u", a->a_ctx);
+		return 400;
+	case CTX_DUP:
+		snprintf(msg, len, "Duplicate per-context derived metric "
+		    "name");
+		return 400;
+	case CTX_LIMIT:
+		snprintf(msg, len, "Too many per-context derived metrics "
+		    "(bpftraced limit %zu, see --max-derived)",
+		    a->a_ds->cfg.max_derived);
+		return 400;
+	case CTX_BYTES:
+		snprintf(msg, len, "Derived metrics of this context would "
+		    "hold more than %zu bytes (bpftraced limit, see "
+		    "--max-derived-bytes)", a->a_ds->cfg.max_derived_bytes);
+		return 400;
+	case CTX_NOMEM:
+		memcap_message(&a->a_ds->mem, msg, len);
+		return 503;
+	default:
+		snprintf(msg, len, "Out of memory");
+		return 400;
+	}
+}
+
+/* a rate() history a fetch could not keep (API_CTX_RATE) */
+static unsigned
+ctx_rate_refusal(struct api *a, enum ctx_result rc, char *msg, size_t len)
+{
+	switch (rc) {
+	case CTX_NOMEM:
+		memcap_message(&a->a_ds->mem, msg, len);
+		return 503;
+	case CTX_BYTES:
+		snprintf(msg, len, "rate() values of the derived metrics of "
+		    "this context would hold more than %zu bytes (bpftraced "
+		    "limit, see --max-derived-bytes)",
+		    a->a_ds->cfg.max_derived_bytes);
+		return 400;
+	default:
+		snprintf(msg, len, "out of memory keeping rate() values");
+		return 503;
+	}
+}
+
+/*
+ * The one place a refusal of the context table (rc, never CTX_OK)
+ * becomes what a client is told, worded for what asked (op): the HTTP
+ * status (returned), the PCP or -errno code that pmwebd clients get
+ * (*pmcode) and pmproxy's text (msg, len bytes). what: the profile's
+ * expr for API_CTX_PROFILE.
+ */
+static unsigned
+ctx_refusal(struct api *a, enum api_ctx_op op, enum ctx_result rc,
+    const char *what, int *pmcode, char *msg, size_t len)
+{
+	switch (op) {
+	case API_CTX_NEW:
+		/* pmwebd answered EMFILE to any refused context */
+		if (rc == CTX_NOMEM && !API_PMWEBD(a)) {
+			*pmcode = -ENOMEM;
+			memcap_message(&a->a_ds->mem, msg, len);
+			return 503;
+		}
+		*pmcode = -EMFILE;
+		snprintf(msg, len, "too many contexts (limit %zu, see "
+		    "--max-contexts)", a->a_ds->cfg.max_contexts);
+		return 503;
+	case API_CTX_USE:
+		*pmcode = PM_ERR_NOCONTEXT;
+		snprintf(msg, len, "unknown context identifier: %u", a->a_ctx);
+		return 400;
+	case API_CTX_PROFILE:
+		return ctx_profile_refusal(a, rc, what, pmcode, msg, len);
+	case API_CTX_DERIVE:
+		*pmcode = PM_ERR_BADDERIVE;
+		return ctx_derive_refusal(a, rc, msg, len);
+	default:
+		*pmcode = PM_ERR_TOOBIG;
+		return ctx_rate_refusal(a, rc, msg, len);
+	}
+}
+
+/* the error answer to a refusal of the context table (ctx_refusal) */
+int
+api_ctx_error(struct api *a, enum api_ctx_op op, enum ctx_result rc,
+    const char *what, int with_ctx)
+{
+	char		 msg[256];
+	int		 pmcode;
+	unsigned	 status;
+
+	status = ctx_refusal(a, op, rc, what, &pmcode, msg, sizeof(msg));
+	return api_error_text(a, status, with_ctx, pmcode, msg);
+}
+
+/* libpcp's wording for errors that are PMAPI codes, not parse errors */
+void
+api_derive_text(struct buf *err, const char *name, const char *why)
+{
+	buf_printf(err, "Error: pmAddDerivedMetric(\"%s\", ...): returns %d\n"
+	    "%s\n", name, PM_ERR_BADDERIVE, why);
+}
+
+/*
+ * A derived metric name that this context refuses (rc: from
+ * ctx_derive_add(), or the same checks made before it): libpcp's text
+ * (pmproxy's for an unknown context) appended to err; returns the HTTP
+ * status of the answer.
+ */
+unsigned
+api_ctx_derive_error(struct api *a, enum ctx_result rc, const char *name,
+    struct buf *err)
+{
+	char		 why[256];
+	int		 pmcode;
+	unsigned	 status;
+
+	status = ctx_refusal(a, API_CTX_DERIVE, rc, NULL, &pmcode, why,
+	    sizeof(why));
+	if (rc == CTX_UNKNOWN)
+		buf_puts(err, why);
+	else
+		api_derive_text(err, name, why);
+	return status;
 }

@@ -10,8 +10,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bpftraced.h"
 #include "api.h"
+#include "buf.h"
+#include "pcp.h"
+#include "registry.h"
+#include "util.h"
 
 /* --- snapshots for one request: one per source --- */
 
@@ -72,7 +75,8 @@ derive_values(void *arg, const char *name)
 		return &it->vs;
 	}
 	if (m == NULL || m->m_ctxval || m->m_src == NULL ||
-	    access_metric(f->a->a_ds, m, &f->a->a_rd) != ACCESS_ALL ||
+	    access_metric(f->a->a_ds->cfg.auth_reads, m, &f->a->a_rd) !=
+	    ACCESS_ALL ||
 	    (s = snapcache_get(f->sc, m->m_src)) == NULL ||
 	    m->m_slot >= s->s_nsets)
 		return NULL;
@@ -185,7 +189,7 @@ put_fetch_ctxval(struct api *a, struct metric *m, int *count)
 	struct buf	 v;
 	int		 rv;
 
-	buf_init(&v, 0);
+	buf_init(&v, a->a_ds->cfg.max_answer);	/* it goes in the answer */
 	if ((rv = m->m_ctxval(m, &a->a_rd, &v)) == 0) {
 		put_fetch_head(a, m->m_pmid, m->m_name, *count);
 		buf_puts(b, API_PMWEBD(a) ? "[{\"instance\":-1,\"value\":" :
@@ -223,8 +227,8 @@ put_fetch_filtered(struct api *a, struct metric *m, const struct snap *s,
 	struct valset	 mine;
 	size_t		 start = b->b_len;
 
-	if (vs->vs_n <= 0 || access_filter(m, s, vs, &a->a_rd, a->a_ds,
-	    &mine) == -1)
+	if (vs->vs_n <= 0 || access_filter(m, s, vs, &a->a_rd,
+	    a->a_ds->cfg.auth_reads, &mine) == -1)
 		return;
 	put_fetch_head(a, m->m_pmid, m->m_name, *count);
 	if (put_instances(b, m, &mine, a->a_prof, API_PMWEBD(a)) == 0)
@@ -249,7 +253,8 @@ put_fetch_metric(struct api *a, struct metric *m, struct snapcache *sc,
 
 	if (m->m_ctxval && put_fetch_ctxval(a, m, count) != 1)
 		return;
-	if ((access = access_metric(a->a_ds, m, &a->a_rd)) == ACCESS_NONE)
+	if ((access = access_metric(a->a_ds->cfg.auth_reads, m,
+	    &a->a_rd)) == ACCESS_NONE)
 		return;		/* --auth-reads: as if it had no values */
 	if ((vs = fetch_valset(m, sc, &s)) == NULL)
 		return;
@@ -309,11 +314,12 @@ reserve_fetch(struct api *a, const struct fitem *ms, size_t n,
 /*
  * Evaluate dm at the fetch's time ts against the context's previous fetch
  * (its rate() operands), and keep this fetch's for the next one. 0, or
- * -1 with no value; a history the context cannot keep sets *err (CTX_*).
+ * -1 with no value; a history the context cannot keep sets *err.
  */
 static int
 eval_derived(struct api *a, const struct dmetric *dm, struct dexpr *bound,
-    struct dfetch *f, const struct timespec *ts, struct dvals *v, int *err)
+    struct dfetch *f, const struct timespec *ts, struct dvals *v,
+    enum ctx_result *err)
 {
 	struct dhist	 prev, next;
 	int		 rc;
@@ -323,8 +329,8 @@ eval_derived(struct api *a, const struct dmetric *dm, struct dexpr *bound,
 		*err = CTX_FULL;
 	rc = derive_eval_hist(bound, derive_values, f, &prev, &next, ts, v);
 	if (next.dh_n > 0 && a->a_held) {
-		int	 st = ctx_rate_put(a->a_ds->ctx, a->a_ctx, dm->dm_pmid,
-			    &next);
+		enum ctx_result	 st = ctx_rate_put(a->a_ds->ctx, a->a_ctx,
+				    dm->dm_pmid, &next);
 
 		if (st != CTX_OK && st != CTX_UNKNOWN && *err == CTX_OK)
 			*err = st;
@@ -337,7 +343,8 @@ eval_derived(struct api *a, const struct dmetric *dm, struct dexpr *bound,
 /* one derived metric's values, computed from this request's snapshots */
 static void
 put_fetch_derived(struct api *a, const struct dmetric *dm,
-    struct snapcache *sc, const struct timespec *ts, int *count, int *err)
+    struct snapcache *sc, const struct timespec *ts, int *count,
+    enum ctx_result *err)
 {
 	struct buf	*b = &a->a_out;
 	struct dfetch	 f = { a, sc };
@@ -582,12 +589,13 @@ toomany:
  * derived metric's values are computed from the same snapshots as the
  * plain metrics of this request.
  */
-static int
+static enum ctx_result
 put_fetch_values(struct api *a, const struct fitem *ms, size_t n,
     const struct timespec *ts)
 {
 	struct snapcache	 sc = { 0 };
-	int			 count = 0, err = CTX_OK;
+	int			 count = 0;
+	enum ctx_result		 err = CTX_OK;
 
 	reserve_fetch(a, ms, n, &sc);
 	for (size_t i = 0; i < n; i++)
@@ -607,22 +615,10 @@ put_fetch_values(struct api *a, const struct fitem *ms, size_t n,
  * next fetch would silently have no rate.
  */
 static int
-rate_error(struct api *a, int err)
+rate_error(struct api *a, enum ctx_result err)
 {
-	char	 msg[256];
-
 	buf_reset(&a->a_out);
-	if (err == CTX_NOMEM) {
-		memcap_message(&a->a_ds->mem, msg, sizeof(msg));
-		return api_error(a, 503, 1, PM_ERR_TOOBIG, "%s", msg);
-	}
-	if (err == CTX_BYTES)
-		return api_error(a, 400, 1, PM_ERR_TOOBIG, "rate() values of "
-		    "the derived metrics of this context would hold more than "
-		    "%zu bytes (bpftraced limit, see --max-derived-bytes)",
-		    a->a_ds->cfg.max_derived_bytes);
-	return api_error(a, 503, 1, PM_ERR_TOOBIG, "out of memory keeping "
-	    "rate() values");
+	return api_ctx_error(a, API_CTX_RATE, err, NULL, 1);
 }
 
 /*
@@ -635,7 +631,8 @@ api_run_fetch(struct api *a)
 	struct fitem		*ms;
 	struct timespec		 ts;
 	size_t			 n;
-	int			 ret, err;
+	int			 ret;
+	enum ctx_result		 err;
 
 	if (fetch_lookup(a, &ms, &n, &ret) == -1)
 		return ret;

@@ -52,8 +52,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bpftraced.h"
 #include "api.h"
+#include "bt_limits.h"
+#include "buf.h"
+#include "daemon.h"
+#include "http.h"
+#include "registry.h"
+#include "util.h"
 
 /* _context: {"context":N}, no client, no source (pmproxy compat) */
 static int
@@ -73,14 +78,14 @@ run_bad_url(struct api *a)
 static double
 pmwebd_timeout(const char *s)
 {
-	char	*end;
-	long	 v;
+	const char		*errstr;
+	unsigned long long	 v;
 
 	if (s == NULL || *s == '\0')
 		return BT_PMWEBD_CTX_TIMEOUT;
-	errno = 0;
-	v = strtol(s, &end, 0);
-	if (errno != 0 || *end != '\0' || v <= 0 || v > BT_PMWEBD_CTX_TIMEOUT)
+	/* base 0 (0x, 0 octal) as strtol's before */
+	v = strtonum_ull_base(s, 0, 1, BT_PMWEBD_CTX_TIMEOUT, &errstr);
+	if (errstr != NULL)
 		return BT_PMWEBD_CTX_TIMEOUT;
 	return (double)v;
 }
@@ -94,6 +99,7 @@ run_new_context(struct api *a)
 	double		 timeout;
 	uint32_t	 id;
 	struct buf	 b;
+	enum ctx_result	 rc;
 
 	if (hs == NULL || *hs == '\0')
 		hs = api_param(a, "hostname");
@@ -107,9 +113,9 @@ run_new_context(struct api *a)
 	if (timeout > a->a_ds->cfg.max_polltimeout)	/* --max-polltimeout */
 		timeout = a->a_ds->cfg.max_polltimeout;
 	http_peer(a->a_hr, peer, sizeof(peer));
-	if (ctx_create_for(a->a_ds->ctx, timeout, peer, &id) != CTX_OK)
-		return api_error_pmwebd(a->a_hr, 503, -EMFILE);
-	buf_init(&b, 64);
+	if ((rc = ctx_create_for(a->a_ds->ctx, timeout, peer, &id)) != CTX_OK)
+		return api_ctx_error(a, API_CTX_NEW, rc, NULL, 0);
+	buf_init(&b, 64);	/* 28 bytes at most */
 	buf_printf(&b, "{ \"context\": %u }", id);
 	if (b.b_failed) {
 		buf_free(&b);

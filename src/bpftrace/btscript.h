@@ -14,6 +14,12 @@
 #define BTS_MAX_VARS		256	/* variables per script */
 #define BTS_MAX_INCLUDE		256	/* names in // include: */
 #define BTS_NAME_MAX		64	/* // name: length */
+/*
+ * What bts_rewrite(_usr1) adds to the code besides the variables' names
+ * (which the code holds, so its cap is twice the code and this): a probe
+ * and a print(@) of 10 bytes a variable.
+ */
+#define BTS_REWRITE_ROOM	(64 + BTS_MAX_VARS * 16)
 
 /* what a variable is made of, from the first assignment that says so */
 enum bts_kind {
@@ -102,7 +108,7 @@ struct bts_info {
  */
 int	 bts_analyze(const char *code, size_t len, struct bts_info *info,
 	    char *err, size_t errlen);
-void	 bts_info_free(struct bts_info *);
+void	 bts_info_free(struct bts_info *info);
 
 /*
  * The code bpftrace runs: the original text, then (unless
@@ -112,7 +118,7 @@ void	 bts_info_free(struct bts_info *);
  * malloc'd NUL-terminated string (caller frees) and its length in *lenp,
  * or NULL on allocation failure.
  */
-char	*bts_rewrite(const char *code, size_t len, const struct bts_info *,
+char	*bts_rewrite(const char *code, size_t len, const struct bts_info *info,
 	    long interval_ms, size_t *lenp);
 
 /*
@@ -122,7 +128,7 @@ char	*bts_rewrite(const char *code, size_t len, const struct bts_info *,
  * prints them as the dump did. Allocation as bts_rewrite.
  */
 char	*bts_rewrite_usr1(const char *code, size_t len,
-	    const struct bts_info *, size_t *lenp);
+	    const struct bts_info *info, size_t *lenp);
 
 /* 1 when name is a valid script name ([A-Za-z_][A-Za-z0-9_]*, <= 64) */
 int	 bts_name_valid(const char *name);

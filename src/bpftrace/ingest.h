@@ -20,6 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "bt_limits.h"
 #include "btscript.h"
 
 struct buf;
@@ -28,12 +29,14 @@ struct buf;
 #define ING_DEF_MAX_INSTANCES	10000	/* per variable */
 #define ING_DEF_OUTPUT_BYTES	(256 * 1024)
 #define ING_DEF_OUTPUT_LINES	10000
+#define ING_DEF_MAX_LINE	BT_MAX_LINE	/* --max-line-bytes' default */
 
 /* a zero field (or a NULL pointer to ingest_new) means the default */
 struct ingest_limits {
 	size_t		 il_max_instances;	/* per variable; beyond: dropped */
 	size_t		 il_output_bytes;	/* @output ring, bytes */
 	size_t		 il_output_lines;	/* @output ring, lines */
+	size_t		 il_max_line;		/* bytes of one line fed */
 };
 
 enum ing_vt { ING_NONE, ING_I64, ING_U64, ING_STR };
@@ -128,12 +131,13 @@ struct ingest;
  * Who fixes open types (scripts.c: the variable's metric, so that a
  * type a client was given stays). Without one, every proposal is taken.
  */
-void		 ingest_set_typer(struct ingest *, ingest_type_fn, void *arg);
+void		 ingest_set_typer(struct ingest *ing, ingest_type_fn fn,
+		    void *arg);
 
 /* Takes a copy of what it needs from info; NULL on allocation failure. */
 struct ingest	*ingest_new(const struct bts_info *info,
 		    const struct ingest_limits *lim);
-void		 ingest_free(struct ingest *);
+void		 ingest_free(struct ingest *ing);
 
 /*
  * Feed one line (without its '\n'; need not be NUL-terminated). Returns
@@ -141,7 +145,7 @@ void		 ingest_free(struct ingest *);
  * invalid (counted in is_bad_lines; reason in err). Never aborts: every
  * byte sequence is safe to feed.
  */
-int		 ingest_line(struct ingest *, const char *line, size_t len,
+int		 ingest_line(struct ingest *ing, const char *line, size_t len,
 		    char *err, size_t errlen);
 
 /*
@@ -150,25 +154,26 @@ int		 ingest_line(struct ingest *, const char *line, size_t len,
  * read: 0.18 to 0.23 escape string map keys twice (quote\\\"inside),
  * which is undone. Set before a run's first line (ingest_reset keeps it).
  */
-void		 ingest_set_version(struct ingest *, const char *version);
+void		 ingest_set_version(struct ingest *ing, const char *version);
 
 /* Forget all values, output and stats (a restart); keep instance ids. */
-void		 ingest_reset(struct ingest *);
+void		 ingest_reset(struct ingest *ing);
 
 /* Changes whenever anything visible changed (values, output, stats). */
-uint64_t	 ingest_seq(const struct ingest *);
+uint64_t	 ingest_seq(const struct ingest *ing);
 
-size_t		 ingest_nvars(const struct ingest *);
-struct ing_var	*ingest_var(struct ingest *, size_t);
-struct ing_var	*ingest_var_by_name(struct ingest *, const char *);
-const struct ingest_stats *ingest_stats(const struct ingest *);
+size_t		 ingest_nvars(const struct ingest *ing);
+struct ing_var	*ingest_var(struct ingest *ing, size_t i);
+struct ing_var	*ingest_var_by_name(struct ingest *ing, const char *name);
+const struct ingest_stats *ingest_stats(const struct ingest *ing);
 
 /*
  * The @output text: the ring's lines joined (each keeps its '\n'). With
  * table-retain-lines N: the first line ever seen (the CSV header) plus
  * the last N lines. Appends to out; returns 0, or -1 when out is full.
  */
-int		 ingest_output_text(const struct ingest *, struct buf *out);
+int		 ingest_output_text(const struct ingest *ing, struct buf *out);
+size_t		 ingest_output_max(const struct ingest *ing);
 
 /*
  * Persistence hooks: seed a known name -> id before data arrives; list.
@@ -176,14 +181,14 @@ int		 ingest_output_text(const struct ingest *, struct buf *out);
  * ingest_var_known()/ingest_var_instance_at() let a caller save only the
  * ones added since it last looked.
  */
-size_t		 ingest_var_known(const struct ing_var *);
-void		 ingest_var_instance_at(const struct ing_var *, size_t,
-		    const char **, uint32_t *);
-int		 ingest_seed_instance(struct ingest *, const char *var,
+size_t		 ingest_var_known(const struct ing_var *v);
+void		 ingest_var_instance_at(const struct ing_var *v, size_t k,
+		    const char **name, uint32_t *id);
+int		 ingest_seed_instance(struct ingest *ing, const char *var,
 		    const char *name, uint32_t id);
 typedef void	 (*ingest_inst_cb)(const char *var, const char *name,
 		    uint32_t id, void *arg);
-void		 ingest_foreach_instance(const struct ingest *, ingest_inst_cb,
-		    void *);
+void		 ingest_foreach_instance(const struct ingest *ing,
+		    ingest_inst_cb cb, void *arg);
 
 #endif

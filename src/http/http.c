@@ -37,8 +37,14 @@
 #include <microhttpd.h>
 
 #include "authq.h"
-#include "bpftraced.h"
+#include "bt_limits.h"
+#include "buf.h"
+#include "daemon.h"
+#include "http.h"
 #include "http_int.h"
+#include "log.h"
+#include "memcap.h"
+#include "util.h"
 
 /* --- listening sockets --- */
 

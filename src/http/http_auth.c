@@ -20,8 +20,13 @@
 
 #include "auth.h"
 #include "authq.h"
-#include "bpftraced.h"
+#include "daemon.h"
+#include "http.h"
 #include "http_int.h"
+#include "log.h"
+#include "memcap.h"
+#include "origin.h"
+#include "util.h"
 
 /* --- who is asking --- */
 

@@ -23,8 +23,11 @@
 
 #include <microhttpd.h>
 
-#include "bpftraced.h"
+#include "daemon.h"
 #include "http_int.h"
+#include "log.h"
+#include "memcap.h"
+#include "util.h"
 
 /* --- connections per address (--max-connections-per-ip) --- */
 

@@ -4,7 +4,7 @@
  * server (struct httpd), one open connection (struct hconn), one request's
  * baton, and the cross-file functions of http.c, http_conn.c,
  * http_auth.c, http_request.c and http_reply.c. The API layer above sees
- * only struct httpreq and the http_* functions of bpftraced.h. The calls
+ * only struct httpreq and the http_* functions of http.h. The calls
  * run one way: http.c -> http_request.c -> http_auth.c -> http_conn.c,
  * http_reply.c (make check-layers: no cycle between these files).
  */
@@ -19,7 +19,9 @@
 #include <microhttpd.h>
 
 #include "authq.h"
-#include "bpftraced.h"
+#include "bt_limits.h"
+#include "buf.h"
+#include "http.h"
 
 #if MHD_VERSION < 0x00097002
 typedef int MHD_RESULT;

@@ -18,8 +18,13 @@
 
 #include <microhttpd.h>
 
-#include "bpftraced.h"
+#include "buf.h"
+#include "daemon.h"
+#include "http.h"
 #include "http_int.h"
+#include "memcap.h"
+#include "origin.h"
+#include "util.h"
 
 static const char CORS_HEADERS[] =
     "Accept, Accept-Language, Content-Language, Content-Type";

@@ -57,15 +57,20 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "bpftraced.h"
+#include "bt_limits.h"
+#include "log.h"
+#include "pcp.h"
 #include "pcplib.h"
 #include "pmcd_int.h"
 #include "spawnenv.h"
+#include "util.h"
 
 #define PMCD_POOL		4
 #define PMCD_BACKOFF_MIN_MS	1000

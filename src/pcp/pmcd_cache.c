@@ -14,8 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bpftraced.h"
 #include "pmcd_int.h"
+#include "util.h"
 
 #define PMCD_CACHE_MAX		8192
 #define PMCD_CACHE_BUCKETS	1024

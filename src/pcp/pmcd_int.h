@@ -4,7 +4,7 @@
  * lookup cache (pmcd_cache.c) and running one operation on a pooled
  * context (pmcd_run, pmcd.c). pmcd_names.c, pmcd_labels.c and
  * pmcd_values.c sit above both; the public pmcd_* functions are in
- * bpftraced.h. The calls run one way: names/labels/values -> pmcd.c ->
+ * pcp.h. The calls run one way: names/labels/values -> pmcd.c ->
  * pmcd_cache.c.
  */
 #ifndef BT_PMCD_INT_H

@@ -15,7 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bpftraced.h"
+#include "bt_limits.h"
+#include "pcp.h"
 #include "pmcd_int.h"
 
 /* ---- labels, merged the way pmproxy shows them ---- */

@@ -15,8 +15,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bpftraced.h"
+#include "bt_limits.h"
+#include "pcp.h"
 #include "pmcd_int.h"
+#include "registry.h"
 
 /* ---- names never asked of pmcd ---- */
 

@@ -12,8 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bpftraced.h"
+#include "pcp.h"
 #include "pmcd_int.h"
+#include "util.h"
 
 /* ---- values ---- */
 

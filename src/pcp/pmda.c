@@ -73,9 +73,13 @@
 
 #include "pcplib.h"
 
-#include "bpftraced.h"
+#include "bt_limits.h"
+#include "daemon.h"
+#include "log.h"
+#include "pcp.h"
 #include "pmda_int.h"
 #include "spawnenv.h"
+#include "util.h"
 
 /* libpcp exports this (pmdaConnect's version exchange uses it) */
 

@@ -18,8 +18,11 @@
 #include <string.h>
 
 #include "auth.h"
-#include "bpftraced.h"
+#include "bt_limits.h"
+#include "daemon.h"
+#include "log.h"
 #include "pmda_int.h"
+#include "util.h"
 
 struct pmda_cb	 pmda_cb;
 

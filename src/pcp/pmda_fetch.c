@@ -15,8 +15,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bpftraced.h"
+#include "bt_limits.h"
+#include "buf.h"
+#include "daemon.h"
 #include "pmda_int.h"
+#include "registry.h"
 
 struct sc_entry {
 	struct source	*src;
@@ -173,14 +176,16 @@ fetch_one(struct ns *ns, pmID pmid, const struct reader *rd,
 	}
 plain:
 	/* --auth-reads: another user's script data, as pmcd says it */
-	if ((access = access_metric(pmda_cb.ds, m, rd)) == ACCESS_NONE)
+	if ((access = access_metric(pmda_cb.ds->cfg.auth_reads, m, rd)) ==
+	    ACCESS_NONE)
 		return vset_err(pmid, PM_ERR_PERMISSION);
 	s = m->m_src ? sc_get(sc, nsc, maxsc, m->m_src) : NULL;
 	if (s == NULL || m->m_slot >= s->s_nsets)
 		return vset_err(pmid, PM_ERR_VALUE);
 	v = &s->s_sets[m->m_slot];
 	if (access == ACCESS_FILTER) {
-		if (access_filter(m, s, v, rd, pmda_cb.ds, &mine) == -1)
+		if (access_filter(m, s, v, rd, pmda_cb.ds->cfg.auth_reads,
+		    &mine) == -1)
 			return NULL;
 		v = &mine;
 	}

@@ -5,7 +5,7 @@
  * owned by pmda_ctx.c, and the callbacks pmda.c hands libpcp_pmda.
  * The calls run one way: pmda.c (thread, socket) -> pmda_fetch.c,
  * pmda_store.c -> pmda_meta.c -> pmda_ctx.c. The public pmda_* functions
- * are in bpftraced.h.
+ * are in pcp.h.
  */
 #ifndef BT_PMDA_INT_H
 #define BT_PMDA_INT_H
@@ -18,7 +18,9 @@
 #include <pcp/pmda.h>
 
 #include "auth.h"
-#include "bpftraced.h"
+#include "daemon.h"
+#include "pcp.h"
+#include "registry.h"
 
 struct pctx {
 	int		 pc_ctx;		/* pmcd's client context */

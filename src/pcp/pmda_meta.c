@@ -15,8 +15,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bpftraced.h"
+#include "bt_limits.h"
+#include "daemon.h"
 #include "pmda_int.h"
+#include "registry.h"
 
 /* ---- our metrics (domain 151) by pmid or name ---- */
 
@@ -105,7 +107,8 @@ pmda_meta_instance(pmInDom indom, int inst, char *name, pmInResult **resp,
 	}
 	s = in->i_src ? source_snap(in->i_src) : NULL;
 	/* --auth-reads: a script's map keys are its data */
-	il = access_indom(pmda_cb.ds, in, rd) ? snap_instances(s, in) : NULL;
+	il = access_indom(pmda_cb.ds->cfg.auth_reads, in, rd) ?
+	    snap_instances(s, in) : NULL;
 	all = inst == (int)PM_IN_NULL && name == NULL;
 	if ((r = calloc(1, sizeof(*r))) == NULL)
 		goto nomem;

@@ -15,9 +15,10 @@
 #include <string.h>
 
 #include "auth.h"
-#include "bpftraced.h"
+#include "daemon.h"
+#include "log.h"
 #include "pmda_int.h"
-#include "metric_store.h"
+#include "registry.h"
 
 /* a pmStore value as text: the number printed, or the string itself */
 static int

@@ -6,6 +6,7 @@
  * ../shared/fixtures, and garbage input that must never crash.
  */
 #include "testhelp.h"
+#include "testhelp_fixtures.h"
 #include <stdio.h>
 #include "btscript.h"
 
@@ -77,29 +78,10 @@ assert_refused(const char *code, const char *reason_part)
 static char *
 read_fixture(const char *file, size_t *lenp)
 {
-	const char	*shared = getenv("BT_SHARED");
-	char		 path[4096], *data = NULL;
-	FILE		*f;
-	long		 n;
+	char	 rel[1024];
 
-	if (shared == NULL)
-		return NULL;
-	snprintf(path, sizeof(path), "%s/fixtures/bpftrace-0.17/%s", shared,
-	    file);
-	if ((f = fopen(path, "rb")) == NULL)
-		return NULL;
-	if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 &&
-	    fseek(f, 0, SEEK_SET) == 0 && (data = malloc(n + 1)) != NULL) {
-		if (fread(data, 1, n, f) != (size_t)n) {
-			free(data);
-			data = NULL;
-		} else {
-			data[n] = '\0';
-			*lenp = n;
-		}
-	}
-	fclose(f);
-	return data;
+	snprintf(rel, sizeof(rel), "bpftrace-0.17/%s", file);
+	return th_fixture(rel, lenp);
 }
 
 static int
