@@ -4,7 +4,7 @@
  * (comments, strings, operators) that finds the script's metadata
  * comments and the @variables it defines, and the rewriter that appends
  * the periodic print block. Pure functions on text; no daemon state, so
- * it is unit-tested alone (tests/unit/test_btscript.c).
+ * it is unit-tested alone (tests/unit/test_btscript*.c).
  */
 #ifndef BT_BTSCRIPT_H
 #define BT_BTSCRIPT_H

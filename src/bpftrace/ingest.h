@@ -7,7 +7,7 @@
  * copies what it needs into an immutable registry snapshot after a batch
  * of lines. Dependency-free apart from btscript.h and buf.h, so it is
  * unit-tested alone by replaying the real bpftrace 0.17 fixtures
- * (tests/unit/test_ingest.c).
+ * (tests/unit/test_ingest*.c).
  *
  * JSON is read by a small pull reader in ingest.c instead of cJSON:
  * cJSON keeps numbers only as doubles (bpftrace prints exact 64-bit
