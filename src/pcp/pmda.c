@@ -215,7 +215,7 @@ serve(int fd)
 	pmda_cb.have_gen = 0;	/* a new pmcd starts from its own names */
 }
 
-static int	 open_socket(char *, size_t);
+static int	 open_socket(char *err, size_t errlen);
 static void	 poke_pmcd(void);
 
 /* Is the socket file at P.path still the one we listen on? */

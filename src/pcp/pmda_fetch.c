@@ -118,8 +118,8 @@ vset_new(pmID pmid, int n)
 	return vs;
 }
 
-static pmValueSet *fetch_values(pmID, const struct metric *,
-		    const struct valset *);
+static pmValueSet *fetch_values(pmID pmid, const struct metric *m,
+		    const struct valset *v);
 
 /* a value set of one error code */
 static pmValueSet *
