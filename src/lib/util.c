@@ -90,6 +90,19 @@ now_real(struct timespec *ts)
 	clock_gettime(CLOCK_REALTIME, ts);
 }
 
+/* The value of the hex digit c (either case), or -1. */
+int
+hex_value(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
 /* Length of the valid UTF-8 sequence at s (max n bytes), 0 if invalid. */
 static size_t
 utf8_seq(const unsigned char *s, size_t n)

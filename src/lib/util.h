@@ -24,6 +24,7 @@ int		 json_str(struct buf *, const char *);
 ssize_t		 json_strn_short(struct buf *, const char *, size_t, size_t);
 int		 json_strn(struct buf *, const char *, size_t);
 int		 utf8_valid(const char *, size_t);
+int		 hex_value(int c);
 void		 random_bytes(void *, size_t);
 
 /*
