@@ -96,11 +96,8 @@ hex_value(int c)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
+	c |= 0x20;	/* ASCII: 'A'..'F' is 'a'..'f' without this bit */
+	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
 }
 
 /* Length of the valid UTF-8 sequence at s (max n bytes), 0 if invalid. */
