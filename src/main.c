@@ -210,7 +210,9 @@ host_identity(struct daemon_state *ds)
 		snprintf(ds->domainname, sizeof(ds->domainname), "localdomain");
 	read_first_line("/etc/machine-id", ds->machineid,
 	    sizeof(ds->machineid));
-	buf_init(&b, 4096);
+	/* the three as JSON strings (6 bytes a byte at worst) and keys */
+	buf_init(&b, 6 * (sizeof(ds->domainname) + sizeof(ds->hostname) +
+	    sizeof(ds->machineid)) + 64);
 	buf_puts(&b, "\"domainname\":");
 	json_str(&b, ds->domainname);
 	buf_puts(&b, ",\"hostname\":");

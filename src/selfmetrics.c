@@ -6,6 +6,7 @@
  * Values are computed per fetch from atomics, so every endpoint has real
  * data before any script exists.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -137,13 +138,19 @@ static const struct self_def self_defs[S_COUNT] = {
 static uint64_t
 self_rss_kb(void)
 {
-	FILE		*f;
-	unsigned long	 size, resident = 0;
+	FILE			*f;
+	char			 line[256], *p;
+	const char		*errstr;
+	unsigned long long	 resident = 0;
 
 	if ((f = fopen("/proc/self/statm", "r")) == NULL)
 		return 0;
-	if (fscanf(f, "%lu %lu", &size, &resident) != 2)
-		resident = 0;
+	/* "size resident shared ...", in pages */
+	if (fgets(line, sizeof(line), f) != NULL &&
+	    (p = strchr(line, ' ')) != NULL) {
+		p[1 + strcspn(p + 1, " \n")] = '\0';
+		resident = strtonum_ull(p + 1, 0, UINT64_MAX, &errstr);
+	}
 	fclose(f);
 	return (uint64_t)resident * (uint64_t)sysconf(_SC_PAGESIZE) / 1024;
 }

@@ -115,19 +115,20 @@ api_free_list(char **v)
 	}
 }
 
-/* a pmID or pmInDom as one decimal or 0x hex number */
+/*
+ * A pmID or pmInDom as one number: decimal, 0x hex (or 0 octal: C's
+ * base 0, as before).
+ */
 static int
 parse_u32(const char *s, uint32_t *out)
 {
-	char		*end;
-	unsigned long	 v;
+	const char	*errstr;
+	uint32_t	 v;
 
-	if (*s == '\0' || *s == '-')
+	v = (uint32_t)strtonum_ull_base(s, 0, 0, UINT32_MAX, &errstr);
+	if (errstr != NULL)
 		return -1;
-	v = strtoul(s, &end, 0);
-	if (*end != '\0' || v > 0xffffffffUL)
-		return -1;
-	*out = (uint32_t)v;
+	*out = v;
 	return 0;
 }
 
@@ -135,29 +136,28 @@ parse_u32(const char *s, uint32_t *out)
 int
 api_parse_pmid(const char *s, pmID *out)
 {
-	unsigned	 d, c, i;
-	int		 n = 0;
+	static const unsigned long long max[] = { 511, 4095, 1023 };
+	unsigned long long	 v[3];
+	const char		*errstr;
 
-	if (sscanf(s, "%u.%u.%u%n", &d, &c, &i, &n) == 3 && s[n] == '\0') {
-		if (d > 511 || c > 4095 || i > 1023)
-			return -1;
-		*out = pmID_build(d, c, i);
+	if (strtonum_dotted(s, 3, max, v, NULL, &errstr) == 0) {
+		*out = pmID_build((unsigned)v[0], (unsigned)v[1],
+		    (unsigned)v[2]);
 		return 0;
 	}
-	return parse_u32(s, out);
+	return parse_u32(s, out);	/* a string with dots fails there */
 }
 
 /* "D.S", decimal or 0x hex */
 int
 api_parse_indom(const char *s, pmInDom *out)
 {
-	unsigned	 d, ser;
-	int		 n = 0;
+	static const unsigned long long max[] = { 511, 4194303 };
+	unsigned long long	 v[2];
+	const char		*errstr;
 
-	if (sscanf(s, "%u.%u%n", &d, &ser, &n) == 2 && s[n] == '\0') {
-		if (d > 511 || ser > 4194303)
-			return -1;
-		*out = pmInDom_build(d, ser);
+	if (strtonum_dotted(s, 2, max, v, NULL, &errstr) == 0) {
+		*out = pmInDom_build((unsigned)v[0], (unsigned)v[1]);
 		return 0;
 	}
 	return parse_u32(s, out);
@@ -238,7 +238,7 @@ api_error_pmwebd(struct httpreq *hr, unsigned status, int code)
 	struct buf	 b;
 
 	pmErrStr_r(code, text, sizeof(text));
-	buf_init(&b, 4096);
+	buf_init(&b, sizeof(text) + 64);	/* the text and its prefix */
 	buf_printf(&b, "PMWEBD error, code %d: %s", code, text);
 	if (b.b_failed) {
 		buf_free(&b);

@@ -150,7 +150,7 @@ put_fetch_ctxval(struct api *a, struct metric *m, int *count)
 	struct buf	 v;
 	int		 rv;
 
-	buf_init(&v, 0);
+	buf_init(&v, a->a_ds->cfg.max_answer);	/* it goes in the answer */
 	if ((rv = m->m_ctxval(m, &a->a_rd, &v)) == 0) {
 		put_fetch_head(a, m->m_pmid, m->m_name, *count);
 		buf_puts(b, API_PMWEBD(a) ? "[{\"instance\":-1,\"value\":" :

@@ -222,12 +222,17 @@ struct bucket {
 	int		 order;
 };
 
-/* "-inf", "inf" or an integer; returns the end or NULL */
+/*
+ * "-inf", "inf" or an integer (an int64 or a u64: the bounds ingest
+ * writes into bucket names); returns the end or NULL
+ */
 static const char *
 parse_bound(const char *p, long double *out, int *inf)
 {
-	char	*end;
-	int	 neg = *p == '-';
+	char		 num[32];
+	const char	*errstr;
+	int		 neg = *p == '-';
+	size_t		 n;
 
 	*inf = 0;
 	if (strncmp(p + neg, "inf", 3) == 0) {
@@ -235,10 +240,16 @@ parse_bound(const char *p, long double *out, int *inf)
 		*out = 0;
 		return p + neg + 3;
 	}
-	if (!(p[neg] >= '0' && p[neg] <= '9'))
+	n = (size_t)neg + strspn(p + neg, "0123456789");
+	if (n == (size_t)neg || n >= sizeof(num))
 		return NULL;
-	*out = strtold(p, &end);
-	return end;
+	memcpy(num, p, n);
+	num[n] = '\0';
+	if (neg)
+		*out = (long double)strtonum_ll(num, INT64_MIN, 0, &errstr);
+	else
+		*out = (long double)strtonum_ull(num, 0, UINT64_MAX, &errstr);
+	return errstr == NULL ? p + n : NULL;
 }
 
 /* "key:lo-hi" (keyed) or "lo-hi" */
@@ -468,6 +479,23 @@ put_name_tree(struct scrape *sc, const char *name, int *mode)
 	return scrape_pmcd(sc, name);
 }
 
+/*
+ * An Accept q-value above 0? The number after "q=", up to ';' or white
+ * space; what is not a number counts as 0 (strtod's reading before read
+ * a leading number and ignored the rest: "q=0.5x" was 0.5, now 0).
+ */
+static int
+qvalue_positive(char *s)
+{
+	const char	*errstr;
+	double		 q;
+
+	s += strspn(s, " \t");
+	s[strcspn(s, "; \t")] = '\0';
+	q = strtonum_d(s, -HUGE_VAL, HUGE_VAL, &errstr);
+	return errstr == NULL && q > 0;
+}
+
 /* Accept: does the client take OpenMetrics (with a q above 0)? */
 static int
 wants_openmetrics(const char *accept)
@@ -486,7 +514,7 @@ wants_openmetrics(const char *accept)
 		if (strncasecmp(q, "application/openmetrics-text", 28) != 0 ||
 		    (q[28] != '\0' && q[28] != ';' && q[28] != ' '))
 			continue;
-		if ((q = strstr(q, "q=")) != NULL && strtod(q + 2, NULL) <= 0)
+		if ((q = strstr(q, "q=")) != NULL && !qvalue_positive(q + 2))
 			continue;
 		return 1;
 	}
@@ -507,7 +535,7 @@ json_error(struct scrape *sc, const char *msg)
 	if (ctx_create_for(sc->hr->hr_ds->ctx, BT_CTX_TIMEOUT, peer, &id) !=
 	    CTX_OK)
 		id = 0;
-	buf_init(&b, 0);
+	buf_init(&b, sc->hr->hr_ds->cfg.max_answer);	/* an answer */
 	buf_printf(&b, "{\"context\":%u,\"message\":", id);
 	json_str(&b, msg);
 	buf_puts(&b, ",\"success\":false}\r\n");
@@ -552,7 +580,7 @@ check_context(struct httpreq *hr, const char *ctxstr, int *ret)
 	}
 	snprintf(msg, sizeof(msg), "%s context identifier: %.64s",
 	    errstr ? "invalid" : "unknown", ctxstr);
-	buf_init(&b, 0);
+	buf_init(&b, hr->hr_ds->cfg.max_answer);	/* an answer */
 	buf_puts(&b, "{\"context\":");
 	if (errstr)
 		json_str(&b, ctxstr);

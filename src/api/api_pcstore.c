@@ -19,6 +19,7 @@
  * twice) refuses the store (pmproxy stores a zero into instance 0 for
  * each such name): README, differences.
  */
+#include <ctype.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,19 +44,35 @@ count_items(const char *list)
 	return n;
 }
 
-/* atoi's reading of one id of the list (leading digits, else 0) */
+/*
+ * One id of the list as pmproxy 6.0.3 reads it (atoi): its leading
+ * number (white space, a sign, digits; past the int range: the bound),
+ * else 0. Lenient for pmproxy's sake; strtonum_ll reads the digits.
+ */
 static int
 inst_id(const char *s, size_t len)
 {
-	char	 tmp[32];
-	long long v;
+	char		 tmp[32];
+	const char	*errstr;
+	size_t		 n = 0, digits;
+	long long	 v;
+	int		 neg;
 
 	if (len >= sizeof(tmp))
 		len = sizeof(tmp) - 1;
 	memcpy(tmp, s, len);
 	tmp[len] = '\0';
-	v = strtoll(tmp, NULL, 10);
-	return v > INT_MAX ? INT_MAX : v < INT_MIN ? INT_MIN : (int)v;
+	while (isspace((unsigned char)tmp[n]))
+		n++;
+	neg = tmp[n] == '-';
+	n += neg || tmp[n] == '+';
+	if ((digits = strspn(tmp + n, "0123456789")) == 0)
+		return 0;
+	tmp[n + digits] = '\0';
+	v = strtonum_ll(tmp, INT_MIN, INT_MAX, &errstr);
+	if (errstr != NULL)	/* past the int range */
+		return neg ? INT_MIN : INT_MAX;
+	return (int)v;
 }
 
 /*

@@ -73,14 +73,14 @@ run_bad_url(struct api *a)
 static double
 pmwebd_timeout(const char *s)
 {
-	char	*end;
-	long	 v;
+	const char		*errstr;
+	unsigned long long	 v;
 
 	if (s == NULL || *s == '\0')
 		return BT_PMWEBD_CTX_TIMEOUT;
-	errno = 0;
-	v = strtol(s, &end, 0);
-	if (errno != 0 || *end != '\0' || v <= 0 || v > BT_PMWEBD_CTX_TIMEOUT)
+	/* base 0 (0x, 0 octal) as strtol's before */
+	v = strtonum_ull_base(s, 0, 1, BT_PMWEBD_CTX_TIMEOUT, &errstr);
+	if (errstr != NULL)
 		return BT_PMWEBD_CTX_TIMEOUT;
 	return (double)v;
 }
@@ -109,7 +109,7 @@ run_new_context(struct api *a)
 	http_peer(a->a_hr, peer, sizeof(peer));
 	if (ctx_create_for(a->a_ds->ctx, timeout, peer, &id) != CTX_OK)
 		return api_error_pmwebd(a->a_hr, 503, -EMFILE);
-	buf_init(&b, 64);
+	buf_init(&b, 64);	/* 28 bytes at most */
 	buf_printf(&b, "{ \"context\": %u }", id);
 	if (b.b_failed) {
 		buf_free(&b);

@@ -263,7 +263,8 @@ derive_config(struct api *a, const char *s, size_t len, struct buf *err)
 			goto incomplete;
 		name = strndup(s + ns, ne - ns);
 		expr = strndup(s + es, p - es);
-		buf_init(&sub, 0);
+		/* its text ends in an error answer, capped like one */
+		buf_init(&sub, a->a_ds->cfg.max_answer);
 		rc = name && expr ? derive_one(a, name, expr, &sub) : -1;
 		if (rc == -1)
 			buf_printf(err, "failed to create derived metric \"%s\" "
@@ -333,7 +334,8 @@ api_run_derive(struct api *a)
 		free(body);
 		return derive_too_big(a);
 	}
-	buf_init(&err, 0);
+	/* the error answer's text, capped like the answer */
+	buf_init(&err, a->a_ds->cfg.max_answer);
 	if (name)
 		rc = derive_one(a, name, expr, &err);
 	else

@@ -147,8 +147,8 @@ lseq_json(struct lseq *q, const char *json)
 	r.errlen = sizeof(err);
 	if (jr_peek(&r) != '{' || jr_open(&r) == -1)
 		return;
-	buf_init(&key, 0);
-	buf_init(&val, 0);
+	buf_init(&key, JR_DECODED_MAX(r.end - r.start));
+	buf_init(&val, JR_DECODED_MAX(r.end - r.start));
 	while (jr_next(&r, '}', &idx, &key) == 1) {
 		const char	*start = r.p;
 

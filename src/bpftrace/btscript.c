@@ -9,7 +9,6 @@
  */
 #include <limits.h>
 #include <stdint.h>
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -736,7 +735,8 @@ static int
 tok_big_literal(const struct scan *sc, size_t r)
 {
 	const struct tok	*t = &sc->s_toks[r];
-	char			 num[32], *end;
+	char			 num[32];
+	const char		*errstr;
 	size_t			 i, n = 0;
 
 	if (t->t_type != TK_NUM)
@@ -745,9 +745,9 @@ tok_big_literal(const struct scan *sc, size_t r)
 		if (sc->s_code[t->t_off + i] != '_')
 			num[n++] = sc->s_code[t->t_off + i];
 	num[n] = '\0';
-	errno = 0;
-	return strtoull(num, &end, 0) > (unsigned long long)INT64_MAX &&
-	    *end == '\0' && errno == 0;
+	strtonum_ull_base(num, 0, (unsigned long long)INT64_MAX + 1,
+	    UINT64_MAX, &errstr);	/* C's 0x and 0 (octal) prefixes */
+	return errstr == NULL;
 }
 
 /* builtins whose value is a signed-64 number for sure */
@@ -1172,7 +1172,7 @@ bts_rewrite(const char *code, size_t len, const struct bts_info *info,
 {
 	struct buf	 b;
 
-	buf_init(&b, 0);
+	buf_init(&b, 2 * len + BTS_REWRITE_ROOM);
 	if (len > 0)
 		buf_append(&b, code, len);
 	if (needs_print_block(info)) {
@@ -1192,7 +1192,7 @@ bts_rewrite_usr1(const char *code, size_t len, const struct bts_info *info,
 	struct buf	 b;
 	size_t		 i;
 
-	buf_init(&b, 0);
+	buf_init(&b, 2 * len + BTS_REWRITE_ROOM);
 	if (len > 0)
 		buf_append(&b, code, len);
 	for (i = 0; info != NULL && i < info->i_nvars; i++)

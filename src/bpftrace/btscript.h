@@ -14,6 +14,12 @@
 #define BTS_MAX_VARS		256	/* variables per script */
 #define BTS_MAX_INCLUDE		256	/* names in // include: */
 #define BTS_NAME_MAX		64	/* // name: length */
+/*
+ * What bts_rewrite(_usr1) adds to the code besides the variables' names
+ * (which the code holds, so its cap is twice the code and this): a probe
+ * and a print(@) of 10 bytes a variable.
+ */
+#define BTS_REWRITE_ROOM	(64 + BTS_MAX_VARS * 16)
 
 /* what a variable is made of, from the first assignment that says so */
 enum bts_kind {

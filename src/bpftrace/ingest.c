@@ -45,6 +45,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -52,6 +53,7 @@
 #include <string.h>
 
 #include "ingest_int.h"
+#include "util.h"
 
 /* --- @output ring -------------------------------------------------------- */
 
@@ -599,13 +601,16 @@ done:
 void
 ingest_set_version(struct ingest *ing, const char *version)
 {
-	unsigned	 major = 0, minor = 17;
+	static const unsigned long long max[] = { UINT_MAX, UINT_MAX };
+	unsigned long long	 v[2];
+	const char		*rest, *errstr;
 
 	if (version != NULL && *version == 'v')
 		version++;
-	if (version == NULL || sscanf(version, "%u.%u", &major, &minor) != 2)
-		major = 0, minor = 17;
-	ing->keys_esc2 = major == 0 && minor >= 18 && minor < 24;
+	if (version == NULL || strtonum_dotted(version, 2, max, v, &rest,
+	    &errstr) == -1)
+		v[0] = 0, v[1] = 17;
+	ing->keys_esc2 = v[0] == 0 && v[1] >= 18 && v[1] < 24;
 }
 
 void
@@ -646,18 +651,22 @@ ingest_new(const struct bts_info *info, const struct ingest_limits *lim)
 	ing->lim.il_max_instances = ING_DEF_MAX_INSTANCES;
 	ing->lim.il_output_bytes = ING_DEF_OUTPUT_BYTES;
 	ing->lim.il_output_lines = ING_DEF_OUTPUT_LINES;
+	ing->lim.il_max_line = ING_DEF_MAX_LINE;
 	if (lim != NULL && lim->il_max_instances)
 		ing->lim.il_max_instances = lim->il_max_instances;
 	if (lim != NULL && lim->il_output_bytes)
 		ing->lim.il_output_bytes = lim->il_output_bytes;
 	if (lim != NULL && lim->il_output_lines)
 		ing->lim.il_output_lines = lim->il_output_lines;
+	if (lim != NULL && lim->il_max_line)
+		ing->lim.il_max_line = lim->il_max_line;
 	ing->outvar = SIZE_MAX;
 	ing->st.is_probes = -1;
-	buf_init(&ing->kbuf, 0);
-	buf_init(&ing->sbuf, 0);
-	buf_init(&ing->tbuf, 0);
-	buf_init(&ing->out.part, 0);
+	buf_init(&ing->kbuf, ING_SCRATCH_MAX(ing->lim.il_max_line));
+	buf_init(&ing->sbuf, ING_SCRATCH_MAX(ing->lim.il_max_line));
+	buf_init(&ing->tbuf, ING_SCRATCH_MAX(ing->lim.il_max_line));
+	/* the unfinished @output line stays within the ring's bytes */
+	buf_init(&ing->out.part, ing->lim.il_output_bytes);
 	ing->out.retain = info->i_meta.m_table_retain_lines;
 	ing->out.max_lines = ing->lim.il_output_lines;
 	ing->out.max_bytes = ing->lim.il_output_bytes;
@@ -779,6 +788,13 @@ ingest_output_text(const struct ingest *ing, struct buf *out)
 	if (o->part.b_len)
 		buf_append(out, o->part.b_data, o->part.b_len);
 	return out->b_failed ? -1 : 0;
+}
+
+/* The most ingest_output_text writes: the ring's bytes (il_output_bytes). */
+size_t
+ingest_output_max(const struct ingest *ing)
+{
+	return ing->lim.il_output_bytes;
 }
 
 /*

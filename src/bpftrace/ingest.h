@@ -20,6 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "bt_limits.h"
 #include "btscript.h"
 
 struct buf;
@@ -28,12 +29,14 @@ struct buf;
 #define ING_DEF_MAX_INSTANCES	10000	/* per variable */
 #define ING_DEF_OUTPUT_BYTES	(256 * 1024)
 #define ING_DEF_OUTPUT_LINES	10000
+#define ING_DEF_MAX_LINE	BT_MAX_LINE	/* --max-line-bytes' default */
 
 /* a zero field (or a NULL pointer to ingest_new) means the default */
 struct ingest_limits {
 	size_t		 il_max_instances;	/* per variable; beyond: dropped */
 	size_t		 il_output_bytes;	/* @output ring, bytes */
 	size_t		 il_output_lines;	/* @output ring, lines */
+	size_t		 il_max_line;		/* bytes of one line fed */
 };
 
 enum ing_vt { ING_NONE, ING_I64, ING_U64, ING_STR };
@@ -169,6 +172,7 @@ const struct ingest_stats *ingest_stats(const struct ingest *);
  * the last N lines. Appends to out; returns 0, or -1 when out is full.
  */
 int		 ingest_output_text(const struct ingest *, struct buf *out);
+size_t		 ingest_output_max(const struct ingest *);
 
 /*
  * Persistence hooks: seed a known name -> id before data arrives; list.

@@ -17,6 +17,9 @@
 #include "jsonr.h"
 
 #define ING_SCRATCH_KEEP	(64 * 1024)	/* scratch kept between lines */
+/* the scratch buffers' cap (kbuf, sbuf, tbuf): a member of one line as
+   it decodes, and the bounds a bucket name adds ("key:lo-hi") */
+#define ING_SCRATCH_MAX(line)	(JR_DECODED_MAX(line) + 64)
 #define ING_MAX_ID		INT32_MAX	/* PCP instance ids are int */
 #define ING_AHEAD		8	/* entries looked up ahead (prefetch) */
 #define ING_SLOW		(-2)	/* fast_line: take the generic path */

@@ -5,6 +5,7 @@
  * more than the caller's buffers. Pure functions over struct jr.
  */
 #include <errno.h>
+#include <float.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -335,20 +336,22 @@ skip_digits(const char *p, const char *end)
 	return p;
 }
 
-/* Decimal with a fraction or exponent: via strtod, must be finite. */
+/* Decimal with a fraction or exponent: must be finite. */
 static int
 jr_decimal(struct jr *r, const char *s, size_t n, struct raw *out)
 {
-	char	*tmp;
-	double	 d;
+	const char	*errstr;
+	char		*tmp;
+	double		 d;
 
 	if ((tmp = malloc(n + 1)) == NULL)
 		return jr_oom(r);
 	memcpy(tmp, s, n);
 	tmp[n] = '\0';
-	d = strtod(tmp, NULL);
+	/* finite; too close to 0 reads as 0 (or subnormal) */
+	d = strtonum_d(tmp, -DBL_MAX, DBL_MAX, &errstr);
 	free(tmp);
-	if (!isfinite(d))
+	if (errstr != NULL)
 		return jr_fail(r, "number out of range");
 	if (out) {
 		out->k = R_DBL;

@@ -13,6 +13,13 @@
 
 struct buf;
 
+/*
+ * The most n bytes of JSON string decode to (jr_string, jr_unescape): an
+ * escape never grows, an invalid byte becomes U+FFFD (3 bytes). A cap
+ * for a buffer that holds what a text decodes to (+1: never 0).
+ */
+#define JR_DECODED_MAX(n)	(3 * (size_t)(n) + 1)
+
 struct jr {
 	const char	*p;
 	const char	*end;

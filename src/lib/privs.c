@@ -16,6 +16,7 @@
  * PCP_USER, and CAP_KILL to SIGHUP pmcd so it connects again.
  */
 #include <errno.h>
+#include <limits.h>
 #include <linux/capability.h>
 #include <stdio.h>
 #include <string.h>
@@ -24,6 +25,7 @@
 #include <unistd.h>
 
 #include "bpftraced.h"
+#include "util.h"
 
 #ifndef CAP_PERFMON
 #define CAP_PERFMON	38
@@ -59,15 +61,21 @@ kept(int cap)
 static int
 last_cap(void)
 {
-	FILE	*f = fopen("/proc/sys/kernel/cap_last_cap", "r");
-	int	 n = CAP_LAST_CAP;
+	FILE		*f = fopen("/proc/sys/kernel/cap_last_cap", "r");
+	char		 line[32];
+	const char	*errstr;
+	long long	 n = CAP_LAST_CAP;
 
 	if (f) {
-		if (fscanf(f, "%d", &n) != 1)
-			n = CAP_LAST_CAP;
+		if (fgets(line, sizeof(line), f) != NULL) {
+			line[strcspn(line, "\n")] = '\0';
+			n = strtonum_ll(line, 0, INT_MAX, &errstr);
+			if (errstr != NULL)
+				n = CAP_LAST_CAP;
+		}
 		fclose(f);
 	}
-	return n;
+	return (int)n;
 }
 
 /*

@@ -5,7 +5,9 @@
  * written as uppercase \u00XX; invalid UTF-8 bytes become U+FFFD so that
  * every answer stays valid JSON.
  */
+#include <ctype.h>
 #include <errno.h>
+#include <float.h>
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
@@ -16,6 +18,13 @@
 
 #include "buf.h"
 #include "util.h"
+
+/*
+ * Numbers: every number bpftraced reads goes through the strtonum(3)
+ * family below (whole string, range [min, max], errstr "empty",
+ * "invalid", "too small" or "too large" and 0 on failure). Only these
+ * call the C library's strto* functions.
+ */
 
 /* strtonum(3) equivalent: base 10, whole string, range checked. */
 long long
@@ -46,18 +55,158 @@ strtonum_ll(const char *s, long long min, long long max, const char **errstr)
 	return v;
 }
 
-/* Finite double, whole string. Returns -1 on failure. */
+/*
+ * The unsigned number at the start of s as strtoull(3) reads it in base
+ * (leading white space, a '+', base 0's 0x and 0 prefixes), *end just
+ * past it. A minus sign is "invalid": strtoull would wrap it around.
+ */
+static unsigned long long
+ull_prefix(const char *s, int base, unsigned long long min,
+    unsigned long long max, const char **end, const char **errstr)
+{
+	const char		*p = s;
+	char			*e;
+	unsigned long long	 v;
+
+	*errstr = NULL;
+	*end = s;
+	while (isspace((unsigned char)*p))
+		p++;
+	if (*p == '-') {
+		*errstr = "invalid";
+		return 0;
+	}
+	errno = 0;
+	v = strtoull(s, &e, base);
+	if (e == s) {
+		*errstr = "invalid";
+		return 0;
+	}
+	*end = e;
+	if (errno == ERANGE || v > max) {
+		*errstr = "too large";
+		return 0;
+	}
+	if (v < min) {
+		*errstr = "too small";
+		return 0;
+	}
+	return v;
+}
+
+/*
+ * strtonum(3) for the whole unsigned 64-bit range, in base (10, 16, or
+ * 0: C's "0x" hex and "0" octal as well): whole string, no minus sign.
+ */
+unsigned long long
+strtonum_ull_base(const char *s, int base, unsigned long long min,
+    unsigned long long max, const char **errstr)
+{
+	const char		*end;
+	unsigned long long	 v;
+
+	if (s == NULL || *s == '\0') {
+		*errstr = "empty";
+		return 0;
+	}
+	v = ull_prefix(s, base, min, max, &end, errstr);
+	if (*errstr == NULL && *end != '\0') {
+		*errstr = "invalid";
+		return 0;
+	}
+	return v;
+}
+
+/* strtonum_ull_base in base 10 */
+unsigned long long
+strtonum_ull(const char *s, unsigned long long min, unsigned long long max,
+    const char **errstr)
+{
+	return strtonum_ull_base(s, 10, min, max, errstr);
+}
+
+/*
+ * n base-10 numbers joined by dots: a pmID "D.C.I", an instance domain
+ * "D.S", a version "0.17.0". Each is read as strtonum_ull reads one and
+ * must be within [0, max[i]]; they go to v[0..n). end NULL: nothing may
+ * follow the n-th number; else text may follow it (where no digit can
+ * go on, as in "0.17.0" read as 2 numbers or "0.21-rc1") and *end points
+ * there. 0, or -1 with *errstr set.
+ */
 int
-parse_double(const char *s, double *out)
+strtonum_dotted(const char *s, int n, const unsigned long long *max,
+    unsigned long long *v, const char **end, const char **errstr)
+{
+	const char	*p = s;
+
+	if (s == NULL || *s == '\0') {
+		*errstr = "empty";
+		return -1;
+	}
+	for (int i = 0; i < n; i++) {
+		if (i > 0 && *p++ != '.') {
+			*errstr = "invalid";
+			return -1;
+		}
+		v[i] = ull_prefix(p, 10, 0, max[i], &p, errstr);
+		if (*errstr != NULL)
+			return -1;
+	}
+	if (end != NULL)
+		*end = p;
+	else if (*p != '\0') {
+		*errstr = "invalid";
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * strtonum(3) for doubles: the whole string in strtod(3)'s syntax, within
+ * [min, max]. NaN is "invalid"; an infinity (the word, or a number past
+ * the double range) is within [-HUGE_VAL, HUGE_VAL] only. A value too
+ * close to 0 to represent reads as the nearest one (0 or subnormal), as
+ * strtod gives it. errno is then as strtod left it: ERANGE after a number
+ * past the range or too close to 0, for a caller that refuses those, 0
+ * after any other success.
+ */
+double
+strtonum_d(const char *s, double min, double max, const char **errstr)
 {
 	char	*end;
 	double	 v;
 
-	if (s == NULL || *s == '\0')
-		return -1;
+	*errstr = NULL;
+	if (s == NULL || *s == '\0') {
+		*errstr = "empty";
+		return 0;
+	}
 	errno = 0;
 	v = strtod(s, &end);
-	if (*end != '\0' || end == s || errno == ERANGE || !isfinite(v))
+	if (*end != '\0' || end == s || isnan(v)) {
+		*errstr = "invalid";
+		return 0;
+	}
+	if (v < min) {
+		*errstr = "too small";
+		return 0;
+	}
+	if (v > max) {
+		*errstr = "too large";
+		return 0;
+	}
+	return v;
+}
+
+/* Finite double, whole string, not underflowed. Returns -1 on failure. */
+int
+parse_double(const char *s, double *out)
+{
+	const char	*errstr;
+	double		 v;
+
+	v = strtonum_d(s, -DBL_MAX, DBL_MAX, &errstr);
+	if (errstr != NULL || errno == ERANGE)
 		return -1;
 	*out = v;
 	return 0;

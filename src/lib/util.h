@@ -14,8 +14,19 @@
 
 struct buf;
 
-long long	 strtonum_ll(const char *, long long, long long, const char **);
-int		 parse_double(const char *, double *);
+long long	 strtonum_ll(const char *s, long long min, long long max,
+		    const char **errstr);
+unsigned long long strtonum_ull(const char *s, unsigned long long min,
+		    unsigned long long max, const char **errstr);
+unsigned long long strtonum_ull_base(const char *s, int base,
+		    unsigned long long min, unsigned long long max,
+		    const char **errstr);
+int		 strtonum_dotted(const char *s, int n,
+		    const unsigned long long *max, unsigned long long *v,
+		    const char **end, const char **errstr);
+double		 strtonum_d(const char *s, double min, double max,
+		    const char **errstr);
+int		 parse_double(const char *s, double *out);
 void		 seterr(char *, size_t, const char *, ...)
 		    __attribute__((format(printf, 3, 4)));
 int64_t		 now_mono_ms(void);

@@ -14,6 +14,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
@@ -190,10 +191,12 @@ bt_version(const struct daemon_state *ds)
 int
 bt_version_at_least(const char *v, int major, int minor)
 {
-	int	 ma = 0, mi = 0;
+	static const unsigned long long max[] = { INT_MAX, INT_MAX };
+	unsigned long long	 n[2];
+	const char		*rest, *errstr;
 
-	if (v == NULL || sscanf(v[0] == 'v' ? v + 1 : v, "%d.%d", &ma,
-	    &mi) != 2)
+	if (v == NULL || strtonum_dotted(v[0] == 'v' ? v + 1 : v, 2, max, n,
+	    &rest, &errstr) == -1)
 		return 1;	/* unknown format: assume new, as the PMDA */
-	return ma > major || (ma == major && mi >= minor);
+	return (int)n[0] > major || ((int)n[0] == major && (int)n[1] >= minor);
 }

@@ -2,11 +2,12 @@
 /*
  * control.c - the PMDA's control surface: bpftrace.control.{register,
  * deregister,start,stop} (stores, with the answer read back per context
- * by fetching the same metric, as PCP's bpftrace PMDA does), who may use
- * them (--control), the audit trail of control actions and failed
- * logins, and the scripts registered at start (state database, --script,
- * --scripts-dir). The top of the scripts subsystem: it drives scripts.c
- * and info.c; nothing below calls it.
+ * by fetching the same metric, as PCP's bpftrace PMDA does: the answers
+ * are control_answer.c's), who may use them (--control), the audit trail
+ * of control actions and failed logins, and the scripts registered at
+ * start (state database, --script, --scripts-dir). The top of the
+ * scripts subsystem: it drives scripts.c, scripts_run.c, info.c and
+ * control_answer.c; nothing below calls it.
  *
  * Threads: stores run on libmicrohttpd threads and take ss_lock (script
  * table) or ss_ans_lock (answers), never both at once. control_restore,
@@ -15,7 +16,6 @@
 #include <sys/stat.h>
 
 #include <dirent.h>
-#include <malloc.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,218 +27,10 @@
 #include "scripts.h"
 #include "store.h"
 
-#define ANSWERS_MAX		4096	/* kept per (context, metric) */
-#define ANSWER_TTL_MS		(10 * 60 * 1000)
-
 enum ctl_item { CTL_REGISTER, CTL_DEREGISTER, CTL_START, CTL_STOP, CTL_N };
 static const char *const ctl_names[CTL_N] = {
 	"register", "deregister", "start", "stop"
 };
-
-/* --- per-principal answers --- */
-
-/*
- * The answer to a store is kept until the principal that stored it reads
- * it back in the same context: an authenticated user by name, anyone else
- * (anonymous loopback control, a pmcd client without a name) by address.
- * Another client that guesses the context id gets "{}" and leaves the
- * answer alone. An answer holds at most --max-control-answer-bytes of
- * text (the code it echoes is cut to fit), and its bytes are charged to
- * ds->mem while it is kept (an_charged, released with it).
- */
-struct answer {
-	uint32_t	 an_ctx;
-	int		 an_item;
-	int64_t		 an_time;
-	char		*an_text;
-	char		*an_user;	/* NULL: anonymous, an_peer decides */
-	char		 an_peer[64];
-	size_t		 an_charged;	/* bytes charged to ds->mem */
-};
-
-/* Does the answer belong to this principal? */
-static int
-answer_owned(const struct answer *a, uint32_t ctx, int item,
-    const char *user, const char *peer)
-{
-	if (a->an_ctx != ctx || a->an_item != item)
-		return 0;
-	if (a->an_user || user)
-		return a->an_user && user && strcmp(a->an_user, user) == 0;
-	return strcmp(a->an_peer, peer ? peer : "") == 0;
-}
-
-/* Free answer i's memory and uncharge it. Lock held. */
-static void
-answer_clear(struct scripts *ss, struct answer *a)
-{
-	free(a->an_text);
-	free(a->an_user);
-	memcap_release(&ss->ss_ds->mem, a->an_charged);
-	memset(a, 0, sizeof(*a));
-}
-
-/* Drop answer i: the last one moves into its slot. Lock held. */
-static void
-answer_remove(struct scripts *ss, size_t i)
-{
-	answer_clear(ss, &ss->ss_answers[i]);
-	ss->ss_answers[i] = ss->ss_answers[--ss->ss_nanswers];
-	memset(&ss->ss_answers[ss->ss_nanswers], 0, sizeof(struct answer));
-}
-
-/*
- * Can anyone still read answer a? Not after ANSWER_TTL_MS, and not once
- * its REST context is gone (expired or evicted). A store without a
- * context makes an implicit one that lives BT_CTX_TIMEOUT, so before this
- * check a client storing context-less left up to ANSWERS_MAX answers
- * (each with the script's code) that nobody could ask for any more.
- * PMDA contexts (PMDA_CTX_BIT) are not in the REST table: TTL only.
- * ss_ans_lock held; ctx_alive takes ct_lock inside it (nothing holding
- * ct_lock waits for ss_ans_lock).
- */
-static int
-answer_readable(struct scripts *ss, const struct answer *a, int64_t now)
-{
-	struct ctxtab	*ct = ss->ss_ds ? ss->ss_ds->ctx : NULL;
-
-	if (now - a->an_time > ANSWER_TTL_MS)
-		return 0;
-	if ((a->an_ctx & PMDA_CTX_BIT) || ct == NULL)
-		return 1;
-	return ctx_alive(ct, a->an_ctx);
-}
-
-/*
- * What one answer costs: the allocations of its text and user (as
- * malloc sized them, which may be more than their strings) and its slot.
- */
-static size_t
-answer_cost(const char *text, const char *user)
-{
-	return malloc_usable_size((void *)text) +
-	    (user ? malloc_usable_size((void *)user) : 0) +
-	    sizeof(struct answer);
-}
-
-/* the most an answer of at most max bytes of text may cost */
-static size_t
-answer_cost_max(const char *user, size_t max)
-{
-	/* malloc rounds up to 16 bytes and adds one size word */
-	return max + 1 + 32 + (user ? strlen(user) + 1 + 32 : 0) +
-	    sizeof(struct answer);
-}
-
-/* text in an allocation of its own length (it may come from a grown buf) */
-static char *
-shrink_to_fit(char *text)
-{
-	char	*t = realloc(text, strlen(text) + 1);
-
-	return t ? t : text;
-}
-
-/*
- * Keep text (taken) as sr's answer. charged bytes were charged for it
- * already; the difference to its real cost is settled here. Any thread.
- */
-static void
-answer_set(struct scripts *ss, const struct store_req *sr, int item,
-    char *text, size_t charged)
-{
-	struct memcap	*mc = &ss->ss_ds->mem;
-	struct answer	*a = NULL;
-	char		*user = NULL;
-	int64_t		 now = now_mono_ms();
-	size_t		 oldest = 0, cost;
-	ssize_t		 mine = -1;
-
-	if (sr->sr_user && (user = strdup(sr->sr_user)) == NULL)
-		goto drop;
-	text = shrink_to_fit(text);
-	cost = answer_cost(text, user);
-	if (cost < charged)
-		memcap_release(mc, charged - cost);
-	else if (cost > charged && memcap_charge(mc, cost - charged) == -1)
-		goto drop;	/* not kept: the fetch reads "{}" */
-	charged = cost;
-	pthread_mutex_lock(&ss->ss_ans_lock);
-	for (size_t i = 0; i < ss->ss_nanswers; i++) {
-		struct answer	*x = &ss->ss_answers[i];
-
-		if (answer_owned(x, sr->sr_ctx, item, sr->sr_user,
-		    sr->sr_peer)) {
-			mine = (ssize_t)i;
-			continue;
-		}
-		if (!answer_readable(ss, x, now)) {
-			/* the last answer moves into slot i */
-			if (mine == (ssize_t)ss->ss_nanswers - 1)
-				mine = (ssize_t)i;
-			if (oldest == ss->ss_nanswers - 1)
-				oldest = i;
-			answer_remove(ss, i--);
-			continue;
-		}
-		if (x->an_time < ss->ss_answers[oldest].an_time)
-			oldest = i;
-	}
-	if (mine >= 0)
-		a = &ss->ss_answers[mine];
-	if (a == NULL && ss->ss_nanswers < ANSWERS_MAX)
-		a = &ss->ss_answers[ss->ss_nanswers++];
-	else if (a == NULL)
-		a = &ss->ss_answers[oldest];	/* full: recycle the oldest */
-	answer_clear(ss, a);
-	a->an_ctx = sr->sr_ctx;
-	a->an_item = item;
-	a->an_time = now;
-	a->an_text = text;
-	a->an_user = user;
-	snprintf(a->an_peer, sizeof(a->an_peer), "%s",
-	    sr->sr_peer ? sr->sr_peer : "");
-	a->an_charged = charged;
-	pthread_mutex_unlock(&ss->ss_ans_lock);
-	return;
-drop:
-	memcap_release(mc, charged);
-	free(user);
-	free(text);
-}
-
-/*
- * The answer is consumed by reading it, as the PMDA does: next is "{}".
- * Only the principal that stored it reads (and consumes) it.
- */
-static int
-on_control_ctxval(struct metric *m, const struct reader *rd, struct buf *out)
-{
-	struct scripts	*ss = m->m_arg;
-	int		 item = (int)pmID_item(m->m_pmid);
-	int64_t		 now = now_mono_ms();
-	size_t		 i;
-
-	pthread_mutex_lock(&ss->ss_ans_lock);
-	for (i = 0; i < ss->ss_nanswers; i++) {
-		struct answer	*a = &ss->ss_answers[i];
-
-		if (!answer_readable(ss, a, now)) {
-			answer_remove(ss, i--);
-			continue;
-		}
-		if (answer_owned(a, rd->rd_ctx, item, rd->rd_user,
-		    rd->rd_peer)) {
-			buf_puts(out, a->an_text);
-			answer_remove(ss, i);
-			break;
-		}
-	}
-	pthread_mutex_unlock(&ss->ss_ans_lock);
-	if (out->b_len == 0)
-		buf_puts(out, "{}");
-	return 0;
-}
 
 /* --- registration --- */
 
@@ -251,6 +43,7 @@ script_new(struct scripts *ss, const char *code, size_t len,
 		.il_max_instances = ss->ss_ds->cfg.max_instances,
 		.il_output_bytes = ING_DEF_OUTPUT_BYTES,
 		.il_output_lines = ING_DEF_OUTPUT_LINES,
+		.il_max_line = ss->ss_ds->cfg.max_line,
 	};
 	struct script		*sc;
 	unsigned char		 r[16];
@@ -266,7 +59,7 @@ script_new(struct scripts *ss, const char *code, size_t len,
 	buf_init(&sc->sc_error, BT_ERROR_TEXT_MAX);
 	buf_init(&sc->sc_warnings, BT_ERROR_TEXT_MAX);
 	buf_init(&sc->sc_lout, ss->ss_ds->cfg.max_line);
-	buf_init(&sc->sc_lerr, 64 * 1024);
+	buf_init(&sc->sc_lerr, SCRIPT_STDERR_LINE_MAX);
 	random_bytes(r, sizeof(r));
 	if ((sc->sc_id = malloc(34)) == NULL)
 		goto fail;
@@ -618,7 +411,7 @@ register_again(struct scripts *ss, struct script *sc,
 	script_publish(sc);
 	info_changed(ss, 1);	/* scripts_json says so when we answer */
 	if (answer) {
-		buf_init(&b, 0);
+		buf_init(&b, info_object_max(&ss->ss_ds->cfg));
 		info_put_script(&b, sc, 0, ss->ss_ds->cfg.max_control_answer);
 		*answer = buf_take(&b, NULL);
 	}
@@ -713,7 +506,7 @@ do_register(struct scripts *ss, const struct store_req *sr,
 	   at the end) */
 	info_changed(ss, !ss->ss_restoring);
 	if (answer) {	/* (a restore has no one to answer) */
-		buf_init(&b, 0);
+		buf_init(&b, info_object_max(cfg));
 		info_put_script(&b, sc, 0, cfg->max_control_answer);
 		*answer = buf_take(&b, NULL);
 	}
@@ -872,7 +665,7 @@ on_control_store(struct metric *m, const struct store_req *sr, char *err,
 		return rv;
 	}
 	/* room for the answer, charged before acting so a refusal acts not */
-	reserve = answer_cost_max(sr->sr_user,
+	reserve = control_answer_cost_max(sr->sr_user,
 	    ss->ss_ds->cfg.max_control_answer);
 	if (memcap_charge(&ss->ss_ds->mem, reserve) == -1) {
 		memcap_message(&ss->ss_ds->mem, err, errlen);
@@ -896,7 +689,7 @@ on_control_store(struct metric *m, const struct store_req *sr, char *err,
 		else {
 			struct buf	 b;
 
-			buf_init(&b, 0);
+			buf_init(&b, ss->ss_ds->cfg.max_control_answer);
 			buf_puts(&b, "{\"error\": ");
 			json_str(&b, detail);
 			buf_putc(&b, '}');
@@ -904,7 +697,7 @@ on_control_store(struct metric *m, const struct store_req *sr, char *err,
 		}
 	}
 	if (answer)
-		answer_set(ss, sr, item, answer, reserve);
+		control_answer_set(ss, sr, item, answer, reserve);
 	else
 		memcap_release(&ss->ss_ds->mem, reserve);
 	if (rv == STORE_FORBIDDEN || rv == STORE_INTERNAL)
@@ -1100,7 +893,7 @@ control_autostart(struct scripts *ss, const char *path)
 	if (!strstr(buf_cstr(&code), "// name:") && bts_name_valid(stem)) {
 		struct buf	 named;
 
-		buf_init(&named, 0);
+		buf_init(&named, code.b_max + BTS_NAME_MAX + 16); /* + name */
 		buf_printf(&named, "// name: %s\n", stem);
 		buf_append(&named, code.b_data, code.b_len);
 		buf_free(&code);
@@ -1125,28 +918,11 @@ control_autostart(struct scripts *ss, const char *path)
 	return rv;
 }
 
-/*
- * Drop the answers nobody can read any more (answer_readable), every
- * tick, so an abandoned context's answers do not hold --max-memory until
- * the next store or read.
- */
-static void
-answers_sweep(struct scripts *ss)
-{
-	int64_t		 now = now_mono_ms();
-
-	pthread_mutex_lock(&ss->ss_ans_lock);
-	for (size_t i = 0; i < ss->ss_nanswers; i++)
-		if (!answer_readable(ss, &ss->ss_answers[i], now))
-			answer_remove(ss, i--);
-	pthread_mutex_unlock(&ss->ss_ans_lock);
-}
-
 /* Every tick, after the scripts were looked at. Main thread. */
 void
 control_tick(struct scripts *ss)
 {
-	answers_sweep(ss);
+	control_answers_sweep(ss);
 }
 
 /* --- registration of the control metrics --- */
@@ -1188,10 +964,8 @@ add_control_metrics(struct scripts *ss)
 int
 control_init(struct scripts *ss)
 {
-	pthread_mutex_init(&ss->ss_ans_lock, NULL);
 	pthread_mutex_init(&ss->ss_login_lock, NULL);
-	if ((ss->ss_answers = calloc(ANSWERS_MAX,
-	    sizeof(*ss->ss_answers))) == NULL)
+	if (control_answers_init(ss) == -1)
 		return -1;
 	return add_control_metrics(ss);
 }
@@ -1200,9 +974,5 @@ control_init(struct scripts *ss)
 void
 control_fini(struct scripts *ss)
 {
-	for (size_t i = 0; i < ss->ss_nanswers; i++)
-		answer_clear(ss, &ss->ss_answers[i]);
-	free(ss->ss_answers);
-	ss->ss_answers = NULL;
-	ss->ss_nanswers = 0;
+	control_answers_fini(ss);
 }

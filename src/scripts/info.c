@@ -32,6 +32,15 @@
 #define TP_REFRESH_MS		(10 * 60 * 1000)
 #define TP_MAX_BYTES		(16 * 1024 * 1024)
 #define TP_STOP_WAIT_MS		3000	/* shutdown: then "bpftrace -l" is killed */
+/*
+ * A script object's bytes besides its code, variable names and error
+ * text (info_object_max): ids, times, flags and the user (~2 KB), 128
+ * bytes a variable (BTS_MAX_VARS: 32 KB), the // include: names
+ * (BTS_MAX_INCLUDE of BTS_NAME_MAX bytes as JSON strings: ~100 KB).
+ */
+#define INFO_OBJECT_REST	(256 * 1024)
+/* put_code_object's bytes besides head, code and tail: the cut flag, '}' */
+#define INFO_CUT_ROOM		64
 #define SCRIPTS_INDOM		pmInDom_build(BT_DOMAIN, 0)
 
 /* INFO_OWNERS is no metric: the owner of each INFO_SCRIPTS instance */
@@ -182,12 +191,30 @@ put_code_object(struct buf *b, const struct buf *head, const char *code,
 	size_t			 fixed = head->b_len + tail->b_len + sizeof(cut);
 	ssize_t			 n;
 
+	if (head->b_failed || tail->b_failed) {	/* not a part of it */
+		b->b_failed = head->b_failed ? head->b_failed : tail->b_failed;
+		return;
+	}
 	buf_append(b, head->b_data, head->b_len);
 	n = json_strn_short(b, code, len, max > fixed + 2 ? max - fixed : 2);
 	buf_append(b, tail->b_data, tail->b_len);
 	if (n >= 0 && (size_t)n < len)
 		buf_puts(b, cut);
 	buf_putc(b, '}');
+}
+
+/*
+ * The most one script object (info_put_script) takes, whatever its
+ * script: its code and its variables' names (no longer than the code,
+ * each written twice) and its error text (twice) as JSON strings, 6 bytes
+ * a byte at worst (\u00XX), and INFO_OBJECT_REST. A bound no object
+ * reaches: the cap of the buffers that hold objects.
+ */
+size_t
+info_object_max(const struct config *cfg)
+{
+	return 6 * (3 * (cfg->max_script_bytes + 64) + 2 * BT_ERROR_TEXT_MAX) +
+	    INFO_OBJECT_REST;
 }
 
 /*
@@ -207,8 +234,8 @@ info_put_script(struct buf *b, const struct script *sc, int redact, size_t max)
 
 	if (lf > sc->sc_registered_ms)
 		last.tv_sec += (lf - sc->sc_registered_ms) / 1000;
-	buf_init(&head, 0);
-	buf_init(&tail, 0);
+	buf_init(&head, info_object_max(&sc->sc_ss->ss_ds->cfg));
+	buf_init(&tail, info_object_max(&sc->sc_ss->ss_ds->cfg));
 	buf_puts(&head, "{\"script_id\": ");
 	json_str(&head, sc->sc_id);
 	buf_puts(&head, ", \"username\": ");
@@ -260,9 +287,9 @@ info_refused_script(const char *code, size_t len, const char *reason, size_t max
 	id[0] = 's';
 	for (int i = 0; i < 16; i++)
 		snprintf(id + 1 + 2 * i, 3, "%02x", r[i]);
-	buf_init(&b, 0);
-	buf_init(&head, 0);
-	buf_init(&tail, 0);
+	/* the fields, and the reason twice as a JSON string */
+	buf_init(&head, INFO_OBJECT_REST + 12 * strlen(reason));
+	buf_init(&tail, INFO_OBJECT_REST + 12 * strlen(reason));
 	buf_puts(&head, "{\"script_id\": ");
 	json_str(&head, id);
 	buf_puts(&head, ", \"username\": null, \"persistent\": false, "
@@ -279,6 +306,8 @@ info_refused_script(const char *code, size_t len, const char *reason, size_t max
 	buf_puts(&tail, ", \"probes\": 0, \"data_bytes\": 0}");
 	/* the 2019 client takes stopped + a non-zero exit code as failed */
 	put_legacy(&tail, id, NULL, "stopped", 1, reason);
+	/* the code is cut to max */
+	buf_init(&b, head.b_len + max + tail.b_len + INFO_CUT_ROOM);
 	put_code_object(&b, &head, code, len, &tail, max);
 	buf_free(&head);
 	buf_free(&tail);
@@ -350,7 +379,8 @@ info_publish(struct scripts *ss, int now)
 	rv |= snap_set_values(s, INFO_SCRIPTS, n, ids, vals);
 	rv |= snap_set_values(s, INFO_OWNERS, n, ids, owners);
 	rv |= snap_set_indom(s, 0, n, ids, names);
-	buf_init(&b, 0);
+	/* n objects, ", " between them, "[]" */
+	buf_init(&b, (size_t)n * (info_object_max(&ss->ss_ds->cfg) + 2) + 2);
 	rv |= put_scripts_json(ss, &b, NULL);
 	rv |= snap_set_str1(s, INFO_SCRIPTS_JSON, buf_cstr(&b));
 	buf_free(&b);

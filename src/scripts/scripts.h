@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * scripts.h - private to the scripts subsystem: scripts.c (lifecycle,
- * metrics), info.c (bpftrace.info.*, the script JSON) and control.c
- * (control metrics, registration): the script table. Layers, lowest
- * first: scripts.c, info.c, control.c; a file calls only those below it.
+ * scripts.h - private to the scripts subsystem: scripts.c (metrics,
+ * publishing), scripts_run.c (children, lifecycle), info.c
+ * (bpftrace.info.*, the script JSON), control_answer.c (the answers to
+ * control stores) and control.c (control metrics, registration): the
+ * script table. Layers, lowest first: scripts.c, scripts_run.c, info.c,
+ * control_answer.c, control.c; a file calls only those below it.
  * See scripts.c for the lock story; fields marked "main" belong to the
  * main thread alone.
  */
@@ -31,6 +33,8 @@ enum script_item {
 	SI_TYPE_ERRORS, SCRIPT_NITEMS
 };
 #define SCRIPT_DATA_ITEM	10
+/* one line of bpftrace's stderr (an error message): longer ones are cut */
+#define SCRIPT_STDERR_LINE_MAX	(64 * 1024)
 
 enum stop_reason {
 	STOP_NONE,		/* a user stop */
@@ -150,20 +154,41 @@ struct scripts {
 };
 
 /* scripts.c */
+#define SCRIPT_FIRST_CLUSTER	100	/* the PMID clusters scripts get */
+#define SCRIPT_LAST_CLUSTER	4095
 const char	*script_status_str(enum script_status status);
 struct script	*scripts_find(struct scripts *ss, const char *key);
 int		 script_add_metrics(struct scripts *ss, struct script *sc,
 		    char *err, size_t errlen);
+void		 script_label_version(const char *v, char *out,
+		    size_t outlen);
 void		 script_publish(struct script *sc);
 void		 script_free(struct script *sc);
-void		 script_plan_restart(struct script *sc, int code);
 pmInDom		 script_var_indom(const struct script *sc, size_t k);
 void		 script_save_instances(struct scripts *ss, struct script *sc);
 int		 script_alloc_cluster(struct scripts *ss, unsigned *cluster);
 void		 script_deregister_locked(struct scripts *ss,
 		    struct script *sc);
 
+/* scripts_run.c */
+void		 script_plan_restart(struct script *sc, int code);
+
+/* control_answer.c */
+struct metric;
+struct reader;
+struct store_req;
+int		 control_answers_init(struct scripts *ss);
+void		 control_answers_fini(struct scripts *ss);
+size_t		 control_answer_cost_max(const char *user, size_t max);
+void		 control_answer_set(struct scripts *ss,
+		    const struct store_req *sr, int item, char *text,
+		    size_t charged);
+int		 on_control_ctxval(struct metric *m, const struct reader *rd,
+		    struct buf *out);
+void		 control_answers_sweep(struct scripts *ss);
+
 /* info.c */
+size_t		 info_object_max(const struct config *cfg);
 void		 info_put_script(struct buf *b, const struct script *sc,
 		    int redact, size_t max);
 char		*info_refused_script(const char *code, size_t len,

@@ -194,7 +194,7 @@ feed_lines(struct ingest *ing, struct ingest *slow, const char *p, size_t n)
 	struct buf	 b;
 	int		 same = 1;
 
-	buf_init(&b, 0);
+	buf_init(&b, n + 16);	/* a line of p and ",\"zz\":0" */
 	char	 err[256];
 
 	while (n > 0) {

@@ -8,7 +8,9 @@ printf text. Both formats must pass tests/lib/openmetrics.py (strict),
 the values must be those of /pmapi/fetch, histograms real Prometheus
 histograms, text output left out, and the non-histogram output must
 follow pmproxy 6.0.3's /metrics mapping (the live pmproxy on
-127.0.0.1:44322 when one answers, else the recorded transcript).
+127.0.0.1:44322 when one answers, else the recorded transcript). Past
+--max-answer-bytes or --max-memory, /metrics answers the JSON error
+/pmapi/fetch gives.
 """
 
 import json
@@ -469,9 +471,58 @@ def test_auth_reads():
     shutil.rmtree(tmp, ignore_errors=True)
 
 
+def post_names(d, path, n, accept=None):
+    hdrs = {"Content-Type": "application/x-www-form-urlencoded"}
+    if accept:
+        hdrs["Accept"] = accept
+    body = ("names=" + ",".join(["bpftrace.daemon.uptime"] * n)).encode()
+    return btd.http("POST", d.url(path), body=body, headers=hdrs,
+                    timeout=30.0)
+
+
+def test_answer_limits():
+    """/metrics is built within --max-answer-bytes and charged to
+    --max-memory, as /pmapi answers are: past either, the same JSON error
+    /pmapi/fetch gives (400 naming --max-answer-bytes, 503 naming
+    --max-memory), never a cut body."""
+    with btd.Daemon(["--pmcd", "off", "--max-answer-bytes", "65536"]) as d:
+        st, _, b = post_names(d, "/metrics", 10)
+        tap.ok(st == 200 and b.count(b"\nbpftrace_daemon_uptime{") == 10,
+               "--max-answer-bytes 65536: a small /metrics answer is "
+               "served", (st, b[:200]))
+        _, _, pb = post_names(d, "/pmapi/fetch", 1000)
+        pmsg = json.loads(pb).get("message")
+        for path, accept in (("/metrics", None), ("/metrics", OM_ACCEPT),
+                             ("/pmapi/metrics", None)):
+            st, hdrs, b = post_names(d, path, 1000, accept)
+            j = json.loads(b) if st == 400 else {}
+            tap.ok(st == 400 and "json" in hdrs.get("content-type", "") and
+                   j.get("success") is False and
+                   j.get("message") == pmsg and
+                   "answer too large" in pmsg and
+                   "--max-answer-bytes" in pmsg,
+                   "%s%s past --max-answer-bytes: 400, /pmapi/fetch's "
+                   "message" % (path, " (OpenMetrics)" if accept else ""),
+                   (st, b[:300], pmsg))
+    with btd.Daemon(["--pmcd", "off", "--max-memory",
+                     str(1024 * 1024)]) as d:
+        st, hdrs, b = post_names(d, "/metrics", 4096)
+        j = json.loads(b) if st == 503 else {}
+        tap.ok(st == 503 and j.get("success") is False and
+               "memory limit reached" in j.get("message", "") and
+               "--max-memory" in j.get("message", ""),
+               "/metrics past --max-memory: 503 with the memory message",
+               (st, b[:300]))
+        st, _, b = get(d, "/metrics")
+        tap.ok(st == 200 and b"bpftrace_daemon_uptime" in b,
+               "and the memory is back: /metrics is served again",
+               (st, b[:200]))
+
+
 def main():
     test_parser_rejects()
     test_auth_reads()
+    test_answer_limits()
     sd = scripts_dir()
     args = ["--bpftrace", FAKE, "--pmcd", "off"]
     for s in SCRIPTS:

@@ -10,21 +10,35 @@ that uses a symbol defined by another object depends on it. Fails (exit 1)
 when an object depends on an object of a layer above its own (an up-call:
 an extern call or a function pointer's address taken both show as an
 undefined symbol), or when files depend on each other in a cycle outside
-the folders that allow it. The layer order, the folders that may cycle and
-the allowed exceptions are declared once, in tests/layers/layers.txt.
+the folders that allow it, or when an object other than the one named by
+"parsers" calls the C library's number parsers (strto*, ato*, *scanf:
+numbers go through util.c's strtonum family). The layer order, the
+folders that may cycle, the parsers and the allowed exceptions are
+declared once, in tests/layers/layers.txt.
 An object's layer is its folder under src/ ("top" for src/ itself).
 Exceptions that no longer match anything also fail, so the list shrinks.
 Standard library only; nm from binutils (or $NM).
 """
+import functools
 import os
+import re
 import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
+class Layers:
+    """What layers.txt declares."""
+
+    def __init__(self):
+        self.order, self.cycles, self.allow = [], set(), {}
+        self.parser_owner, self.parsers, self.allow_parser = None, set(), {}
+
+
 def load_layers(path):
-    order, cycles, allow = [], set(), {}
+    lay = Layers()
+    order, cycles, allow = lay.order, lay.cycles, lay.allow
     with open(path) as f:
         for n, line in enumerate(f, 1):
             words = line.split("#", 1)[0].split()
@@ -36,13 +50,20 @@ def load_layers(path):
                 cycles.update(words[1:])
             elif words[0] == "allow" and len(words) >= 4:
                 allow[(words[1], words[2])] = " ".join(words[3:])
+            elif words[0] == "parsers" and len(words) >= 3:
+                lay.parser_owner = words[1]
+                lay.parsers.update(words[2:])
+            elif words[0] == "allow-parser" and len(words) >= 4:
+                lay.allow_parser[(words[1], words[2])] = " ".join(words[3:])
             else:
                 raise SystemExit("%s:%d: cannot read %r (layer NAME | cycles "
-                                 "FOLDER... | allow USER DEFINER REASON)"
+                                 "FOLDER... | allow USER DEFINER REASON | "
+                                 "parsers OBJECT SYMBOL... | allow-parser "
+                                 "USER SYMBOL REASON)"
                                  % (path, n, line.strip()))
     if "top" not in order:
         raise SystemExit("%s: no 'layer top'" % path)
-    return order, cycles, allow
+    return lay
 
 
 def objects(builddir):
@@ -62,6 +83,7 @@ def layer_of(obj):
     return parts[1] if len(parts) > 2 else "top"
 
 
+@functools.lru_cache(maxsize=None)
 def symbols(builddir, obj):
     nm = os.environ.get("NM", "nm")
     r = subprocess.run([nm, "-P", os.path.join(builddir, obj)],
@@ -78,7 +100,33 @@ def symbols(builddir, obj):
             used.add(name)
         elif kind.isupper() or kind in ("V", "W"):
             defined.add(name)
-    return defined, used
+    return frozenset(defined), frozenset(used)
+
+
+def libc_name(sym):
+    """glibc's name for a C function as the function: __isoc99_sscanf and
+    __isoc23_strtol (C99/C2x variants) are sscanf and strtol."""
+    return re.sub(r"^__isoc\d\d_", "", sym)
+
+
+def parser_calls(builddir, objs, lay):
+    """Objects calling number parsers besides the parsers' owner, and the
+    exceptions used: ([(object, symbol)], set of used exceptions)."""
+    bad, used_allow = [], set()
+    if lay.parser_owner is None:
+        return bad, used_allow
+    for o in objs:
+        if o == lay.parser_owner:
+            continue
+        for s in sorted(symbols(builddir, o)[1]):
+            name = libc_name(s)
+            if name not in lay.parsers:
+                continue
+            if (o, name) in lay.allow_parser:
+                used_allow.add((o, name))
+            else:
+                bad.append((o, name))
+    return bad, used_allow
 
 
 def graph(builddir, objs):
@@ -146,7 +194,8 @@ def short(syms, most=4):
 
 
 def check(builddir, layers_file):
-    order, cycles, allow = load_layers(layers_file)
+    lay = load_layers(layers_file)
+    order, cycles, allow = lay.order, lay.cycles, lay.allow
     rank = {name: i for i, name in enumerate(order)}
     objs = objects(builddir)
     if not objs:
@@ -190,7 +239,15 @@ def check(builddir, layers_file):
     for a, b in stale:
         errors.append("stale exception: allow %s %s (no longer needed: "
                       "remove it from %s)" % (a, b, layers_file))
-    return errors, sorted(used_allow)
+    bad, used_parsers = parser_calls(builddir, objs, lay)
+    for o, name in bad:
+        errors.append("number parser: %s calls %s (read numbers with the "
+                      "strtonum family of %s)" % (o, name, lay.parser_owner))
+    for o, name in sorted(set(lay.allow_parser) - used_parsers):
+        errors.append("stale exception: allow-parser %s %s (no longer "
+                      "needed: remove it from %s)" % (o, name, layers_file))
+    return errors, sorted(used_allow) + [
+        (o, "libc:" + name) for o, name in sorted(used_parsers)]
 
 
 def main(argv):
@@ -201,9 +258,12 @@ def main(argv):
         args = args[2:]
     builddir = args[0] if args else "."
     errors, allowed = check(builddir, layers_file)
-    order, _, allow = load_layers(layers_file)
+    lay = load_layers(layers_file)
+    order = lay.order
     for a, b in allowed:
-        print("allowed: %s -> %s: %s" % (a, b, allow[(a, b)]))
+        why = lay.allow_parser.get((a, b[5:])) if b.startswith("libc:") \
+            else lay.allow[(a, b)]
+        print("allowed: %s -> %s: %s" % (a, b, why))
     for e in errors:
         print(e)
     if errors:

@@ -5,9 +5,10 @@
 The built tree (the directory of $BPFTRACED's src/) must pass. Then tiny
 objects compiled into a temporary src/<layer>/ tree plant the shapes the
 check must refuse (a call up a layer, a function pointer taken up a layer,
-two files of one folder calling each other, a stale exception) and the
-ones it must accept (a call down, the ingest folder's cycle, an allowed
-exception with its reason).
+two files of one folder calling each other, a stale exception, a number
+parsed with strtol or sscanf outside util.c) and the ones it must accept
+(a call down, the ingest folder's cycle, an allowed exception with its
+reason, util.c's own strtol).
 """
 import os
 import shutil
@@ -29,8 +30,10 @@ def run(builddir, layers=LAYERS):
     return r.returncode, r.stdout + r.stderr
 
 
-def plant(files, extra_layers=None):
-    """A build tree of objects compiled from {"src/lib/a.c": code}."""
+def plant(files, extra_layers=""):
+    """A build tree of objects compiled from {"src/lib/a.c": code}, and its
+    layers.txt: the real one without its allow-parser exceptions (they
+    name real objects, which a planted tree has not), and extra_layers."""
     root = tempfile.mkdtemp(prefix="btd-layers-")
     for rel, code in files.items():
         src = os.path.join(root, rel)
@@ -42,11 +45,11 @@ def plant(files, extra_layers=None):
         if r.returncode != 0:
             raise RuntimeError("%s: %s" % (rel, r.stderr))
         os.unlink(src)
-    layers = LAYERS
-    if extra_layers is not None:
-        layers = os.path.join(root, "layers.txt")
-        with open(LAYERS) as f, open(layers, "w") as out:
-            out.write(f.read() + extra_layers)
+    layers = os.path.join(root, "layers.txt")
+    with open(LAYERS) as f, open(layers, "w") as out:
+        out.write("".join(line for line in f
+                          if not line.startswith("allow-parser ")))
+        out.write(extra_layers)
     return root, layers
 
 
@@ -59,7 +62,13 @@ CC = shutil.which(os.environ.get("CC", "cc")) or shutil.which("gcc") \
     or shutil.which("clang")
 
 
-def case(t, desc, files, want_rc, want_text, extra_layers=None):
+STRTOL = ("#include <stdlib.h>\n"
+          "long n(const char *s) { return strtol(s, 0, 0); }\n")
+SSCANF = ("#include <stdio.h>\n"
+          "int n(const char *s) { int v; return sscanf(s, \"%d\", &v); }\n")
+
+
+def case(t, desc, files, want_rc, want_text, extra_layers=""):
     root, layers = plant(files, extra_layers)
     try:
         rc, out = run(root, layers)
@@ -82,7 +91,7 @@ def main():
         t.check(rc == 0 and "check-layers: ok" in out,
                 "built tree passes check-layers", out)
     if CC is None or shutil.which(os.environ.get("NM", "nm")) is None:
-        for d in range(8):
+        for d in range(13):
             t.skip("planted case %d" % d, "no cc or nm")
         t.done()
         return
@@ -117,6 +126,23 @@ def main():
          {"src/lib/low.c": LOW, "src/api/high.c": HIGH_CALLS_LOW},
          1, "stale exception: allow src/lib/low.o src/api/high.o",
          "allow src/lib/low.o src/api/high.o planted for the test\n")
+    case(t, "strtol outside util.c fails, naming object and parser",
+         {"src/api/num.c": STRTOL}, 1,
+         "number parser: src/api/num.o calls strtol (read numbers with the "
+         "strtonum family of src/lib/util.o)")
+    case(t, "sscanf (glibc's __isoc99_sscanf) outside util.c fails",
+         {"src/store/num.c": SSCANF}, 1,
+         "number parser: src/store/num.o calls sscanf")
+    case(t, "util.c may call strtol (the strtonum family's own)",
+         {"src/lib/util.c": STRTOL}, 0, "check-layers: ok")
+    case(t, "an allowed parser with its reason passes and is listed",
+         {"src/api/num.c": STRTOL}, 0,
+         "allowed: src/api/num.o -> libc:strtol: planted for the test",
+         "allow-parser src/api/num.o strtol planted for the test\n")
+    case(t, "a parser exception that matches nothing fails (stale)",
+         {"src/api/num.c": LOW}, 1,
+         "stale exception: allow-parser src/api/num.o strtol",
+         "allow-parser src/api/num.o strtol planted for the test\n")
     t.done()
 
 

@@ -117,7 +117,7 @@ run(const char *expr, struct ddesc *d, struct dvals *v, const char **why)
 	struct dexpr	*t, *b;
 	int		 rc;
 
-	buf_init(&err, 0);
+	buf_init(&err, TEST_BUF_MAX);
 	rc = derive_parse("n", expr, &t, &err);
 	if (rc != 0)
 		fail_msg("parse of %s failed: %s", expr, buf_cstr(&err));
@@ -160,7 +160,7 @@ syntax(const char *expr)
 	struct dexpr	*t = NULL;
 	size_t		 len;
 
-	buf_init(&err, 0);
+	buf_init(&err, TEST_BUF_MAX);
 	assert_int_equal(derive_parse("my.bad", expr, &t, &err), -1);
 	assert_null(t);
 	return buf_take(&err, &len);
@@ -326,7 +326,7 @@ semantic_errors(void **state)
 		assert_int_equal(run(cases[i].e, &d, NULL, &why), -1);
 		assert_string_equal(why, cases[i].why);
 	}
-	buf_init(&b, 0);
+	buf_init(&b, TEST_BUF_MAX);
 	derive_semantic_text(&b, "q.e7", "kernel.all.cpu.user + 1",
 	    "Illegal operator for counter and non-counter");
 	assert_string_equal(buf_cstr(&b), "Semantic Error: pmAddDerivedMetric("
@@ -437,7 +437,7 @@ adversarial_input(void **state)
 			big[i] = round % 2 ? (char)(random() % 255 + 1) :
 			    alpha[random() % (sizeof(alpha) - 1)];
 		big[len] = '\0';
-		buf_init(&err, 0);
+		buf_init(&err, TEST_BUF_MAX);
 		if (derive_parse("g", big, &t, &err) == 0) {
 			struct dexpr	*b;
 			struct ddesc	 d;
@@ -472,7 +472,7 @@ pmids_and_sets(void **state)
 	assert_int_equal(derive_pmid(1), pmID_build(511, 2047, 1022));
 	assert_int_equal(derive_pmid(1022), pmID_build(511, 2047, 1));
 	assert_int_equal(derive_pmid(1023), pmID_build(511, 2046, 1023));
-	buf_init(&err, 0);
+	buf_init(&err, TEST_BUF_MAX);
 	assert_int_equal(derive_parse("a", "1", &t, &err), 0);
 	a = dmetric_new("a", "1", 0);
 	derive_free(t);
@@ -509,7 +509,7 @@ context_sets_limits_and_expiry(void **state)
 		struct dmetric	*dm;
 		int		 want = i < 2 ? CTX_OK : CTX_LIMIT;
 
-		buf_init(&err, 0);
+		buf_init(&err, TEST_BUF_MAX);
 		assert_int_equal(derive_parse("x", "1", &t, &err), 0);
 		buf_free(&err);
 		snprintf(name, sizeof(name), "d%d", i);
@@ -653,7 +653,7 @@ bound(const char *expr, struct ddesc *d)
 	struct dexpr	*t, *b;
 	const char	*why;
 
-	buf_init(&err, 0);
+	buf_init(&err, TEST_BUF_MAX);
 	assert_int_equal(derive_parse("n", expr, &t, &err), 0);
 	buf_free(&err);
 	assert_int_equal(derive_bind(t, find, NULL, &b, d, &why), 0);

@@ -252,7 +252,7 @@ output(struct ingest *ing)
 {
 	struct buf	 b;
 
-	buf_init(&b, 0);
+	buf_init(&b, TEST_BUF_MAX);
 	assert_int_equal(ingest_output_text(ing, &b), 0);
 	return buf_take(&b, NULL);
 }
@@ -1106,11 +1106,44 @@ table_retain_lines_keeps_header(void **state)
 	ingest_free(ing);
 }
 
+/* the @output text always fits in ingest_output_max bytes (its cap) */
+static void
+output_text_fits_output_max(void **state)
+{
+	struct tv		 tv[] = { OUTPUT_VAR };
+	struct ingest_limits	 lim = { 0, 0, 1000, 0 };
+	struct ingest		*ing;
+	struct buf		 out;
+	char			 l[160], data[80];
+	size_t			 max;
+
+	for (int retain = -1; retain <= 2; retain += 3)
+		for (lim.il_output_bytes = 1; lim.il_output_bytes < 64;
+		    lim.il_output_bytes += 7) {
+			ing = ING(tv, retain, &lim);
+			max = ingest_output_max(ing);
+			assert_int_equal(max, lim.il_output_bytes);
+			for (int i = 0; i < 40; i++) {
+				memset(data, 'a' + i % 26, sizeof(data));
+				snprintf(l, sizeof(l), "{\"type\": \"printf\", "
+				    "\"data\": \"%.*s%s\"}", (i * 7) % 50, data,
+				    i % 3 ? "\\n" : "");
+				feed(ing, l);
+				buf_init(&out, max);
+				assert_int_equal(ingest_output_text(ing, &out),
+				    0);
+				assert_true(out.b_len <= max);
+				buf_free(&out);
+			}
+			ingest_free(ing);
+		}
+}
+
 static void
 output_ring_bounded(void **state)
 {
 	struct tv		 tv[] = { OUTPUT_VAR };
-	struct ingest_limits	 lim = { 0, 100, 4 };
+	struct ingest_limits	 lim = { 0, 100, 4, 0 };
 	struct ingest		*ing = ING(tv, -1, &lim);
 	struct ing_var		*ov = ingest_var_by_name(ing, "output");
 	struct buf		 line;
@@ -1138,7 +1171,7 @@ output_ring_bounded(void **state)
 	}
 	assert_output(ing, "line 08\nline 09\n");
 	/* one 1 MB printf without newline: the head of it, in 20 bytes */
-	buf_init(&line, 0);
+	buf_init(&line, TEST_BUF_MAX);
 	buf_puts(&line, "{\"type\": \"printf\", \"data\": \"");
 	for (i = 0; i < 1024 * 1024; i++)
 		buf_putc(&line, i % 64 ? 'x' : 'y');
@@ -1254,7 +1287,7 @@ max_instances_drops(void **state)
 {
 	struct tv		 tv[] = {
 	    { "byid", BTS_COUNT, BTS_V_UINT, 1 } };
-	struct ingest_limits	 lim = { 5, 0, 0 };
+	struct ingest_limits	 lim = { 5, 0, 0, 0 };
 	struct ingest		*ing = ING(tv, -1, &lim);
 	struct ing_var		*v = ingest_var_by_name(ing, "byid");
 
@@ -1307,7 +1340,7 @@ names_of(struct ingest *ing, const char *var)
 	struct buf	 b;
 	size_t		 i;
 
-	buf_init(&b, 0);
+	buf_init(&b, TEST_BUF_MAX);
 	for (i = 0; i < v->iv_n; i++)
 		buf_printf(&b, "%s%s", i ? "|" : "", v->iv_names[i]);
 	return buf_take(&b, NULL);
@@ -1523,7 +1556,7 @@ long_and_many_names(void **state)
 	for (i = 0; i < n; i++)
 		big[i] = (char)('a' + i % 26);
 	big[n] = '\0';
-	buf_init(&line, 0);
+	buf_init(&line, TEST_BUF_MAX);
 	buf_printf(&line, "{\"type\": \"map\", \"data\": {\"@c\": "
 	    "{\"%s\": 1, \"short\": 2}}}", big);
 	assert_int_equal(ingest_line(ing, line.b_data, line.b_len, NULL, 0), 0);
@@ -1890,7 +1923,7 @@ deep_nesting_rejected(void **state)
 	struct buf	 b;
 	int		 i;
 
-	buf_init(&b, 0);
+	buf_init(&b, TEST_BUF_MAX);
 	for (i = 0; i < 10000; i++)
 		buf_putc(&b, '[');
 	assert_int_equal(ingest_line(ing, b.b_data, b.b_len, NULL, 0), -1);
@@ -1924,7 +1957,7 @@ huge_numbers_rejected(void **state)
 	struct buf	 b;
 	int		 i;
 
-	buf_init(&b, 0);
+	buf_init(&b, TEST_BUF_MAX);
 	buf_puts(&b, "{\"type\": \"map\", \"data\": {\"@a\": ");
 	for (i = 0; i < 400; i++)
 		buf_putc(&b, '9');
@@ -2130,6 +2163,7 @@ main(void)
 		cmocka_unit_test(printf_ignored_without_output_var),
 		cmocka_unit_test(table_retain_lines_keeps_header),
 		cmocka_unit_test(output_ring_bounded),
+		cmocka_unit_test(output_text_fits_output_max),
 		cmocka_unit_test(instance_ids_stable_across_reset),
 		cmocka_unit_test(seed_instance),
 		cmocka_unit_test(max_instances_drops),

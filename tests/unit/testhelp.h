@@ -9,4 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
+
+/* the cap of a test's own buffers (buf_init): more than any test writes */
+#define TEST_BUF_MAX	(64 * 1024 * 1024)
 #endif
