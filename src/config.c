@@ -16,7 +16,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "bpftraced.h"
+#include "bt_limits.h"
+#include "daemon.h"
+#include "http.h"
+#include "log.h"
+#include "top.h"
 
 enum {
 	OPT_LISTEN = 256, OPT_STATE_DIR, OPT_LOG_LEVEL, OPT_CONFIG,

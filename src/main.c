@@ -16,12 +16,25 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "api.h"
 #include "auth.h"
-#include "bpftraced.h"
+#include "bt_limits.h"
+#include "buf.h"
+#include "daemon.h"
 #include "evloop.h"
+#include "http.h"
+#include "log.h"
+#include "memcap.h"
+#include "notify.h"
+#include "pcp.h"
+#include "privs.h"
+#include "registry.h"
+#include "scripts.h"
 #include "seriesid.h"
 #include "spawnenv.h"
 #include "store.h"
+#include "top.h"
+#include "util.h"
 
 struct mainctx {
 	struct daemon_state	*ds;

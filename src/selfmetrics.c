@@ -11,7 +11,14 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "bpftraced.h"
+#include "bt_limits.h"
+#include "daemon.h"
+#include "memcap.h"
+#include "origin.h"
+#include "registry.h"
+#include "scripts.h"
+#include "top.h"
+#include "util.h"
 
 #define SELF_INDOM_ENDPOINT	pmInDom_build(BT_DOMAIN, 1)
 #define SELF_INDOM_REFUSAL	pmInDom_build(BT_DOMAIN, 2)

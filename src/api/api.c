@@ -13,8 +13,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bpftraced.h"
 #include "api.h"
+#include "buf.h"
+#include "http.h"
+#include "memcap.h"
+#include "registry.h"
+#include "util.h"
 
 #define JSON_CT		"application/json"
 
@@ -581,4 +585,171 @@ api_store_error(struct api *a, enum store_result rv, const char *what,
 {
 	return api_error(a, store_status(rv), 1, store_pmcode(rv), "failed to "
 	    "store value to metric %s: %s", what, err);
+}
+
+/* --- the context table's refusals (enum ctx_result, context.c) --- */
+
+/* a refused profile change (API_CTX_PROFILE), pmproxy's words */
+static unsigned
+ctx_profile_refusal(struct api *a, enum ctx_result rc, const char *expr,
+    int *pmcode, char *msg, size_t len)
+{
+	char	 mem[160];
+
+	switch (rc) {
+	case CTX_UNKNOWN:
+		*pmcode = PM_ERR_NOCONTEXT;
+		snprintf(msg, len, "%s - unknown context", expr);
+		return 400;
+	case CTX_LIMIT:
+		*pmcode = -E2BIG;
+		snprintf(msg, len, "%s - the profile of this context would "
+		    "list more than %zu instances (bpftraced limit, see "
+		    "--max-profile-instances)", expr,
+		    a->a_ds->cfg.max_profile_instances);
+		return 403;
+	case CTX_NOMEM:
+		*pmcode = -ENOMEM;
+		memcap_message(&a->a_ds->mem, mem, sizeof(mem));
+		snprintf(msg, len, "%s - %s", expr, mem);
+		return 503;
+	default:
+		*pmcode = -EINVAL;
+		snprintf(msg, len, "%s - out of memory", expr);
+		return 400;
+	}
+}
+
+/* a refused derived metric (API_CTX_DERIVE): the reason libpcp gives */
+static unsigned
+ctx_derive_refusal(struct api *a, enum ctx_result rc, char *msg,
+    size_t len)
+{
+	switch (rc) {
+	case CTX_UNKNOWN:
+		snprintf(msg, len, "unknown context identifier: %u", a->a_ctx);
+		return 400;
+	case CTX_DUP:
+		snprintf(msg, len, "Duplicate per-context derived metric "
+		    "name");
+		return 400;
+	case CTX_LIMIT:
+		snprintf(msg, len, "Too many per-context derived metrics "
+		    "(bpftraced limit %zu, see --max-derived)",
+		    a->a_ds->cfg.max_derived);
+		return 400;
+	case CTX_BYTES:
+		snprintf(msg, len, "Derived metrics of this context would "
+		    "hold more than %zu bytes (bpftraced limit, see "
+		    "--max-derived-bytes)", a->a_ds->cfg.max_derived_bytes);
+		return 400;
+	case CTX_NOMEM:
+		memcap_message(&a->a_ds->mem, msg, len);
+		return 503;
+	default:
+		snprintf(msg, len, "Out of memory");
+		return 400;
+	}
+}
+
+/* a rate() history a fetch could not keep (API_CTX_RATE) */
+static unsigned
+ctx_rate_refusal(struct api *a, enum ctx_result rc, char *msg, size_t len)
+{
+	switch (rc) {
+	case CTX_NOMEM:
+		memcap_message(&a->a_ds->mem, msg, len);
+		return 503;
+	case CTX_BYTES:
+		snprintf(msg, len, "rate() values of the derived metrics of "
+		    "this context would hold more than %zu bytes (bpftraced "
+		    "limit, see --max-derived-bytes)",
+		    a->a_ds->cfg.max_derived_bytes);
+		return 400;
+	default:
+		snprintf(msg, len, "out of memory keeping rate() values");
+		return 503;
+	}
+}
+
+/*
+ * The one place a refusal of the context table (rc, never CTX_OK)
+ * becomes what a client is told, worded for what asked (op): the HTTP
+ * status (returned), the PCP or -errno code that pmwebd clients get
+ * (*pmcode) and pmproxy's text (msg, len bytes). what: the profile's
+ * expr for API_CTX_PROFILE.
+ */
+static unsigned
+ctx_refusal(struct api *a, enum api_ctx_op op, enum ctx_result rc,
+    const char *what, int *pmcode, char *msg, size_t len)
+{
+	switch (op) {
+	case API_CTX_NEW:
+		/* pmwebd answered EMFILE to any refused context */
+		if (rc == CTX_NOMEM && !API_PMWEBD(a)) {
+			*pmcode = -ENOMEM;
+			memcap_message(&a->a_ds->mem, msg, len);
+			return 503;
+		}
+		*pmcode = -EMFILE;
+		snprintf(msg, len, "too many contexts (limit %zu, see "
+		    "--max-contexts)", a->a_ds->cfg.max_contexts);
+		return 503;
+	case API_CTX_USE:
+		*pmcode = PM_ERR_NOCONTEXT;
+		snprintf(msg, len, "unknown context identifier: %u", a->a_ctx);
+		return 400;
+	case API_CTX_PROFILE:
+		return ctx_profile_refusal(a, rc, what, pmcode, msg, len);
+	case API_CTX_DERIVE:
+		*pmcode = PM_ERR_BADDERIVE;
+		return ctx_derive_refusal(a, rc, msg, len);
+	default:
+		*pmcode = PM_ERR_TOOBIG;
+		return ctx_rate_refusal(a, rc, msg, len);
+	}
+}
+
+/* the error answer to a refusal of the context table (ctx_refusal) */
+int
+api_ctx_error(struct api *a, enum api_ctx_op op, enum ctx_result rc,
+    const char *what, int with_ctx)
+{
+	char		 msg[256];
+	int		 pmcode;
+	unsigned	 status;
+
+	status = ctx_refusal(a, op, rc, what, &pmcode, msg, sizeof(msg));
+	return api_error_text(a, status, with_ctx, pmcode, msg);
+}
+
+/* libpcp's wording for errors that are PMAPI codes, not parse errors */
+void
+api_derive_text(struct buf *err, const char *name, const char *why)
+{
+	buf_printf(err, "Error: pmAddDerivedMetric(\"%s\", ...): returns %d\n"
+	    "%s\n", name, PM_ERR_BADDERIVE, why);
+}
+
+/*
+ * A derived metric name that this context refuses (rc: from
+ * ctx_derive_add(), or the same checks made before it): libpcp's text
+ * (pmproxy's for an unknown context) appended to err; returns the HTTP
+ * status of the answer.
+ */
+unsigned
+api_ctx_derive_error(struct api *a, enum ctx_result rc, const char *name,
+    struct buf *err)
+{
+	char		 why[256];
+	int		 pmcode;
+	unsigned	 status;
+
+	status = ctx_refusal(a, API_CTX_DERIVE, rc, NULL, &pmcode, why,
+	    sizeof(why));
+	if (rc == CTX_UNKNOWN)
+		buf_puts(err, why);
+	else
+		api_derive_text(err, name, why);
+	return status;
 }

@@ -1,9 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * api.h - what the /pmapi dialect files share, and nothing outside them
- * includes: the per-request baton (struct api), the command table's
- * entries, and each file's cross-file functions. http.c sees only
- * api_pmapi() (bpftraced.h). Include after bpftraced.h.
+ * api.h - the api layer, the top of the request path: the dialects that
+ * answer what http.c routes to them. The first part is what main puts in
+ * the routes table (api_pmapi, api_metrics, api_ui) and the embedded web
+ * page; the rest is what the /pmapi dialect files share and nothing
+ * outside them uses: the per-request baton (struct api), the command
+ * table's entries, and each file's cross-file functions. /metrics'
+ * own (api_metrics.c, scrape_*.c) is in scrape.h.
+ * Above every other layer but the top (main.c).
  *
  * Who calls whom (no file calls one above it in this list):
  *   api_pmapi.c   dispatch: the command table, the context of a request
@@ -17,18 +21,59 @@
 #ifndef BT_API_H
 #define BT_API_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <time.h>
 
+#include <pcp/pmapi.h>
+
+#include "buf.h"
+#include "daemon.h"
+#include "http.h"
+#include "registry.h"
+
+/* ====================================================================
+ * the routes main passes to httpd_start
+ * ==================================================================== */
+
+/* api_pmapi.c: /pmapi/ (the pmproxy and pmwebd dialects) */
+int		 api_pmapi(struct httpreq *hr);
+
+/* api_metrics.c: GET /metrics, Prometheus/OpenMetrics text */
+int		 api_metrics(struct httpreq *hr);
+int		 api_metrics_path(const char *path);	/* a scrape URL path */
+
+/*
+ * api_ui.c: the built-in web page ("/" and "/ui/<file>"), served from
+ * ui_assets[], which src/lib/embed.sh generates from web/ui/ at build
+ * time.
+ */
+struct ui_asset {
+	const char		*ua_name;	/* basename, served as /ui/<name> */
+	const unsigned char	*ua_data;
+	size_t			 ua_len;
+	const char		*ua_etag;	/* quoted: "\"crc-size\"" */
+};
+extern const struct ui_asset	ui_assets[];
+extern const size_t		ui_nassets;
+
+#define UI_INDEX	"index.html"	/* what "/" serves */
+
+int		 api_ui(struct httpreq *hr);
+
+/* ====================================================================
+ * the /pmapi dialect files' own
+ * ==================================================================== */
+
 struct api;
-typedef int (*api_fn)(struct api *);
+typedef int (*api_fn)(struct api *a);
 
 /* one command of a dialect's table, matched by prefix */
 struct cmd {
 	const char		*c_name;
 	enum api_endpoint	 c_ep;
 	int			 c_methods;	/* HTTP_GET | HTTP_POST */
-	int			(*c_params_ok)(struct httpreq *);
+	int			(*c_params_ok)(struct httpreq *hr);
 	api_fn			 c_run;
 	int			 c_flags;	/* CMD_* */
 };
@@ -110,6 +155,21 @@ int		 api_error_pmwebd(struct httpreq *hr, unsigned status,
 		    int code);
 int		 api_store_error(struct api *a, enum store_result rv,
 		    const char *what, const char *err);
+
+/* what asked the context table (context.c); it words a refusal */
+enum api_ctx_op {
+	API_CTX_NEW,		/* a new context (/pmapi/context) */
+	API_CTX_USE,		/* the context a request names */
+	API_CTX_PROFILE,	/* a profile change; what: its expr */
+	API_CTX_DERIVE,		/* a derived metric of the context */
+	API_CTX_RATE		/* the rate() values a fetch keeps */
+};
+int		 api_ctx_error(struct api *a, enum api_ctx_op op,
+		    enum ctx_result rc, const char *what, int with_ctx);
+unsigned	 api_ctx_derive_error(struct api *a, enum ctx_result rc,
+		    const char *name, struct buf *err);
+void		 api_derive_text(struct buf *err, const char *name,
+		    const char *why);
 void		 api_put_head(struct api *a);
 void		 api_put_pmid(struct api *a, pmID p);
 void		 api_put_dpmid(struct api *a, pmID p);

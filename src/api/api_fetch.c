@@ -10,11 +10,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bpftraced.h"
 #include "api.h"
-#include "snapcache.h"
+#include "buf.h"
+#include "pcp.h"
+#include "registry.h"
+#include "util.h"
 
-/* the snapshots of one request: one per source (snapcache.h) */
+/* the snapshots of one request: one per source (snapcache.c) */
 #define FETCH_MAX_SOURCES	16
 
 struct dfetch {
@@ -37,7 +39,8 @@ derive_values(void *arg, const char *name)
 		return &it->vs;
 	}
 	if (m == NULL || m->m_ctxval || m->m_src == NULL ||
-	    access_metric(f->a->a_ds, m, &f->a->a_rd) != ACCESS_ALL ||
+	    access_metric(f->a->a_ds->cfg.auth_reads, m, &f->a->a_rd) !=
+	    ACCESS_ALL ||
 	    (s = snapcache_get(f->sc, m->m_src)) == NULL ||
 	    m->m_slot >= s->s_nsets)
 		return NULL;
@@ -188,8 +191,8 @@ put_fetch_filtered(struct api *a, struct metric *m, const struct snap *s,
 	struct valset	 mine;
 	size_t		 start = b->b_len;
 
-	if (vs->vs_n <= 0 || access_filter(m, s, vs, &a->a_rd, a->a_ds,
-	    &mine) == -1)
+	if (vs->vs_n <= 0 || access_filter(m, s, vs, &a->a_rd,
+	    a->a_ds->cfg.auth_reads, &mine) == -1)
 		return;
 	put_fetch_head(a, m->m_pmid, m->m_name, *count);
 	if (put_instances(b, m, &mine, a->a_prof, API_PMWEBD(a)) == 0)
@@ -214,7 +217,8 @@ put_fetch_metric(struct api *a, struct metric *m, struct snapcache *sc,
 
 	if (m->m_ctxval && put_fetch_ctxval(a, m, count) != 1)
 		return;
-	if ((access = access_metric(a->a_ds, m, &a->a_rd)) == ACCESS_NONE)
+	if ((access = access_metric(a->a_ds->cfg.auth_reads, m,
+	    &a->a_rd)) == ACCESS_NONE)
 		return;		/* --auth-reads: as if it had no values */
 	if ((vs = fetch_valset(m, sc, &s)) == NULL)
 		return;
@@ -274,11 +278,12 @@ reserve_fetch(struct api *a, const struct fitem *ms, size_t n,
 /*
  * Evaluate dm at the fetch's time ts against the context's previous fetch
  * (its rate() operands), and keep this fetch's for the next one. 0, or
- * -1 with no value; a history the context cannot keep sets *err (CTX_*).
+ * -1 with no value; a history the context cannot keep sets *err.
  */
 static int
 eval_derived(struct api *a, const struct dmetric *dm, struct dexpr *bound,
-    struct dfetch *f, const struct timespec *ts, struct dvals *v, int *err)
+    struct dfetch *f, const struct timespec *ts, struct dvals *v,
+    enum ctx_result *err)
 {
 	struct dhist	 prev, next;
 	int		 rc;
@@ -288,8 +293,8 @@ eval_derived(struct api *a, const struct dmetric *dm, struct dexpr *bound,
 		*err = CTX_FULL;
 	rc = derive_eval_hist(bound, derive_values, f, &prev, &next, ts, v);
 	if (next.dh_n > 0 && a->a_held) {
-		int	 st = ctx_rate_put(a->a_ds->ctx, a->a_ctx, dm->dm_pmid,
-			    &next);
+		enum ctx_result	 st = ctx_rate_put(a->a_ds->ctx, a->a_ctx,
+				    dm->dm_pmid, &next);
 
 		if (st != CTX_OK && st != CTX_UNKNOWN && *err == CTX_OK)
 			*err = st;
@@ -302,7 +307,8 @@ eval_derived(struct api *a, const struct dmetric *dm, struct dexpr *bound,
 /* one derived metric's values, computed from this request's snapshots */
 static void
 put_fetch_derived(struct api *a, const struct dmetric *dm,
-    struct snapcache *sc, const struct timespec *ts, int *count, int *err)
+    struct snapcache *sc, const struct timespec *ts, int *count,
+    enum ctx_result *err)
 {
 	struct buf	*b = &a->a_out;
 	struct dfetch	 f = { a, sc };
@@ -547,13 +553,14 @@ toomany:
  * derived metric's values are computed from the same snapshots as the
  * plain metrics of this request.
  */
-static int
+static enum ctx_result
 put_fetch_values(struct api *a, const struct fitem *ms, size_t n,
     const struct timespec *ts)
 {
 	struct snapcache_slot	 slot[FETCH_MAX_SOURCES];
 	struct snapcache	 sc;
-	int			 count = 0, err = CTX_OK;
+	int			 count = 0;
+	enum ctx_result		 err = CTX_OK;
 
 	snapcache_init(&sc, slot, FETCH_MAX_SOURCES);
 	reserve_fetch(a, ms, n, &sc);
@@ -574,22 +581,10 @@ put_fetch_values(struct api *a, const struct fitem *ms, size_t n,
  * next fetch would silently have no rate.
  */
 static int
-rate_error(struct api *a, int err)
+rate_error(struct api *a, enum ctx_result err)
 {
-	char	 msg[256];
-
 	buf_reset(&a->a_out);
-	if (err == CTX_NOMEM) {
-		memcap_message(&a->a_ds->mem, msg, sizeof(msg));
-		return api_error(a, 503, 1, PM_ERR_TOOBIG, "%s", msg);
-	}
-	if (err == CTX_BYTES)
-		return api_error(a, 400, 1, PM_ERR_TOOBIG, "rate() values of "
-		    "the derived metrics of this context would hold more than "
-		    "%zu bytes (bpftraced limit, see --max-derived-bytes)",
-		    a->a_ds->cfg.max_derived_bytes);
-	return api_error(a, 503, 1, PM_ERR_TOOBIG, "out of memory keeping "
-	    "rate() values");
+	return api_ctx_error(a, API_CTX_RATE, err, NULL, 1);
 }
 
 /*
@@ -602,7 +597,8 @@ api_run_fetch(struct api *a)
 	struct fitem		*ms;
 	struct timespec		 ts;
 	size_t			 n;
-	int			 ret, err;
+	int			 ret;
+	enum ctx_result		 err;
 
 	if (fetch_lookup(a, &ms, &n, &ret) == -1)
 		return ret;

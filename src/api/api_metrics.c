@@ -49,8 +49,15 @@
 #include <string.h>
 #include <strings.h>
 
-#include "bpftraced.h"
+#include "api.h"
+#include "bt_limits.h"
+#include "buf.h"
+#include "daemon.h"
+#include "http.h"
+#include "pcp.h"
+#include "registry.h"
 #include "scrape.h"
+#include "util.h"
 
 #define TEXT_CT		"text/plain; version=0.0.4; charset=utf-8"
 #define OM_CT		"application/openmetrics-text; version=1.0.0; " \
@@ -409,7 +416,8 @@ put_metric(struct scrape *sc, const struct metric *m)
 	struct snap		*s;
 
 	if (!numeric(metric_type(m)) || m->m_ctxval || m->m_src == NULL ||
-	    access_metric(sc->hr->hr_ds, m, &sc->rd) != ACCESS_ALL ||
+	    access_metric(sc->hr->hr_ds->cfg.auth_reads, m, &sc->rd) !=
+	    ACCESS_ALL ||
 	    (s = snapcache_get(&sc->snaps, m->m_src)) == NULL ||
 	    m->m_slot >= s->s_nsets)
 		return;

@@ -15,10 +15,14 @@
 #define PCRE2_CODE_UNIT_WIDTH	8
 #include <pcre2.h>
 
-#include "bpftraced.h"
 #include "api.h"
 
+#include "bt_limits.h"
+#include "buf.h"
+#include "pcp.h"
+#include "registry.h"
 #include "seriesid.h"
+#include "util.h"
 
 /* --- derived metrics: the context's set, bound to the current namespace --- */
 
@@ -724,8 +728,8 @@ api_run_indom(struct api *a)
 		return run_pcindom(a, pcid, &f);
 	s = in->i_src ? source_snap(in->i_src) : NULL;
 	/* --auth-reads: a script's map keys are its data: none listed */
-	il = access_indom(a->a_ds, in, &a->a_rd) ? snap_instances(s, in) :
-	    NULL;
+	il = access_indom(a->a_ds->cfg.auth_reads, in, &a->a_rd) ?
+	    snap_instances(s, in) : NULL;
 	put_indom_head(a, in->i_id);
 	buf_puts(&a->a_out, ",\"labels\":");
 	api_put_labels(a, NULL, NULL);
@@ -916,27 +920,11 @@ api_run_children(struct api *a)
 
 /* the answer to a profile change that ctx_profile_change() returned */
 static int
-profile_answer(struct api *a, const char *expr, int ret)
+profile_answer(struct api *a, const char *expr, enum ctx_result ret)
 {
-	char	 msg[160];
-
-	switch (ret) {
-	case CTX_OK:
+	if (ret == CTX_OK)
 		return api_send_success(a);
-	case CTX_UNKNOWN:
-		return api_error(a, 400, 1, PM_ERR_NOCONTEXT,
-		    "%s - unknown context", expr);
-	case CTX_LIMIT:
-		return api_error(a, 403, 1, -E2BIG, "%s - the profile of this "
-		    "context would list more than %zu instances (bpftraced "
-		    "limit, see --max-profile-instances)", expr,
-		    a->a_ds->cfg.max_profile_instances);
-	case CTX_NOMEM:
-		memcap_message(&a->a_ds->mem, msg, sizeof(msg));
-		return api_error(a, 503, 1, -ENOMEM, "%s - %s", expr, msg);
-	default:
-		return api_error_inval(a, 400, 1, "%s - out of memory", expr);
-	}
+	return api_ctx_error(a, API_CTX_PROFILE, ret, expr, 1);
 }
 
 int

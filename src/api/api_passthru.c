@@ -10,8 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bpftraced.h"
 #include "api.h"
+#include "pcp.h"
+#include "registry.h"
 
 /* --- metrics read from pmcd (pmcd.c): per-request batch --- */
 

@@ -24,8 +24,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bpftraced.h"
 #include "api.h"
+#include "log.h"
+#include "memcap.h"
+#include "pcp.h"
+#include "registry.h"
+#include "scripts.h"
 
 /* the instances named: ids (*ids, *n; n 0: none named), or an error */
 struct pcinsts {

@@ -14,8 +14,13 @@
 #include <string.h>
 #include <strings.h>
 
-#include "bpftraced.h"
 #include "api.h"
+#include "bt_limits.h"
+#include "buf.h"
+#include "daemon.h"
+#include "http.h"
+#include "registry.h"
+#include "util.h"
 
 /* --- context --- */
 
@@ -48,8 +53,9 @@ static int
 resolve_context(struct api *a, int *ret)
 {
 	const char	*errstr, *pt, *hs;
-	char		 peer[64], msg[160];
+	char		 peer[64];
 	double		 timeout = BT_CTX_TIMEOUT;
+	enum ctx_result	 rc;
 	struct profile	**profp = a->a_cmd->c_ep == EP_FETCH ? &a->a_prof : NULL;
 	struct dset	**dsetp = a->a_cmd->c_ep == EP_CONTEXT ||
 			    a->a_cmd->c_ep == EP_STORE ? NULL : &a->a_dset;
@@ -64,12 +70,11 @@ resolve_context(struct api *a, int *ret)
 			return -1;
 		}
 		a->a_ctx = (uint32_t)id;
-		if (ctx_use(a->a_ds->ctx, a->a_ctx, profp, dsetp) != CTX_OK) {
+		if ((rc = ctx_use(a->a_ds->ctx, a->a_ctx, profp, dsetp)) !=
+		    CTX_OK) {
 			/* pmproxy echoes the id, except on /context */
-			*ret = api_error(a, 400,
-			    a->a_cmd->c_ep == EP_CONTEXT ? 0 : 1,
-			    PM_ERR_NOCONTEXT, "unknown context identifier: %u",
-			    a->a_ctx);
+			*ret = api_ctx_error(a, API_CTX_USE, rc, NULL,
+			    a->a_cmd->c_ep == EP_CONTEXT ? 0 : 1);
 			return -1;
 		}
 		a->a_held = 1;
@@ -100,18 +105,11 @@ resolve_context(struct api *a, int *ret)
 		return -1;
 	}
 	http_peer(a->a_hr, peer, sizeof(peer));
-	switch (ctx_create_for(a->a_ds->ctx, timeout, peer, &a->a_ctx)) {
-	case CTX_OK:
+	if ((rc = ctx_create_for(a->a_ds->ctx, timeout, peer, &a->a_ctx)) ==
+	    CTX_OK)
 		return 0;
-	case CTX_NOMEM:
-		memcap_message(&a->a_ds->mem, msg, sizeof(msg));
-		*ret = api_error(a, 503, 0, -ENOMEM, "%s", msg);
-		return -1;
-	default:
-		*ret = api_error(a, 503, 0, -EMFILE, "too many contexts (limit "
-		    "%zu, see --max-contexts)", a->a_ds->cfg.max_contexts);
-		return -1;
-	}
+	*ret = api_ctx_error(a, API_CTX_NEW, rc, NULL, 0);
+	return -1;
 }
 
 static int

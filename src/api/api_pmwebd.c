@@ -52,8 +52,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bpftraced.h"
 #include "api.h"
+#include "bt_limits.h"
+#include "buf.h"
+#include "daemon.h"
+#include "http.h"
+#include "registry.h"
+#include "util.h"
 
 /* _context: {"context":N}, no client, no source (pmproxy compat) */
 static int
@@ -94,6 +99,7 @@ run_new_context(struct api *a)
 	double		 timeout;
 	uint32_t	 id;
 	struct buf	 b;
+	enum ctx_result	 rc;
 
 	if (hs == NULL || *hs == '\0')
 		hs = api_param(a, "hostname");
@@ -107,8 +113,8 @@ run_new_context(struct api *a)
 	if (timeout > a->a_ds->cfg.max_polltimeout)	/* --max-polltimeout */
 		timeout = a->a_ds->cfg.max_polltimeout;
 	http_peer(a->a_hr, peer, sizeof(peer));
-	if (ctx_create_for(a->a_ds->ctx, timeout, peer, &id) != CTX_OK)
-		return api_error_pmwebd(a->a_hr, 503, -EMFILE);
+	if ((rc = ctx_create_for(a->a_ds->ctx, timeout, peer, &id)) != CTX_OK)
+		return api_ctx_error(a, API_CTX_NEW, rc, NULL, 0);
 	buf_init(&b, 64);	/* 28 bytes at most */
 	buf_printf(&b, "{ \"context\": %u }", id);
 	if (b.b_failed) {

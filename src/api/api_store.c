@@ -12,8 +12,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bpftraced.h"
 #include "api.h"
+#include "bt_limits.h"
+#include "buf.h"
+#include "http.h"
+#include "pcp.h"
+#include "registry.h"
+#include "util.h"
 
 /* --- store --- */
 
@@ -111,14 +116,6 @@ api_run_store(struct api *a)
 
 /* --- derive --- */
 
-/* libpcp's wording for errors that are PMAPI codes, not parse errors */
-static void
-derive_pmapi_text(struct buf *err, const char *name, const char *why)
-{
-	buf_printf(err, "Error: pmAddDerivedMetric(\"%s\", ...): returns %d\n"
-	    "%s\n", name, PM_ERR_BADDERIVE, why);
-}
-
 /*
  * pmAddDerivedMetric() on this context, in libpcp's order: the limit,
  * a duplicate name, the syntax; then the metric takes the next pmid, and
@@ -136,22 +133,20 @@ derive_one(struct api *a, const char *name, const char *expr,
 	struct dmetric	*dm;
 	struct ddesc	 d;
 	const char	*why = NULL;
-	char		 lim[128];
+	enum ctx_result	 st;
+	unsigned	 status;
 	int		 rc;
 
-	snprintf(lim, sizeof(lim), "Too many per-context derived metrics "
-	    "(bpftraced limit %zu, see --max-derived)", max);
 	if (strlen(name) > DERIVE_MAX_EXPR) {
-		derive_pmapi_text(err, "...", "Derived metric name too long");
+		api_derive_text(err, "...", "Derived metric name too long");
 		return -1;
 	}
 	if (a->a_dset && a->a_dset->ds_n >= max) {
-		derive_pmapi_text(err, name, lim);
+		(void)api_ctx_derive_error(a, CTX_LIMIT, name, err);
 		return -1;
 	}
 	if (dset_find(a->a_dset, name)) {
-		derive_pmapi_text(err, name, "Duplicate per-context derived "
-		    "metric name");
+		(void)api_ctx_derive_error(a, CTX_DUP, name, err);
 		return -1;
 	}
 	if (derive_parse(name, expr, &tree, err) == -1)
@@ -160,43 +155,14 @@ derive_one(struct api *a, const char *name, const char *expr,
 	derive_free(bound);
 	derive_free(tree);
 	if ((dm = dmetric_new(name, expr, rc == -1)) == NULL) {
-		derive_pmapi_text(err, name, "Out of memory");
+		api_derive_text(err, name, "Out of memory");
 		return -1;
 	}
 	rc = rc == -1 ? -1 : 0;
-	switch (ctx_derive_add(ct, a->a_ctx, dm, max)) {
-	case CTX_OK:
-		break;
-	case CTX_DUP:
-		derive_pmapi_text(err, name, "Duplicate per-context derived "
-		    "metric name");
+	if ((st = ctx_derive_add(ct, a->a_ctx, dm, max)) != CTX_OK) {
+		if ((status = api_ctx_derive_error(a, st, name, err)) != 400)
+			a->a_status = status;
 		rc = -2;
-		break;
-	case CTX_LIMIT:
-		derive_pmapi_text(err, name, lim);
-		rc = -2;
-		break;
-	case CTX_BYTES:
-		snprintf(lim, sizeof(lim), "Derived metrics of this context "
-		    "would hold more than %zu bytes (bpftraced limit, see "
-		    "--max-derived-bytes)", a->a_ds->cfg.max_derived_bytes);
-		derive_pmapi_text(err, name, lim);
-		rc = -2;
-		break;
-	case CTX_NOMEM:
-		memcap_message(&a->a_ds->mem, lim, sizeof(lim));
-		derive_pmapi_text(err, name, lim);
-		a->a_status = 503;
-		rc = -2;
-		break;
-	case CTX_UNKNOWN:
-		buf_printf(err, "unknown context identifier: %u", a->a_ctx);
-		rc = -2;
-		break;
-	default:
-		derive_pmapi_text(err, name, "Out of memory");
-		rc = -2;
-		break;
 	}
 	if (rc == -1)
 		derive_semantic_text(err, name, expr, why);

@@ -18,7 +18,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "bpftraced.h"
+#include "api.h"
+#include "daemon.h"
+#include "http.h"
 
 #define UI_PREFIX	"/ui/"
 
@@ -56,7 +58,7 @@ content_type(const char *name)
 }
 
 /* The embedded file called name (a basename), or NULL. */
-const struct ui_asset *
+static const struct ui_asset *
 ui_asset_find(const char *name)
 {
 	for (size_t i = 0; i < ui_nassets; i++)

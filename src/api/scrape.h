@@ -8,8 +8,9 @@
 #ifndef BT_SCRAPE_H
 #define BT_SCRAPE_H
 
-#include "bpftraced.h"
-#include "snapcache.h"
+#include "buf.h"
+#include "http.h"
+#include "registry.h"
 
 #define SCRAPE_MAX_SOURCES	64
 
@@ -37,12 +38,13 @@ struct scrape_meta {
 };
 
 /* scrape_text.c: the answer's text */
-void	scrape_name(struct buf *, const char *);
-void	scrape_label(struct buf *, int *, const char *, const char *, size_t);
-void	scrape_value(struct buf *, int, const union value *, int);
-void	scrape_time(struct scrape *, const struct timespec *);
+void	scrape_name(struct buf *b, const char *name);
+void	scrape_label(struct buf *b, int *first, const char *key,
+	    const char *val, size_t vlen);
+void	scrape_value(struct buf *b, int type, const union value *v, int om);
+void	scrape_time(struct scrape *sc, const struct timespec *ts);
 /* "# PCP5" (text form), HELP and TYPE; the suffix every sample takes */
-const char *scrape_head(struct scrape *, const struct scrape_meta *);
+const char *scrape_head(struct scrape *sc, const struct scrape_meta *mt);
 /* the same with the TYPE given ("histogram"); NULL: from the semantics */
 const char *scrape_head_as(struct scrape *sc, const struct scrape_meta *mt,
 	    const char *type);
@@ -52,7 +54,7 @@ const char *scrape_head_as(struct scrape *sc, const struct scrape_meta *mt,
  * metrics were found (0: none there), -1 when pmcd failed (sc->pmcd_err
  * set) or memory ran out.
  */
-int	scrape_pmcd(struct scrape *, const char *);
+int	scrape_pmcd(struct scrape *sc, const char *name);
 
 /* a label name, for pmproxy's label order (scrape_order.c) */
 struct scrape_lkey {
@@ -60,7 +62,8 @@ struct scrape_lkey {
 	size_t		 len;
 };
 
-uint64_t scrape_siphash12(const void *, size_t);
-int	scrape_label_order(const struct scrape_lkey *, size_t, size_t *);
+uint64_t scrape_siphash12(const void *data, size_t len);
+int	scrape_label_order(const struct scrape_lkey *keys, size_t n,
+	    size_t *order);
 
 #endif

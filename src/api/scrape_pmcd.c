@@ -31,8 +31,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bpftraced.h"
+#include "buf.h"
 #include "jsonr.h"
+#include "pcp.h"
 #include "scrape.h"
 
 #define SCRAPE_PMCD_BATCH	256	/* pmids in one pmFetch */

@@ -12,8 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bpftraced.h"
+#include "buf.h"
 #include "scrape.h"
+#include "util.h"
 
 /* --- names, escaping, numbers --- */
 

@@ -39,14 +39,15 @@ struct btdiag {
 	uint64_t	 bd_seq;	/* moves with every counted line */
 };
 
-void	 btdiag_init(struct btdiag *);
-void	 btdiag_reset(struct btdiag *);
+void	 btdiag_init(struct btdiag *bd);
+void	 btdiag_reset(struct btdiag *bd);
 
 /*
  * One stdout line (without its '\n'), at now_ms (monotonic). Returns 1
  * when it was a helper_error or runtime_error line (counted; the caller
  * need not parse it again), 0 for anything else (untouched).
  */
-int	 btdiag_line(struct btdiag *, const char *, size_t, int64_t);
+int	 btdiag_line(struct btdiag *bd, const char *line, size_t len,
+	    int64_t now_ms);
 
 #endif

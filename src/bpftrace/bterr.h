@@ -17,6 +17,7 @@ struct bterr {
 						   still to come (2, 1, 0) */
 };
 
-enum bterr_class	 bterr_line(struct bterr *, const char *, size_t);
+enum bterr_class	 bterr_line(struct bterr *be, const char *line,
+			    size_t len);
 
 #endif

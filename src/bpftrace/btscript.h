@@ -4,7 +4,7 @@
  * (comments, strings, operators) that finds the script's metadata
  * comments and the @variables it defines, and the rewriter that appends
  * the periodic print block. Pure functions on text; no daemon state, so
- * it is unit-tested alone (tests/unit/test_btscript.c).
+ * it is unit-tested alone (tests/unit/test_btscript*.c).
  */
 #ifndef BT_BTSCRIPT_H
 #define BT_BTSCRIPT_H
@@ -108,7 +108,7 @@ struct bts_info {
  */
 int	 bts_analyze(const char *code, size_t len, struct bts_info *info,
 	    char *err, size_t errlen);
-void	 bts_info_free(struct bts_info *);
+void	 bts_info_free(struct bts_info *info);
 
 /*
  * The code bpftrace runs: the original text, then (unless
@@ -118,7 +118,7 @@ void	 bts_info_free(struct bts_info *);
  * malloc'd NUL-terminated string (caller frees) and its length in *lenp,
  * or NULL on allocation failure.
  */
-char	*bts_rewrite(const char *code, size_t len, const struct bts_info *,
+char	*bts_rewrite(const char *code, size_t len, const struct bts_info *info,
 	    long interval_ms, size_t *lenp);
 
 /*
@@ -128,7 +128,7 @@ char	*bts_rewrite(const char *code, size_t len, const struct bts_info *,
  * prints them as the dump did. Allocation as bts_rewrite.
  */
 char	*bts_rewrite_usr1(const char *code, size_t len,
-	    const struct bts_info *, size_t *lenp);
+	    const struct bts_info *info, size_t *lenp);
 
 /* 1 when name is a valid script name ([A-Za-z_][A-Za-z0-9_]*, <= 64) */
 int	 bts_name_valid(const char *name);

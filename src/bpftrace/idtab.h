@@ -41,12 +41,12 @@ struct idtab {
 
 uint32_t	 idtab_hash(const char *s, size_t n);
 /* entry index of name[0..n) (hash: idtab_hash of it), or IDTAB_NONE */
-uint32_t	 idtab_find(const struct idtab *, const char *name, size_t n,
+uint32_t	 idtab_find(const struct idtab *t, const char *name, size_t n,
 		    uint32_t hash);
-uint32_t	 idtab_find_id(const struct idtab *, uint32_t id);
+uint32_t	 idtab_find_id(const struct idtab *t, uint32_t id);
 /* Adds a copy of name[0..n) with id; its entry index, or IDTAB_NONE on
  * no memory (nothing added). The name must not be in the table yet. */
-uint32_t	 idtab_add(struct idtab *, const char *name, size_t n,
+uint32_t	 idtab_add(struct idtab *t, const char *name, size_t n,
 		    uint32_t hash, uint32_t id);
 /* Frees what t holds (not t itself); t is then empty and reusable. */
 void		 idtab_free(struct idtab *t);
@@ -56,9 +56,9 @@ void		 idtab_free(struct idtab *t);
  * name pool and ingest.c's per-print scratch. Addresses stay valid until
  * the chunk is freed.
  */
-char		*idchunk_strdup(struct idchunk **, const char *s, size_t n);
+char		*idchunk_strdup(struct idchunk **cp, const char *s, size_t n);
 /* Forgets all but the oldest chunk (kept when at most keep bytes). */
-void		 idchunk_reset(struct idchunk **, size_t keep);
-void		 idchunk_free(struct idchunk **);
+void		 idchunk_reset(struct idchunk **cp, size_t keep);
+void		 idchunk_free(struct idchunk **cp);
 
 #endif

@@ -7,7 +7,7 @@
  * copies what it needs into an immutable registry snapshot after a batch
  * of lines. Dependency-free apart from btscript.h and buf.h, so it is
  * unit-tested alone by replaying the real bpftrace 0.17 fixtures
- * (tests/unit/test_ingest.c).
+ * (tests/unit/test_ingest*.c).
  *
  * JSON is read by a small pull reader in ingest.c instead of cJSON:
  * cJSON keeps numbers only as doubles (bpftrace prints exact 64-bit
@@ -131,12 +131,13 @@ struct ingest;
  * Who fixes open types (scripts.c: the variable's metric, so that a
  * type a client was given stays). Without one, every proposal is taken.
  */
-void		 ingest_set_typer(struct ingest *, ingest_type_fn, void *arg);
+void		 ingest_set_typer(struct ingest *ing, ingest_type_fn fn,
+		    void *arg);
 
 /* Takes a copy of what it needs from info; NULL on allocation failure. */
 struct ingest	*ingest_new(const struct bts_info *info,
 		    const struct ingest_limits *lim);
-void		 ingest_free(struct ingest *);
+void		 ingest_free(struct ingest *ing);
 
 /*
  * Feed one line (without its '\n'; need not be NUL-terminated). Returns
@@ -144,7 +145,7 @@ void		 ingest_free(struct ingest *);
  * invalid (counted in is_bad_lines; reason in err). Never aborts: every
  * byte sequence is safe to feed.
  */
-int		 ingest_line(struct ingest *, const char *line, size_t len,
+int		 ingest_line(struct ingest *ing, const char *line, size_t len,
 		    char *err, size_t errlen);
 
 /*
@@ -153,26 +154,26 @@ int		 ingest_line(struct ingest *, const char *line, size_t len,
  * read: 0.18 to 0.23 escape string map keys twice (quote\\\"inside),
  * which is undone. Set before a run's first line (ingest_reset keeps it).
  */
-void		 ingest_set_version(struct ingest *, const char *version);
+void		 ingest_set_version(struct ingest *ing, const char *version);
 
 /* Forget all values, output and stats (a restart); keep instance ids. */
-void		 ingest_reset(struct ingest *);
+void		 ingest_reset(struct ingest *ing);
 
 /* Changes whenever anything visible changed (values, output, stats). */
-uint64_t	 ingest_seq(const struct ingest *);
+uint64_t	 ingest_seq(const struct ingest *ing);
 
-size_t		 ingest_nvars(const struct ingest *);
-struct ing_var	*ingest_var(struct ingest *, size_t);
-struct ing_var	*ingest_var_by_name(struct ingest *, const char *);
-const struct ingest_stats *ingest_stats(const struct ingest *);
+size_t		 ingest_nvars(const struct ingest *ing);
+struct ing_var	*ingest_var(struct ingest *ing, size_t i);
+struct ing_var	*ingest_var_by_name(struct ingest *ing, const char *name);
+const struct ingest_stats *ingest_stats(const struct ingest *ing);
 
 /*
  * The @output text: the ring's lines joined (each keeps its '\n'). With
  * table-retain-lines N: the first line ever seen (the CSV header) plus
  * the last N lines. Appends to out; returns 0, or -1 when out is full.
  */
-int		 ingest_output_text(const struct ingest *, struct buf *out);
-size_t		 ingest_output_max(const struct ingest *);
+int		 ingest_output_text(const struct ingest *ing, struct buf *out);
+size_t		 ingest_output_max(const struct ingest *ing);
 
 /*
  * Persistence hooks: seed a known name -> id before data arrives; list.
@@ -180,14 +181,14 @@ size_t		 ingest_output_max(const struct ingest *);
  * ingest_var_known()/ingest_var_instance_at() let a caller save only the
  * ones added since it last looked.
  */
-size_t		 ingest_var_known(const struct ing_var *);
-void		 ingest_var_instance_at(const struct ing_var *, size_t,
-		    const char **, uint32_t *);
-int		 ingest_seed_instance(struct ingest *, const char *var,
+size_t		 ingest_var_known(const struct ing_var *v);
+void		 ingest_var_instance_at(const struct ing_var *v, size_t k,
+		    const char **name, uint32_t *id);
+int		 ingest_seed_instance(struct ingest *ing, const char *var,
 		    const char *name, uint32_t id);
 typedef void	 (*ingest_inst_cb)(const char *var, const char *name,
 		    uint32_t id, void *arg);
-void		 ingest_foreach_instance(const struct ingest *, ingest_inst_cb,
-		    void *);
+void		 ingest_foreach_instance(const struct ingest *ing,
+		    ingest_inst_cb cb, void *arg);
 
 #endif

@@ -145,29 +145,31 @@ vpriv(const struct ing_var *v)
 }
 
 /* ingest.c */
-int		 ing_fail(struct ingest *, const char *, ...)
+int		 ing_fail(struct ingest *ing, const char *fmt, ...)
 		    __attribute__((format(printf, 2, 3)));
 
 /* ingest_map.c */
-char		*map_raw_text(const struct raw *);
-void		 map_begin(struct stage *, struct ing_var *, int);
-void		 map_reset(struct stage *);
-void		 map_free(struct stage *);
-int		 map_put(struct ingest *, struct ing_var *, const char *, size_t,
-		    const struct raw *);
-int		 map_put_bucket(struct ingest *, struct ing_var *, const char *,
-		    size_t, const struct raw *, size_t, int, const struct raw *);
-char		*map_strdup(struct ingest *, const char *, size_t);
-char		*map_bucket_name(struct ingest *, const char *, size_t, int,
-		    const struct raw *, const struct raw *, size_t *);
-char		*map_joined_name(struct ingest *, const char *, size_t,
-		    const char *, size_t, size_t *);
-int		 map_fill(struct ingest *, struct jr *, struct ing_var *,
-		    enum msgtype);
-int		 map_commit(struct ingest *, struct ing_var *);
-void		 map_var_clear(struct ing_var *);
+char		*map_raw_text(const struct raw *v);
+void		 map_begin(struct stage *st, struct ing_var *v, int hist);
+void		 map_reset(struct stage *st);
+void		 map_free(struct stage *st);
+int		 map_put(struct ingest *ing, struct ing_var *v,
+		    const char *name, size_t n, const struct raw *raw);
+int		 map_put_bucket(struct ingest *ing, struct ing_var *v,
+		    const char *name, size_t n, const struct raw *count,
+		    size_t klen, int lominf, const struct raw *lo);
+char		*map_strdup(struct ingest *ing, const char *s, size_t n);
+char		*map_bucket_name(struct ingest *ing, const char *key,
+		    size_t klen, int keyed, const struct raw *lo,
+		    const struct raw *hi, size_t *np);
+char		*map_joined_name(struct ingest *ing, const char *prefix,
+		    size_t plen, const char *name, size_t nlen, size_t *np);
+int		 map_fill(struct ingest *ing, struct jr *r, struct ing_var *v,
+		    enum msgtype t);
+int		 map_commit(struct ingest *ing, struct ing_var *v);
+void		 map_var_clear(struct ing_var *v);
 
 /* ingest_fast.c */
-int		 fast_line(struct ingest *, const char *, size_t);
+int		 fast_line(struct ingest *ing, const char *line, size_t len);
 
 #endif

@@ -36,7 +36,14 @@
 
 #include "auth.h"
 #include "authq.h"
-#include "bpftraced.h"
+#include "bt_limits.h"
+#include "buf.h"
+#include "daemon.h"
+#include "http.h"
+#include "log.h"
+#include "memcap.h"
+#include "origin.h"
+#include "util.h"
 
 #if MHD_VERSION < 0x00097002
 typedef int MHD_RESULT;

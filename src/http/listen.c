@@ -10,7 +10,8 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "bpftraced.h"
+#include "http.h"
+#include "util.h"
 
 /*
  * "ADDR:PORT", "[V6ADDR]:PORT", "*:PORT" (all IPv4 addresses) or "PORT"

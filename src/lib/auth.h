@@ -91,31 +91,33 @@ struct auth_stats {
 struct auth_db;
 
 /* Returns a db holding one reference (the caller's), or NULL with err. */
-struct auth_db	*auth_load(const char *, char *, size_t);
-struct auth_db	*auth_ref(struct auth_db *);
-void		 auth_unref(struct auth_db *);
-size_t		 auth_count(const struct auth_db *);
-void		 auth_set_cache_ttl(struct auth_db *, int64_t);
-void		 auth_get_stats(struct auth_db *, struct auth_stats *);
+struct auth_db	*auth_load(const char *path, char *err, size_t errlen);
+struct auth_db	*auth_ref(struct auth_db *db);
+void		 auth_unref(struct auth_db *db);
+size_t		 auth_count(const struct auth_db *db);
+void		 auth_set_cache_ttl(struct auth_db *db, int64_t ms);
+void		 auth_get_stats(struct auth_db *db, struct auth_stats *st);
 
-enum auth_result auth_check_basic(struct auth_db *, const char *,
-		    struct auth_user *, char *, size_t);
+enum auth_result auth_check_basic(struct auth_db *db, const char *hdr,
+		    struct auth_user *out, char *err, size_t errlen);
 /* 1 with *r when known without crypt (see auth.c), else 0 */
-int		 auth_check_quick(struct auth_db *, const char *,
-		    struct auth_user *, enum auth_result *, char *, size_t);
-const char	*auth_result_str(enum auth_result);
-int		 auth_has_role(const struct auth_user *, const char *);
+int		 auth_check_quick(struct auth_db *db, const char *hdr,
+		    struct auth_user *out, enum auth_result *r, char *err,
+		    size_t errlen);
+const char	*auth_result_str(enum auth_result r);
+int		 auth_has_role(const struct auth_user *u, const char *role);
 /* roles of a user authenticated elsewhere (pmcd): -1 when not listed */
-int		 auth_user_roles(const struct auth_db *, const char *,
-		    unsigned *);
+int		 auth_user_roles(const struct auth_db *db, const char *name,
+		    unsigned *roles);
 
-int		 auth_name_valid(const char *);
-int		 auth_parse_roles(const char *, unsigned *, char *, size_t);
-int		 auth_hash_password(const char *, char *, size_t, char *,
-		    size_t);
+int		 auth_name_valid(const char *s);
+int		 auth_parse_roles(const char *s, unsigned *roles, char *err,
+		    size_t errlen);
+int		 auth_hash_password(const char *password, char *out,
+		    size_t outlen, char *err, size_t errlen);
 
 /* Strict RFC 4648 base64 (padding required); exposed for tests. */
-int		 auth_base64_decode(const char *, size_t, unsigned char *,
-		    size_t, size_t *);
+int		 auth_base64_decode(const char *in, size_t len,
+		    unsigned char *out, size_t outlen, size_t *outn);
 
 #endif

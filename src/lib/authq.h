@@ -18,8 +18,8 @@
 #define AUTHQ_STOPPING	2
 
 /* What the verifier hands back; err is safe to send to the client. */
-typedef void (*authq_done_fn)(void *, enum auth_result,
-    const struct auth_user *, const char *);
+typedef void (*authq_done_fn)(void *arg, enum auth_result r,
+    const struct auth_user *u, const char *err);
 
 /* One check; the submitter owns it (and aj_db's reference, aj_hdr). */
 struct authq_job {
@@ -38,15 +38,15 @@ struct authq_stats {
 
 struct authq;
 
-struct authq	*authq_new(unsigned, unsigned, unsigned, size_t, char *,
-		    size_t);
-void		 authq_stop(struct authq *);
-void		 authq_free(struct authq *);
-int		 authq_submit(struct authq *, struct authq_job *,
-		    void (*)(void *));
-int		 authq_take_token(struct authq *, const uint8_t[16],
-		    unsigned *);
-void		 authq_refund(struct authq *, const uint8_t[16]);
-void		 authq_get_stats(struct authq *, struct authq_stats *);
+struct authq	*authq_new(unsigned nthreads, unsigned qmax, unsigned rate,
+		    size_t naddrs, char *err, size_t errlen);
+void		 authq_stop(struct authq *q);
+void		 authq_free(struct authq *q);
+int		 authq_submit(struct authq *q, struct authq_job *j,
+		    void (*prepare)(void *arg));
+int		 authq_take_token(struct authq *q, const uint8_t key[16],
+		    unsigned *retry_s);
+void		 authq_refund(struct authq *q, const uint8_t key[16]);
+void		 authq_get_stats(struct authq *q, struct authq_stats *st);
 
 #endif

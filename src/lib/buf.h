@@ -30,21 +30,21 @@ struct buf {
 	size_t		 b_charged;	/* bytes charged to b_mc (b_cap) */
 };
 
-void	 buf_init(struct buf *, size_t);
-int	 buf_append(struct buf *, const void *, size_t);
-int	 buf_puts(struct buf *, const char *);
-int	 buf_putc(struct buf *, char);
-int	 buf_printf(struct buf *, const char *, ...)
+void	 buf_init(struct buf *b, size_t max);
+int	 buf_append(struct buf *b, const void *data, size_t len);
+int	 buf_puts(struct buf *b, const char *s);
+int	 buf_putc(struct buf *b, char c);
+int	 buf_printf(struct buf *b, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));
-int	 buf_vprintf(struct buf *, const char *, va_list)
+int	 buf_vprintf(struct buf *b, const char *fmt, va_list ap)
 	    __attribute__((format(printf, 2, 0)));
-int	 buf_reserve(struct buf *, size_t);
-char	*buf_take(struct buf *, size_t *);
-void	 buf_charge_to(struct buf *, struct memcap *);
-char	*buf_take_charged(struct buf *, size_t *, size_t *);
-void	 buf_reset(struct buf *);
-void	 buf_truncate(struct buf *, size_t);
-void	 buf_free(struct buf *);
-const char *buf_cstr(struct buf *);
+int	 buf_reserve(struct buf *b, size_t extra);
+char	*buf_take(struct buf *b, size_t *lenp);
+void	 buf_charge_to(struct buf *b, struct memcap *mc);
+char	*buf_take_charged(struct buf *b, size_t *lenp, size_t *chargedp);
+void	 buf_reset(struct buf *b);
+void	 buf_truncate(struct buf *b, size_t len);
+void	 buf_free(struct buf *b);
+const char *buf_cstr(struct buf *b);
 
 #endif

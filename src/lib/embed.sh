@@ -4,7 +4,7 @@
 # byte for byte and NUL-terminated, as a table. POSIX sh, od, cksum and awk
 # only. The first argument says which table, the rest are the files:
 #   embed.sh ui FILE...   the web UI's files (web/ui/) as ui_assets[]
-#                         (bpftraced.h, served by api_ui.c as /ui/<basename>);
+#                         (api.h, served by api_ui.c as /ui/<basename>);
 #                         the ETag is the file's POSIX cksum (CRC and size),
 #                         so it changes whenever the bytes do and is stable
 #                         across builds
@@ -15,7 +15,7 @@ set -e
 kind=$1
 case $kind in
 ui)
-	what="asset files" from="web/ui/" header=bpftraced.h
+	what="asset files" from="web/ui/" header=api.h
 	type="struct ui_asset" table_name=ui_assets count_name=ui_nassets ;;
 sql)
 	what="migration files" from="sql/NNN_*.sql" header=store.h

@@ -10,8 +10,8 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
-#include "bpftraced.h"
 #include "evloop.h"
+#include "util.h"
 
 struct evloop {
 	int		 el_epfd;

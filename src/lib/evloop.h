@@ -6,8 +6,8 @@
 #include <stdint.h>
 
 struct evwatch;
-typedef void (*evwatch_fn)(struct evwatch *, uint32_t);
-typedef void (*evloop_tick_fn)(void *);
+typedef void (*evwatch_fn)(struct evwatch *w, uint32_t events);
+typedef void (*evloop_tick_fn)(void *arg);
 
 struct evwatch {
 	int		 ew_fd;
@@ -18,11 +18,12 @@ struct evwatch {
 
 struct evloop;
 struct evloop	*evloop_new(void);
-void		 evloop_free(struct evloop *);
-int		 evloop_add(struct evloop *, struct evwatch *);
-int		 evloop_del(struct evloop *, struct evwatch *);
-void		 evloop_set_tick(struct evloop *, int, evloop_tick_fn, void *);
-void		 evloop_stop(struct evloop *);
-int		 evloop_run(struct evloop *);
+void		 evloop_free(struct evloop *el);
+int		 evloop_add(struct evloop *el, struct evwatch *w);
+int		 evloop_del(struct evloop *el, struct evwatch *w);
+void		 evloop_set_tick(struct evloop *el, int ms, evloop_tick_fn fn,
+		    void *arg);
+void		 evloop_stop(struct evloop *el);
+int		 evloop_run(struct evloop *el);
 
 #endif

@@ -9,17 +9,17 @@
 
 enum { BT_LOG_ERROR = 0, BT_LOG_WARN, BT_LOG_INFO, BT_LOG_DEBUG };
 
-void	 log_init(int);
-int	 log_level_parse(const char *);
-int	 log_enabled(int);
-void	 log_warn(const char *, ...) __attribute__((format(printf, 1, 2)));
-void	 log_warnx(const char *, ...) __attribute__((format(printf, 1, 2)));
-void	 log_info(const char *, ...) __attribute__((format(printf, 1, 2)));
-void	 log_debug(const char *, ...) __attribute__((format(printf, 1, 2)));
-void	 log_error(const char *, ...) __attribute__((format(printf, 1, 2)));
-void	 fatal(const char *, ...)
+void	 log_init(int level);
+int	 log_level_parse(const char *s);
+int	 log_enabled(int level);
+void	 log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void	 log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void	 log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void	 log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void	 log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void	 fatal(const char *fmt, ...)
 	    __attribute__((format(printf, 1, 2), noreturn));
-void	 fatalx(const char *, ...)
+void	 fatalx(const char *fmt, ...)
 	    __attribute__((format(printf, 1, 2), noreturn));
 
 #endif

@@ -23,7 +23,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "bpftraced.h"
+#include "log.h"
+#include "notify.h"
 #include "spawnenv.h"
 
 static int notify_fd = -1;

@@ -3,7 +3,7 @@
  * origin.h - who may change state: the request-origin policy that keeps a
  * web page on another origin (or a DNS-rebinding name) from registering
  * scripts through the visitor's browser. Pure functions of the request
- * headers and the configured lists; dependency-free (no bpftraced.h), so
+ * headers and the configured lists; dependency-free (no other header), so
  * tests/unit/test_origin.c drives them with a table.
  */
 #ifndef BT_ORIGIN_H
@@ -45,13 +45,15 @@ struct origin_req {
 	int		 or_tls;	/* served over HTTPS */
 };
 
-const char	*origin_refusal_name(enum origin_refusal);
-int		 origin_host_ok(const struct origin_policy *, const char *);
-int		 origin_allowed(const struct origin_policy *, const char *);
-int		 origin_changes_state(const char *, const char *);
-int		 origin_check(const struct origin_policy *,
-		    const struct origin_req *, enum origin_refusal *);
-int		 origin_valid_spec(const char *, char *, size_t);
-int		 origin_valid_hostname(const char *);
+const char	*origin_refusal_name(enum origin_refusal r);
+int		 origin_host_ok(const struct origin_policy *p,
+		    const char *host);
+int		 origin_allowed(const struct origin_policy *p,
+		    const char *origin);
+int		 origin_changes_state(const char *method, const char *path);
+int		 origin_check(const struct origin_policy *p,
+		    const struct origin_req *r, enum origin_refusal *why);
+int		 origin_valid_spec(const char *spec, char *err, size_t errlen);
+int		 origin_valid_hostname(const char *s);
 
 #endif

@@ -29,7 +29,7 @@
 #include <stddef.h>
 
 /* libpcp exports it but no public header declares it (PMDA mode) */
-extern int	 __pmSetVersionIPC(int, int);
+extern int	 __pmSetVersionIPC(int fd, int version);
 
 /*
  * Loads libpcp and libpcp_pmda once (thread-safe; later calls return the

@@ -24,7 +24,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "bpftraced.h"
+#include "log.h"
+#include "privs.h"
 #include "util.h"
 
 #ifndef CAP_PERFMON

@@ -18,8 +18,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "bpftraced.h"
 #include "spawnenv.h"
+#include "util.h"
 
 extern char **environ;
 

@@ -2,7 +2,7 @@
 /*
  * util.h - small helpers no library gives us: checked number parsing,
  * error text, clocks, pmproxy-style JSON string escaping, SHA-1, and the
- * query-string parser. Dependency-free (no bpftraced.h).
+ * query-string parser. Dependency-free (no other layer's header).
  */
 #ifndef BT_UTIL_H
 #define BT_UTIL_H
@@ -27,16 +27,17 @@ int		 strtonum_dotted(const char *s, int n,
 double		 strtonum_d(const char *s, double min, double max,
 		    const char **errstr);
 int		 parse_double(const char *s, double *out);
-void		 seterr(char *, size_t, const char *, ...)
+void		 seterr(char *err, size_t errlen, const char *fmt, ...)
 		    __attribute__((format(printf, 3, 4)));
 int64_t		 now_mono_ms(void);
-void		 now_real(struct timespec *);
-int		 json_str(struct buf *, const char *);
-ssize_t		 json_strn_short(struct buf *, const char *, size_t, size_t);
-int		 json_strn(struct buf *, const char *, size_t);
-int		 utf8_valid(const char *, size_t);
+void		 now_real(struct timespec *ts);
+int		 json_str(struct buf *b, const char *s);
+ssize_t		 json_strn_short(struct buf *b, const char *s, size_t n,
+		    size_t max);
+int		 json_strn(struct buf *b, const char *s, size_t n);
+int		 utf8_valid(const char *s, size_t n);
 int		 hex_value(int c);
-void		 random_bytes(void *, size_t);
+void		 random_bytes(void *p, size_t len);
 
 /*
  * sha1.c: the 64-byte blocks SHA-1 and SHA-256 (auth.c) are fed in:
@@ -49,9 +50,9 @@ struct sha_blocks {
 	size_t		used;		/* bytes of blk waiting */
 };
 typedef void	(*sha_block_fn)(void *ctx, const unsigned char *blk);
-void		 sha_blocks_add(struct sha_blocks *, const void *, size_t,
+void		 sha_blocks_add(struct sha_blocks *b, const void *data, size_t n,
 		    sha_block_fn block, void *ctx);
-void		 sha_blocks_end(struct sha_blocks *, sha_block_fn block,
+void		 sha_blocks_end(struct sha_blocks *b, sha_block_fn block,
 		    void *ctx);
 
 /* sha1.c: one-shot, or incremental (init, add..., end) */
@@ -59,10 +60,10 @@ struct sha1 {
 	uint32_t		h[5];
 	struct sha_blocks	b;
 };
-void		 sha1_hex(const void *, size_t, char out[41]);
-void		 sha1_init(struct sha1 *);
-void		 sha1_add(struct sha1 *, const void *, size_t);
-void		 sha1_end_hex(struct sha1 *, char out[41]);
+void		 sha1_hex(const void *data, size_t n, char out[41]);
+void		 sha1_init(struct sha1 *c);
+void		 sha1_add(struct sha1 *c, const void *data, size_t n);
+void		 sha1_end_hex(struct sha1 *c, char out[41]);
 
 /* query.c: strict application/x-www-form-urlencoded parsing */
 struct param {
@@ -78,13 +79,15 @@ struct params {
 	struct param	*v;
 };
 
-void		 params_init(struct params *, int);
-void		 params_free(struct params *);
-int		 params_parse(struct params *, const char *, size_t, char *,
-		    size_t);
-int		 params_set(struct params *, const char *, const char *, size_t);
-const char	*params_get(const struct params *, const char *);
-const struct param *params_find(const struct params *, const char *);
-int		 pct_decode(const char *, size_t, char **, size_t *);
+void		 params_init(struct params *ps, int max);
+void		 params_free(struct params *ps);
+int		 params_parse(struct params *ps, const char *qs, size_t len,
+		    char *err, size_t errlen);
+int		 params_set(struct params *ps, const char *key, const char *val,
+		    size_t vlen);
+const char	*params_get(const struct params *ps, const char *key);
+const struct param *params_find(const struct params *ps, const char *key);
+int		 pct_decode(const char *s, size_t n, char **out,
+		    size_t *outlen);
 
 #endif

@@ -57,9 +57,13 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "bpftraced.h"
+#include "bt_limits.h"
+#include "log.h"
+#include "pcp.h"
 #include "pcplib.h"
+#include "registry.h"
 #include "spawnenv.h"
+#include "util.h"
 
 #define PMCD_POOL		4
 #define PMCD_BACKOFF_MIN_MS	1000

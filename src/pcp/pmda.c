@@ -68,8 +68,14 @@
 #include "pcplib.h"
 
 #include "auth.h"
-#include "bpftraced.h"
+#include "bt_limits.h"
+#include "buf.h"
+#include "daemon.h"
+#include "log.h"
+#include "pcp.h"
+#include "registry.h"
 #include "spawnenv.h"
+#include "util.h"
 
 /* libpcp exports this (pmdaConnect's version exchange uses it) */
 
@@ -417,14 +423,16 @@ fetch_one(struct ns *ns, pmID pmid, const struct reader *rd,
 	}
 plain:
 	/* --auth-reads: another user's script data, as pmcd says it */
-	if ((access = access_metric(P.ds, m, rd)) == ACCESS_NONE)
+	if ((access = access_metric(P.ds->cfg.auth_reads, m, rd)) ==
+	    ACCESS_NONE)
 		return vset_err(pmid, PM_ERR_PERMISSION);
 	s = m->m_src ? sc_get(sc, nsc, maxsc, m->m_src) : NULL;
 	if (s == NULL || m->m_slot >= s->s_nsets)
 		return vset_err(pmid, PM_ERR_VALUE);
 	v = &s->s_sets[m->m_slot];
 	if (access == ACCESS_FILTER) {
-		if (access_filter(m, s, v, rd, P.ds, &mine) == -1)
+		if (access_filter(m, s, v, rd, P.ds->cfg.auth_reads,
+		    &mine) == -1)
 			return NULL;
 		v = &mine;
 	}
@@ -595,7 +603,8 @@ pmda_instance(pmInDom indom, int inst, char *name, pmInResult **resp,
 	}
 	s = in->i_src ? source_snap(in->i_src) : NULL;
 	/* --auth-reads: a script's map keys are its data */
-	il = access_indom(P.ds, in, rd) ? snap_instances(s, in) : NULL;
+	il = access_indom(P.ds->cfg.auth_reads, in, rd) ?
+	    snap_instances(s, in) : NULL;
 	all = inst == (int)PM_IN_NULL && name == NULL;
 	if ((r = calloc(1, sizeof(*r))) == NULL)
 		goto nomem;

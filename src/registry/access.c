@@ -9,35 +9,35 @@
  * --control=loopback) is readable by every reader. Without --auth-reads
  * every value is readable by everyone who can connect.
  *
- * Threads: any; reads immutable fields only (cfg, src_owner, snapshots).
+ * Threads: any; reads immutable fields only (src_owner, snapshots).
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "auth.h"
-#include "bpftraced.h"
+#include "registry.h"
 
 /* May reader see values owned by owner (NULL: nobody owns them)? */
 int
-access_owner_ok(const struct daemon_state *ds, const char *owner,
+access_owner_ok(int auth_reads, const char *owner,
     const struct reader *rd)
 {
-	if (!ds->cfg.auth_reads || owner == NULL || owner[0] == '\0' ||
+	if (!auth_reads || owner == NULL || owner[0] == '\0' ||
 	    (rd->rd_roles & AUTH_ROLE_ADMIN))
 		return 1;
 	return rd->rd_user != NULL && strcmp(rd->rd_user, owner) == 0;
 }
 
 int
-access_metric(const struct daemon_state *ds, const struct metric *m,
+access_metric(int auth_reads, const struct metric *m,
     const struct reader *rd)
 {
 	switch (m->m_private) {
 	case MPRIV_SOURCE:
-		return access_owner_ok(ds, m->m_src ? m->m_src->src_owner :
-		    NULL, rd) ? ACCESS_ALL : ACCESS_NONE;
+		return access_owner_ok(auth_reads, m->m_src ?
+		    m->m_src->src_owner : NULL, rd) ? ACCESS_ALL : ACCESS_NONE;
 	case MPRIV_INST:
-		return !ds->cfg.auth_reads || (rd->rd_roles &
+		return !auth_reads || (rd->rd_roles &
 		    AUTH_ROLE_ADMIN) ? ACCESS_ALL : ACCESS_FILTER;
 	default:
 		return ACCESS_ALL;
@@ -46,11 +46,11 @@ access_metric(const struct daemon_state *ds, const struct metric *m,
 
 /* The instance names of a script's maps are its data too. */
 int
-access_indom(const struct daemon_state *ds, const struct indom *in,
+access_indom(int auth_reads, const struct indom *in,
     const struct reader *rd)
 {
-	return access_owner_ok(ds, in->i_src ? in->i_src->src_owner : NULL,
-	    rd);
+	return access_owner_ok(auth_reads, in->i_src ? in->i_src->src_owner :
+	    NULL, rd);
 }
 
 /*
@@ -61,7 +61,7 @@ access_indom(const struct daemon_state *ds, const struct indom *in,
 int
 access_filter(const struct metric *m, const struct snap *s,
     const struct valset *vs, const struct reader *rd,
-    const struct daemon_state *ds, struct valset *out)
+    int auth_reads, struct valset *out)
 {
 	const struct valset	*own;
 	uint32_t		*ids;
@@ -85,7 +85,8 @@ access_filter(const struct metric *m, const struct snap *s,
 			if (own->vs_inst == NULL ||
 			    own->vs_inst[j] != vs->vs_inst[i])
 				continue;
-			if (access_owner_ok(ds, own->vs_vals[j].s, rd)) {
+			if (access_owner_ok(auth_reads, own->vs_vals[j].s,
+			    rd)) {
 				ids[n] = vs->vs_inst[i];
 				vals[n++] = vs->vs_vals[i];
 			}

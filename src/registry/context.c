@@ -21,7 +21,10 @@
 #include <string.h>
 #include <sys/random.h>
 
-#include "bpftraced.h"
+#include "bt_limits.h"
+#include "memcap.h"
+#include "registry.h"
+#include "util.h"
 
 struct prof_indom {
 	pmInDom		 pi_indom;
@@ -498,7 +501,7 @@ ctx_make_room_locked(struct ctxtab *ct, struct peer *pe)
 }
 
 /* A new context for client address peer, id random in 1..INT32_MAX. */
-int
+enum ctx_result
 ctx_create_for(struct ctxtab *ct, double timeout_s, const char *peer,
     uint32_t *idp)
 {
@@ -548,7 +551,7 @@ fail:
 	return CTX_FULL;
 }
 
-int
+enum ctx_result
 ctx_create(struct ctxtab *ct, double timeout_s, uint32_t *idp)
 {
 	return ctx_create_for(ct, timeout_s, NULL, idp);
@@ -560,7 +563,7 @@ ctx_create(struct ctxtab *ct, double timeout_s, uint32_t *idp)
  * reference to its profile (or NULL); if dsetp is set, *dsetp gets one to
  * its derived metrics (or NULL). The caller releases them.
  */
-int
+enum ctx_result
 ctx_use(struct ctxtab *ct, uint32_t id, struct profile **profp,
     struct dset **dsetp)
 {
@@ -621,14 +624,14 @@ dmetric_bytes(const struct dmetric *dm)
  * two racing registrations of one name cannot both succeed. On CTX_OK
  * dm->dm_pmid is set and the context holds its own reference.
  */
-int
+enum ctx_result
 ctx_derive_add(struct ctxtab *ct, uint32_t id, struct dmetric *dm,
     size_t max)
 {
 	struct rctx	*c;
 	struct dset	*ns;
 	size_t		 n = 0;
-	int		 ret = CTX_OK;
+	enum ctx_result	 ret = CTX_OK;
 
 	pthread_mutex_lock(&ct->ct_lock);
 	if ((c = ctx_find_locked(ct, id, now_mono_ms())) == NULL ||
@@ -662,12 +665,12 @@ ctx_derive_add(struct ctxtab *ct, uint32_t id, struct dmetric *dm,
  * A copy of what derived metric pmid's rate() nodes saw at context id's
  * last fetch (*out zeroed: none, the first fetch). CTX_FULL: no memory.
  */
-int
+enum ctx_result
 ctx_rate_get(struct ctxtab *ct, uint32_t id, pmID pmid, struct dhist *out)
 {
 	struct rctx	*c;
 	struct rhist	*r;
-	int		 ret = CTX_OK;
+	enum ctx_result	 ret = CTX_OK;
 
 	memset(out, 0, sizeof(*out));
 	pthread_mutex_lock(&ct->ct_lock);
@@ -691,13 +694,13 @@ ctx_rate_get(struct ctxtab *ct, uint32_t id, pmID pmid, struct dhist *out)
  * on an error the old history is dropped too, so the next fetch starts
  * again as a first one rather than against stale values.
  */
-int
+enum ctx_result
 ctx_rate_put(struct ctxtab *ct, uint32_t id, pmID pmid, struct dhist *h)
 {
 	struct rctx	*c;
 	struct rhist	**pp, *r = NULL;
 	size_t		 nb = sizeof(*r) + dhist_bytes(h), ob = 0;
-	int		 ret = CTX_OK;
+	enum ctx_result	 ret = CTX_OK;
 
 	pthread_mutex_lock(&ct->ct_lock);
 	if ((c = *ctx_slot_locked(ct, id)) == NULL) {
@@ -980,14 +983,14 @@ profile_bytes(const struct profile *p, size_t *insts)
  * Change a context's profile. CTX_LIMIT: the new profile would list more
  * than --max-profile-instances ids; CTX_NOMEM: --max-memory reached.
  */
-int
+enum ctx_result
 ctx_profile_change(struct ctxtab *ct, uint32_t id, int add, pmInDom indom,
     const uint32_t *insts, size_t n)
 {
 	struct rctx	*c;
 	struct profile	*np;
 	size_t		 nb, ninst;
-	int		 ret = CTX_OK;
+	enum ctx_result	 ret = CTX_OK;
 
 	pthread_mutex_lock(&ct->ct_lock);
 	if ((c = ctx_find_locked(ct, id, now_mono_ms())) == NULL) {

@@ -33,8 +33,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bpftraced.h"
+#include "buf.h"
+#include "registry.h"
 #include "derive_int.h"
+#include "util.h"
 
 /* ---- lexer ---- */
 

@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bpftraced.h"
+#include "registry.h"
 #include "derive_int.h"
 
 

@@ -8,7 +8,7 @@
 #ifndef BT_DERIVE_INT_H
 #define BT_DERIVE_INT_H
 
-#include "bpftraced.h"
+#include "registry.h"
 
 
 /* a parse error's text: the message quotes the name and the expression

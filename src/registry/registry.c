@@ -15,7 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bpftraced.h"
+#include "log.h"
+#include "registry.h"
+#include "util.h"
 
 struct registry {
 	pthread_mutex_t	 reg_writer;	/* serialises writers */
@@ -473,7 +475,7 @@ tword(int type, int open)
 	return (uint32_t)(uint16_t)(int16_t)type | (open ? MT_OPEN : 0);
 }
 
-/* The type now; it may still change while open (see bpftraced.h). */
+/* The type now; it may still change while open (see registry.h). */
 int
 metric_type(const struct metric *m)
 {

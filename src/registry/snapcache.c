@@ -1,11 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * snapcache.c - a request's snapshots, one per source (snapcache.h).
+ * snapcache.c - a request's snapshots, one per source (registry.h).
  * Threads: the one HTTP worker that owns the request; the snapshots are
  * immutable and reference-counted (registry.c).
  */
-#include "bpftraced.h"
-#include "snapcache.h"
+#include "registry.h"
 
 void
 snapcache_init(struct snapcache *c, struct snapcache_slot *slot, int max)

@@ -23,8 +23,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "bpftraced.h"
+#include "daemon.h"
+#include "log.h"
+#include "scripts.h"
 #include "spawnenv.h"
+#include "util.h"
 
 #define BT_VERSION_TIMEOUT_MS	5000
 

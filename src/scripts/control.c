@@ -23,9 +23,15 @@
 #include <stdint.h>
 
 #include "auth.h"
-#include "bpftraced.h"
+#include "bt_limits.h"
+#include "buf.h"
+#include "daemon.h"
+#include "log.h"
+#include "memcap.h"
+#include "registry.h"
 #include "scripts.h"
 #include "store.h"
+#include "util.h"
 
 enum ctl_item { CTL_REGISTER, CTL_DEREGISTER, CTL_START, CTL_STOP, CTL_N };
 static const char *const ctl_names[CTL_N] = {

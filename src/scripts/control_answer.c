@@ -17,7 +17,12 @@
 #include <string.h>
 #include <stdint.h>
 
-#include "bpftraced.h"
+#include "bt_limits.h"
+#include "buf.h"
+#include "daemon.h"
+#include "log.h"
+#include "scripts.h"
+#include "util.h"
 #include "scripts.h"
 
 #define ANSWERS_MAX		4096	/* kept per (context, metric) */

@@ -25,9 +25,13 @@
 #include <unistd.h>
 
 #include "auth.h"
-#include "bpftraced.h"
+#include "bt_limits.h"
+#include "buf.h"
+#include "daemon.h"
+#include "registry.h"
 #include "scripts.h"
 #include "spawnenv.h"
+#include "util.h"
 
 #define TP_REFRESH_MS		(10 * 60 * 1000)
 #define TP_MAX_BYTES		(16 * 1024 * 1024)
@@ -329,8 +333,9 @@ put_scripts_json(struct scripts *ss, struct buf *b, const struct reader *rd)
 			continue;
 		if (n++)
 			buf_puts(b, ", ");
-		info_put_script(b, sc, rd && !access_owner_ok(ss->ss_ds,
-		    sc->sc_user, rd), SIZE_MAX);
+		info_put_script(b, sc, rd &&
+		    !access_owner_ok(ss->ss_ds->cfg.auth_reads, sc->sc_user,
+		    rd), SIZE_MAX);
 	}
 	buf_putc(b, ']');
 	return b->b_failed ? -1 : 0;

@@ -26,11 +26,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bpftraced.h"
+#include "bt_limits.h"
 #include "btscript.h"
+#include "buf.h"
+#include "daemon.h"
+#include "evloop.h"
 #include "ingest.h"
+#include "log.h"
+#include "registry.h"
 #include "scripts.h"
 #include "store.h"
+#include "util.h"
 
 static const char *const status_names[] = {
 	"stopped", "starting", "started", "stopping", "error"

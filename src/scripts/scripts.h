@@ -1,24 +1,147 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * scripts.h - private to the scripts subsystem: scripts.c (metrics,
- * publishing), scripts_run.c (children, lifecycle), info.c
- * (bpftrace.info.*, the script JSON), control_answer.c (the answers to
- * control stores) and control.c (control metrics, registration): the
- * script table. Layers, lowest first: scripts.c, scripts_run.c, info.c,
- * control_answer.c, control.c; a file calls only those below it.
- * See scripts.c for the lock story; fields marked "main" belong to the
- * main thread alone.
+ * scripts.h - the scripts layer: the bpftrace child processes (sup.c),
+ * the bpftrace version (btversion.c), registered scripts and their
+ * metrics and publishing (scripts.c), their children and lifecycle
+ * (scripts_run.c), bpftrace.info.* (info.c), the answers to control
+ * stores (control_answer.c) and the control metrics and registration
+ * (control.c). main wires them: a change and the end of each tick reach
+ * info.c and control.c through struct scripts_hooks. Within the layer,
+ * lowest first: sup.c, btversion.c, scripts.c, scripts_run.c, info.c,
+ * control_answer.c, control.c; a file calls only those below it. Above
+ * lib, store, registry and bpftrace; below pcp, http and api.
+ *
+ * The first part is what the layers above use (main wires the
+ * subsystem, selfmetrics.c reads the bpftrace version, the api asks
+ * control_store_allowed); the second, from "the script table" on, is
+ * the subsystem's own: struct scripts and struct script. See scripts.c
+ * for the lock story; fields marked "main" belong to the main thread
+ * alone.
  */
 #ifndef BT_SCRIPTS_H
 #define BT_SCRIPTS_H
 
 #include <sys/queue.h>
+#include <sys/types.h>
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
 
 #include "btdiag.h"
 #include "btscript.h"
 #include "bterr.h"
+#include "buf.h"
 #include "evloop.h"
 #include "ingest.h"
+#include "registry.h"
+
+struct config;
+struct daemon_state;
+struct scripts;
+
+/* ====================================================================
+ * sup.c: bpftrace child processes
+ * ==================================================================== */
+
+struct child {
+	pid_t		 ch_pid;		/* -1: none */
+	int		 ch_out, ch_err;	/* non-blocking pipes, -1 closed */
+	int		 ch_reaped;
+	int		 ch_exit_code;		/* 128+sig when killed */
+	int		 ch_signal;
+};
+
+/* one line of a child's output; cut: it was longer than the buffer */
+typedef void	 (*sup_line_fn)(void *arg, const char *line, size_t len,
+		    int cut);
+/* bpftrace: an absolute path (execve, no $PATH search); envp: its
+   environment (spawnenv_envp()) */
+int		 sup_spawn(struct child *ch, const char *bpftrace,
+		    char *const envp[], const char *code, size_t len,
+		    int use_stdin, char *err, size_t errlen);
+int		 sup_signal(struct child *ch, int sig);
+int		 sup_reap(struct child *ch);
+ssize_t		 sup_read_lines(int fd, struct buf *lb, size_t budget,
+		    sup_line_fn fn, void *arg);
+void		 sup_split_lines(struct buf *lb, const char *data, size_t len,
+		    sup_line_fn fn, void *arg);
+void		 sup_close(struct child *ch);
+
+/* ====================================================================
+ * btversion.c: bpftrace --version, in the background
+ * ==================================================================== */
+
+#define BT_VERSION_PENDING	0	/* bpftrace --version still running */
+#define BT_VERSION_KNOWN	1
+#define BT_VERSION_MISSING	2	/* not found or did not run */
+int		 bt_detect_version(const char *path, char *const envp[],
+		    char *out, size_t outlen, char *err, size_t errlen);
+void		 bt_version_start(struct daemon_state *ds, int wait,
+		    void (*on_done)(struct daemon_state *ds));
+void		 bt_version_join(struct daemon_state *ds);
+int		 bt_version_state(const struct daemon_state *ds);
+const char	*bt_version(const struct daemon_state *ds);
+int		 bt_version_at_least(const char *v, int major, int minor);
+
+/* ====================================================================
+ * scripts.c + info.c + control.c: registered scripts, their lifecycle,
+ * metrics (lowest first; main wires them)
+ * ==================================================================== */
+
+enum script_status {
+	SCRIPT_STOPPED, SCRIPT_STARTING, SCRIPT_STARTED, SCRIPT_STOPPING,
+	SCRIPT_ERROR
+};
+
+/*
+ * How scripts.c reports to the layers above it; main registers them
+ * (each may be NULL). sh_changed: a script changed (now: clients must
+ * see it at once), ss_lock held, any thread. sh_tick_locked: the end of
+ * every tick, ss_lock held; sh_tick: after it, without the lock. Main
+ * thread.
+ */
+struct scripts_hooks {
+	void	(*sh_changed)(struct scripts *ss, int now);
+	void	(*sh_tick_locked)(struct scripts *ss);
+	void	(*sh_tick)(struct scripts *ss);
+};
+
+/* scripts_run.c */
+int		 scripts_init(struct daemon_state *ds,
+		    const struct scripts_hooks *hooks);
+void		 scripts_fini(struct daemon_state *ds);
+void		 scripts_tick(struct scripts *ss);
+void		 scripts_wake(struct scripts *ss);	/* any thread */
+void		 scripts_on_sigchld(struct scripts *ss);
+void		 scripts_shutdown(struct scripts *ss, int timeout_ms);
+
+/* info.c */
+int		 info_init(struct scripts *ss);
+void		 info_fini(struct scripts *ss);
+void		 info_changed(struct scripts *ss, int now);
+void		 info_publish(struct scripts *ss, int now);
+void		 info_tick(struct scripts *ss);
+void		 info_refresh_tracepoints(struct scripts *ss);
+
+/* control.c */
+int		 control_init(struct scripts *ss);
+void		 control_fini(struct scripts *ss);
+void		 control_tick(struct scripts *ss);
+int		 control_restore(struct scripts *ss);
+int		 control_autostart(struct scripts *ss, const char *path);
+int		 control_autostart_dir(struct scripts *ss, const char *dir);
+void		 control_audit_login(struct scripts *ss, const char *peer,
+		    const char *user, const char *item, const char *why);
+/* who may store to bpftrace.control.* and, passed through, to pmcd */
+enum store_result control_store_allowed(const struct daemon_state *ds,
+		    const struct store_req *sr, char *err, size_t errlen);
+
+/* ====================================================================
+ * the script table: private to scripts.c, info.c and control.c
+ * ==================================================================== */
 
 /*
  * Value slots of a script's snapshot; data variables follow from
@@ -42,8 +165,6 @@ enum stop_reason {
 	STOP_LIMIT,		/* a limit was hit: ends in error */
 	STOP_RESTART
 };
-
-struct scripts;
 
 struct script {
 	TAILQ_ENTRY(script)	 sc_entry;
@@ -194,4 +315,4 @@ void		 info_put_script(struct buf *b, const struct script *sc,
 char		*info_refused_script(const char *code, size_t len,
 		    const char *reason, size_t max);
 
-#endif
+#endif /* BT_SCRIPTS_H */

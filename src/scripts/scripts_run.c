@@ -26,7 +26,14 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "bpftraced.h"
+#include "bt_limits.h"
+#include "buf.h"
+#include "daemon.h"
+#include "evloop.h"
+#include "log.h"
+#include "scripts.h"
+#include "store.h"
+#include "util.h"
 #include "btscript.h"
 #include "evloop.h"
 #include "ingest.h"

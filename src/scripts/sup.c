@@ -20,7 +20,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "bpftraced.h"
+#include "buf.h"
+#include "scripts.h"
+#include "util.h"
 
 /* --- spawning --- */
 

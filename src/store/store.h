@@ -79,21 +79,22 @@ struct store_script {
  * frees with store_close(), or NULL with a message in err.
  */
 struct store	*store_open(const char *dir, char *err, size_t errlen);
-void		 store_close(struct store *);		/* accepts NULL */
-const char	*store_path(const struct store *);	/* the db file */
+void		 store_close(struct store *st);		/* accepts NULL */
+const char	*store_path(const struct store *st);	/* the db file */
 
 /* Control writes: 0 once committed, or -1 with err set. */
-int		 store_script_add(struct store *, const struct store_script *,
-		    char *err, size_t errlen);
-int		 store_script_set_running(struct store *, const char *script_id,
-		    int want_run, char *err, size_t errlen);
-int		 store_script_delete(struct store *, const char *script_id,
+int		 store_script_add(struct store *st,
+		    const struct store_script *ss, char *err, size_t errlen);
+int		 store_script_set_running(struct store *st,
+		    const char *script_id, int want_run, char *err,
+		    size_t errlen);
+int		 store_script_delete(struct store *st, const char *script_id,
 		    char *err, size_t errlen);		/* and its instances */
 /*
  * Cheap (no fsync: a power cut may lose it); 0, or -1 for an unknown id or
  * on error (errors logged once per failing streak).
  */
-int		 store_script_touch(struct store *, const char *script_id,
+int		 store_script_touch(struct store *st, const char *script_id,
 		    int64_t last_fetch_ms);
 
 /*
@@ -103,9 +104,9 @@ int		 store_script_touch(struct store *, const char *script_id,
  * return from cb stops the walk. Returns 0, -1 with err set, or the
  * non-zero value cb returned.
  */
-typedef int	(*store_script_cb)(const struct store_script *, void *arg);
-int		 store_scripts_load(struct store *, store_script_cb, void *arg,
-		    char *err, size_t errlen);
+typedef int	(*store_script_cb)(const struct store_script *ss, void *arg);
+int		 store_scripts_load(struct store *st, store_script_cb cb,
+		    void *arg, char *err, size_t errlen);
 
 /*
  * Records n instance name -> id pairs of one variable of a script, all in
@@ -113,7 +114,7 @@ int		 store_scripts_load(struct store *, store_script_cb, void *arg,
  * stored with another id, or an id stored for another name, is refused
  * and nothing of the batch is written.
  */
-int		 store_instances_add(struct store *, const char *script_id,
+int		 store_instances_add(struct store *st, const char *script_id,
 		    const char *var, size_t n, const char *const *names,
 		    const uint32_t *ids, char *err, size_t errlen);
 /*
@@ -123,8 +124,8 @@ int		 store_instances_add(struct store *, const char *script_id,
  */
 typedef void	(*store_inst_cb)(const char *var, const char *name, uint32_t id,
 		    void *arg);
-int		 store_instances_load(struct store *, const char *script_id,
-		    store_inst_cb, void *arg, char *err, size_t errlen);
+int		 store_instances_load(struct store *st, const char *script_id,
+		    store_inst_cb cb, void *arg, char *err, size_t errlen);
 
 /*
  * Appends one control action (register, start, stop, deregister, expire,
@@ -134,22 +135,22 @@ int		 store_instances_load(struct store *, const char *script_id,
  * 0, or -1 (logged) if the action is unknown or the write failed: an
  * audit failure must not fail the action itself.
  */
-int		 store_audit(struct store *, const char *user, const char *peer,
-		    const char *action, const char *target, int ok,
-		    const char *message);
+int		 store_audit(struct store *st, const char *user,
+		    const char *peer, const char *action, const char *target,
+		    int ok, const char *message);
 /*
  * Deletes all but the newest keep audit rows of one action (the failed
  * logins, whose count a client could otherwise grow without bound).
  * Returns the number of rows deleted, or -1 (logged).
  */
-int		 store_audit_prune(struct store *, const char *action,
+int		 store_audit_prune(struct store *st, const char *action,
 		    int64_t keep);
 /*
  * Deletes all but the newest keep refused rows (ok = 0) other than failed
  * logins: refused control stores and the "refused" rows counting the
  * ones left out. Returns the number of rows deleted, or -1 (logged).
  */
-int		 store_audit_prune_refused(struct store *, int64_t keep);
+int		 store_audit_prune_refused(struct store *st, int64_t keep);
 /*
  * Keeps the audit table to about max rows (0: no bound): at once, and then
  * every store_audit() that brings the rows added since the last prune to
@@ -158,7 +159,7 @@ int		 store_audit_prune_refused(struct store *, int64_t keep);
  * database file stops growing under register/deregister churn (freed
  * pages are reused). Returns the rows deleted now, or -1 (logged).
  */
-int		 store_audit_limit(struct store *, int64_t max);
+int		 store_audit_limit(struct store *st, int64_t max);
 /*
  * Calls cb for every audit entry at or after since_ms, oldest first, with
  * the store locked (cb must not call store functions; the strings live
@@ -168,12 +169,12 @@ int		 store_audit_limit(struct store *, int64_t max);
 typedef int	(*store_audit_cb)(int64_t time_ms, const char *user,
 		    const char *peer, const char *action, const char *target,
 		    int ok, const char *message, void *arg);
-int		 store_audit_load(struct store *, int64_t since_ms,
-		    store_audit_cb, void *arg);
+int		 store_audit_load(struct store *st, int64_t since_ms,
+		    store_audit_cb cb, void *arg);
 
 /* A deep copy the caller frees with store_script_free(); NULL if ENOMEM. */
-struct store_script *store_script_dup(const struct store_script *);
-void		 store_script_free(struct store_script *); /* accepts NULL */
+struct store_script *store_script_dup(const struct store_script *ss);
+void		 store_script_free(struct store_script *ss); /* accepts NULL */
 
 /*
  * The embedded migrations, generated from sql/NNN_*.sql into store_sql.c.
@@ -188,7 +189,7 @@ struct store_migration {
 extern const struct store_migration store_migrations[];
 extern const size_t store_nmigrations;
 struct store	*store_open_migrations(const char *dir,
-		    const struct store_migration *, size_t, char *err,
+		    const struct store_migration *mig, size_t nmig, char *err,
 		    size_t errlen);
 
 #endif

@@ -62,7 +62,7 @@ struct store {
  * a reason of its own, already written to err.
  */
 #define STORE_FAILED	(-1)	/* no sqlite result code is negative */
-typedef int	(*store_body)(struct store *, const void *arg, char *err,
+typedef int	(*store_body)(struct store *st, const void *arg, char *err,
 		    size_t errlen);
 
 /* store_db.c */

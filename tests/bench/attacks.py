@@ -243,6 +243,25 @@ class Run:
         return connect(self.port, self.src, min(timeout, max(0.05,
                                                              self.left())))
 
+    def open_many(self, n, first=b""):
+        """Up to n non-blocking connections (fewer once the time is over),
+        each having sent first; a failed one counts as "connect KIND", the
+        ones made as "opened"."""
+        socks = []
+        for _ in range(n):
+            if self.over():
+                break
+            try:
+                s = self.connect(1.0)
+                s.setblocking(False)
+                if first:
+                    s.send(first)
+                socks.append(s)
+            except OSError as e:
+                self.count("connect " + err_kind(e))
+        self.count("opened", len(socks))
+        return socks
+
 
 class Conn:
     """One keep-alive attacker connection; req() counts the status."""
@@ -445,19 +464,8 @@ def atk_bigfetch(run):
 def atk_slowloris(run):
     """1,100 connections, each sending one more header byte every 5 s."""
     n, period = 1100, 5.0
-    socks = []
     head = b"GET /pmapi/context HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: "
-    for _ in range(n):
-        if run.over():
-            break
-        try:
-            s = run.connect(1.0)
-            s.setblocking(False)
-            s.send(head)
-            socks.append(s)
-        except OSError as e:
-            run.count("connect " + err_kind(e))
-    run.count("opened", len(socks))
+    socks = run.open_many(n, head)
     nxt = time.monotonic() + period
     while not run.over():
         time.sleep(max(0.0, min(nxt, run.deadline) - time.monotonic()))
@@ -523,17 +531,7 @@ def atk_bodies(run):
         b"\r\n\r\n", ("\r\nContent-Type: text/plain\r\nContent-Length: %d"
                       "\r\n\r\n" % length).encode())
     data = memoryview(head + b"#" * (length - 1))
-    socks = {}
-    for _ in range(n):
-        if run.over():
-            break
-        try:
-            s = run.connect(1.0)
-            s.setblocking(False)
-            socks[s] = 0
-        except OSError as e:
-            run.count("connect " + err_kind(e))
-    run.count("opened", len(socks))
+    socks = dict.fromkeys(run.open_many(n), 0)
     sending = dict(socks)
     done = set()
     sel = selectors.DefaultSelector()       # fds past 1024: not select()

@@ -14,7 +14,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import socket
 import statistics
 import subprocess
@@ -769,12 +768,7 @@ def time_to_answer(argv, path="/pmapi/fetch?names=bpftrace.info.version",
                 continue
             s.sendall(("GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close"
                        "\r\n\r\n" % path).encode())
-            data = b""
-            while True:
-                b = s.recv(65536)
-                if not b:
-                    break
-                data += b
+            data = btd.recv_all(s)
             s.close()
             if data.startswith(b"HTTP/1.1 200"):
                 if first is None:
@@ -790,12 +784,7 @@ def time_to_answer(argv, path="/pmapi/fetch?names=bpftrace.info.version",
 
 
 def stop(p):
-    p.send_signal(signal.SIGTERM)
-    try:
-        p.wait(15)
-    except subprocess.TimeoutExpired:
-        p.kill()
-        p.wait()
+    btd.stop_process(p, 15)
 
 
 def start_bench():

@@ -11,12 +11,7 @@
 #include "btscript.h"
 #include "log.h"
 
-int
-LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	log_init(-1);
-	return 0;
-}
+FZ_INITIALIZE_QUIET_LOG()
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -15,7 +15,9 @@
  * subtree ("a.b" and "a.b.c").
  */
 #include "fuzzhelp.h"
-#include "bpftraced.h"
+#include "bt_limits.h"
+#include "log.h"
+#include "registry.h"
 
 #define MAX_BATCHES	16
 #define MAX_BATCH	32
@@ -74,12 +76,7 @@ check_lookup(const struct ns *ns, const char *q)
 		FZ_CHECK(ns_metric_by_pmid(ns, m->m_pmid) == m, "by PMID");
 }
 
-int
-LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	log_init(-1);
-	return 0;
-}
+FZ_INITIALIZE_QUIET_LOG()
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -21,9 +21,13 @@
 #include <sqlite3.h>
 #include <unistd.h>
 
-#include "bpftraced.h"
+#include "daemon.h"
 #include "evloop.h"
+#include "log.h"
+#include "registry.h"
+#include "scripts.h"
 #include "store.h"
+#include "top.h"
 
 /* as main wires them; no main loop here, so no ticks */
 static const struct scripts_hooks scripts_hooks = {

@@ -25,8 +25,18 @@
 #include <cjson/cJSON.h>
 #include <microhttpd.h>
 
-#include "bpftraced.h"
+#include "api.h"
+#include "bt_limits.h"
+#include "buf.h"
+#include "daemon.h"
 #include "evloop.h"
+#include "http.h"
+#include "log.h"
+#include "memcap.h"
+#include "registry.h"
+#include "scripts.h"
+#include "top.h"
+#include "util.h"
 
 #define MAX_REQUESTS	8
 
@@ -288,12 +298,7 @@ done:
 	free(body);
 }
 
-int
-LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	log_init(-1);
-	return 0;
-}
+FZ_INITIALIZE_QUIET_LOG()
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

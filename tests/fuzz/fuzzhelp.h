@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * fuzzhelp.h - shared bits of the libFuzzer harnesses (tests/fuzz/fuzz_*.c):
- * a reader that turns the fuzzer's bytes into typed values, and the
- * invariant check that aborts (a crash libFuzzer records) with a reason.
+ * a reader that turns the fuzzer's bytes into typed values, the
+ * invariant check that aborts (a crash libFuzzer records) with a reason,
+ * and the common LLVMFuzzerInitialize.
  */
 #ifndef BT_FUZZHELP_H
 #define BT_FUZZHELP_H
@@ -15,6 +16,20 @@
 
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 int	LLVMFuzzerInitialize(int *, char ***);
+
+/*
+ * The LLVMFuzzerInitialize of a harness that needs nothing but a quiet
+ * log (its file includes log.h); one with more to set up writes its own.
+ */
+#define FZ_INITIALIZE_QUIET_LOG()					\
+int									\
+LLVMFuzzerInitialize(int *argc, char ***argv)				\
+{									\
+	(void)argc;							\
+	(void)argv;							\
+	log_init(-1);							\
+	return 0;							\
+}
 
 /* an invariant of the code under test does not hold: a finding */
 #define FZ_CHECK(cond, ...) do {					\

@@ -23,6 +23,7 @@ root), else tests/lib/fake-bpftrace replays a fixture.
 
 import ctypes
 import ctypes.util
+import functools
 import json
 import os
 import re
@@ -36,10 +37,11 @@ import urllib.parse
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 import btd  # noqa: E402
+import pmdatools  # noqa: E402
+from pmdatools import (INSTALL, REMOVE, PmcdFiles, pcp_env,  # noqa: E402
+                       pmda_daemon, pminfo_ok, read)
 
 tap = btd.Tap()
-INSTALL = os.path.join(btd.REPO_ROOT, "packaging", "pcp", "Install")
-REMOVE = os.path.join(btd.REPO_ROOT, "packaging", "pcp", "Remove")
 TOOLS = ("pminfo", "pmlogger", "pmdumplog", "pmrep", "pmval", "pmlogcheck")
 PMPROXY = "/usr/lib/pcp/bin/pmproxy"
 PMCD_NAMES_CHANGE = 1 << 4
@@ -60,28 +62,8 @@ LATE_FAKE = ("// name: archlate\n// fixture: scalar_count\n// fake: hold\n"
 LATE_METRIC = "bpftrace.scripts.archlate.data.calls"
 
 
-def run(argv, timeout=60, **kw):
-    try:
-        r = subprocess.run(argv, stdout=subprocess.PIPE,
-                           stderr=subprocess.STDOUT, timeout=timeout, **kw)
-        return r.returncode, r.stdout.decode("utf-8", "replace")
-    except (OSError, subprocess.TimeoutExpired) as e:
-        return -1, str(e)
-
-
+run = functools.partial(pmdatools.run, timeout=60)
 wait_for = btd.wait_for
-
-
-def pcp_env():
-    rc, out = run(["/bin/sh", "-c", ". ${PCP_DIR}/etc/pcp.env && env"])
-    if rc != 0:
-        return None
-    return dict(line.split("=", 1) for line in out.splitlines()
-                if line.startswith("PCP_") and "=" in line)
-
-
-def pminfo_ok():
-    return run(["pminfo", "-f", "pmcd.version"], timeout=10)[0] == 0
 
 
 def pminfo_value(name):
@@ -163,50 +145,27 @@ def main():
 
 
 def locked_main(env):
-    conf = env.get("PCP_PMCDCONF_PATH", "/etc/pcp/pmcd/pmcd.conf")
-    pmns = os.path.join(env.get("PCP_VAR_DIR", "/var/lib/pcp"), "pmns",
-                        "root")
-    with open(conf, "rb") as f:
-        conf_before = f.read()
-    with open(pmns, "rb") as f:
-        pmns_before = f.read()
-    if re.search(rb"^bpftrace\s", conf_before, re.M):
-        btd.Tap.skip_all("domain 151 is in use in %s" % conf)
+    files = PmcdFiles(env)
+    if re.search(rb"^bpftrace\s", files.conf_before, re.M):
+        btd.Tap.skip_all("domain 151 is in use in %s" % files.conf)
     sock = os.path.join(env.get("PCP_RUN_DIR", "/run/pcp"),
                         "bpftraced-archive-%d.socket" % os.getpid())
     tmp = tempfile.mkdtemp(prefix="btd-archive-")
     os.chmod(tmp, 0o755)
     try:
-        with_pmcd(tmp, sock, conf, conf_before)
+        with_pmcd(tmp, sock, files)
     finally:
-        restore(env, conf, conf_before, pmns, pmns_before)
+        files.restore(tap)
         if not os.environ.get("BTD_KEEP"):
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-def restore(env, conf, conf_before, pmns, pmns_before):
-    changed = False
-    for path, before in ((conf, conf_before), (pmns, pmns_before)):
-        with open(path, "rb") as f:
-            if f.read() != before:
-                with open(path, "wb") as g:
-                    g.write(before)
-                changed = True
-    if changed:
-        tap.diag("restored pmcd.conf / PMNS root after a failure")
-        run([os.path.join(env.get("PCP_BINADM_DIR", "/usr/lib/pcp/bin"),
-                          "pmsignal"), "-a", "-s", "HUP", "pmcd"])
-    wait_for(pminfo_ok, 10)
-
-
-def with_pmcd(tmp, sock, conf, conf_before):
+def with_pmcd(tmp, sock, files):
     why = btd.bpftrace_usable()
     real = why is None
     tap.diag("bpftrace: %s" % ("real" if real else "fake (%s)" % why))
-    d = btd.Daemon(["--control", "loopback", "--pmda", "on",
-                    "--pmda-socket", sock, "--bpftrace",
-                    shutil.which("bpftrace") if real else btd.FAKE_BPFTRACE],
-                   env={"BT_SHARED": btd.shared_dir()}, pmcd="localhost")
+    d = pmda_daemon(sock, shutil.which("bpftrace") if real else
+                    btd.FAKE_BPFTRACE, pmcd="localhost")
     try:
         rc, out = run([INSTALL, sock], timeout=30)
         ok = rc == 0 and wait_for(
@@ -230,9 +189,8 @@ def with_pmcd(tmp, sock, conf, conf_before):
                "reports", "rc %s %s" % (rc, err[-800:]))
         d.stop()        # removes its temporary directory
         rc, out = run([REMOVE], timeout=30)
-        with open(conf, "rb") as f:
-            tap.ok(rc == 0 and f.read() == conf_before,
-                   "Remove restores pmcd.conf byte for byte", out)
+        tap.ok(rc == 0 and read(files.conf) == files.conf_before,
+               "Remove restores pmcd.conf byte for byte", out)
 
 
 def part_register(d, real):
@@ -241,10 +199,8 @@ def part_register(d, real):
     try:
         base = api.pmids(["bpftrace.info.version", "bpftrace.daemon.pid"])
         flags = [api.fetch(base) for _ in range(3)]
-        ctx = getj(d.base, "/pmapi/context")[1].get("context")
-        st, j = getj(d.base, "/pmapi/store", context=ctx,
-                     name="bpftrace.control.register",
-                     value=REAL_SCRIPT if real else FAKE_SCRIPT)
+        st, j = btd.Client(d).store("bpftrace.control.register",
+                                    REAL_SCRIPT if real else FAKE_SCRIPT)
         tap.ok(st == 200 and j.get("success") is True,
                "REST register of the archtest script", j)
         data = (["bpftrace.scripts.archtest.data.ticks",
@@ -301,10 +257,8 @@ def part_pmlogger(d, real, tmp, names):
                          stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                          stderr=subprocess.STDOUT)
     time.sleep(3)
-    ctx = getj(d.base, "/pmapi/context")[1].get("context")
-    st, j = getj(d.base, "/pmapi/store", context=ctx,
-                 name="bpftrace.control.register",
-                 value=LATE_REAL if real else LATE_FAKE)
+    st, j = btd.Client(d).store("bpftrace.control.register",
+                                LATE_REAL if real else LATE_FAKE)
     try:
         out, _ = p.communicate(timeout=LOG_SECONDS + 60)
         rc = p.returncode
@@ -457,12 +411,7 @@ class PrivateProxy:
     def stop(self):
         if self.proc is not None:
             if self.proc.poll() is None:
-                self.proc.terminate()
-                try:
-                    self.proc.wait(10)
-                except subprocess.TimeoutExpired:
-                    self.proc.kill()
-                    self.proc.wait()
+                btd.stop_process(self.proc)
             self.proc = None
 
 
@@ -501,12 +450,7 @@ class Redis:
     def stop(self):
         if self.proc is not None:
             if self.proc.poll() is None:
-                self.proc.terminate()
-                try:
-                    self.proc.wait(10)
-                except subprocess.TimeoutExpired:
-                    self.proc.kill()
-                    self.proc.wait()
+                btd.stop_process(self.proc)
             self.proc = None
 
 

@@ -84,13 +84,17 @@ class C(btd.Client):
         return ms[0].get("type") if ms else None
 
 
+def fake_daemon(fx, version):
+    """bpftraced with the fake bpftrace as bpftrace VERSION replaying the
+    fixtures of fx"""
+    return btd.Daemon(["--control", "loopback", "--bpftrace", FAKE],
+                      env={"BT_SHARED": os.path.dirname(os.path.dirname(fx)),
+                           "FAKE_BPFTRACE_VERSION": version})
+
+
 def first_print_decides(fx, version):
     """Nobody described the metrics: each first print types its metric."""
-    shared = os.path.dirname(os.path.dirname(fx))
-    d = btd.Daemon(["--control", "loopback", "--bpftrace", FAKE],
-                   env={"BT_SHARED": shared,
-                        "FAKE_BPFTRACE_VERSION": version})
-    with d:
+    with fake_daemon(fx, version) as d:
         c = C(d)
         c.reg("// name: hg\n// fixture: negative_and_huge\n// fake: hold\n"
               + OPEN_HUGE)
@@ -134,11 +138,7 @@ def first_print_decides(fx, version):
 def described_first_stays(fx, version):
     """A client asks /pmapi/metric before the first print: its type stays,
     the prints that do not fit are type_errors, a restart keeps it."""
-    shared = os.path.dirname(os.path.dirname(fx))
-    d = btd.Daemon(["--control", "loopback", "--bpftrace", FAKE],
-                   env={"BT_SHARED": shared,
-                        "FAKE_BPFTRACE_VERSION": version})
-    with d:
+    with fake_daemon(fx, version) as d:
         c = C(d)
         # pace: the first data line comes 1.5 s after the probes line
         c.reg("// name: hd\n// fixture: negative_and_huge\n// fake: hold\n"

@@ -391,12 +391,7 @@ def held(d, host="127.0.0.2"):
         s.sendall(b"GET /pmapi/fetch?names=bpftrace.daemon.memory_held,"
                   b"bpftrace.daemon.memory_refused HTTP/1.1\r\n"
                   b"Host: 127.0.0.1\r\nConnection: close\r\n\r\n")
-        data = b""
-        while True:
-            b = s.recv(65536)
-            if not b:
-                break
-            data += b
+        data = btd.recv_all(s)
     finally:
         s.close()
     st = int(data.split(b" ", 2)[1])
@@ -426,12 +421,7 @@ def finish(socks):
     for s in socks:
         try:
             s.sendall(b"Connection: close\r\n\r\n")
-            data = b""
-            while True:
-                b = s.recv(65536)
-                if not b:
-                    break
-                data += b
+            data = btd.recv_all(s)
             out.append(int(data.split(b" ", 2)[1]) if data else None)
         except OSError:
             out.append(None)

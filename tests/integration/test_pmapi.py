@@ -744,15 +744,7 @@ def main():
     t_start = time.monotonic() - 1.5        # Daemon.start waits ~1 s
     api = Api(d)
 
-    def guarded(fn, *args):
-        """Run one group; an exception fails it without skipping the rest."""
-        try:
-            return fn(*args)
-        except Exception:               # noqa: BLE001
-            import traceback
-            tap.ok(False, "%s ran without an exception" % fn.__name__,
-                   traceback.format_exc())
-            return None
+    guarded = tap.guarded   # one group's exception skips no other
 
     try:
         ctx = guarded(test_context, api, d) or api.context(60)

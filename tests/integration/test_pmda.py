@@ -19,119 +19,27 @@ disturbed; a last part uses the real bpftrace when it can run.
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.parse
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 import btd  # noqa: E402
+from pmdatools import (INSTALL, REMOVE, SCRIPT_A, SCRIPT_B,  # noqa: E402
+                       PmcdFiles, as_json, conf_line, pcp_env, pmda_daemon,
+                       pminfo_ok, pminfo_values, read, run)
 
 tap = btd.Tap()
 FAKE = btd.FAKE_BPFTRACE
-INSTALL = os.path.join(btd.REPO_ROOT, "packaging", "pcp", "Install")
-REMOVE = os.path.join(btd.REPO_ROOT, "packaging", "pcp", "Remove")
 
 
 shared = btd.shared_dir
-
-
-def run(argv, timeout=30, **kw):
-    try:
-        r = subprocess.run(argv, stdout=subprocess.PIPE,
-                           stderr=subprocess.STDOUT, timeout=timeout, **kw)
-        return r.returncode, r.stdout.decode("utf-8", "replace")
-    except (OSError, subprocess.TimeoutExpired) as e:
-        return -1, str(e)
-
-
-def pcp_env():
-    """PCP's variables from pcp.env (PCP_RUN_DIR, PCP_PMCDCONF_PATH...)."""
-    rc, out = run(["/bin/sh", "-c", ". ${PCP_DIR}/etc/pcp.env && env"])
-    if rc != 0:
-        return None
-    return dict(line.split("=", 1) for line in out.splitlines()
-                if line.startswith("PCP_") and "=" in line)
-
-
-def pminfo_ok():
-    return run(["pminfo", "-f", "pmcd.version"], timeout=10)[0] == 0
-
-
 wait_for = btd.wait_for
-
-
-def pminfo_values(name):
-    """{instance name or None: value text} from pminfo -f NAME."""
-    rc, out = run(["pminfo", "-f", name], timeout=10)
-    if rc != 0 or "value" not in out:
-        return None
-    vals = {}
-    for line in out.splitlines():
-        line = line.strip()
-        if line.startswith("inst ["):
-            # inst [0 or "bash"] value 12
-            name_part = line[line.index(" or ") + 4:line.index("]")]
-            vals[json.loads(name_part)] = line[line.index("] value ") +
-                                               8:]
-        elif line.startswith("value "):
-            vals[None] = line[6:]
-    return vals
 
 
 def pminfo_desc(name):
     rc, out = run(["pminfo", "-dT", name], timeout=10)
     return out if rc == 0 else ""
-
-
-class Rest:
-    def __init__(self, d):
-        self.d = d
-        self.ctx = self.getj("/pmapi/context", polltimeout=120)["context"]
-
-    def getj(self, path, **params):
-        _, _, body = btd.http("GET", self.d.url(
-            path + "?" + urllib.parse.urlencode(params)), timeout=15.0)
-        try:
-            return json.loads(body)
-        except ValueError:
-            return {}
-
-    def store(self, name, value):
-        return self.getj("/pmapi/store", context=self.ctx, name=name,
-                         value=value)
-
-    def values(self, name):
-        """{instance name or None: value} as /pmapi/fetch + indom say."""
-        f = self.getj("/pmapi/fetch", context=self.ctx, names=name)
-        v = f.get("values", [])
-        if not v:
-            return None
-        m = self.getj("/pmapi/metric", context=self.ctx, names=name)
-        names = {}
-        if m.get("metrics") and m["metrics"][0].get("indom"):
-            ind = self.getj("/pmapi/indom", context=self.ctx,
-                            indom=m["metrics"][0]["indom"])
-            names = {i["instance"]: i["name"]
-                     for i in ind.get("instances", [])}
-        return {names.get(i["instance"]) if i["instance"] is not None
-                else None: i["value"] for i in v[0]["instances"]}
-
-    def metric(self, name):
-        m = self.getj("/pmapi/metric", context=self.ctx, names=name)
-        return (m.get("metrics") or [{}])[0]
-
-
-def pminfo_as_rest(vals):
-    """pminfo prints strings quoted and numbers bare: make them JSON."""
-    out = {}
-    for k, v in (vals or {}).items():
-        try:
-            out[k] = json.loads(v)
-        except ValueError:
-            out[k] = v
-    return out
 
 
 def checks_without_pmcd():
@@ -189,14 +97,8 @@ def main():
     # does the same); released at exit
     lock = btd.pmcd_lock(exclusive=True)
     lock.__enter__()
-    conf = env.get("PCP_PMCDCONF_PATH", "/etc/pcp/pmcd/pmcd.conf")
-    pmns = os.path.join(env.get("PCP_VAR_DIR", "/var/lib/pcp"), "pmns",
-                        "root")
-    with open(conf, "rb") as f:
-        conf_before = f.read()
-    with open(pmns, "rb") as f:
-        pmns_before = f.read()
-    if b"pmdabpftrace" in conf_before:
+    files = PmcdFiles(env)
+    if b"pmdabpftrace" in files.conf_before:
         rc, out = run([INSTALL], timeout=30)
         tap.ok(rc != 0 and "pmdabpftrace" in out,
                "Install refuses while PCP's bpftrace PMDA is installed", out)
@@ -206,39 +108,16 @@ def main():
     sock = os.path.join(env.get("PCP_RUN_DIR", "/run/pcp"),
                         "bpftraced-test-%d.socket" % os.getpid())
     try:
-        with_pmcd(conf, pmns, conf_before, pmns_before, sock, env)
+        with_pmcd(files, sock, env)
     finally:
-        changed = False
-        with open(conf, "rb") as f:
-            if f.read() != conf_before:
-                with open(conf, "wb") as g:
-                    g.write(conf_before)
-                changed = True
-        with open(pmns, "rb") as f:
-            if f.read() != pmns_before:
-                with open(pmns, "wb") as g:
-                    g.write(pmns_before)
-                changed = True
-        if changed:
-            tap.diag("restored pmcd.conf / PMNS root after a failure")
-            run([os.path.join(env.get("PCP_BINADM_DIR", "/usr/lib/pcp/bin"),
-                              "pmsignal"), "-a", "-s", "HUP", "pmcd"])
-        wait_for(pminfo_ok, 10)
+        files.restore(tap)
     tap.done()
 
 
-SCRIPT_A = ("// name: pmdaone\n// fixture: map_string_key\n// fake: hold\n"
-            "tracepoint:raw_syscalls:sys_enter { @bycomm[comm] = count(); }")
-SCRIPT_B = ("// name: pmdatwo\n// fixture: scalar_count\n// fake: hold\n"
-            "tracepoint:raw_syscalls:sys_enter { @calls = count(); }")
-
-
-def with_pmcd(conf, pmns, conf_before, pmns_before, sock, env):
-    d = btd.Daemon(["--control", "loopback", "--pmda", "on",
-                    "--pmda-socket", sock, "--bpftrace", FAKE],
-                   env={"BT_SHARED": shared()})
+def with_pmcd(files, sock, env):
+    d = pmda_daemon(sock, FAKE)
     try:
-        part_install(d, conf, sock)
+        part_install(d, files.conf, sock)
         part_values(d)
         part_store(d)
         part_restart(d, env)
@@ -247,17 +126,13 @@ def with_pmcd(conf, pmns, conf_before, pmns_before, sock, env):
     finally:
         d.stop()
     rc, out = run([REMOVE], timeout=30)
-    with open(conf, "rb") as f:
-        conf_after = f.read()
-    with open(pmns, "rb") as f:
-        pmns_after = f.read()
-    tap.ok(rc == 0 and conf_after == conf_before,
+    conf_after, pmns_after = read(files.conf), read(files.pmns)
+    tap.ok(rc == 0 and conf_after == files.conf_before,
            "Remove restores pmcd.conf byte for byte", out)
-    tap.ok(pmns_after == pmns_before, "Remove restores the PMNS root")
+    tap.ok(pmns_after == files.pmns_before, "Remove restores the PMNS root")
     rc, out = run([REMOVE], timeout=30)
-    with open(conf, "rb") as f:
-        tap.ok(rc == 0 and f.read() == conf_before,
-               "Remove again: nothing to do (idempotent)", out)
+    tap.ok(rc == 0 and read(files.conf) == files.conf_before,
+           "Remove again: nothing to do (idempotent)", out)
     tap.ok(wait_for(lambda: run(["pminfo", "bpftrace"])[0] != 0, 10),
            "after Remove pmcd has no bpftrace names")
 
@@ -266,7 +141,7 @@ def part_install(d, conf, sock):
     rc, out = run([INSTALL, sock], timeout=30)
     with open(conf) as f:
         text = f.read()
-    line = "bpftrace\t151\tsocket\tunix\t%s" % sock
+    line = conf_line(sock)
     tap.ok(rc == 0 and line in text, "Install adds the socket agent to "
            "pmcd.conf", out)
     rc, out2 = run([INSTALL, sock], timeout=30)
@@ -279,20 +154,19 @@ def part_install(d, conf, sock):
 
 
 def part_values(d):
-    r = Rest(d)
-    j = r.store("bpftrace.control.register", SCRIPT_A)
+    r = btd.Client(d)
+    _, j = r.store("bpftrace.control.register", SCRIPT_A)
     tap.ok(j.get("success") is True, "REST register of pmdaone", j)
-    wait_for(lambda: (r.values("bpftrace.scripts.pmdaone.status") or
-                      {}).get(None) == "started", 10)
+    r.wait("bpftrace.scripts.pmdaone.status", lambda v: v == "started", 10)
     name = "bpftrace.scripts.pmdaone.data.bycomm"
     got = wait_for(lambda: pminfo_values(name), 10)
-    rest = r.values(name)
-    tap.ok(got is not None and pminfo_as_rest(got) == rest and rest,
+    rest = r.named_values(name)
+    tap.ok(got is not None and as_json(got) == rest and rest,
            "pminfo -f %s shows the same instances and values as "
            "/pmapi/fetch" % name, "pminfo %r rest %r" % (got, rest))
     for m in ("bpftrace.scripts.pmdaone.status",
               "bpftrace.info.scripts_total", "bpftrace.scripts.pmdaone.pid"):
-        a, b = pminfo_as_rest(pminfo_values(m)), r.values(m)
+        a, b = as_json(pminfo_values(m)), r.named_values(m)
         tap.ok(a == b and b, "pminfo and REST agree on %s" % m,
                "%r %r" % (a, b))
     for m in (name, "bpftrace.control.register",
@@ -327,9 +201,9 @@ def part_store(d):
     tap.ok(got is not None and got.isdigit(),
            "its metrics appear without restarting pmcd (dynamic PMNS)",
            got)
-    r = Rest(d)
-    tap.ok(str((r.values("bpftrace.scripts.pmdatwo.data.calls") or {}).get(
-        None)) == got, "and REST serves the same value")
+    r = btd.Client(d)
+    tap.ok(str((r.named_values("bpftrace.scripts.pmdatwo.data.calls") or
+                {}).get(None)) == got, "and REST serves the same value")
     # pmstore's pmcd context (and its answer) ended with pmstore; a new
     # pminfo has a new context: nothing to read back there
     v = pminfo_values("bpftrace.control.register")
@@ -395,11 +269,8 @@ def part_daemon_restart(d, sock):
     tap.ok(rc == 0 and "Sanitizer" not in err and "runtime error" not in err,
            "bpftraced with a pmcd connection exits 0 on SIGTERM, no "
            "sanitizer reports", "rc %s %s" % (rc, err[-800:]))
-    args = ["--control", "loopback", "--pmda", "on", "--pmda-socket", sock]
     real = btd.real_bpftrace()
-    d2 = btd.Daemon(args + (["--bpftrace", real] if real else
-                            ["--bpftrace", FAKE]),
-                    env={"BT_SHARED": shared()})
+    d2 = pmda_daemon(sock, real or FAKE)
     try:
         ok = wait_for(lambda: (pminfo_values("bpftrace.daemon.pid") or
                                {}).get(None) == str(d2.proc.pid), 10)

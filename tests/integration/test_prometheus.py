@@ -206,12 +206,7 @@ def check_prometheus(d, real, tmp):
                          "buckets do not move") if not real else
                "histogram_quantile() over rate() answers", r)
     finally:
-        p.terminate()
-        try:
-            p.wait(20)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
+        btd.stop_process(p, 20)
         log.close()
 
 

@@ -96,13 +96,7 @@ def wait_for(base, names, pred, timeout=10.0):
     return v
 
 
-def stop(p):
-    p.terminate()
-    try:
-        p.wait(10)
-    except subprocess.TimeoutExpired:
-        p.kill()
-        p.wait()
+stop = btd.stop_process
 
 
 def test_answer_before_version(sh):

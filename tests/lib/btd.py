@@ -5,7 +5,9 @@
     http()    one HTTP request with a raw, never re-encoded request target
     Tap       a minimal TAP 13 producer (plan printed at the end)
     raw()     send raw bytes on a new connection, read the answer
+    recv_all()  read a socket until the peer closes
     parse_response()  split raw answer bytes into status/headers/body
+    stop_process()  SIGTERM a child, SIGKILL it when it does not end
 
 Runs with /usr/bin/python3 (Debian 12's 3.11); no third-party modules.
 """
@@ -22,13 +24,15 @@ import subprocess
 import sys
 import tempfile
 import time
+import traceback
 import urllib.parse
 
 __all__ = ["Daemon", "DaemonError", "http", "connect", "split_url",
            "Tap", "REPO_ROOT", "default_binary", "raw", "parse_response",
            "free_port", "shared_dir", "FAKE_BPFTRACE", "Client",
            "bpftrace_usable", "passwd_binary", "users_file", "can_bind",
-           "BT_BPFTRACE", "real_bpftrace", "wait_for"]
+           "BT_BPFTRACE", "real_bpftrace", "wait_for", "recv_all",
+           "stop_process"]
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
@@ -230,6 +234,16 @@ def raw(host, port, data, timeout=5.0, shut_wr=False, family=None):
     finally:
         s.close()
     return out
+
+
+def recv_all(s):
+    """All that socket s receives until the peer closes it (bytes)."""
+    data = b""
+    while True:
+        b = s.recv(65536)
+        if not b:
+            return data
+        data += b
 
 
 def parse_response(data):
@@ -617,6 +631,28 @@ class Client:
         v = self.fetch(name).get(name)
         return v[0]["value"] if v else None
 
+    def metric(self, name):
+        """/pmapi/metric's description of one metric, {} if none"""
+        j = self.getj("/pmapi/metric", context=self.ctx, names=name)[1]
+        return (j.get("metrics") or [{}])[0]
+
+    def named_values(self, name):
+        """{instance name, None when singular: value} of one metric from
+        a fetch and its indom's names (what pminfo -f lists); None when
+        the fetch has no value"""
+        v = self.fetchj(name)[1].get("values", [])
+        if not v:
+            return None
+        indom = self.metric(name).get("indom")
+        names = {}
+        if indom:
+            ind = self.getj("/pmapi/indom", context=self.ctx,
+                            indom=indom)[1]
+            names = {i["instance"]: i["name"]
+                     for i in ind.get("instances", [])}
+        return {names.get(i["instance"]) if i["instance"] is not None
+                else None: i["value"] for i in v[0]["instances"]}
+
     wait_timeout = 8.0          # wait()'s defaults; a test may set its own
     wait_step = 0.05
 
@@ -640,6 +676,17 @@ class Client:
         st, j = self.store("bpftrace.control.register", code)
         ans = json.loads(self.value("bpftrace.control.register") or "{}")
         return st, j, ans
+
+
+def stop_process(p, timeout=10.0):
+    """SIGTERM the subprocess p and wait; SIGKILL it when it has not ended
+    after timeout seconds.  Returns its exit status."""
+    p.terminate()
+    try:
+        return p.wait(timeout)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        return p.wait()
 
 
 def wait_for(fn, timeout=10.0, step=0.2):
@@ -715,6 +762,17 @@ class Tap:
         self.n += 1
         self._line("ok %d - %s # SKIP %s" % (self.n, self._clean(desc),
                                              self._clean(reason)))
+
+    def guarded(self, fn, *args):
+        """fn(*args)'s answer; an exception in it is one failed check
+        ("FN ran without an exception", the traceback as diag) and the
+        answer None, so that the groups after it still run."""
+        try:
+            return fn(*args)
+        except Exception:               # noqa: BLE001
+            self.ok(False, "%s ran without an exception" % fn.__name__,
+                    traceback.format_exc())
+            return None
 
     def todo(self, cond, desc, reason, diag=None):
         """A TODO test: reported, but a failure does not fail the run."""

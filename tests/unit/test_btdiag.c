@@ -8,6 +8,7 @@
  * repeated as often as a full map printed it (223,952 times).
  */
 #include "testhelp.h"
+#include "testhelp_fixtures.h"
 
 #include <stdio.h>
 #include <time.h>
@@ -171,40 +172,17 @@ every_prefix_is_safe(void **state)
 	    "123456789012345678 col 0");
 }
 
-static char *
-slurp(const char *path)
-{
-	FILE	*f = fopen(path, "rb");
-	char	*data = NULL;
-	long	 n;
-
-	if (f == NULL)
-		return NULL;
-	if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 &&
-	    fseek(f, 0, SEEK_SET) == 0 && (data = calloc(1, n + 1)) != NULL &&
-	    fread(data, 1, n, f) != (size_t)n) {
-		free(data);
-		data = NULL;
-	}
-	fclose(f);
-	return data;
-}
-
 /* helper/runtime lines of text counted, and the other lines */
 static void
 count_text(const char *text, struct btdiag *bd, size_t *others)
 {
-	const char	*p = text;
+	const char	*p = text, *line;
+	size_t		 len;
 
 	*others = 0;
-	while (*p) {
-		const char	*nl = strchr(p, '\n');
-		size_t		 len = nl ? (size_t)(nl - p) : strlen(p);
-
-		if (btdiag_line(bd, p, len, 0) == 0 && len > 0)
+	while ((line = th_next_line(&p, &len)) != NULL)
+		if (btdiag_line(bd, line, len, 0) == 0 && len > 0)
 			(*others)++;
-		p += len + (nl != NULL);
-	}
 }
 
 /* every helper_error/runtime_error line of the recorded runs, no other */
@@ -222,20 +200,16 @@ recorded_runs(void **state)
 		    0 },
 		{ "bpftrace-0.27/extra/div_zero", NULL, 2, 3 },
 	};
-	const char	*shared = getenv("BT_SHARED");
 	int		 files = 0;
 
 	(void)state;
-	if (shared == NULL)
-		skip();
 	for (size_t i = 0; i < sizeof(runs) / sizeof(runs[0]); i++) {
-		char		 path[4096], *text;
+		char		 rel[256], *text;
 		struct btdiag	 bd;
 		size_t		 others;
 
-		snprintf(path, sizeof(path), "%s/fixtures/%s.stdout", shared,
-		    runs[i].file);
-		if ((text = slurp(path)) == NULL)
+		snprintf(rel, sizeof(rel), "%s.stdout", runs[i].file);
+		if ((text = th_fixture(rel, NULL)) == NULL)
 			continue;
 		btdiag_init(&bd);
 		count_text(text, &bd, &others);

@@ -8,9 +8,7 @@
  * failed always has its reason among the errors.
  */
 #include "testhelp.h"
-
-#include <dirent.h>
-#include <stdio.h>
+#include "testhelp_fixtures.h"
 
 #include "bterr.h"
 
@@ -19,16 +17,11 @@ static size_t
 classify(const char *text, enum bterr_class *cls, size_t n)
 {
 	struct bterr	 be = { BTERR_NONE, 0 };
-	const char	*p = text;
-	size_t		 k = 0;
+	const char	*p = text, *line;
+	size_t		 k = 0, len;
 
-	while (*p && k < n) {
-		const char	*nl = strchr(p, '\n');
-		size_t		 len = nl ? (size_t)(nl - p) : strlen(p);
-
-		cls[k++] = bterr_line(&be, p, len);
-		p += len + (nl != NULL);
-	}
+	while (k < n && (line = th_next_line(&p, &len)) != NULL)
+		cls[k++] = bterr_line(&be, line, len);
 	return k;
 }
 
@@ -179,25 +172,6 @@ hint_follows_its_diagnostic(void **state)
 	assert_int_equal(c[0], BTERR_WARNING);
 }
 
-static char *
-slurp(const char *path)
-{
-	FILE	*f = fopen(path, "rb");
-	char	*data = NULL;
-	long	 n;
-
-	if (f == NULL)
-		return NULL;
-	if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 &&
-	    fseek(f, 0, SEEK_SET) == 0 && (data = calloc(1, n + 1)) != NULL &&
-	    fread(data, 1, n, f) != (size_t)n) {
-		free(data);
-		data = NULL;
-	}
-	fclose(f);
-	return data;
-}
-
 /* an error line that says what failed: bpftrace's or clang's */
 static int
 is_cause(const char *line, size_t len)
@@ -207,81 +181,63 @@ is_cause(const char *line, size_t len)
 }
 
 /*
- * Every recorded stderr (each version's cases and its extra/ ones): the
- * RLIMIT line is a warning; a script that ran (rc 0) has no error line;
- * one that failed (rc != 0) has its cause ("ERROR:" or a clang error)
- * among the errors, and no WARNING or HINT line there.
+ * One recorded stderr (path: NAME.stderr, NAME.rc beside it): the RLIMIT
+ * line is a warning; a script that ran (rc 0) has no error line; one
+ * that failed (rc != 0) has its cause ("ERROR:" or a clang error) among
+ * the errors, and no WARNING or HINT line there.
  */
+static void
+check_stderr_fixture(const char *path, const char *label, void *arg)
+{
+	char		 rcpath[4096], *err, *rc;
+	const char	*p, *ln;
+	size_t		 n, nerr = 0, ll;
+	int		 cause;
+	enum bterr_class c[4096];
+
+	(void)arg;
+	snprintf(rcpath, sizeof(rcpath), "%.*s.rc", (int)(strlen(path) - 7),
+	    path);
+	err = th_slurp(path, NULL);
+	rc = th_slurp(rcpath, NULL);
+	assert_non_null(err);
+	assert_non_null(rc);
+	n = classify(err, c, 4096);
+	cause = 0;
+	p = err;
+	for (size_t i = 0; i < n && (ln = th_next_line(&p, &ll)) != NULL;
+	    i++) {
+		if (c[i] != BTERR_ERROR)
+			continue;
+		nerr++;
+		cause |= is_cause(ln, ll);
+		if (strncmp(ln, "HINT:", 5) == 0 ||
+		    memmem(ln, ll, "WARNING:", 8) != NULL)
+			fail_msg("%s: \"%.*s\" filed as an error", label,
+			    (int)ll, ln);
+	}
+	if (atoi(rc) != 0 && nerr > 0 && !cause)
+		fail_msg("%s: failed (rc %d), its errors do not say why",
+		    label, atoi(rc));
+	if (strstr(err, "RLIMIT_MEMLOCK") && n > 0 &&
+	    strncmp(err, "WARNING: Could not", 18) != 0)
+		assert_int_equal(c[0], BTERR_WARNING);
+	if (atoi(rc) != 0 && nerr == 0)
+		fail_msg("%s: failed (rc %d), no error line", label, atoi(rc));
+	if (atoi(rc) == 0 && nerr != 0)
+		fail_msg("%s: ran (rc 0), %zu error lines", label, nerr);
+	free(err);
+	free(rc);
+}
+
+/* every recorded stderr: each version's cases and its extra/ ones */
 static void
 fixtures_of_three_versions(void **state)
 {
-	static const char *const vers[] = { "0.17", "0.23", "0.27",
-	    "0.17/extra", "0.23/extra", "0.27/extra" };
-	const char	*shared = getenv("BT_SHARED");
-	int		 files = 0;
+	int	 files;
 
 	(void)state;
-	if (shared == NULL)
-		skip();
-	for (size_t v = 0; v < sizeof(vers) / sizeof(vers[0]); v++) {
-		char		 dir[2048];
-		DIR		*d;
-		struct dirent	*de;
-
-		snprintf(dir, sizeof(dir), "%s/fixtures/bpftrace-%s", shared,
-		    vers[v]);
-		if ((d = opendir(dir)) == NULL)
-			continue;
-		while ((de = readdir(d)) != NULL) {
-			char		 path[4096], *err, *rc;
-			size_t		 len = strlen(de->d_name), n, nerr = 0;
-			int		 cause;
-			enum bterr_class c[4096];
-
-			if (len < 8 || strcmp(de->d_name + len - 7, ".stderr"))
-				continue;
-			snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-			err = slurp(path);
-			snprintf(path + strlen(path) - 7, 8, ".rc");
-			rc = slurp(path);
-			assert_non_null(err);
-			assert_non_null(rc);
-			n = classify(err, c, 4096);
-			cause = 0;
-			for (size_t i = 0, off = 0; i < n; i++) {
-				const char	*ln = err + off;
-				size_t		 ll = strcspn(ln, "\n");
-
-				off += ll + (ln[ll] == '\n');
-				if (c[i] != BTERR_ERROR)
-					continue;
-				nerr++;
-				cause |= is_cause(ln, ll);
-				if (strncmp(ln, "HINT:", 5) == 0 ||
-				    memmem(ln, ll, "WARNING:", 8) != NULL)
-					fail_msg("%s/%s: \"%.*s\" filed as an "
-					    "error", vers[v], de->d_name,
-					    (int)ll, ln);
-			}
-			if (atoi(rc) != 0 && nerr > 0 && !cause)
-				fail_msg("%s/%s: failed (rc %d), its errors "
-				    "do not say why", vers[v], de->d_name,
-				    atoi(rc));
-			if (strstr(err, "RLIMIT_MEMLOCK") && n > 0 &&
-			    strncmp(err, "WARNING: Could not", 18) != 0)
-				assert_int_equal(c[0], BTERR_WARNING);
-			if (atoi(rc) != 0 && nerr == 0)
-				fail_msg("%s/%s: failed (rc %d), no error line",
-				    vers[v], de->d_name, atoi(rc));
-			if (atoi(rc) == 0 && nerr != 0)
-				fail_msg("%s/%s: ran (rc 0), %zu error lines",
-				    vers[v], de->d_name, nerr);
-			files++;
-			free(err);
-			free(rc);
-		}
-		closedir(d);
-	}
+	files = th_each_fixture(".stderr", check_stderr_fixture, NULL);
 	if (files == 0)
 		skip();
 	print_message("# %d stderr fixtures classified\n", files);

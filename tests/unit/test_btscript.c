@@ -1,29 +1,20 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * test_btscript.c - the bpftrace script analyser and rewriter: variable
- * discovery, kinds and types, output detection, metadata comments,
- * refusals, the appended print block, real bpftrace 0.17 scripts from
- * ../shared/fixtures, and garbage input that must never crash.
+ * test_btscript.c - the bpftrace script analyser: variable discovery,
+ * kinds and types, output detection, refusals, tokenizer corners, the
+ * variables of real bpftrace 0.17 scripts from ../shared/fixtures, and
+ * garbage input that must never crash. Metadata comments:
+ * test_btscript_meta.c; the appended print block: test_btscript_rewrite.c.
  */
 #include "testhelp.h"
-#include <stdio.h>
-#include "btscript.h"
+#include "btscript_testhelp.h"
 
-#define ERRLEN	256
+/* --- helpers --- */
 
 struct fixture_vars {
 	const char	*fv_file;
 	const char	*fv_names;	/* space-separated, in export order */
 };
-
-/* --- helpers --- */
-
-static int
-analyze(const char *code, struct bts_info *info, char *err)
-{
-	err[0] = '\0';
-	return bts_analyze(code, strlen(code), info, err, ERRLEN);
-}
 
 static const struct bts_var *
 find_var(const struct bts_info *info, const char *name)
@@ -56,64 +47,6 @@ assert_names(const char *code, const char *expected)
 	var_names(&info, names, sizeof(names));
 	assert_string_equal(names, expected);
 	bts_info_free(&info);
-}
-
-static void
-assert_refused(const char *code, const char *reason_part)
-{
-	struct bts_info	 info;
-	char		 err[ERRLEN];
-
-	assert_int_equal(analyze(code, &info, err), -1);
-	if (strstr(err, reason_part) == NULL)
-		fail_msg("error \"%s\" lacks \"%s\"", err, reason_part);
-	assert_null(info.i_vars);
-	assert_int_equal(info.i_nvars, 0);
-	assert_null(info.i_meta.m_name);
-	assert_null(info.i_meta.m_include);
-}
-
-/* Reads $BT_SHARED/fixtures/bpftrace-0.17/file; NULL when unavailable. */
-static char *
-read_fixture(const char *file, size_t *lenp)
-{
-	const char	*shared = getenv("BT_SHARED");
-	char		 path[4096], *data = NULL;
-	FILE		*f;
-	long		 n;
-
-	if (shared == NULL)
-		return NULL;
-	snprintf(path, sizeof(path), "%s/fixtures/bpftrace-0.17/%s", shared,
-	    file);
-	if ((f = fopen(path, "rb")) == NULL)
-		return NULL;
-	if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 &&
-	    fseek(f, 0, SEEK_SET) == 0 && (data = malloc(n + 1)) != NULL) {
-		if (fread(data, 1, n, f) != (size_t)n) {
-			free(data);
-			data = NULL;
-		} else {
-			data[n] = '\0';
-			*lenp = n;
-		}
-	}
-	fclose(f);
-	return data;
-}
-
-static int
-fixtures_present(void)
-{
-	size_t	 len;
-	char	*s = read_fixture("scalar_count.bt", &len);
-
-	free(s);
-	if (s == NULL)
-		print_message("# skipped: bpftrace fixtures not found under "
-		    "$BT_SHARED/fixtures/bpftrace-0.17 (BT_SHARED=%s)\n",
-		    getenv("BT_SHARED") ? getenv("BT_SHARED") : "unset");
-	return s != NULL;
 }
 
 /* Analyses a fixture; the caller frees info. */
@@ -611,279 +544,6 @@ max_vars_boundary(void **state)
 	free(code);
 }
 
-/* --- metadata comments --- */
-
-static void
-metadata_defaults(void **state)
-{
-	struct bts_info	 info;
-	char		 err[ERRLEN];
-
-	assert_int_equal(analyze("BEGIN { @x = 1; }", &info, err), 0);
-	assert_null(info.i_meta.m_name);
-	assert_null(info.i_meta.m_include);
-	assert_int_equal(info.i_meta.m_ninclude, 0);
-	assert_int_equal(info.i_meta.m_table_retain_lines, -1);
-	assert_int_equal(info.i_meta.m_custom_output_block, 0);
-	assert_int_equal(info.i_meta.m_restart, BTS_RESTART_NEVER);
-	assert_int_equal(info.i_meta.m_interval_ms, -1);
-	assert_int_equal(info.i_meta.m_on_demand, 0);
-	bts_info_free(&info);
-}
-
-static void
-metadata_all_keys(void **state)
-{
-	struct bts_info	 info;
-	char		 err[ERRLEN];
-
-	assert_int_equal(analyze("// name: syscalls_by_comm  \n"
-	    "  // table-retain-lines: 10\n"
-	    "\t// custom-output-block\n"
-	    "// restart: on-failure\n"
-	    "// interval: 500ms\n"
-	    "// print: on-demand\n"
-	    "//include:@c\n"
-	    "// author: somebody\n"
-	    "// run: bpftrace -f json x.bt\n"
-	    "t:a:b { @c[comm] = count(); }\n", &info, err), 0);
-	assert_string_equal(info.i_meta.m_name, "syscalls_by_comm");
-	assert_int_equal(info.i_meta.m_table_retain_lines, 10);
-	assert_int_equal(info.i_meta.m_custom_output_block, 1);
-	assert_int_equal(info.i_meta.m_restart, BTS_RESTART_ON_FAILURE);
-	assert_int_equal(info.i_meta.m_interval_ms, 500);
-	assert_int_equal(info.i_meta.m_on_demand, 1);
-	assert_int_equal(info.i_meta.m_ninclude, 1);
-	assert_string_equal(info.i_meta.m_include[0], "c");
-	bts_info_free(&info);
-}
-
-static void
-metadata_only_from_line_comments_at_line_start(void **state)
-{
-	struct bts_info	 info;
-	char		 err[ERRLEN];
-
-	assert_int_equal(analyze("/*\n// name: in_block\n*/\n"
-	    "BEGIN { @x = 1; } // name: trailing\n"
-	    "BEGIN { $s = \"\n// name: in_string\n\"; }\n"
-	    "// name is not metadata\n", &info, err), 0);
-	assert_null(info.i_meta.m_name);
-	bts_info_free(&info);
-}
-
-static void
-metadata_crlf_lines(void **state)
-{
-	struct bts_info	 info;
-	char		 err[ERRLEN];
-
-	assert_int_equal(analyze("// name: dos\r\n// restart: always\r\n"
-	    "BEGIN { @x = 1; }\r\n", &info, err), 0);
-	assert_string_equal(info.i_meta.m_name, "dos");
-	assert_int_equal(info.i_meta.m_restart, BTS_RESTART_ALWAYS);
-	bts_info_free(&info);
-}
-
-static void
-name_one_char_ok(void **state)
-{
-	struct bts_info	 info;
-	char		 err[ERRLEN];
-
-	assert_int_equal(analyze("// name: a\nBEGIN { @x = 1; }", &info, err),
-	    0);
-	assert_string_equal(info.i_meta.m_name, "a");
-	bts_info_free(&info);
-	assert_true(bts_name_valid("_"));
-	assert_true(bts_name_valid("a1_B"));
-}
-
-static void
-name_valid_length_boundary(void **state)
-{
-	char	 name[BTS_NAME_MAX + 2];
-
-	memset(name, 'n', sizeof(name));
-	name[BTS_NAME_MAX] = '\0';
-	assert_true(bts_name_valid(name));
-	name[BTS_NAME_MAX] = 'n';
-	name[BTS_NAME_MAX + 1] = '\0';
-	assert_false(bts_name_valid(name));
-	assert_false(bts_name_valid(""));
-	assert_false(bts_name_valid(NULL));
-	assert_false(bts_name_valid("1abc"));
-	assert_false(bts_name_valid("a-b"));
-	assert_false(bts_name_valid("a b"));
-	assert_false(bts_name_valid("caf\xc3\xa9"));
-}
-
-static void
-name_invalid_refused(void **state)
-{
-	assert_refused("// name: my script\nBEGIN { @x = 1; }",
-	    "\"my script\"");
-	assert_refused("// name: 9lives\nBEGIN { @x = 1; }", "\"9lives\"");
-	assert_refused("// name:\nBEGIN { @x = 1; }", "needs a value");
-	assert_refused("// name\nBEGIN { @x = 1; }", "needs a value");
-}
-
-static void
-include_trims_spaces(void **state)
-{
-	struct bts_info	 info;
-	char		 err[ERRLEN];
-
-	assert_int_equal(analyze("// include: @b ,  @output,@\t\n"
-	    "BEGIN { @a = 1; @b = 2; @ = 3; printf(\"x\"); }", &info, err),
-	    0);
-	assert_int_equal(info.i_meta.m_ninclude, 3);
-	assert_string_equal(info.i_meta.m_include[0], "b");
-	assert_string_equal(info.i_meta.m_include[1], "output");
-	assert_string_equal(info.i_meta.m_include[2], "root");
-	/* source order, @a dropped */
-	assert_int_equal(info.i_nvars, 3);
-	assert_string_equal(info.i_vars[0].v_name, "b");
-	assert_string_equal(info.i_vars[1].v_name, "root");
-	assert_string_equal(info.i_vars[2].v_name, "output");
-	assert_int_equal(info.i_has_output, 1);
-	bts_info_free(&info);
-}
-
-static void
-include_without_output_drops_it(void **state)
-{
-	struct bts_info	 info;
-	char		 err[ERRLEN];
-
-	assert_int_equal(analyze("// include: @a\n"
-	    "BEGIN { @a = 1; printf(\"x\"); }", &info, err), 0);
-	assert_int_equal(info.i_nvars, 1);
-	assert_string_equal(info.i_vars[0].v_name, "a");
-	assert_int_equal(info.i_has_output, 0);
-	bts_info_free(&info);
-}
-
-static void
-include_unknown_refused(void **state)
-{
-	assert_refused("// include: @a, @nope\nBEGIN { @a = 1; }",
-	    "@nope is not a variable");
-	assert_refused("// include: @output\nBEGIN { @a = 1; }",
-	    "@output is not a variable");
-	assert_refused("// include: a\nBEGIN { @a = 1; }",
-	    "\"a\" is not a @variable");
-	assert_refused("// include: @a,,@b\nBEGIN { @a = 1; @b = 1; }",
-	    "is not a @variable");
-	assert_refused("// include: @a-b\nBEGIN { @a = 1; }",
-	    "\"@a-b\" is not a @variable");
-}
-
-static void
-table_retain_lines_bad_refused(void **state)
-{
-	assert_refused("// table-retain-lines: ten\nBEGIN { @x = 1; }",
-	    "table-retain-lines: \"ten\"");
-	assert_refused("// table-retain-lines: -1\nBEGIN { @x = 1; }",
-	    "\"-1\"");
-	assert_refused("// table-retain-lines: 5x\nBEGIN { @x = 1; }",
-	    "\"5x\"");
-	assert_refused("// table-retain-lines: 99999999999999999999999\n"
-	    "BEGIN { @x = 1; }", "not a non-negative integer");
-}
-
-static void
-table_retain_lines_zero_ok(void **state)
-{
-	struct bts_info	 info;
-	char		 err[ERRLEN];
-
-	assert_int_equal(analyze("// table-retain-lines: 0\nBEGIN { @x = 1; }",
-	    &info, err), 0);
-	assert_int_equal(info.i_meta.m_table_retain_lines, 0);
-	bts_info_free(&info);
-}
-
-static void
-restart_values(void **state)
-{
-	struct bts_info	 info;
-	char		 err[ERRLEN];
-
-	assert_int_equal(analyze("// restart: never\nBEGIN { @x = 1; }",
-	    &info, err), 0);
-	assert_int_equal(info.i_meta.m_restart, BTS_RESTART_NEVER);
-	bts_info_free(&info);
-	assert_int_equal(analyze("// restart: always\nBEGIN { @x = 1; }",
-	    &info, err), 0);
-	assert_int_equal(info.i_meta.m_restart, BTS_RESTART_ALWAYS);
-	bts_info_free(&info);
-	assert_refused("// restart: sometimes\nBEGIN { @x = 1; }",
-	    "restart: \"sometimes\"");
-}
-
-static void
-interval_units_and_range(void **state)
-{
-	static const struct {
-		const char	*val;
-		long		 ms;
-	} ok[] = {
-		{ "500ms", 500 }, { "2s", 2000 }, { "1", 1000 },
-		{ "100ms", 100 }, { "3600s", 3600000 }, { "3600000ms", 3600000 }
-	};
-	const char	*bad[] = { "99ms", "0", "3601s", "3600001ms", "1.5s",
-		"2m", "ms", "-1s", "5 s", "999999999999999999999", NULL };
-	struct bts_info	 info;
-	char		 code[128], err[ERRLEN];
-
-	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
-		snprintf(code, sizeof(code),
-		    "// interval: %s\nBEGIN { @x = 1; }",
-		    ok[i].val);
-		if (analyze(code, &info, err) != 0)
-			fail_msg("%s refused: %s", ok[i].val, err);
-		assert_int_equal(info.i_meta.m_interval_ms, ok[i].ms);
-		bts_info_free(&info);
-	}
-	for (int i = 0; bad[i] != NULL; i++) {
-		snprintf(code, sizeof(code),
-		    "// interval: %s\nBEGIN { @x = 1; }",
-		    bad[i]);
-		assert_refused(code, "// interval:");
-	}
-}
-
-static void
-print_mode_values(void **state)
-{
-	struct bts_info	 info;
-	char		 err[ERRLEN];
-
-	assert_int_equal(analyze("// print: interval\nBEGIN { @x = 1; }",
-	    &info, err), 0);
-	assert_int_equal(info.i_meta.m_on_demand, 0);
-	bts_info_free(&info);
-	assert_refused("// print: sometimes\nBEGIN { @x = 1; }",
-	    "print: \"sometimes\"");
-}
-
-static void
-later_metadata_wins(void **state)
-{
-	struct bts_info	 info;
-	char		 err[ERRLEN];
-
-	assert_int_equal(analyze("// name: first\n// include: @a\n"
-	    "// name: second\n// include: @b\nBEGIN { @a = 1; @b = 2; }",
-	    &info, err), 0);
-	assert_string_equal(info.i_meta.m_name, "second");
-	assert_int_equal(info.i_meta.m_ninclude, 1);
-	assert_string_equal(info.i_meta.m_include[0], "b");
-	assert_int_equal(info.i_nvars, 1);
-	bts_info_free(&info);
-}
-
 /* --- tokenizer corners --- */
 
 static void
@@ -920,131 +580,6 @@ mismatched_brackets_do_not_confuse_keys(void **state)
 {
 	assert_refused("BEGIN { @a[1, (2] = 1; }", "no bpftrace");
 	assert_names("BEGIN { @a[1)] = 1; @b[(1, 2)] = 2; }", "a b");
-}
-
-/* --- rewriting --- */
-
-static char *
-rewrite(const char *code, long interval_ms, size_t *lenp)
-{
-	struct bts_info	 info;
-	char		 err[ERRLEN], *out;
-
-	if (analyze(code, &info, err) != 0)
-		fail_msg("refused: %s", err);
-	out = bts_rewrite(code, strlen(code), &info, interval_ms, lenp);
-	bts_info_free(&info);
-	assert_non_null(out);
-	return out;
-}
-
-static void
-rewrite_appends_print_block(void **state)
-{
-	size_t	 len;
-	char	*out;
-
-	out = rewrite("BEGIN { @a = 1; @ = 2; printf(\"x\"); @b[1] = 3; }",
-	    1000, &len);
-	assert_string_equal(out, "BEGIN { @a = 1; @ = 2; printf(\"x\"); "
-	    "@b[1] = 3; }\ninterval:ms:1000 { print(@a); print(@); "
-	    "print(@b); }\n");
-	assert_int_equal(len, strlen(out));
-	free(out);
-	out = rewrite("BEGIN { @a = 1; }", 250, &len);
-	assert_string_equal(out,
-	    "BEGIN { @a = 1; }\ninterval:ms:250 { print(@a); }\n");
-	free(out);
-	out = rewrite("BEGIN { @a = 1; }", 0, &len);
-	assert_string_equal(out,
-	    "BEGIN { @a = 1; }\ninterval:ms:1000 { print(@a); }\n");
-	free(out);
-}
-
-static void
-rewrite_prints_only_included(void **state)
-{
-	size_t	 len;
-	char	*out;
-
-	out = rewrite("// include: @b\nBEGIN { @a = 1; @b = 2; }", 1000, &len);
-	assert_non_null(strstr(out, "\ninterval:ms:1000 { print(@b); }\n"));
-	assert_null(strstr(out, "print(@a)"));
-	free(out);
-}
-
-static void
-rewrite_custom_output_block_untouched(void **state)
-{
-	const char	*code = "// custom-output-block\nBEGIN { @a = 1; }\n"
-	    "interval:s:1 { print(@a); }";
-	size_t		 len;
-	char		*out;
-
-	out = rewrite(code, 1000, &len);
-	assert_string_equal(out, code);
-	assert_int_equal(len, strlen(code));
-	free(out);
-	out = rewrite("// print: on-demand\nBEGIN { @a = 1; }", 1000, &len);
-	assert_string_equal(out, "// print: on-demand\nBEGIN { @a = 1; }");
-	free(out);
-	out = rewrite("BEGIN { printf(\"only output\"); }", 1000, &len);
-	assert_string_equal(out, "BEGIN { printf(\"only output\"); }");
-	free(out);
-}
-
-/* on-demand with bpftrace 0.22+: a SIGUSR1 probe prints the variables */
-static void
-rewrite_usr1_probe(void **state)
-{
-	static const char	 code[] = "// print: on-demand\nBEGIN { @a = 1; "
-	    "@[1] = 2; @h = hist(3); printf(\"x\"); }";
-	struct bts_info		 info;
-	char			 err[ERRLEN], *out;
-	size_t			 len;
-
-	(void)state;
-	assert_int_equal(analyze(code, &info, err), 0);
-	out = bts_rewrite_usr1(code, strlen(code), &info, &len);
-	assert_non_null(out);
-	assert_string_equal(out, "// print: on-demand\nBEGIN { @a = 1; "
-	    "@[1] = 2; @h = hist(3); printf(\"x\"); }\n"
-	    "self:signal:SIGUSR1 { print(@a); print(@); print(@h); }\n");
-	assert_int_equal(len, strlen(out));
-	free(out);
-	bts_info_free(&info);
-	/* only printf output: nothing to print, no probe */
-	assert_int_equal(analyze("BEGIN { printf(\"x\"); }", &info, err), 0);
-	out = bts_rewrite_usr1("BEGIN { printf(\"x\"); }", 22, &info, &len);
-	assert_string_equal(out, "BEGIN { printf(\"x\"); }");
-	free(out);
-	bts_info_free(&info);
-}
-
-static void
-rewrite_keeps_code_bytes(void **state)
-{
-	/* CRLF, tabs, UTF-8, odd bytes, no final newline, trailing comment */
-	const char	 code[] = "// name: x\r\nBEGIN {\t@k[\"caf\xc3\xa9\"]"
-	    " = 1; $b = \"\xff\\\"\"; } // end";
-	const char	 tail[] = "\ninterval:ms:1000 { print(@k); }\n";
-	struct bts_info	 info;
-	char		 err[ERRLEN], *out;
-	size_t		 len, n = sizeof(code) - 1;
-
-	assert_int_equal(bts_analyze(code, n, &info, err, sizeof(err)), 0);
-	out = bts_rewrite(code, n, &info, 1000, &len);
-	assert_non_null(out);
-	assert_int_equal(len, n + strlen(tail));
-	assert_memory_equal(out, code, n);
-	assert_string_equal(out + n, tail);
-	free(out);
-	out = bts_rewrite(code, n, NULL, 1000, &len);	/* no info: copy */
-	assert_int_equal(len, n);
-	assert_memory_equal(out, code, n);
-	assert_int_equal(out[n], '\0');
-	free(out);
-	bts_info_free(&info);
 }
 
 /* --- real bpftrace 0.17 scripts --- */
@@ -1196,42 +731,6 @@ fixture_string_and_tuple_values(void **state)
 	analyze_fixture("keys_special_strings.bt", &info);
 	assert_int_equal(find_var(&info, "k")->v_vtype, BTS_V_INT);
 	assert_int_equal(find_var(&info, "v")->v_vtype, BTS_V_STRING);
-	bts_info_free(&info);
-}
-
-static void
-fixture_rewrite_keeps_code(void **state)
-{
-	const char	*files[] = { "keys_special_strings.bt",
-		"printf_special_chars.bt", "sigusr1_dump.bt", NULL };
-	struct bts_info	 info;
-	size_t		 len, outlen;
-	char		 err[ERRLEN], *code, *out;
-
-	if (!fixtures_present())
-		skip();
-	for (int i = 0; files[i] != NULL; i++) {
-		code = read_fixture(files[i], &len);
-		assert_non_null(code);
-		assert_int_equal(bts_analyze(code, len, &info, err,
-		    sizeof(err)), 0);
-		out = bts_rewrite(code, len, &info, 1000, &outlen);
-		assert_non_null(out);
-		assert_true(outlen > len);
-		assert_memory_equal(out, code, len);
-		assert_memory_equal(out + len, "\ninterval:ms:1000 {", 19);
-		free(out);
-		free(code);
-		bts_info_free(&info);
-	}
-	code = read_fixture("sigusr1_dump.bt", &len);
-	assert_non_null(code);
-	assert_int_equal(bts_analyze(code, len, &info, err, sizeof(err)), 0);
-	out = bts_rewrite(code, len, &info, 2000, &outlen);
-	assert_string_equal(out + len, "\ninterval:ms:2000 { print(@a); "
-	    "print(@b); print(@h); }\n");
-	free(out);
-	free(code);
 	bts_info_free(&info);
 }
 
@@ -1463,43 +962,20 @@ main(void)
 		cmocka_unit_test(no_vars_refused),
 		cmocka_unit_test(nul_byte_refused),
 		cmocka_unit_test(max_vars_boundary),
-		cmocka_unit_test(metadata_defaults),
-		cmocka_unit_test(metadata_all_keys),
-		cmocka_unit_test(
-		    metadata_only_from_line_comments_at_line_start),
-		cmocka_unit_test(metadata_crlf_lines),
-		cmocka_unit_test(name_one_char_ok),
-		cmocka_unit_test(name_valid_length_boundary),
-		cmocka_unit_test(name_invalid_refused),
-		cmocka_unit_test(include_trims_spaces),
-		cmocka_unit_test(include_without_output_drops_it),
-		cmocka_unit_test(include_unknown_refused),
-		cmocka_unit_test(table_retain_lines_bad_refused),
-		cmocka_unit_test(table_retain_lines_zero_ok),
-		cmocka_unit_test(restart_values),
-		cmocka_unit_test(interval_units_and_range),
-		cmocka_unit_test(print_mode_values),
-		cmocka_unit_test(later_metadata_wins),
 		cmocka_unit_test(probe_path_glob_is_not_a_comment),
 		cmocka_unit_test(preprocessor_lines_skipped),
 		cmocka_unit_test(unterminated_string_and_comment_are_safe),
 		cmocka_unit_test(mismatched_brackets_do_not_confuse_keys),
-		cmocka_unit_test(rewrite_appends_print_block),
-		cmocka_unit_test(rewrite_prints_only_included),
-		cmocka_unit_test(rewrite_custom_output_block_untouched),
-		cmocka_unit_test(rewrite_keeps_code_bytes),
 		cmocka_unit_test(fixtures_export_expected_variables),
 		cmocka_unit_test(fixture_map_types_mixed_kinds),
 		cmocka_unit_test(fixture_keys_and_labels),
 		cmocka_unit_test(fixture_string_and_tuple_values),
-		cmocka_unit_test(fixture_rewrite_keeps_code),
 		cmocka_unit_test(random_bytes_never_crash),
 		cmocka_unit_test(every_prefix_of_fixtures_is_safe),
 		cmocka_unit_test(megabyte_of_at_signs),
 		cmocka_unit_test(deep_nesting_is_linear_and_safe),
 		cmocka_unit_test(nested_assigned_keys_all_defined),
 		cmocka_unit_test(null_and_empty_inputs),
-		cmocka_unit_test(rewrite_usr1_probe),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

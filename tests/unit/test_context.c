@@ -3,7 +3,9 @@
 #include <unistd.h>
 
 #include "testhelp.h"
-#include "bpftraced.h"
+#include "bt_limits.h"
+#include "memcap.h"
+#include "registry.h"
 
 #define INDOM	pmInDom_build(BT_DOMAIN, 5)
 

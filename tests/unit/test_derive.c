@@ -9,7 +9,9 @@
 #include <unistd.h>
 
 #include "testhelp.h"
-#include "bpftraced.h"
+#include "bt_limits.h"
+#include "buf.h"
+#include "registry.h"
 
 #define IND_A	pmInDom_build(BT_DOMAIN, 1)
 #define IND_B	pmInDom_build(BT_DOMAIN, 2)

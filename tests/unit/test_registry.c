@@ -6,7 +6,8 @@
 #include "testhelp.h"
 #include <pthread.h>
 
-#include "bpftraced.h"
+#include "bt_limits.h"
+#include "registry.h"
 
 #define NOUNITS	BT_UNITS(0, 0, 0, 0, 0, 0)
 

@@ -14,7 +14,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "bpftraced.h"
 #include "spawnenv.h"
 
 static char	 dir[] = "/tmp/test_spawnenv.XXXXXX";

@@ -11,7 +11,8 @@
 #include <stdio.h>
 #include <unistd.h>
 
-#include "bpftraced.h"
+#include "buf.h"
+#include "scripts.h"
 
 extern char **environ;
 

@@ -15,38 +15,27 @@ pmrep -a / pmdumplog reading the archive; Remove restores pmcd.conf.
 Without pcp7.sh's environment every check is skipped with the reason.
 """
 
-import json
 import os
 import shutil
-import subprocess
 import sys
-import urllib.parse
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 import btd  # noqa: E402
+import pmdatools  # noqa: E402
+from pmdatools import (INSTALL, REMOVE, SCRIPT_A, SCRIPT_B,  # noqa: E402
+                       as_json, conf_line, pmda_daemon, read)
 
 tap = btd.Tap()
 CH = os.environ.get("PCP7_CHROOT", "")
 SOCK_IN = "/run/pcp/bpftraced.socket"       # as pmcd (in the root) sees it
-INSTALL = os.path.join(btd.REPO_ROOT, "packaging", "pcp", "Install")
-REMOVE = os.path.join(btd.REPO_ROOT, "packaging", "pcp", "Remove")
-SCRIPT_A = ("// name: pmdaone\n// fixture: map_string_key\n// fake: hold\n"
-            "tracepoint:raw_syscalls:sys_enter { @bycomm[comm] = count(); }")
-SCRIPT_B = ("// name: pmdatwo\n// fixture: scalar_count\n// fake: hold\n"
-            "tracepoint:raw_syscalls:sys_enter { @calls = count(); }")
 
 
 def sid(*argv, timeout=30):
     """Run argv in the sid root (its tools, its libpcp 7.2.2)."""
-    cmd = ["chroot", CH, "env", "-i", "PATH=/usr/sbin:/usr/bin:/sbin:/bin",
-           "HOME=/root", "PMCD_PORT=%s" % os.environ.get(
-               "PCP7_PMCD_PORT", "")] + list(argv)
-    try:
-        r = subprocess.run(cmd, stdout=subprocess.PIPE,
-                           stderr=subprocess.STDOUT, timeout=timeout)
-        return r.returncode, r.stdout.decode("utf-8", "replace")
-    except (OSError, subprocess.TimeoutExpired) as e:
-        return -1, str(e)
+    return pmdatools.run(
+        ["chroot", CH, "env", "-i", "PATH=/usr/sbin:/usr/bin:/sbin:/bin",
+         "HOME=/root", "PMCD_PORT=%s" % os.environ.get(
+             "PCP7_PMCD_PORT", "")] + list(argv), timeout=timeout)
 
 
 wait_for = btd.wait_for
@@ -54,61 +43,8 @@ wait_for = btd.wait_for
 
 def pminfo_values(name):
     """{instance name or None: value text} from the sid pminfo -f."""
-    rc, out = sid("pminfo", "-f", name, timeout=10)
-    if rc != 0 or "value" not in out:
-        return None
-    vals = {}
-    for line in out.splitlines():
-        line = line.strip()
-        if line.startswith("inst ["):
-            name_part = line[line.index(" or ") + 4:line.index("]")]
-            vals[json.loads(name_part)] = line[line.index("] value ") + 8:]
-        elif line.startswith("value "):
-            vals[None] = line[6:]
-    return vals
-
-
-def as_json(vals):
-    out = {}
-    for k, v in (vals or {}).items():
-        try:
-            out[k] = json.loads(v)
-        except ValueError:
-            out[k] = v
-    return out
-
-
-class Rest:
-    def __init__(self, d):
-        self.d = d
-        self.ctx = self.getj("/pmapi/context", polltimeout=120)["context"]
-
-    def getj(self, path, **params):
-        _, _, body = btd.http("GET", self.d.url(
-            path + "?" + urllib.parse.urlencode(params)), timeout=15.0)
-        try:
-            return json.loads(body)
-        except ValueError:
-            return {}
-
-    def store(self, name, value):
-        return self.getj("/pmapi/store", context=self.ctx, name=name,
-                         value=value)
-
-    def values(self, name):
-        f = self.getj("/pmapi/fetch", context=self.ctx, names=name)
-        v = f.get("values", [])
-        if not v:
-            return None
-        m = self.getj("/pmapi/metric", context=self.ctx, names=name)
-        names = {}
-        if m.get("metrics") and m["metrics"][0].get("indom"):
-            ind = self.getj("/pmapi/indom", context=self.ctx,
-                            indom=m["metrics"][0]["indom"])
-            names = {i["instance"]: i["name"]
-                     for i in ind.get("instances", [])}
-        return {names.get(i["instance"]) if i["instance"] is not None
-                else None: i["value"] for i in v[0]["instances"]}
+    return pmdatools.pminfo_values(
+        name, run=lambda argv, timeout: sid(*argv, timeout=timeout))
 
 
 def copy_in(path):
@@ -132,21 +68,15 @@ def main():
     tap.ok(rc == 0 and version.startswith("7."),
            "the sid pmcd answers: pmcd.version %s" % version, out)
     conf = CH + "/etc/pcp/pmcd/pmcd.conf"
-    with open(conf, "rb") as f:
-        conf_before = f.read()
-    d = btd.Daemon(["--control", "loopback", "--pmda", "on",
-                    "--pmda-socket", CH + SOCK_IN,
-                    "--bpftrace", btd.FAKE_BPFTRACE],
-                   env={"BT_SHARED": btd.shared_dir()})
+    conf_before = read(conf)
+    d = pmda_daemon(CH + SOCK_IN)
     try:
         checks(d, conf)
     finally:
         d.stop()
     rc, out = sid(copy_in(REMOVE))
-    with open(conf, "rb") as f:
-        tap.ok(rc == 0 and f.read() == conf_before,
-               "Remove (in the sid root) restores pmcd.conf byte for byte",
-               out)
+    tap.ok(rc == 0 and read(conf) == conf_before,
+           "Remove (in the sid root) restores pmcd.conf byte for byte", out)
     tap.ok(wait_for(lambda: sid("pminfo", "bpftrace")[0] != 0, 10),
            "after Remove the sid pmcd has no bpftrace names")
     tap.done()
@@ -156,19 +86,19 @@ def checks(d, conf):
     rc, out = sid(copy_in(INSTALL), SOCK_IN)
     with open(conf) as f:
         text = f.read()
-    tap.ok(rc == 0 and "bpftrace\t151\tsocket\tunix\t%s" % SOCK_IN in text,
+    tap.ok(rc == 0 and conf_line(SOCK_IN) in text,
            "Install (in the sid root: pcp 7.2.2's pmnsadd, pmsignal) adds "
            "the socket agent", out)
     got = wait_for(lambda: pminfo_values("bpftrace.info.version"), 15)
     tap.ok(got is not None, "pcp 7.2.2's pmcd connects: pminfo -f "
            "bpftrace.info.version = %s" % (got or {}).get(None),
            d.stderr_text()[-600:])
-    r = Rest(d)
-    j = r.store("bpftrace.control.register", SCRIPT_A)
+    r = btd.Client(d)
+    _, j = r.store("bpftrace.control.register", SCRIPT_A)
     tap.ok(j.get("success") is True, "REST register of pmdaone", j)
     name = "bpftrace.scripts.pmdaone.data.bycomm"
     got = wait_for(lambda: pminfo_values(name), 10)
-    rest = r.values(name)
+    rest = r.named_values(name)
     tap.ok(got is not None and as_json(got) == rest and rest,
            "sid pminfo -f %s: the same instances and values as REST (%d)"
            % (name, len(rest or {})), "pminfo %r rest %r" % (got, rest))
@@ -186,7 +116,8 @@ def checks(d, conf):
     got = wait_for(lambda: (pminfo_values(
         "bpftrace.scripts.pmdatwo.data.calls") or {}).get(None), 10)
     tap.ok(got is not None and got.isdigit() and str(
-        (r.values("bpftrace.scripts.pmdatwo.data.calls") or {}).get(None))
+        (r.named_values("bpftrace.scripts.pmdatwo.data.calls") or
+         {}).get(None))
         == got, "its metric appears without restarting pmcd, as REST: %s"
         % got)
     rc, out = sid("pmstore", "bpftrace.control.register",
