@@ -9,6 +9,7 @@
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -104,6 +105,96 @@ static const struct option long_opts[] = {
 	{ "version",		no_argument,	   NULL, OPT_VERSION },
 	{ NULL, 0, NULL, 0 }
 };
+
+/*
+ * The numeric options: the range a value must lie in, the default, and
+ * the struct config field (an unsigned, int or size_t) it goes to.
+ */
+struct num_opt {
+	int		 no_opt;
+	long long	 no_min, no_max, no_def;
+	size_t		 no_off, no_size;
+};
+
+#define NUM(opt, field, min, max, def)					\
+	{ opt, min, max, def, offsetof(struct config, field),		\
+	    sizeof(((struct config *)0)->field) }
+
+static const struct num_opt num_opts[] = {
+	/* its default depends on the CPUs: config_defaults sets it */
+	NUM(OPT_HTTP_THREADS, http_threads, 1, 256, 2),
+	NUM(OPT_MAX_BODY, max_body, 1024, 1LL << 30, BT_MAX_BODY),
+	NUM(OPT_MAX_URL, max_url, 1024, 1 << 20, BT_MAX_URL_BYTES),
+	NUM(OPT_MAX_CONNECTIONS, max_connections, 1, 1000000,
+	    BT_MAX_CONNECTIONS),
+	NUM(OPT_MAX_CONN_PER_IP, max_conn_per_ip, 0, 1000000,
+	    BT_MAX_CONN_PER_IP),
+	NUM(OPT_MAX_CONTEXTS, max_contexts, 1, 10000000, BT_MAX_CONTEXTS),
+	NUM(OPT_MAX_DERIVED, max_derived, 0, BT_MAX_DERIVED_LIMIT,
+	    BT_MAX_DERIVED),
+	NUM(OPT_MAX_MEMORY, max_memory, 1024 * 1024, 1LL << 40,
+	    BT_MAX_MEMORY),
+	NUM(OPT_MAX_CTX_PER_IP, max_contexts_per_ip, 1, 10000000,
+	    BT_MAX_CONTEXTS_PER_IP),
+	NUM(OPT_MAX_POLLTIMEOUT, max_polltimeout, 1,
+	    (long long)BT_CTX_TIMEOUT_MAX, BT_MAX_POLLTIMEOUT),
+	NUM(OPT_MAX_DERIVED_BYTES, max_derived_bytes, 1024, 1LL << 30,
+	    BT_MAX_DERIVED_BYTES),
+	NUM(OPT_MAX_PROFILE_INSTANCES, max_profile_instances, 1, 100000000,
+	    BT_MAX_PROFILE_INSTANCES),
+	NUM(OPT_MAX_REGEX_STEPS, max_regex_steps, 100, 100000000,
+	    BT_MAX_REGEX_STEPS),
+	NUM(OPT_IDLE_TIMEOUT, idle_timeout, 1, 86400, BT_IDLE_TIMEOUT),
+	NUM(OPT_REQUEST_TIMEOUT, request_timeout, 0, 86400,
+	    BT_REQUEST_TIMEOUT),
+	NUM(OPT_MAX_NAMES, max_names, 1, 1000000, BT_MAX_NAMES),
+	NUM(OPT_MAX_ANSWER, max_answer, 65536, 1LL << 32, BT_MAX_ANSWER),
+	/* scripts, users and TLS */
+	NUM(OPT_AUTH_THREADS, auth_threads, 1, 64, BT_AUTH_THREADS),
+	NUM(OPT_AUTH_QUEUE, auth_queue, 1, 65536, BT_AUTH_QUEUE),
+	NUM(OPT_AUTH_FAIL_RATE, auth_fail_rate, 0, 1000000,
+	    BT_AUTH_FAIL_RATE),
+	NUM(OPT_AUTH_FAIL_ADDRS, auth_fail_addrs, 1, 1000000,
+	    BT_AUTH_FAIL_ADDRS),
+	NUM(OPT_AUDIT_RATE, audit_rate, 1, 1000000, BT_AUDIT_RATE),
+	NUM(OPT_AUDIT_ROWS, audit_rows, 1, 100000000, BT_AUDIT_ROWS),
+	NUM(OPT_MAX_SCRIPTS_PER_USER, max_scripts_per_user, 1, 4000,
+	    BT_MAX_SCRIPTS_PER_USER),
+	NUM(OPT_MAX_AUDIT_ROWS, max_audit_rows, 0, 1LL << 31,
+	    BT_MAX_AUDIT_ROWS),
+	NUM(OPT_MAX_SCRIPTS, max_scripts, 1, 4000, BT_MAX_SCRIPTS),
+	NUM(OPT_MAX_SCRIPT_BYTES, max_script_bytes, 16, 16 << 20,
+	    BT_MAX_SCRIPT_BYTES),
+	NUM(OPT_MAX_CONTROL_ANSWER, max_control_answer,
+	    BT_MIN_CONTROL_ANSWER, 16 << 20, BT_MAX_CONTROL_ANSWER),
+	NUM(OPT_MAX_OUTPUT_RATE, max_output_rate, 0, 1LL << 40,
+	    BT_MAX_OUTPUT_RATE),
+	NUM(OPT_MAX_LINE, max_line, 65536, 1LL << 30, BT_MAX_LINE),
+	NUM(OPT_MAX_INSTANCES, max_instances, 1, 10000000, BT_MAX_INSTANCES),
+	NUM(OPT_SCRIPT_EXPIRY, script_expiry, 0, 86400 * 365,
+	    BT_SCRIPT_EXPIRY),
+	NUM(OPT_PRINT_INTERVAL, print_interval_ms, 100, 3600000,
+	    BT_PRINT_INTERVAL_MS),
+	NUM(OPT_STOP_TIMEOUT, stop_timeout_ms, 10, 600000,
+	    BT_STOP_TIMEOUT_MS),
+};
+
+#undef NUM
+#define NUM_NOPTS	(sizeof(num_opts) / sizeof(num_opts[0]))
+
+/* Store n (in o's range) in o's field of c, whichever its width. */
+static void
+num_store(struct config *c, const struct num_opt *o, long long n)
+{
+	char		*field = (char *)c + o->no_off;
+	size_t		 z = (size_t)n;
+	unsigned	 u = (unsigned)n;
+
+	if (o->no_size == sizeof(z))
+		memcpy(field, &z, sizeof(z));
+	else
+		memcpy(field, &u, sizeof(u));
+}
 
 static void
 usage(FILE *f)
@@ -251,42 +342,11 @@ config_defaults(struct config *c)
 	c->state_dir = strdup(BT_DEFAULT_STATE_DIR);
 	c->bpftrace_path = strdup("bpftrace");
 	c->log_level = BT_LOG_INFO;
+	for (size_t i = 0; i < NUM_NOPTS; i++)
+		num_store(c, &num_opts[i], num_opts[i].no_def);
 	c->http_threads = ncpu > 0 ? (int)(ncpu > 16 ? 16 : ncpu) : 2;
-	c->max_body = BT_MAX_BODY;
-	c->max_url = BT_MAX_URL_BYTES;
-	c->max_connections = BT_MAX_CONNECTIONS;
-	c->max_conn_per_ip = BT_MAX_CONN_PER_IP;
-	c->max_contexts = BT_MAX_CONTEXTS;
-	c->max_derived = BT_MAX_DERIVED;
-	c->max_contexts_per_ip = BT_MAX_CONTEXTS_PER_IP;
-	c->max_polltimeout = BT_MAX_POLLTIMEOUT;
-	c->max_derived_bytes = BT_MAX_DERIVED_BYTES;
-	c->max_profile_instances = BT_MAX_PROFILE_INSTANCES;
-	c->max_regex_steps = BT_MAX_REGEX_STEPS;
-	c->idle_timeout = BT_IDLE_TIMEOUT;
-	c->request_timeout = BT_REQUEST_TIMEOUT;
-	c->max_names = BT_MAX_NAMES;
-	c->max_answer = BT_MAX_ANSWER;
-	c->max_memory = BT_MAX_MEMORY;
 	c->control = CONTROL_OFF;
-	c->max_scripts = BT_MAX_SCRIPTS;
-	c->max_script_bytes = BT_MAX_SCRIPT_BYTES;
-	c->max_control_answer = BT_MAX_CONTROL_ANSWER;
-	c->max_output_rate = BT_MAX_OUTPUT_RATE;
-	c->max_line = BT_MAX_LINE;
-	c->max_instances = BT_MAX_INSTANCES;
-	c->script_expiry = BT_SCRIPT_EXPIRY;
-	c->print_interval_ms = BT_PRINT_INTERVAL_MS;
-	c->stop_timeout_ms = BT_STOP_TIMEOUT_MS;
-	c->max_scripts_per_user = BT_MAX_SCRIPTS_PER_USER;
-	c->max_audit_rows = BT_MAX_AUDIT_ROWS;
 	c->pmda = PMDA_AUTO;
-	c->auth_threads = BT_AUTH_THREADS;
-	c->auth_queue = BT_AUTH_QUEUE;
-	c->auth_fail_rate = BT_AUTH_FAIL_RATE;
-	c->auth_fail_addrs = BT_AUTH_FAIL_ADDRS;
-	c->audit_rate = BT_AUDIT_RATE;
-	c->audit_rows = BT_AUDIT_ROWS;
 	c->tls_priority = strdup(BT_TLS_PRIORITY);
 	return c->state_dir && c->bpftrace_path && c->tls_priority ? 0 : -1;
 }
@@ -352,16 +412,34 @@ replace_str(char **dst, const char *val)
 	return 0;
 }
 
+static const struct num_opt *
+num_find(int opt)
+{
+	for (size_t i = 0; i < NUM_NOPTS; i++)
+		if (num_opts[i].no_opt == opt)
+			return &num_opts[i];
+	return NULL;
+}
+
+/* A numeric option's value: checked against its range, then stored. */
 static int
-set_field(const char *name, const char *val, long long min, long long max,
-    size_t *out)
+num_set(struct config *c, const struct num_opt *o, const char *name,
+    const char *val)
 {
 	long long	 n;
 
-	if (set_num(name, val, min, max, &n) == -1)
+	if (set_num(name, val, o->no_min, o->no_max, &n) == -1)
 		return -1;
-	*out = (size_t)n;
+	num_store(c, o, n);
 	return 0;
+}
+
+/* a flag given a value in a file: "auth-reads = no" turns it off */
+static int
+flag_value(const char *val)
+{
+	return val == NULL || !(strcmp(val, "0") == 0 ||
+	    strcmp(val, "no") == 0 || strcmp(val, "false") == 0);
 }
 
 /* Append a copy of s (n bytes) to the string list *vp of *np entries. */
@@ -433,12 +511,8 @@ add_allowed(struct config *c, int opt, const char *val)
 
 /* the script-related options */
 static int
-config_apply_scripts(struct config *c, int opt, const char *name,
-    const char *val)
+config_apply_scripts(struct config *c, int opt, const char *val)
 {
-	size_t	 n;
-	int	 rv;
-
 	switch (opt) {
 	case OPT_CONTROL:
 		if (strcmp(val, "off") == 0)
@@ -460,8 +534,7 @@ config_apply_scripts(struct config *c, int opt, const char *name,
 	case OPT_AUTH_FILE:
 		return replace_str(&c->auth_file, val);
 	case OPT_AUTH_READS:	/* a flag; "auth-reads = no" in a file */
-		c->auth_reads = val == NULL || !(strcmp(val, "0") == 0 ||
-		    strcmp(val, "no") == 0 || strcmp(val, "false") == 0);
+		c->auth_reads = flag_value(val);
 		return 0;
 	case OPT_ALLOW_ORIGIN:
 	case OPT_ALLOW_HOST:
@@ -478,31 +551,8 @@ config_apply_scripts(struct config *c, int opt, const char *name,
 		}
 		return replace_str(&c->tls_priority, val);
 	case OPT_ALLOW_PLAIN_AUTH:	/* a flag, like --auth-reads */
-		c->allow_plain_auth = val == NULL || !(strcmp(val, "0") == 0 ||
-		    strcmp(val, "no") == 0 || strcmp(val, "false") == 0);
+		c->allow_plain_auth = flag_value(val);
 		return 0;
-	case OPT_AUTH_THREADS:
-		rv = set_field(name, val, 1, 64, &n);
-		c->auth_threads = (unsigned)n;
-		return rv;
-	case OPT_AUTH_QUEUE:
-		rv = set_field(name, val, 1, 65536, &n);
-		c->auth_queue = (unsigned)n;
-		return rv;
-	case OPT_AUTH_FAIL_RATE:
-		rv = set_field(name, val, 0, 1000000, &n);
-		c->auth_fail_rate = (unsigned)n;
-		return rv;
-	case OPT_AUTH_FAIL_ADDRS:
-		return set_field(name, val, 1, 1000000, &c->auth_fail_addrs);
-	case OPT_AUDIT_RATE:
-		rv = set_field(name, val, 1, 1000000, &n);
-		c->audit_rate = (unsigned)n;
-		return rv;
-	case OPT_AUDIT_ROWS:
-		rv = set_field(name, val, 1, 100000000, &n);
-		c->audit_rows = (unsigned)n;
-		return rv;
 	case OPT_PMDA:
 		if (strcmp(val, "auto") == 0)
 			c->pmda = PMDA_AUTO;
@@ -530,39 +580,6 @@ config_apply_scripts(struct config *c, int opt, const char *name,
 			return -1;
 		}
 		return replace_str(&c->pmcd_host, val);
-	case OPT_MAX_SCRIPTS_PER_USER:
-		rv = set_field(name, val, 1, 4000, &n);
-		c->max_scripts_per_user = (unsigned)n;
-		return rv;
-	case OPT_MAX_AUDIT_ROWS:
-		return set_field(name, val, 0, 1LL << 31, &c->max_audit_rows);
-	case OPT_MAX_SCRIPTS:
-		rv = set_field(name, val, 1, 4000, &n);
-		c->max_scripts = (unsigned)n;
-		return rv;
-	case OPT_MAX_SCRIPT_BYTES:
-		return set_field(name, val, 16, 16 << 20, &c->max_script_bytes);
-	case OPT_MAX_CONTROL_ANSWER:
-		return set_field(name, val, BT_MIN_CONTROL_ANSWER, 16 << 20,
-		    &c->max_control_answer);
-	case OPT_MAX_OUTPUT_RATE:
-		return set_field(name, val, 0, 1LL << 40, &c->max_output_rate);
-	case OPT_MAX_LINE:
-		return set_field(name, val, 65536, 1LL << 30, &c->max_line);
-	case OPT_MAX_INSTANCES:
-		return set_field(name, val, 1, 10000000, &c->max_instances);
-	case OPT_SCRIPT_EXPIRY:
-		rv = set_field(name, val, 0, 86400 * 365, &n);
-		c->script_expiry = (unsigned)n;
-		return rv;
-	case OPT_PRINT_INTERVAL:
-		rv = set_field(name, val, 100, 3600000, &n);
-		c->print_interval_ms = (unsigned)n;
-		return rv;
-	case OPT_STOP_TIMEOUT:
-		rv = set_field(name, val, 10, 600000, &n);
-		c->stop_timeout_ms = (unsigned)n;
-		return rv;
 	default:
 		return -1;
 	}
@@ -573,8 +590,10 @@ static int
 config_apply(struct config *c, int opt, const char *name, const char *val,
     int *listen_reset)
 {
-	long long	 n;
+	const struct num_opt	*o = num_find(opt);
 
+	if (o != NULL)
+		return num_set(c, o, name, val);
 	switch (opt) {
 	case OPT_LISTEN:
 		if (*listen_reset) {
@@ -600,81 +619,11 @@ config_apply(struct config *c, int opt, const char *name, const char *val,
 			return -1;
 		}
 		return 0;
-	case OPT_HTTP_THREADS:
-		if (set_num(name, val, 1, 256, &n) == -1)
-			return -1;
-		c->http_threads = (int)n;
-		return 0;
-	case OPT_MAX_BODY:
-		if (set_num(name, val, 1024, 1LL << 30, &n) == -1)
-			return -1;
-		c->max_body = (size_t)n;
-		return 0;
-	case OPT_MAX_URL:
-		if (set_num(name, val, 1024, 1 << 20, &n) == -1)
-			return -1;
-		c->max_url = (size_t)n;
-		return 0;
-	case OPT_MAX_CONNECTIONS:
-		if (set_num(name, val, 1, 1000000, &n) == -1)
-			return -1;
-		c->max_connections = (unsigned)n;
-		return 0;
-	case OPT_MAX_CONN_PER_IP:
-		if (set_num(name, val, 0, 1000000, &n) == -1)
-			return -1;
-		c->max_conn_per_ip = (unsigned)n;
-		return 0;
-	case OPT_MAX_CONTEXTS:
-		if (set_num(name, val, 1, 10000000, &n) == -1)
-			return -1;
-		c->max_contexts = (size_t)n;
-		return 0;
-	case OPT_MAX_DERIVED:
-		if (set_num(name, val, 0, BT_MAX_DERIVED_LIMIT, &n) == -1)
-			return -1;
-		c->max_derived = (size_t)n;
-		return 0;
-	case OPT_MAX_MEMORY:
-		return set_field(name, val, 1024 * 1024, 1LL << 40,
-		    &c->max_memory);
-	case OPT_MAX_CTX_PER_IP:
-		return set_field(name, val, 1, 10000000,
-		    &c->max_contexts_per_ip);
-	case OPT_MAX_POLLTIMEOUT:
-		if (set_num(name, val, 1, (long long)BT_CTX_TIMEOUT_MAX,
-		    &n) == -1)
-			return -1;
-		c->max_polltimeout = (unsigned)n;
-		return 0;
-	case OPT_MAX_DERIVED_BYTES:
-		return set_field(name, val, 1024, 1LL << 30,
-		    &c->max_derived_bytes);
-	case OPT_MAX_PROFILE_INSTANCES:
-		return set_field(name, val, 1, 100000000,
-		    &c->max_profile_instances);
-	case OPT_MAX_REGEX_STEPS:
-		return set_field(name, val, 100, 100000000,
-		    &c->max_regex_steps);
-	case OPT_IDLE_TIMEOUT:
-		if (set_num(name, val, 1, 86400, &n) == -1)
-			return -1;
-		c->idle_timeout = (unsigned)n;
-		return 0;
-	case OPT_REQUEST_TIMEOUT:
-		if (set_num(name, val, 0, 86400, &n) == -1)
-			return -1;
-		c->request_timeout = (unsigned)n;
-		return 0;
-	case OPT_MAX_NAMES:
-		return set_field(name, val, 1, 1000000, &c->max_names);
-	case OPT_MAX_ANSWER:
-		return set_field(name, val, 65536, 1LL << 32, &c->max_answer);
 	case OPT_CHECK:
 		c->check_only = 1;
 		return 0;
 	default:
-		return config_apply_scripts(c, opt, name, val);
+		return config_apply_scripts(c, opt, val);
 	}
 }
 

@@ -162,36 +162,35 @@ self_rss_kb(void)
 	return (uint64_t)resident * (uint64_t)sysconf(_SC_PAGESIZE) / 1024;
 }
 
-static int
-self_fill_requests(struct snap *s, struct daemon_state *ds)
-{
-	uint32_t	 ids[EP_COUNT];
-	union value	 vals[EP_COUNT];
+#define SELF_MAX_INST	((int)EP_COUNT > (int)REFUSE_COUNT ? (int)EP_COUNT : \
+			    (int)REFUSE_COUNT)
 
-	for (int i = 0; i < EP_COUNT; i++) {
+/* n counters as the values of slot, instances 0..n-1 of indom islot */
+static int
+self_fill_counters(struct snap *s, int slot, int islot, int n,
+    atomic_ullong *counters, const char *const *names)
+{
+	uint32_t	 ids[SELF_MAX_INST];
+	union value	 vals[SELF_MAX_INST];
+
+	for (int i = 0; i < n; i++) {
 		ids[i] = (uint32_t)i;
-		vals[i].u = atomic_load(&ds->stats.st_requests[i]);
+		vals[i].u = atomic_load(&counters[i]);
 	}
-	if (snap_set_values(s, S_REQUESTS, EP_COUNT, ids, vals) == -1)
+	if (snap_set_values(s, slot, n, ids, vals) == -1)
 		return -1;
-	return snap_set_indom(s, 0, EP_COUNT, ids, ep_names);
+	return snap_set_indom(s, islot, n, ids, names);
 }
 
 static int
 self_fill_refused(struct snap *s, struct daemon_state *ds)
 {
-	uint32_t	 ids[REFUSE_COUNT];
-	union value	 vals[REFUSE_COUNT];
 	const char	*names[REFUSE_COUNT];
 
-	for (int i = 0; i < REFUSE_COUNT; i++) {
-		ids[i] = (uint32_t)i;
-		vals[i].u = atomic_load(&ds->stats.st_refused[i]);
+	for (int i = 0; i < REFUSE_COUNT; i++)
 		names[i] = origin_refusal_name((enum origin_refusal)i);
-	}
-	if (snap_set_values(s, S_REFUSED, REFUSE_COUNT, ids, vals) == -1)
-		return -1;
-	return snap_set_indom(s, 1, REFUSE_COUNT, ids, names);
+	return self_fill_counters(s, S_REFUSED, 1, REFUSE_COUNT,
+	    ds->stats.st_refused, names);
 }
 
 /* Builds a fresh snapshot per fetch; caller releases it. */
@@ -216,7 +215,8 @@ self_refresh(struct source *src, void *arg)
 	    (union value){ .u = (uint64_t)atomic_load(&ds->nrunning) });
 	rv |= snap_set1(s, S_UPTIME,
 	    (union value){ .u = (uint64_t)(now.tv_sec - ds->start_mono.tv_sec) });
-	rv |= self_fill_requests(s, ds);
+	rv |= self_fill_counters(s, S_REQUESTS, 0, EP_COUNT,
+	    ds->stats.st_requests, ep_names);
 	rv |= self_fill_refused(s, ds);
 	rv |= snap_set1(s, S_ERRORS,
 	    (union value){ .u = atomic_load(&ds->stats.st_errors) });

@@ -45,7 +45,7 @@ int		 api_metrics_path(const char *path);	/* a scrape URL path */
 
 /*
  * api_ui.c: the built-in web page ("/" and "/ui/<file>"), served from
- * ui_assets[], which src/api/ui_embed.sh generates from web/ui/ at build
+ * ui_assets[], which src/lib/embed.sh generates from web/ui/ at build
  * time.
  */
 struct ui_asset {

@@ -16,44 +16,8 @@
 #include "registry.h"
 #include "util.h"
 
-/* --- snapshots for one request: one per source --- */
-
-struct snapcache {
-	int	 n;
-	struct {
-		struct source	*src;
-		struct snap	*snap;
-	} e[16];
-};
-
-static struct snap *
-snapcache_get(struct snapcache *sc, struct source *src)
-{
-	struct snap	*s;
-
-	for (int i = 0; i < sc->n; i++)
-		if (sc->e[i].src == src)
-			return sc->e[i].snap;
-	s = source_snap(src);
-	if (sc->n < 16) {
-		sc->e[sc->n].src = src;
-		sc->e[sc->n++].snap = s;
-	} else {
-		/* too many sources to cache: keep the oldest slot's life */
-		snap_release(sc->e[15].snap);
-		sc->e[15].src = src;
-		sc->e[15].snap = s;
-	}
-	return s;
-}
-
-static void
-snapcache_free(struct snapcache *sc)
-{
-	for (int i = 0; i < sc->n; i++)
-		snap_release(sc->e[i].snap);
-	sc->n = 0;
-}
+/* the snapshots of one request: one per source (snapcache.c) */
+#define FETCH_MAX_SOURCES	16
 
 struct dfetch {
 	struct api		*a;
@@ -593,10 +557,12 @@ static enum ctx_result
 put_fetch_values(struct api *a, const struct fitem *ms, size_t n,
     const struct timespec *ts)
 {
-	struct snapcache	 sc = { 0 };
+	struct snapcache_slot	 slot[FETCH_MAX_SOURCES];
+	struct snapcache	 sc;
 	int			 count = 0;
 	enum ctx_result		 err = CTX_OK;
 
+	snapcache_init(&sc, slot, FETCH_MAX_SOURCES);
 	reserve_fetch(a, ms, n, &sc);
 	for (size_t i = 0; i < n; i++)
 		if (ms[i].m)
@@ -605,7 +571,7 @@ put_fetch_values(struct api *a, const struct fitem *ms, size_t n,
 			put_fetch_pc(a, ms[i].pc, &count);
 		else
 			put_fetch_derived(a, ms[i].dm, &sc, ts, &count, &err);
-	snapcache_free(&sc);
+	snapcache_release(&sc);
 	return err;
 }
 

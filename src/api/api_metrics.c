@@ -62,27 +62,6 @@
 #define TEXT_CT		"text/plain; version=0.0.4; charset=utf-8"
 #define OM_CT		"application/openmetrics-text; version=1.0.0; " \
 			"charset=utf-8"
-#define MAX_SOURCES	SCRAPE_MAX_SOURCES
-
-static struct snap *
-scrape_snap(struct scrape *sc, struct source *src)
-{
-	struct snap	*s;
-
-	for (int i = 0; i < sc->nsrc; i++)
-		if (sc->src[i].src == src)
-			return sc->src[i].snap;
-	s = source_snap(src);
-	if (sc->nsrc < MAX_SOURCES) {
-		sc->src[sc->nsrc].src = src;
-		sc->src[sc->nsrc++].snap = s;
-	} else {	/* keep the last slot's snapshot alive until the end */
-		snap_release(sc->src[MAX_SOURCES - 1].snap);
-		sc->src[MAX_SOURCES - 1].src = src;
-		sc->src[MAX_SOURCES - 1].snap = s;
-	}
-	return s;
-}
 
 static int
 numeric(int type)
@@ -161,7 +140,7 @@ inames(struct scrape *sc, const struct metric *m, const struct snap *s,
 	*np = 0;
 	if (in && in->i_src) {
 		is = in->i_src == m->m_src ? (struct snap *)s :
-		    scrape_snap(sc, in->i_src);
+		    snapcache_get(&sc->snaps, in->i_src);
 		il = snap_instances(is, in);
 	}
 	if (il == NULL || il->il_n <= 0)
@@ -439,7 +418,7 @@ put_metric(struct scrape *sc, const struct metric *m)
 	if (!numeric(metric_type(m)) || m->m_ctxval || m->m_src == NULL ||
 	    access_metric(sc->hr->hr_ds->cfg.auth_reads, m, &sc->rd) !=
 	    ACCESS_ALL ||
-	    (s = scrape_snap(sc, m->m_src)) == NULL ||
+	    (s = snapcache_get(&sc->snaps, m->m_src)) == NULL ||
 	    m->m_slot >= s->s_nsets)
 		return;
 	vs = &s->s_sets[m->m_slot];
@@ -756,6 +735,7 @@ api_metrics(struct httpreq *hr)
 	if (check_context(hr, ctxstr, &ret) == -1)
 		return ret;
 	memset(&sc, 0, sizeof(sc));
+	snapcache_init(&sc.snaps, sc.snap_slot, SCRAPE_MAX_SOURCES);
 	sc.hr = hr;
 	sc.rd.rd_user = hr->hr_authed ? hr->hr_user : NULL;
 	sc.rd.rd_roles = hr->hr_authed ? hr->hr_roles : 0;
@@ -784,8 +764,7 @@ api_metrics(struct httpreq *hr)
 	ret = http_reply_buf(hr, 200, sc.om ? OM_CT : TEXT_CT, &sc.out);
 done:
 	buf_free(&sc.out);
-	for (int i = 0; i < sc.nsrc; i++)
-		snap_release(sc.src[i].snap);
+	snapcache_release(&sc.snaps);
 	ns_release(sc.ns);
 	return ret;
 }

@@ -86,36 +86,78 @@ derived_nonleaf(struct api *a, const char *name)
 
 /* --- metric --- */
 
+/* ,"text-oneline":...,"text-help":... of a metric or indom answer */
 static void
-put_metric(struct api *a, const struct metric *m)
+put_texts(struct buf *b, const char *oneline, const char *help)
+{
+	buf_puts(b, ",\"text-oneline\":");
+	json_str(b, oneline);
+	buf_puts(b, ",\"text-help\":");
+	json_str(b, help);
+}
+
+/*
+ * What the three descriptor writers share: the head of one metric's
+ * object, from its name to its labels, with the series id (the hash of
+ * name, type, semantics, units and the labels text) filled in. The
+ * caller adds its texts and the closing brace.
+ */
+struct desc_head {
+	const char	*dh_name;
+	pmID		 dh_pmid;
+	int		 dh_derived;	/* a derived pmid (api_put_dpmid) */
+	pmInDom		 dh_indom;
+	int		 dh_type, dh_sem;
+	const pmUnits	*dh_units;
+	const char	*dh_labels;	/* written as they are, or NULL: */
+	const char	*dh_agent;	/* api_put_labels(agent, extra) */
+	const char	*dh_extra;
+};
+
+static void
+put_desc(struct api *a, const struct desc_head *d)
 {
 	struct buf	*b = &a->a_out;
 	char		 units[64];
 	size_t		 slot, lab;
-	int		 type;
 
 	buf_puts(b, "{\"name\":");
-	json_str(b, m->m_name);
+	json_str(b, d->dh_name);
 	buf_puts(b, ",\"series\":\"");
 	slot = seriesid_slot(b);
 	buf_puts(b, "\",\"pmid\":");
-	api_put_pmid(a, m->m_pmid);
-	if (m->m_indom != PM_INDOM_NULL) {
+	if (d->dh_derived)
+		api_put_dpmid(a, d->dh_pmid);
+	else
+		api_put_pmid(a, d->dh_pmid);
+	if (d->dh_indom != PM_INDOM_NULL) {
 		buf_puts(b, ",\"indom\":");
-		api_put_indom(a, m->m_indom);
+		api_put_indom(a, d->dh_indom);
 	}
-	bt_units_str(&m->m_units, units, sizeof(units));
-	type = metric_describe(m);	/* a client may cache it from now */
+	bt_units_str(d->dh_units, units, sizeof(units));
 	buf_printf(b, ",\"type\":\"%s\",\"sem\":\"%s\",\"units\":\"%s\","
-	    "\"labels\":", bt_type_str(type), bt_sem_str(m->m_sem), units);
+	    "\"labels\":", bt_type_str(d->dh_type), bt_sem_str(d->dh_sem),
+	    units);
 	lab = b->b_len;
-	api_put_labels(a, "bpftrace", m->m_labels);
-	seriesid_fill(b, slot, lab, m->m_name, type, m->m_sem,
-	    &m->m_units);
-	buf_puts(b, ",\"text-oneline\":");
-	json_str(b, m->m_oneline);
-	buf_puts(b, ",\"text-help\":");
-	json_str(b, m->m_help);
+	if (d->dh_labels)
+		buf_puts(b, d->dh_labels);
+	else
+		api_put_labels(a, d->dh_agent, d->dh_extra);
+	seriesid_fill(b, slot, lab, d->dh_name, d->dh_type, d->dh_sem,
+	    d->dh_units);
+}
+
+static void
+put_metric(struct api *a, const struct metric *m)
+{
+	struct buf	*b = &a->a_out;
+
+	put_desc(a, &(struct desc_head){ .dh_name = m->m_name,
+	    .dh_pmid = m->m_pmid, .dh_indom = m->m_indom,
+	    .dh_type = metric_describe(m),	/* a client may cache it now */
+	    .dh_sem = m->m_sem, .dh_units = &m->m_units,
+	    .dh_agent = "bpftrace", .dh_extra = m->m_labels });
+	put_texts(b, m->m_oneline, m->m_help);
 	buf_putc(b, '}');
 }
 
@@ -123,29 +165,11 @@ put_metric(struct api *a, const struct metric *m)
 static void
 put_derived(struct api *a, const struct dmetric *dm, const struct ddesc *d)
 {
-	struct buf	*b = &a->a_out;
-	char		 units[64];
-	size_t		 slot, lab;
-
-	buf_puts(b, "{\"name\":");
-	json_str(b, dm->dm_name);
-	buf_puts(b, ",\"series\":\"");
-	slot = seriesid_slot(b);
-	buf_puts(b, "\",\"pmid\":");
-	api_put_dpmid(a, dm->dm_pmid);
-	if (d->dd_indom != PM_INDOM_NULL) {
-		buf_puts(b, ",\"indom\":");
-		api_put_indom(a, d->dd_indom);
-	}
-	bt_units_str(&d->dd_units, units, sizeof(units));
-	buf_printf(b, ",\"type\":\"%s\",\"sem\":\"%s\",\"units\":\"%s\","
-	    "\"labels\":", bt_type_str(d->dd_type), bt_sem_str(d->dd_sem),
-	    units);
-	lab = b->b_len;
-	api_put_labels(a, NULL, NULL);
-	seriesid_fill(b, slot, lab, dm->dm_name, d->dd_type, d->dd_sem,
-	    &d->dd_units);
-	buf_puts(b, ",\"text-oneline\":\"\",\"text-help\":\"\"}");
+	put_desc(a, &(struct desc_head){ .dh_name = dm->dm_name,
+	    .dh_pmid = dm->dm_pmid, .dh_derived = 1, .dh_indom = d->dd_indom,
+	    .dh_type = d->dd_type, .dh_sem = d->dd_sem,
+	    .dh_units = &d->dd_units });
+	buf_puts(&a->a_out, ",\"text-oneline\":\"\",\"text-help\":\"\"}");
 }
 
 /* the visible derived metrics named name or below it, in registration order */
@@ -177,35 +201,16 @@ static void
 put_pmcd_metric(struct api *a, const char *name, const pmDesc *desc)
 {
 	struct buf	*b = &a->a_out;
-	char		 units[64];
 	char		*labels, *oneline, *help;
-	size_t		 slot, lab;
 
-	bt_units_str(&desc->units, units, sizeof(units));
 	labels = pmcd_labels(PMCD_LABELS_METRIC, desc->pmid, desc->indom);
 	oneline = pmcd_text(0, desc->pmid, 0);
 	help = pmcd_text(0, desc->pmid, 1);
-	buf_puts(b, "{\"name\":");
-	json_str(b, name);
-	buf_puts(b, ",\"series\":\"");
-	slot = seriesid_slot(b);
-	buf_puts(b, "\",\"pmid\":");
-	api_put_pmid(a, desc->pmid);
-	if (desc->indom != PM_INDOM_NULL) {
-		buf_puts(b, ",\"indom\":");
-		api_put_indom(a, desc->indom);
-	}
-	buf_printf(b, ",\"type\":\"%s\",\"sem\":\"%s\",\"units\":\"%s\","
-	    "\"labels\":", bt_type_str(desc->type), bt_sem_str(desc->sem),
-	    units);
-	lab = b->b_len;
-	buf_puts(b, labels ? labels : "{}");
-	seriesid_fill(b, slot, lab, name, desc->type, desc->sem,
-	    &desc->units);
-	buf_puts(b, ",\"text-oneline\":");
-	json_str(b, oneline);
-	buf_puts(b, ",\"text-help\":");
-	json_str(b, help && *help ? help : oneline);
+	put_desc(a, &(struct desc_head){ .dh_name = name,
+	    .dh_pmid = desc->pmid, .dh_indom = desc->indom,
+	    .dh_type = desc->type, .dh_sem = desc->sem,
+	    .dh_units = &desc->units, .dh_labels = labels ? labels : "{}" });
+	put_texts(b, oneline, help && *help ? help : oneline);
 	buf_putc(b, '}');
 	free(labels);
 	free(oneline);
@@ -627,6 +632,19 @@ pc_indom(struct api *a, pmInDom id, struct pmcd_indom *pi, int labels,
 	return pc_indom_failed(a, rc, ret, profile);
 }
 
+/* an indom answer's head; pmproxy's compat mode (pmwebd) has no context */
+static void
+put_indom_head(struct api *a, pmInDom id)
+{
+	if (API_PMWEBD(a))
+		buf_puts(&a->a_out, "{\"indom\":");
+	else {
+		api_put_head(a);
+		buf_puts(&a->a_out, ",\"indom\":");
+	}
+	api_put_indom(a, id);
+}
+
 /*
  * indom= naming an instance domain pmcd does not know: pmproxy answers
  * 200 with the context's labels, no texts and no instances.
@@ -636,13 +654,7 @@ unknown_pcindom(struct api *a, pmInDom id, struct instfilter *f)
 {
 	char	*labels = pmcd_labels(PMCD_LABELS_CONTEXT, PM_ID_NULL, id);
 
-	if (API_PMWEBD(a))
-		buf_puts(&a->a_out, "{\"indom\":");
-	else {
-		api_put_head(a);
-		buf_puts(&a->a_out, ",\"indom\":");
-	}
-	api_put_indom(a, id);
+	put_indom_head(a, id);
 	buf_printf(&a->a_out, ",\"labels\":%s,\"instances\":[]}",
 	    labels ? labels : "{}");
 	free(labels);
@@ -673,18 +685,9 @@ run_pcindom(struct api *a, pmInDom id, struct instfilter *f)
 	labels = pmcd_labels(PMCD_LABELS_INDOM, PM_ID_NULL, id);
 	oneline = pmcd_text(1, id, 0);
 	help = pmcd_text(1, id, 1);
-	if (API_PMWEBD(a))
-		buf_puts(&a->a_out, "{\"indom\":");
-	else {
-		api_put_head(a);
-		buf_puts(&a->a_out, ",\"indom\":");
-	}
-	api_put_indom(a, id);
-	buf_printf(&a->a_out, ",\"labels\":%s,\"text-oneline\":",
-	    labels ? labels : "{}");
-	json_str(&a->a_out, oneline);
-	buf_puts(&a->a_out, ",\"text-help\":");
-	json_str(&a->a_out, help && *help ? help : oneline);
+	put_indom_head(a, id);
+	buf_printf(&a->a_out, ",\"labels\":%s", labels ? labels : "{}");
+	put_texts(&a->a_out, oneline, help && *help ? help : oneline);
 	buf_puts(&a->a_out, ",\"instances\":[");
 	for (int i = 0; i < pi.pi_n; i++) {
 		if (!filter_match(f, (uint32_t)pi.pi_ids[i], pi.pi_names[i]))
@@ -727,19 +730,10 @@ api_run_indom(struct api *a)
 	/* --auth-reads: a script's map keys are its data: none listed */
 	il = access_indom(a->a_ds->cfg.auth_reads, in, &a->a_rd) ?
 	    snap_instances(s, in) : NULL;
-	if (API_PMWEBD(a))	/* pmproxy's compat mode: no context key */
-		buf_puts(&a->a_out, "{\"indom\":");
-	else {
-		api_put_head(a);
-		buf_puts(&a->a_out, ",\"indom\":");
-	}
-	api_put_indom(a, in->i_id);
+	put_indom_head(a, in->i_id);
 	buf_puts(&a->a_out, ",\"labels\":");
 	api_put_labels(a, NULL, NULL);
-	buf_puts(&a->a_out, ",\"text-oneline\":");
-	json_str(&a->a_out, in->i_oneline);
-	buf_puts(&a->a_out, ",\"text-help\":");
-	json_str(&a->a_out, in->i_help);
+	put_texts(&a->a_out, in->i_oneline, in->i_help);
 	buf_puts(&a->a_out, ",\"instances\":[");
 	for (int i = 0; il && i < il->il_n; i++) {
 		if (!filter_match(&f, il->il_ids[i], il->il_names[i]))

@@ -22,11 +22,8 @@ struct scrape {
 	int		 om;		/* OpenMetrics */
 	int		 times;
 	int		 pmcd_err;	/* pmcd failed: pmcd_error_text() */
-	int		 nsrc;
-	struct {
-		struct source	*src;
-		struct snap	*snap;
-	} src[SCRAPE_MAX_SOURCES];
+	struct snapcache snaps;		/* one snapshot per source */
+	struct snapcache_slot snap_slot[SCRAPE_MAX_SOURCES];
 };
 
 /* what a family's header says about one metric */

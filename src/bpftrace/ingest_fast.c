@@ -199,25 +199,42 @@ f_open(struct fcur *f, char open, char close)
 	return f_eat(f, close) == 0 ? 0 : 1;
 }
 
+/*
+ * {"sub": n, ...}: instances "sub" of a map, or with key (a keyed
+ * stats()) instances "key:sub"
+ */
 static int
-fast_map(struct ingest *ing, struct fcur *f, struct ing_var *v)
+fast_ints(struct ingest *ing, struct fcur *f, struct ing_var *v,
+    const char *key, size_t klen)
 {
 	struct raw	 raw;
 	const char	*s;
 	size_t		 n;
 	int		 rv;
 
-	if (v->iv_scalar)
-		return f_int(f, &raw) == -1 ? -1 :
-		    map_put(ing, v, NULL, 0, &raw);
 	if ((rv = f_open(f, '{', '}')) <= 0)
 		return rv;
 	do {
-		if (f_key(f, &s, &n) == -1 || f_int(f, &raw) == -1 ||
-		    map_put(ing, v, s, n, &raw) == -1)
+		if (f_key(f, &s, &n) == -1 || f_int(f, &raw) == -1)
+			return -1;
+		if (key != NULL &&
+		    (s = map_joined_name(ing, key, klen, s, n, &n)) == NULL)
+			return -1;
+		if (map_put(ing, v, s, n, &raw) == -1)
 			return -1;
 	} while ((rv = f_more(f, '}')) == 1);
 	return rv;
+}
+
+static int
+fast_map(struct ingest *ing, struct fcur *f, struct ing_var *v)
+{
+	struct raw	 raw;
+
+	if (v->iv_scalar)
+		return f_int(f, &raw) == -1 ? -1 :
+		    map_put(ing, v, NULL, 0, &raw);
+	return fast_ints(ing, f, v, NULL, 0);
 }
 
 static int
@@ -293,28 +310,6 @@ fast_hist(struct ingest *ing, struct fcur *f, struct ing_var *v)
 	return rv;
 }
 
-/* {"sub": n, ...} of a keyed stats(): instances "key:sub" */
-static int
-fast_stats_sub(struct ingest *ing, struct fcur *f, struct ing_var *v,
-    const char *key, size_t klen)
-{
-	struct raw	 raw;
-	const char	*s;
-	size_t		 n;
-	char		*name;
-	int		 rv;
-
-	if ((rv = f_open(f, '{', '}')) <= 0)
-		return rv;
-	do {
-		if (f_key(f, &s, &n) == -1 || f_int(f, &raw) == -1 ||
-		    (name = map_joined_name(ing, key, klen, s, n, &n)) == NULL ||
-		    map_put(ing, v, name, n, &raw) == -1)
-			return -1;
-	} while ((rv = f_more(f, '}')) == 1);
-	return rv;
-}
-
 static int
 fast_stats(struct ingest *ing, struct fcur *f, struct ing_var *v)
 {
@@ -331,7 +326,7 @@ fast_stats(struct ingest *ing, struct fcur *f, struct ing_var *v)
 		if (f_key(f, &s, &n) == -1)
 			return -1;
 		if (f_peek(f) == '{')
-			rv = fast_stats_sub(ing, f, v, s, n);
+			rv = fast_ints(ing, f, v, s, n);
 		else
 			rv = f_int(f, &raw) == -1 ? -1 :
 			    map_put(ing, v, s, n, &raw);

@@ -54,18 +54,6 @@ jr_peek(struct jr *r)
 }
 
 static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-static int
 hex4(const char *p, const char *end, uint32_t *out)
 {
 	int	 i, h;
@@ -74,7 +62,7 @@ hex4(const char *p, const char *end, uint32_t *out)
 		return -1;
 	*out = 0;
 	for (i = 0; i < 4; i++) {
-		if ((h = hexval(p[i])) < 0)
+		if ((h = hex_value(p[i])) < 0)
 			return -1;
 		*out = *out << 4 | (uint32_t)h;
 	}
@@ -95,8 +83,8 @@ sext_byte(const char *p, const char *end)
 	for (i = 2; i < 8; i++)
 		if (p[i] != 'f' && p[i] != 'F')
 			return -1;
-	hi = hexval(p[8]);
-	lo = hexval(p[9]);
+	hi = hex_value(p[8]);
+	lo = hex_value(p[9]);
 	if (hi < 8 || lo < 0)
 		return -1;
 	return hi << 4 | lo;

@@ -81,10 +81,8 @@ static const struct {
 /* --- SHA-256 (FIPS 180-4), for cache keys only --- */
 
 struct sha256 {
-	uint32_t	 h[8];
-	uint64_t	 len;
-	unsigned char	 blk[64];
-	size_t		 used;
+	uint32_t		 h[8];
+	struct sha_blocks	 b;	/* sha1.c's block feeder */
 };
 
 static const uint32_t sha256_k[64] = {
@@ -108,8 +106,9 @@ ror32(uint32_t v, int n)
 }
 
 static void
-sha256_block(struct sha256 *c, const unsigned char *p)
+sha256_block(void *ctx, const unsigned char *p)
 {
+	struct sha256	*c = ctx;
 	uint32_t	 w[64], s[8], t1, t2;
 	int		 i;
 
@@ -152,38 +151,15 @@ sha256_init(struct sha256 *c)
 static void
 sha256_update(struct sha256 *c, const void *data, size_t n)
 {
-	const unsigned char	*p = data;
-
-	c->len += n;
-	while (n > 0) {
-		size_t	 take = 64 - c->used;
-
-		if (take > n)
-			take = n;
-		memcpy(c->blk + c->used, p, take);
-		c->used += take;
-		p += take;
-		n -= take;
-		if (c->used == 64) {
-			sha256_block(c, c->blk);
-			c->used = 0;
-		}
-	}
+	sha_blocks_add(&c->b, data, n, sha256_block, c);
 }
 
 static void
 sha256_final(struct sha256 *c, unsigned char out[AUTH_KEY_LEN])
 {
-	uint64_t	 bits = c->len * 8;
-	unsigned char	 pad = 0x80, zero = 0, lenb[8];
-	int		 i;
+	int	 i;
 
-	sha256_update(c, &pad, 1);
-	while (c->used != 56)
-		sha256_update(c, &zero, 1);
-	for (i = 0; i < 8; i++)
-		lenb[i] = (unsigned char)(bits >> (56 - 8 * i));
-	sha256_update(c, lenb, 8);
+	sha_blocks_end(&c->b, sha256_block, c);
 	for (i = 0; i < 8; i++) {
 		out[4 * i] = (unsigned char)(c->h[i] >> 24);
 		out[4 * i + 1] = (unsigned char)(c->h[i] >> 16);

@@ -66,7 +66,9 @@ vlog(int level, int with_errno, const char *fmt, va_list ap)
 	errno = saved;
 }
 
-#define LOGFN(name, level, e)				\
+/* one logging entry point: its level, whether it adds errno's text, and
+   what it does after (the fatal ones exit) */
+#define LOGFN(name, level, e, after)			\
 void							\
 name(const char *fmt, ...)				\
 {							\
@@ -74,32 +76,13 @@ name(const char *fmt, ...)				\
 	va_start(ap, fmt);				\
 	vlog(level, e, fmt, ap);			\
 	va_end(ap);					\
+	after;						\
 }
 
-LOGFN(log_warn, BT_LOG_WARN, 1)
-LOGFN(log_warnx, BT_LOG_WARN, 0)
-LOGFN(log_info, BT_LOG_INFO, 0)
-LOGFN(log_debug, BT_LOG_DEBUG, 0)
-LOGFN(log_error, BT_LOG_ERROR, 0)
-
-void
-fatal(const char *fmt, ...)
-{
-	va_list	 ap;
-
-	va_start(ap, fmt);
-	vlog(BT_LOG_ERROR, 1, fmt, ap);
-	va_end(ap);
-	exit(1);
-}
-
-void
-fatalx(const char *fmt, ...)
-{
-	va_list	 ap;
-
-	va_start(ap, fmt);
-	vlog(BT_LOG_ERROR, 0, fmt, ap);
-	va_end(ap);
-	exit(1);
-}
+LOGFN(log_warn, BT_LOG_WARN, 1, (void)0)
+LOGFN(log_warnx, BT_LOG_WARN, 0, (void)0)
+LOGFN(log_info, BT_LOG_INFO, 0, (void)0)
+LOGFN(log_debug, BT_LOG_DEBUG, 0, (void)0)
+LOGFN(log_error, BT_LOG_ERROR, 0, (void)0)
+LOGFN(fatal, BT_LOG_ERROR, 1, exit(1))
+LOGFN(fatalx, BT_LOG_ERROR, 0, exit(1))

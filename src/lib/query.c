@@ -29,18 +29,6 @@ params_free(struct params *ps)
 	ps->n = ps->cap = 0;
 }
 
-static int
-hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /*
  * Decode s[0..n) ('+' is a space). Caller frees *out. Returns -1 for a bad
  * escape or an encoded NUL, -2 on allocation failure.
@@ -61,8 +49,8 @@ pct_decode(const char *s, size_t n, char **out, size_t *outlen)
 		} else if (s[i] == '%') {
 			if (i + 2 >= n)
 				goto bad;
-			hi = hexval((unsigned char)s[i + 1]);
-			lo = hexval((unsigned char)s[i + 2]);
+			hi = hex_value((unsigned char)s[i + 1]);
+			lo = hex_value((unsigned char)s[i + 2]);
 			if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
 				goto bad;
 			d[j++] = (char)(hi << 4 | lo);

@@ -16,8 +16,9 @@ rol(uint32_t v, int n)
 }
 
 static void
-sha1_block(struct sha1 *c, const unsigned char *p)
+sha1_block(void *ctx, const unsigned char *p)
 {
+	struct sha1	*c = ctx;
 	uint32_t	 w[80], a, b, d, e, f, k, t, cc;
 	int		 i;
 
@@ -49,44 +50,59 @@ sha1_init(struct sha1 *c)
 				     0x98BADCFE, 0x10325476, 0xC3D2E1F0 };
 
 	memcpy(c->h, h0, sizeof(h0));
-	c->len = 0;
-	c->used = 0;
+	c->b.len = 0;
+	c->b.used = 0;
+}
+
+void
+sha_blocks_add(struct sha_blocks *b, const void *data, size_t n,
+    sha_block_fn block, void *ctx)
+{
+	const unsigned char	*p = data;
+
+	b->len += n;
+	while (n > 0) {
+		size_t	 take = 64 - b->used;
+
+		if (take > n)
+			take = n;
+		memcpy(b->blk + b->used, p, take);
+		b->used += take, p += take, n -= take;
+		if (b->used == 64) {
+			block(ctx, b->blk);
+			b->used = 0;
+		}
+	}
+}
+
+void
+sha_blocks_end(struct sha_blocks *b, sha_block_fn block, void *ctx)
+{
+	unsigned char	 pad = 0x80, zero = 0, lenb[8];
+	uint64_t	 bits = b->len * 8;
+	int		 i;
+
+	sha_blocks_add(b, &pad, 1, block, ctx);
+	while (b->used != 56)
+		sha_blocks_add(b, &zero, 1, block, ctx);
+	for (i = 0; i < 8; i++)
+		lenb[i] = (unsigned char)(bits >> (56 - 8 * i));
+	sha_blocks_add(b, lenb, 8, block, ctx);
 }
 
 void
 sha1_add(struct sha1 *c, const void *data, size_t n)
 {
-	const unsigned char	*p = data;
-
-	c->len += n;
-	while (n > 0) {
-		size_t	 take = 64 - c->used;
-
-		if (take > n)
-			take = n;
-		memcpy(c->blk + c->used, p, take);
-		c->used += take, p += take, n -= take;
-		if (c->used == 64) {
-			sha1_block(c, c->blk);
-			c->used = 0;
-		}
-	}
+	sha_blocks_add(&c->b, data, n, sha1_block, c);
 }
 
 void
 sha1_end_hex(struct sha1 *c, char out[41])
 {
 	static const char	 hex[] = "0123456789abcdef";
-	unsigned char		 pad = 0x80, zero = 0, lenb[8];
-	uint64_t		 bits = c->len * 8;
 	int			 i;
 
-	sha1_add(c, &pad, 1);
-	while (c->used != 56)
-		sha1_add(c, &zero, 1);
-	for (i = 0; i < 8; i++)
-		lenb[i] = (unsigned char)(bits >> (56 - 8 * i));
-	sha1_add(c, lenb, 8);
+	sha_blocks_end(&c->b, sha1_block, c);
 	for (i = 0; i < 20; i++) {
 		unsigned char	 byte = (unsigned char)(c->h[i / 4] >> (24 - 8 * (i % 4)));
 

@@ -239,6 +239,16 @@ now_real(struct timespec *ts)
 	clock_gettime(CLOCK_REALTIME, ts);
 }
 
+/* The value of the hex digit c (either case), or -1. */
+int
+hex_value(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	c |= 0x20;	/* ASCII: 'A'..'F' is 'a'..'f' without this bit */
+	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
 /* Length of the valid UTF-8 sequence at s (max n bytes), 0 if invalid. */
 static size_t
 utf8_seq(const unsigned char *s, size_t n)

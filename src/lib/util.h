@@ -36,14 +36,29 @@ ssize_t		 json_strn_short(struct buf *b, const char *s, size_t n,
 		    size_t max);
 int		 json_strn(struct buf *b, const char *s, size_t n);
 int		 utf8_valid(const char *s, size_t n);
+int		 hex_value(int c);
 void		 random_bytes(void *p, size_t len);
+
+/*
+ * sha1.c: the 64-byte blocks SHA-1 and SHA-256 (auth.c) are fed in:
+ * sha_blocks_add() buffers bytes and hands each full block to block(ctx,
+ * blk); sha_blocks_end() adds the padding and bit length (FIPS 180-4).
+ */
+struct sha_blocks {
+	uint64_t	len;		/* bytes added */
+	unsigned char	blk[64];
+	size_t		used;		/* bytes of blk waiting */
+};
+typedef void	(*sha_block_fn)(void *ctx, const unsigned char *blk);
+void		 sha_blocks_add(struct sha_blocks *b, const void *data, size_t n,
+		    sha_block_fn block, void *ctx);
+void		 sha_blocks_end(struct sha_blocks *b, sha_block_fn block,
+		    void *ctx);
 
 /* sha1.c: one-shot, or incremental (init, add..., end) */
 struct sha1 {
-	uint32_t	h[5];
-	uint64_t	len;
-	unsigned char	blk[64];
-	size_t		used;
+	uint32_t		h[5];
+	struct sha_blocks	b;
 };
 void		 sha1_hex(const void *data, size_t n, char out[41]);
 void		 sha1_init(struct sha1 *c);

@@ -986,61 +986,79 @@ done:
 
 /* --- lookups on a generation (no locks: generations are immutable) --- */
 
-struct metric *
-ns_metric_by_name(const struct ns *ns, const char *name)
+/* how element i of one of a generation's sorted arrays compares with key */
+typedef int (*ns_cmp_fn)(const struct ns *ns, size_t i, const void *key);
+
+static int
+ns_cmp_name(const struct ns *ns, size_t i, const void *key)
 {
-	size_t	 lo = 0, hi = ns->ns_nmetrics;
+	return strcmp(ns->ns_by_name[i]->m_name, key);
+}
+
+static int
+ns_cmp_pmid(const struct ns *ns, size_t i, const void *key)
+{
+	pmID	 p = ns->ns_by_pmid[i]->m_pmid, k = *(const pmID *)key;
+
+	return p < k ? -1 : p > k;
+}
+
+static int
+ns_cmp_indom(const struct ns *ns, size_t i, const void *key)
+{
+	pmInDom	 p = ns->ns_indoms[i]->i_id, k = *(const pmInDom *)key;
+
+	return p < k ? -1 : p > k;
+}
+
+/* Binary search of [0, n) sorted by cmp: 1 with *at when key is there. */
+static int
+ns_search(const struct ns *ns, size_t n, ns_cmp_fn cmp, const void *key,
+    size_t *at)
+{
+	size_t	 lo = 0, hi = n;
 
 	while (lo < hi) {
 		size_t	 mid = lo + (hi - lo) / 2;
-		int	 c = strcmp(ns->ns_by_name[mid]->m_name, name);
+		int	 c = cmp(ns, mid, key);
 
-		if (c == 0)
-			return ns->ns_by_name[mid];
+		if (c == 0) {
+			*at = mid;
+			return 1;
+		}
 		if (c < 0)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	return NULL;
+	return 0;
+}
+
+struct metric *
+ns_metric_by_name(const struct ns *ns, const char *name)
+{
+	size_t	 i;
+
+	return ns_search(ns, ns->ns_nmetrics, ns_cmp_name, name, &i) ?
+	    ns->ns_by_name[i] : NULL;
 }
 
 struct metric *
 ns_metric_by_pmid(const struct ns *ns, pmID pmid)
 {
-	size_t	 lo = 0, hi = ns->ns_nmetrics;
+	size_t	 i;
 
-	while (lo < hi) {
-		size_t	 mid = lo + (hi - lo) / 2;
-		pmID	 p = ns->ns_by_pmid[mid]->m_pmid;
-
-		if (p == pmid)
-			return ns->ns_by_pmid[mid];
-		if (p < pmid)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return NULL;
+	return ns_search(ns, ns->ns_nmetrics, ns_cmp_pmid, &pmid, &i) ?
+	    ns->ns_by_pmid[i] : NULL;
 }
 
 struct indom *
 ns_indom(const struct ns *ns, pmInDom id)
 {
-	size_t	 lo = 0, hi = ns->ns_nindoms;
+	size_t	 i;
 
-	while (lo < hi) {
-		size_t	 mid = lo + (hi - lo) / 2;
-		pmInDom	 p = ns->ns_indoms[mid]->i_id;
-
-		if (p == id)
-			return ns->ns_indoms[mid];
-		if (p < id)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return NULL;
+	return ns_search(ns, ns->ns_nindoms, ns_cmp_indom, &id, &i) ?
+	    ns->ns_indoms[i] : NULL;
 }
 
 /*

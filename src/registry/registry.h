@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * registry.h - the registry layer: the metric namespace and its values
- * (registry.c), who may read which values under --auth-reads (access.c),
- * per-context derived metrics (derive.c) and the REST client contexts
- * (context.c). Also the store contract (store_req, store_result) that
- * the layers above implement (scripts) and call (pcp, api).
+ * (registry.c), a request's snapshots (snapcache.c), who may read which
+ * values under --auth-reads (access.c), per-context derived metrics
+ * (derive.c) and the REST client contexts (context.c). Also the store
+ * contract (store_req, store_result) that the layers above implement
+ * (scripts) and call (pcp, api).
  * Above lib and store; below bpftrace, scripts, pcp, http and api.
  */
 #ifndef BT_REGISTRY_H
@@ -300,6 +301,29 @@ const struct snapfrag *snap_frag_set(struct snap *s, int slot, int variant,
 const char	*bt_type_str(int type);
 const char	*bt_sem_str(int sem);
 void		 bt_units_str(const pmUnits *u, char *out, size_t len);
+
+/* ====================================================================
+ * snapcache.c: the snapshots one request reads (a fetch, a /metrics
+ * scrape): one per source, taken when the request first needs it, so all
+ * of a source's metrics in one answer come from the same snapshot. The
+ * caller gives the slots; the cache lives on its stack for the request.
+ * ==================================================================== */
+
+struct snapcache_slot {
+	struct source	*ss_src;
+	struct snap	*ss_snap;
+};
+
+struct snapcache {
+	struct snapcache_slot	*sc_slot;
+	int			 sc_n, sc_max;
+};
+
+void		 snapcache_init(struct snapcache *c, struct snapcache_slot *slot,
+		    int max);
+/* src's snapshot (NULL when it has none), held until snapcache_release */
+struct snap	*snapcache_get(struct snapcache *c, struct source *src);
+void		 snapcache_release(struct snapcache *c);
 
 /* ====================================================================
  * access.c: --auth-reads, who sees which values

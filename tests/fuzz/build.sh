@@ -73,7 +73,7 @@ SRCS=$(sed -n '/^LIB_SOURCES *=/,/^CORE_SOURCES *=/p' "$SRCDIR/Makefile.am" |
 	tr ' \t\\' '\n\n\n' | sed -n 's|^src/\(.*\)\.c$|\1|p')
 UI_ASSETS=$(sed -n '/^UI_ASSETS *=/,/^$/p' "$SRCDIR/Makefile.am" |
 	tr ' \t\\' '\n\n\n' | grep '^web/' || true)
-(cd "$SRCDIR" && sh src/store/store_embed.sh sql/[0-9][0-9][0-9]_*.sql) > "$OUT/store_sql.c.tmp"
+(cd "$SRCDIR" && sh src/lib/embed.sh sql sql/[0-9][0-9][0-9]_*.sql) > "$OUT/store_sql.c.tmp"
 if ! cmp -s "$OUT/store_sql.c.tmp" "$OUT/store_sql.c" 2>/dev/null; then
 	mv -f "$OUT/store_sql.c.tmp" "$OUT/store_sql.c"
 else
@@ -96,7 +96,7 @@ for s in $SRCS; do
 done
 if [ -n "$UI_ASSETS" ]; then
 	# shellcheck disable=SC2086
-	(cd "$SRCDIR" && sh src/api/ui_embed.sh $UI_ASSETS) > "$OUT/ui_assets.c.tmp"
+	(cd "$SRCDIR" && sh src/lib/embed.sh ui $UI_ASSETS) > "$OUT/ui_assets.c.tmp"
 	if ! cmp -s "$OUT/ui_assets.c.tmp" "$OUT/ui_assets.c" 2>/dev/null; then
 		mv -f "$OUT/ui_assets.c.tmp" "$OUT/ui_assets.c"
 	else
