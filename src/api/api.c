@@ -560,22 +560,14 @@ store_status(enum store_result rv)
 	}
 }
 
-/* the PCP code of a refused store, for pmwebd's error answers */
+/*
+ * the PCP code of a refused store, for pmwebd's error answers: as pmcd's
+ * clients hear it, but -EIO where our state database failed
+ */
 static int
 store_pmcode(enum store_result rv)
 {
-	switch (rv) {
-	case STORE_INTERNAL:
-		return -EIO;		/* ours: the state database */
-	case STORE_NOMEM:
-		return -ENOMEM;		/* --max-memory */
-	case STORE_NOT_ALLOWED:
-	case STORE_UNAUTHENTICATED:
-	case STORE_FORBIDDEN:
-		return PM_ERR_PERMISSION;
-	default:
-		return PM_ERR_BADSTORE;
-	}
+	return rv == STORE_INTERNAL ? -EIO : metric_store_pmcode(rv);
 }
 
 /* the answer to a store to metric what that was refused with err */

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * http.h - the http layer: the server (http.c) and the --listen address
- * syntax (listen.c). A request reaches the dialects (api/) as a parsed
- * struct httpreq through the routes table main passes to httpd_start(),
- * and they answer through http_reply*(). Statuses here are HTTP's.
+ * http.h - the http layer: the server (http.c and its pieces, which
+ * share http_int.h) and the --listen address syntax (listen.c). A
+ * request reaches the dialects (api/) as a parsed struct httpreq through
+ * the routes table main passes to httpd_start(), and they answer through
+ * http_reply*(). Statuses here are HTTP's.
  * Above lib, store, registry, bpftrace, scripts and pcp; below api.
  */
 #ifndef BT_HTTP_H
@@ -20,7 +21,7 @@ struct MHD_Connection;
 struct hconn;
 
 /* ====================================================================
- * http.c: the server
+ * http.c and its pieces: the server
  * ==================================================================== */
 
 /* one parsed HTTP request, as the API layers see it */
@@ -69,11 +70,16 @@ struct http_options {
 		    const char *why);
 };
 
+/* http.c: start and stop */
 struct httpd;
 struct httpd	*httpd_start(struct daemon_state *ds,
 		    const struct http_options *opts, char *err, size_t errlen);
 void		 httpd_stop(struct httpd *h);
+
+/* http_request.c: one request */
 int		 http_form_body(struct httpreq *hr);
+
+/* http_reply.c: the answers, and who the client is */
 int		 http_reply(struct httpreq *hr, unsigned status,
 		    const char *ctype, char *body, size_t len);
 int		 http_reply_buf(struct httpreq *hr, unsigned status,

@@ -46,6 +46,12 @@
  * processes (pmproxy, pmlogger...), which speak for clients we cannot see.
  * --control=auth: the user must be in --auth-file with the control or
  * admin role (pmcd did the authentication; the password is not used).
+ *
+ * The files: this one is the PMDA thread, its socket and the connection
+ * set-up, and pmda_start()/pmda_stop(). The callbacks it hands
+ * libpcp_pmda are in pmda_fetch.c (values), pmda_store.c (stores) and
+ * pmda_meta.c (descriptors, help, instances, labels, the namespace);
+ * pmda_ctx.c keeps pmcd's client contexts and who each one is.
  */
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -67,13 +73,11 @@
 
 #include "pcplib.h"
 
-#include "auth.h"
 #include "bt_limits.h"
-#include "buf.h"
 #include "daemon.h"
 #include "log.h"
 #include "pcp.h"
-#include "registry.h"
+#include "pmda_int.h"
 #include "spawnenv.h"
 #include "util.h"
 
@@ -89,898 +93,19 @@
 #define PMDA_LISTEN_BACKLOG	4
 #define PMDA_RECHECK_MS		250	/* socket file still there? */
 
-struct pctx {
-	int		 pc_ctx;		/* pmcd's client context */
-	uint32_t	 pc_id;			/* ours: PMDA_CTX_BIT | seq */
-	int		 pc_has_uid, pc_has_pid;
-	unsigned	 pc_uid, pc_pid;
-	char		 pc_user[AUTH_NAME_MAX + 1];	/* SASL username */
-	/* the principal (pc_principal), worked out once after attributes */
-	int		 pc_have_principal;
-	char		 pc_puser[AUTH_NAME_MAX + 1];
-	char		 pc_ppeer[96];
-};
-
-struct sc_entry {
-	struct source	*src;
-	struct snap	*snap;
-};
-
 static struct {
-	struct daemon_state	*ds;
 	char			 path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	int			 lfd;		/* listening socket */
 	int			 wake[2];	/* main -> thread: stop */
 	pthread_t		 thr;
 	int			 running;
-	uid_t			 pcp_uid;
-	int			 has_pcp_uid;
 	int			 listed;	/* pmcd.conf names P.path */
 	dev_t			 sock_dev;	/* the socket file we made */
 	ino_t			 sock_ino;
 	/* PMDA thread only from here on */
 	pmdaInterface		 dispatch;
-	pmResult		*last;		/* the previous fetch answer */
-	char			*text;		/* the previous help text */
-	struct pctx		*ctxs;
-	size_t			 nctxs, capctxs;
-	uint32_t		 seq;
 	unsigned		 nconn;
-	unsigned long		 names_gen;	/* namespace the last fetch saw */
-	int			 have_gen;	/* names_gen is set (this conn.) */
 } P = { .lfd = -1, .wake = { -1, -1 } };
-
-/* ---- per-context table (PMDA thread) ---- */
-
-static struct pctx *
-ctx_lookup(int ctx, int create)
-{
-	for (size_t i = 0; i < P.nctxs; i++)
-		if (P.ctxs[i].pc_ctx == ctx)
-			return &P.ctxs[i];
-	if (!create)
-		return NULL;
-	if (P.nctxs == P.capctxs) {
-		size_t		 cap = P.capctxs ? P.capctxs * 2 : 16;
-		struct pctx	*v = realloc(P.ctxs, cap * sizeof(*v));
-
-		if (v == NULL)
-			return NULL;
-		P.ctxs = v;
-		P.capctxs = cap;
-	}
-	memset(&P.ctxs[P.nctxs], 0, sizeof(P.ctxs[0]));
-	P.ctxs[P.nctxs].pc_ctx = ctx;
-	P.ctxs[P.nctxs].pc_id = PMDA_CTX_BIT | (P.seq++ & ~PMDA_CTX_BIT);
-	return &P.ctxs[P.nctxs++];
-}
-
-static void
-on_end_context(int ctx)
-{
-	log_debug("pmda: context %d ended", ctx);
-	for (size_t i = 0; i < P.nctxs; i++)
-		if (P.ctxs[i].pc_ctx == ctx) {
-			P.ctxs[i] = P.ctxs[--P.nctxs];
-			return;
-		}
-}
-
-static int
-on_attribute(int ctx, int attr, const char *value, int len, pmdaExt *pe)
-{
-	struct pctx	*pc;
-	const char	*errstr;
-	long long	 n;
-
-	if ((pc = ctx_lookup(ctx, 1)) == NULL)
-		return -ENOMEM;
-	pc->pc_have_principal = 0;	/* worked out again with this one */
-	if (value == NULL || len <= 0)
-		return 0;
-	switch (attr) {
-	case PMDA_ATTR_USERNAME:
-		if (strnlen(value, (size_t)len) <= AUTH_NAME_MAX)
-			snprintf(pc->pc_user, sizeof(pc->pc_user), "%.*s", len,
-			    value);
-		break;
-	case PMDA_ATTR_USERID:
-		n = strtonum_ll(value, 0, UINT32_MAX, &errstr);
-		if (errstr == NULL) {
-			pc->pc_uid = (unsigned)n;
-			pc->pc_has_uid = 1;
-		}
-		break;
-	case PMDA_ATTR_PROCESSID:
-		n = strtonum_ll(value, 1, UINT32_MAX, &errstr);
-		if (errstr == NULL) {
-			pc->pc_pid = (unsigned)n;
-			pc->pc_has_pid = 1;
-		}
-		break;
-	default:
-		break;
-	}
-	log_debug("pmda: context %d attribute %d = %.*s", ctx, attr, len,
-	    value);
-	return 0;
-}
-
-/* ---- lookups ---- */
-
-static struct metric *
-metric_of(struct ns *ns, pmID pmid)
-{
-	struct metric	*m = ns_metric_by_pmid(ns, pmid);
-
-	return m && pmID_domain(m->m_pmid) == BT_DOMAIN ? m : NULL;
-}
-
-static struct metric *
-metric_named(struct ns *ns, const char *name)
-{
-	struct metric	*m = ns_metric_by_name(ns, name);
-
-	return m && pmID_domain(m->m_pmid) == BT_DOMAIN ? m : NULL;
-}
-
-static struct snap *
-sc_get(struct sc_entry *sc, int *n, int max, struct source *src)
-{
-	for (int i = 0; i < *n; i++)
-		if (sc[i].src == src)
-			return sc[i].snap;
-	if (*n == max) {		/* full: the last slot is recycled */
-		snap_release(sc[max - 1].snap);
-		(*n)--;
-	}
-	sc[*n].src = src;
-	sc[*n].snap = source_snap(src);
-	return sc[(*n)++].snap;
-}
-
-/* ---- fetch ---- */
-
-/*
- * The value sets (and value blocks) of an answer belong to libpcp_pmda
- * once the fetch callback returns: __pmdaMainPDU frees them after sending,
- * as with pmdaFetch. Only the outer pmResult is ours (kept until the next
- * fetch, as pmdaFetch keeps its own). result_free() is for an answer
- * never handed over.
- */
-static void
-result_free(pmResult *r)
-{
-	if (r == NULL)
-		return;
-	for (int i = 0; i < r->numpmid; i++) {
-		pmValueSet	*vs = r->vset[i];
-
-		if (vs == NULL)
-			continue;
-		if (vs->numval > 0 && vs->valfmt == PM_VAL_DPTR)
-			for (int j = 0; j < vs->numval; j++)
-				free(vs->vlist[j].value.pval);
-		free(vs);
-	}
-	free(r);
-}
-
-/* One value into pv: 32-bit types in place, others in a value block. */
-static int
-stuff(pmValue *pv, int type, const union value *v)
-{
-	pmValueBlock	*vb;
-	const void	*p;
-	size_t		 len;
-	int64_t		 i64;
-	uint64_t	 u64;
-	float		 f;
-	double		 d;
-
-	switch (type) {
-	case PM_TYPE_32:
-		pv->value.lval = (int32_t)v->i;
-		return PM_VAL_INSITU;
-	case PM_TYPE_U32:
-		pv->value.lval = (int32_t)(uint32_t)v->u;
-		return PM_VAL_INSITU;
-	case PM_TYPE_64:
-		i64 = v->i;
-		p = &i64;
-		len = sizeof(i64);
-		break;
-	case PM_TYPE_U64:
-		u64 = v->u;
-		p = &u64;
-		len = sizeof(u64);
-		break;
-	case PM_TYPE_FLOAT:
-		f = (float)v->d;
-		p = &f;
-		len = sizeof(f);
-		break;
-	case PM_TYPE_DOUBLE:
-		d = v->d;
-		p = &d;
-		len = sizeof(d);
-		break;
-	case PM_TYPE_STRING:
-		p = v->s ? v->s : "";
-		len = strlen(p) + 1;
-		break;
-	default:
-		return PM_ERR_TYPE;
-	}
-	if (PM_VAL_HDR_SIZE + len >= (1u << 24))
-		return PM_ERR_TOOBIG;
-	if ((vb = calloc(1, PM_VAL_HDR_SIZE + len + sizeof(pmValueBlock))) ==
-	    NULL)
-		return -ENOMEM;
-	vb->vtype = (unsigned)type;
-	vb->vlen = (unsigned)(PM_VAL_HDR_SIZE + len);
-	memcpy(vb->vbuf, p, len);
-	pv->value.pval = vb;
-	return PM_VAL_DPTR;
-}
-
-static pmValueSet *
-vset_new(pmID pmid, int n)
-{
-	pmValueSet	*vs = calloc(1, sizeof(*vs) +
-	    (size_t)(n > 1 ? n - 1 : 0) * sizeof(pmValue));
-
-	if (vs)
-		vs->pmid = pmid;
-	return vs;
-}
-
-static void	 pc_principal(const struct pctx *, char *, size_t, char *,
-		    size_t);
-static unsigned	 user_roles(struct daemon_state *, const char *);
-static pmValueSet *fetch_values(pmID, const struct metric *,
-		    const struct valset *);
-
-/*
- * The pmcd client of this fetch as a reader (pointing into its context
- * entry: valid until the next ctx_lookup with create). The name is
- * looked up once per context; the roles each time under --auth-reads
- * (the users file may be reloaded). NULL out of memory.
- */
-static const struct reader *
-fetch_reader(int ctx, struct reader *rd)
-{
-	struct pctx	*pc = ctx_lookup(ctx, 1);
-
-	if (pc == NULL)
-		return NULL;
-	if (!pc->pc_have_principal) {
-		pc_principal(pc, pc->pc_puser, sizeof(pc->pc_puser),
-		    pc->pc_ppeer, sizeof(pc->pc_ppeer));
-		pc->pc_have_principal = 1;
-	}
-	memset(rd, 0, sizeof(*rd));
-	rd->rd_ctx = pc->pc_id;
-	rd->rd_user = pc->pc_puser[0] ? pc->pc_puser : NULL;
-	rd->rd_roles = P.ds->cfg.auth_reads ? user_roles(P.ds, rd->rd_user) :
-	    0;
-	rd->rd_peer = pc->pc_ppeer;
-	return rd;
-}
-
-/* a value set of one error code */
-static pmValueSet *
-vset_err(pmID pmid, int code)
-{
-	pmValueSet	*vs = vset_new(pmid, 0);
-
-	if (vs)
-		vs->numval = code;
-	return vs;
-}
-
-static pmValueSet *
-fetch_one(struct ns *ns, pmID pmid, const struct reader *rd,
-    struct sc_entry *sc, int *nsc, int maxsc)
-{
-	struct metric		*m = metric_of(ns, pmid);
-	const struct valset	*v;
-	struct valset		 mine = { 0 };
-	struct snap		*s;
-	pmValueSet		*vs;
-	int			 fmt, access;
-
-	if (m == NULL)
-		return vset_err(pmid, PM_ERR_PMID);
-	if (m->m_ctxval) {
-		struct buf	 b;
-		union value	 u;
-		int		 rv;
-
-		buf_init(&b, 0);
-		if ((rv = m->m_ctxval(m, rd, &b)) == 1) {
-			buf_free(&b);	/* no value of its own: m_src's */
-			goto plain;
-		}
-		if ((vs = vset_new(pmid, 1)) == NULL) {
-			buf_free(&b);
-			return NULL;
-		}
-		if (rv != 0 || b.b_failed) {
-			vs->numval = PM_ERR_VALUE;
-		} else {
-			u.s = buf_cstr(&b);
-			vs->vlist[0].inst = PM_IN_NULL;
-			if ((fmt = stuff(&vs->vlist[0], PM_TYPE_STRING, &u)) < 0)
-				vs->numval = fmt;
-			else {
-				vs->valfmt = fmt;
-				vs->numval = 1;
-			}
-		}
-		buf_free(&b);
-		return vs;
-	}
-plain:
-	/* --auth-reads: another user's script data, as pmcd says it */
-	if ((access = access_metric(P.ds->cfg.auth_reads, m, rd)) ==
-	    ACCESS_NONE)
-		return vset_err(pmid, PM_ERR_PERMISSION);
-	s = m->m_src ? sc_get(sc, nsc, maxsc, m->m_src) : NULL;
-	if (s == NULL || m->m_slot >= s->s_nsets)
-		return vset_err(pmid, PM_ERR_VALUE);
-	v = &s->s_sets[m->m_slot];
-	if (access == ACCESS_FILTER) {
-		if (access_filter(m, s, v, rd, P.ds->cfg.auth_reads,
-		    &mine) == -1)
-			return NULL;
-		v = &mine;
-	}
-	vs = fetch_values(pmid, m, v);
-	access_filter_free(&mine);
-	return vs;
-}
-
-/* v's values as a pmValueSet (an error code when there are none) */
-static pmValueSet *
-fetch_values(pmID pmid, const struct metric *m, const struct valset *v)
-{
-	pmValueSet	*vs;
-	int		 k = 0, fmt;
-
-	if (v->vs_n <= 0) {
-		/* a map with no keys yet has no values; a scalar, an error */
-		if ((vs = vset_new(pmid, 0)) != NULL)
-			vs->numval = v->vs_err ? v->vs_err :
-			    (m->m_indom == PM_INDOM_NULL ? PM_ERR_VALUE : 0);
-		return vs;
-	}
-	if ((vs = vset_new(pmid, v->vs_n)) == NULL)
-		return NULL;
-	vs->valfmt = PM_VAL_INSITU;
-	for (int i = 0; i < v->vs_n; i++) {
-		pmValue	*pv = &vs->vlist[k];
-
-		pv->inst = v->vs_inst ? (int)v->vs_inst[i] : (int)PM_IN_NULL;
-		if ((fmt = stuff(pv, metric_type(m), &v->vs_vals[i])) < 0)
-			continue;
-		vs->valfmt = fmt;
-		k++;
-	}
-	vs->numval = k ? k : PM_ERR_VALUE;
-	return vs;
-}
-
-/*
- * A PMDA's result timestamp is not a time: pmcd reads it as the PMDA's
- * state-change flags (the first byte in PCP 6.0, all of tv_sec later;
- * __pmdaMainPDU forwards tv_sec) and passes any flags to every client,
- * and pmcd stamps the answer itself. A real time there reads as random
- * PMCD_ADD_AGENT/RESTART/... bits, so pmlogger re-validates and writes a
- * <mark> on nearly every fetch. So: zero, except PMCD_NAMES_CHANGE once
- * after the namespace changed (a script came or went), which is what
- * libpcp_pmda's pmdaExtSetFlags(PMDA_EXT_NAMES_CHANGE) sends and which
- * makes pmlogger look for new metrics under its dynamic roots.
- */
-static void
-result_state(pmResult *r)
-{
-	unsigned long	 g = reg_generation(P.ds->reg);
-
-	memset(&r->timestamp, 0, sizeof(r->timestamp));
-	if (P.have_gen && g != P.names_gen)
-		r->timestamp.tv_sec = PMCD_NAMES_CHANGE;
-	P.names_gen = g;
-	P.have_gen = 1;
-}
-
-static int
-pmda_fetch(int n, pmID *pmids, pmResult **resp, pmdaExt *pe)
-{
-	struct sc_entry		 sc[16];
-	int			 nsc = 0, rv = 0;
-	struct ns		*ns;
-	pmResult		*r;
-	struct reader		 rdb;
-	const struct reader	*rd;
-
-	free(P.last);
-	P.last = NULL;
-	if ((rd = fetch_reader(pe->e_context, &rdb)) == NULL)
-		return -ENOMEM;
-	if (n <= 0 || (r = calloc(1, sizeof(*r) +
-	    (size_t)n * sizeof(pmValueSet *))) == NULL)
-		return n <= 0 ? PM_ERR_TOOSMALL : -ENOMEM;
-	ns = reg_acquire(P.ds->reg);
-	for (int i = 0; i < n; i++) {
-		if ((r->vset[i] = fetch_one(ns, pmids[i], rd, sc,
-		    &nsc, (int)(sizeof(sc) / sizeof(sc[0])))) == NULL) {
-			rv = -ENOMEM;
-			r->numpmid = i;
-			break;
-		}
-		r->numpmid = i + 1;
-	}
-	for (int i = 0; i < nsc; i++)
-		snap_release(sc[i].snap);
-	ns_release(ns);
-	if (rv < 0) {
-		result_free(r);
-		return rv;
-	}
-	result_state(r);
-	P.last = r;
-	*resp = r;
-	return 0;
-}
-
-/* ---- metadata ---- */
-
-static int
-pmda_desc(pmID pmid, pmDesc *d, pmdaExt *pe)
-{
-	struct ns	*ns = reg_acquire(P.ds->reg);
-	struct metric	*m = metric_of(ns, pmid);
-
-	if (m) {
-		d->pmid = m->m_pmid;
-		d->type = metric_describe(m);
-		d->indom = m->m_indom;
-		d->sem = m->m_sem;
-		d->units = m->m_units;
-	}
-	ns_release(ns);
-	return m ? 0 : PM_ERR_PMID;
-}
-
-static int
-pmda_text(int ident, int type, char **buffer, pmdaExt *pe)
-{
-	struct ns	*ns = reg_acquire(P.ds->reg);
-	const char	*t = NULL;
-	int		 help = (type & PM_TEXT_HELP) != 0;
-
-	if (type & PM_TEXT_PMID) {
-		struct metric	*m = metric_of(ns, (pmID)ident);
-
-		if (m)
-			t = help ? m->m_help : m->m_oneline;
-	} else if (type & PM_TEXT_INDOM) {
-		struct indom	*in = ns_indom(ns, (pmInDom)ident);
-
-		if (in)
-			t = help ? in->i_help : in->i_oneline;
-	}
-	free(P.text);
-	P.text = t && *t ? strdup(t) : NULL;
-	ns_release(ns);
-	if (P.text == NULL)
-		return PM_ERR_TEXT;
-	*buffer = P.text;
-	return 0;
-}
-
-static int
-pmda_instance(pmInDom indom, int inst, char *name, pmInResult **resp,
-    pmdaExt *pe)
-{
-	struct ns		*ns = reg_acquire(P.ds->reg);
-	struct indom		*in = ns_indom(ns, indom);
-	struct snap		*s = NULL;
-	const struct instlist	*il;
-	pmInResult		*r = NULL;
-	int			 n = 0, rv = 0, all;
-	struct reader		 rdb;
-	const struct reader	*rd;
-
-	if (in == NULL) {
-		ns_release(ns);
-		return PM_ERR_INDOM;
-	}
-	if ((rd = fetch_reader(pe->e_context, &rdb)) == NULL) {
-		ns_release(ns);
-		return -ENOMEM;
-	}
-	s = in->i_src ? source_snap(in->i_src) : NULL;
-	/* --auth-reads: a script's map keys are its data */
-	il = access_indom(P.ds->cfg.auth_reads, in, rd) ?
-	    snap_instances(s, in) : NULL;
-	all = inst == (int)PM_IN_NULL && name == NULL;
-	if ((r = calloc(1, sizeof(*r))) == NULL)
-		goto nomem;
-	r->indom = indom;
-	if (il && il->il_n > 0 && (((r->instlist = calloc((size_t)il->il_n,
-	    sizeof(int))) == NULL) || ((r->namelist = calloc((size_t)il->il_n,
-	    sizeof(char *))) == NULL)))
-		goto nomem;
-	for (int i = 0; il && i < il->il_n; i++) {
-		int	 match = all ||
-		    (name == NULL && inst == (int)il->il_ids[i]) ||
-		    (name != NULL && strcmp(name, il->il_names[i]) == 0);
-
-		if (!match)
-			continue;
-		r->instlist[n] = (int)il->il_ids[i];
-		if (name == NULL &&
-		    (r->namelist[n] = strdup(il->il_names[i])) == NULL)
-			goto nomem;
-		n++;
-		if (!all)
-			break;
-	}
-	r->numinst = n;
-	if (!all && n == 0)
-		rv = PM_ERR_INST;
-	if (name != NULL) {		/* a name lookup answers ids only */
-		free(r->namelist);
-		r->namelist = NULL;
-	}
-	goto done;
-nomem:
-	rv = -ENOMEM;
-done:
-	if (rv < 0 && r) {
-		for (int i = 0; r->namelist && i < n; i++)
-			free(r->namelist[i]);
-		free(r->namelist);
-		free(r->instlist);
-		free(r);
-		r = NULL;
-	}
-	snap_release(s);
-	ns_release(ns);
-	if (rv == 0)
-		*resp = r;
-	return rv;
-}
-
-static int
-pmda_label(int ident, int type, pmLabelSet **lp, pmdaExt *pe)
-{
-	struct ns	*ns;
-	struct metric	*m;
-	int		 rv = 0;
-
-	switch (type) {
-	case PM_LABEL_DOMAIN:
-		return pmdaAddLabels(lp, "{\"agent\":\"bpftrace\"}") < 0 ?
-		    PM_ERR_GENERIC : 1;
-	case PM_LABEL_ITEM:
-		ns = reg_acquire(P.ds->reg);
-		if ((m = metric_of(ns, (pmID)ident)) != NULL && m->m_labels &&
-		    m->m_labels[0])
-			rv = pmdaAddLabels(lp, "{%s}", m->m_labels) < 0 ?
-			    PM_ERR_GENERIC : 1;
-		ns_release(ns);
-		return rv;
-	default:
-		return 0;
-	}
-}
-
-/* ---- dynamic PMNS, answered from the current generation ---- */
-
-static int
-pmda_pmid(const char *name, pmID *pmid, pmdaExt *pe)
-{
-	struct ns	*ns = reg_acquire(P.ds->reg);
-	struct metric	*m = metric_named(ns, name);
-
-	if (m)
-		*pmid = m->m_pmid;
-	ns_release(ns);
-	return m ? 0 : PM_ERR_NAME;
-}
-
-static int
-pmda_name(pmID pmid, char ***names, pmdaExt *pe)
-{
-	struct ns	*ns = reg_acquire(P.ds->reg);
-	struct metric	*m = metric_of(ns, pmid);
-	char		**v = NULL;
-	size_t		 len;
-
-	if (m) {
-		len = strlen(m->m_name) + 1;
-		if ((v = malloc(sizeof(char *) + len)) != NULL) {
-			v[0] = (char *)&v[1];
-			memcpy(v[0], m->m_name, len);
-		}
-	}
-	ns_release(ns);
-	if (m == NULL)
-		return PM_ERR_PMID;
-	if (v == NULL)
-		return -ENOMEM;
-	*names = v;
-	return 1;
-}
-
-/* One malloc block: n pointers then the strings, as libpcp frees it. */
-static char **
-name_block(char *const *names, const size_t *lens, size_t n)
-{
-	size_t	 total = n * sizeof(char *);
-	char	**v, *p;
-
-	for (size_t i = 0; i < n; i++)
-		total += lens[i] + 1;
-	if ((v = malloc(total ? total : 1)) == NULL)
-		return NULL;
-	p = (char *)&v[n];
-	for (size_t i = 0; i < n; i++) {
-		v[i] = p;
-		memcpy(p, names[i], lens[i]);
-		p[lens[i]] = '\0';
-		p += lens[i] + 1;
-	}
-	return v;
-}
-
-static int
-pmda_children(const char *name, int traverse, char ***kids, int **status,
-    pmdaExt *pe)
-{
-	struct ns	*ns = reg_acquire(P.ds->reg);
-	size_t		 lo, n, plen = strlen(name), k = 0;
-	char		**names = NULL, **block = NULL;
-	size_t		*lens = NULL;
-	int		*st = NULL, rv;
-
-	*kids = NULL;
-	*status = NULL;
-	n = ns_prefix_range(ns, name, &lo);
-	if (n == 0) {
-		struct metric	*m = metric_named(ns, name);
-
-		rv = m == NULL ? PM_ERR_NAME : 0;
-		if (m && traverse) {	/* a leaf traverses to itself */
-			size_t	 l = strlen(m->m_name);
-
-			block = name_block(&m->m_name, &l, 1);
-			rv = block ? 1 : -ENOMEM;
-			*kids = block;
-		}
-		ns_release(ns);
-		return rv;
-	}
-	names = calloc(n, sizeof(char *));
-	lens = calloc(n, sizeof(size_t));
-	st = calloc(n, sizeof(int));
-	if (names == NULL || lens == NULL || st == NULL) {
-		rv = -ENOMEM;
-		goto done;
-	}
-	for (size_t i = lo; i < lo + n; i++) {
-		struct metric	*m = ns->ns_by_name[i];
-		char		*comp;
-		size_t		 clen;
-
-		if (pmID_domain(m->m_pmid) != BT_DOMAIN)
-			continue;
-		if (traverse) {
-			names[k] = m->m_name;
-			lens[k] = strlen(m->m_name);
-			st[k++] = PMNS_LEAF_STATUS;
-			continue;
-		}
-		comp = m->m_name + (plen ? plen + 1 : 0);
-		clen = strcspn(comp, ".");
-		if (k && lens[k - 1] == clen &&
-		    strncmp(names[k - 1], comp, clen) == 0)
-			continue;	/* sorted: same child as before */
-		names[k] = comp;
-		lens[k] = clen;
-		st[k++] = comp[clen] ? PMNS_NONLEAF_STATUS : PMNS_LEAF_STATUS;
-	}
-	if (k == 0) {
-		rv = PM_ERR_NAME;
-		goto done;
-	}
-	if ((block = name_block(names, lens, k)) == NULL) {
-		rv = -ENOMEM;
-		goto done;
-	}
-	*kids = block;
-	*status = st;
-	st = NULL;
-	rv = (int)k;
-done:
-	free(names);
-	free(lens);
-	free(st);
-	ns_release(ns);
-	return rv;
-}
-
-/* ---- store ---- */
-
-/* The login name of a local client, or "" */
-static void
-uid_name(unsigned uid, char *out, size_t outlen)
-{
-	struct passwd	 pw, *res = NULL;
-	char		 buf[4096];
-
-	out[0] = '\0';
-	if (getpwuid_r((uid_t)uid, &pw, buf, sizeof(buf), &res) == 0 &&
-	    res != NULL && strlen(res->pw_name) < outlen)
-		snprintf(out, outlen, "%s", res->pw_name);
-}
-
-static int
-store_text(const pmValueSet *vs, char *num, size_t numlen, const char **v,
-    size_t *vlen)
-{
-	const pmValueBlock	*vb;
-	pmAtomValue		 av;
-
-	if (vs->numval != 1)
-		return vs->numval < 0 ? vs->numval : PM_ERR_BADSTORE;
-	if (vs->valfmt == PM_VAL_INSITU) {
-		snprintf(num, numlen, "%d", vs->vlist[0].value.lval);
-		*v = num;
-		*vlen = strlen(num);
-		return 0;
-	}
-	vb = vs->vlist[0].value.pval;
-	if (vb == NULL || vb->vlen < (unsigned)PM_VAL_HDR_SIZE)
-		return PM_ERR_BADSTORE;
-	switch (vb->vtype) {
-	case PM_TYPE_STRING:
-		*v = vb->vbuf;
-		*vlen = strnlen(vb->vbuf, vb->vlen - PM_VAL_HDR_SIZE);
-		return 0;
-	case PM_TYPE_64:
-	case PM_TYPE_U64:
-	case PM_TYPE_DOUBLE:
-		if (vb->vlen < PM_VAL_HDR_SIZE + sizeof(int64_t))
-			return PM_ERR_BADSTORE;
-		memcpy(&av, vb->vbuf, sizeof(int64_t));
-		if (vb->vtype == PM_TYPE_64)
-			snprintf(num, numlen, "%lld", (long long)av.ll);
-		else if (vb->vtype == PM_TYPE_U64)
-			snprintf(num, numlen, "%llu", (unsigned long long)av.ull);
-		else
-			snprintf(num, numlen, "%.17g", av.d);
-		*v = num;
-		*vlen = strlen(num);
-		return 0;
-	default:
-		return PM_ERR_TYPE;
-	}
-}
-
-/* a store's result as the PCP code pmcd passes on to the client */
-static int
-store_code(enum store_result rv)
-{
-	switch (rv) {
-	case STORE_OK:
-		return 0;
-	case STORE_INTERNAL:
-		return PM_ERR_GENERIC;	/* ours: the state database */
-	case STORE_NOMEM:
-		return -ENOMEM;		/* --max-memory */
-	case STORE_NOT_ALLOWED:
-	case STORE_UNAUTHENTICATED:
-	case STORE_FORBIDDEN:
-		return PM_ERR_PERMISSION;
-	default:
-		return PM_ERR_BADSTORE;
-	}
-}
-
-/*
- * A pmcd client as a principal: the SASL name, else the login name of
- * a local uid (user, "" when none), and where it is (peer). The same for
- * stores and fetches, so a control answer reaches the one who stored.
- */
-static void
-pc_principal(const struct pctx *pc, char *user, size_t ulen, char *peer,
-    size_t plen)
-{
-	user[0] = '\0';
-	if (pc->pc_user[0])
-		snprintf(user, ulen, "%s", pc->pc_user);
-	else if (pc->pc_has_uid && pc->pc_has_pid)
-		uid_name(pc->pc_uid, user, ulen);
-	if (pc->pc_has_pid)
-		snprintf(peer, plen, "pmcd:local uid %u pid %u", pc->pc_uid,
-		    pc->pc_pid);
-	else
-		snprintf(peer, plen, "pmcd:%s", pc->pc_user[0] ? "sasl" :
-		    "remote");
-}
-
-/* user's roles in --auth-file (0 when not listed or no file) */
-static unsigned
-user_roles(struct daemon_state *ds, const char *user)
-{
-	struct auth_db	*db;
-	unsigned	 roles = 0;
-
-	if (user == NULL || user[0] == '\0')
-		return 0;
-	pthread_mutex_lock(&ds->auth_lock);
-	db = ds->auth ? auth_ref(ds->auth) : NULL;
-	pthread_mutex_unlock(&ds->auth_lock);
-	if (auth_user_roles(db, user, &roles) == -1)
-		roles = 0;
-	auth_unref(db);
-	return roles;
-}
-
-static int
-pmda_store(pmResult *res, pmdaExt *pe)
-{
-	struct daemon_state	*ds = P.ds;
-	struct pctx		*pc = ctx_lookup(pe->e_context, 1);
-	struct ns		*ns;
-	char			 user[AUTH_NAME_MAX + 1] = "", peer[96];
-	char			 num[64], err[1024];
-	int			 rv = 0;
-
-	if (pc == NULL)
-		return -ENOMEM;
-	log_debug("pmda: store in context %d (uid %s%u, pid %s%u, user %s)",
-	    pc->pc_ctx, pc->pc_has_uid ? "" : "none ", pc->pc_uid,
-	    pc->pc_has_pid ? "" : "none ", pc->pc_pid, pc->pc_user);
-	pc_principal(pc, user, sizeof(user), peer, sizeof(peer));
-	ns = reg_acquire(ds->reg);
-	for (int i = 0; i < res->numpmid && rv == 0; i++) {
-		const pmValueSet	*vs = res->vset[i];
-		struct metric		*m = metric_of(ns, vs->pmid);
-		struct store_req	 sr;
-
-		if (m == NULL) {
-			rv = PM_ERR_PMID;
-			break;
-		}
-		if (m->m_store == NULL) {
-			rv = PM_ERR_PERMISSION;
-			break;
-		}
-		memset(&sr, 0, sizeof(sr));
-		if ((rv = store_text(vs, num, sizeof(num), &sr.sr_value,
-		    &sr.sr_vlen)) != 0)
-			break;
-		sr.sr_ctx = pc->pc_id;
-		sr.sr_peer = peer;
-		sr.sr_user = user[0] ? user : NULL;
-		sr.sr_loopback = pc->pc_has_pid && !(P.has_pcp_uid &&
-		    pc->pc_uid == (unsigned)P.pcp_uid);
-		if (sr.sr_user && ds->cfg.control == CONTROL_AUTH)
-			sr.sr_roles = user_roles(ds, sr.sr_user);
-		err[0] = '\0';
-		rv = store_code(m->m_store(m, &sr, err, sizeof(err)));
-		if (rv != 0)
-			log_info("pmda: store to %s by %s (%s) refused: %s",
-			    m->m_name, user[0] ? user : "anonymous", peer, err);
-	}
-	ns_release(ns);
-	return rv;
-}
 
 /* ---- connection handling ---- */
 
@@ -1086,11 +211,11 @@ serve(int fd)
 	}
 	pe->e_flags &= ~PMDA_EXT_CONNECTED;
 	pe->e_infd = pe->e_outfd = -1;
-	P.nctxs = 0;		/* pmcd's contexts went with it */
-	P.have_gen = 0;		/* a new pmcd starts from its own names */
+	pmda_cb.nctxs = 0;	/* pmcd's contexts went with it */
+	pmda_cb.have_gen = 0;	/* a new pmcd starts from its own names */
 }
 
-static int	 open_socket(char *, size_t);
+static int	 open_socket(char *err, size_t errlen);
 static void	 poke_pmcd(void);
 
 /* Is the socket file at P.path still the one we listen on? */
@@ -1146,17 +271,17 @@ pmda_thread(void *arg)
 	if (d->status == 0) {
 		/* ours replace libpcp_pmda's table-driven defaults */
 		d->version.seven.fetch = pmda_fetch;
-		d->version.seven.desc = pmda_desc;
-		d->version.seven.instance = pmda_instance;
-		d->version.seven.text = pmda_text;
+		d->version.seven.desc = pmda_meta_desc;
+		d->version.seven.instance = pmda_meta_instance;
+		d->version.seven.text = pmda_meta_text;
 		d->version.seven.store = pmda_store;
-		d->version.seven.pmid = pmda_pmid;
-		d->version.seven.name = pmda_name;
-		d->version.seven.children = pmda_children;
-		d->version.seven.attribute = on_attribute;
-		d->version.seven.label = pmda_label;
+		d->version.seven.pmid = pmda_meta_pmid;
+		d->version.seven.name = pmda_meta_name;
+		d->version.seven.children = pmda_meta_children;
+		d->version.seven.attribute = on_pmda_attribute;
+		d->version.seven.label = pmda_meta_label;
 		pmdaSetCommFlags(d, PMDA_FLAG_AUTHORIZE);
-		pmdaSetEndContextCallBack(d, on_end_context);
+		pmdaSetEndContextCallBack(d, on_pmda_end_context);
 		pmdaInit(d, NULL, 0, NULL, 0);
 	}
 	if (d->status != 0) {
@@ -1205,12 +330,12 @@ pmda_thread(void *arg)
 			log_info("pmda: pmcd closed the connection; waiting for "
 			    "it to connect again");
 	}
-	free(P.text);
-	P.text = NULL;
-	free(P.last);
-	P.last = NULL;
-	free(P.ctxs);
-	P.ctxs = NULL;
+	free(pmda_cb.text);
+	pmda_cb.text = NULL;
+	free(pmda_cb.last);
+	pmda_cb.last = NULL;
+	free(pmda_cb.ctxs);
+	pmda_cb.ctxs = NULL;
 	return NULL;
 }
 
@@ -1283,8 +408,8 @@ socket_owner(const char *path)
 		user = "pcp";
 	if (getpwnam_r(user, &pw, buf, sizeof(buf), &res) != 0 || res == NULL)
 		return;
-	P.pcp_uid = pw.pw_uid;
-	P.has_pcp_uid = 1;
+	pmda_cb.pcp_uid = pw.pw_uid;
+	pmda_cb.has_pcp_uid = 1;
 	if (geteuid() == 0 && chown(path, pw.pw_uid, pw.pw_gid) == -1)
 		log_warn("pmda: chown %s to %s", path, user);
 }
@@ -1390,7 +515,7 @@ pmda_start(struct daemon_state *ds, char *err, size_t errlen)
 
 	if (ds->cfg.pmda == PMDA_OFF)
 		return 0;
-	P.ds = ds;
+	pmda_cb.ds = ds;
 	if (ds->cfg.pmda_socket)
 		snprintf(P.path, sizeof(P.path), "%s", ds->cfg.pmda_socket);
 	else

@@ -527,6 +527,30 @@ metric_type_propose(struct metric *m, int type, int final, int *typep)
 	return 0;
 }
 
+/*
+ * A store's result as the PCP code pmcd passes on to its client: 0 for
+ * STORE_OK, PM_ERR_GENERIC for STORE_INTERNAL (ours: the state
+ * database), -ENOMEM for STORE_NOMEM (--max-memory).
+ */
+int
+metric_store_pmcode(enum store_result rv)
+{
+	switch (rv) {
+	case STORE_OK:
+		return 0;
+	case STORE_INTERNAL:
+		return PM_ERR_GENERIC;	/* ours: the state database */
+	case STORE_NOMEM:
+		return -ENOMEM;		/* --max-memory */
+	case STORE_NOT_ALLOWED:
+	case STORE_UNAUTHENTICATED:
+	case STORE_FORBIDDEN:
+		return PM_ERR_PERMISSION;
+	default:
+		return PM_ERR_BADSTORE;
+	}
+}
+
 void
 metric_unref(struct metric *m)
 {

@@ -110,7 +110,8 @@ struct store_req {
 /*
  * What a store did; err (the store's char *, size_t) says why it did
  * not. Each dialect translates it once: api.c (HTTP status and pmwebd's
- * code), pmda.c (a PCP error code).
+ * code), pmda_store.c (a PCP error code), both through
+ * metric_store_pmcode().
  */
 enum store_result {
 	STORE_OK = 0,
@@ -124,6 +125,8 @@ enum store_result {
 };
 typedef enum store_result (*metric_store_fn)(struct metric *m,
     const struct store_req *sr, char *err, size_t errlen);
+/* registry.c: a store's result as the PCP code pmcd passes on */
+int	 metric_store_pmcode(enum store_result rv);
 /*
  * Who reads a value: the principal of a fetch. Control answers go only to
  * the principal that stored them; with --auth-reads a script's private
