@@ -218,7 +218,7 @@ early_answer(struct httpd *h, struct MHD_Connection *conn, const char *method,
 	struct httpreq	 hr;
 	const char	*cl;
 	unsigned long long n;
-	char		*end;
+	const char	*errstr;
 
 	if ((bt->bt_hc && bt->bt_hc->hc_charged == 0) || bt->bt_url_refused)
 		goto refuse;
@@ -226,11 +226,10 @@ early_answer(struct httpd *h, struct MHD_Connection *conn, const char *method,
 	    "Content-Length");
 	if (cl == NULL || *cl == '\0')
 		return 0;
-	errno = 0;
-	n = strtoull(cl, &end, 10);
+	n = strtonum_ull(cl, 1, h->h_ds->cfg.max_body, &errstr);
 	/* too large is answered 413 once read, as before; nonsense is
 	   libmicrohttpd's business */
-	if (errno || *end != '\0' || n == 0 || n > h->h_ds->cfg.max_body)
+	if (errstr != NULL)
 		return 0;
 	if (buf_reserve(&bt->bt_body, (size_t)n) == 0)
 		return 0;

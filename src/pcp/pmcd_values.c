@@ -8,6 +8,7 @@
  * Threads: any request thread; no state of its own.
  */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,7 +67,6 @@ parse_atom(int type, const char *text, pmAtomValue *av)
 {
 	const char	*errstr = NULL;
 	double		 d;
-	char		*end;
 
 	switch (type) {
 	case PM_TYPE_32:
@@ -83,9 +83,11 @@ parse_atom(int type, const char *text, pmAtomValue *av)
 		break;
 	case PM_TYPE_FLOAT:
 	case PM_TYPE_DOUBLE:
-		errno = 0;
-		d = strtod(text, &end);
-		if (*text == '\0' || *end != '\0' || errno != 0)
+		/* a number past the double range (ERANGE) is refused, as
+		   is NaN (strtod's "nan" was taken before: no metric
+		   wants it stored) */
+		d = strtonum_d(text, -HUGE_VAL, HUGE_VAL, &errstr);
+		if (errstr != NULL || errno != 0)
 			return -1;
 		if (type == PM_TYPE_FLOAT)
 			av->f = (float)d;

@@ -64,12 +64,24 @@ on_pmda_end_context(int ctx)
 		}
 }
 
+/* a uid or pid attribute: 1 and *out set when value is a number in
+   [min, UINT32_MAX], else 0 and *out untouched */
+static int
+attr_u32(const char *value, long long min, unsigned *out)
+{
+	const char	*errstr;
+	long long	 n = strtonum_ll(value, min, UINT32_MAX, &errstr);
+
+	if (errstr != NULL)
+		return 0;
+	*out = (unsigned)n;
+	return 1;
+}
+
 int
 on_pmda_attribute(int ctx, int attr, const char *value, int len, pmdaExt *pe)
 {
 	struct pctx	*pc;
-	const char	*errstr;
-	long long	 n;
 
 	if ((pc = pmda_ctx_lookup(ctx, 1)) == NULL)
 		return -ENOMEM;
@@ -83,18 +95,10 @@ on_pmda_attribute(int ctx, int attr, const char *value, int len, pmdaExt *pe)
 			    value);
 		break;
 	case PMDA_ATTR_USERID:
-		n = strtonum_ll(value, 0, UINT32_MAX, &errstr);
-		if (errstr == NULL) {
-			pc->pc_uid = (unsigned)n;
-			pc->pc_has_uid = 1;
-		}
+		pc->pc_has_uid |= attr_u32(value, 0, &pc->pc_uid);
 		break;
 	case PMDA_ATTR_PROCESSID:
-		n = strtonum_ll(value, 1, UINT32_MAX, &errstr);
-		if (errstr == NULL) {
-			pc->pc_pid = (unsigned)n;
-			pc->pc_has_pid = 1;
-		}
+		pc->pc_has_pid |= attr_u32(value, 1, &pc->pc_pid);
 		break;
 	default:
 		break;

@@ -150,7 +150,7 @@ fetch_one(struct ns *ns, pmID pmid, const struct reader *rd,
 		union value	 u;
 		int		 rv;
 
-		buf_init(&b, 0);
+		buf_init(&b, pmda_cb.ds->cfg.max_answer);
 		if ((rv = m->m_ctxval(m, rd, &b)) == 1) {
 			buf_free(&b);	/* no value of its own: m_src's */
 			goto plain;

@@ -5,7 +5,7 @@
  * handlers behind them (src/api/api_pmapi.c, src/api/api_pmwebd.c, the control
  * metrics of src/scripts/control.c), without libmicrohttpd: the few http.c
  * functions the API layer calls are replaced below, and the target is
- * split the way http.c's dispatch() does.
+ * split the way http_request.c's dispatch() does.
  *
  * The input is up to 8 requests, one a line:
  *
@@ -236,7 +236,7 @@ subst_ctx(const char *s, size_t n, uint32_t ctx)
 	return out;
 }
 
-/* http.c's dispatch(), after authentication, without MHD */
+/* http_request.c's dispatch(), after authentication, without MHD */
 static void
 request(struct daemon_state *ds, uint32_t ctx, const char *line, size_t n)
 {
