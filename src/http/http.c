@@ -140,7 +140,7 @@ read_pem(const char *path, int secret, char *err, size_t errlen)
 		fclose(f);
 		return NULL;
 	}
-	buf_init(&b, 1024 * 1024);
+	buf_init(&b, HTTP_PEM_FILE_MAX);
 	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
 		buf_append(&b, chunk, n);
 	fclose(f);

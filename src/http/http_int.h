@@ -23,6 +23,14 @@
 #include "buf.h"
 #include "http.h"
 
+/* an error answer's body (the JSON message or pmproxy's HTML page): the
+   messages are the daemon's own short texts (a longer one fails the
+   buffer: http_reply_html sends an empty page, error_body gives NULL) */
+#define HTTP_ERROR_BODY_MAX	4096
+/* a --tls-cert or --tls-key PEM file: a key or a certificate chain is a
+   few KiB; a larger file is refused ("larger than 1 MiB") */
+#define HTTP_PEM_FILE_MAX	(1024 * 1024)
+
 #if MHD_VERSION < 0x00097002
 typedef int MHD_RESULT;
 #else

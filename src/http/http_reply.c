@@ -192,7 +192,7 @@ http_reply_html(struct httpreq *hr, unsigned status, const char *servlet,
 {
 	struct buf	 b;
 
-	buf_init(&b, 4096);
+	buf_init(&b, HTTP_ERROR_BODY_MAX);
 	buf_printf(&b, "<html>\r\n<head><title>%u %s</title></head>\r\n"
 	    "<body>\r\n<h1>%u %s</h1>\r\n<p><b>%s</b>: %s</p><hr>\r\n"
 	    "<p><small><i>bpftraced/%s</i></small></p>\r\n</body>\r\n"
@@ -344,7 +344,7 @@ error_body(const char *msg, size_t *lenp)
 {
 	struct buf	 b;
 
-	buf_init(&b, 4096);
+	buf_init(&b, HTTP_ERROR_BODY_MAX);
 	buf_puts(&b, "{\"message\":");
 	json_str(&b, msg);
 	buf_puts(&b, ",\"success\":false}\r\n");

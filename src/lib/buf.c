@@ -3,6 +3,7 @@
  * buf.c - capped growable buffer (see buf.h). Used for HTTP bodies,
  * JSON answers and bpftrace output. Never allocates past b_max.
  */
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,12 +12,16 @@
 #include "buf.h"
 #include "memcap.h"
 
-/* Cannot fail; max 0 means "no cap" (SIZE_MAX / 2). */
+/*
+ * Cannot fail. max: the most bytes the buffer may hold, 1 to BUF_MAX; 0
+ * (once "no cap") or more is a caller's bug: assert aborts.
+ */
 void
 buf_init(struct buf *b, size_t max)
 {
+	assert(max > 0 && max <= BUF_MAX);
 	memset(b, 0, sizeof(*b));
-	b->b_max = max ? max : (size_t)-1 / 2;
+	b->b_max = max;
 }
 
 /* Ensure room for extra bytes plus a NUL. */

@@ -1,10 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * buf.h - a capped, growable byte buffer. Appends past the cap fail with
- * E2BIG and make the buffer "failed" (sticky), so writers may append many
- * times and check once. A buffer given a memory ceiling (buf_charge_to)
- * charges its capacity to it as it grows and releases it when freed; a
- * refused charge fails the buffer like the cap does (BUF_REFUSED).
+ * buf.h - a capped, growable byte buffer. Every buffer has a cap, given
+ * to buf_init: a named limit or constant that says why that size (there
+ * is no "uncapped": a cap of 0 is a programming error, asserted). Appends
+ * past the cap fail with E2BIG and make the buffer "failed" (sticky), so
+ * writers may append many times and check once. A buffer given a memory
+ * ceiling (buf_charge_to) charges its capacity to it as it grows and
+ * releases it when freed; a refused charge fails the buffer like the cap
+ * does (BUF_REFUSED).
  * Depends on memcap.c only, so it can be tested alone.
  */
 #ifndef BT_BUF_H
@@ -12,8 +15,12 @@
 
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct memcap;
+
+/* the largest cap: the capacity doubles and adds 1 without overflow */
+#define BUF_MAX		(SIZE_MAX / 2)
 
 /* why a buffer failed (b_failed, sticky until reset) */
 #define BUF_TOO_BIG	1	/* past b_max */
