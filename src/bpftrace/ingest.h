@@ -22,10 +22,11 @@
 
 #include "bt_limits.h"
 #include "btscript.h"
+#include "jsonr.h"
 
 struct buf;
 
-#define ING_MAX_DEPTH		32	/* JSON nesting accepted */
+#define ING_MAX_DEPTH		JR_MAX_DEPTH	/* JSON nesting accepted */
 #define ING_DEF_MAX_INSTANCES	10000	/* per variable */
 #define ING_DEF_OUTPUT_BYTES	(256 * 1024)
 #define ING_DEF_OUTPUT_LINES	10000

@@ -13,7 +13,6 @@
 #include <string.h>
 
 #include "buf.h"
-#include "ingest.h"
 #include "jsonr.h"
 #include "util.h"
 
@@ -429,7 +428,7 @@ jr_literal(struct jr *r, struct raw *out)
 int
 jr_open(struct jr *r)
 {
-	if (++r->depth > ING_MAX_DEPTH)
+	if (++r->depth > JR_MAX_DEPTH)
 		return jr_fail(r, "nested deeper than ING_MAX_DEPTH");
 	r->p++;
 	return 0;

@@ -20,6 +20,10 @@ struct buf;
  */
 #define JR_DECODED_MAX(n)	(3 * (size_t)(n) + 1)
 
+/* JSON nesting accepted (ingest.h's ING_MAX_DEPTH, under that name in the
+   error text as it always was) */
+#define JR_MAX_DEPTH		32
+
 struct jr {
 	const char	*p;
 	const char	*end;
