@@ -123,3 +123,22 @@ def installed():
             _release()
     finally:
         users.close()
+
+
+def main(argv):
+    """samplepmda.py hold CMD [ARG...]: CMD runs while the sample PMDA is
+    in the local pmcd (installed and removed around it as for a test);
+    exits with CMD's status. For a CMD that cannot install it itself:
+    tests/versions/pcp7.sh runs its tests in a pid namespace, where
+    Install's SIGHUP cannot reach the local pmcd."""
+    if len(argv) < 3 or argv[1] != "hold":
+        sys.stderr.write("usage: samplepmda.py hold CMD [ARG...]\n")
+        return 2
+    with installed() as why:
+        if why:
+            sys.stderr.write("samplepmda: %s\n" % why)
+        return subprocess.call(argv[2:])
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
