@@ -21,25 +21,8 @@
 #include "pmda_int.h"
 #include "registry.h"
 
-struct sc_entry {
-	struct source	*src;
-	struct snap	*snap;
-};
-
-static struct snap *
-sc_get(struct sc_entry *sc, int *n, int max, struct source *src)
-{
-	for (int i = 0; i < *n; i++)
-		if (sc[i].src == src)
-			return sc[i].snap;
-	if (*n == max) {		/* full: the last slot is recycled */
-		snap_release(sc[max - 1].snap);
-		(*n)--;
-	}
-	sc[*n].src = src;
-	sc[*n].snap = source_snap(src);
-	return sc[(*n)++].snap;
-}
+/* sources one fetch reads a snapshot of before the last slot is reused */
+#define PMDA_FETCH_SOURCES	16
 
 /* ---- fetch ---- */
 
@@ -134,7 +117,7 @@ vset_err(pmID pmid, int code)
 
 static pmValueSet *
 fetch_one(struct ns *ns, pmID pmid, const struct reader *rd,
-    struct sc_entry *sc, int *nsc, int maxsc)
+    struct snapcache *sc)
 {
 	struct metric		*m = pmda_meta_metric(ns, pmid);
 	const struct valset	*v;
@@ -179,7 +162,7 @@ plain:
 	if ((access = access_metric(pmda_cb.ds->cfg.auth_reads, m, rd)) ==
 	    ACCESS_NONE)
 		return vset_err(pmid, PM_ERR_PERMISSION);
-	s = m->m_src ? sc_get(sc, nsc, maxsc, m->m_src) : NULL;
+	s = m->m_src ? snapcache_get(sc, m->m_src) : NULL;
 	if (s == NULL || m->m_slot >= s->s_nsets)
 		return vset_err(pmid, PM_ERR_VALUE);
 	v = &s->s_sets[m->m_slot];
@@ -250,8 +233,9 @@ result_state(pmResult *r)
 int
 pmda_fetch(int n, pmID *pmids, pmResult **resp, pmdaExt *pe)
 {
-	struct sc_entry		 sc[16];
-	int			 nsc = 0, rv = 0;
+	struct snapcache_slot	 slot[PMDA_FETCH_SOURCES];
+	struct snapcache	 sc;
+	int			 rv = 0;
 	struct ns		*ns;
 	pmResult		*r;
 	struct reader		 rdb;
@@ -264,18 +248,18 @@ pmda_fetch(int n, pmID *pmids, pmResult **resp, pmdaExt *pe)
 	if (n <= 0 || (r = calloc(1, sizeof(*r) +
 	    (size_t)n * sizeof(pmValueSet *))) == NULL)
 		return n <= 0 ? PM_ERR_TOOSMALL : -ENOMEM;
+	snapcache_init(&sc, slot, PMDA_FETCH_SOURCES);
 	ns = reg_acquire(pmda_cb.ds->reg);
 	for (int i = 0; i < n; i++) {
-		if ((r->vset[i] = fetch_one(ns, pmids[i], rd, sc,
-		    &nsc, (int)(sizeof(sc) / sizeof(sc[0])))) == NULL) {
+		if ((r->vset[i] = fetch_one(ns, pmids[i], rd,
+		    &sc)) == NULL) {
 			rv = -ENOMEM;
 			r->numpmid = i;
 			break;
 		}
 		r->numpmid = i + 1;
 	}
-	for (int i = 0; i < nsc; i++)
-		snap_release(sc[i].snap);
+	snapcache_release(&sc);
 	ns_release(ns);
 	if (rv < 0) {
 		result_free(r);
