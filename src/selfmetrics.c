@@ -28,12 +28,6 @@ static const char *const ep_names[EP_COUNT] = {
 	"store", "derive", "other"
 };
 
-const char *
-ep_name(enum api_endpoint ep)
-{
-	return ep < EP_COUNT ? ep_names[ep] : "other";
-}
-
 enum self_slot {
 	S_DAEMON_VERSION, S_BPFTRACE_VERSION, S_BPFTRACE_PATH, S_NSCRIPTS,
 	S_NRUNNING, S_UPTIME, S_REQUESTS, S_ERRORS, S_CONTEXTS, S_BYTES_OUT,

@@ -17,6 +17,5 @@ void		 config_free(struct config *c);
 
 /* selfmetrics.c: bpftrace.info.* and bpftrace.daemon.* */
 int		 self_register(struct daemon_state *ds);
-const char	*ep_name(enum api_endpoint ep);
 
 #endif /* BT_TOP_H */
